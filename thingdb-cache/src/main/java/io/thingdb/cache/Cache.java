@@ -1,0 +1,147 @@
+package io.thingdb.cache;
+
+import java.time.Duration;
+import java.util.Collection;
+import java.util.Map;
+import java.util.OptionalLong;
+
+/**
+ * A bytes-in, bytes-out cache on string keys: the operations of memcached, with its failure
+ * semantics made explicit.
+ *
+ * <h2>Keys</h2>
+ * Any non-null string is a valid key. Each backend prefixes keys with its namespace and codec
+ * version; a key that memcached cannot carry (longer than 250 bytes once prefixed, containing
+ * spaces, control characters or non-ASCII characters, or starting with {@code #}) is replaced by a
+ * deterministic SHA-256 digest of its UTF-8 bytes. A key is never rejected and never sent raw.
+ *
+ * <h2>Values</h2>
+ * Every stored value starts with a format byte written by the backend, so an entry written by a
+ * future encoding is read as a miss rather than misread. A value (plus that byte) that would not
+ * fit in one memcached item for its key is refused with {@link ValueTooLargeException} before
+ * anything is sent: nothing is written and any older value stays in place. Counters created by
+ * {@link #incr} and {@link #decr} are stored as memcached's decimal ASCII digits (memcached
+ * requires it) and read back through {@link #get} as those digits.
+ *
+ * <h2>Time to live</h2>
+ * A TTL of {@link Duration#ZERO} means "no expiry". Other TTLs are rounded up to whole seconds
+ * (memcached's unit). TTLs longer than 30 days are sent as absolute Unix times, as memcached
+ * requires. A negative TTL is an {@link IllegalArgumentException}.
+ *
+ * <h2>Failures</h2>
+ * Reads never fail because a server is down, hung or slow: an unreachable server is a miss within
+ * the backend's read deadline. Writes report {@link Outcome#UNCONFIRMED} when the server could not
+ * confirm them; the backend then remembers the key and deletes it from that server before using
+ * the server again (see {@code MemcachedCache} for the guarantee and its window). Programming
+ * errors (null arguments, negative TTLs, oversized values, a closed cache) throw.
+ *
+ * <p>Implementations are thread-safe. {@link #close()} is idempotent; any other call on a closed
+ * cache throws {@link IllegalStateException}.
+ */
+public interface Cache extends AutoCloseable {
+
+  /** The result of a write. */
+  enum Outcome {
+    /** The server confirmed the write (stored, added, swapped, deleted or touched). */
+    APPLIED,
+    /**
+     * The server answered and refused: {@code add} found the key present, {@code compareAndSet}
+     * found a different CAS id or no item, {@code delete} or {@code touch} found no item.
+     */
+    NOT_APPLIED,
+    /**
+     * The server could not be reached in time. The write may or may not have happened; the key
+     * is scheduled for deletion on that server before the server is used again.
+     */
+    UNCONFIRMED
+  }
+
+  /**
+   * Returns the value stored under {@code key}, or {@code null} on a miss (absent, expired,
+   * written by an unknown format, or its server unreachable within the read deadline).
+   *
+   * @throws NullPointerException if {@code key} is null
+   */
+  byte[] get(String key);
+
+  /**
+   * Multi-get: returns the hits among {@code keys}; misses are absent from the map. Keys are
+   * split by server, fetched with one multi-get per server, and merged. A server that cannot be
+   * reached makes only its own keys miss.
+   *
+   * @throws NullPointerException if {@code keys} or any key is null
+   */
+  Map<String, byte[]> getAll(Collection<String> keys);
+
+  /**
+   * Stores {@code value} unconditionally.
+   *
+   * @return {@link Outcome#APPLIED} or {@link Outcome#UNCONFIRMED}
+   * @throws ValueTooLargeException if the value cannot fit in one item (nothing is written)
+   */
+  Outcome set(String key, byte[] value, Duration ttl);
+
+  /**
+   * Stores {@code value} only if no live item exists under {@code key}.
+   *
+   * @return {@link Outcome#APPLIED} if added, {@link Outcome#NOT_APPLIED} if an item exists,
+   *     {@link Outcome#UNCONFIRMED} if the server could not answer
+   */
+  Outcome add(String key, byte[] value, Duration ttl);
+
+  /**
+   * Reads a value together with its CAS id, or returns {@code null} on a miss (same rules as
+   * {@link #get}).
+   */
+  CasValue gets(String key);
+
+  /**
+   * Replaces the item under {@code key} only if its CAS id is still {@code cas}.
+   *
+   * @return {@link Outcome#APPLIED} if swapped; {@link Outcome#NOT_APPLIED} if the item changed or
+   *     vanished; {@link Outcome#UNCONFIRMED} if the server could not answer
+   */
+  Outcome compareAndSet(String key, long cas, byte[] value, Duration ttl);
+
+  /** Deletes {@code key}; {@link Outcome#NOT_APPLIED} if there was no item. */
+  Outcome delete(String key);
+
+  /**
+   * Atomically adds {@code delta} (≥ 0) to the counter under {@code key}; if there is no item,
+   * creates it with {@code initial} (and returns {@code initial}). Returns empty if the server
+   * could not be reached.
+   */
+  OptionalLong incr(String key, long delta, long initial, Duration ttl);
+
+  /**
+   * Atomically subtracts {@code delta} (≥ 0) from the counter under {@code key}, stopping at 0 as
+   * memcached does; if there is no item, creates it with {@code initial}. Returns empty if the
+   * server could not be reached.
+   */
+  OptionalLong decr(String key, long delta, long initial, Duration ttl);
+
+  /** Sets a new TTL on an existing item; {@link Outcome#NOT_APPLIED} if there is none. */
+  Outcome touch(String key, Duration ttl);
+
+  /**
+   * A snapshot of this client's counters, in total and per server. Loads, lease waits and stale
+   * values served are counted by {@link VersionedCache}, whose {@code stats()} adds them to these.
+   */
+  CacheStats stats();
+
+  /**
+   * The server (as configured, {@code host:port}) that holds {@code key}; {@code "local"} for the
+   * in-process backend. Routing never depends on whether the server is up.
+   */
+  String serverFor(String key);
+
+  /**
+   * The largest value, in bytes, that {@link #set} accepts for {@code key} (it depends on the
+   * key's encoded length, because the server's item limit covers the key and item header).
+   */
+  int maxValueSize(String key);
+
+  /** Stops this client's threads and connections. Idempotent. */
+  @Override
+  void close();
+}
