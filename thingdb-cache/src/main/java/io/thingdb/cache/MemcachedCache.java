@@ -1,0 +1,888 @@
+package io.thingdb.cache;
+
+import com.google.code.yanf4j.core.impl.StandardSocketOption;
+import io.thingdb.cache.internal.BytesTranscoder;
+import io.thingdb.cache.internal.Expiry;
+import io.thingdb.cache.internal.Frames;
+import io.thingdb.cache.internal.KetamaRing;
+import io.thingdb.cache.internal.KeyCodec;
+import io.thingdb.cache.internal.Node;
+import io.thingdb.cache.internal.RingLocator;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.OptionalLong;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import net.rubyeye.xmemcached.GetsResponse;
+import net.rubyeye.xmemcached.MemcachedClient;
+import net.rubyeye.xmemcached.MemcachedClientStateListener;
+import net.rubyeye.xmemcached.XMemcachedClientBuilder;
+import net.rubyeye.xmemcached.command.TextCommandFactory;
+import net.rubyeye.xmemcached.exception.MemcachedClientException;
+import net.rubyeye.xmemcached.exception.MemcachedException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The memcached {@link Cache} backend: xmemcached underneath, keys placed on a ketama ring that
+ * agrees with libmemcached's classic {@code ketama_weighted} for the same server list (so
+ * services in other languages share the cluster), never modulo.
+ *
+ * <h2>Reads</h2>
+ * A read never fails because of a server: a dead, hung or slow server is a miss within one
+ * deadline ({@link Builder#readDeadline}, default 100 ms) that covers one retry. The retry exists
+ * because xmemcached stalls about one operation in 10<sup>4</sup>–10<sup>5</sup> for its whole
+ * timeout even on a healthy server. A server that fails {@link Builder#suspectAfter} operations in
+ * a row (or drops its connection) is <em>suspect</em>: its keys are misses at once, without
+ * waiting for a timeout, until a probe finds it answering again. A dead server's keys are never
+ * rehashed onto other servers.
+ *
+ * <h2>Writes that cannot reach their server</h2>
+ * A write that times out, fails, or is skipped because its server is suspect returns {@link
+ * Outcome#UNCONFIRMED}, and its key is remembered as <em>dirty</em> for that server. Reads of a
+ * dirty key are misses. When the server answers again, the client's reconciler deletes every dirty
+ * key from it (or flushes the server when more than {@link Builder#maxPendingInvalidations} keys
+ * are dirty) <em>before</em> any other read or write of those keys is sent to it; only then is the
+ * server trusted again ({@link #status}).
+ *
+ * <p><b>Guarantee.</b> Once this client has reported a server reconciled, no value written
+ * before an unconfirmed write of this client survives on that server. <b>Window.</b> Another
+ * client that did not write can read such an older value between the moment the server comes
+ * back and the moment this client has reconciled it: about one {@link Builder#probeInterval}
+ * (default 100 ms) plus the time to send the deletes (about 1 ms per 1,000 keys on a LAN). A
+ * writer that crashes before reconciling loses its dirty set; thingdb-core's durable outbox
+ * covers that case.
+ *
+ * <h2>Threads and lifecycle</h2>
+ * Thread-safe. The client owns xmemcached's connections and threads, one maintenance thread
+ * (probes and reconciliation) and a small pool for multi-gets spanning several servers. {@link
+ * #close()} stops them all and is idempotent; any other call afterwards throws {@link
+ * IllegalStateException}.
+ */
+public final class MemcachedCache implements Cache {
+  private static final Logger log = LoggerFactory.getLogger(MemcachedCache.class);
+  private static final AtomicInteger INSTANCES = new AtomicInteger();
+
+  private final List<Node> nodes;
+  private final KetamaRing ring;
+  private final KeyCodec keys;
+  private final MemcachedClient client;
+  private final Clock clock;
+  private final long readDeadlineNanos;
+  private final long writeTimeoutMillis;
+  private final int suspectAfter;
+  private final int maxPending;
+  private final int itemSizeMax;
+  private final ScheduledExecutorService maintenance;
+  private final ExecutorService fanout;
+  private final AtomicBoolean reconcileQueued = new AtomicBoolean();
+  private final String name;
+  private volatile boolean closed;
+
+  private MemcachedCache(Builder b) throws IOException {
+    this.name = "thingdb-memcached-" + INSTANCES.incrementAndGet();
+    this.ring = KetamaRing.of(b.servers);
+    this.keys = KeyCodec.of(b.namespace, KeyCodec.CURRENT_VERSION);
+    this.clock = b.clock;
+    this.readDeadlineNanos = b.readDeadline.toNanos();
+    this.writeTimeoutMillis = Math.max(1, b.writeTimeout.toMillis());
+    this.suspectAfter = b.suspectAfter;
+    this.maxPending = b.maxPendingInvalidations;
+    this.itemSizeMax = b.itemSizeMax;
+
+    List<Node> list = new ArrayList<>();
+    List<InetSocketAddress> addresses = new ArrayList<>();
+    for (int i = 0; i < ring.servers().size(); i++) {
+      String server = ring.servers().get(i);
+      InetSocketAddress address = resolve(server);
+      for (Node other : list) {
+        if (other.address.equals(address)) {
+          throw new IllegalArgumentException(
+              "servers " + other.name + " and " + server + " resolve to the same address " + address);
+        }
+      }
+      list.add(new Node(i, server, address));
+      addresses.add(address);
+    }
+    this.nodes = List.copyOf(list);
+    for (Node n : nodes) {
+      n.probeKey = probeKeyFor(n);
+    }
+
+    XMemcachedClientBuilder xb = new XMemcachedClientBuilder(addresses);
+    xb.setName(name);
+    xb.setSessionLocator(new RingLocator(ring, nodes));
+    xb.setCommandFactory(new TextCommandFactory());
+    // One connection per server: reconciliation relies on a server seeing this client's
+    // commands in the order they were sent (an old write queued before the delete that undoes it).
+    xb.setConnectionPoolSize(1);
+    xb.setConnectTimeout(b.connectTimeout.toMillis());
+    xb.setOpTimeout(Math.max(1, b.readDeadline.toMillis()));
+    xb.setFailureMode(false);
+    xb.setEnableHealSession(true);
+    xb.setHealSessionInterval(b.reconnectInterval.toMillis());
+    xb.setSanitizeKeys(false);
+    // No default transcoder override: xmemcached's incr-with-initial stores its initial value as a
+    // String through the default transcoder. Every byte[] call passes BytesTranscoder explicitly.
+    // xmemcached's default 32 KiB send buffer makes a 1 MiB set take about 660 ms on loopback
+    // (measured here); 256 KiB brings it to about 2.5 ms, within the write timeout.
+    xb.setSocketOption(StandardSocketOption.SO_SNDBUF, 256 * 1024);
+    xb.addStateListener(new Listener());
+    // The listener may fire from xmemcached's reactor during build(): executors must exist first.
+    this.maintenance = Executors.newSingleThreadScheduledExecutor(daemon(name + "-maintenance"));
+    this.fanout = Executors.newCachedThreadPool(daemon(name + "-multiget"));
+    MemcachedClient built;
+    try {
+      built = xb.build();
+    } catch (IOException | RuntimeException e) {
+      maintenance.shutdownNow();
+      fanout.shutdownNow();
+      throw e;
+    }
+    this.client = built;
+    long probeMillis = b.probeInterval.toMillis();
+    maintenance.scheduleWithFixedDelay(this::maintain, probeMillis, probeMillis, TimeUnit.MILLISECONDS);
+  }
+
+  /** A builder; at least one server is required. */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  private static InetSocketAddress resolve(String server) {
+    int colon = server.lastIndexOf(':');
+    String host = server.substring(0, colon);
+    if (host.startsWith("[") && host.endsWith("]")) {
+      host = host.substring(1, host.length() - 1);
+    }
+    int port = Integer.parseInt(server.substring(colon + 1));
+    InetSocketAddress address = new InetSocketAddress(host, port);
+    if (address.isUnresolved()) {
+      throw new IllegalArgumentException("cannot resolve memcached server host: " + server);
+    }
+    return address;
+  }
+
+  private String probeKeyFor(Node n) {
+    for (int i = 0; ; i++) {
+      String wire = keys.encode("thingdb-probe:" + i);
+      if (ring.indexFor(wire) == n.index) {
+        return wire;
+      }
+    }
+  }
+
+  private static ThreadFactory daemon(String prefix) {
+    AtomicInteger count = new AtomicInteger();
+    return r -> {
+      Thread t = new Thread(r, prefix + "-" + count.incrementAndGet());
+      t.setDaemon(true);
+      return t;
+    };
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  private String wire(String key) {
+    Objects.requireNonNull(key, "key must not be null");
+    if (closed) {
+      throw new IllegalStateException("MemcachedCache is closed");
+    }
+    return keys.encode(key);
+  }
+
+  private Node nodeOf(String wire) {
+    return nodes.get(ring.indexFor(wire));
+  }
+
+  @Override
+  public byte[] get(String key) {
+    String wire = wire(key);
+    Node node = nodeOf(wire);
+    byte[] stored = readOne(node, wire, false) instanceof byte[] bytes ? bytes : null;
+    byte[] value = stored == null ? null : Frames.unwrap(stored);
+    (value == null ? node.counters.misses : node.counters.hits).increment();
+    return value;
+  }
+
+  @Override
+  public CasValue gets(String key) {
+    String wire = wire(key);
+    Node node = nodeOf(wire);
+    Object r = readOne(node, wire, true);
+    if (r instanceof GetsResponse<?> g && g.getValue() instanceof byte[] stored) {
+      byte[] value = Frames.unwrap(stored);
+      if (value != null) {
+        node.counters.hits.increment();
+        return new CasValue(value, g.getCas());
+      }
+    }
+    node.counters.misses.increment();
+    return null;
+  }
+
+  /** One read with the deadline and one retry; returns null for any failure. */
+  private Object readOne(Node node, String wire, boolean withCas) {
+    if (!node.readable(wire)) {
+      return null;
+    }
+    long deadline = System.nanoTime() + readDeadlineNanos;
+    for (int attempt = 0; attempt < 2; attempt++) {
+      long remaining = deadline - System.nanoTime();
+      long timeout = attempt == 0 ? remaining / 2 : remaining;
+      long millis = TimeUnit.NANOSECONDS.toMillis(timeout);
+      if (millis < 1) {
+        break;
+      }
+      try {
+        Object r =
+            withCas
+                ? client.gets(wire, millis, BytesTranscoder.INSTANCE)
+                : client.get(wire, millis, BytesTranscoder.INSTANCE);
+        succeeded(node);
+        return r;
+      } catch (TimeoutException e) {
+        node.counters.timeouts.increment();
+        failed(node, e);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return null;
+      } catch (MemcachedClientException e) {
+        throw new CacheException(
+            "memcached refused a read (server=" + node.name + ", key=" + wire + "): " + e.getMessage(), e);
+      } catch (MemcachedException | RuntimeException e) {
+        failed(node, e);
+        return null;
+      }
+    }
+    return null;
+  }
+
+  @Override
+  public Map<String, byte[]> getAll(Collection<String> keyList) {
+    Objects.requireNonNull(keyList, "keys must not be null");
+    if (closed) {
+      throw new IllegalStateException("MemcachedCache is closed");
+    }
+    Map<Node, Map<String, String>> groups = new LinkedHashMap<>();
+    for (String key : keyList) {
+      String wire = wire(key);
+      Node node = nodeOf(wire);
+      if (!node.readable(wire)) {
+        node.counters.misses.increment();
+        continue;
+      }
+      groups.computeIfAbsent(node, n -> new HashMap<>()).put(wire, key);
+    }
+    Map<String, byte[]> out = new HashMap<>(keyList.size() * 2);
+    if (groups.isEmpty()) {
+      return out;
+    }
+    long deadline = System.nanoTime() + readDeadlineNanos;
+    List<Map.Entry<Node, Map<String, String>>> entries = new ArrayList<>(groups.entrySet());
+    List<Future<Map<String, byte[]>>> futures = new ArrayList<>();
+    // Each server's multi-get runs on its own thread so that a hung server costs only its own
+    // keys; the first group runs on the caller's thread, so a single-server call never hops.
+    for (int i = 1; i < entries.size(); i++) {
+      Map.Entry<Node, Map<String, String>> e = entries.get(i);
+      futures.add(fanout.submit(() -> readMany(e.getKey(), e.getValue().keySet(), deadline)));
+    }
+    merge(out, entries.get(0), readMany(entries.get(0).getKey(), entries.get(0).getValue().keySet(), deadline));
+    for (int i = 1; i < entries.size(); i++) {
+      Map<String, byte[]> got = null;
+      try {
+        long wait = Math.max(0, deadline - System.nanoTime()) + TimeUnit.MILLISECONDS.toNanos(5);
+        got = futures.get(i - 1).get(wait, TimeUnit.NANOSECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      } catch (ExecutionException e) {
+        if (e.getCause() instanceof CacheException ce) {
+          throw ce;
+        }
+        throw new CacheException("multi-get failed on " + entries.get(i).getKey().name, e.getCause());
+      } catch (TimeoutException e) {
+        futures.get(i - 1).cancel(true);
+        entries.get(i).getKey().counters.timeouts.increment();
+      }
+      merge(out, entries.get(i), got);
+    }
+    return out;
+  }
+
+  private static void merge(
+      Map<String, byte[]> out, Map.Entry<Node, Map<String, String>> group, Map<String, byte[]> got) {
+    Node node = group.getKey();
+    for (Map.Entry<String, String> wk : group.getValue().entrySet()) {
+      byte[] stored = got == null ? null : got.get(wk.getKey());
+      byte[] value = stored == null ? null : Frames.unwrap(stored);
+      if (value == null) {
+        node.counters.misses.increment();
+      } else {
+        node.counters.hits.increment();
+        out.put(wk.getValue(), value);
+      }
+    }
+  }
+
+  private Map<String, byte[]> readMany(Node node, Collection<String> wires, long deadline) {
+    for (int attempt = 0; attempt < 2; attempt++) {
+      long remaining = deadline - System.nanoTime();
+      long millis = TimeUnit.NANOSECONDS.toMillis(attempt == 0 ? remaining / 2 : remaining);
+      if (millis < 1) {
+        break;
+      }
+      try {
+        Map<String, byte[]> r = client.get(wires, millis, BytesTranscoder.INSTANCE);
+        succeeded(node);
+        return r;
+      } catch (TimeoutException e) {
+        node.counters.timeouts.increment();
+        failed(node, e);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return null;
+      } catch (MemcachedClientException e) {
+        throw new CacheException(
+            "memcached refused a multi-get (server=" + node.name + ", keys=" + wires.size() + "): " + e.getMessage(), e);
+      } catch (MemcachedException | RuntimeException e) {
+        failed(node, e);
+        return null;
+      }
+    }
+    return null;
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /** A write against xmemcached returning its boolean answer. */
+  @FunctionalInterface
+  private interface Write {
+    boolean run(String wire, long timeoutMillis)
+        throws TimeoutException, InterruptedException, MemcachedException;
+  }
+
+  private Outcome write(String op, String key, String wire, Write w) {
+    Node node = nodeOf(wire);
+    if (!node.writable()) {
+      markDirty(node, wire);
+      return Outcome.UNCONFIRMED;
+    }
+    try {
+      boolean ok = w.run(wire, writeTimeoutMillis);
+      succeeded(node);
+      return ok ? Outcome.APPLIED : Outcome.NOT_APPLIED;
+    } catch (MemcachedClientException e) {
+      // The server parsed the command and refused it: a bug or misuse, not an outage.
+      throw new CacheException(
+          "memcached refused " + op + " (server=" + node.name + ", key=" + key + "): " + e.getMessage(), e);
+    } catch (TimeoutException e) {
+      node.counters.timeouts.increment();
+      failed(node, e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } catch (MemcachedException | RuntimeException e) {
+      failed(node, e);
+    }
+    markDirty(node, wire);
+    return Outcome.UNCONFIRMED;
+  }
+
+  private byte[] frame(String key, String wire, byte[] value) {
+    Objects.requireNonNull(value, "value must not be null (key=" + key + ")");
+    int limit = Frames.maxValueSize(itemSizeMax, wire.length());
+    if (value.length > limit) {
+      throw new ValueTooLargeException(key, value.length, limit);
+    }
+    return Frames.wrap(value);
+  }
+
+  @Override
+  public Outcome set(String key, byte[] value, Duration ttl) {
+    String wire = wire(key);
+    byte[] stored = frame(key, wire, value);
+    int exp = Expiry.toMemcached(ttl, clock, key);
+    return write("set", key, wire, (w, t) -> client.set(w, exp, stored, BytesTranscoder.INSTANCE, t));
+  }
+
+  @Override
+  public Outcome add(String key, byte[] value, Duration ttl) {
+    String wire = wire(key);
+    byte[] stored = frame(key, wire, value);
+    int exp = Expiry.toMemcached(ttl, clock, key);
+    return write("add", key, wire, (w, t) -> client.add(w, exp, stored, BytesTranscoder.INSTANCE, t));
+  }
+
+  @Override
+  public Outcome compareAndSet(String key, long cas, byte[] value, Duration ttl) {
+    String wire = wire(key);
+    byte[] stored = frame(key, wire, value);
+    int exp = Expiry.toMemcached(ttl, clock, key);
+    return write(
+        "cas", key, wire, (w, t) -> client.cas(w, exp, stored, BytesTranscoder.INSTANCE, t, cas));
+  }
+
+  @Override
+  public Outcome delete(String key) {
+    String wire = wire(key);
+    return write("delete", key, wire, (w, t) -> client.delete(w, t));
+  }
+
+  @Override
+  public Outcome touch(String key, Duration ttl) {
+    String wire = wire(key);
+    int exp = Expiry.toMemcached(ttl, clock, key);
+    return write("touch", key, wire, (w, t) -> client.touch(w, exp, t));
+  }
+
+  @Override
+  public OptionalLong incr(String key, long delta, long initial, Duration ttl) {
+    return counter("incr", key, delta, initial, ttl);
+  }
+
+  @Override
+  public OptionalLong decr(String key, long delta, long initial, Duration ttl) {
+    return counter("decr", key, delta, initial, ttl);
+  }
+
+  private OptionalLong counter(String op, String key, long delta, long initial, Duration ttl) {
+    String wire = wire(key);
+    int exp = Expiry.toMemcached(ttl, clock, key);
+    if (delta < 0) {
+      throw new IllegalArgumentException("delta must not be negative: " + delta + " (key=" + key + ")");
+    }
+    if (initial < 0) {
+      throw new IllegalArgumentException("initial must not be negative: " + initial + " (key=" + key + ")");
+    }
+    long[] result = new long[1];
+    Outcome o =
+        write(
+            op,
+            key,
+            wire,
+            (w, t) -> {
+              result[0] =
+                  op.equals("incr")
+                      ? client.incr(w, delta, initial, t, exp)
+                      : client.decr(w, delta, initial, t, exp);
+              return true;
+            });
+    return o == Outcome.APPLIED ? OptionalLong.of(result[0]) : OptionalLong.empty();
+  }
+
+  // ---------------------------------------------------------------- health and reconciliation
+
+  private void succeeded(Node node) {
+    if (node.consecutiveFailures.get() != 0) {
+      node.consecutiveFailures.set(0);
+    }
+  }
+
+  private void failed(Node node, Exception e) {
+    long now = System.nanoTime();
+    int n = node.consecutiveFailures.incrementAndGet();
+    if (n == 1) {
+      node.firstFailureNanos = now;
+    }
+    // xmemcached's stalls time out every operation in flight on the connection at once; only
+    // timeouts that go on for longer than one read deadline make a server suspect. Errors other
+    // than timeouts (no connection) are not stalls and count at once.
+    boolean lasting = !(e instanceof TimeoutException) || now - node.firstFailureNanos >= readDeadlineNanos;
+    if (n >= suspectAfter && lasting && !node.suspect) {
+      markSuspect(node, n + " consecutive failures, last: " + e);
+    } else if (log.isDebugEnabled()) {
+      log.debug("memcached operation failed (server={}, consecutive={}): {}", node.name, n, e.toString());
+    }
+  }
+
+  private void markSuspect(Node node, String why) {
+    if (!node.suspect && !closed) {
+      node.suspectSinceMillis = clock.millis();
+      node.suspect = true;
+      log.warn("memcached server {} is suspect ({}); its keys are misses until it answers and is reconciled", node.name, why);
+    }
+  }
+
+  private void markDirty(Node node, String wire) {
+    node.counters.unconfirmedWrites.increment();
+    if (!node.flushNeeded) {
+      if (node.dirty.size() >= maxPending) {
+        node.flushNeeded = true;
+        node.dirty.clear();
+        log.warn("memcached server {}: more than {} unconfirmed writes; it will be flushed when it returns", node.name, maxPending);
+      } else {
+        node.dirty.add(wire);
+      }
+    }
+    node.hasDirty = true;
+    requestReconcile();
+  }
+
+  private void requestReconcile() {
+    if (!closed && reconcileQueued.compareAndSet(false, true)) {
+      try {
+        maintenance.execute(this::maintain);
+      } catch (java.util.concurrent.RejectedExecutionException e) {
+        reconcileQueued.set(false);
+      }
+    }
+  }
+
+  /** Runs on the maintenance thread: probes suspect nodes and reconciles dirty ones. */
+  private void maintain() {
+    reconcileQueued.set(false);
+    for (Node node : nodes) {
+      if (closed) {
+        return;
+      }
+      try {
+        if (node.suspect || node.hasDirty) {
+          reconcile(node);
+        }
+      } catch (RuntimeException e) {
+        log.error("reconciling memcached server {} failed; will retry", node.name, e);
+      }
+    }
+  }
+
+  private void reconcile(Node node) {
+    long timeout = Math.max(writeTimeoutMillis, TimeUnit.NANOSECONDS.toMillis(readDeadlineNanos));
+    try {
+      if (node.session == null) {
+        return; // disconnected: xmemcached is reconnecting; nothing can be sent yet
+      }
+      if (node.suspect) {
+        client.get(node.probeKey, timeout, BytesTranscoder.INSTANCE);
+      }
+      long started = System.nanoTime();
+      int deleted = 0;
+      if (node.flushNeeded) {
+        client.flushAll(node.address, timeout);
+        node.flushNeeded = false;
+        node.dirty.clear();
+      }
+      while (!node.dirty.isEmpty()) {
+        List<String> batch = new ArrayList<>(node.dirty);
+        // Pipelined without replies, then one synchronous round trip: memcached answers commands
+        // on a connection in order, so when the probe returns every delete before it has run.
+        for (String wire : batch) {
+          client.deleteWithNoReply(wire);
+        }
+        client.get(node.probeKey, timeout, BytesTranscoder.INSTANCE);
+        batch.forEach(node.dirty::remove);
+        deleted += batch.size();
+      }
+      node.hasDirty = false;
+      // A write that failed after the loop saw the set empty re-marks hasDirty and re-queues us.
+      if (!node.dirty.isEmpty() || node.flushNeeded) {
+        node.hasDirty = true;
+        requestReconcile();
+        return;
+      }
+      node.consecutiveFailures.set(0);
+      boolean wasSuspect = node.suspect;
+      node.lastReconcileDeleted = deleted;
+      node.reconciledAtMillis = clock.millis();
+      node.suspect = false;
+      if (wasSuspect || deleted > 0) {
+        log.info(
+            "memcached server {} reconciled: deleted {} unconfirmed keys in {} ms{}",
+            node.name,
+            deleted,
+            TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started),
+            wasSuspect ? " after " + (clock.millis() - node.suspectSinceMillis) + " ms suspect" : "");
+      }
+    } catch (TimeoutException | MemcachedException e) {
+      markSuspect(node, "reconciliation failed: " + e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  private final class Listener implements MemcachedClientStateListener {
+    @Override
+    public void onStarted(MemcachedClient c) {}
+
+    @Override
+    public void onShutDown(MemcachedClient c) {}
+
+    @Override
+    public void onConnected(MemcachedClient c, InetSocketAddress address) {
+      requestReconcile();
+    }
+
+    @Override
+    public void onDisconnected(MemcachedClient c, InetSocketAddress address) {
+      for (Node n : nodes) {
+        if (n.address.equals(address) || (n.address.getPort() == address.getPort()
+            && n.address.getAddress() != null && n.address.getAddress().equals(address.getAddress()))) {
+          markSuspect(n, "connection lost");
+        }
+      }
+    }
+
+    @Override
+    public void onException(MemcachedClient c, Throwable t) {}
+  }
+
+  // ---------------------------------------------------------------- status and lifecycle
+
+  /** The health of one server as this client sees it. */
+  public enum State {
+    /** Trusted: reads and writes are sent. */
+    HEALTHY,
+    /** Answering, but unconfirmed writes are still being deleted; those keys are misses. */
+    RECONCILING,
+    /** Not trusted: all its keys are misses and writes are recorded, until a probe succeeds. */
+    SUSPECT
+  }
+
+  /**
+   * One server's status.
+   *
+   * @param server the server as configured
+   * @param state its health
+   * @param connected whether xmemcached holds a connection to it
+   * @param pendingInvalidations keys to delete before it is trusted again
+   * @param flushPending whether it will be flushed instead
+   * @param lastReconciled when it was last reconciled, or null
+   */
+  public record ServerStatus(
+      String server, State state, boolean connected, int pendingInvalidations, boolean flushPending,
+      Instant lastReconciled) {}
+
+  /** The status of {@code server} (as configured). */
+  public ServerStatus status(String server) {
+    for (Node n : nodes) {
+      if (n.name.equals(server)) {
+        return statusOf(n);
+      }
+    }
+    throw new IllegalArgumentException("unknown memcached server: " + server + " (configured: " + ring.servers() + ")");
+  }
+
+  /** The status of every server, in configuration order. */
+  public List<ServerStatus> status() {
+    List<ServerStatus> out = new ArrayList<>();
+    for (Node n : nodes) {
+      out.add(statusOf(n));
+    }
+    return out;
+  }
+
+  private static ServerStatus statusOf(Node n) {
+    int pending = n.dirty.size();
+    State state =
+        n.suspect ? State.SUSPECT : (pending > 0 || n.flushNeeded ? State.RECONCILING : State.HEALTHY);
+    long at = n.reconciledAtMillis;
+    return new ServerStatus(
+        n.name, state, n.session != null, pending, n.flushNeeded, at == 0 ? null : Instant.ofEpochMilli(at));
+  }
+
+  /** The configured servers, in order. */
+  public List<String> servers() {
+    return ring.servers();
+  }
+
+  @Override
+  public String serverFor(String key) {
+    return nodeOf(wire(key)).name;
+  }
+
+  @Override
+  public int maxValueSize(String key) {
+    return Frames.maxValueSize(itemSizeMax, wire(key).length());
+  }
+
+  @Override
+  public CacheStats stats() {
+    Map<String, CacheStats.ServerStats> per = new LinkedHashMap<>();
+    for (Node n : nodes) {
+      per.put(n.name, n.counters.snapshot());
+    }
+    return new CacheStats(per);
+  }
+
+  @Override
+  public void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    maintenance.shutdownNow();
+    fanout.shutdownNow();
+    try {
+      client.shutdown();
+    } catch (IOException e) {
+      log.warn("closing the memcached client {} failed", name, e);
+    }
+    for (Node n : nodes) {
+      if (!n.dirty.isEmpty() || n.flushNeeded) {
+        log.warn(
+            "memcached client closed with {} unconfirmed keys on {}{}: they may hold stale values",
+            n.dirty.size(), n.name, n.flushNeeded ? " (and a pending flush)" : "");
+      }
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "MemcachedCache{servers=" + ring.servers() + ", namespace=" + keys.namespace() + "}";
+  }
+
+  /**
+   * Builds a {@link MemcachedCache}. Each setter validates its argument at once; {@link #build()}
+   * checks combinations. Not thread-safe.
+   */
+  public static final class Builder {
+    private List<String> servers;
+    private String namespace = "thingdb";
+    private Duration readDeadline = Duration.ofMillis(100);
+    private Duration writeTimeout = Duration.ofMillis(100);
+    private Duration connectTimeout = Duration.ofSeconds(1);
+    private Duration probeInterval = Duration.ofMillis(100);
+    private Duration reconnectInterval = Duration.ofMillis(500);
+    private int suspectAfter = 3;
+    private int maxPendingInvalidations = 10_000;
+    private int itemSizeMax = 1024 * 1024;
+    private Clock clock = Clock.systemUTC();
+
+    private Builder() {}
+
+    /** The servers as {@code host:port} strings; the ring hashes these strings as given. */
+    public Builder servers(List<String> servers) {
+      Objects.requireNonNull(servers, "servers must not be null");
+      KetamaRing.of(servers); // validates: non-empty, well-formed, no duplicates
+      this.servers = List.copyOf(servers);
+      return this;
+    }
+
+    /** The servers as {@code host:port} strings. */
+    public Builder servers(String... servers) {
+      return servers(List.of(servers));
+    }
+
+    /** The key namespace (default {@code thingdb}). */
+    public Builder namespace(String namespace) {
+      this.namespace = KeyCodec.checkNamespace(namespace);
+      return this;
+    }
+
+    /**
+     * The longest a read may take, including its one retry (default 100 ms; 2 ms to 10 s). After
+     * it the read is a miss.
+     */
+    public Builder readDeadline(Duration deadline) {
+      this.readDeadline = checkRange("readDeadline", deadline, Duration.ofMillis(2), Duration.ofSeconds(10));
+      return this;
+    }
+
+    /** How long a write waits for its answer before it is UNCONFIRMED (default 100 ms). */
+    public Builder writeTimeout(Duration timeout) {
+      this.writeTimeout = checkRange("writeTimeout", timeout, Duration.ofMillis(1), Duration.ofSeconds(10));
+      return this;
+    }
+
+    /** The TCP connect timeout (default 1 s). */
+    public Builder connectTimeout(Duration timeout) {
+      this.connectTimeout = checkRange("connectTimeout", timeout, Duration.ofMillis(10), Duration.ofMinutes(1));
+      return this;
+    }
+
+    /** How often a suspect server is probed (default 100 ms); this bounds the reconcile window. */
+    public Builder probeInterval(Duration interval) {
+      this.probeInterval = checkRange("probeInterval", interval, Duration.ofMillis(5), Duration.ofMinutes(1));
+      return this;
+    }
+
+    /** How often xmemcached tries to reconnect to a lost server (default 500 ms). */
+    public Builder reconnectInterval(Duration interval) {
+      this.reconnectInterval = checkRange("reconnectInterval", interval, Duration.ofMillis(50), Duration.ofMinutes(1));
+      return this;
+    }
+
+    /**
+     * Consecutive failed operations after which a server is suspect (default 3, at least 1). For
+     * timeouts the failures must also span more than one read deadline, so that one xmemcached
+     * stall, which times out every operation in flight at once, does not count as an outage.
+     */
+    public Builder suspectAfter(int failures) {
+      if (failures < 1) {
+        throw new IllegalArgumentException("suspectAfter must be at least 1: " + failures);
+      }
+      this.suspectAfter = failures;
+      return this;
+    }
+
+    /**
+     * How many unconfirmed keys per server are remembered before the server is flushed instead
+     * (default 10,000). A flush removes every key on that server, this application's or not.
+     */
+    public Builder maxPendingInvalidations(int keys) {
+      if (keys < 1) {
+        throw new IllegalArgumentException("maxPendingInvalidations must be at least 1: " + keys);
+      }
+      this.maxPendingInvalidations = keys;
+      return this;
+    }
+
+    /** The servers' item size limit ({@code -I}; default 1 MiB, memcached's default). */
+    public Builder itemSizeMax(int bytes) {
+      if (bytes < 1024 || bytes > 1 << 30) {
+        throw new IllegalArgumentException("itemSizeMax must be between 1024 and 1073741824 bytes: " + bytes);
+      }
+      this.itemSizeMax = bytes;
+      return this;
+    }
+
+    /** The wall clock used for TTLs over 30 days (absolute times) and status times. */
+    public Builder clock(Clock clock) {
+      this.clock = Objects.requireNonNull(clock, "clock must not be null");
+      return this;
+    }
+
+    private static Duration checkRange(String name, Duration d, Duration min, Duration max) {
+      Objects.requireNonNull(d, name + " must not be null");
+      if (d.compareTo(min) < 0 || d.compareTo(max) > 0) {
+        throw new IllegalArgumentException(name + " must be between " + min.toMillis() + " ms and "
+            + max.toMillis() + " ms: " + d.toMillis() + " ms");
+      }
+      return d;
+    }
+
+    /**
+     * Connects and returns the client. Servers that cannot be reached yet do not fail the build:
+     * they start suspect and are used once they answer.
+     *
+     * @throws IllegalStateException if no servers were set
+     * @throws CacheException if xmemcached cannot start
+     */
+    public MemcachedCache build() {
+      if (servers == null) {
+        throw new IllegalStateException("servers are required: call servers(\"host:port\", ...)");
+      }
+      try {
+        return new MemcachedCache(this);
+      } catch (IOException e) {
+        throw new CacheException("cannot start the memcached client for " + servers + ": " + e.getMessage(), e);
+      }
+    }
+  }
+}

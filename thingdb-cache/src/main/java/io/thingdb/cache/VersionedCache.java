@@ -1,0 +1,708 @@
+package io.thingdb.cache;
+
+import io.thingdb.cache.internal.Entry;
+import io.thingdb.cache.internal.ServerCounters;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.random.RandomGenerator;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Versioned write-through and stampede-protected loading on top of any {@link Cache}.
+ *
+ * <h2>Versions</h2>
+ * Every entry carries the version of the data it holds (for example a row's {@code version}
+ * column). {@link #publish} and {@link #fill} never replace a cached value with an older version:
+ * a fill after a miss uses {@code add}, a newer version replaces an older one by gets/cas with
+ * bounded retries. {@link #invalidate} leaves a versioned <em>tombstone</em> rather than deleting,
+ * so that a reader which fetched an older version before the invalidation cannot put it back
+ * afterwards. Both report what happened ({@link Result}).
+ *
+ * <h2>Stampede protection</h2>
+ * {@link #load} protects a loader in three layers: (1) single-flight per key inside this JVM; (2)
+ * a cluster-wide lease per key taken with {@code add} (a random token, TTL at least 2 s because
+ * memcached TTLs are whole seconds and a 1 s item can vanish after a few milliseconds), so one
+ * loader runs across all client instances while the others serve the stale copy if there is one,
+ * or wait briefly and re-read; (3) probabilistic early refresh (XFetch: an entry keeps its last
+ * load duration {@code delta}; a read refreshes it when {@code now - delta * beta * ln(rand) >=
+ * expiry}), done in the background by one caller while everyone else keeps reading the current
+ * value. Soft expiry lives inside the entry on the injected {@link Clock}; the memcached TTL is
+ * the soft TTL plus {@link Builder#staleGrace}, the period during which an expired value may still
+ * be served while one caller refreshes it. Loader results of "absent" are cached as negative
+ * entries for {@link Builder#negativeTtl}.
+ *
+ * <p>Thread-safe. {@link #close()} stops this object's refresh threads (not the underlying cache,
+ * which belongs to the caller) and is idempotent; calls afterwards throw {@link
+ * IllegalStateException}.
+ */
+public final class VersionedCache implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(VersionedCache.class);
+  private static final AtomicInteger INSTANCES = new AtomicInteger();
+  private static final String LEASE_PREFIX = "thingdb-lease:";
+
+  /** What a {@link #publish}, {@link #fill} or {@link #invalidate} did. */
+  public enum Result {
+    /** The value (or tombstone) is now in the cache. */
+    PUBLISHED,
+    /** The cache already holds this version or a newer one (value or tombstone); nothing changed. */
+    SUPERSEDED,
+    /**
+     * Concurrent writers kept changing the key for every retry; a tombstone of this version was
+     * written instead, so no older version can be read or filled.
+     */
+    CONTENDED,
+    /**
+     * The server could not confirm the write. The backend deletes the key from that server before
+     * using it again (see {@link MemcachedCache}); callers that need durability log the key.
+     */
+    UNCONFIRMED
+  }
+
+  /**
+   * A cached value and its version.
+   *
+   * @param value the bytes (callers must not modify them)
+   * @param version the version the value was published with
+   */
+  public record Versioned(byte[] value, long version) {}
+
+  /**
+   * What a loader found.
+   *
+   * @param value the bytes, or null if the data does not exist
+   * @param version the data's version (0 if unversioned)
+   */
+  public record Loaded(byte[] value, long version) {
+    /** A found value. */
+    public static Loaded of(byte[] value, long version) {
+      return new Loaded(Objects.requireNonNull(value, "value must not be null"), version);
+    }
+
+    /** "Does not exist", cached as a negative entry. */
+    public static Loaded absent(long version) {
+      return new Loaded(null, version);
+    }
+  }
+
+  /** Loads the data behind a key; called by {@link #load} at most once per key at a time. */
+  @FunctionalInterface
+  public interface Loader {
+    /** Loads {@code key}; never returns null (use {@link Loaded#absent}). */
+    Loaded load(String key) throws Exception;
+  }
+
+  private final Cache cache;
+  private final Clock clock;
+  private final RandomGenerator random;
+  private final Duration tombstoneTtl;
+  private final Duration negativeTtl;
+  private final Duration staleGrace;
+  private final Duration leaseTtl;
+  private final Duration leaseWait;
+  private final long pollMillis;
+  private final double beta;
+  private final boolean singleFlight;
+  private final boolean leases;
+  private final int maxCasRetries;
+  private final ConcurrentHashMap<String, CompletableFuture<Loaded>> flights = new ConcurrentHashMap<>();
+  private final ConcurrentHashMap<String, Boolean> refreshing = new ConcurrentHashMap<>();
+  private final ConcurrentHashMap<String, ServerCounters> counters = new ConcurrentHashMap<>();
+  private final ThreadPoolExecutor refresher;
+  private volatile boolean closed;
+
+  private VersionedCache(Builder b) {
+    this.cache = b.cache;
+    this.clock = b.clock;
+    this.random = b.random;
+    this.tombstoneTtl = b.tombstoneTtl;
+    this.negativeTtl = b.negativeTtl;
+    this.staleGrace = b.staleGrace;
+    this.leaseTtl = b.leaseTtl;
+    this.leaseWait = b.leaseWait;
+    this.pollMillis = b.leasePoll.toMillis();
+    this.beta = b.beta;
+    this.singleFlight = b.singleFlight;
+    this.leases = b.leases;
+    this.maxCasRetries = b.maxCasRetries;
+    String name = "thingdb-refresh-" + INSTANCES.incrementAndGet();
+    AtomicInteger threads = new AtomicInteger();
+    this.refresher =
+        new ThreadPoolExecutor(
+            b.refreshThreads,
+            b.refreshThreads,
+            30,
+            TimeUnit.SECONDS,
+            new LinkedBlockingQueue<>(1024),
+            r -> {
+              Thread t = new Thread(r, name + "-" + threads.incrementAndGet());
+              t.setDaemon(true);
+              return t;
+            });
+    refresher.allowCoreThreadTimeOut(true);
+  }
+
+  /** A builder over {@code cache}. */
+  public static Builder builder(Cache cache) {
+    return new Builder(cache);
+  }
+
+  /** The underlying cache. */
+  public Cache cache() {
+    return cache;
+  }
+
+  private void checkOpen() {
+    if (closed) {
+      throw new IllegalStateException("VersionedCache is closed");
+    }
+  }
+
+  private Entry read(String key) {
+    return Entry.decode(cache.get(key));
+  }
+
+  // ---------------------------------------------------------------- versioned reads and writes
+
+  /** The cached value of {@code key}, or null on a miss, a tombstone or a negative entry. */
+  public Versioned get(String key) {
+    checkOpen();
+    Entry e = read(key);
+    return e != null && e.isValue() ? new Versioned(e.value(), e.version) : null;
+  }
+
+  /** Multi-get: the cached values among {@code keys} (misses, tombstones, negatives absent). */
+  public Map<String, Versioned> getAll(Collection<String> keys) {
+    checkOpen();
+    Map<String, byte[]> raw = cache.getAll(keys);
+    Map<String, Versioned> out = new LinkedHashMap<>(raw.size() * 2);
+    for (Map.Entry<String, byte[]> r : raw.entrySet()) {
+      Entry e = Entry.decode(r.getValue());
+      if (e != null && e.isValue()) {
+        out.put(r.getKey(), new Versioned(e.value(), e.version));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * A writer's publish: makes {@code value} at {@code version} the cached value unless the cache
+   * holds the same or a newer version, or a tombstone newer than {@code version}. Starts with
+   * gets, since after a write the key is usually present.
+   */
+  public Result publish(String key, byte[] value, long version, Duration ttl) {
+    checkOpen();
+    Objects.requireNonNull(value, "value must not be null (key=" + key + ")");
+    return put(key, entryFor(Entry.VALUE, version, value, ttl, 0), ttl, false);
+  }
+
+  /**
+   * A reader's fill after a miss: like {@link #publish} but starts with {@code add}, since the key
+   * is usually absent. Never overwrites a newer version and never resurrects a value older than a
+   * tombstone.
+   */
+  public Result fill(String key, byte[] value, long version, Duration ttl) {
+    checkOpen();
+    Objects.requireNonNull(value, "value must not be null (key=" + key + ")");
+    return put(key, entryFor(Entry.VALUE, version, value, ttl, 0), ttl, true);
+  }
+
+  /**
+   * Invalidates {@code key} up to {@code version}: any cached value older than {@code version} is
+   * replaced by a tombstone that refuses fills of versions older than {@code version} for {@link
+   * Builder#tombstoneTtl}. A value at {@code version} or newer is left in place ({@link
+   * Result#SUPERSEDED}).
+   */
+  public Result invalidate(String key, long version) {
+    checkOpen();
+    Entry tomb = new Entry(Entry.TOMBSTONE, version, 0, 0, new byte[0]);
+    return put(key, tomb, tombstoneTtl, true);
+  }
+
+  private Entry entryFor(byte kind, long version, byte[] value, Duration ttl, int loadMillis) {
+    long soft = ttl.isZero() ? 0 : clock.millis() + ttl.toMillis();
+    return new Entry(kind, version, soft, loadMillis, value);
+  }
+
+  private Duration hardTtl(Entry e, Duration ttl) {
+    if (e.isTombstone() || ttl.isZero()) {
+      return ttl;
+    }
+    return ttl.plus(staleGrace);
+  }
+
+  /** True if {@code incoming} may replace {@code current}. */
+  private static boolean replaces(Entry incoming, Entry current) {
+    if (current == null) {
+      return true; // unknown format: replaceable
+    }
+    if (incoming.isTombstone()) {
+      // A tombstone at v removes anything older than v, and an older tombstone.
+      return current.version < incoming.version;
+    }
+    if (current.isTombstone()) {
+      return incoming.version >= current.version;
+    }
+    return incoming.version > current.version;
+  }
+
+  private Result put(String key, Entry entry, Duration ttl, boolean addFirst) {
+    Objects.requireNonNull(key, "key must not be null");
+    Duration hard = hardTtl(entry, ttl);
+    byte[] bytes = entry.encode();
+    boolean tryAdd = addFirst;
+    for (int attempt = 0; attempt < maxCasRetries; attempt++) {
+      if (tryAdd) {
+        Cache.Outcome o = cache.add(key, bytes, hard);
+        if (o == Cache.Outcome.APPLIED) {
+          return Result.PUBLISHED;
+        }
+        if (o == Cache.Outcome.UNCONFIRMED) {
+          return Result.UNCONFIRMED;
+        }
+      }
+      CasValue current = cache.gets(key);
+      if (current == null) {
+        tryAdd = true;
+        continue;
+      }
+      Entry existing = Entry.decode(current.value());
+      if (!replaces(entry, existing)) {
+        return existing != null && existing.version == entry.version && existing.kind == entry.kind
+            ? Result.PUBLISHED
+            : Result.SUPERSEDED;
+      }
+      Cache.Outcome o = cache.compareAndSet(key, current.cas(), bytes, hard);
+      if (o == Cache.Outcome.APPLIED) {
+        return Result.PUBLISHED;
+      }
+      if (o == Cache.Outcome.UNCONFIRMED) {
+        return Result.UNCONFIRMED;
+      }
+      tryAdd = false;
+    }
+    // Every retry lost a race. A tombstone of this version written unconditionally can only turn
+    // a newer value into a miss, never let an older one be read.
+    long version = entry.version;
+    Cache.Outcome o = cache.set(key, new Entry(Entry.TOMBSTONE, version, 0, 0, new byte[0]).encode(), tombstoneTtl);
+    log.debug("publish of {} v{} gave up after {} cas conflicts; tombstone written", key, version, maxCasRetries);
+    return o == Cache.Outcome.UNCONFIRMED ? Result.UNCONFIRMED : Result.CONTENDED;
+  }
+
+  // ---------------------------------------------------------------- stampede-protected load
+
+  /**
+   * Returns the value of {@code key} from the cache, loading it with {@code loader} when missing
+   * or expired, with the stampede protection described on this class. Returns null if the loader
+   * said the data is absent (that answer is cached for the negative TTL).
+   *
+   * <p>The loader runs at most once at a time per key in this JVM, and with leases on, normally
+   * once across all instances sharing the cache. A loader's unchecked exception is rethrown to
+   * every caller waiting on that load; a checked one is wrapped in {@link CacheException}.
+   *
+   * @param ttl how long a loaded value is fresh ({@link Duration#ZERO}: until invalidated)
+   */
+  public byte[] load(String key, Duration ttl, Loader loader) {
+    checkOpen();
+    Objects.requireNonNull(key, "key must not be null");
+    Objects.requireNonNull(ttl, "ttl must not be null (key=" + key + ")");
+    Objects.requireNonNull(loader, "loader must not be null (key=" + key + ")");
+    if (ttl.isNegative()) {
+      throw new IllegalArgumentException("ttl must not be negative: " + ttl + " (key=" + key + ")");
+    }
+    Entry e = read(key);
+    if (e != null && (e.isValue() || e.isAbsent())) {
+      long now = clock.millis();
+      if (e.expiredAt(now)) {
+        if (leases || singleFlight) {
+          // Stale-while-revalidate: one caller refreshes in the background, everyone reads on.
+          countersFor(key).staleServed.increment();
+          refreshInBackground(key, ttl, loader);
+          return e.isValue() ? e.value() : null;
+        }
+      } else {
+        if (beta > 0 && e.softExpiryMillis != 0 && xfetchDue(e, now)) {
+          refreshInBackground(key, ttl, loader);
+        }
+        return e.isValue() ? e.value() : null;
+      }
+    }
+    return loadMissing(key, ttl, loader).value();
+  }
+
+  private boolean xfetchDue(Entry e, long now) {
+    double u = 1.0 - random.nextDouble(); // (0, 1]: ln(0) would be -infinity
+    double early = e.loadMillis * beta * -Math.log(u);
+    return now + early >= e.softExpiryMillis;
+  }
+
+  private void refreshInBackground(String key, Duration ttl, Loader loader) {
+    if (refreshing.putIfAbsent(key, Boolean.TRUE) != null) {
+      return;
+    }
+    try {
+      refresher.execute(
+          () -> {
+            try {
+              String token = leases ? acquireLease(key) : "";
+              if (token != null) {
+                loadAndFill(key, ttl, loader, true, token);
+              }
+            } catch (Exception ex) {
+              log.warn("background refresh of {} failed; the current value stays until its TTL", key, ex);
+            } finally {
+              refreshing.remove(key);
+            }
+          });
+    } catch (RejectedExecutionException ex) {
+      refreshing.remove(key);
+    }
+  }
+
+  private Loaded loadMissing(String key, Duration ttl, Loader loader) {
+    if (!singleFlight) {
+      return loadWithLease(key, ttl, loader);
+    }
+    CompletableFuture<Loaded> mine = new CompletableFuture<>();
+    CompletableFuture<Loaded> flight = flights.putIfAbsent(key, mine);
+    if (flight != null) {
+      return await(key, flight);
+    }
+    try {
+      Loaded loaded = loadWithLease(key, ttl, loader);
+      mine.complete(loaded);
+      return loaded;
+    } catch (RuntimeException | Error ex) {
+      mine.completeExceptionally(ex);
+      throw ex;
+    } finally {
+      flights.remove(key, mine);
+    }
+  }
+
+  private static Loaded await(String key, CompletableFuture<Loaded> flight) {
+    try {
+      return flight.get();
+    } catch (InterruptedException ex) {
+      Thread.currentThread().interrupt();
+      throw new CacheException("interrupted while waiting for the load of " + key, ex);
+    } catch (ExecutionException ex) {
+      Throwable cause = ex.getCause();
+      if (cause instanceof RuntimeException re) {
+        throw re;
+      }
+      if (cause instanceof Error err) {
+        throw err;
+      }
+      throw new CacheException("load of " + key + " failed", cause);
+    } catch (CancellationException ex) {
+      throw new CacheException("load of " + key + " was cancelled", ex);
+    }
+  }
+
+  private Loaded loadWithLease(String key, Duration ttl, Loader loader) {
+    if (!leases) {
+      return loadAndFill(key, ttl, loader, false);
+    }
+    long giveUp = System.nanoTime() + leaseWait.toNanos();
+    boolean counted = false;
+    while (true) {
+      String token = acquireLease(key);
+      if (token != null) {
+        return loadAndFill(key, ttl, loader, false, token);
+      }
+      if (!counted) {
+        countersFor(key).leaseWaits.increment();
+        counted = true;
+      }
+      // Another instance is loading: wait for its value rather than load again.
+      sleep(pollMillis);
+      Entry e = read(key);
+      if (e != null && (e.isValue() || e.isAbsent()) && !e.expiredAt(clock.millis())) {
+        return e.isValue() ? Loaded.of(e.value(), e.version) : Loaded.absent(e.version);
+      }
+      if (System.nanoTime() >= giveUp) {
+        log.warn("waited {} ms for another instance's load of {}; loading it here", leaseWait.toMillis(), key);
+        return loadAndFill(key, ttl, loader, false);
+      }
+    }
+  }
+
+  /** Takes the cluster-wide lease; returns its token, "" if the cache could not answer, or null. */
+  private String acquireLease(String key) {
+    String token = Long.toHexString(random.nextLong()) + Long.toHexString(random.nextLong());
+    Cache.Outcome o = cache.add(LEASE_PREFIX + key, token.getBytes(java.nio.charset.StandardCharsets.US_ASCII), leaseTtl);
+    if (o == Cache.Outcome.APPLIED) {
+      return token;
+    }
+    // No coordination is possible with the lease's server unreachable: load rather than stall.
+    return o == Cache.Outcome.UNCONFIRMED ? "" : null;
+  }
+
+  private void releaseLease(String key, String token) {
+    if (token == null || token.isEmpty()) {
+      return;
+    }
+    CasValue held = cache.gets(LEASE_PREFIX + key);
+    if (held != null && token.equals(new String(held.value(), java.nio.charset.StandardCharsets.US_ASCII))) {
+      // A gets/delete pair: if our lease expired in between (a load longer than the lease TTL),
+      // this may delete the next holder's lease and let one extra load through; harmless here.
+      cache.delete(LEASE_PREFIX + key);
+    }
+  }
+
+  private Loaded loadAndFill(String key, Duration ttl, Loader loader, boolean refresh) {
+    return loadAndFill(key, ttl, loader, refresh, null);
+  }
+
+  private Loaded loadAndFill(String key, Duration ttl, Loader loader, boolean refresh, String token) {
+    long started = System.nanoTime();
+    try {
+      countersFor(key).loads.increment();
+      Loaded loaded;
+      try {
+        loaded = loader.load(key);
+      } catch (RuntimeException | Error ex) {
+        throw ex;
+      } catch (InterruptedException ex) {
+        Thread.currentThread().interrupt();
+        throw new CacheException("loader for " + key + " was interrupted", ex);
+      } catch (Exception ex) {
+        throw new CacheException("loader for " + key + " failed: " + ex.getMessage(), ex);
+      }
+      if (loaded == null) {
+        throw new CacheException("loader for " + key + " returned null; return Loaded.absent(version) instead");
+      }
+      int loadMillis = (int) Math.min(Integer.MAX_VALUE, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
+      Duration entryTtl = loaded.value() == null ? negativeTtl : ttl;
+      Entry entry =
+          loaded.value() == null
+              ? entryFor(Entry.ABSENT, loaded.version(), new byte[0], entryTtl, loadMillis)
+              : entryFor(Entry.VALUE, loaded.version(), loaded.value(), entryTtl, loadMillis);
+      // A refresh replaces the same version too (it carries a new expiry): publish by cas.
+      Result r = refresh ? putRefresh(key, entry, entryTtl) : put(key, entry, entryTtl, true);
+      if (log.isDebugEnabled()) {
+        log.debug("loaded {} v{} in {} ms: {}", key, loaded.version(), loadMillis, r);
+      }
+      return loaded;
+    } finally {
+      releaseLease(key, token);
+    }
+  }
+
+  private Result putRefresh(String key, Entry entry, Duration ttl) {
+    Duration hard = hardTtl(entry, ttl);
+    for (int attempt = 0; attempt < maxCasRetries; attempt++) {
+      CasValue current = cache.gets(key);
+      if (current == null) {
+        return put(key, entry, ttl, true);
+      }
+      Entry existing = Entry.decode(current.value());
+      if (existing != null && existing.version > entry.version) {
+        return Result.SUPERSEDED;
+      }
+      Cache.Outcome o = cache.compareAndSet(key, current.cas(), entry.encode(), hard);
+      if (o != Cache.Outcome.NOT_APPLIED) {
+        return o == Cache.Outcome.APPLIED ? Result.PUBLISHED : Result.UNCONFIRMED;
+      }
+    }
+    return Result.SUPERSEDED;
+  }
+
+  private static void sleep(long millis) {
+    try {
+      Thread.sleep(millis);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new CacheException("interrupted while waiting for a cache lease", e);
+    }
+  }
+
+  private ServerCounters countersFor(String key) {
+    return counters.computeIfAbsent(cache.serverFor(key), s -> new ServerCounters());
+  }
+
+  /** The underlying cache's counters plus this object's loads, lease waits and stale serves. */
+  public CacheStats stats() {
+    Map<String, CacheStats.ServerStats> per = new LinkedHashMap<>();
+    for (Map.Entry<String, CacheStats.ServerStats> e : cache.stats().perServer().entrySet()) {
+      ServerCounters mine = counters.get(e.getKey());
+      per.put(e.getKey(), mine == null ? e.getValue() : e.getValue().plus(mine.snapshot()));
+    }
+    return new CacheStats(per);
+  }
+
+  /** Stops the background refresh threads. Idempotent. Does not close the underlying cache. */
+  @Override
+  public void close() {
+    if (!closed) {
+      closed = true;
+      refresher.shutdownNow();
+    }
+  }
+
+  /**
+   * Builds a {@link VersionedCache}. Each setter validates at once. Not thread-safe.
+   */
+  public static final class Builder {
+    private final Cache cache;
+    private Clock clock = Clock.systemUTC();
+    private RandomGenerator random = () -> java.util.concurrent.ThreadLocalRandom.current().nextLong();
+    private Duration tombstoneTtl = Duration.ofMinutes(1);
+    private Duration negativeTtl = Duration.ofSeconds(30);
+    private Duration staleGrace = Duration.ofSeconds(10);
+    private Duration leaseTtl = Duration.ofSeconds(5);
+    private Duration leaseWait = Duration.ofSeconds(2);
+    private Duration leasePoll = Duration.ofMillis(10);
+    private double beta = 1.0;
+    private boolean singleFlight = true;
+    private boolean leases = true;
+    private int maxCasRetries = 8;
+    private int refreshThreads = 2;
+
+    private Builder(Cache cache) {
+      this.cache = Objects.requireNonNull(cache, "cache must not be null");
+    }
+
+    /** The clock for soft expiry and XFetch (default the system UTC clock). */
+    public Builder clock(Clock clock) {
+      this.clock = Objects.requireNonNull(clock, "clock must not be null");
+      return this;
+    }
+
+    /**
+     * The random source for XFetch and lease tokens (default {@code ThreadLocalRandom}). It is
+     * called from many threads at once, so it must be thread-safe.
+     */
+    public Builder random(RandomGenerator random) {
+      this.random = Objects.requireNonNull(random, "random must not be null");
+      return this;
+    }
+
+    /**
+     * How long a tombstone refuses older fills (default 1 minute). It must outlast the longest
+     * time between a reader's database read and its fill.
+     */
+    public Builder tombstoneTtl(Duration ttl) {
+      this.tombstoneTtl = positive("tombstoneTtl", ttl, Duration.ofSeconds(2));
+      return this;
+    }
+
+    /** How long "absent" answers are cached (default 30 s). */
+    public Builder negativeTtl(Duration ttl) {
+      this.negativeTtl = positive("negativeTtl", ttl, Duration.ofSeconds(1));
+      return this;
+    }
+
+    /**
+     * How long after its soft expiry a value may still be served while one caller refreshes it
+     * (default 10 s; zero: expired values are never served).
+     */
+    public Builder staleGrace(Duration grace) {
+      Objects.requireNonNull(grace, "staleGrace must not be null");
+      if (grace.isNegative()) {
+        throw new IllegalArgumentException("staleGrace must not be negative: " + grace);
+      }
+      this.staleGrace = grace;
+      return this;
+    }
+
+    /**
+     * The lease TTL (default 5 s, at least 2 s: memcached TTLs are whole seconds and an item with
+     * TTL 1 can expire after a few milliseconds). A load longer than this may run twice.
+     */
+    public Builder leaseTtl(Duration ttl) {
+      this.leaseTtl = positive("leaseTtl", ttl, Duration.ofSeconds(2));
+      return this;
+    }
+
+    /** How long a reader waits for another instance's load before loading itself (default 2 s). */
+    public Builder leaseWait(Duration wait) {
+      this.leaseWait = positive("leaseWait", wait, Duration.ofMillis(1));
+      return this;
+    }
+
+    /** How often a waiting reader re-reads the key (default 10 ms). */
+    public Builder leasePoll(Duration poll) {
+      this.leasePoll = positive("leasePoll", poll, Duration.ofMillis(1));
+      return this;
+    }
+
+    /** XFetch's beta (default 1.0; 0 turns early refresh off; above 1 refreshes earlier). */
+    public Builder earlyRefreshBeta(double beta) {
+      if (!(beta >= 0) || Double.isInfinite(beta)) {
+        throw new IllegalArgumentException("earlyRefreshBeta must be a finite number >= 0: " + beta);
+      }
+      this.beta = beta;
+      return this;
+    }
+
+    /** Single-flight per key in this JVM (default on). */
+    public Builder singleFlight(boolean on) {
+      this.singleFlight = on;
+      return this;
+    }
+
+    /** Cluster-wide leases (default on). */
+    public Builder leases(boolean on) {
+      this.leases = on;
+      return this;
+    }
+
+    /** Turns off all three protection layers (for measuring the unprotected baseline). */
+    public Builder unprotected() {
+      this.singleFlight = false;
+      this.leases = false;
+      this.beta = 0;
+      return this;
+    }
+
+    /** Bounded gets/cas retries of a publish (default 8). */
+    public Builder maxCasRetries(int retries) {
+      if (retries < 1) {
+        throw new IllegalArgumentException("maxCasRetries must be at least 1: " + retries);
+      }
+      this.maxCasRetries = retries;
+      return this;
+    }
+
+    /** Threads for background refreshes (default 2). */
+    public Builder refreshThreads(int threads) {
+      if (threads < 1) {
+        throw new IllegalArgumentException("refreshThreads must be at least 1: " + threads);
+      }
+      this.refreshThreads = threads;
+      return this;
+    }
+
+    private static Duration positive(String name, Duration d, Duration min) {
+      Objects.requireNonNull(d, name + " must not be null");
+      if (d.compareTo(min) < 0) {
+        throw new IllegalArgumentException(name + " must be at least " + min.toMillis() + " ms: " + d.toMillis() + " ms");
+      }
+      return d;
+    }
+
+    /** Builds it. */
+    public VersionedCache build() {
+      if (leaseWait.compareTo(leasePoll) < 0) {
+        throw new IllegalArgumentException("leaseWait (" + leaseWait.toMillis() + " ms) must not be shorter than leasePoll (" + leasePoll.toMillis() + " ms)");
+      }
+      return new VersionedCache(this);
+    }
+  }
+}

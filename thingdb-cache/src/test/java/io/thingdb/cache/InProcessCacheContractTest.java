@@ -1,0 +1,9 @@
+package io.thingdb.cache;
+
+/** The contract suite against the in-process backend. */
+class InProcessCacheContractTest extends CacheContractTest {
+  @Override
+  Cache newCache() {
+    return InProcessCache.builder().namespace("contract").build();
+  }
+}
