@@ -1,0 +1,14 @@
+package io.thingdb.cache;
+
+import io.thingdb.cache.testing.MemcachedExtension;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/** The contract suite against three real memcached servers. */
+class MemcachedCacheContractTest extends CacheContractTest {
+  @RegisterExtension static final MemcachedExtension memcached = new MemcachedExtension(3);
+
+  @Override
+  Cache newCache() {
+    return MemcachedCache.builder().servers(memcached.cluster().servers()).namespace("contract").build();
+  }
+}

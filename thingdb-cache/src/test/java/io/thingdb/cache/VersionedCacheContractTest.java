@@ -1,0 +1,349 @@
+package io.thingdb.cache;
+
+import static java.nio.charset.StandardCharsets.UTF_8;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.thingdb.cache.VersionedCache.Loaded;
+import io.thingdb.cache.VersionedCache.Result;
+import io.thingdb.cache.VersionedCache.Versioned;
+import io.thingdb.cache.testing.MutableClock;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** Versioned write-through semantics, run against every backend. */
+abstract class VersionedCacheContractTest {
+  static final Duration TTL = Duration.ofMinutes(5);
+
+  Cache cache;
+  MutableClock clock;
+  VersionedCache vc;
+
+  abstract Cache newCache();
+
+  @BeforeEach
+  void open() {
+    cache = newCache();
+    clock = new MutableClock();
+    vc = VersionedCache.builder(cache).clock(clock).build();
+  }
+
+  @AfterEach
+  void closeAll() {
+    vc.close();
+    cache.close();
+  }
+
+  static byte[] b(String s) {
+    return s.getBytes(UTF_8);
+  }
+
+  static String s(Versioned v) {
+    return v == null ? null : new String(v.value(), UTF_8) + "@" + v.version();
+  }
+
+  @Test
+  void publishNeverReplacesANewerVersion() {
+    assertThat(vc.publish("k", b("v5"), 5, TTL)).isEqualTo(Result.PUBLISHED);
+    assertThat(vc.publish("k", b("v3"), 3, TTL)).isEqualTo(Result.SUPERSEDED);
+    assertThat(s(vc.get("k"))).isEqualTo("v5@5");
+    assertThat(vc.publish("k", b("v6"), 6, TTL)).isEqualTo(Result.PUBLISHED);
+    assertThat(s(vc.get("k"))).isEqualTo("v6@6");
+  }
+
+  @Test
+  void republishingTheSameVersionIsIdempotent() {
+    vc.publish("k", b("v5"), 5, TTL);
+    assertThat(vc.publish("k", b("v5"), 5, TTL)).isEqualTo(Result.PUBLISHED);
+    assertThat(s(vc.get("k"))).isEqualTo("v5@5");
+  }
+
+  @Test
+  void fillAfterMissNeverOverwritesANewerWrite() {
+    assertThat(vc.fill("k", b("v1"), 1, TTL)).isEqualTo(Result.PUBLISHED);
+    vc.publish("k", b("v2"), 2, TTL);
+    assertThat(vc.fill("k", b("v1"), 1, TTL)).isEqualTo(Result.SUPERSEDED);
+    assertThat(s(vc.get("k"))).isEqualTo("v2@2");
+  }
+
+  @Test
+  void fillReplacesAnOlderVersion() {
+    vc.fill("k", b("v1"), 1, TTL);
+    assertThat(vc.fill("k", b("v2"), 2, TTL)).isEqualTo(Result.PUBLISHED);
+    assertThat(s(vc.get("k"))).isEqualTo("v2@2");
+  }
+
+  @Test
+  void invalidationTombstoneRefusesAFillOfAnOlderVersion() {
+    vc.publish("k", b("v1"), 1, TTL);
+    assertThat(vc.invalidate("k", 2)).isEqualTo(Result.PUBLISHED);
+    assertThat(vc.get("k")).isNull();
+    // A reader that fetched version 1 before the invalidation tries to put it back.
+    assertThat(vc.fill("k", b("v1"), 1, TTL)).isEqualTo(Result.SUPERSEDED);
+    assertThat(vc.get("k")).isNull();
+    // The version the invalidation announced (or newer) may fill.
+    assertThat(vc.fill("k", b("v2"), 2, TTL)).isEqualTo(Result.PUBLISHED);
+    assertThat(s(vc.get("k"))).isEqualTo("v2@2");
+  }
+
+  @Test
+  void invalidationOfAnAbsentKeyStillBlocksOlderFills() {
+    assertThat(vc.invalidate("k", 7)).isEqualTo(Result.PUBLISHED);
+    assertThat(vc.fill("k", b("v6"), 6, TTL)).isEqualTo(Result.SUPERSEDED);
+    assertThat(vc.get("k")).isNull();
+  }
+
+  @Test
+  void invalidationOlderThanTheCachedValueLeavesIt() {
+    vc.publish("k", b("v5"), 5, TTL);
+    assertThat(vc.invalidate("k", 4)).isEqualTo(Result.SUPERSEDED);
+    assertThat(s(vc.get("k"))).isEqualTo("v5@5");
+  }
+
+  @Test
+  void newerInvalidationReplacesAnOlderTombstone() {
+    vc.invalidate("k", 3);
+    assertThat(vc.invalidate("k", 5)).isEqualTo(Result.PUBLISHED);
+    assertThat(vc.fill("k", b("v4"), 4, TTL)).isEqualTo(Result.SUPERSEDED);
+  }
+
+  @Test
+  void entriesOfAnUnknownFormatAreReplacedNotMisread() {
+    cache.set("k", new byte[] {0x7f, 1, 2, 3}, TTL);
+    assertThat(vc.get("k")).isNull();
+    assertThat(vc.fill("k", b("v1"), 1, TTL)).isEqualTo(Result.PUBLISHED);
+    assertThat(s(vc.get("k"))).isEqualTo("v1@1");
+  }
+
+  @Test
+  void getAllReturnsOnlyValues() {
+    vc.publish("a", b("A"), 1, TTL);
+    vc.invalidate("b", 1);
+    Map<String, Versioned> all = vc.getAll(List.of("a", "b", "c"));
+    assertThat(all).containsOnlyKeys("a");
+    assertThat(s(all.get("a"))).isEqualTo("A@1");
+  }
+
+  @Test
+  void loadCachesTheValueAndCallsTheLoaderOnce() {
+    AtomicInteger loads = new AtomicInteger();
+    for (int i = 0; i < 5; i++) {
+      byte[] v = vc.load("k", TTL, key -> {
+        loads.incrementAndGet();
+        return Loaded.of(b("loaded"), 3);
+      });
+      assertThat(new String(v, UTF_8)).isEqualTo("loaded");
+    }
+    assertThat(loads).hasValue(1);
+    assertThat(s(vc.get("k"))).isEqualTo("loaded@3");
+    assertThat(vc.stats().total().loads()).isEqualTo(1);
+  }
+
+  @Test
+  void absentResultsAreCachedAsNegativeEntries() {
+    AtomicInteger loads = new AtomicInteger();
+    VersionedCache.Loader loader = key -> {
+      loads.incrementAndGet();
+      return Loaded.absent(0);
+    };
+    assertThat(vc.load("k", TTL, loader)).isNull();
+    assertThat(vc.load("k", TTL, loader)).isNull();
+    assertThat(loads).hasValue(1);
+    assertThat(vc.get("k")).isNull();
+    // A write replaces the negative entry.
+    vc.publish("k", b("now"), 1, TTL);
+    assertThat(new String(vc.load("k", TTL, loader), UTF_8)).isEqualTo("now");
+  }
+
+  @Test
+  void loadAfterInvalidationDoesNotResurrectTheOldValue() {
+    vc.publish("k", b("v1"), 1, TTL);
+    vc.invalidate("k", 2);
+    byte[] v = vc.load("k", TTL, key -> Loaded.of(b("v2"), 2));
+    assertThat(new String(v, UTF_8)).isEqualTo("v2");
+    assertThat(s(vc.get("k"))).isEqualTo("v2@2");
+  }
+
+  @Test
+  void loaderExceptionsReachTheCallerAndNothingIsCached() {
+    assertThatThrownBy(() -> vc.load("k", TTL, key -> {
+      throw new IllegalStateException("db down");
+    })).isInstanceOf(IllegalStateException.class).hasMessage("db down");
+    assertThatThrownBy(() -> vc.load("k", TTL, key -> {
+      throw new IOException("disk");
+    })).isInstanceOf(CacheException.class).hasMessageContaining("loader for k failed: disk")
+        .hasCauseInstanceOf(IOException.class);
+    assertThatThrownBy(() -> vc.load("k", TTL, key -> null))
+        .isInstanceOf(CacheException.class)
+        .hasMessage("loader for k returned null; return Loaded.absent(version) instead");
+    assertThat(vc.get("k")).isNull();
+    // The lease was released: the next load runs at once.
+    assertThat(new String(vc.load("k", TTL, key -> Loaded.of(b("ok"), 1)), UTF_8)).isEqualTo("ok");
+  }
+
+  @Test
+  void concurrentWaitersOnOneLoadAllSeeItsFailure() throws Exception {
+    CountDownLatch started = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    ExecutorService pool = Executors.newFixedThreadPool(4);
+    try {
+      List<Future<String>> results = new ArrayList<>();
+      for (int i = 0; i < 4; i++) {
+        results.add(pool.submit(() -> {
+          try {
+            vc.load("k", TTL, key -> {
+              started.countDown();
+              release.await();
+              throw new IllegalStateException("boom");
+            });
+            return "no exception";
+          } catch (IllegalStateException e) {
+            return e.getMessage();
+          }
+        }));
+      }
+      assertThat(started.await(5, TimeUnit.SECONDS)).isTrue();
+      Thread.sleep(100);
+      release.countDown();
+      for (Future<String> f : results) {
+        assertThat(f.get(5, TimeUnit.SECONDS)).isEqualTo("boom");
+      }
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  @Test
+  void expiredValueIsServedWhileOneCallerRefreshesInTheBackground() throws Exception {
+    vc.load("k", Duration.ofSeconds(10), key -> Loaded.of(b("old"), 1));
+    clock.advance(Duration.ofSeconds(11));
+    CountDownLatch loading = new CountDownLatch(1);
+    CountDownLatch finish = new CountDownLatch(1);
+    AtomicInteger loads = new AtomicInteger();
+    VersionedCache.Loader slow = key -> {
+      loads.incrementAndGet();
+      loading.countDown();
+      finish.await();
+      return Loaded.of(b("new"), 2);
+    };
+    for (int i = 0; i < 20; i++) {
+      assertThat(new String(vc.load("k", Duration.ofSeconds(10), slow), UTF_8)).isEqualTo("old");
+    }
+    assertThat(loading.await(5, TimeUnit.SECONDS)).isTrue();
+    finish.countDown();
+    awaitValue("k", "new@2");
+    assertThat(loads).hasValue(1);
+    assertThat(vc.stats().total().staleServed()).isEqualTo(20);
+  }
+
+  void awaitValue(String key, String expected) throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+    while (!expected.equals(s(vc.get(key))) && System.nanoTime() < deadline) {
+      Thread.sleep(5);
+    }
+    assertThat(s(vc.get(key))).isEqualTo(expected);
+  }
+
+  @Test
+  void builderRejectsBadSettingsWithMessages() {
+    assertThatThrownBy(() -> VersionedCache.builder(null)).isInstanceOf(NullPointerException.class).hasMessage("cache must not be null");
+    assertThatThrownBy(() -> VersionedCache.builder(cache).leaseTtl(Duration.ofSeconds(1)))
+        .isInstanceOf(IllegalArgumentException.class).hasMessage("leaseTtl must be at least 2000 ms: 1000 ms");
+    assertThatThrownBy(() -> VersionedCache.builder(cache).earlyRefreshBeta(-1))
+        .isInstanceOf(IllegalArgumentException.class).hasMessage("earlyRefreshBeta must be a finite number >= 0: -1.0");
+    assertThatThrownBy(() -> VersionedCache.builder(cache).staleGrace(Duration.ofSeconds(-1)))
+        .isInstanceOf(IllegalArgumentException.class).hasMessage("staleGrace must not be negative: PT-1S");
+    assertThatThrownBy(() -> vc.load("k", Duration.ofSeconds(-1), key -> Loaded.absent(0)))
+        .isInstanceOf(IllegalArgumentException.class).hasMessage("ttl must not be negative: PT-1S (key=k)");
+  }
+
+  @Test
+  void closedVersionedCacheRefusesCalls() {
+    vc.close();
+    vc.close();
+    assertThatThrownBy(() -> vc.get("k")).isInstanceOf(IllegalStateException.class).hasMessage("VersionedCache is closed");
+  }
+
+  /**
+   * The cache-fill-versus-write race (P3): a writer publishes (or invalidates at) a new version
+   * while a filler that read the previous version tries to fill it. Whatever the interleaving,
+   * the cache must never end up holding the older version.
+   */
+  @Test
+  void fillRacingAWriteNeverLeavesTheOlderVersion() throws Exception {
+    int rounds = 10_000;
+    CyclicBarrier start = new CyclicBarrier(3);
+    CyclicBarrier done = new CyclicBarrier(3);
+    String[] key = new String[1];
+    boolean[] invalidateRound = new boolean[1];
+    AtomicInteger errors = new AtomicInteger();
+    Thread writer = new Thread(() -> {
+      try {
+        while (true) {
+          start.await();
+          if (key[0] == null) {
+            return;
+          }
+          if (invalidateRound[0]) {
+            vc.invalidate(key[0], 2);
+          } else {
+            vc.publish(key[0], b("v2"), 2, TTL);
+          }
+          done.await();
+        }
+      } catch (Exception e) {
+        errors.incrementAndGet();
+      }
+    });
+    Thread filler = new Thread(() -> {
+      try {
+        while (true) {
+          start.await();
+          if (key[0] == null) {
+            return;
+          }
+          // The filler's database read happened before the write: it holds version 1.
+          vc.fill(key[0], b("v1"), 1, TTL);
+          done.await();
+        }
+      } catch (Exception e) {
+        errors.incrementAndGet();
+      }
+    });
+    writer.start();
+    filler.start();
+    int stale = 0;
+    int unconfirmed = 0;
+    for (int r = 0; r < rounds; r++) {
+      key[0] = "race:" + r;
+      invalidateRound[0] = r % 2 == 1;
+      start.await(10, TimeUnit.SECONDS);
+      done.await(10, TimeUnit.SECONDS);
+      Versioned v = vc.get(key[0]);
+      if (v != null && v.version() < 2) {
+        stale++;
+      }
+    }
+    key[0] = null;
+    start.await(10, TimeUnit.SECONDS);
+    writer.join();
+    filler.join();
+    System.out.println(getClass().getSimpleName() + ": " + rounds + " fill/write races, stale=" + stale
+        + ", unconfirmed=" + unconfirmed);
+    assertThat(errors).hasValue(0);
+    assertThat(stale).isZero();
+  }
+}

@@ -1,0 +1,208 @@
+package io.thingdb.cache.testing;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.UncheckedIOException;
+import java.net.SocketTimeoutException;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Nested;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+class MemcachedClusterTest {
+  @RegisterExtension
+  static final MemcachedExtension memcached = new MemcachedExtension(3);
+
+  @Test
+  void startsEachNodeOnItsOwnLoopbackPort() {
+    MemcachedCluster cluster = memcached.cluster();
+
+    assertThat(cluster.size()).isEqualTo(3);
+    assertThat(cluster.servers())
+        .containsExactly(cluster.server(0), cluster.server(1), cluster.server(2))
+        .allMatch(server -> server.matches("127\\.0\\.0\\.1:\\d+"))
+        .doesNotHaveDuplicates();
+    for (int i = 0; i < 3; i++) {
+      assertThat(cluster.server(i)).isEqualTo("127.0.0.1:" + cluster.port(i));
+      assertThat(cluster.isRunning(i)).isTrue();
+      assertThat(cluster.rawCommand(i, "version")).startsWith("VERSION 1.");
+    }
+  }
+
+  @Test
+  void rawCommandStoresAndReadsBackPerNode() {
+    MemcachedCluster cluster = memcached.cluster();
+
+    assertThat(cluster.rawCommand(0, "set greeting 5 0 5\r\nhello")).isEqualTo("STORED");
+
+    assertThat(cluster.rawCommand(0, "get greeting"))
+        .isEqualTo("VALUE greeting 5 5\r\nhello\r\nEND");
+    assertThat(cluster.rawCommand(1, "get greeting")).isEqualTo("END");
+    assertThat(cluster.rawCommand(0, "incr missing 1")).isEqualTo("NOT_FOUND");
+    assertThat(cluster.rawCommand(0, "stats")).contains("STAT pid ").endsWith("END");
+  }
+
+  @Test
+  void killClosesThePortAndLeavesOtherNodesServing() {
+    MemcachedCluster cluster = memcached.cluster();
+
+    cluster.kill(1);
+
+    assertThat(cluster.isRunning(1)).isFalse();
+    assertThat(LoopbackPorts.isAccepting(cluster.port(1))).isFalse();
+    assertThat(cluster.rawCommand(0, "version")).startsWith("VERSION");
+    assertThat(cluster.rawCommand(2, "version")).startsWith("VERSION");
+    assertThatThrownBy(() -> cluster.rawCommand(1, "version"))
+        .isInstanceOf(UncheckedIOException.class)
+        .hasMessageContaining("node 1 (" + cluster.server(1) + ")");
+  }
+
+  @Test
+  void restartAfterKillServesOnTheSamePortWithAnEmptyCache() {
+    MemcachedCluster cluster = memcached.cluster();
+    int port = cluster.port(1);
+    cluster.rawCommand(1, "set k 0 0 1\r\nv");
+
+    cluster.kill(1);
+    cluster.restart(1);
+
+    assertThat(cluster.port(1)).isEqualTo(port);
+    assertThat(cluster.isRunning(1)).isTrue();
+    assertThat(cluster.rawCommand(1, "get k")).isEqualTo("END");
+    assertThat(cluster.rawCommand(1, "set k 0 0 1\r\nw")).isEqualTo("STORED");
+  }
+
+  @Test
+  void stopClosesThePortAndRestartBringsTheNodeBack() {
+    MemcachedCluster cluster = memcached.cluster();
+
+    cluster.stop(2);
+
+    assertThat(cluster.isRunning(2)).isFalse();
+    assertThat(LoopbackPorts.isAccepting(cluster.port(2))).isFalse();
+
+    cluster.restart(2);
+
+    assertThat(cluster.rawCommand(2, "version")).startsWith("VERSION");
+  }
+
+  @Test
+  void hungNodeDoesNotAnswerUntilResumedAndKeepsItsItems() {
+    MemcachedCluster cluster = memcached.cluster();
+    cluster.rawCommand(0, "set k 0 0 1\r\nv");
+
+    cluster.hang(0);
+
+    assertThat(cluster.isHung(0)).isTrue();
+    assertThat(cluster.isRunning(0)).isTrue();
+    assertThatThrownBy(() -> cluster.rawCommand(0, "get k", Duration.ofMillis(300)))
+        .isInstanceOf(UncheckedIOException.class)
+        .hasCauseInstanceOf(SocketTimeoutException.class)
+        .hasMessageContaining("'get k' to node 0 (" + cluster.server(0) + ")");
+    assertThat(cluster.rawCommand(1, "version")).startsWith("VERSION");
+
+    cluster.resume(0);
+
+    assertThat(cluster.isHung(0)).isFalse();
+    assertThat(cluster.rawCommand(0, "get k")).isEqualTo("VALUE k 0 1\r\nv\r\nEND");
+  }
+
+  @Test
+  void flushAllEmptiesEveryRunningNode() {
+    MemcachedCluster cluster = memcached.cluster();
+    for (int i = 0; i < 3; i++) {
+      cluster.rawCommand(i, "set k 0 0 1\r\nv");
+    }
+
+    cluster.flushAll();
+
+    for (int i = 0; i < 3; i++) {
+      assertThat(cluster.rawCommand(i, "get k")).isEqualTo("END");
+    }
+  }
+
+  @Test
+  void closeKillsEveryNodeIncludingHungOnesAndIsIdempotent() {
+    MemcachedCluster cluster = MemcachedCluster.start(2);
+    List<Integer> ports = List.of(cluster.port(0), cluster.port(1));
+    cluster.hang(1);
+
+    cluster.close();
+    cluster.close();
+
+    assertThat(ports).noneMatch(LoopbackPorts::isAccepting);
+    assertThatThrownBy(() -> cluster.kill(0))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessage("the memcached cluster is closed");
+  }
+
+  @Test
+  void missingBinaryFailsWithAnInstallHint() {
+    assertThatThrownBy(() -> MemcachedCluster.builder().searchPath("/nonexistent:/also/missing")
+            .start())
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessage("memcached not found on PATH; install it with: apt-get install -y memcached"
+            + " (Debian/Ubuntu) or brew install memcached (macOS)");
+  }
+
+  @Test
+  void startupFailureNamesThePortAndQuotesMemcachedOutput() {
+    assertThatThrownBy(() -> MemcachedCluster.builder().extraArgs("-o", "no_such_option").start())
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageMatching("memcached node 0 on 127\\.0\\.0\\.1:\\d+ exited with code 1 during"
+            + " startup; output: Illegal suboption \"no_such_option\"");
+  }
+
+  @Test
+  void builderRejectsInvalidOptions() {
+    assertThatThrownBy(() -> MemcachedCluster.builder().nodes(0))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("nodes must be at least 1 (was 0)");
+    assertThatThrownBy(() -> MemcachedCluster.builder().memoryMegabytes(0))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("memoryMegabytes must be at least 1 (was 0)");
+    assertThatThrownBy(() -> MemcachedCluster.builder().extraArgs("-p", "11211"))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageStartingWith("extraArgs must not contain -p:");
+  }
+
+  @Test
+  void extraArgsReachMemcached() {
+    try (MemcachedCluster cluster = MemcachedCluster.builder().memoryMegabytes(16)
+        .extraArgs("-I", "2m").start()) {
+      String settings = cluster.rawCommand(0, "stats settings");
+
+      assertThat(settings).contains("STAT maxbytes 16777216", "STAT item_size_max 2097152");
+    }
+  }
+
+  /** The extension resets the shared cluster between tests; the order makes that observable. */
+  @Nested
+  @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+  class ExtensionBetweenTests {
+    @Test
+    @Order(1)
+    void leaveNodesKilledHungAndFull() {
+      MemcachedCluster cluster = memcached.cluster();
+      cluster.rawCommand(0, "set left 0 0 1\r\nx");
+      cluster.kill(1);
+      cluster.hang(2);
+    }
+
+    @Test
+    @Order(2)
+    void findEveryNodeRunningAnsweringAndEmpty() {
+      MemcachedCluster cluster = memcached.cluster();
+      for (int i = 0; i < 3; i++) {
+        assertThat(cluster.isRunning(i)).isTrue();
+        assertThat(cluster.isHung(i)).isFalse();
+        assertThat(cluster.rawCommand(i, "get left", Duration.ofMillis(500))).isEqualTo("END");
+      }
+    }
+  }
+}
