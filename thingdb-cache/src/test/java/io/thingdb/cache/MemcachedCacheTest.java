@@ -1,0 +1,162 @@
+package io.thingdb.cache;
+
+import static java.nio.charset.StandardCharsets.UTF_8;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.thingdb.cache.Cache.Outcome;
+import io.thingdb.cache.internal.KetamaRing;
+import io.thingdb.cache.internal.KeyCodec;
+import io.thingdb.cache.testing.MemcachedCluster;
+import io.thingdb.cache.testing.MemcachedExtension;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/** Behaviour specific to the memcached backend: routing, the item limit, formats, dead nodes. */
+class MemcachedCacheTest {
+  @RegisterExtension static final MemcachedExtension memcached = new MemcachedExtension(3);
+  static final Duration TTL = Duration.ofMinutes(5);
+  static final KeyCodec CODEC = KeyCodec.of("routing", KeyCodec.CURRENT_VERSION);
+
+  static MemcachedCache open(MemcachedCluster cluster) {
+    return MemcachedCache.builder().servers(cluster.servers()).namespace("routing").build();
+  }
+
+  static boolean holds(MemcachedCluster cluster, int node, String wireKey) {
+    return cluster.rawCommand(node, "get " + wireKey).startsWith("VALUE ");
+  }
+
+  @Test
+  void everyKeyIsStoredOnTheServerTheRingNames() {
+    MemcachedCluster cluster = memcached.cluster();
+    KetamaRing ring = KetamaRing.of(cluster.servers());
+    try (MemcachedCache cache = open(cluster)) {
+      int[] perNode = new int[3];
+      for (int i = 0; i < 300; i++) {
+        String key = "placed:" + i;
+        cache.set(key, "v".getBytes(UTF_8), TTL);
+        String wire = CODEC.encode(key);
+        int expected = ring.indexFor(wire);
+        assertThat(cache.serverFor(key)).isEqualTo(cluster.server(expected));
+        for (int n = 0; n < 3; n++) {
+          assertThat(holds(cluster, n, wire)).as("key %s on node %d", key, n).isEqualTo(n == expected);
+        }
+        perNode[expected]++;
+      }
+      assertThat(java.util.Arrays.stream(perNode).min().orElse(0)).isGreaterThan(50);
+    }
+  }
+
+  @Test
+  void theItemLimitIsExactlyMemcachedsOwn() {
+    // Our limit, plus the one format byte we prepend, must be the largest value memcached itself
+    // accepts for the same wire key: one byte more and memcached refuses it.
+    MemcachedCluster cluster = memcached.cluster();
+    try (MemcachedCache cache = open(cluster)) {
+      for (String key : List.of("a", "b".repeat(100), "c".repeat(230))) {
+        String wire = CODEC.encode(key);
+        int node = cluster.servers().indexOf(cache.serverFor(key));
+        int stored = cache.maxValueSize(key) + 1;
+        assertThat(rawSet(cluster, node, wire, stored)).as("raw set of %d bytes", stored).startsWith("STORED");
+        assertThat(rawSet(cluster, node, wire, stored + 1)).as("raw set of %d bytes", stored + 1).startsWith("SERVER_ERROR");
+      }
+    }
+  }
+
+  private static String rawSet(MemcachedCluster cluster, int node, String wire, int size) {
+    return cluster.rawCommand(node, "set " + wire + " 0 0 " + size + "\r\n" + "x".repeat(size), Duration.ofSeconds(5));
+  }
+
+  @Test
+  void aValueWithoutOurFormatByteIsAMissNotGarbage() {
+    MemcachedCluster cluster = memcached.cluster();
+    try (MemcachedCache cache = open(cluster)) {
+      String wire = CODEC.encode("foreign");
+      int node = cluster.servers().indexOf(cache.serverFor("foreign"));
+      assertThat(cluster.rawCommand(node, "set " + wire + " 0 0 5\r\nhello")).startsWith("STORED");
+      assertThat(cache.get("foreign")).isNull();
+      assertThat(cache.getAll(List.of("foreign"))).isEmpty();
+    }
+  }
+
+  @Test
+  void aDeadServersKeysAreMissesAndAreNotRehashedOntoOthers() {
+    MemcachedCluster cluster = memcached.cluster();
+    try (MemcachedCache cache = open(cluster)) {
+      List<String> onNode1 = new ArrayList<>();
+      for (int i = 0; onNode1.size() < 20; i++) {
+        String key = "dead:" + i;
+        cache.set(key, "v".getBytes(UTF_8), TTL);
+        if (cache.serverFor(key).equals(cluster.server(1))) {
+          onNode1.add(key);
+        }
+      }
+      cluster.kill(1);
+      for (String key : onNode1) {
+        assertThat(cache.get(key)).isNull();
+        assertThat(cache.set(key, "new".getBytes(UTF_8), TTL)).isEqualTo(Outcome.UNCONFIRMED);
+        String wire = CODEC.encode(key);
+        assertThat(holds(cluster, 0, wire)).isFalse();
+        assertThat(holds(cluster, 2, wire)).isFalse();
+      }
+      assertThat(cache.status(cluster.server(1)).state()).isEqualTo(MemcachedCache.State.SUSPECT);
+      assertThat(cache.getAll(onNode1)).isEmpty();
+    }
+  }
+
+  @Test
+  void aMultiGetLosesOnlyTheHungServersKeys() {
+    MemcachedCluster cluster = memcached.cluster();
+    try (MemcachedCache cache = open(cluster)) {
+      List<String> keys = new ArrayList<>();
+      for (int i = 0; i < 60; i++) {
+        keys.add("multi:" + i);
+        cache.set("multi:" + i, ("v" + i).getBytes(UTF_8), TTL);
+      }
+      cluster.hang(2);
+      Map<String, byte[]> got = cache.getAll(keys);
+      for (String key : keys) {
+        boolean onHung = cache.serverFor(key).equals(cluster.server(2));
+        assertThat(got.containsKey(key)).as(key).isEqualTo(!onHung);
+      }
+      cluster.resume(2);
+    }
+  }
+
+  @Test
+  void builderValidatesItsSettings() {
+    assertThatThrownBy(() -> MemcachedCache.builder().build())
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessage("servers are required: call servers(\"host:port\", ...)");
+    assertThatThrownBy(() -> MemcachedCache.builder().servers(List.of()))
+        .isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> MemcachedCache.builder().readDeadline(Duration.ofMillis(1)))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("readDeadline must be between 2 ms and 10000 ms: 1 ms");
+    assertThatThrownBy(() -> MemcachedCache.builder().suspectAfter(0))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("suspectAfter must be at least 1: 0");
+    assertThatThrownBy(() -> MemcachedCache.builder().namespace("has space"))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("has space");
+    assertThatThrownBy(() -> MemcachedCache.builder().servers("127.0.0.1:1", "localhost:1").build())
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("resolve to the same address");
+  }
+
+  @Test
+  void statusNamesEveryServer() {
+    MemcachedCluster cluster = memcached.cluster();
+    try (MemcachedCache cache = open(cluster)) {
+      assertThat(cache.status()).extracting(MemcachedCache.ServerStatus::server).isEqualTo(cluster.servers());
+      assertThat(cache.status()).allMatch(s -> s.state() == MemcachedCache.State.HEALTHY);
+      assertThatThrownBy(() -> cache.status("nope:1"))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("unknown memcached server: nope:1");
+    }
+  }
+}
