@@ -90,6 +90,17 @@ public interface Cache extends AutoCloseable {
   Outcome add(String key, byte[] value, Duration ttl);
 
   /**
+   * Best-effort {@code add} of many values without waiting for answers (memcached's noreply):
+   * like {@link #add}, it never replaces a live item; unlike it, nothing is reported, and a value
+   * whose server is unreachable, or whose key has an unconfirmed write pending, is skipped. Meant
+   * for filling a cache after a multi-get miss, where one round trip per key would cost more than
+   * the fill is worth.
+   *
+   * @throws ValueTooLargeException if any value cannot fit (nothing is sent)
+   */
+  void addAll(Map<String, byte[]> values, Duration ttl);
+
+  /**
    * Reads a value together with its CAS id, or returns {@code null} on a miss (same rules as
    * {@link #get}).
    */

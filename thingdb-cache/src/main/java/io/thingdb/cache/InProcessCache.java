@@ -169,6 +169,17 @@ public final class InProcessCache implements Cache {
   }
 
   @Override
+  public void addAll(Map<String, byte[]> values, Duration ttl) {
+    Objects.requireNonNull(values, "values must not be null");
+    for (Map.Entry<String, byte[]> e : values.entrySet()) {
+      frame(e.getKey(), wire(e.getKey()), e.getValue());
+    }
+    for (Map.Entry<String, byte[]> e : values.entrySet()) {
+      add(e.getKey(), e.getValue(), ttl);
+    }
+  }
+
+  @Override
   public CasValue gets(String key) {
     String wire = wire(key);
     Item item = live(wire);

@@ -61,7 +61,9 @@ import org.slf4j.LoggerFactory;
  * dirty key are misses. When the server answers again, the client's reconciler deletes every dirty
  * key from it (or flushes the server when more than {@link Builder#maxPendingInvalidations} keys
  * are dirty) <em>before</em> any other read or write of those keys is sent to it; only then is the
- * server trusted again ({@link #status}).
+ * server trusted again ({@link #status}). Lease and lock keys ({@code thingdb-lease:},
+ * {@code thingdb-lock:}) are the exception: they expire on their own, and deleting one after a
+ * waiter's unconfirmed {@code add} would remove the current holder's.
  *
  * <p><b>Guarantee.</b> Once this client has reported a server reconciled, no value written
  * before an unconfirmed write of this client survives on that server. <b>Window.</b> Another
@@ -379,10 +381,24 @@ public final class MemcachedCache implements Cache {
         throws TimeoutException, InterruptedException, MemcachedException;
   }
 
+  /**
+   * Lease and lock keys coordinate writers and expire on their own. Deleting one after an
+   * unconfirmed write would remove whoever holds it now (the write that timed out was a waiter's
+   * add), so failures on these keys are reported but not reconciled.
+   */
+  static boolean isCoordinationKey(String key) {
+    return key.startsWith("thingdb-lock:") || key.startsWith("thingdb-lease:");
+  }
+
   private Outcome write(String op, String key, String wire, Write w) {
     Node node = nodeOf(wire);
+    boolean reconcile = !isCoordinationKey(key);
     if (!node.writable()) {
-      markDirty(node, wire);
+      if (reconcile) {
+        markDirty(node, wire);
+      } else {
+        node.counters.unconfirmedWrites.increment();
+      }
       return Outcome.UNCONFIRMED;
     }
     try {
@@ -401,7 +417,11 @@ public final class MemcachedCache implements Cache {
     } catch (MemcachedException | RuntimeException e) {
       failed(node, e);
     }
-    markDirty(node, wire);
+    if (reconcile) {
+      markDirty(node, wire);
+    } else {
+      node.counters.unconfirmedWrites.increment();
+    }
     return Outcome.UNCONFIRMED;
   }
 
@@ -428,6 +448,35 @@ public final class MemcachedCache implements Cache {
     byte[] stored = frame(key, wire, value);
     int exp = Expiry.toMemcached(ttl, clock, key);
     return write("add", key, wire, (w, t) -> client.add(w, exp, stored, BytesTranscoder.INSTANCE, t));
+  }
+
+  @Override
+  public void addAll(Map<String, byte[]> values, Duration ttl) {
+    Objects.requireNonNull(values, "values must not be null");
+    List<String> wires = new ArrayList<>(values.size());
+    List<byte[]> frames = new ArrayList<>(values.size());
+    int exp = 0;
+    for (Map.Entry<String, byte[]> e : values.entrySet()) {
+      String wire = wire(e.getKey());
+      wires.add(wire);
+      frames.add(frame(e.getKey(), wire, e.getValue()));
+      exp = Expiry.toMemcached(ttl, clock, e.getKey());
+    }
+    for (int i = 0; i < wires.size(); i++) {
+      String wire = wires.get(i);
+      Node node = nodeOf(wire);
+      if (!node.writable() || !node.readable(wire)) {
+        continue;
+      }
+      try {
+        client.addWithNoReply(wire, exp, frames.get(i), BytesTranscoder.INSTANCE);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      } catch (MemcachedException | RuntimeException e) {
+        failed(node, e);
+      }
+    }
   }
 
   @Override

@@ -222,6 +222,22 @@ public final class VersionedCache implements AutoCloseable {
   }
 
   /**
+   * Fills many keys after a multi-get miss in one pipelined burst, without waiting for answers:
+   * each fill is an {@code add}, so it never replaces anything (a newer value, a tombstone, or a
+   * concurrent fill); a fill that loses is simply dropped. Best-effort: nothing is reported.
+   */
+  public void fillAll(Map<String, Versioned> values, Duration ttl) {
+    checkOpen();
+    Objects.requireNonNull(values, "values must not be null");
+    Map<String, byte[]> encoded = new LinkedHashMap<>(values.size() * 2);
+    for (Map.Entry<String, Versioned> e : values.entrySet()) {
+      Versioned v = e.getValue();
+      encoded.put(e.getKey(), entryFor(Entry.VALUE, v.version(), v.value(), ttl, 0).encode());
+    }
+    cache.addAll(encoded, ttl.isZero() ? ttl : ttl.plus(staleGrace));
+  }
+
+  /**
    * Invalidates {@code key} up to {@code version}: any cached value older than {@code version} is
    * replaced by a tombstone that refuses fills of versions older than {@code version} for {@link
    * Builder#tombstoneTtl}. A value at {@code version} or newer is left in place ({@link

@@ -81,6 +81,18 @@ abstract class CacheContractTest {
   }
 
   @Test
+  void addAllStoresAbsentKeysAndNeverReplacesLiveOnes() {
+    cache.set("a", bytes("old"), TTL);
+    cache.addAll(Map.of("a", bytes("new"), "b", bytes("B"), "c", bytes("C")), TTL);
+    assertThat(str(cache.get("a"))).isEqualTo("old");
+    assertThat(str(cache.get("b"))).isEqualTo("B");
+    assertThat(str(cache.get("c"))).isEqualTo("C");
+    assertThatThrownBy(() -> cache.addAll(Map.of("d", new byte[cache.maxValueSize("d") + 1]), TTL))
+        .isInstanceOf(ValueTooLargeException.class);
+    assertThat(cache.get("d")).isNull();
+  }
+
+  @Test
   void compareAndSetSwapsOnlyWithTheCurrentCasId() {
     cache.set("k", bytes("v1"), TTL);
     CasValue v1 = cache.gets("k");
