@@ -431,8 +431,8 @@ class SortsTest {
         }
 
         private String sortsSql() throws IOException {
-            try (InputStream in = Sorts.class.getResourceAsStream("sorts.sql")) {
-                assertThat(in).as("resource io/thingdb/listings/sorts.sql").isNotNull();
+            try (InputStream in = Sorts.class.getResourceAsStream("/io/thingdb/core/sorts.sql")) {
+                assertThat(in).as("resource io/thingdb/core/sorts.sql").isNotNull();
                 return new String(in.readAllBytes(), StandardCharsets.UTF_8);
             }
         }

@@ -1,0 +1,145 @@
+package io.thingdb.core;
+
+import io.thingdb.cache.VersionedCache.Result;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The durable side of write-through. Every write records (cache key, version) in
+ * {@code thingdb_outbox} in its own transaction. After COMMIT the writer updates the cache; rows
+ * whose update the cache confirmed are deleted in batches (one statement per database every 50
+ * ms, not one per write). Rows still present after the grace period belong to writers that
+ * crashed or could not reach the cache: any instance's replayer invalidates their keys at the
+ * recorded version, retrying until the cache confirms. Thread-safe; owns one thread.
+ */
+final class Outbox implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(Outbox.class);
+  private static final AtomicInteger INSTANCES = new AtomicInteger();
+
+  private final ThingDb db;
+  private final Duration replayInterval;
+  private final Duration grace;
+  private final ScheduledExecutorService thread;
+  private final Map<DbHandle, ConcurrentLinkedQueue<Long>> confirmed = new ConcurrentHashMap<>();
+  final LongAdder replayed = new LongAdder();
+
+  Outbox(ThingDb db, Duration replayInterval, Duration grace) {
+    this.db = db;
+    this.replayInterval = replayInterval;
+    this.grace = grace;
+    String name = "thingdb-outbox-" + INSTANCES.incrementAndGet();
+    this.thread = Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, name);
+      t.setDaemon(true);
+      return t;
+    });
+  }
+
+  void start() {
+    if (db.cache == null) {
+      return; // no cache, nothing to keep consistent
+    }
+    thread.scheduleWithFixedDelay(this::flushConfirmed, 50, 50, TimeUnit.MILLISECONDS);
+    long every = replayInterval.toMillis();
+    thread.scheduleWithFixedDelay(this::replayAll, every, every, TimeUnit.MILLISECONDS);
+  }
+
+  /** Called by a writer after its cache update: a confirmed row can go. */
+  void confirm(DbHandle database, long outboxId, Result r) {
+    if (outboxId == 0 || r == Result.UNCONFIRMED) {
+      return; // left for the replayer
+    }
+    confirmed.computeIfAbsent(database, k -> new ConcurrentLinkedQueue<>()).add(outboxId);
+  }
+
+  private void flushConfirmed() {
+    for (Map.Entry<DbHandle, ConcurrentLinkedQueue<Long>> e : confirmed.entrySet()) {
+      List<Long> ids = new ArrayList<>();
+      Long id;
+      while (ids.size() < 10_000 && (id = e.getValue().poll()) != null) {
+        ids.add(id);
+      }
+      if (!ids.isEmpty()) {
+        try {
+          delete(e.getKey(), ids);
+        } catch (SQLException | RuntimeException ex) {
+          // The rows stay; the replayer will find them confirmed (SUPERSEDED) and delete them.
+          log.warn("deleting {} confirmed outbox rows on {} failed; the replayer will clean them up", ids.size(),
+              e.getKey().name, ex);
+        }
+      }
+    }
+  }
+
+  private void delete(DbHandle database, List<Long> ids) throws SQLException {
+    try (Connection c = database.database.primary().getConnection()) {
+      db.sql.update(c, "delete from thingdb_outbox where id = any(?)", ids.stream().mapToLong(Long::longValue).toArray());
+    }
+  }
+
+  private void replayAll() {
+    for (DbHandle database : db.databases.values()) {
+      try {
+        replay(database);
+      } catch (SQLException | RuntimeException e) {
+        log.warn("replaying the cache outbox of {} failed; will retry in {} ms", database.name, replayInterval.toMillis(), e);
+      }
+    }
+  }
+
+  /** Invalidates the keys of rows older than the grace period; returns how many were confirmed. */
+  int replay(DbHandle database) throws SQLException {
+    record Row(long id, String key, long version) {}
+    List<Row> rows;
+    try (Connection c = database.database.primary().getConnection()) {
+      rows = db.sql.query(c, "select id, cache_key, version from thingdb_outbox"
+          + " where created_at < now() - ? * interval '1 millisecond' order by id limit 1000",
+          rs -> new Row(rs.getLong(1), rs.getString(2), rs.getLong(3)), grace.toMillis());
+    }
+    if (rows.isEmpty()) {
+      return 0;
+    }
+    List<Long> done = new ArrayList<>();
+    for (Row r : rows) {
+      Result result = db.cache.invalidate(r.key(), r.version());
+      if (result != Result.UNCONFIRMED) {
+        done.add(r.id());
+      }
+    }
+    if (!done.isEmpty()) {
+      delete(database, done);
+      replayed.add(done.size());
+      log.info("outbox of {}: invalidated {} cache keys left by writers that could not update the cache ({} still pending)",
+          database.name, done.size(), rows.size() - done.size());
+    }
+    return done.size();
+  }
+
+  @Override
+  public void close() {
+    thread.shutdown();
+    try {
+      if (thread.awaitTermination(2, TimeUnit.SECONDS)) {
+        flushConfirmed();
+      } else {
+        thread.shutdownNow();
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      thread.shutdownNow();
+    }
+  }
+}

@@ -1,0 +1,188 @@
+package io.thingdb.core;
+
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** The write path: inserts, updates and increments, each recording its outbox row. */
+final class ThingWrites {
+  private ThingWrites() {}
+
+  /** A committed write and the outbox row that guards its cache update (0 if none). */
+  record Committed(Thing thing, long outboxId) {}
+
+  /** An updated thing row and its outbox row (0 if none). */
+  record RowCommitted(Thing.Row row, long outboxId) {}
+
+  private static final String OUTBOX_CTE =
+      ", o as (insert into thingdb_outbox (cache_key, version) select ?, version from u returning id)"
+          + " select u.*, (select id from o) as outbox_id from u";
+
+  /** Per type: ids, thing rows and data rows in three statements whatever the count. */
+  static List<Thing> insert(ThingDb db, Connection c, ThingDb.TypeHandle h, List<NewThing> batch) throws SQLException {
+    String t = h.type.name();
+    int n = batch.size();
+    List<Long> ids = db.sql.query(c, "select nextval('thing_" + t + "_seq') from generate_series(1, ?)", rs -> rs.getLong(1), n);
+    long[] idArray = new long[n];
+    int[] ups = new int[n];
+    int[] downs = new int[n];
+    boolean[] spam = new boolean[n];
+    Instant[] dates = new Instant[n];
+    List<Long> dataIds = new ArrayList<>();
+    List<String> keys = new ArrayList<>();
+    List<String> values = new ArrayList<>();
+    List<String> kinds = new ArrayList<>();
+    Instant now = db.now();
+    for (int i = 0; i < n; i++) {
+      NewThing nt = batch.get(i);
+      idArray[i] = ids.get(i);
+      ups[i] = nt.ups();
+      downs[i] = nt.downs();
+      spam[i] = nt.spam();
+      dates[i] = nt.date() != null ? nt.date() : now;
+      for (Map.Entry<String, Object> p : nt.props().entrySet()) {
+        PropKind kind = h.type.prop(p.getKey()).kind();
+        dataIds.add(idArray[i]);
+        keys.add(p.getKey());
+        values.add(kind.encode(p.getValue()));
+        kinds.add(String.valueOf(kind.code()));
+      }
+    }
+    db.sql.update(c, "insert into thing_" + t + " (thing_id, ups, downs, spam, date)"
+        + " select * from unnest(?::bigint[], ?::int[], ?::int[], ?::boolean[], ?::timestamptz[])",
+        idArray, ups, downs, spam, dates);
+    if (!keys.isEmpty()) {
+      db.sql.update(c, "insert into data_" + t + " (thing_id, key, value, kind)"
+          + " select * from unnest(?::bigint[], ?::text[], ?::text[], ?::text[])",
+          dataIds.stream().mapToLong(Long::longValue).toArray(), keys.toArray(new String[0]),
+          values.toArray(new String[0]), kinds.toArray(new String[0]));
+    }
+    List<Thing> out = new ArrayList<>(n);
+    for (int i = 0; i < n; i++) {
+      NewThing nt = batch.get(i);
+      out.add(Thing.of(h.type, h.id, new Thing.Row(idArray[i], ups[i], downs[i], false, spam[i], dates[i], 1),
+          new LinkedHashMap<>(nt.props())));
+    }
+    return out;
+  }
+
+  static Committed update(ThingDb db, Connection c, ThingDb.TypeHandle h, ThingUpdate u) throws SQLException {
+    String t = h.type.name();
+    long id = u.base().id();
+    StringBuilder set = new StringBuilder("version = version + 1");
+    List<Object> params = new ArrayList<>();
+    if (u.changedDeleted() != null) {
+      set.append(", deleted = ?");
+      params.add(u.changedDeleted());
+    }
+    if (u.changedSpam() != null) {
+      set.append(", spam = ?");
+      params.add(u.changedSpam());
+    }
+    Map<String, Object> changed = u.changedProps();
+    List<String> toDelete = new ArrayList<>();
+    List<String> keys = new ArrayList<>();
+    List<String> values = new ArrayList<>();
+    List<String> kinds = new ArrayList<>();
+    for (Map.Entry<String, Object> e : changed.entrySet()) {
+      Prop<?> prop = h.type.prop(e.getKey());
+      if (prop.isDefault(e.getValue())) {
+        toDelete.add(e.getKey());
+      } else {
+        keys.add(e.getKey());
+        values.add(prop.kind().encode(e.getValue()));
+        kinds.add(String.valueOf(prop.kind().code()));
+      }
+    }
+    RowCommitted updated = updateRow(db, c, h, set.toString(), params, id);
+    if (!toDelete.isEmpty()) {
+      db.sql.update(c, "delete from data_" + t + " where thing_id = ? and key = any(?)", id, toDelete.toArray(new String[0]));
+    }
+    if (!keys.isEmpty()) {
+      db.sql.update(c, "insert into data_" + t + " (thing_id, key, value, kind)"
+          + " select ?, * from unnest(?::text[], ?::text[], ?::text[])"
+          + " on conflict (thing_id, key) do update set value = excluded.value, kind = excluded.kind",
+          id, keys.toArray(new String[0]), values.toArray(new String[0]), kinds.toArray(new String[0]));
+    }
+    // Read the props back inside the transaction: the snapshot the update was made from may be
+    // older than other writers' changes, and the cache must get exactly what this version holds.
+    Map<String, Object> props = ThingReads.fetchProps(db, c, h, new long[] {id}).getOrDefault(id, new LinkedHashMap<>());
+    return new Committed(Thing.of(h.type, h.id, updated.row(), props), updated.outboxId());
+  }
+
+  /** Updates the thing row (bumping its version) and records the outbox row in one statement. */
+  private static RowCommitted updateRow(ThingDb db, Connection c, ThingDb.TypeHandle h, String set, List<Object> params,
+      long id) throws SQLException {
+    String t = h.type.name();
+    List<Object> all = new ArrayList<>(params);
+    all.add(id);
+    String sql;
+    if (db.cache != null) {
+      sql = "with u as (update thing_" + t + " set " + set + " where thing_id = ? returning *)" + OUTBOX_CTE;
+      all.add(db.cacheKey(h, id));
+    } else {
+      sql = "update thing_" + t + " set " + set + " where thing_id = ? returning *, 0::bigint as outbox_id";
+    }
+    List<RowCommitted> rows =
+        db.sql.query(c, sql, rs -> new RowCommitted(ThingDb.row(rs), rs.getLong("outbox_id")), all.toArray());
+    if (rows.isEmpty()) {
+      throw new NotFoundException("no " + t + " with id " + id);
+    }
+    return rows.get(0);
+  }
+
+  static Committed incrProp(ThingDb db, Connection c, ThingDb.TypeHandle h, long id, Prop<?> prop, Number delta)
+      throws SQLException {
+    String t = h.type.name();
+    RowCommitted updated = updateRow(db, c, h, "version = version + 1", List.of(), id);
+    String initial;
+    String expression;
+    Object deltaParam;
+    if (prop.kind() == PropKind.LONG) {
+      initial = Long.toString(Math.addExact((Long) prop.defaultValue(), delta.longValue()));
+      expression = "(data_" + t + ".value::bigint + ?::bigint)::text";
+      deltaParam = delta.longValue();
+    } else {
+      initial = Double.toString((Double) prop.defaultValue() + delta.doubleValue());
+      expression = "(data_" + t + ".value::float8 + ?::float8)::text";
+      deltaParam = delta.doubleValue();
+    }
+    db.sql.update(c, "insert into data_" + t + " (thing_id, key, value, kind) values (?, ?, ?, ?)"
+        + " on conflict (thing_id, key) do update set value = " + expression,
+        id, prop.name(), initial, String.valueOf(prop.kind().code()), deltaParam);
+    Map<String, Object> props = ThingReads.fetchProps(db, c, h, new long[] {id}).getOrDefault(id, new LinkedHashMap<>());
+    return new Committed(Thing.of(h.type, h.id, updated.row(), props), updated.outboxId());
+  }
+
+  /**
+   * {@code ups}/{@code downs} plus the outbox row in ONE autocommitted statement: one round trip,
+   * like the raw {@code update ... set ups = ups + 1} it is measured against.
+   */
+  static RowCommitted incrCounter(ThingDb db, Session session, ThingDb.TypeHandle h, long id, ThingDb.Counter counter,
+      int delta) {
+    String t = h.type.name();
+    String column = counter == ThingDb.Counter.UPS ? "ups" : "downs";
+    String set = column + " = " + column + " + ?, version = version + 1";
+    return db.retry.run("increment " + column + " of " + t + " " + id, () -> {
+      try (java.sql.Connection c = h.db.database.primary().getConnection()) {
+        RowCommitted updated;
+        try {
+          updated = updateRow(db, c, h, set, List.of(delta), id);
+        } catch (SQLException e) {
+          if (Retry.isConnectionFailure(e)) {
+            // Autocommit: the statement is its own COMMIT, so its outcome is unknown.
+            throw new OutcomeUnknownException("the connection to database " + h.db.name + " failed while incrementing "
+                + column + " of " + t + " " + id + "; it may or may not have been applied: " + e.getMessage(), e);
+          }
+          throw e;
+        }
+        db.recordPosition(h.db, session, c);
+        return updated;
+      }
+    });
+  }
+}
