@@ -439,6 +439,13 @@ public final class VersionedCache implements AutoCloseable {
     while (true) {
       String token = acquireLease(key);
       if (token != null) {
+        // The previous holder may have filled the key and released the lease between our miss
+        // and our add: re-read before loading, or the load would run twice.
+        Entry e = read(key);
+        if (e != null && (e.isValue() || e.isAbsent()) && !e.expiredAt(clock.millis())) {
+          releaseLease(key, token);
+          return e.isValue() ? Loaded.of(e.value(), e.version) : Loaded.absent(e.version);
+        }
         return loadAndFill(key, ttl, loader, false, token);
       }
       if (!counted) {

@@ -2,6 +2,7 @@ package io.thingdb.core;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
 import javax.sql.DataSource;
 
 /** A configured database and the health of its replicas. Thread-safe. */
@@ -12,16 +13,35 @@ final class DbHandle {
 
   /** One replica's rotation state. */
   static final class Replica {
+    /** {@link #downUntil} of a replica in rotation. */
+    static final long IN_ROTATION = Long.MIN_VALUE;
+
     final int index;
     final DataSource dataSource;
-    /** System.nanoTime until which the replica is out of rotation; 0 when in rotation. */
-    volatile long downUntil;
-    /** The highest replay position seen on this replica; positions only move forward. */
+    /**
+     * Clock millis until which the replica is out of rotation, or {@link #IN_ROTATION}. Changed by
+     * compare-and-set so that exactly one reader probes a replica whose time is up.
+     */
+    final AtomicLong downUntil = new AtomicLong(IN_ROTATION);
+    /**
+     * The highest replay position seen on this replica; positions only move forward. This assumes
+     * the DataSource always reaches the same standby: a pool over several hosts would need one
+     * Replica per host.
+     */
     volatile long knownReplay;
 
     Replica(int index, DataSource dataSource) {
       this.index = index;
       this.dataSource = dataSource;
+    }
+
+    boolean inRotation() {
+      return downUntil.get() == IN_ROTATION;
+    }
+
+    @Override
+    public String toString() {
+      return "replica " + index + " (" + dataSource + ")";
     }
   }
 

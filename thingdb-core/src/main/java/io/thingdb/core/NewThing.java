@@ -24,7 +24,7 @@ public final class NewThing {
 
   /** Sets a prop (validated against the type at once). */
   public <T> NewThing set(Prop<T> prop, T value) {
-    type.check(prop);
+    Prop.checkDeclaredOn(type, prop);
     Object v = prop.accept(value);
     if (prop.isDefault(v)) {
       props.remove(prop.name());

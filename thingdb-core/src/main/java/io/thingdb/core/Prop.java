@@ -50,6 +50,25 @@ public final class Prop<T> {
     return value;
   }
 
+  /**
+   * Checks that {@code prop} is the prop {@code type} declares. When only the name matches (a
+   * {@code Prop} made elsewhere with another kind or default), says so, rather than calling a
+   * declared prop unknown.
+   */
+  static void checkDeclaredOn(ThingType type, Prop<?> prop) {
+    Objects.requireNonNull(prop, "prop must not be null");
+    if (type.hasProp(prop.name())) {
+      Prop<?> declared = type.prop(prop.name());
+      if (!declared.equals(prop)) {
+        throw new IllegalArgumentException("prop '" + prop.name() + "' of type " + type.name() + " is declared as "
+            + declared.kind() + " with default '" + declared.kind().encode(declared.defaultValue)
+            + "', but was used as " + prop.kind() + " with default '" + prop.kind().encode(prop.defaultValue)
+            + "': use the Prop the type was declared with");
+      }
+    }
+    type.check(prop);
+  }
+
   /** A string prop. */
   public static Prop<String> string(String name, String defaultValue) {
     return new Prop<>(name, PropKind.STRING, defaultValue);

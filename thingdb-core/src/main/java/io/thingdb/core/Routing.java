@@ -2,6 +2,7 @@ package io.thingdb.core;
 
 import java.sql.Connection;
 import java.sql.SQLException;
+import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -11,23 +12,45 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Chooses where a read runs: a replica in rotation that has replayed the session's WAL position,
- * else the primary. A replica whose connection fails is taken out of rotation for a while and
- * probed back in by the next read after that. Thread-safe.
+ * Chooses where a read runs: a replica in rotation (round robin) that has replayed the session's
+ * WAL position on that database, else the primary (read-your-writes).
+ *
+ * <p>A replica whose connection fails (SQLSTATE class 08, an administrator or crash shutdown,
+ * "cannot connect now", too many connections, or a pool timeout) is taken out of rotation for
+ * {@code downFor}, measured on the ThingDb's clock, with one warning; the read goes to the
+ * primary. Once that time is up exactly one reader probes the replica while the others keep
+ * skipping it (a dead server can cost a whole connection timeout per attempt), and a probe on
+ * which a statement runs puts it back. Any other error on a replica (a query cancelled by a
+ * conflict with recovery, a table the replica has not replayed yet right after a type was
+ * registered) sends just that read to the primary, which serves it or raises the error itself.
+ * Thread-safe.
  */
 final class Routing {
   private static final Logger log = LoggerFactory.getLogger(Routing.class);
 
   private final Sql sql;
-  private final long downForNanos;
+  private final Clock clock;
+  private final long downForMillis;
   private final AtomicInteger next = new AtomicInteger();
+  /** Reads served by a replica. */
   final LongAdder replicaReads = new LongAdder();
+  /** Reads served by the primary. */
   final LongAdder primaryReads = new LongAdder();
+  /** Reads sent to the primary because the replica had not replayed the session's position. */
   final LongAdder laggingReplicaSkips = new LongAdder();
+  /** Times a replica was taken out of rotation: a first failure, or a failed probe. */
+  final LongAdder replicaFailures = new LongAdder();
+  /** Reads a replica failed for a reason of the read, not the connection, that went to the primary. */
+  final LongAdder replicaErrors = new LongAdder();
 
   Routing(Sql sql, Duration downFor) {
+    this(sql, downFor, Clock.systemUTC());
+  }
+
+  Routing(Sql sql, Duration downFor, Clock clock) {
     this.sql = sql;
-    this.downForNanos = downFor.toNanos();
+    this.clock = clock;
+    this.downForMillis = downFor.toMillis();
   }
 
   /** A read on one connection. */
@@ -36,60 +59,141 @@ final class Routing {
     T run(Connection c) throws SQLException;
   }
 
+  /** The replica a read tries, and whether that read is the one probing it back into rotation. */
+  private record Pick(DbHandle.Replica replica, boolean probe) {}
+
+  /**
+   * A read's result and where it ran.
+   *
+   * @param value the result
+   * @param fromReplica whether a replica served it
+   */
+  record Served<T>(T value, boolean fromReplica) {}
+
   <T> T read(DbHandle db, Session session, Retry retry, ReadWork<T> work) {
-    DbHandle.Replica replica = pick(db.replicas);
-    if (replica != null) {
+    return readServed(db, session, retry, work).value();
+  }
+
+  /**
+   * Like {@link #read}, telling where the read ran. Callers fill the cache only from primary
+   * reads: a replica may lag behind a write whose cached value was evicted, and a fill from it
+   * would then put an older version into the empty slot, where nothing newer is left to refuse
+   * it (versioned fills stop a fill only while a newer value or tombstone is still cached).
+   */
+  <T> Served<T> readServed(DbHandle db, Session session, Retry retry, ReadWork<T> work) {
+    Pick pick = pick(db.replicas);
+    if (pick != null) {
+      DbHandle.Replica replica = pick.replica();
       long wanted = session == null ? 0 : session.position(db.name);
       try (Connection c = replica.dataSource.getConnection()) {
+        // A pool can hand out a connection to a server that has just gone (HikariCP skips its
+        // liveness check for connections used in the last 500 ms): only a statement that ran
+        // proves the replica is back.
         if (wanted == 0 || caughtUp(c, replica, wanted)) {
           T result = work.run(c);
           replicaReads.increment();
-          return result;
+          if (pick.probe()) {
+            backInRotation(db, replica);
+          }
+          return new Served<>(result, true);
+        }
+        if (pick.probe()) {
+          backInRotation(db, replica); // it answered the replay position query, and lags
         }
         laggingReplicaSkips.increment();
       } catch (SQLException e) {
-        if (Retry.isTransient(e)) {
-          replica.downUntil = System.nanoTime() + downForNanos;
-          log.warn("replica {} of database {} failed ({}); out of rotation for {} ms, reading from the primary",
-              replica.index, db.name, e.getMessage(), downForNanos / 1_000_000);
-        } else {
-          throw new ThingDbException("read on a replica of " + db.name + " failed (SQLSTATE " + e.getSQLState() + "): "
-              + e.getMessage(), e);
-        }
+        failed(db, pick, e);
       }
     }
-    return retry.run("read on " + db.name, () -> {
+    return retry.run("read on the primary of " + db.name, () -> {
       try (Connection c = db.database.primary().getConnection()) {
         T result = work.run(c);
         primaryReads.increment();
-        return result;
+        return new Served<>(result, false);
       }
     });
   }
 
-  private DbHandle.Replica pick(List<DbHandle.Replica> replicas) {
+  private Pick pick(List<DbHandle.Replica> replicas) {
     int n = replicas.size();
     if (n == 0) {
       return null;
     }
-    long now = System.nanoTime();
+    long now = clock.millis();
     int start = Math.floorMod(next.getAndIncrement(), n);
     for (int i = 0; i < n; i++) {
       DbHandle.Replica r = replicas.get((start + i) % n);
-      if (r.downUntil == 0 || now - r.downUntil >= 0) {
-        return r;
+      long down = r.downUntil.get();
+      if (down == DbHandle.Replica.IN_ROTATION) {
+        return new Pick(r, false);
+      }
+      // Its time is up: the reader that moves the deadline on probes it, everyone else skips it.
+      if (now >= down && r.downUntil.compareAndSet(down, now + downForMillis)) {
+        return new Pick(r, true);
       }
     }
     return null;
   }
 
+  private void backInRotation(DbHandle db, DbHandle.Replica replica) {
+    long down = replica.downUntil.get();
+    if (down != DbHandle.Replica.IN_ROTATION && replica.downUntil.compareAndSet(down, DbHandle.Replica.IN_ROTATION)) {
+      log.info("{} of database {} answers again; back in rotation", replica, db.name);
+    }
+  }
+
+  private void failed(DbHandle db, Pick pick, SQLException e) {
+    DbHandle.Replica replica = pick.replica();
+    String state = e.getSQLState();
+    if (takesReplicaDown(e)) {
+      long previous = replica.downUntil.getAndSet(clock.millis() + downForMillis);
+      if (previous == DbHandle.Replica.IN_ROTATION || pick.probe()) {
+        replicaFailures.increment();
+        log.warn("{} of database {} failed{} (SQLSTATE {}: {}); out of rotation for {} ms, reading from the primary",
+            replica, db.name, pick.probe() ? " when probed" : "", state, e.getMessage(), downForMillis);
+      } else {
+        log.debug("{} of database {} failed while already out of rotation (SQLSTATE {}: {})", replica, db.name, state,
+            e.getMessage());
+      }
+      return;
+    }
+    replicaErrors.increment();
+    if (pick.probe()) {
+      backInRotation(db, replica); // it answered, if only with an error of this read
+    }
+    if ("40001".equals(state)) {
+      // Hot standby cancels queries that conflict with replay; routine under write load.
+      log.debug("{} of database {} cancelled a read (SQLSTATE 40001: {}); the primary serves it", replica, db.name,
+          e.getMessage());
+    } else {
+      log.warn("{} of database {} could not serve a read (SQLSTATE {}: {}); the primary serves it. Right after a type"
+          + " is registered a lagging replica may not have its tables yet; if this persists, check that the replica"
+          + " DataSource reaches a standby of this database's primary", replica, db.name, state, e.getMessage());
+    }
+  }
+
+  /** Failures of the server or the connection to it, rather than of one read. */
+  private static boolean takesReplicaDown(SQLException e) {
+    String state = e.getSQLState();
+    return Retry.isConnectionFailure(e) || "57P03".equals(state) || "53300".equals(state);
+  }
+
+  /**
+   * Whether the replica has replayed {@code wanted}, the primary's {@code pg_current_wal_insert_lsn()}
+   * read after the session's COMMIT returned. That position is at or past the end of the commit
+   * record, so a replica whose {@code pg_last_wal_replay_lsn()} (the end of the last record it
+   * applied) reaches it has applied the commit, and the read that follows on the same connection
+   * takes a new snapshot that includes it. The position can overshoot by a page header when the
+   * commit record ended exactly on a WAL page boundary; the session then reads from the primary
+   * until more WAL is replayed, which costs load but never correctness.
+   */
   private boolean caughtUp(Connection c, DbHandle.Replica replica, long wanted) throws SQLException {
     if (replica.knownReplay >= wanted) {
       return true;
     }
     String lsn = sql.query(c, "select pg_last_wal_replay_lsn()::text", rs -> rs.getString(1)).get(0);
     if (lsn == null) {
-      return true; // not in recovery: this "replica" is a primary, nothing to wait for
+      return true; // not in recovery: a promoted standby, which has everything up to its promotion
     }
     long replayed = Session.parseLsn(lsn);
     synchronized (replica) {

@@ -104,13 +104,36 @@ final class Schema {
   /** The tables of one thing type on its database. */
   void createThingTables(Connection c, String type) throws SQLException {
     sql.query(c, "select pg_advisory_xact_lock(?)", rs -> null, LOCK);
-    sql.execute(c, "create sequence if not exists thing_" + type + "_seq");
+    // Sequence and index names use their own prefixes: a suffix (thing_<t>_seq) would be the
+    // table of a type named <t>_seq.
+    sql.execute(c, "create sequence if not exists thingseq_" + type);
     sql.execute(c, "create table if not exists thing_" + type + " (thing_id bigint primary key,"
         + " ups int not null default 0, downs int not null default 0,"
         + " deleted bool not null default false, spam bool not null default false,"
         + " date timestamptz not null default now(), version bigint not null default 1)");
     sql.execute(c, "create table if not exists data_" + type + " (thing_id bigint not null, key text not null,"
         + " value text not null, kind char(1) not null, primary key (thing_id, key))");
-    sql.execute(c, "create index if not exists thing_" + type + "_date on thing_" + type + " (date desc, thing_id desc)");
+    sql.execute(c, "create index if not exists thingidx_" + type + "_date on thing_" + type + " (date desc, thing_id desc)");
+  }
+
+  /**
+   * The tables of one relation type on its database: {@code rel_<name>} (unique on thing1, thing2,
+   * name; the unique index also serves lists by thing1), an index on thing2, {@code
+   * data_rel_<name>}, the id sequence, and the pair-version table and sequence that version the
+   * cached per-pair lists (see {@link RelationHandle} for the names).
+   */
+  void createRelationTables(Connection c, String relation) throws SQLException {
+    sql.query(c, "select pg_advisory_xact_lock(?)", rs -> null, LOCK);
+    sql.execute(c, "create sequence if not exists relseq_" + relation);
+    sql.execute(c, "create table if not exists rel_" + relation + " (rel_id bigint primary key,"
+        + " thing1_id bigint not null, thing2_id bigint not null, name text not null,"
+        + " date timestamptz not null default now(), version bigint not null default 1,"
+        + " unique (thing1_id, thing2_id, name))");
+    sql.execute(c, "create index if not exists relidx_" + relation + "_thing2 on rel_" + relation + " (thing2_id)");
+    sql.execute(c, "create table if not exists data_rel_" + relation + " (rel_id bigint not null, key text not null,"
+        + " value text not null, kind char(1) not null, primary key (rel_id, key))");
+    sql.execute(c, "create sequence if not exists relverseq_" + relation);
+    sql.execute(c, "create table if not exists relpair_" + relation + " (thing1_id bigint not null,"
+        + " thing2_id bigint not null, version bigint not null, primary key (thing1_id, thing2_id))");
   }
 }

@@ -93,7 +93,7 @@ public final class Thing {
   /** The value of {@code prop}, or its default. */
   @SuppressWarnings("unchecked")
   public <T> T get(Prop<T> prop) {
-    type.check(prop);
+    Prop.checkDeclaredOn(type, prop);
     Object v = props.get(prop.name());
     if (v == null) {
       return prop.defaultValue();

@@ -1,11 +1,17 @@
 package io.thingdb.core;
 
+import io.thingdb.cache.VersionedCache;
+import io.thingdb.cache.VersionedCache.Result;
+import io.thingdb.cache.VersionedCache.Versioned;
+import io.thingdb.cache.internal.Entry;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.time.Duration;
 import java.time.Instant;
+import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -42,6 +48,38 @@ final class ThingCodec {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
+  }
+
+  /**
+   * Whether {@code encoded} fits in one cache item under {@code key}, with VersionedCache's entry
+   * header in front. A thing that does not (a prop of a megabyte) is stored and read like any
+   * other but served from the database: the cache refuses it with ValueTooLargeException, which
+   * used to escape from writes that had already committed and from every read of the thing.
+   */
+  static boolean fits(VersionedCache cache, String key, byte[] encoded) {
+    return encoded.length + Entry.HEADER <= cache.cache().maxValueSize(key);
+  }
+
+  /** The cache fills for {@code things}, leaving out those too large for one item. */
+  static Map<String, Versioned> fills(ThingDb db, Collection<Thing> things) {
+    Map<String, Versioned> fills = new LinkedHashMap<>(things.size() * 2);
+    for (Thing t : things) {
+      String key = db.cacheKey(t);
+      byte[] bytes = encode(t);
+      if (fits(db.cache, key, bytes)) {
+        fills.put(key, new Versioned(bytes, t.version()));
+      }
+    }
+    return fills;
+  }
+
+  /**
+   * A writer's publish of {@code t}; a thing too large for one item is invalidated at its version
+   * instead, so that no older, smaller copy stays cached.
+   */
+  static Result publish(VersionedCache cache, String key, Thing t, Duration ttl) {
+    byte[] bytes = encode(t);
+    return fits(cache, key, bytes) ? cache.publish(key, bytes, t.version(), ttl) : cache.invalidate(key, t.version());
   }
 
   /** Decodes, or returns null if the bytes are of another format or disagree with the type. */

@@ -74,10 +74,12 @@ public final class ThingDb implements AutoCloseable {
   final Map<String, DbHandle> databases;
   final Map<String, TypeHandle> types = new LinkedHashMap<>();
   final Map<Integer, TypeHandle> typesById = new HashMap<>();
+  final Map<String, RelationHandle> relationTypes = new LinkedHashMap<>();
   final Routing routing;
   final Outbox outbox;
   final Retry retry;
   final Consumer<String> afterCommitHook;
+  final QueryCache queryCache = new QueryCache();
   private volatile boolean closed;
 
   /** A registered type: where it lives and its stable id. */
@@ -105,7 +107,7 @@ public final class ThingDb implements AutoCloseable {
       dbs.put(e.getKey(), new DbHandle(e.getKey(), e.getValue()));
     }
     this.databases = java.util.Collections.unmodifiableMap(dbs);
-    this.routing = new Routing(sql, b.replicaDownFor);
+    this.routing = new Routing(sql, b.replicaDownFor, b.clock);
     Schema schema = new Schema(sql);
     String registryDb = dbs.keySet().iterator().next();
     try {
@@ -126,6 +128,16 @@ public final class ThingDb implements AutoCloseable {
         TypeHandle h = new TypeHandle(type, id, db);
         types.put(type.name(), h);
         typesById.put(id, h);
+      }
+      for (Map.Entry<RelationType, String> e : b.relations.entrySet()) {
+        RelationType rt = e.getKey();
+        DbHandle db = dbs.get(e.getValue());
+        int id = inTransaction(dbs.get(registryDb).database.primary(), c -> schema.register(c, 'r', rt.name(), rt.props()));
+        inTransaction(db.database.primary(), c -> {
+          schema.createRelationTables(c, rt.name());
+          return null;
+        });
+        relationTypes.put(rt.name(), new RelationHandle(rt, id, db, types.get(rt.thing1().name()), types.get(rt.thing2().name())));
       }
     } catch (SQLException e) {
       closeCache();
@@ -196,29 +208,39 @@ public final class ThingDb implements AutoCloseable {
   public List<Thing> createAll(Session session, List<NewThing> things) {
     checkOpen();
     Objects.requireNonNull(things, "things must not be null");
-    Map<TypeHandle, List<Integer>> byType = new LinkedHashMap<>();
+    // One transaction per database, not per type: a batch whose second type failed used to
+    // leave the first type's things committed behind an exception.
+    Map<DbHandle, Map<TypeHandle, List<Integer>>> byDb = new LinkedHashMap<>();
     for (int i = 0; i < things.size(); i++) {
       NewThing t = Objects.requireNonNull(things.get(i), "things must not contain null");
-      byType.computeIfAbsent(handle(t.type()), k -> new ArrayList<>()).add(i);
+      TypeHandle h = handle(t.type());
+      byDb.computeIfAbsent(h.db, k -> new LinkedHashMap<>()).computeIfAbsent(h, k -> new ArrayList<>()).add(i);
     }
     Thing[] out = new Thing[things.size()];
-    for (Map.Entry<TypeHandle, List<Integer>> e : byType.entrySet()) {
-      TypeHandle h = e.getKey();
-      List<NewThing> batch = new ArrayList<>();
-      for (int i : e.getValue()) {
-        batch.add(things.get(i));
-      }
-      List<Thing> created = writeTx(h.db, session, c -> ThingWrites.insert(this, c, h, batch));
-      for (int i = 0; i < created.size(); i++) {
-        out[e.getValue().get(i)] = created.get(i);
-      }
-      afterCommit("create " + h.type.name());
-      if (cache != null) {
-        Map<String, Versioned> fills = new LinkedHashMap<>();
-        for (Thing t : created) {
-          fills.put(cacheKey(t), new Versioned(ThingCodec.encode(t), t.version()));
+    for (Map.Entry<DbHandle, Map<TypeHandle, List<Integer>>> d : byDb.entrySet()) {
+      Map<TypeHandle, List<Integer>> byType = d.getValue();
+      Map<TypeHandle, List<Thing>> createdByType = writeTx(d.getKey(), session, c -> {
+        Map<TypeHandle, List<Thing>> done = new LinkedHashMap<>();
+        for (Map.Entry<TypeHandle, List<Integer>> e : byType.entrySet()) {
+          List<NewThing> batch = new ArrayList<>();
+          for (int i : e.getValue()) {
+            batch.add(things.get(i));
+          }
+          done.put(e.getKey(), ThingWrites.insert(this, c, e.getKey(), batch));
         }
-        cache.fillAll(fills, cacheTtl);
+        return done;
+      });
+      for (Map.Entry<TypeHandle, List<Integer>> e : byType.entrySet()) {
+        TypeHandle h = e.getKey();
+        List<Thing> created = createdByType.get(h);
+        for (int i = 0; i < created.size(); i++) {
+          out[e.getValue().get(i)] = created.get(i);
+        }
+        afterCommit("create " + h.type.name());
+        if (cache != null) {
+          cache.fillAll(ThingCodec.fills(this, created), cacheTtl);
+        }
+        queryCache.bump(this, h);
       }
     }
     return List.of(out);
@@ -317,6 +339,31 @@ public final class ThingDb implements AutoCloseable {
     return getByFullnames(null, fullnames, missing);
   }
 
+  // ------------------------------------------------------------------ queries
+
+  /** Runs a query without a session; see {@link #query(Session, ThingQuery)}. */
+  public ThingQuery.Result query(ThingQuery query) {
+    return query(null, query);
+  }
+
+  /**
+   * Runs one page of {@code query}: one SQL statement selects the page's ids (routed like every
+   * read: a replica unless {@code session} holds a WAL position it has not replayed), then the
+   * things are loaded cache first ({@link #getMany}: one multi-get, at most two statements for the
+   * misses). A query {@link ThingQuery#cached cached} and warm runs no SQL statement at all; its
+   * staleness after a failed generation bump is TTL-bounded. Thread-safe.
+   *
+   * @throws IllegalArgumentException if the query's type is not registered here, or its cursor
+   *     names another type
+   * @throws NotFoundException if the cursor thing does not exist
+   * @throws ThingDbException if the database fails after the bounded retries
+   */
+  public ThingQuery.Result query(Session session, ThingQuery query) {
+    checkOpen();
+    Objects.requireNonNull(query, "query must not be null");
+    return ThingQueries.run(this, session, handle(query.type()), query);
+  }
+
   // ------------------------------------------------------------------ updates
 
   /** Applies an update; see {@link #update(Session, ThingUpdate)}. */
@@ -371,12 +418,13 @@ public final class ThingDb implements AutoCloseable {
       Result r;
       if (previous != null && previous.version() == row.version() - 1) {
         Thing patched = previous.withCounters(row.ups(), row.downs(), row.version());
-        r = cache.publish(key, ThingCodec.encode(patched), row.version(), cacheTtl);
+        r = ThingCodec.publish(cache, key, patched, cacheTtl);
       } else {
         r = cache.invalidate(key, row.version());
       }
       outbox.confirm(h.db, done.outboxId(), r);
     }
+    queryCache.bump(this, h);
     return new Counts(row.id(), row.ups(), row.downs(), row.version());
   }
 
@@ -393,7 +441,7 @@ public final class ThingDb implements AutoCloseable {
     checkOpen();
     TypeHandle h = handle(type);
     checkId(type, id);
-    type.check(prop);
+    Prop.checkDeclaredOn(type, prop);
     Objects.requireNonNull(delta, "delta must not be null");
     if (prop.kind() != PropKind.LONG && prop.kind() != PropKind.DOUBLE) {
       throw new IllegalArgumentException("prop '" + prop.name() + "' of type " + type.name() + " is " + prop.kind()
@@ -414,6 +462,250 @@ public final class ThingDb implements AutoCloseable {
     return update(session, thing.edit().spam(spam));
   }
 
+  // ------------------------------------------------------------------ relations
+
+  /**
+   * Starts a relation of {@code type} from {@code thing1} to {@code thing2} named {@code name}
+   * (for a vote, its direction). The snapshots prove that the endpoints exist; their types are
+   * checked here.
+   *
+   * @throws IllegalArgumentException if the relation type is not registered, an endpoint is of
+   *     the wrong type, or the name is null, longer than {@value Relation#MAX_NAME_LENGTH}
+   *     characters or contains NUL
+   */
+  public NewRelation newRelation(RelationType type, Thing thing1, Thing thing2, String name) {
+    RelationHandle h = relationHandle(type);
+    Objects.requireNonNull(thing1, "relation " + type.name() + ": thing1 must not be null");
+    Objects.requireNonNull(thing2, "relation " + type.name() + ": thing2 must not be null");
+    checkEndpointType(h, "thing1", type.thing1(), thing1);
+    checkEndpointType(h, "thing2", type.thing2(), thing2);
+    return new NewRelation(type, thing1.id(), thing2.id(), Relation.checkName(type, name), true);
+  }
+
+  /**
+   * Starts a relation of {@code type} between two things given by id. {@link #create(Session,
+   * NewRelation)} checks that both exist (a cache-first read of each, so usually no SQL): nothing
+   * is written for a missing endpoint.
+   *
+   * @throws IllegalArgumentException if the relation type is not registered, an id is below 1,
+   *     or the name is null, too long or contains NUL
+   */
+  public NewRelation newRelation(RelationType type, long thing1Id, long thing2Id, String name) {
+    RelationHandle h = relationHandle(type);
+    checkEndpointId(h, "thing1", thing1Id);
+    checkEndpointId(h, "thing2", thing2Id);
+    return new NewRelation(type, thing1Id, thing2Id, Relation.checkName(type, name), false);
+  }
+
+  /** Creates a relation; see {@link #create(Session, NewRelation)}. */
+  public Relation create(NewRelation relation) {
+    return create(null, relation);
+  }
+
+  /**
+   * Creates a relation in one transaction on its database (the relation row, its data rows, the
+   * pair's new cache version and the outbox row), then publishes the pair's list to the cache.
+   * The relation's version starts at 1. {@code session} may be null (no read-your-writes).
+   *
+   * @throws DuplicateRelationException if a relation with the same (thing1, thing2, name) exists
+   *     (nothing is written)
+   * @throws NotFoundException if an endpoint given by id does not exist (nothing is written)
+   */
+  public Relation create(Session session, NewRelation relation) {
+    checkOpen();
+    Objects.requireNonNull(relation, "relation must not be null");
+    RelationHandle h = relationHandle(relation.type());
+    if (!relation.endpointsKnown()) {
+      requireEndpoint(session, h, h.thing1, "thing1", relation.thing1Id(), relation.thing2Id());
+      requireEndpoint(session, h, h.thing2, "thing2", relation.thing1Id(), relation.thing2Id());
+    }
+    RelationWrites.Committed done = writeTx(h.db, session, c -> RelationWrites.create(this, c, h, relation));
+    publishPairAfterCommit(h, relation.thing1Id(), relation.thing2Id(), done);
+    return done.relation();
+  }
+
+  /** The relation, or empty; see {@link #getRelation(Session, RelationType, long)}. */
+  public Optional<Relation> getRelation(RelationType type, long id) {
+    return getRelation(null, type, id);
+  }
+
+  /**
+   * The relation with this id as {@code session} may read it (null session: any replica), or
+   * empty. One statement; not cached (the cached read is {@link #lookup}).
+   */
+  public Optional<Relation> getRelation(Session session, RelationType type, long id) {
+    checkOpen();
+    RelationHandle h = relationHandle(type);
+    if (id < 1) {
+      throw new IllegalArgumentException("id out of range for relation " + type.name() + ": " + id + " (ids start at 1)");
+    }
+    return Optional.ofNullable(RelationReads.byId(this, session, h, id));
+  }
+
+  /**
+   * All relations of {@code type} from the thing {@code thing1Id}, by relation id, in one
+   * statement (not cached, not paginated). {@code session} may be null.
+   */
+  public List<Relation> relationsByThing1(Session session, RelationType type, long thing1Id) {
+    checkOpen();
+    RelationHandle h = relationHandle(type);
+    return RelationReads.byThing(this, session, h, "thing1_id", checkEndpointId(h, "thing1", thing1Id), null);
+  }
+
+  /** Like {@link #relationsByThing1(Session, RelationType, long)}, only relations named {@code name}. */
+  public List<Relation> relationsByThing1(Session session, RelationType type, long thing1Id, String name) {
+    checkOpen();
+    RelationHandle h = relationHandle(type);
+    return RelationReads.byThing(this, session, h, "thing1_id", checkEndpointId(h, "thing1", thing1Id),
+        Relation.checkName(type, name));
+  }
+
+  /**
+   * All relations of {@code type} to the thing {@code thing2Id}, by relation id, in one statement
+   * (not cached, not paginated). {@code session} may be null.
+   */
+  public List<Relation> relationsByThing2(Session session, RelationType type, long thing2Id) {
+    checkOpen();
+    RelationHandle h = relationHandle(type);
+    return RelationReads.byThing(this, session, h, "thing2_id", checkEndpointId(h, "thing2", thing2Id), null);
+  }
+
+  /** Like {@link #relationsByThing2(Session, RelationType, long)}, only relations named {@code name}. */
+  public List<Relation> relationsByThing2(Session session, RelationType type, long thing2Id, String name) {
+    checkOpen();
+    RelationHandle h = relationHandle(type);
+    return RelationReads.byThing(this, session, h, "thing2_id", checkEndpointId(h, "thing2", thing2Id),
+        Relation.checkName(type, name));
+  }
+
+  /** Which pairs have relations; see {@link #lookup(Session, RelationType, Collection)}. */
+  public Map<Relation.Pair, List<Relation>> lookup(RelationType type, Collection<Relation.Pair> pairs) {
+    return lookup(null, type, pairs);
+  }
+
+  /**
+   * Which of {@code pairs} have relations of {@code type}, and with which names: a map with every
+   * distinct requested pair, in input order, to its relations by id (an empty list when there are
+   * none). One cache multi-get; then ONE statement for all pairs that missed, whatever their
+   * number; the answers, negative ones included, are cached per pair. A warm lookup runs no SQL.
+   *
+   * <p>Cache entries carry the pair's version, which every relation write of the pair raises in
+   * its transaction and publishes after COMMIT (guarded by the outbox), so once a write has
+   * returned no lookup returns the pair's older list from the cache. {@code session} may be null.
+   *
+   * @throws IllegalArgumentException if a pair has an id below 1
+   */
+  public Map<Relation.Pair, List<Relation>> lookup(Session session, RelationType type, Collection<Relation.Pair> pairs) {
+    checkOpen();
+    RelationHandle h = relationHandle(type);
+    Objects.requireNonNull(pairs, "pairs must not be null");
+    LinkedHashSet<Relation.Pair> unique = new LinkedHashSet<>();
+    for (Relation.Pair p : pairs) {
+      Objects.requireNonNull(p, "pairs must not contain null");
+      checkEndpointId(h, "thing1", p.thing1Id());
+      checkEndpointId(h, "thing2", p.thing2Id());
+      unique.add(p);
+    }
+    return RelationReads.lookup(this, session, h, unique);
+  }
+
+  /** Applies a relation update; see {@link #update(Session, RelationUpdate)}. */
+  public Relation update(RelationUpdate update) {
+    return update(null, update);
+  }
+
+  /**
+   * Writes the changed props and name of {@code update} (a prop set to its default has its row
+   * deleted), bumps the relation's version and the pair's cache version, and returns the relation
+   * as committed. An update with no changes writes nothing and returns its snapshot.
+   *
+   * @throws NotFoundException if the relation no longer exists (nothing is written)
+   * @throws DuplicateRelationException if the new name is taken in this pair (nothing is written)
+   */
+  public Relation update(Session session, RelationUpdate update) {
+    checkOpen();
+    Objects.requireNonNull(update, "update must not be null");
+    Relation base = update.base();
+    RelationHandle h = relationHandle(base.type());
+    if (update.isEmpty()) {
+      return base;
+    }
+    RelationWrites.Committed done = writeTx(h.db, session, c -> RelationWrites.update(this, c, h, update));
+    publishPairAfterCommit(h, base.thing1Id(), base.thing2Id(), done);
+    return done.relation();
+  }
+
+  /** Deletes a relation; see {@link #delete(Session, Relation)}. */
+  public boolean delete(Relation relation) {
+    return delete(null, relation);
+  }
+
+  /**
+   * Deletes the relation row and its data rows (a hard delete: a relation is a link, and the
+   * same (thing1, thing2, name) may be created again), bumps the pair's cache version and
+   * publishes the pair's remaining list.
+   *
+   * @return false if the relation did not exist (then nothing is written)
+   */
+  public boolean delete(Session session, Relation relation) {
+    checkOpen();
+    Objects.requireNonNull(relation, "relation must not be null");
+    RelationHandle h = relationHandle(relation.type());
+    RelationWrites.Committed done;
+    try {
+      done = writeTx(h.db, session, c -> RelationWrites.delete(this, c, h, relation));
+    } catch (NotFoundException e) {
+      return false;
+    }
+    publishPairAfterCommit(h, relation.thing1Id(), relation.thing2Id(), done);
+    return true;
+  }
+
+  private void publishPairAfterCommit(RelationHandle h, long thing1Id, long thing2Id, RelationWrites.Committed done) {
+    afterCommit("write relation " + h.cacheKey(thing1Id, thing2Id));
+    if (cache == null) {
+      return;
+    }
+    Result r = cache.publish(h.cacheKey(thing1Id, thing2Id), RelationCodec.encode(thing1Id, thing2Id, done.pairList()),
+        done.pairVersion(), cacheTtl);
+    outbox.confirm(h.db, done.outboxId(), r);
+  }
+
+  RelationHandle relationHandle(RelationType type) {
+    Objects.requireNonNull(type, "relation type must not be null");
+    RelationHandle h = relationTypes.get(type.name());
+    if (h == null || h.type != type) {
+      throw new IllegalArgumentException("unknown relation type " + type.name()
+          + ": register it with ThingDb.builder().relation(...) (registered: " + relationTypes.keySet() + ")");
+    }
+    return h;
+  }
+
+  private static long checkEndpointId(RelationHandle h, String which, long id) {
+    if (id < 1) {
+      throw new IllegalArgumentException("relation " + h.type.name() + ": " + which + " id out of range: " + id
+          + " (ids start at 1)");
+    }
+    return id;
+  }
+
+  private static void checkEndpointType(RelationHandle h, String which, ThingType expected, Thing thing) {
+    if (thing.type() != expected) {
+      throw new IllegalArgumentException("relation " + h.type.name() + " links " + h.type.thing1().name() + " -> "
+          + h.type.thing2().name() + ": " + which + " " + thing.fullname() + " is of type " + thing.type().name()
+          + ", not " + expected.name());
+    }
+  }
+
+  private void requireEndpoint(Session session, RelationHandle h, TypeHandle endpoint, String which, long thing1Id,
+      long thing2Id) {
+    long id = which.equals("thing1") ? thing1Id : thing2Id;
+    if (ThingReads.load(this, session, endpoint, List.of(id)).isEmpty()) {
+      throw new NotFoundException("relation " + h.describe(thing1Id, thing2Id) + ": no " + endpoint.type.name()
+          + " with id " + id + " (" + which + "); nothing was written");
+    }
+  }
+
   // ------------------------------------------------------------------ internals shared with helpers
 
   String cacheKey(Thing t) {
@@ -430,8 +722,9 @@ public final class ThingDb implements AutoCloseable {
     if (cache == null) {
       return;
     }
-    Result r = cache.publish(cacheKey(after), ThingCodec.encode(after), after.version(), cacheTtl);
+    Result r = ThingCodec.publish(cache, cacheKey(after), after, cacheTtl);
     outbox.confirm(h.db, done.outboxId(), r);
+    queryCache.bump(this, h);
   }
 
   void afterCommit(String what) {
@@ -497,9 +790,10 @@ public final class ThingDb implements AutoCloseable {
    */
   <T> T writeTx(DbHandle db, Session session, TxWork<T> work) {
     return retry.run("write on " + db.name, () -> {
-      try (Connection c = db.database.primary().getConnection()) {
+      Connection c = db.database.primary().getConnection();
+      T result;
+      try {
         c.setAutoCommit(false);
-        T result;
         try {
           result = work.run(c);
         } catch (SQLException | RuntimeException e) {
@@ -515,10 +809,25 @@ public final class ThingDb implements AutoCloseable {
           }
           throw e;
         }
-        recordPosition(db, session, c);
-        c.setAutoCommit(true);
-        return result;
+      } catch (SQLException | RuntimeException e) {
+        try {
+          c.close();
+        } catch (SQLException suppressed) {
+          e.addSuppressed(suppressed);
+        }
+        throw e;
       }
+      // Committed. Nothing from here on may throw SQLException: Retry would run the committed
+      // write again (a connection lost right after COMMIT made an update apply twice).
+      // recordPosition does not throw; closing a broken connection is only logged.
+      recordPosition(db, session, c);
+      try (Connection closing = c) {
+        closing.setAutoCommit(true);
+      } catch (SQLException e) {
+        log.warn("closing the connection to database {} after COMMIT failed; the write is committed: {}", db.name,
+            e.getMessage());
+      }
+      return result;
     });
   }
 
@@ -526,8 +835,21 @@ public final class ThingDb implements AutoCloseable {
     if (session != null && !db.database.replicas().isEmpty()) {
       // Read after COMMIT: pg_current_wal_lsn() can lag an asynchronously committed record, and
       // a position read inside the transaction is before its commit record.
-      String lsn = sql.query(c, "select pg_current_wal_insert_lsn()::text", rs -> rs.getString(1)).get(0);
-      session.committed(db.name, Session.parseLsn(lsn));
+      // Being after COMMIT, this never throws: Retry would run the committed write again. Any
+      // primary connection gives a position at or after this commit; with none answering, the
+      // session reads from the primary from now on (Long.MAX_VALUE: no replica reaches it).
+      long position = Long.MAX_VALUE;
+      for (int attempt = 0; attempt < 2 && position == Long.MAX_VALUE; attempt++) {
+        try (Connection other = attempt == 0 ? null : db.database.primary().getConnection()) {
+          String lsn = sql.query(attempt == 0 ? c : other, "select pg_current_wal_insert_lsn()::text",
+              rs -> rs.getString(1)).get(0);
+          position = Session.parseLsn(lsn);
+        } catch (SQLException e) {
+          log.warn("cannot read the WAL position of database {} after a commit ({}); {}", db.name, e.getMessage(),
+              attempt == 0 ? "asking another connection" : "this session reads from the primary from now on");
+        }
+      }
+      session.committed(db.name, position);
     }
   }
 
@@ -559,6 +881,7 @@ public final class ThingDb implements AutoCloseable {
   public static final class Builder {
     private final Map<String, Database> databases = new LinkedHashMap<>();
     private final Map<ThingType, String> types = new LinkedHashMap<>();
+    private final Map<RelationType, String> relations = new LinkedHashMap<>();
     private Cache cache;
     private boolean cacheChosen;
     private Duration cacheTtl = Duration.ofHours(1);
@@ -595,6 +918,22 @@ public final class ThingDb implements AutoCloseable {
         }
       }
       types.put(type, database);
+      return this;
+    }
+
+    /**
+     * Places relation type {@code type} on the database named {@code database}; both of its
+     * endpoint types must be registered with {@link #type} as well (checked by {@link #build()}).
+     */
+    public Builder relation(RelationType type, String database) {
+      Objects.requireNonNull(type, "relation type must not be null");
+      Objects.requireNonNull(database, "database must not be null");
+      for (RelationType r : relations.keySet()) {
+        if (r.name().equals(type.name())) {
+          throw new IllegalArgumentException("relation type " + type.name() + " is registered twice");
+        }
+      }
+      relations.put(type, database);
       return this;
     }
 
@@ -693,6 +1032,27 @@ public final class ThingDb implements AutoCloseable {
         if (!databases.containsKey(e.getValue())) {
           throw new IllegalStateException("type " + e.getKey().name() + " is placed on database " + e.getValue()
               + ", which is not configured (configured: " + databases.keySet() + ")");
+        }
+      }
+      for (Map.Entry<RelationType, String> e : relations.entrySet()) {
+        RelationType r = e.getKey();
+        if (!databases.containsKey(e.getValue())) {
+          throw new IllegalStateException("relation type " + r.name() + " is placed on database " + e.getValue()
+              + ", which is not configured (configured: " + databases.keySet() + ")");
+        }
+        for (ThingType endpoint : List.of(r.thing1(), r.thing2())) {
+          String which = endpoint == r.thing1() ? "thing1" : "thing2";
+          if (!types.containsKey(endpoint)) {
+            throw new IllegalStateException("relation type " + r.name() + " links " + r.thing1().name() + " -> "
+                + r.thing2().name() + ", but its " + which + " type " + endpoint.name()
+                + " is not registered (the same ThingType object): call type(" + endpoint.name() + ", database) too");
+          }
+        }
+        for (ThingType t : types.keySet()) {
+          if (t.name().equals(RelationHandle.table(r.name()))) {
+            throw new IllegalStateException("type " + t.name() + " and relation type " + r.name()
+                + " would both use the table data_" + t.name() + "; rename one of them");
+          }
         }
       }
       return new ThingDb(this);

@@ -40,50 +40,84 @@ final class ThingReads {
       return found;
     }
     long[] missing = misses.stream().mapToLong(Long::longValue).toArray();
-    Map<Long, Thing> loaded = db.routing.read(h.db, session, db.retry, c -> fetch(db, c, h, missing));
+    Routing.Served<Map<Long, Thing>> served = db.routing.readServed(h.db, session, db.retry, c -> fetch(db, c, h, missing));
+    Map<Long, Thing> loaded = served.value();
     found.putAll(loaded);
-    if (db.cache != null && !loaded.isEmpty()) {
-      Map<String, Versioned> fills = new LinkedHashMap<>();
-      for (Thing t : loaded.values()) {
-        fills.put(db.cacheKey(t), new Versioned(ThingCodec.encode(t), t.version()));
-      }
+    // Only primary reads fill: see Routing.readServed.
+    if (db.cache != null && !loaded.isEmpty() && !served.fromReplica()) {
+      Map<String, Versioned> fills = ThingCodec.fills(db, loaded.values());
       db.cache.fillAll(fills, db.cacheTtl);
+      // fillAll is add-only: it cannot replace an older tombstone (left by an increment's
+      // invalidation) or an older value that a slow writer published after our multi-get. Left
+      // like that, a writer of v-1 that commits before v but publishes after our read of v
+      // makes this reader's next read go back to v-1, and a tombstone keeps a hot thing out of
+      // the cache until the tombstone expires. One pipelined multi-get tells which fills did not
+      // land (misses cost one extra round trip); those go through fill's gets/cas, which never
+      // replaces a newer version.
+      Map<String, Versioned> landed = db.cache.getAll(fills.keySet());
+      for (Map.Entry<String, Versioned> f : fills.entrySet()) {
+        Versioned now = landed.get(f.getKey());
+        if (now == null || now.version() < f.getValue().version()) {
+          db.cache.fill(f.getKey(), f.getValue().value(), f.getValue().version(), db.cacheTtl);
+        }
+      }
     }
     return found;
   }
 
-  /** Two statements whatever the count: the thing rows, then their data rows. */
+  /**
+   * One statement whatever the count: the thing rows joined with their data rows. One statement
+   * is one snapshot; the two statements this used to be (thing rows, then data rows, each in
+   * autocommit) returned the row of one version with the props of a later one whenever an update
+   * committed in between, and that mix was cached under the older version.
+   */
   static Map<Long, Thing> fetch(ThingDb db, Connection c, ThingDb.TypeHandle h, long[] ids) throws SQLException {
     String t = h.type.name();
-    List<Thing.Row> rows = db.sql.query(c, "select * from thing_" + t + " where thing_id = any(?)", ThingDb::row, ids);
+    Map<Long, Thing.Row> rows = new LinkedHashMap<>();
+    Map<Long, Map<String, Object>> props = new HashMap<>();
+    db.sql.query(c, "select t.*, d.key as data_key, d.value as data_value, d.kind as data_kind from thing_" + t
+        + " t left join data_" + t + " d on d.thing_id = t.thing_id where t.thing_id = any(?)", rs -> {
+      long id = rs.getLong("thing_id");
+      if (!rows.containsKey(id)) {
+        rows.put(id, ThingDb.row(rs));
+      }
+      String key = rs.getString("data_key");
+      if (key != null) {
+        addProp(h, props, id, key, rs.getString("data_value"), rs.getString("data_kind"));
+      }
+      return null;
+    }, ids);
     Map<Long, Thing> out = new LinkedHashMap<>();
-    if (rows.isEmpty()) {
-      return out;
-    }
-    long[] present = rows.stream().mapToLong(Thing.Row::id).toArray();
-    Map<Long, Map<String, Object>> props = fetchProps(db, c, h, present);
-    for (Thing.Row r : rows) {
+    for (Thing.Row r : rows.values()) {
       out.put(r.id(), Thing.of(h.type, h.id, r, props.getOrDefault(r.id(), new LinkedHashMap<>())));
     }
     return out;
   }
 
+  /**
+   * The data rows of {@code ids}. Consistent with the thing rows only inside a transaction that
+   * holds their row locks (the write path); reads use {@link #fetch}.
+   */
   static Map<Long, Map<String, Object>> fetchProps(ThingDb db, Connection c, ThingDb.TypeHandle h, long[] ids)
       throws SQLException {
     Map<Long, Map<String, Object>> props = new HashMap<>();
     db.sql.query(c, "select thing_id, key, value, kind from data_" + h.type.name() + " where thing_id = any(?)", rs -> {
-      String key = rs.getString(2);
-      if (h.type.hasProp(key)) { // rows of props no longer declared stay in the table, unread
-        Prop<?> prop = h.type.prop(key);
-        String kind = rs.getString(4);
-        if (kind.charAt(0) != prop.kind().code()) {
-          throw new ThingDbException("stored prop '" + key + "' of " + h.type.name() + " " + rs.getLong(1)
-              + " has kind " + kind + " but is declared " + prop.kind());
-        }
-        props.computeIfAbsent(rs.getLong(1), k -> new LinkedHashMap<>()).put(key, prop.kind().decode(rs.getString(3)));
-      }
+      addProp(h, props, rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4));
       return null;
     }, ids);
     return props;
+  }
+
+  private static void addProp(ThingDb.TypeHandle h, Map<Long, Map<String, Object>> props, long id, String key,
+      String value, String kind) {
+    if (!h.type.hasProp(key)) {
+      return; // rows of props no longer declared stay in the table, unread
+    }
+    Prop<?> prop = h.type.prop(key);
+    if (kind.charAt(0) != prop.kind().code()) {
+      throw new ThingDbException("stored prop '" + key + "' of " + h.type.name() + " " + id + " has kind " + kind
+          + " but is declared " + prop.kind());
+    }
+    props.computeIfAbsent(id, k -> new LinkedHashMap<>()).put(key, prop.kind().decode(value));
   }
 }

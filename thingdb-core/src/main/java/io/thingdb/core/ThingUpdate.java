@@ -22,7 +22,7 @@ public final class ThingUpdate {
 
   /** Sets a prop (validated against the type at once). */
   public <T> ThingUpdate set(Prop<T> prop, T value) {
-    base.type().check(prop);
+    Prop.checkDeclaredOn(base.type(), prop);
     props.put(prop.name(), prop.accept(value));
     return this;
   }

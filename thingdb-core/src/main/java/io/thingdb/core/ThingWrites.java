@@ -7,9 +7,13 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /** The write path: inserts, updates and increments, each recording its outbox row. */
 final class ThingWrites {
+  private static final Logger log = LoggerFactory.getLogger(ThingWrites.class);
+
   private ThingWrites() {}
 
   /** A committed write and the outbox row that guards its cache update (0 if none). */
@@ -26,7 +30,7 @@ final class ThingWrites {
   static List<Thing> insert(ThingDb db, Connection c, ThingDb.TypeHandle h, List<NewThing> batch) throws SQLException {
     String t = h.type.name();
     int n = batch.size();
-    List<Long> ids = db.sql.query(c, "select nextval('thing_" + t + "_seq') from generate_series(1, ?)", rs -> rs.getLong(1), n);
+    List<Long> ids = db.sql.query(c, "select nextval('thingseq_" + t + "') from generate_series(1, ?)", rs -> rs.getLong(1), n);
     long[] idArray = new long[n];
     int[] ups = new int[n];
     int[] downs = new int[n];
@@ -151,9 +155,15 @@ final class ThingWrites {
       expression = "(data_" + t + ".value::float8 + ?::float8)::text";
       deltaParam = delta.doubleValue();
     }
-    db.sql.update(c, "insert into data_" + t + " (thing_id, key, value, kind) values (?, ?, ?, ?)"
-        + " on conflict (thing_id, key) do update set value = " + expression,
-        id, prop.name(), initial, String.valueOf(prop.kind().code()), deltaParam);
+    List<String> after = db.sql.query(c, "insert into data_" + t + " (thing_id, key, value, kind) values (?, ?, ?, ?)"
+        + " on conflict (thing_id, key) do update set value = " + expression + " returning value",
+        rs -> rs.getString(1), id, prop.name(), initial, String.valueOf(prop.kind().code()), deltaParam);
+    if (prop.isDefault(prop.kind().decode(after.get(0)))) {
+      // Back at its default (+3 then -3): a prop equal to its default is not stored, as update
+      // does. A second statement only in that case: the upsert's new row is invisible to a
+      // DELETE in the same statement.
+      db.sql.update(c, "delete from data_" + t + " where thing_id = ? and key = ?", id, prop.name());
+    }
     Map<String, Object> props = ThingReads.fetchProps(db, c, h, new long[] {id}).getOrDefault(id, new LinkedHashMap<>());
     return new Committed(Thing.of(h.type, h.id, updated.row(), props), updated.outboxId());
   }
@@ -168,21 +178,33 @@ final class ThingWrites {
     String column = counter == ThingDb.Counter.UPS ? "ups" : "downs";
     String set = column + " = " + column + " + ?, version = version + 1";
     return db.retry.run("increment " + column + " of " + t + " " + id, () -> {
-      try (java.sql.Connection c = h.db.database.primary().getConnection()) {
-        RowCommitted updated;
+      Connection c = h.db.database.primary().getConnection();
+      RowCommitted updated;
+      try {
+        updated = updateRow(db, c, h, set, List.of(delta), id);
+      } catch (SQLException | RuntimeException e) {
         try {
-          updated = updateRow(db, c, h, set, List.of(delta), id);
-        } catch (SQLException e) {
-          if (Retry.isConnectionFailure(e)) {
-            // Autocommit: the statement is its own COMMIT, so its outcome is unknown.
-            throw new OutcomeUnknownException("the connection to database " + h.db.name + " failed while incrementing "
-                + column + " of " + t + " " + id + "; it may or may not have been applied: " + e.getMessage(), e);
-          }
-          throw e;
+          c.close();
+        } catch (SQLException suppressed) {
+          e.addSuppressed(suppressed);
         }
-        db.recordPosition(h.db, session, c);
-        return updated;
+        if (e instanceof SQLException se && Retry.isConnectionFailure(se)) {
+          // Autocommit: the statement is its own COMMIT, so its outcome is unknown.
+          throw new OutcomeUnknownException("the connection to database " + h.db.name + " failed while incrementing "
+              + column + " of " + t + " " + id + "; it may or may not have been applied: " + e.getMessage(), e);
+        }
+        throw e;
       }
+      // Committed. Nothing from here on may throw SQLException: Retry would apply the increment
+      // again (a connection lost right after the statement counted a vote twice).
+      db.recordPosition(h.db, session, c);
+      try {
+        c.close();
+      } catch (SQLException e) {
+        log.warn("closing the connection to database {} after an increment failed; the increment is committed: {}",
+            h.db.name, e.getMessage());
+      }
+      return updated;
     });
   }
 }

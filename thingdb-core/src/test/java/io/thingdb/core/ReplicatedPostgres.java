@@ -1,0 +1,348 @@
+package io.thingdb.core;
+
+import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Set;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A PostgreSQL 15 primary and one hot standby streaming from it, both zonky processes on loopback
+ * ports, user {@code postgres}, trust authentication.
+ *
+ * <p>zonky ships initdb, pg_ctl and postgres but no pg_basebackup, so the standby is made the way
+ * that works with those alone: start the primary once (initdb), make sure its pg_hba.conf admits
+ * replication connections from 127.0.0.1, stop it cleanly (zonky's close is {@code pg_ctl stop -m
+ * fast}, which writes a shutdown checkpoint), copy its data directory, add {@code standby.signal}
+ * and {@code primary_conninfo} (plus {@code recovery_min_apply_delay} to make it lag) to the
+ * copy's {@code postgresql.auto.conf}, then start the primary again and the copy on its own port.
+ * A cleanly stopped cluster is a consistent snapshot, so the standby accepts read-only
+ * connections at once and streams everything written after the checkpoint. Both servers use the
+ * same binaries, as streaming replication requires.
+ *
+ * <p>{@code recovery_min_apply_delay} holds back each commit record until its commit time plus
+ * the delay; everything after it in the WAL waits too. {@link #pauseReplay()} stops replay
+ * altogether, which makes "the replica has not replayed this" deterministic.
+ *
+ * <p>Not thread-safe: set up and torn down by one test class.
+ */
+final class ReplicatedPostgres implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(ReplicatedPostgres.class);
+  private static final Duration STARTUP = Duration.ofSeconds(60);
+  private static final Pattern REPLICATION_TRUST =
+      Pattern.compile("(?m)^\\s*host\\s+replication\\s+all\\s+127\\.0\\.0\\.1/32\\s+trust\\s*$");
+  /** Files of a running (or zonky-locked) cluster that a copy must not take along. */
+  private static final Set<String> NOT_COPIED = Set.of("postmaster.pid", "postmaster.opts", "epg-lock");
+
+  private final Path primaryDir;
+  private final Path standbyDir;
+  private final Duration applyDelay;
+  private EmbeddedPostgres primary;
+  private EmbeddedPostgres standby;
+  private int primaryPort;
+  private int standbyPort;
+
+  private ReplicatedPostgres(Duration applyDelay) throws IOException {
+    this.applyDelay = applyDelay;
+    this.primaryDir = Files.createTempDirectory("thingdb-primary-");
+    this.standbyDir = Files.createTempDirectory("thingdb-standby-");
+  }
+
+  /** Starts a primary and a standby that applies each commit {@code applyDelay} after it happened. */
+  static ReplicatedPostgres start(Duration applyDelay) {
+    ReplicatedPostgres r;
+    try {
+      r = new ReplicatedPostgres(applyDelay);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot create data directories for a replicated PostgreSQL", e);
+    }
+    try {
+      r.setUp();
+      return r;
+    } catch (IOException | RuntimeException e) {
+      r.close();
+      throw new IllegalStateException("cannot start a primary with a streaming standby: " + e.getMessage(), e);
+    }
+  }
+
+  private void setUp() throws IOException {
+    primary = launch(primaryDir, 0);
+    primaryPort = primary.getPort();
+    Path hba = primaryDir.resolve("pg_hba.conf");
+    String rules = Files.readString(hba);
+    if (!REPLICATION_TRUST.matcher(rules).find()) {
+      // Read when the primary starts again below, so no reload is needed.
+      Files.writeString(hba, "\nhost replication all 127.0.0.1/32 trust\n", StandardOpenOption.APPEND);
+      log.info("added a replication rule for 127.0.0.1 to {}", hba);
+    }
+    primary.close(); // pg_ctl stop -m fast: a shutdown checkpoint, a consistent data directory
+    primary = null;
+    copyDataDirectory(primaryDir, standbyDir);
+    Files.writeString(standbyDir.resolve("standby.signal"), "");
+    Files.writeString(standbyDir.resolve("postgresql.auto.conf"),
+        "\nprimary_conninfo = 'host=127.0.0.1 port=" + primaryPort
+            + " user=postgres application_name=thingdb_standby'\n"
+            + "recovery_min_apply_delay = '" + applyDelay.toMillis() + "ms'\n",
+        StandardOpenOption.APPEND);
+    primary = launch(primaryDir, primaryPort);
+    standby = launch(standbyDir, 0);
+    standbyPort = standby.getPort();
+    if (!query(standbyUrl(), "select pg_is_in_recovery()::text").equals("true")) {
+      throw new IllegalStateException("the copy on port " + standbyPort + " did not start as a standby");
+    }
+    awaitCaughtUp(Duration.ofSeconds(30));
+    log.info("primary on port {}, standby on port {} (recovery_min_apply_delay {} ms)", primaryPort, standbyPort,
+        applyDelay.toMillis());
+  }
+
+  private EmbeddedPostgres launch(Path dir, int port) throws IOException {
+    EmbeddedPostgres.Builder b = EmbeddedPostgres.builder()
+        .setDataDirectory(dir)
+        .setCleanDataDirectory(false) // close() deletes it; zonky would on every stop
+        .setRegisterShutdownHook(false)
+        .setPGStartupWait(STARTUP)
+        .setServerConfig("wal_level", "replica")
+        .setServerConfig("max_wal_senders", "4")
+        .setServerConfig("wal_keep_size", "128MB")
+        .setServerConfig("hot_standby", "on");
+    if (port != 0) {
+      b.setPort(port);
+    }
+    EmbeddedPostgres pg = b.start();
+    // zonky's readiness check is "SELECT 1 answers on the port", which another test JVM's server
+    // would pass if it had taken the port while ours was down.
+    String reported;
+    try {
+      reported = query("jdbc:postgresql://localhost:" + pg.getPort() + "/postgres?user=postgres",
+          "show data_directory");
+    } catch (RuntimeException e) {
+      closeQuietly(pg);
+      throw e;
+    }
+    if (!Files.isSameFile(Path.of(reported), dir)) {
+      closeQuietly(pg);
+      throw new IllegalStateException(
+          "port " + pg.getPort() + " is served by the PostgreSQL of " + reported + ", not " + dir);
+    }
+    return pg;
+  }
+
+  private static void copyDataDirectory(Path from, Path to) throws IOException {
+    try (Stream<Path> paths = Files.walk(from)) {
+      for (Path p : (Iterable<Path>) paths::iterator) {
+        Path rel = from.relativize(p);
+        if (rel.toString().isEmpty() || NOT_COPIED.contains(rel.toString())) {
+          continue;
+        }
+        Path target = to.resolve(rel);
+        if (Files.isDirectory(p)) {
+          Files.createDirectories(target);
+          Files.setPosixFilePermissions(target, Files.getPosixFilePermissions(p));
+        } else {
+          Files.copy(p, target, StandardCopyOption.COPY_ATTRIBUTES);
+        }
+      }
+    }
+  }
+
+  /** {@code jdbc:postgresql://localhost:PORT/postgres?user=postgres} of the primary. */
+  String primaryUrl() {
+    return "jdbc:postgresql://localhost:" + primaryPort + "/postgres?user=postgres";
+  }
+
+  /** The same for the standby. */
+  String standbyUrl() {
+    return "jdbc:postgresql://localhost:" + standbyPort + "/postgres?user=postgres";
+  }
+
+  int primaryPort() {
+    return primaryPort;
+  }
+
+  int standbyPort() {
+    return standbyPort;
+  }
+
+  /** The standby's {@code pg_last_wal_replay_lsn()}. */
+  long standbyReplayLsn() {
+    return Session.parseLsn(query(standbyUrl(), "select pg_last_wal_replay_lsn()::text"));
+  }
+
+  /**
+   * Returns once the standby has applied everything the primary committed before this call: commits
+   * a marker row on the primary and waits until the standby shows it. (Waiting for an LSN instead
+   * could wait forever on an idle primary, whose insert position can sit a page header past the
+   * last record.)
+   */
+  void awaitCaughtUp(Duration timeout) {
+    long marker;
+    try (Connection c = DriverManager.getConnection(primaryUrl()); Statement st = c.createStatement()) {
+      st.execute("create table if not exists replication_marker (id bigserial primary key)");
+      try (ResultSet rs = st.executeQuery("insert into replication_marker default values returning id")) {
+        rs.next();
+        marker = rs.getLong(1);
+      }
+    } catch (SQLException e) {
+      throw new IllegalStateException("cannot write a marker on the primary (port " + primaryPort + ")", e);
+    }
+    long deadline = System.nanoTime() + timeout.toNanos();
+    SQLException last = null;
+    while (System.nanoTime() - deadline < 0) {
+      try (Connection c = DriverManager.getConnection(standbyUrl()); Statement st = c.createStatement();
+          ResultSet rs = st.executeQuery("select count(*) from replication_marker where id = " + marker)) {
+        rs.next();
+        if (rs.getLong(1) == 1) {
+          return;
+        }
+      } catch (SQLException e) {
+        last = e; // 42P01 until the standby has replayed the create table
+      }
+      sleep(Duration.ofMillis(20));
+    }
+    throw new IllegalStateException("the standby on port " + standbyPort + " did not replay marker " + marker
+        + " within " + timeout.toMillis() + " ms", last);
+  }
+
+  /** Stops replay on the standby ({@code pg_wal_replay_pause()}) and waits until it has paused. */
+  void pauseReplay() {
+    execute(standbyUrl(), "select pg_wal_replay_pause()");
+    long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+    while (!query(standbyUrl(), "select pg_get_wal_replay_pause_state()").equals("paused")) {
+      if (System.nanoTime() - deadline > 0) {
+        throw new IllegalStateException("the standby on port " + standbyPort + " did not pause replay");
+      }
+      sleep(Duration.ofMillis(10));
+    }
+  }
+
+  /** Resumes replay on the standby. */
+  void resumeReplay() {
+    execute(standbyUrl(), "select pg_wal_replay_resume()");
+  }
+
+  /** Stops the standby cleanly ({@code pg_ctl stop -m fast}); its port stays reserved for it. */
+  void stopStandby() {
+    if (standby == null) {
+      throw new IllegalStateException("the standby on port " + standbyPort + " is already stopped");
+    }
+    EmbeddedPostgres s = standby;
+    standby = null;
+    try {
+      s.close();
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot stop the standby on port " + standbyPort, e);
+    }
+  }
+
+  /** Starts the standby again on the same port and data directory; it resumes streaming. */
+  void startStandbyAgain() {
+    if (standby != null) {
+      throw new IllegalStateException("the standby on port " + standbyPort + " is running");
+    }
+    try {
+      standby = launch(standbyDir, standbyPort);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot start the standby again on port " + standbyPort, e);
+    }
+  }
+
+  /** The first column of the first row of {@code sql}, as text. */
+  static String query(String url, String sql) {
+    try (Connection c = DriverManager.getConnection(url); Statement st = c.createStatement();
+        ResultSet rs = st.executeQuery(sql)) {
+      if (!rs.next()) {
+        throw new IllegalStateException("no row from " + sql + " on " + url);
+      }
+      return rs.getString(1);
+    } catch (SQLException e) {
+      throw new IllegalStateException(sql + " failed on " + url + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** Runs {@code sql} (which may return rows, ignored). */
+  static void execute(String url, String sql) {
+    try (Connection c = DriverManager.getConnection(url); Statement st = c.createStatement()) {
+      st.execute(sql);
+    } catch (SQLException e) {
+      throw new IllegalStateException(sql + " failed on " + url + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** The values of the first column of {@code sql}, as text. */
+  static List<String> column(String url, String sql) {
+    try (Connection c = DriverManager.getConnection(url); Statement st = c.createStatement();
+        ResultSet rs = st.executeQuery(sql)) {
+      List<String> out = new java.util.ArrayList<>();
+      while (rs.next()) {
+        out.add(rs.getString(1));
+      }
+      return out;
+    } catch (SQLException e) {
+      throw new IllegalStateException(sql + " failed on " + url + ": " + e.getMessage(), e);
+    }
+  }
+
+  static void sleep(Duration d) {
+    try {
+      Thread.sleep(d.toMillis());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted", e);
+    }
+  }
+
+  /** Stops both servers (standby first) and deletes their data directories. Idempotent. */
+  @Override
+  public void close() {
+    if (standby != null) {
+      closeQuietly(standby);
+      standby = null;
+    }
+    if (primary != null) {
+      closeQuietly(primary);
+      primary = null;
+    }
+    deleteRecursively(standbyDir);
+    deleteRecursively(primaryDir);
+  }
+
+  private static void closeQuietly(EmbeddedPostgres pg) {
+    try {
+      pg.close();
+    } catch (IOException | RuntimeException e) {
+      log.warn("stopping PostgreSQL on port {} failed", pg.getPort(), e);
+    }
+  }
+
+  private static void deleteRecursively(Path dir) {
+    if (dir == null || !Files.exists(dir)) {
+      return;
+    }
+    try (Stream<Path> paths = Files.walk(dir)) {
+      paths.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+    } catch (IOException e) {
+      log.warn("cannot delete {}", dir, e);
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "ReplicatedPostgres[primary port " + primaryPort + ", standby port " + standbyPort + ", apply delay "
+        + applyDelay.toMillis() + " ms]";
+  }
+}
