@@ -21,7 +21,8 @@ import java.util.OptionalLong;
  * fit in one memcached item for its key is refused with {@link ValueTooLargeException} before
  * anything is sent: nothing is written and any older value stays in place. Counters created by
  * {@link #incr} and {@link #decr} are stored as memcached's decimal ASCII digits (memcached
- * requires it) and read back through {@link #get} as those digits.
+ * requires it) and read back through {@link #get} as those digits. Arrays are not copied by every
+ * backend: do not modify an array after passing it to a cache or after getting it back.
  *
  * <h2>Time to live</h2>
  * A TTL of {@link Duration#ZERO} means "no expiry". Other TTLs are rounded up to whole seconds

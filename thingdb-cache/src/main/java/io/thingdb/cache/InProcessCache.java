@@ -14,7 +14,6 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.OptionalLong;
 import java.util.concurrent.ConcurrentMap;
-import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The in-process {@link Cache} backend for single-machine use and the embedded default: a bounded
@@ -25,6 +24,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * 1 MiB, so code tested in-process does not start failing against memcached), TTLs are rounded up
  * to whole seconds, counters are decimal digits. Both pass the same contract test suite. It never
  * reports {@link Outcome#UNCONFIRMED}.
+ *
+ * <p>Values are stored and returned without copying (as a Guava or Caffeine cache would): do not
+ * modify an array after passing it to the cache or after getting it back.
  *
  * <p>Thread-safe; every operation is atomic with respect to the others on the same key. {@link
  * #close()} drops all entries and is idempotent; other calls after it throw {@link
@@ -38,7 +40,6 @@ public final class InProcessCache implements Cache {
   private final Ticker ticker;
   private final ConcurrentMap<String, Item> map;
   private final com.google.common.cache.Cache<String, Item> guava;
-  private final AtomicLong casIds = new AtomicLong();
   private final ServerCounters counters = new ServerCounters();
   private volatile boolean closed;
 
@@ -49,7 +50,7 @@ public final class InProcessCache implements Cache {
     this.guava =
         CacheBuilder.newBuilder()
             .maximumWeight(b.maximumBytes)
-            .<String, Item>weigher((k, v) -> k.length() + v.stored.length + 48)
+            .<String, Item>weigher((k, v) -> k.length() + v.value.length + 48)
             .concurrencyLevel(Math.max(4, Runtime.getRuntime().availableProcessors() * 2))
             .build();
     this.map = guava.asMap();
@@ -65,7 +66,16 @@ public final class InProcessCache implements Cache {
     return builder().build();
   }
 
-  private record Item(byte[] stored, long cas, long expiresAtNanos) {
+  /**
+   * A stored value. Unlike memcached entries, values carry no format byte: nothing written by
+   * another process or version ever reads them. {@code counter} marks values written by
+   * incr/decr, which memcached tells apart by our format byte.
+   */
+  private record Item(byte[] value, long cas, long expiresAtNanos, boolean counter) {
+    boolean live(Ticker ticker) {
+      return expiresAtNanos == Long.MAX_VALUE || ticker.read() < expiresAtNanos;
+    }
+
     boolean liveAt(long now) {
       return now < expiresAtNanos;
     }
@@ -73,6 +83,15 @@ public final class InProcessCache implements Cache {
 
   private long now() {
     return ticker.read();
+  }
+
+  /** A CAS id: random, so no shared counter is contended; a collision has odds of 2^-64. */
+  private static long newCas() {
+    long id;
+    do {
+      id = java.util.concurrent.ThreadLocalRandom.current().nextLong();
+    } while (id == 0);
+    return id;
   }
 
   private long expiresAt(Duration ttl) {
@@ -85,13 +104,13 @@ public final class InProcessCache implements Cache {
     return at < 0 ? Long.MAX_VALUE : at;
   }
 
-  private Item live(String wire) {
-    Item item = map.get(wire);
+  private Item live(String key) {
+    Item item = map.get(key);
     if (item == null) {
       return null;
     }
-    if (!item.liveAt(now())) {
-      map.remove(wire, item);
+    if (!item.live(ticker)) {
+      map.remove(key, item);
       return null;
     }
     return item;
@@ -103,26 +122,30 @@ public final class InProcessCache implements Cache {
     }
   }
 
+  /**
+   * Checks the key. The map is keyed by the application key itself: the wire encoding is
+   * one-to-one and only its length matters here (for the item limit), so no string is built.
+   */
   private String wire(String key) {
     Objects.requireNonNull(key, "key must not be null");
     checkOpen();
-    return keys.encode(key);
+    return key;
   }
 
   private byte[] frame(String key, String wire, byte[] value) {
     Objects.requireNonNull(value, "value must not be null (key=" + key + ")");
-    int limit = Frames.maxValueSize(itemSizeMax, wire.length());
+    int limit = Frames.maxValueSize(itemSizeMax, keys.wireLength(key));
     if (value.length > limit) {
       throw new ValueTooLargeException(key, value.length, limit);
     }
-    return Frames.wrap(value);
+    return value;
   }
 
   @Override
   public byte[] get(String key) {
     String wire = wire(key);
     Item item = live(wire);
-    byte[] value = item == null ? null : Frames.unwrap(item.stored);
+    byte[] value = item == null ? null : item.value;
     (value == null ? counters.misses : counters.hits).increment();
     return value;
   }
@@ -145,7 +168,7 @@ public final class InProcessCache implements Cache {
     String wire = wire(key);
     byte[] stored = frame(key, wire, value);
     Expiry.check(ttl, key);
-    map.put(wire, new Item(stored, casIds.incrementAndGet(), expiresAt(ttl)));
+    map.put(wire, new Item(stored, newCas(), expiresAt(ttl), false));
     return Outcome.APPLIED;
   }
 
@@ -154,7 +177,7 @@ public final class InProcessCache implements Cache {
     String wire = wire(key);
     byte[] stored = frame(key, wire, value);
     Expiry.check(ttl, key);
-    Item fresh = new Item(stored, casIds.incrementAndGet(), expiresAt(ttl));
+    Item fresh = new Item(stored, newCas(), expiresAt(ttl), false);
     boolean[] added = {false};
     map.compute(
         wire,
@@ -183,7 +206,7 @@ public final class InProcessCache implements Cache {
   public CasValue gets(String key) {
     String wire = wire(key);
     Item item = live(wire);
-    byte[] value = item == null ? null : Frames.unwrap(item.stored);
+    byte[] value = item == null ? null : item.value;
     if (value == null) {
       counters.misses.increment();
       return null;
@@ -197,7 +220,7 @@ public final class InProcessCache implements Cache {
     String wire = wire(key);
     byte[] stored = frame(key, wire, value);
     Expiry.check(ttl, key);
-    Item fresh = new Item(stored, casIds.incrementAndGet(), expiresAt(ttl));
+    Item fresh = new Item(stored, newCas(), expiresAt(ttl), false);
     boolean[] swapped = {false};
     map.computeIfPresent(
         wire,
@@ -244,18 +267,18 @@ public final class InProcessCache implements Cache {
           long now = now();
           if (old == null || !old.liveAt(now)) {
             result[0] = initial;
-            return new Item(digits(initial), casIds.incrementAndGet(), expiresAt(ttl));
+            return new Item(digits(initial), newCas(), expiresAt(ttl), true);
           }
-          if (!Frames.isCounter(old.stored)) {
+          if (!old.counter) {
             throw new CacheException(
                 "cannot " + (up ? "increment" : "decrement") + " a non-numeric value (key=" + key + ")");
           }
-          long current = Long.parseUnsignedLong(new String(old.stored, StandardCharsets.US_ASCII).trim());
+          long current = Long.parseUnsignedLong(new String(old.value, StandardCharsets.US_ASCII));
           // memcached: incr wraps at 2^64, decr stops at 0.
           long next = up ? current + delta : (Long.compareUnsigned(current, delta) <= 0 ? 0 : current - delta);
           result[0] = next;
           // incr/decr do not change an item's expiry in memcached.
-          return new Item(digits(next), casIds.incrementAndGet(), old.expiresAtNanos);
+          return new Item(digits(next), newCas(), old.expiresAtNanos, true);
         });
     return OptionalLong.of(result[0]);
   }
@@ -276,7 +299,7 @@ public final class InProcessCache implements Cache {
             return null;
           }
           touched[0] = true;
-          return new Item(old.stored, old.cas, expiresAt(ttl));
+          return new Item(old.value, old.cas, expiresAt(ttl), old.counter);
         });
     return touched[0] ? Outcome.APPLIED : Outcome.NOT_APPLIED;
   }
@@ -294,7 +317,7 @@ public final class InProcessCache implements Cache {
 
   @Override
   public int maxValueSize(String key) {
-    return Frames.maxValueSize(itemSizeMax, wire(key).length());
+    return Frames.maxValueSize(itemSizeMax, keys.wireLength(wire(key)));
   }
 
   /** Number of entries currently held (expired ones may still be counted until touched). */

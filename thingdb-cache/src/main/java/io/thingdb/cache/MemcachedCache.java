@@ -254,6 +254,7 @@ public final class MemcachedCache implements Cache {
       if (millis < 1) {
         break;
       }
+      long started = System.nanoTime();
       try {
         Object r =
             withCas
@@ -263,7 +264,7 @@ public final class MemcachedCache implements Cache {
         return r;
       } catch (TimeoutException e) {
         node.counters.timeouts.increment();
-        failed(node, e);
+        failed(node, e, started);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         return null;
@@ -271,7 +272,7 @@ public final class MemcachedCache implements Cache {
         throw new CacheException(
             "memcached refused a read (server=" + node.name + ", key=" + wire + "): " + e.getMessage(), e);
       } catch (MemcachedException | RuntimeException e) {
-        failed(node, e);
+        failed(node, e, started);
         return null;
       }
     }
@@ -351,13 +352,14 @@ public final class MemcachedCache implements Cache {
       if (millis < 1) {
         break;
       }
+      long started = System.nanoTime();
       try {
         Map<String, byte[]> r = client.get(wires, millis, BytesTranscoder.INSTANCE);
         succeeded(node);
         return r;
       } catch (TimeoutException e) {
         node.counters.timeouts.increment();
-        failed(node, e);
+        failed(node, e, started);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         return null;
@@ -365,7 +367,7 @@ public final class MemcachedCache implements Cache {
         throw new CacheException(
             "memcached refused a multi-get (server=" + node.name + ", keys=" + wires.size() + "): " + e.getMessage(), e);
       } catch (MemcachedException | RuntimeException e) {
-        failed(node, e);
+        failed(node, e, started);
         return null;
       }
     }
@@ -401,6 +403,7 @@ public final class MemcachedCache implements Cache {
       }
       return Outcome.UNCONFIRMED;
     }
+    long started = System.nanoTime();
     try {
       boolean ok = w.run(wire, writeTimeoutMillis);
       succeeded(node);
@@ -411,11 +414,11 @@ public final class MemcachedCache implements Cache {
           "memcached refused " + op + " (server=" + node.name + ", key=" + key + "): " + e.getMessage(), e);
     } catch (TimeoutException e) {
       node.counters.timeouts.increment();
-      failed(node, e);
+      failed(node, e, started);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     } catch (MemcachedException | RuntimeException e) {
-      failed(node, e);
+      failed(node, e, started);
     }
     if (reconcile) {
       markDirty(node, wire);
@@ -545,16 +548,28 @@ public final class MemcachedCache implements Cache {
   }
 
   private void failed(Node node, Exception e) {
+    failed(node, e, System.nanoTime());
+  }
+
+  /**
+   * Counts a failure of an operation sent at {@code startedNanos}. xmemcached's stalls time out
+   * every operation in flight on the connection at once, so only a failure of an operation sent
+   * after the previous counted failure was seen counts: {@code suspectAfter} failures in a row then
+   * mean the server failed that many operations one after another (about 150 ms of silence with
+   * the default deadline), not one stall seen by several threads.
+   */
+  private void failed(Node node, Exception e, long startedNanos) {
     long now = System.nanoTime();
-    int n = node.consecutiveFailures.incrementAndGet();
-    if (n == 1) {
-      node.firstFailureNanos = now;
+    int n;
+    synchronized (node) {
+      if (node.consecutiveFailures.get() > 0 && startedNanos - node.firstFailureNanos < 0) {
+        log.debug("memcached operation failed together with others (server={}): {}", node.name, e.toString());
+        return;
+      }
+      n = node.consecutiveFailures.incrementAndGet();
+      node.firstFailureNanos = now; // the last counted failure: later operations must start after it
     }
-    // xmemcached's stalls time out every operation in flight on the connection at once; only
-    // timeouts that go on for longer than one read deadline make a server suspect. Errors other
-    // than timeouts (no connection) are not stalls and count at once.
-    boolean lasting = !(e instanceof TimeoutException) || now - node.firstFailureNanos >= readDeadlineNanos;
-    if (n >= suspectAfter && lasting && !node.suspect) {
+    if (n >= suspectAfter && !node.suspect) {
       markSuspect(node, n + " consecutive failures, last: " + e);
     } else if (log.isDebugEnabled()) {
       log.debug("memcached operation failed (server={}, consecutive={}): {}", node.name, n, e.toString());
@@ -566,6 +581,7 @@ public final class MemcachedCache implements Cache {
       node.suspectSinceMillis = clock.millis();
       node.suspect = true;
       log.warn("memcached server {} is suspect ({}); its keys are misses until it answers and is reconciled", node.name, why);
+      requestReconcile(); // probe at once rather than at the next tick
     }
   }
 
@@ -868,9 +884,9 @@ public final class MemcachedCache implements Cache {
     }
 
     /**
-     * Consecutive failed operations after which a server is suspect (default 3, at least 1). For
-     * timeouts the failures must also span more than one read deadline, so that one xmemcached
-     * stall, which times out every operation in flight at once, does not count as an outage.
+     * Consecutive failed operations after which a server is suspect (default 3, at least 1). A
+     * failure counts only if its operation was sent after the previous counted failure was seen,
+     * so one xmemcached stall, which times out every operation in flight at once, counts once.
      */
     public Builder suspectAfter(int failures) {
       if (failures < 1) {

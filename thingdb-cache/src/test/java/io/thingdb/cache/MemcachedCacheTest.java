@@ -159,4 +159,19 @@ class MemcachedCacheTest {
           .hasMessageContaining("unknown memcached server: nope:1");
     }
   }
+
+  @Test
+  void aServerThatCannotBeReachedAtStartIsAMissNotABuildFailure() {
+    int deadPort;
+    try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+      deadPort = s.getLocalPort();
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+    try (MemcachedCache cache = MemcachedCache.builder().servers("127.0.0.1:" + deadPort).namespace("routing").build()) {
+      assertThat(cache.get("k")).isNull();
+      assertThat(cache.set("k", "v".getBytes(UTF_8), TTL)).isEqualTo(Outcome.UNCONFIRMED);
+      assertThat(cache.getAll(List.of("a", "b"))).isEmpty();
+    }
+  }
 }

@@ -133,6 +133,26 @@ public final class KeyCodec {
     return hashedPrefix.concat(BASE64URL.encodeToString(SHA256.get().digest(bytesOf(key))));
   }
 
+  /** The length of {@code encode(key)}, without building it (wire keys are ASCII). */
+  public int wireLength(String key) {
+    Objects.requireNonNull(key, "key must not be null");
+    int length = key.length();
+    if (length <= maxRawKeyLength && (length == 0 || key.charAt(0) != '#')) {
+      int i = 0;
+      while (i < length) {
+        char ch = key.charAt(i);
+        if (ch < '!' || ch > '~') {
+          break;
+        }
+        i++;
+      }
+      if (i == length) {
+        return prefix.length() + length;
+      }
+    }
+    return hashedPrefix.length() + 43; // unpadded base64url of 32 bytes
+  }
+
   @Override
   public String toString() {
     return "KeyCodec{" + prefix + "}";
