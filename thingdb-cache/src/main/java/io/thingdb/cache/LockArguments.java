@@ -16,7 +16,7 @@ final class LockArguments {
   }
 
   static Duration checkWait(Duration waitTimeout, String name) {
-    Objects.requireNonNull(waitTimeout, "waitTimeout must not be null (lock '" + name + "')");
+    Objects.requireNonNull(waitTimeout, () -> "waitTimeout must not be null (lock '" + name + "')");
     if (waitTimeout.isNegative()) {
       throw new IllegalArgumentException(
           "waitTimeout must not be negative: " + waitTimeout + " (lock '" + name + "')");

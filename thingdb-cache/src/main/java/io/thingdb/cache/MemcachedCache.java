@@ -429,7 +429,9 @@ public final class MemcachedCache implements Cache {
   }
 
   private byte[] frame(String key, String wire, byte[] value) {
-    Objects.requireNonNull(value, "value must not be null (key=" + key + ")");
+    if (value == null) {
+      throw new NullPointerException("value must not be null (key=" + key + ")"); // message built only on failure
+    }
     int limit = Frames.maxValueSize(itemSizeMax, wire.length());
     if (value.length > limit) {
       throw new ValueTooLargeException(key, value.length, limit);

@@ -206,7 +206,9 @@ public final class VersionedCache implements AutoCloseable {
    */
   public Result publish(String key, byte[] value, long version, Duration ttl) {
     checkOpen();
-    Objects.requireNonNull(value, "value must not be null (key=" + key + ")");
+    if (value == null) {
+      throw new NullPointerException("value must not be null (key=" + key + ")"); // message built only on failure
+    }
     return put(key, entryFor(Entry.VALUE, version, value, ttl, 0), ttl, false);
   }
 
@@ -217,7 +219,9 @@ public final class VersionedCache implements AutoCloseable {
    */
   public Result fill(String key, byte[] value, long version, Duration ttl) {
     checkOpen();
-    Objects.requireNonNull(value, "value must not be null (key=" + key + ")");
+    if (value == null) {
+      throw new NullPointerException("value must not be null (key=" + key + ")"); // message built only on failure
+    }
     return put(key, entryFor(Entry.VALUE, version, value, ttl, 0), ttl, true);
   }
 
@@ -335,8 +339,8 @@ public final class VersionedCache implements AutoCloseable {
   public byte[] load(String key, Duration ttl, Loader loader) {
     checkOpen();
     Objects.requireNonNull(key, "key must not be null");
-    Objects.requireNonNull(ttl, "ttl must not be null (key=" + key + ")");
-    Objects.requireNonNull(loader, "loader must not be null (key=" + key + ")");
+    Objects.requireNonNull(ttl, () -> "ttl must not be null (key=" + key + ")");
+    Objects.requireNonNull(loader, () -> "loader must not be null (key=" + key + ")");
     if (ttl.isNegative()) {
       throw new IllegalArgumentException("ttl must not be negative: " + ttl + " (key=" + key + ")");
     }

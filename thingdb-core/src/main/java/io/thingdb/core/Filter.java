@@ -53,7 +53,7 @@ public final class Filter {
     }
 
     Object accept(Object value) {
-      Objects.requireNonNull(value, "value of column " + label() + " must not be null");
+      Objects.requireNonNull(value, () -> "value of column " + label() + " must not be null");
       switch (this) {
         case DATE:
           if (value instanceof Instant i) {

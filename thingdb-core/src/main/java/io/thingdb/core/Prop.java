@@ -20,7 +20,7 @@ public final class Prop<T> {
   private Prop(String name, PropKind kind, T defaultValue) {
     this.name = checkName(name);
     this.kind = kind;
-    Objects.requireNonNull(defaultValue, "default of prop '" + name + "' must not be null");
+    Objects.requireNonNull(defaultValue, () -> "default of prop '" + name + "' must not be null");
     @SuppressWarnings("unchecked")
     T normalized = (T) kind.normalize(checkValue(kind, name, defaultValue));
     this.defaultValue = normalized;
@@ -117,7 +117,7 @@ public final class Prop<T> {
 
   /** Validates and normalises a value for this prop. */
   Object accept(Object value) {
-    Objects.requireNonNull(value, "value of prop '" + name + "' must not be null");
+    Objects.requireNonNull(value, () -> "value of prop '" + name + "' must not be null");
     return kind.normalize(checkValue(kind, name, value));
   }
 

@@ -475,8 +475,8 @@ public final class ThingDb implements AutoCloseable {
    */
   public NewRelation newRelation(RelationType type, Thing thing1, Thing thing2, String name) {
     RelationHandle h = relationHandle(type);
-    Objects.requireNonNull(thing1, "relation " + type.name() + ": thing1 must not be null");
-    Objects.requireNonNull(thing2, "relation " + type.name() + ": thing2 must not be null");
+    Objects.requireNonNull(thing1, () -> "relation " + type.name() + ": thing1 must not be null");
+    Objects.requireNonNull(thing2, () -> "relation " + type.name() + ": thing2 must not be null");
     checkEndpointType(h, "thing1", type.thing1(), thing1);
     checkEndpointType(h, "thing2", type.thing2(), thing2);
     return new NewRelation(type, thing1.id(), thing2.id(), Relation.checkName(type, name), true);
@@ -896,7 +896,8 @@ public final class ThingDb implements AutoCloseable {
     private Builder() {}
 
     /**
-     * Adds a named database. The first one added also holds the type registry. Names follow the
+     * Adds a named database. The first one added also holds the type registry (type ids), so
+     * every application sharing these databases must add the same one first. Names follow the
      * type name rule.
      */
     public Builder database(String name, Database database) {
@@ -1006,6 +1007,29 @@ public final class ThingDb implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Refuses a pool too small for what ThingDB holds: with a cache, the outbox thread holds one
+     * connection of each primary while it deletes or replays rows, so callers need another. Only
+     * pools that report their size (HikariCP's {@code getMaximumPoolSize()}) can be checked.
+     */
+    static void checkPoolSize(String database, String role, DataSource ds, int needed) {
+      int size;
+      try {
+        Object v = ds.getClass().getMethod("getMaximumPoolSize").invoke(ds);
+        if (!(v instanceof Integer i)) {
+          return;
+        }
+        size = i;
+      } catch (ReflectiveOperationException | RuntimeException e) {
+        return; // not a pool that reports its size
+      }
+      if (size < needed) {
+        throw new IllegalStateException("the " + role + " pool of database " + database + " allows " + size
+            + " connection(s), but ThingDB needs at least " + needed + " (its outbox thread holds one while it runs,"
+            + " and callers need the rest): raise maximumPoolSize");
+      }
+    }
+
     private static Duration positive(String name, Duration d) {
       Objects.requireNonNull(d, name + " must not be null");
       if (d.isNegative() || d.isZero()) {
@@ -1024,6 +1048,9 @@ public final class ThingDb implements AutoCloseable {
     public ThingDb build() {
       if (databases.isEmpty()) {
         throw new IllegalStateException("at least one database is required: call database(\"main\", Database.of(dataSource))");
+      }
+      for (Map.Entry<String, Database> e : databases.entrySet()) {
+        checkPoolSize(e.getKey(), "primary", e.getValue().primary(), cache != null ? 2 : 1);
       }
       if (!cacheChosen) {
         throw new IllegalStateException("choose a cache: call cache(InProcessCache.create()), cache(memcached) or noCache()");
