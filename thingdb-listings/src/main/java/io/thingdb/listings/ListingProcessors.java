@@ -1,0 +1,538 @@
+package io.thingdb.listings;
+
+import io.thingdb.cache.Cache;
+import io.thingdb.cache.VersionedCache;
+import io.thingdb.core.ThingQuery;
+import io.thingdb.core.Thing;
+import io.thingdb.core.ThingDb;
+import io.thingdb.core.ThingDbException;
+import io.thingdb.core.ThingType;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
+import javax.sql.DataSource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Listing-queue processors: worker threads (in this process, or in several processes sharing the
+ * database) that apply the queued listing-update jobs.
+ *
+ * <p>Work is claimed by listing, not by job: a worker locks one dirty listing key ({@code select ...
+ * from thingdb_listing_dirty order by since limit 1 for update skip locked}), takes all of that
+ * key's pending jobs, and applies them to the stored listing as one versioned read-modify-write in
+ * the same transaction: load the things (fresh: a thing the cache serves at an older version than
+ * the database row is invalidated and read again), upsert live things that still belong to the
+ * listing and remove the others, refill from the database with the listing's query when {@link
+ * Listing#needsRefill()}, write the row at version + 1 ({@code where version = ?}), delete the dirty
+ * row, COMMIT, and only then publish to the cache (no lock is held across a cache call). A hot
+ * listing is worked on by one worker at a time, so adding workers never adds contention on it.
+ *
+ * <p>Jobs are at-least-once and idempotent: a job only says "re-evaluate thing X in listing K", and
+ * applying one twice changes nothing. A worker that throws or dies mid-batch loses nothing: its
+ * transaction rolls back, its row lock is released, and the jobs and dirty row are there for the
+ * next worker.
+ *
+ * <p>Thread-safe. {@link #close()} stops the threads it started and waits for them.
+ */
+public final class ListingProcessors implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(ListingProcessors.class);
+    private static final AtomicInteger INSTANCES = new AtomicInteger();
+    private static final int FRESH_ATTEMPTS = 5;
+
+    private final ThingDb db;
+    private final DataSource dataSource;
+    private final ListingStore store;
+    private final ListingRouting routing;
+    private final VersionedCache cache;
+    private final int threads;
+    private final Duration idleWait;
+    private final Clock clock;
+    private final BatchHook hook;
+    private final List<Thread> workers = new ArrayList<>();
+    private final LongAdder batches = new LongAdder();
+    private final LongAdder jobsApplied = new LongAdder();
+    private final LongAdder listingWrites = new LongAdder();
+    private final LongAdder conflicts = new LongAdder();
+    private final LongAdder failures = new LongAdder();
+    private final LongAdder refills = new LongAdder();
+    private volatile boolean running;
+
+    /** A test and instrumentation hook called inside the batch transaction before COMMIT. */
+    @FunctionalInterface
+    interface BatchHook {
+        void beforeCommit(Connection c, String key, int jobs) throws Exception;
+    }
+
+    private ListingProcessors(Builder b) {
+        this.db = b.db;
+        this.dataSource = b.dataSource;
+        this.store = b.store;
+        this.routing = b.routing;
+        this.cache = b.cache == null ? null : VersionedCache.builder(b.cache).build();
+        this.threads = b.threads;
+        this.idleWait = b.idleWait;
+        this.clock = b.clock;
+        this.hook = b.hook;
+    }
+
+    /**
+     * Returns a builder.
+     *
+     * @param db         the application's ThingDb (loads things and runs refill queries)
+     * @param dataSource the primary of the database holding the queue (the voted types' database)
+     * @param store      the listing store (on the same database)
+     * @param routing    the routing that {@link Votes} uses
+     */
+    public static Builder builder(ThingDb db, DataSource dataSource, ListingStore store, ListingRouting routing) {
+        return new Builder(db, dataSource, store, routing);
+    }
+
+    /**
+     * Starts the worker threads. Each loops: claim and apply one listing's batch; when none is
+     * dirty, sleep the idle wait.
+     *
+     * @throws IllegalStateException if already started
+     */
+    public synchronized ListingProcessors start() {
+        if (running || !workers.isEmpty()) {
+            throw new IllegalStateException("listing processors already started (threads=" + threads + ")");
+        }
+        running = true;
+        int instance = INSTANCES.incrementAndGet();
+        for (int i = 0; i < threads; i++) {
+            Thread t = new Thread(this::loop, "thingdb-listings-" + instance + "-" + i);
+            t.setDaemon(true);
+            workers.add(t);
+            t.start();
+        }
+        return this;
+    }
+
+    private void loop() {
+        while (running) {
+            int done;
+            try {
+                done = processOne();
+            } catch (RuntimeException e) {
+                failures.increment();
+                log.warn("listing batch failed; its transaction rolled back and its jobs stay queued", e);
+                done = -1;
+            }
+            if (done < 0) {
+                try {
+                    Thread.sleep(idleWait.toMillis());
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
+        }
+    }
+
+    /**
+     * Claims one dirty listing and applies all its pending jobs in one transaction.
+     *
+     * @return the number of jobs applied, or -1 if no listing was dirty (or all were claimed)
+     * @throws ThingDbException if the database fails or the batch fails; the batch is rolled back
+     *     and stays queued
+     */
+    public int processOne() {
+        String key = null;
+        Batch done;
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                key = claim(c);
+                if (key == null) {
+                    c.rollback();
+                    return -1;
+                }
+                done = apply(c, key);
+                if (done == null) {
+                    c.rollback();
+                    conflicts.increment();
+                    return 0;
+                }
+                hook.beforeCommit(c, key, done.jobs);
+                c.commit();
+            } catch (Exception e) {
+                try {
+                    c.rollback();
+                } catch (SQLException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+                failures.increment();
+                if (key != null) {
+                    sendToBack(key);
+                }
+                if (e instanceof InterruptedException) {
+                    Thread.currentThread().interrupt();
+                }
+                if (e instanceof ThingDbException te) {
+                    throw te;
+                }
+                throw new ThingDbException("listing batch for " + (key == null ? "(no key claimed)" : key)
+                        + " failed and was rolled back; its jobs stay queued: " + e.getMessage(), e);
+            }
+        } catch (SQLException e) {
+            throw new ThingDbException("listing batch failed: " + e.getMessage(), e);
+        }
+        batches.increment();
+        jobsApplied.add(done.jobs);
+        if (done.data != null) {
+            listingWrites.increment();
+            try {
+                store.publish(key, done.data, done.version);
+            } catch (RuntimeException e) {
+                // The row is durable; a reader's miss loads it. A stale cached copy would remain
+                // until the next write of this listing publishes over it.
+                log.warn("publishing listing {} at version {} to the cache failed", key, done.version, e);
+            }
+        }
+        return done.jobs;
+    }
+
+    /**
+     * After a failed batch, moves the key behind the other dirty keys: claims go oldest first, so a
+     * key that fails every time (a routing bug, a corrupt row) would otherwise be claimed again at
+     * once and starve every other listing. Best effort, in its own connection: the failed one may be
+     * dead.
+     */
+    private void sendToBack(String key) {
+        try (Connection c = dataSource.getConnection();
+                PreparedStatement ps = c.prepareStatement("update thingdb_listing_dirty set since = now() where listing_key = ?")) {
+            ps.setString(1, key);
+            ps.executeUpdate();
+        } catch (SQLException | RuntimeException e) {
+            log.debug("could not move failed listing {} to the back of the queue", key, e);
+        }
+    }
+
+    /** Processes until no listing is dirty; returns the number of jobs applied. */
+    public long drain() {
+        long total = 0;
+        int n;
+        while ((n = processOne()) >= 0) {
+            total += n;
+        }
+        return total;
+    }
+
+    private record Batch(int jobs, byte[] data, long version) {}
+
+    private static String claim(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("select listing_key from thingdb_listing_dirty"
+                + " order by since limit 1 for update skip locked");
+                ResultSet rs = ps.executeQuery()) {
+            return rs.next() ? rs.getString(1) : null;
+        }
+    }
+
+    /** The batch of one claimed key, inside the claim's transaction; null on a version conflict. */
+    private Batch apply(Connection c, String key) throws SQLException {
+        Set<Long> ids = new LinkedHashSet<>();
+        try (PreparedStatement ps = c.prepareStatement("delete from thingdb_listing_job where listing_key = ? returning thing_id")) {
+            ps.setString(1, key);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    ids.add(rs.getLong(1));
+                }
+            }
+        }
+        ListingDefinition def = routing.definition(key);
+        if (def == null) {
+            throw new IllegalStateException("listing routing " + routing + " returned no definition for " + key);
+        }
+        ListingStore.Stored stored = ListingStore.read(c, key, true);
+        long expected = stored == null ? 0 : stored.version();
+        Listing listing = stored == null ? null : ListingStore.decode(key, stored.data());
+        if (listing == null || listing.capacity() != def.capacity()) {
+            listing = Listing.create(def.capacity());
+        }
+        List<Thing> things = fresh(c, def.type(), ids);
+        Map<Long, Thing> byId = new HashMap<>();
+        for (Thing t : things) {
+            byId.put(t.id(), t);
+        }
+        for (long id : ids) {
+            Thing t = byId.get(id);
+            if (t == null || !belongs(t, key)) {
+                listing.remove(id);
+            } else {
+                listing.upsert(id, t.version(), def.sort().value(t));
+            }
+        }
+        if (listing.needsRefill()) {
+            refill(listing, def);
+            // The refill may have served some things from the cache at an older version; this
+            // batch's things are fresh, so apply them again (an upsert never goes back a version).
+            for (long id : ids) {
+                Thing t = byId.get(id);
+                if (t == null || !belongs(t, key)) {
+                    listing.remove(id);
+                } else {
+                    listing.upsert(id, t.version(), def.sort().value(t));
+                }
+            }
+        }
+        byte[] data = listing.encode();
+        if (!ListingStore.write(c, key, expected, data)) {
+            return null;
+        }
+        try (PreparedStatement ps = c.prepareStatement("delete from thingdb_listing_dirty where listing_key = ?")) {
+            ps.setString(1, key);
+            ps.executeUpdate();
+        }
+        return new Batch(ids.size(), data, expected + 1);
+    }
+
+    private boolean belongs(Thing t, String key) {
+        return !t.deleted() && !t.spam() && routing.listingsOf(t).contains(key);
+    }
+
+    /**
+     * The things as of at least their committed database version. The writer invalidates the cache
+     * only after COMMIT, so in between the cache can serve the previous version; taking that would
+     * consume the job with a stale value. Reading the versions in this transaction and invalidating
+     * any key the cache serves older closes that window.
+     */
+    private List<Thing> fresh(Connection c, ThingType type, Set<Long> ids) throws SQLException {
+        if (ids.isEmpty()) {
+            return List.of();
+        }
+        Map<Long, Long> versions = new HashMap<>();
+        try (PreparedStatement ps = c.prepareStatement("select thing_id, version from thing_" + type.name()
+                + " where thing_id = any(?)")) {
+            ps.setArray(1, c.createArrayOf("bigint", ids.toArray(new Long[0])));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    versions.put(rs.getLong(1), rs.getLong(2));
+                }
+            }
+        }
+        for (int attempt = 1; ; attempt++) {
+            List<Thing> things = db.getMany(type, versions.keySet(), ThingDb.Missing.SKIP);
+            List<Thing> stale = new ArrayList<>();
+            for (Thing t : things) {
+                if (t.version() < versions.get(t.id())) {
+                    stale.add(t);
+                }
+            }
+            if (stale.isEmpty() && things.size() == versions.size()) {
+                return things;
+            }
+            if (attempt == FRESH_ATTEMPTS || cache == null) {
+                String example = stale.isEmpty() ? "a thing the database holds was missing from getMany"
+                        : "e.g. " + stale.get(0).fullname() + " at version " + stale.get(0).version() + ", database has "
+                                + versions.get(stale.get(0).id());
+                throw new ThingDbException("could not read " + (versions.size() - things.size() + stale.size()) + " of "
+                        + versions.size() + " " + type.name() + " things at their committed versions after " + attempt
+                        + " attempts (" + example + "); is a replica lagging or is the cache refusing invalidations?"
+                        + " The batch is rolled back and retried");
+            }
+            for (Thing t : stale) {
+                cache.invalidate("thing:" + t.fullname(), versions.get(t.id()));
+            }
+        }
+    }
+
+    private void refill(Listing listing, ListingDefinition def) {
+        refills.increment();
+        int want = listing.maxSize() + 1;
+        List<Listing.Entry> entries = new ArrayList<>(want);
+        ThingQuery base = def.query();
+        String after = null;
+        while (entries.size() < want) {
+            int limit = Math.min(ThingQuery.MAX_LIMIT, want - entries.size());
+            ThingQuery q = base.limit(limit);
+            if (after != null) {
+                q = q.after(after);
+            }
+            ThingQuery.Result page = db.query(q);
+            for (Thing t : page.things()) {
+                entries.add(new Listing.Entry(t.id(), t.version(), def.sort().value(t)));
+            }
+            Optional<String> next = page.next();
+            if (page.things().size() < limit || next.isEmpty()) {
+                break;
+            }
+            after = next.get();
+        }
+        // The SQL sort and the Java one agree on order (see Sorts); sort again by the Java values so
+        // replaceAll's precondition holds even for values the cache served at an older version.
+        entries.sort((a, b) -> Sorts.compare(a.value(), a.id(), b.value(), b.id()));
+        listing.replaceAll(entries, entries.size() < want);
+    }
+
+    /** The number of queued jobs. */
+    public long queueDepth() {
+        return stats().depth();
+    }
+
+    /** The age of the oldest queued job, or empty if the queue is empty. */
+    public Optional<Duration> oldestJobAge() {
+        return Optional.ofNullable(stats().oldestAge());
+    }
+
+    private record QueueStats(long depth, Duration oldestAge) {}
+
+    private QueueStats stats() {
+        try (Connection c = dataSource.getConnection();
+                PreparedStatement ps = c.prepareStatement("select count(*), min(created_at) from thingdb_listing_job");
+                ResultSet rs = ps.executeQuery()) {
+            rs.next();
+            Timestamp oldest = rs.getTimestamp(2);
+            Duration age = oldest == null ? null : Duration.between(oldest.toInstant(), clock.instant());
+            return new QueueStats(rs.getLong(1), age == null || !age.isNegative() ? age : Duration.ZERO);
+        } catch (SQLException e) {
+            throw new ThingDbException("reading the listing queue depth failed: " + e.getMessage(), e);
+        }
+    }
+
+    /** Batches committed. */
+    public long batches() {
+        return batches.sum();
+    }
+
+    /** Jobs applied in committed batches. */
+    public long jobsApplied() {
+        return jobsApplied.sum();
+    }
+
+    /** Listing rows written. */
+    public long listingWrites() {
+        return listingWrites.sum();
+    }
+
+    /** Batches abandoned because the listing row's version had moved. */
+    public long versionConflicts() {
+        return conflicts.sum();
+    }
+
+    /** Batches that failed and were rolled back. */
+    public long failures() {
+        return failures.sum();
+    }
+
+    /** Refills from the database. */
+    public long refills() {
+        return refills.sum();
+    }
+
+    /** Stops the worker threads, waiting up to 10 seconds for their current batches. Idempotent. */
+    @Override
+    public void close() {
+        List<Thread> started;
+        synchronized (this) {
+            running = false;
+            started = new ArrayList<>(workers);
+        }
+        for (Thread t : started) {
+            try {
+                t.join(TimeUnit.SECONDS.toMillis(10));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+            if (t.isAlive()) {
+                log.warn("listing processor {} did not stop within 10 s", t.getName());
+            }
+        }
+        if (cache != null) {
+            cache.close();
+        }
+    }
+
+    /** Builds {@link ListingProcessors}. Not thread-safe. */
+    public static final class Builder {
+        private final ThingDb db;
+        private final DataSource dataSource;
+        private final ListingStore store;
+        private final ListingRouting routing;
+        private Cache cache;
+        private int threads = 1;
+        private Duration idleWait = Duration.ofMillis(50);
+        private Clock clock = Clock.systemUTC();
+        private BatchHook hook = (c, key, jobs) -> { };
+
+        private Builder(ThingDb db, DataSource dataSource, ListingStore store, ListingRouting routing) {
+            this.db = Objects.requireNonNull(db, "db must not be null");
+            this.dataSource = Objects.requireNonNull(dataSource, "dataSource must not be null");
+            this.store = Objects.requireNonNull(store, "store must not be null");
+            this.routing = Objects.requireNonNull(routing, "routing must not be null");
+        }
+
+        /**
+         * The cache the ThingDb uses: lets a worker invalidate a thing the cache serves older than the
+         * database (between a writer's COMMIT and its invalidation).
+         */
+        public Builder cache(Cache cache) {
+            this.cache = Objects.requireNonNull(cache, "cache must not be null; omit the call for no cache");
+            return this;
+        }
+
+        /**
+         * Worker threads {@link #start()} starts, 1 to 64. Default 1.
+         *
+         * @throws IllegalArgumentException if out of range
+         */
+        public Builder threads(int threads) {
+            if (threads < 1 || threads > 64) {
+                throw new IllegalArgumentException("listing processor threads must be between 1 and 64 (threads=" + threads + ")");
+            }
+            this.threads = threads;
+            return this;
+        }
+
+        /**
+         * How long an idle worker sleeps before looking again, 1 ms to 1 minute. Default 50 ms.
+         *
+         * @throws IllegalArgumentException if out of range
+         */
+        public Builder idleWait(Duration wait) {
+            Objects.requireNonNull(wait, "idle wait must not be null");
+            if (wait.toMillis() < 1 || wait.compareTo(Duration.ofMinutes(1)) > 0) {
+                throw new IllegalArgumentException("idle wait must be between 1 ms and 1 minute: " + wait);
+            }
+            this.idleWait = wait;
+            return this;
+        }
+
+        /** The clock for {@link #oldestJobAge()}. */
+        public Builder clock(Clock clock) {
+            this.clock = Objects.requireNonNull(clock, "clock must not be null");
+            return this;
+        }
+
+        Builder hook(BatchHook hook) {
+            this.hook = Objects.requireNonNull(hook, "hook");
+            return this;
+        }
+
+        /**
+         * Creates the queue tables if missing and returns the (not yet started) processors.
+         *
+         * @throws ThingDbException if the database fails
+         */
+        public ListingProcessors build() {
+            ListingQueue.createTables(dataSource);
+            return new ListingProcessors(this);
+        }
+    }
+}

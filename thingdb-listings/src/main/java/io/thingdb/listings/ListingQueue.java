@@ -1,0 +1,61 @@
+package io.thingdb.listings;
+
+import io.thingdb.core.ThingDbException;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.Collection;
+import java.util.TreeSet;
+import javax.sql.DataSource;
+
+/**
+ * The durable listing-update queue: {@code thingdb_listing_job} (one row per (listing, thing)
+ * change) and {@code thingdb_listing_dirty} (one row per listing with pending jobs, the unit a
+ * processor claims). Stateless.
+ */
+final class ListingQueue {
+    private ListingQueue() {}
+
+    static void createTables(DataSource dataSource) {
+        try (Connection c = dataSource.getConnection(); Statement st = c.createStatement()) {
+            st.execute("create table if not exists thingdb_listing_job (id bigserial primary key,"
+                    + " listing_key text not null, thing_id bigint not null, created_at timestamptz not null default now())");
+            st.execute("create index if not exists thingdb_listing_job_key on thingdb_listing_job (listing_key)");
+            st.execute("create table if not exists thingdb_listing_dirty (listing_key text primary key,"
+                    + " since timestamptz not null default now())");
+            st.execute("create index if not exists thingdb_listing_dirty_since on thingdb_listing_dirty (since)");
+        } catch (SQLException e) {
+            throw new ThingDbException("creating the listing queue tables failed: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Enqueues one job per key for {@code thingId} and marks the keys dirty, inside the caller's
+     * transaction.
+     *
+     * <p>The dirty upsert is {@code do update}, not {@code do nothing}: an update waits for the row
+     * lock of a processor that has claimed the key, and if that processor deletes the row and
+     * commits, PostgreSQL retries the insert. With {@code do nothing} the vote would see the claimed
+     * row, skip it, and the processor would then delete it, leaving this job with no dirty row.
+     * Keys are upserted in sorted order so two writers never take dirty-row locks in opposite orders.
+     */
+    static void enqueue(Connection c, Collection<String> keys, long thingId) throws SQLException {
+        if (keys.isEmpty()) {
+            return;
+        }
+        String[] sorted = new TreeSet<>(keys).toArray(new String[0]);
+        try (PreparedStatement ps = c.prepareStatement("insert into thingdb_listing_job (listing_key, thing_id)"
+                + " select k, ? from unnest(?::text[]) k")) {
+            ps.setLong(1, thingId);
+            ps.setArray(2, c.createArrayOf("text", sorted));
+            ps.executeUpdate();
+        }
+        try (PreparedStatement ps = c.prepareStatement("insert into thingdb_listing_dirty as cur (listing_key, since)"
+                + " select k, now() from unnest(?::text[]) with ordinality as u(k, n) order by n"
+                + " on conflict (listing_key) do update set since = least(cur.since, excluded.since)")) {
+            ps.setArray(1, c.createArrayOf("text", sorted));
+            ps.executeUpdate();
+        }
+    }
+}

@@ -1,0 +1,477 @@
+package io.thingdb.listings;
+
+import io.thingdb.cache.Cache;
+import io.thingdb.cache.VersionedCache;
+import io.thingdb.cache.VersionedCache.Result;
+import io.thingdb.core.NotFoundException;
+import io.thingdb.core.RelationType;
+import io.thingdb.core.Thing;
+import io.thingdb.core.ThingDb;
+import io.thingdb.core.ThingDbException;
+import io.thingdb.core.ThingType;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.Objects;
+import javax.sql.DataSource;
+
+/**
+ * Records votes: one relation per (account, thing) of the vote {@link RelationType} (account type
+ * to voted type), whose {@code name} holds the direction {@code "1"}, {@code "0"} or {@code "-1"}.
+ *
+ * <p>{@link #cast} is one database transaction on the voted type's database: it locks the pair's
+ * version row and the relation ({@code FOR UPDATE}), changes the relation, applies the difference
+ * to the thing's {@code ups}/{@code downs} exactly once (+1 to -1 is ups-1, downs+1; a repeated vote
+ * changes nothing and writes nothing), enqueues one listing-update job per listing the thing belongs
+ * to and marks those listings dirty. It writes the tables exactly as thingdb-core does: the relation
+ * pair's version and the thing's version are bumped and both cache keys are recorded in {@code
+ * thingdb_outbox} in the same transaction; after COMMIT both keys are invalidated at their new
+ * versions (the outbox replay of any ThingDb instance on that database covers a crash in between).
+ *
+ * <p>Core's public API commits per call, so this class uses plain JDBC on the DataSource of the
+ * voted type's database; the vote relation, the voted type and the listing queue must live there.
+ *
+ * <p>Thread-safe. Does not own the ThingDb, DataSource or cache.
+ */
+public final class Votes implements AutoCloseable {
+    private static final String DEADLOCK = "40P01";
+    private static final String SERIALIZATION = "40001";
+    private static final int MAX_ATTEMPTS = 5;
+
+    private final ThingDb db;
+    private final DataSource dataSource;
+    private final DataSource registry;
+    private final RelationType relation;
+    private final ThingType voted;
+    private final ListingRouting routing;
+    private final ListingStore store;
+    private final VersionedCache cache;
+    private final Clock clock;
+    private volatile int relationTypeId;
+
+    /**
+     * The outcome of a vote.
+     *
+     * @param previous  the direction before, 0 if none
+     * @param direction the direction now
+     * @param ups       the thing's ups after the vote
+     * @param downs     the thing's downs after the vote
+     * @param version   the thing's version after the vote
+     * @param changed   whether anything was written (false for a repeated vote); immutable
+     */
+    public record Vote(int previous, int direction, int ups, int downs, long version, boolean changed) {}
+
+    private Votes(Builder b) {
+        this.db = b.db;
+        this.dataSource = b.dataSource;
+        this.registry = b.registry == null ? b.dataSource : b.registry;
+        this.relation = b.relation;
+        this.voted = b.relation.thing2();
+        this.routing = b.routing;
+        this.store = b.store;
+        this.cache = b.cache == null ? null : VersionedCache.builder(b.cache).clock(b.clock).build();
+        this.clock = b.clock;
+    }
+
+    /**
+     * Returns a builder.
+     *
+     * @param db         the application's ThingDb (reads the voted things for routing)
+     * @param dataSource the primary of the database holding the vote relation, the voted type and
+     *     the listing queue
+     * @param relation   the vote relation type, registered with {@code db}: account type to voted
+     *     type
+     * @param routing    the thing-to-listings routing
+     * @param store      the listing store (its key rules check the routing's keys)
+     */
+    public static Builder builder(ThingDb db, DataSource dataSource, RelationType relation, ListingRouting routing,
+            ListingStore store) {
+        return new Builder(db, dataSource, relation, routing, store);
+    }
+
+    /**
+     * Casts, changes or clears ({@code 0}) the vote of an account on a thing of the voted type.
+     * Atomic: the relation, the counts, the cache outbox rows and the listing jobs commit together
+     * or not at all. Repeating the current direction writes nothing.
+     *
+     * @param accountId the voting account's id
+     * @param thingId   the voted thing's id
+     * @param direction -1, 0 or +1
+     * @return the outcome
+     * @throws IllegalArgumentException if {@code direction} is not -1, 0 or +1, or an id is below 1
+     * @throws NotFoundException        if the thing does not exist
+     * @throws VoteRejectedException    if the thing is deleted
+     * @throws ThingDbException         if the database fails; the vote is then not recorded, unless
+     *     the connection broke during COMMIT
+     */
+    public Vote cast(long accountId, long thingId, int direction) {
+        if (direction < -1 || direction > 1) {
+            throw new IllegalArgumentException("vote direction must be -1, 0 or +1 (direction=" + direction + ", "
+                    + describe(accountId, thingId) + "); nothing was written");
+        }
+        if (accountId < 1 || thingId < 1) {
+            throw new IllegalArgumentException("ids start at 1 (" + describe(accountId, thingId) + "); nothing was written");
+        }
+        Thing thing = db.get(voted, thingId).orElseThrow(() -> new NotFoundException(
+                "no " + voted.name() + " with id " + thingId + " to vote on (" + describe(accountId, thingId) + ")"));
+        if (thing.deleted()) {
+            throw deleted(accountId, thingId);
+        }
+        List<String> keys = routedKeys(thing);
+        int typeId = relationTypeId();
+        String thingKey = "thing:" + thing.fullname();
+        String pairKey = "rel:" + typeId + ":" + accountId + ":" + thingId;
+        for (int attempt = 1; ; attempt++) {
+            try {
+                Committed done = transaction(accountId, thingId, direction, keys, thingKey, pairKey);
+                if (done.vote.changed()) {
+                    afterCommit(done, thingKey, pairKey);
+                }
+                return done.vote;
+            } catch (SQLException e) {
+                if (attempt < MAX_ATTEMPTS && (DEADLOCK.equals(e.getSQLState()) || SERIALIZATION.equals(e.getSQLState()))) {
+                    continue;
+                }
+                throw new ThingDbException("vote failed (" + describe(accountId, thingId) + ", direction=" + direction
+                        + ", attempt " + attempt + "): " + e.getMessage() + "; nothing was written", e);
+            }
+        }
+    }
+
+    /**
+     * Enqueues listing-update jobs for a thing after a write made through ThingDb (submit, delete,
+     * mark spam, edit), in a transaction of its own: call it after that write returned. Unlike
+     * {@link #cast} this is not atomic with the write (core commits per call); a crash in between
+     * leaves the listings without that change until the thing's next job.
+     *
+     * @param thing the thing as written (its props route it)
+     * @throws IllegalStateException if the routing returns a bad key
+     * @throws ThingDbException      if the database fails
+     */
+    public void touched(Thing thing) {
+        Objects.requireNonNull(thing, "thing must not be null");
+        List<String> keys = routedKeys(thing);
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                ListingQueue.enqueue(c, keys, thing.id());
+                c.commit();
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            }
+        } catch (SQLException e) {
+            throw new ThingDbException("enqueueing listing jobs for " + thing.fullname() + " failed: " + e.getMessage(), e);
+        }
+    }
+
+    private List<String> routedKeys(Thing thing) {
+        List<String> keys = new ArrayList<>();
+        Collection<String> routed = routing.listingsOf(thing);
+        if (routed == null) {
+            throw new IllegalStateException("listing routing " + routing + " returned null for " + thing.fullname());
+        }
+        for (String key : routed) {
+            try {
+                keys.add(store.checkKey(key));
+            } catch (IllegalArgumentException | NullPointerException e) {
+                throw new IllegalStateException("listing routing " + routing + " returned a bad key for "
+                        + thing.fullname() + ": " + e.getMessage(), e);
+            }
+        }
+        return keys;
+    }
+
+    /** The current direction of an account's vote on a thing (0 if none), read from the database. */
+    public int direction(long accountId, long thingId) {
+        try (Connection c = dataSource.getConnection();
+                PreparedStatement ps = c.prepareStatement("select name from rel_" + relation.name()
+                        + " where thing1_id = ? and thing2_id = ? and name in ('1', '0', '-1')")) {
+            ps.setLong(1, accountId);
+            ps.setLong(2, thingId);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? Integer.parseInt(rs.getString(1)) : 0;
+            }
+        } catch (SQLException e) {
+            throw new ThingDbException("reading vote (" + describe(accountId, thingId) + ") failed: " + e.getMessage(), e);
+        }
+    }
+
+    private record Committed(Vote vote, long pairVersion, long pairOutbox, long thingOutbox) {}
+
+    private Committed transaction(long accountId, long thingId, int direction, List<String> keys, String thingKey,
+            String pairKey) throws SQLException {
+        String rel = relation.name();
+        String thingTable = "thing_" + voted.name();
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                // Lock order, the same for every vote: pair row, relation row, thing row, dirty rows
+                // (sorted). Core's relation writes take the pair row first too; its counter
+                // increments take only the thing row; processors never lock things.
+                long[] pair = lockPair(c, rel, accountId, thingId, pairKey);
+                Long relId = null;
+                int previous = 0;
+                try (PreparedStatement ps = c.prepareStatement("select rel_id, name from rel_" + rel
+                        + " where thing1_id = ? and thing2_id = ? and name in ('1', '0', '-1') order by rel_id for update")) {
+                    ps.setLong(1, accountId);
+                    ps.setLong(2, thingId);
+                    try (ResultSet rs = ps.executeQuery()) {
+                        if (rs.next()) {
+                            relId = rs.getLong(1);
+                            previous = Integer.parseInt(rs.getString(2));
+                        }
+                    }
+                }
+                int ups;
+                int downs;
+                long version;
+                boolean isDeleted;
+                try (PreparedStatement ps = c.prepareStatement("select ups, downs, version, deleted from " + thingTable
+                        + " where thing_id = ? for update")) {
+                    ps.setLong(1, thingId);
+                    try (ResultSet rs = ps.executeQuery()) {
+                        if (!rs.next()) {
+                            c.rollback();
+                            throw new NotFoundException("no " + voted.name() + " with id " + thingId + " to vote on ("
+                                    + describe(accountId, thingId) + "); nothing was written");
+                        }
+                        ups = rs.getInt(1);
+                        downs = rs.getInt(2);
+                        version = rs.getLong(3);
+                        isDeleted = rs.getBoolean(4);
+                    }
+                }
+                if (isDeleted) {
+                    c.rollback();
+                    throw deleted(accountId, thingId);
+                }
+                if (previous == direction) {
+                    // Nothing to change: roll back the pair-version bump and its outbox row too.
+                    c.rollback();
+                    return new Committed(new Vote(previous, direction, ups, downs, version, false), 0, 0, 0);
+                }
+                if (relId != null) {
+                    try (PreparedStatement ps = c.prepareStatement("update rel_" + rel
+                            + " set name = ?, version = version + 1 where rel_id = ?")) {
+                        ps.setString(1, Integer.toString(direction));
+                        ps.setLong(2, relId);
+                        ps.executeUpdate();
+                    }
+                } else {
+                    try (PreparedStatement ps = c.prepareStatement("insert into rel_" + rel
+                            + " (rel_id, thing1_id, thing2_id, name, date) values (nextval('relseq_" + rel + "'), ?, ?, ?, ?)")) {
+                        ps.setLong(1, accountId);
+                        ps.setLong(2, thingId);
+                        ps.setString(3, Integer.toString(direction));
+                        ps.setTimestamp(4, Timestamp.from(clock.instant()));
+                        ps.executeUpdate();
+                    }
+                }
+                int dUps = (direction == 1 ? 1 : 0) - (previous == 1 ? 1 : 0);
+                int dDowns = (direction == -1 ? 1 : 0) - (previous == -1 ? 1 : 0);
+                long thingOutbox = 0;
+                String update = "update " + thingTable + " set ups = ups + ?, downs = downs + ?, version = version + 1"
+                        + " where thing_id = ? returning ups, downs, version";
+                String sql = cache == null ? "with u as (" + update + ") select u.*, 0::bigint from u"
+                        : "with u as (" + update + "), o as (insert into thingdb_outbox (cache_key, version)"
+                                + " select ?, version from u returning id) select u.*, (select id from o) from u";
+                try (PreparedStatement ps = c.prepareStatement(sql)) {
+                    ps.setInt(1, dUps);
+                    ps.setInt(2, dDowns);
+                    ps.setLong(3, thingId);
+                    if (cache != null) {
+                        ps.setString(4, thingKey);
+                    }
+                    try (ResultSet rs = ps.executeQuery()) {
+                        rs.next();
+                        ups = rs.getInt(1);
+                        downs = rs.getInt(2);
+                        version = rs.getLong(3);
+                        thingOutbox = rs.getLong(4);
+                    }
+                }
+                ListingQueue.enqueue(c, keys, thingId);
+                c.commit();
+                return new Committed(new Vote(previous, direction, ups, downs, version, true), pair[0], pair[1], thingOutbox);
+            } catch (SQLException | RuntimeException e) {
+                try {
+                    c.rollback();
+                } catch (SQLException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+                throw e;
+            }
+        }
+    }
+
+    /** As core's RelationWrites.lockPair: upsert the pair row, draw its next version, record the outbox row. */
+    private long[] lockPair(Connection c, String rel, long thing1Id, long thing2Id, String pairKey) throws SQLException {
+        String upsert = "insert into relpair_" + rel + " as cur (thing1_id, thing2_id, version)"
+                + " values (?, ?, nextval('relverseq_" + rel + "')) on conflict (thing1_id, thing2_id)"
+                + " do update set version = greatest(cur.version + 1, nextval('relverseq_" + rel + "')) returning version";
+        String sql = cache == null ? "with p as (" + upsert + ") select p.version, 0::bigint from p"
+                : "with p as (" + upsert + "), o as (insert into thingdb_outbox (cache_key, version)"
+                        + " select ?, version from p returning id) select p.version, (select id from o) from p";
+        try (PreparedStatement ps = c.prepareStatement(sql)) {
+            ps.setLong(1, thing1Id);
+            ps.setLong(2, thing2Id);
+            if (cache != null) {
+                ps.setString(3, pairKey);
+            }
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return new long[] {rs.getLong(1), rs.getLong(2)};
+            }
+        }
+    }
+
+    private void afterCommit(Committed done, String thingKey, String pairKey) {
+        if (cache == null) {
+            return;
+        }
+        List<Long> confirmed = new ArrayList<>(2);
+        try {
+            if (cache.invalidate(thingKey, done.vote.version()) != Result.UNCONFIRMED) {
+                confirmed.add(done.thingOutbox);
+            }
+            if (cache.invalidate(pairKey, done.pairVersion) != Result.UNCONFIRMED) {
+                confirmed.add(done.pairOutbox);
+            }
+        } catch (RuntimeException e) {
+            // Committed; the outbox rows stay and the replayer invalidates the keys.
+            return;
+        }
+        if (confirmed.isEmpty()) {
+            return;
+        }
+        try (Connection c = dataSource.getConnection();
+                PreparedStatement ps = c.prepareStatement("delete from thingdb_outbox where id = any(?)")) {
+            ps.setArray(1, c.createArrayOf("bigint", confirmed.toArray(new Long[0])));
+            ps.executeUpdate();
+        } catch (SQLException e) {
+            // Harmless: the replayer finds the keys already invalidated and deletes the rows.
+        }
+    }
+
+    private int relationTypeId() {
+        int id = relationTypeId;
+        if (id != 0) {
+            return id;
+        }
+        try (Connection c = registry.getConnection();
+                PreparedStatement ps = c.prepareStatement("select type_id from thingdb_registry where kind = 'r' and name = ?")) {
+            ps.setString(1, relation.name());
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    throw new IllegalStateException("relation type " + relation.name() + " is not in thingdb_registry:"
+                            + " register it with ThingDb.builder().relation(...), and pass the registry database to"
+                            + " Votes.Builder.registry if it is not the vote database");
+                }
+                relationTypeId = rs.getInt(1);
+                return relationTypeId;
+            }
+        } catch (SQLException e) {
+            throw new ThingDbException("reading the id of relation type " + relation.name() + " failed: " + e.getMessage(), e);
+        }
+    }
+
+    private VoteRejectedException deleted(long accountId, long thingId) {
+        return new VoteRejectedException("cannot vote on deleted " + voted.name() + " " + thingId + " ("
+                + describe(accountId, thingId) + "); nothing was written");
+    }
+
+    private String describe(long accountId, long thingId) {
+        return relation.name() + ": " + relation.thing1().name() + " " + accountId + " -> " + voted.name() + " " + thingId;
+    }
+
+    /** Closes this service's view of the cache; nothing else. Idempotent. */
+    @Override
+    public void close() {
+        if (cache != null) {
+            cache.close();
+        }
+    }
+
+    /** Builds {@link Votes}. Not thread-safe. */
+    public static final class Builder {
+        private final ThingDb db;
+        private final DataSource dataSource;
+        private final RelationType relation;
+        private final ListingRouting routing;
+        private final ListingStore store;
+        private DataSource registry;
+        private Cache cache;
+        private Clock clock = Clock.systemUTC();
+
+        private Builder(ThingDb db, DataSource dataSource, RelationType relation, ListingRouting routing, ListingStore store) {
+            this.db = Objects.requireNonNull(db, "db must not be null");
+            this.dataSource = Objects.requireNonNull(dataSource, "dataSource must not be null");
+            this.relation = Objects.requireNonNull(relation, "vote relation type must not be null");
+            this.routing = Objects.requireNonNull(routing, "routing must not be null");
+            this.store = Objects.requireNonNull(store, "store must not be null");
+        }
+
+        /** The cache the ThingDb uses; required if the ThingDb has one, or cached things go stale. */
+        public Builder cache(Cache cache) {
+            this.cache = Objects.requireNonNull(cache, "cache must not be null; omit the call for no cache");
+            return this;
+        }
+
+        /** The database holding {@code thingdb_registry}, if not the vote database. */
+        public Builder registry(DataSource registry) {
+            this.registry = Objects.requireNonNull(registry, "registry must not be null");
+            return this;
+        }
+
+        /** The clock that dates new vote relations. */
+        public Builder clock(Clock clock) {
+            this.clock = Objects.requireNonNull(clock, "clock must not be null");
+            return this;
+        }
+
+        /**
+         * Creates the queue tables if missing and returns the service.
+         *
+         * @throws ThingDbException if the database fails
+         */
+        public Votes build() {
+            checkLayout();
+            ListingQueue.createTables(dataSource);
+            return new Votes(this);
+        }
+
+        /**
+         * The vote transaction is only real if the relation, the voted type and the queue share a
+         * database: refuse a DataSource that does not hold the tables ThingDb created for them.
+         */
+        private void checkLayout() {
+            String rel = relation.name();
+            List<String> tables = List.of("thing_" + relation.thing2().name(), "rel_" + rel, "relpair_" + rel, "thingdb_outbox");
+            List<String> missing = new ArrayList<>();
+            try (Connection c = dataSource.getConnection();
+                    PreparedStatement ps = c.prepareStatement("select t from unnest(?::text[]) t where to_regclass(t) is null")) {
+                ps.setArray(1, c.createArrayOf("text", tables.toArray(new String[0])));
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        missing.add(rs.getString(1));
+                    }
+                }
+            } catch (SQLException e) {
+                throw new ThingDbException("checking the vote database failed: " + e.getMessage(), e);
+            }
+            if (!missing.isEmpty()) {
+                throw new IllegalArgumentException("the vote database does not hold " + missing + ": the vote relation "
+                        + rel + " and the voted type " + relation.thing2().name() + " must be placed (ThingDb.builder()"
+                        + ".relation/.type) on the database whose DataSource is passed to Votes.builder, so that a vote,"
+                        + " its counts and its listing jobs commit in one transaction");
+            }
+        }
+    }
+}
