@@ -8,6 +8,9 @@ import io.thingdb.core.Prop;
 import io.thingdb.core.Thing;
 import io.thingdb.core.ThingDb;
 import io.thingdb.core.ThingType;
+import io.thingdb.cache.internal.BytesTranscoder;
+import java.io.IOException;
+import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -15,6 +18,9 @@ import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import javax.sql.DataSource;
+import net.rubyeye.xmemcached.MemcachedClient;
+import net.rubyeye.xmemcached.XMemcachedClientBuilder;
+import net.rubyeye.xmemcached.command.TextCommandFactory;
 
 /**
  * The thing type the core benchmarks store, a link with five props of four kinds, and the
@@ -113,6 +119,28 @@ final class BenchThings {
       sleep(20);
     }
     return cache;
+  }
+
+  /**
+   * Raw xmemcached configured as MemcachedCache configures it: one server, text protocol, one
+   * connection, no key sanitizing, pass-through byte[] transcoder, 100 ms operation timeout.
+   */
+  static MemcachedClient rawClient(String server) {
+    int colon = server.lastIndexOf(':');
+    XMemcachedClientBuilder b = new XMemcachedClientBuilder(
+        List.of(new InetSocketAddress(server.substring(0, colon), Integer.parseInt(server.substring(colon + 1)))));
+    b.setName("bench-raw");
+    b.setCommandFactory(new TextCommandFactory());
+    b.setConnectionPoolSize(1);
+    b.setConnectTimeout(1000);
+    b.setOpTimeout(100);
+    b.setSanitizeKeys(false);
+    b.setTranscoder(BytesTranscoder.INSTANCE);
+    try {
+      return b.build();
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot connect raw xmemcached to " + server, e);
+    }
   }
 
   static void sleep(long millis) {

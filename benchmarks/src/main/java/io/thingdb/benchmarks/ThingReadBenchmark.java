@@ -8,7 +8,6 @@ import io.thingdb.cache.internal.KeyCodec;
 import io.thingdb.core.Thing;
 import io.thingdb.core.ThingDb;
 import java.io.IOException;
-import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
@@ -28,8 +27,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.LongAdder;
 import net.rubyeye.xmemcached.MemcachedClient;
-import net.rubyeye.xmemcached.XMemcachedClientBuilder;
-import net.rubyeye.xmemcached.command.TextCommandFactory;
 import net.rubyeye.xmemcached.exception.MemcachedException;
 import org.openjdk.jmh.annotations.AuxCounters;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -394,21 +391,7 @@ public class ThingReadBenchmark {
         }
         batches.add(List.copyOf(wires));
       }
-      int colon = server.lastIndexOf(':');
-      XMemcachedClientBuilder b = new XMemcachedClientBuilder(
-          List.of(new InetSocketAddress(server.substring(0, colon), Integer.parseInt(server.substring(colon + 1)))));
-      b.setName("bench-raw");
-      b.setCommandFactory(new TextCommandFactory());
-      b.setConnectionPoolSize(1);
-      b.setConnectTimeout(1000);
-      b.setOpTimeout(100);
-      b.setSanitizeKeys(false);
-      b.setTranscoder(BytesTranscoder.INSTANCE);
-      try {
-        client = b.build();
-      } catch (IOException e) {
-        throw new IllegalStateException("cannot connect raw xmemcached to " + server, e);
-      }
+      client = BenchThings.rawClient(server);
     }
 
     @Override

@@ -4,10 +4,15 @@ import com.zaxxer.hikari.HikariDataSource;
 import io.thingdb.cache.CacheStats;
 import io.thingdb.cache.MemcachedCache;
 import io.thingdb.cache.VersionedCache;
+import io.thingdb.cache.internal.BytesTranscoder;
+import io.thingdb.cache.internal.KeyCodec;
 import io.thingdb.core.Counts;
 import io.thingdb.core.NewThing;
 import io.thingdb.core.Thing;
 import io.thingdb.core.ThingDb;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -19,6 +24,11 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.LongAdder;
+import net.rubyeye.xmemcached.GetsResponse;
+import net.rubyeye.xmemcached.MemcachedClient;
+import net.rubyeye.xmemcached.exception.MemcachedException;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -118,6 +128,8 @@ public class ThingWriteBenchmark {
       pg.resetStatements();
       if (memcachedCache != null) {
         before = memcachedCache.stats();
+      }
+      if (memcached != null) {
         memcachedBefore = ServerCounters.memcached(memcached.server());
       }
     }
@@ -318,6 +330,12 @@ public class ThingWriteBenchmark {
   /** Single increments; see the class comment. */
   @State(Scope.Benchmark)
   public static class Incr extends Base {
+    /**
+     * See the class comment. Also {@code raw-wt} (not run by default): a diagnostic floor for a
+     * versioned write-through, raw-cte's statement plus one raw xmemcached gets and one cas of the
+     * cached entry with its counters and versions patched in place: two cache round trips where
+     * ThingDB makes four.
+     */
     @Param({"raw", "raw-cte", "thingdb", "thingdb-nocache"})
     public String backend;
 
@@ -330,15 +348,19 @@ public class ThingWriteBenchmark {
     private String[] cacheKeys;
     private String keyPrefix;
     private long upsStart;
+    private MemcachedClient rawClient;
+    private String[] wireKeys;
+    private final LongAdder rawCacheFailures = new LongAdder();
+    private final LongAdder rawCacheSkips = new LongAdder();
 
     @Setup
     public void setUp() {
       try {
         switch (backend) {
           case "raw", "raw-cte", "thingdb-nocache" -> start(backend, pgSync, "", false);
-          case "thingdb" -> start(backend, pgSync, "", true);
+          case "thingdb", "raw-wt" -> start(backend, pgSync, "", true);
           default -> throw new IllegalArgumentException(
-              "backend must be raw, raw-cte, thingdb or thingdb-nocache for incr: \"" + backend + "\"");
+              "backend must be raw, raw-cte, raw-wt, thingdb or thingdb-nocache for incr: \"" + backend + "\"");
         }
         ids = BenchThings.populate(db, INCR_THINGS, SEED);
         Thing sample = db.get(BenchThings.LINK, ids[0]).orElseThrow();
@@ -358,6 +380,16 @@ public class ThingWriteBenchmark {
         }
         if (backend.startsWith("raw")) {
           rawOnly();
+        }
+        if (backend.equals("raw-wt")) {
+          KeyCodec codec = KeyCodec.of("thingdb", KeyCodec.CURRENT_VERSION);
+          wireKeys = new String[cacheKeys.length];
+          for (int i = 0; i < cacheKeys.length; i++) {
+            wireKeys[i] = codec.encode(cacheKeys[i]);
+          }
+          rawClient = BenchThings.rawClient(memcached.server());
+          memcachedCache.close();
+          memcachedCache = null;
         }
         long upsBefore = count("select sum(ups) from thing_link");
         incr(0);
@@ -414,6 +446,10 @@ public class ThingWriteBenchmark {
           String servers = serverReport(ops); // before uncached() adds its reads
           StringBuilder report = new StringBuilder("\nincr " + backend + ": " + ops + " increments over all iterations"
               + ", outbox rows left " + count("select count(*) from thingdb_outbox"));
+          if (rawClient != null) {
+            report.append(", raw cache failures ").append(rawCacheFailures.sum()).append(", cas skipped (version moved) ")
+                .append(rawCacheSkips.sum());
+          }
           if (memcachedCache != null) {
             report.append(", things not cached as values at the end (tombstoned by contended increments): ")
                 .append(uncached()).append(" of ").append(ids.length).append(cacheReport());
@@ -421,7 +457,15 @@ public class ThingWriteBenchmark {
           System.out.println(report.append("; PostgreSQL: ").append(settings).append(servers));
         }
       } finally {
-        stop();
+        try {
+          if (rawClient != null) {
+            rawClient.shutdown();
+          }
+        } catch (IOException e) {
+          throw new UncheckedIOException(e);
+        } finally {
+          stop();
+        }
       }
     }
 
@@ -456,15 +500,51 @@ public class ThingWriteBenchmark {
           ps.setInt(1, 1);
           ps.setLong(2, id);
           ps.setString(3, cacheKeys[index]);
+          Counts counts;
           try (ResultSet rs = ps.executeQuery()) {
             if (!rs.next()) {
               throw new IllegalStateException("raw-cte increment of " + id + " updated no row");
             }
             // Decoded as ThingDB decodes it: the row (Counts here) and the outbox id.
-            Counts counts = new Counts(rs.getLong("thing_id"), rs.getInt("ups"), rs.getInt("downs"), rs.getLong("version"));
-            return rs.getLong("outbox_id") > 0 ? counts : null;
+            counts = new Counts(rs.getLong("thing_id"), rs.getInt("ups"), rs.getInt("downs"), rs.getLong("version"));
+            if (rs.getLong("outbox_id") <= 0) {
+              throw new IllegalStateException("raw-cte increment of " + id + " wrote no outbox row");
+            }
           }
+          if (rawClient != null) {
+            patchCached(wireKeys[index], counts);
+          }
+          return counts;
         }
+      }
+    }
+
+    /**
+     * gets + cas of the cached entry, patched in place. Offsets: Frames' format byte (0), the
+     * entry's kind (1) and version (2), soft expiry and load time, then ThingCodec's format byte
+     * (22), id (23), ups (31), downs (35), flags (39), date (40) and version (48).
+     */
+    private void patchCached(String wire, Counts counts) {
+      try {
+        GetsResponse<byte[]> r = rawClient.gets(wire, ThingReadBenchmark.READ_ATTEMPT_MILLIS, BytesTranscoder.INSTANCE);
+        if (r == null) {
+          rawCacheSkips.increment();
+          return;
+        }
+        ByteBuffer b = ByteBuffer.wrap(r.getValue());
+        if (b.getLong(2) != counts.version() - 1) {
+          rawCacheSkips.increment(); // a concurrent increment got there first; ThingDB would invalidate
+          return;
+        }
+        b.putLong(2, counts.version()).putInt(31, counts.ups()).putInt(35, counts.downs()).putLong(48, counts.version());
+        if (!rawClient.cas(wire, 0, r.getValue(), BytesTranscoder.INSTANCE, 100, r.getCas())) {
+          rawCacheSkips.increment();
+        }
+      } catch (TimeoutException | MemcachedException e) {
+        rawCacheFailures.increment();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        rawCacheFailures.increment();
       }
     }
   }
