@@ -95,8 +95,9 @@ public class ThingReadBenchmark {
   static final long READ_ATTEMPT_MILLIS = 50;
 
   /**
-   * The statement ThingReads.fetch runs, verbatim, for type {@code link}. Kept in sync by
-   * {@link #setUp}, which checks that both sides return the same things.
+   * The statement ThingReads.fetch runs, verbatim, for type {@code link} (copied by hand: compare
+   * with pg_stat_statements, see {@link ServerCounters}). Set-up checks that the raw side decodes
+   * the same things from it as ThingDB returns.
    */
   static final String FETCH_SQL = "select t.*, d.key as data_key, d.value as data_value, d.kind as data_kind"
       + " from thing_link t left join data_link d on d.thing_id = t.thing_id where t.thing_id = any(?)";
