@@ -133,14 +133,7 @@ public final class InProcessCache implements Cache {
   }
 
   private byte[] frame(String key, String wire, byte[] value) {
-    if (value == null) {
-      throw new NullPointerException("value must not be null (key=" + key + ")"); // message built only on failure
-    }
-    int limit = Frames.maxValueSize(itemSizeMax, keys.wireLength(key));
-    if (value.length > limit) {
-      throw new ValueTooLargeException(key, value.length, limit);
-    }
-    return value;
+    return Frames.checkValue(key, value, itemSizeMax, keys.wireLength(key));
   }
 
   @Override
@@ -369,10 +362,7 @@ public final class InProcessCache implements Cache {
      * default); between 1 KiB and 1 GiB.
      */
     public Builder itemSizeMax(int bytes) {
-      if (bytes < 1024 || bytes > 1 << 30) {
-        throw new IllegalArgumentException("itemSizeMax must be between 1024 and 1073741824 bytes: " + bytes);
-      }
-      this.itemSizeMax = bytes;
+      this.itemSizeMax = Frames.checkItemSizeMax(bytes);
       return this;
     }
 

@@ -85,6 +85,7 @@ public final class MemcachedCache implements Cache {
 
   private final List<Node> nodes;
   private final KetamaRing ring;
+  private final RingLocator locator;
   private final KeyCodec keys;
   private final MemcachedClient client;
   private final Clock clock;
@@ -129,9 +130,10 @@ public final class MemcachedCache implements Cache {
       n.probeKey = probeKeyFor(n);
     }
 
+    this.locator = new RingLocator(ring, nodes);
     XMemcachedClientBuilder xb = new XMemcachedClientBuilder(addresses);
     xb.setName(name);
-    xb.setSessionLocator(new RingLocator(ring, nodes));
+    xb.setSessionLocator(locator);
     xb.setCommandFactory(new TextCommandFactory());
     // One connection per server: reconciliation relies on a server seeing this client's
     // commands in the order they were sent (an old write queued before the delete that undoes it).
@@ -429,14 +431,7 @@ public final class MemcachedCache implements Cache {
   }
 
   private byte[] frame(String key, String wire, byte[] value) {
-    if (value == null) {
-      throw new NullPointerException("value must not be null (key=" + key + ")"); // message built only on failure
-    }
-    int limit = Frames.maxValueSize(itemSizeMax, wire.length());
-    if (value.length > limit) {
-      throw new ValueTooLargeException(key, value.length, limit);
-    }
-    return Frames.wrap(value);
+    return Frames.wrap(Frames.checkValue(key, value, itemSizeMax, wire.length()));
   }
 
   @Override
@@ -697,11 +692,9 @@ public final class MemcachedCache implements Cache {
 
     @Override
     public void onDisconnected(MemcachedClient c, InetSocketAddress address) {
-      for (Node n : nodes) {
-        if (n.address.equals(address) || (n.address.getPort() == address.getPort()
-            && n.address.getAddress() != null && n.address.getAddress().equals(address.getAddress()))) {
-          markSuspect(n, "connection lost");
-        }
+      Node n = locator.nodeFor(address);
+      if (n != null) {
+        markSuspect(n, "connection lost");
       }
     }
 
@@ -912,10 +905,7 @@ public final class MemcachedCache implements Cache {
 
     /** The servers' item size limit ({@code -I}; default 1 MiB, memcached's default). */
     public Builder itemSizeMax(int bytes) {
-      if (bytes < 1024 || bytes > 1 << 30) {
-        throw new IllegalArgumentException("itemSizeMax must be between 1024 and 1073741824 bytes: " + bytes);
-      }
-      this.itemSizeMax = bytes;
+      this.itemSizeMax = Frames.checkItemSizeMax(bytes);
       return this;
     }
 

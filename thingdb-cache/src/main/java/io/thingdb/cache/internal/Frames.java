@@ -65,6 +65,29 @@ public final class Frames {
    */
   public static final int ITEM_OVERHEAD = 59;
 
+  /**
+   * Rejects a null value or one that cannot fit one item for a wire key of {@code wireKeyLength}
+   * (the message names the caller's key and the sizes); returns the value.
+   */
+  public static byte[] checkValue(String key, byte[] value, int itemSizeMax, int wireKeyLength) {
+    if (value == null) {
+      throw new NullPointerException("value must not be null (key=" + key + ")"); // built only on failure
+    }
+    int limit = maxValueSize(itemSizeMax, wireKeyLength);
+    if (value.length > limit) {
+      throw new io.thingdb.cache.ValueTooLargeException(key, value.length, limit);
+    }
+    return value;
+  }
+
+  /** Validates a server item size limit (memcached's {@code -I}): 1 KiB to 1 GiB. */
+  public static int checkItemSizeMax(int bytes) {
+    if (bytes < 1024 || bytes > 1 << 30) {
+      throw new IllegalArgumentException("itemSizeMax must be between 1024 and 1073741824 bytes: " + bytes);
+    }
+    return bytes;
+  }
+
   /** The largest caller value (after our format byte) that fits one item for a wire key. */
   public static int maxValueSize(int itemSizeMax, int wireKeyLength) {
     return itemSizeMax - ITEM_OVERHEAD - wireKeyLength - 1;
