@@ -195,7 +195,12 @@ public final class Request {
       for (String part : header.split(";")) {
         int eq = part.indexOf('=');
         if (eq > 0) {
-          out.putIfAbsent(part.substring(0, eq).trim(), part.substring(eq + 1).trim());
+          String value = part.substring(eq + 1).trim();
+          // RFC 6265 allows a quoted value (some clients, e.g. java.net.CookieManager, send one).
+          if (value.length() >= 2 && value.startsWith("\"") && value.endsWith("\"")) {
+            value = value.substring(1, value.length() - 1);
+          }
+          out.putIfAbsent(part.substring(0, eq).trim(), value);
         }
       }
     }
