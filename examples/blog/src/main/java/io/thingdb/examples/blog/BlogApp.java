@@ -273,6 +273,11 @@ public final class BlogApp implements AutoCloseable {
     }
   }
 
+  /** The embedded PostgreSQL's port, or -1 when the blog runs on configured servers. */
+  public int postgresPort() {
+    return embedded == null ? -1 : embedded.getPort();
+  }
+
   /** The thing store (tests inspect what was written). */
   public ThingDb db() {
     return db;

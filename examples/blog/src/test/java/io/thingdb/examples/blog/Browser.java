@@ -42,13 +42,23 @@ final class Browser {
   }
 
   private final URI base;
-  private final CookieManager cookies = new CookieManager(null, CookiePolicy.ACCEPT_ALL);
+  private final CookieManager cookies;
   private final HttpClient client;
 
   Browser(URI base) {
+    this(base, new CookieManager(null, CookiePolicy.ACCEPT_ALL));
+  }
+
+  private Browser(URI base, CookieManager cookies) {
     this.base = base;
+    this.cookies = cookies;
     this.client = HttpClient.newBuilder().cookieHandler(cookies).followRedirects(HttpClient.Redirect.NEVER)
         .connectTimeout(Duration.ofSeconds(5)).build();
+  }
+
+  /** The same visitor (its cookies for this host) at another address, e.g. after a restart on a new port. */
+  Browser at(URI other) {
+    return new Browser(other, cookies);
   }
 
   Page get(String path) {
