@@ -1,0 +1,314 @@
+package io.thingdb.examples.blog;
+
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import io.thingdb.cache.Cache;
+import io.thingdb.cache.InProcessCache;
+import io.thingdb.cache.MemcachedCache;
+import io.thingdb.cache.PostgresLocks;
+import io.thingdb.core.Database;
+import io.thingdb.core.ThingDb;
+import io.thingdb.listings.Listing;
+import io.thingdb.listings.ListingProcessors;
+import io.thingdb.listings.ListingRecompute;
+import io.thingdb.listings.ListingStore;
+import io.thingdb.listings.Votes;
+import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.SecureRandom;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import javax.sql.DataSource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The whole blog, wired and running: databases (embedded PostgreSQL or the configured servers),
+ * the cache, the {@link ThingDb}, the listing stores, votes, queue processors and recompute, and
+ * the HTTP server. {@link #start} brings it up in that order; {@link #close} takes it down in the
+ * reverse one: processors stop claiming work first (jobs not yet applied stay queued in
+ * PostgreSQL and resume at the next start), then the HTTP server, then the library objects and
+ * pools, and the embedded PostgreSQL last.
+ *
+ * <p>Thread-safe; {@link #close} is idempotent.
+ */
+public final class BlogApp implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(BlogApp.class);
+  private static final int POOL_SIZE = 12;
+
+  private final List<AutoCloseable> resources = new ArrayList<>(); // closed in reverse order
+  private EmbeddedPostgres embedded;
+  private ThingDb db;
+  private Site site;
+  private BlogServer server;
+  private final List<ListingProcessors> processors = new ArrayList<>();
+  private final List<ListingRecompute> recomputes = new ArrayList<>();
+  private String seededAdminPassword;
+  private boolean closed;
+
+  private BlogApp() {}
+
+  /**
+   * Starts the blog. On failure, whatever was started is stopped again before the exception
+   * propagates.
+   */
+  public static BlogApp start(Config config) {
+    BlogApp app = new BlogApp();
+    try {
+      app.startAll(config);
+      return app;
+    } catch (IOException e) {
+      app.close();
+      throw new UncheckedIOException("the blog did not start: " + e.getMessage(), e);
+    } catch (RuntimeException | Error e) {
+      app.close(); // above all the embedded PostgreSQL, which would otherwise outlive the JVM
+      throw e;
+    }
+  }
+
+  private void startAll(Config config) throws IOException {
+    String mainUrl = config.dbUrl;
+    String commentsUrl = config.commentsDbUrl;
+    if (config.embedded()) {
+      Files.createDirectories(config.dataDir);
+      embedded = startEmbedded(config.dataDir.resolve("postgres"));
+      resources.add(embedded);
+      createDatabase("blog");
+      createDatabase("blog_comments");
+      mainUrl = embedded.getJdbcUrl("postgres", "blog");
+      commentsUrl = embedded.getJdbcUrl("postgres", "blog_comments");
+    }
+    HikariDataSource main = pool("blog-main", mainUrl);
+    Database mainDb = Database.of(main).withReplicas(replicas("blog-main-replica", config.dbReplicas));
+    HikariDataSource comments = commentsUrl == null ? main : pool("blog-comments", commentsUrl);
+    Database commentsDb = commentsUrl == null ? mainDb
+        : Database.of(comments).withReplicas(replicas("blog-comments-replica", config.commentsDbReplicas));
+
+    Cache cache = config.memcached.isEmpty()
+        ? InProcessCache.builder().namespace("blog").maximumBytes(256L * 1024 * 1024).build()
+        : MemcachedCache.builder().servers(config.memcached.toArray(new String[0])).namespace("blog").build();
+    resources.add(cache);
+
+    ThingDb.Builder b = ThingDb.builder().database("main", mainDb);
+    if (comments != main) {
+      b.database("comments", commentsDb);
+    }
+    String commentsName = comments != main ? "comments" : "main";
+    db = b.type(Models.ACCOUNT, "main")
+        .type(Models.COMMUNITY, "main")
+        .type(Models.LINK, "main")
+        .relation(Models.VOTE_LINK, "main")
+        // Vertical partitioning: comments, their votes and their listing queue on their own database.
+        .type(Models.COMMENT, commentsName)
+        .relation(Models.VOTE_COMMENT, commentsName)
+        .cache(cache)
+        .build();
+    resources.add(db);
+
+    Listings routing = new Listings(Listing.DEFAULT_CAPACITY);
+    // The listing classes run plain JDBC; counted per request like ThingDb's own statements.
+    DataSource mainCounted = SqlCounter.wrap(main);
+    DataSource commentsCounted = comments == main ? mainCounted : SqlCounter.wrap(comments);
+    ListingStore linkStore = ListingStore.builder(mainCounted).cache(cache).keyPattern(Listings.KEY_PATTERN).build();
+    resources.add(linkStore);
+    ListingStore commentStore = linkStore;
+    if (comments != main) {
+      commentStore = ListingStore.builder(commentsCounted).cache(cache).keyPattern(Listings.KEY_PATTERN).build();
+      resources.add(commentStore);
+    }
+    Votes linkVotes = Votes.builder(db, mainCounted, Models.VOTE_LINK, routing, linkStore).cache(cache).build();
+    resources.add(linkVotes);
+    Votes commentVotes = Votes.builder(db, commentsCounted, Models.VOTE_COMMENT, routing, commentStore).cache(cache)
+        .registry(mainCounted).build();
+    resources.add(commentVotes);
+
+    byte[] secret = config.secret != null ? config.secret : secret(config.dataDir);
+    site = new Site(config, db, cache, linkVotes, commentVotes, linkStore, commentStore,
+        new SessionCookies(secret, Clock.systemUTC()), PostgresLocks.builder(main).namespace("blog").build(), Clock.systemUTC());
+
+    // In-process queue processors, one set per database that holds a queue.
+    processors.add(ListingProcessors.builder(db, main, linkStore, routing).cache(cache).build());
+    if (comments != main) {
+      processors.add(ListingProcessors.builder(db, comments, commentStore, routing).cache(cache).build());
+    }
+
+    if (config.seed) {
+      seededAdminPassword = new Seeder(site, config).seedIfEmpty();
+      drainListings(); // the first page shows the seed at once
+    }
+
+    // Top and controversial of the last hour/day/week/month/year, recomputed in bulk from a replica
+    // (or the primary): per community, and for the whole site through the SITE prop (always 0).
+    DataSource read = mainDb.replicas().isEmpty() ? main : mainDb.replicas().get(0);
+    ListingRecompute.Builder perCommunity = ListingRecompute.builder(read, linkStore, Models.LINK, Models.COMMUNITY_ID)
+        .interval(config.recomputeInterval);
+    int communities = 0;
+    for (io.thingdb.core.Thing c : site.communities()) {
+      perCommunity.group(Listings.community(c.id()), c.id());
+      communities++;
+    }
+    if (communities > 0) {
+      recomputes.add(perCommunity.build());
+    }
+    recomputes.add(ListingRecompute.builder(read, linkStore, Models.LINK, Models.SITE).group(Listings.site(), 0)
+        .interval(config.recomputeInterval).build());
+
+    for (ListingProcessors p : processors) {
+      p.start();
+    }
+    for (ListingRecompute r : recomputes) {
+      r.start();
+    }
+    server = new BlogServer(site, config.host, config.port);
+    server.start();
+  }
+
+  private EmbeddedPostgres startEmbedded(Path dir) throws IOException {
+    Files.createDirectories(dir);
+    log.info("starting embedded PostgreSQL with its data in {}", dir.toAbsolutePath());
+    return EmbeddedPostgres.builder()
+        .setDataDirectory(dir)
+        .setCleanDataDirectory(false) // keep the data between runs
+        .setRegisterShutdownHook(false) // Main's hook stops it, after the processors and the server
+        .setPGStartupWait(Duration.ofSeconds(60))
+        // zonky turns fsync off for tests; a blog keeps its data through a power cut. Commits
+        // still return before their WAL is flushed: a crash may lose the last moment, never corrupt.
+        .setServerConfig("fsync", "on")
+        .setServerConfig("full_page_writes", "on")
+        .setServerConfig("synchronous_commit", "off")
+        .start();
+  }
+
+  private void createDatabase(String name) {
+    try (Connection c = embedded.getPostgresDatabase().getConnection();
+        PreparedStatement ps = c.prepareStatement("select 1 from pg_database where datname = ?")) {
+      ps.setString(1, name);
+      try (ResultSet rs = ps.executeQuery()) {
+        if (rs.next()) {
+          return;
+        }
+      }
+      try (Statement st = c.createStatement()) {
+        st.execute("create database " + name);
+      }
+    } catch (SQLException e) {
+      throw new IllegalStateException("cannot create database " + name + " on the embedded PostgreSQL: " + e.getMessage(), e);
+    }
+  }
+
+  private HikariDataSource pool(String name, String url) {
+    HikariConfig hc = new HikariConfig();
+    hc.setJdbcUrl(url);
+    hc.setPoolName(name);
+    hc.setMaximumPoolSize(POOL_SIZE);
+    hc.setConnectionTimeout(10_000);
+    HikariDataSource ds = new HikariDataSource(hc);
+    resources.add(ds);
+    return ds;
+  }
+
+  private DataSource[] replicas(String name, List<String> urls) {
+    DataSource[] out = new DataSource[urls.size()];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = pool(name + "-" + i, urls.get(i));
+    }
+    return out;
+  }
+
+  /** The session secret kept in the data folder, so sessions survive restarts. */
+  private static byte[] secret(Path dataDir) throws IOException {
+    Files.createDirectories(dataDir);
+    Path file = dataDir.resolve("session-secret");
+    if (Files.exists(file)) {
+      return HexFormat.of().parseHex(Files.readString(file).strip());
+    }
+    byte[] secret = new byte[32];
+    new SecureRandom().nextBytes(secret);
+    Files.writeString(file, HexFormat.of().formatHex(secret));
+    try {
+      Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-------"));
+    } catch (UnsupportedOperationException e) {
+      log.warn("cannot restrict the permissions of {} on this file system", file);
+    }
+    return secret;
+  }
+
+  /** The address the blog serves. */
+  public URI uri() {
+    return URI.create("http://" + (site.config.host.contains(":") ? "[" + site.config.host + "]" : site.config.host)
+        + ":" + server.port() + "/");
+  }
+
+  /** The seeded admin's password if this start seeded a random one, else null. */
+  public String seededAdminPassword() {
+    return seededAdminPassword;
+  }
+
+  /** Applies every queued listing job now, on the calling thread (tests; the seed). */
+  public long drainListings() {
+    long n = 0;
+    for (ListingProcessors p : processors) {
+      n += p.drain();
+    }
+    return n;
+  }
+
+  /** Recomputes the windowed listings now, on the calling thread (tests). */
+  public void recomputeNow() {
+    for (ListingRecompute r : recomputes) {
+      r.runOnce();
+    }
+  }
+
+  /** The embedded PostgreSQL's port, or -1 when the blog runs on configured servers. */
+  public int postgresPort() {
+    return embedded == null ? -1 : embedded.getPort();
+  }
+
+  /** The thing store (tests inspect what was written). */
+  public ThingDb db() {
+    return db;
+  }
+
+  /** Stops everything: processors and recompute, server, library objects and pools, PostgreSQL. */
+  @Override
+  public synchronized void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    for (ListingProcessors p : processors) {
+      closeQuietly(p);
+    }
+    for (ListingRecompute r : recomputes) {
+      closeQuietly(r);
+    }
+    if (server != null) {
+      closeQuietly(server);
+    }
+    for (int i = resources.size() - 1; i >= 0; i--) {
+      closeQuietly(resources.get(i));
+    }
+  }
+
+  private static void closeQuietly(AutoCloseable c) {
+    try {
+      c.close();
+    } catch (Exception e) {
+      log.warn("closing {} failed", c, e);
+    }
+  }
+}

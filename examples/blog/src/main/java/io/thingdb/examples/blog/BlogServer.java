@@ -1,0 +1,304 @@
+package io.thingdb.examples.blog;
+
+import static java.nio.charset.StandardCharsets.UTF_8;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import io.thingdb.core.Scope;
+import io.thingdb.core.Thing;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The HTTP side: the JDK's {@code HttpServer}, the routes, and what every request goes through —
+ * the session cookie, the CSRF check on every POST, the anonymous page cache, error pages, and one
+ * log line per request with its status, time, SQL statements and cache hits (also sent as the
+ * {@code X-SQL-Statements}, {@code X-Cache-Hits} and {@code X-Page-Cache} headers).
+ *
+ * <p>Thread-safe; requests run on a fixed pool of {@code blog-http-*} threads.
+ */
+final class BlogServer implements AutoCloseable {
+  private static final Logger access = LoggerFactory.getLogger("io.thingdb.examples.blog.access");
+  private static final Logger log = LoggerFactory.getLogger(BlogServer.class);
+  private static final String PAGE_PREFIX = "page:";
+
+  private record Route(String method, Pattern pattern, Handler handler) {}
+
+  private final Site site;
+  private final Views views;
+  private final List<Route> routes = new ArrayList<>();
+  private final Map<String, byte[]> statics = new LinkedHashMap<>();
+  private final HttpServer server;
+  private final ExecutorService pool;
+
+  BlogServer(Site site, String host, int port) throws IOException {
+    this.site = site;
+    this.views = new Views(site);
+    PostsHandler posts = new PostsHandler(site, views);
+    CommentsHandler comments = new CommentsHandler(site);
+    AccountsHandler accounts = new AccountsHandler(site, views);
+    VotesHandler votes = new VotesHandler(site);
+    ApiHandler api = new ApiHandler(site, views, posts, accounts);
+
+    String listing = "(?:/r/([A-Za-z0-9_]+))?(?:/(hot|new|top|controversial))?/?";
+    get(listing, posts::listing);
+    get(listing + "\\.json", api::listing);
+    get("/r/([A-Za-z0-9_]+)/comments/([a-z0-9]+)/?", posts::permalink);
+    get("/r/([A-Za-z0-9_]+)/comments/([a-z0-9]+)\\.json", api::permalink);
+    get("/by_id/([^/]+)\\.json", api::byId);
+    get("/user/([A-Za-z0-9_-]+)/?", accounts::user);
+    get("/user/([A-Za-z0-9_-]+)\\.json", api::user);
+    get("/submit", posts::submitForm);
+    get("/login", accounts::loginForm);
+    get("/signup", accounts::loginForm);
+    post("/submit", posts::submit);
+    post("/comment", comments::post);
+    post("/vote", votes::vote);
+    post("/signup", accounts::signup);
+    post("/login", accounts::login);
+    post("/logout", accounts::logout);
+    post("/admin/spammer", accounts::markSpammer);
+    for (String name : List.of("style.css", "blog.js")) {
+      try (InputStream in = BlogServer.class.getResourceAsStream("/static/" + name)) {
+        if (in == null) {
+          throw new IllegalStateException("static/" + name + " is missing from the classpath");
+        }
+        statics.put("/static/" + name, in.readAllBytes());
+      }
+    }
+
+    // Without TCP_NODELAY, Nagle's algorithm meets the client's delayed ACK and each small
+    // response waits about 40 ms: the server's throughput drops from tens of thousands of
+    // requests per second to hundreds. The JDK reads this property once, when its server class
+    // initialises, so it must be set before the first HttpServer is created.
+    System.setProperty("sun.net.httpserver.nodelay", "true");
+    this.server = HttpServer.create(new InetSocketAddress(host, port), 256);
+    AtomicInteger n = new AtomicInteger();
+    this.pool = Executors.newFixedThreadPool(16, r -> {
+      Thread t = new Thread(r, "blog-http-" + n.incrementAndGet());
+      t.setDaemon(true);
+      return t;
+    });
+    server.setExecutor(pool);
+    server.createContext("/", this::serve);
+  }
+
+  private void get(String regex, Handler h) {
+    routes.add(new Route("GET", Pattern.compile(regex), h));
+  }
+
+  private void post(String regex, Handler h) {
+    routes.add(new Route("POST", Pattern.compile(regex), h));
+  }
+
+  void start() {
+    server.start();
+  }
+
+  /** The bound port. */
+  int port() {
+    return server.getAddress().getPort();
+  }
+
+  private void serve(HttpExchange ex) {
+    long start = System.nanoTime();
+    long jdbcBefore = SqlCounter.current();
+    Request req = new Request(ex);
+    Response resp;
+    String pageCache = "-";
+    long statements;
+    long cacheHits;
+    try (Scope scope = site.db.scope()) {
+      try {
+        resp = statics.containsKey(req.path()) ? staticFile(req) : null;
+        if (resp == null) {
+          identify(req);
+          if (req.method().equals("GET") && req.viewer() == null) {
+            String key = PAGE_PREFIX + (req.wantsJson() ? "json:" : "html:") + req.pathAndQuery();
+            resp = cachedPage(key);
+            pageCache = resp == null ? "miss" : "hit";
+            if (resp == null) {
+              resp = route(req);
+              if (resp.cacheable && resp.status == 200) {
+                storePage(key, resp);
+              }
+            }
+          } else {
+            resp = route(req);
+          }
+        }
+      } catch (HttpError e) {
+        resp = error(req, e.status(), e.getMessage());
+      } catch (IOException | UncheckedIOException e) {
+        resp = error(req, 400, "could not read the request: " + e.getMessage());
+      } catch (RuntimeException e) {
+        log.error("{} {} failed", req.method(), req.path(), e);
+        resp = error(req, 500, "something went wrong on our side; it has been logged");
+      }
+      statements = scope.statements() + SqlCounter.current() - jdbcBefore;
+      cacheHits = scope.cacheHits() + (pageCache.equals("hit") ? 1 : 0);
+    }
+    if (req.newSession && resp.status < 400) {
+      resp.header("Set-Cookie", site.cookies.setCookie(req.session()));
+    }
+    resp.header("X-SQL-Statements", Long.toString(statements));
+    resp.header("X-Cache-Hits", Long.toString(cacheHits));
+    resp.header("X-Page-Cache", pageCache);
+    try {
+      write(ex, resp);
+    } catch (IOException e) {
+      log.debug("{} {}: client went away: {}", req.method(), req.path(), e.getMessage());
+    } finally {
+      ex.close();
+    }
+    access.info("{} {} {} {} ms sql={} cache_hits={} page_cache={}", req.method(), req.pathAndQuery(), resp.status,
+        String.format("%.1f", (System.nanoTime() - start) / 1e6), statements, cacheHits, pageCache);
+  }
+
+  /** Reads the session cookie and, for a logged-in session, the account (cache first). */
+  private void identify(Request req) {
+    SessionCookies.Session s = site.cookies.decode(req.cookie(SessionCookies.NAME));
+    req.session = s;
+    if (s != null && s.loggedIn()) {
+      Thing account = site.db.get(Models.ACCOUNT, s.accountId()).orElse(null);
+      req.viewer = account;
+      if (account == null) {
+        req.session = null; // the account is gone: an anonymous visitor again
+      }
+    }
+  }
+
+  private Response route(Request req) throws IOException {
+    boolean pathKnown = false;
+    for (Route r : routes) {
+      Matcher m = r.pattern.matcher(req.path());
+      if (!m.matches()) {
+        continue;
+      }
+      pathKnown = true;
+      if (!r.method.equals(req.method())) {
+        continue;
+      }
+      req.match(m);
+      if (r.method.equals("POST")) {
+        checkCsrf(req);
+      }
+      return r.handler.handle(req);
+    }
+    if (pathKnown) {
+      throw new HttpError(405, req.method() + " is not allowed on " + Request.abbreviate(req.path()));
+    }
+    throw HttpError.notFound("there is no page at " + Request.abbreviate(req.path()));
+  }
+
+  /**
+   * Every POST carries the session's CSRF token (form field {@code csrf} or header {@code
+   * X-CSRF-Token}); another site can make a browser send the cookie, but cannot read the token.
+   */
+  private void checkCsrf(Request req) throws IOException {
+    String token = req.header("X-CSRF-Token");
+    if (token == null) {
+      token = req.form("csrf");
+    }
+    if (!site.cookies.checkCsrf(req.session(), token)) {
+      throw HttpError.forbidden("the form's security token (CSRF) is missing or wrong: reload the page and try again;"
+          + " nothing was saved");
+    }
+  }
+
+  private Response staticFile(Request req) {
+    String type = req.path().endsWith(".css") ? "text/css; charset=utf-8" : "text/javascript; charset=utf-8";
+    return Response.of(200, type, statics.get(req.path())).header("Cache-Control", "public, max-age=3600");
+  }
+
+  private Response error(Request req, int status, String message) {
+    if (req.wantsJson()) {
+      Map<String, Object> body = new LinkedHashMap<>();
+      body.put("error", status);
+      body.put("message", message);
+      return Response.json(status, Json.write(body));
+    }
+    Map<String, Object> scope;
+    try {
+      scope = views.page(req, "error " + status);
+    } catch (RuntimeException e) {
+      scope = new LinkedHashMap<>();
+      scope.put("title", "error " + status);
+    }
+    scope.put("status", status);
+    scope.put("message", message);
+    byte[] body = site.templates.render("error", scope).getBytes(UTF_8);
+    return Response.of(status, "text/html; charset=utf-8", body);
+  }
+
+  // ------------------------------------------------------------------ anonymous page cache
+
+  /** Encoded as {@code <content type length><content type><body>}. */
+  private Response cachedPage(String key) {
+    byte[] v = site.cache.get(key);
+    if (v == null || v.length < 4) {
+      return null;
+    }
+    ByteBuffer b = ByteBuffer.wrap(v);
+    int typeLength = b.getInt();
+    String type = new String(v, 4, typeLength, UTF_8);
+    byte[] body = new byte[v.length - 4 - typeLength];
+    System.arraycopy(v, 4 + typeLength, body, 0, body.length);
+    return Response.of(200, type, body);
+  }
+
+  private void storePage(String key, Response resp) {
+    byte[] type = resp.contentType.getBytes(UTF_8);
+    ByteBuffer b = ByteBuffer.allocate(4 + type.length + resp.body.length);
+    b.putInt(type.length).put(type).put(resp.body);
+    if (b.capacity() <= site.cache.maxValueSize(key)) {
+      site.cache.set(key, b.array(), site.config.pageCacheTtl);
+    }
+  }
+
+  private static void write(HttpExchange ex, Response resp) throws IOException {
+    ex.getResponseHeaders().set("Content-Type", resp.contentType);
+    ex.getResponseHeaders().set("X-Content-Type-Options", "nosniff");
+    ex.getResponseHeaders().set("Referrer-Policy", "same-origin");
+    for (String[] h : resp.headers) {
+      ex.getResponseHeaders().add(h[0], h[1]);
+    }
+    ex.sendResponseHeaders(resp.status, resp.body.length == 0 ? -1 : resp.body.length);
+    if (resp.body.length > 0) {
+      try (OutputStream out = ex.getResponseBody()) {
+        out.write(resp.body);
+      }
+    }
+  }
+
+  /** Stops accepting requests, lets running ones finish (up to 2 s), stops the threads. */
+  @Override
+  public void close() {
+    server.stop(2);
+    pool.shutdown();
+    try {
+      if (!pool.awaitTermination(5, TimeUnit.SECONDS)) {
+        pool.shutdownNow();
+      }
+    } catch (InterruptedException e) {
+      pool.shutdownNow();
+      Thread.currentThread().interrupt();
+    }
+  }
+}

@@ -1,0 +1,336 @@
+package io.thingdb.examples.blog;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * The blog's settings, from command-line flags or environment variables (flags win). Without a
+ * database URL the blog runs on an embedded PostgreSQL whose data stays in {@code --data-dir};
+ * without memcached servers it uses the in-process cache. Immutable and thread-safe; built by
+ * {@link Builder}, which validates each value as it is set.
+ *
+ * <pre>
+ * --port N                 BLOG_PORT             HTTP port (default 8080; 0 = any free port)
+ * --host NAME              BLOG_HOST             address to listen on (default 127.0.0.1)
+ * --data-dir DIR           BLOG_DATA_DIR         embedded PostgreSQL data and the session secret (default ./blog-data)
+ * --db JDBC_URL            BLOG_DB_URL           main database (accounts, communities, links, their votes and listings)
+ * --db-replica JDBC_URL    BLOG_DB_REPLICAS      a read replica of it (repeatable; env: comma-separated)
+ * --comments-db JDBC_URL   BLOG_COMMENTS_DB_URL  comments, their votes and listings (default: the main database)
+ * --comments-db-replica U  BLOG_COMMENTS_DB_REPLICAS
+ * --memcached H:P,H:P      BLOG_MEMCACHED        memcached servers (default: in-process cache)
+ * --pbkdf2-iterations N    BLOG_PBKDF2_ITERATIONS  password hashing rounds (default 600000)
+ * --nofollow-threshold N   BLOG_NOFOLLOW_THRESHOLD score from which links lose rel="nofollow ugc" (default 10)
+ * --page-cache-ttl SECONDS BLOG_PAGE_CACHE_TTL   anonymous whole-page cache (default 5)
+ * --recompute-interval S   BLOG_RECOMPUTE_INTERVAL  top/controversial by time window (default 60)
+ * --admin-password PW      BLOG_ADMIN_PASSWORD   the seeded "admin" account's password (default: random, printed once)
+ * --no-seed                BLOG_SEED=false       do not seed an empty database
+ * </pre>
+ */
+public final class Config {
+  final int port;
+  final String host;
+  final Path dataDir;
+  final String dbUrl;
+  final List<String> dbReplicas;
+  final String commentsDbUrl;
+  final List<String> commentsDbReplicas;
+  final List<String> memcached;
+  final int pbkdf2Iterations;
+  final int nofollowThreshold;
+  final Duration pageCacheTtl;
+  final Duration recomputeInterval;
+  final String adminPassword;
+  final boolean seed;
+  final byte[] secret;
+
+  private Config(Builder b) {
+    this.port = b.port;
+    this.host = b.host;
+    this.dataDir = b.dataDir;
+    this.dbUrl = b.dbUrl;
+    this.dbReplicas = List.copyOf(b.dbReplicas);
+    this.commentsDbUrl = b.commentsDbUrl;
+    this.commentsDbReplicas = List.copyOf(b.commentsDbReplicas);
+    this.memcached = List.copyOf(b.memcached);
+    this.pbkdf2Iterations = b.pbkdf2Iterations;
+    this.nofollowThreshold = b.nofollowThreshold;
+    this.pageCacheTtl = b.pageCacheTtl;
+    this.recomputeInterval = b.recomputeInterval;
+    this.adminPassword = b.adminPassword;
+    this.seed = b.seed;
+    this.secret = b.secret == null ? null : b.secret.clone();
+  }
+
+  /** A builder with the defaults. */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** Whether the blog starts its own PostgreSQL (no {@code --db} given). */
+  public boolean embedded() {
+    return dbUrl == null;
+  }
+
+  /**
+   * Reads flags, then environment variables for what the flags left unset.
+   *
+   * @throws IllegalArgumentException naming the flag or variable that is wrong
+   */
+  public static Config fromArgs(String[] args, Map<String, String> env) {
+    Builder b = builder();
+    env(env, "BLOG_PORT", v -> b.port(parseInt("BLOG_PORT", v)));
+    env(env, "BLOG_HOST", b::host);
+    env(env, "BLOG_DATA_DIR", v -> b.dataDir(Path.of(v)));
+    env(env, "BLOG_DB_URL", b::db);
+    env(env, "BLOG_DB_REPLICAS", v -> split(v).forEach(b::dbReplica));
+    env(env, "BLOG_COMMENTS_DB_URL", b::commentsDb);
+    env(env, "BLOG_COMMENTS_DB_REPLICAS", v -> split(v).forEach(b::commentsDbReplica));
+    env(env, "BLOG_MEMCACHED", v -> b.memcached(split(v)));
+    env(env, "BLOG_PBKDF2_ITERATIONS", v -> b.pbkdf2Iterations(parseInt("BLOG_PBKDF2_ITERATIONS", v)));
+    env(env, "BLOG_NOFOLLOW_THRESHOLD", v -> b.nofollowThreshold(parseInt("BLOG_NOFOLLOW_THRESHOLD", v)));
+    env(env, "BLOG_PAGE_CACHE_TTL", v -> b.pageCacheTtl(Duration.ofSeconds(parseInt("BLOG_PAGE_CACHE_TTL", v))));
+    env(env, "BLOG_RECOMPUTE_INTERVAL", v -> b.recomputeInterval(Duration.ofSeconds(parseInt("BLOG_RECOMPUTE_INTERVAL", v))));
+    env(env, "BLOG_ADMIN_PASSWORD", b::adminPassword);
+    env(env, "BLOG_SEED", v -> b.seed(Boolean.parseBoolean(v)));
+    env(env, "BLOG_SECRET", v -> b.secret(v.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+    boolean replicasFromFlags = false;
+    boolean commentReplicasFromFlags = false;
+    for (int i = 0; i < args.length; i++) {
+      String flag = args[i];
+      if (flag.equals("--no-seed")) {
+        b.seed(false);
+        continue;
+      }
+      if (flag.equals("--help") || flag.equals("-h")) {
+        throw new IllegalArgumentException("usage: see the Config class comment or examples/blog/README.md");
+      }
+      if (i + 1 >= args.length) {
+        throw new IllegalArgumentException("flag " + flag + " needs a value");
+      }
+      String v = args[++i];
+      switch (flag) {
+        case "--port" -> b.port(parseInt(flag, v));
+        case "--host" -> b.host(v);
+        case "--data-dir" -> b.dataDir(Path.of(v));
+        case "--db" -> b.db(v);
+        case "--db-replica" -> {
+          if (!replicasFromFlags) {
+            b.dbReplicas.clear();
+            replicasFromFlags = true;
+          }
+          b.dbReplica(v);
+        }
+        case "--comments-db" -> b.commentsDb(v);
+        case "--comments-db-replica" -> {
+          if (!commentReplicasFromFlags) {
+            b.commentsDbReplicas.clear();
+            commentReplicasFromFlags = true;
+          }
+          b.commentsDbReplica(v);
+        }
+        case "--memcached" -> b.memcached(split(v));
+        case "--pbkdf2-iterations" -> b.pbkdf2Iterations(parseInt(flag, v));
+        case "--nofollow-threshold" -> b.nofollowThreshold(parseInt(flag, v));
+        case "--page-cache-ttl" -> b.pageCacheTtl(Duration.ofSeconds(parseInt(flag, v)));
+        case "--recompute-interval" -> b.recomputeInterval(Duration.ofSeconds(parseInt(flag, v)));
+        case "--admin-password" -> b.adminPassword(v);
+        default -> throw new IllegalArgumentException("unknown flag " + flag + " (see examples/blog/README.md)");
+      }
+    }
+    return b.build();
+  }
+
+  private static void env(Map<String, String> env, String name, java.util.function.Consumer<String> set) {
+    String v = env.get(name);
+    if (v != null && !v.isBlank()) {
+      try {
+        set.accept(v.trim());
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("environment variable " + name + ": " + e.getMessage(), e);
+      }
+    }
+  }
+
+  private static int parseInt(String name, String v) {
+    try {
+      return Integer.parseInt(v.trim());
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException(name + " must be a whole number, was '" + v + "'", e);
+    }
+  }
+
+  private static List<String> split(String v) {
+    List<String> out = new ArrayList<>();
+    for (String s : v.split(",")) {
+      if (!s.isBlank()) {
+        out.add(s.trim());
+      }
+    }
+    return out;
+  }
+
+  /** Builds a {@link Config}; every setter validates. Not thread-safe. */
+  public static final class Builder {
+    private int port = 8080;
+    private String host = "127.0.0.1";
+    private Path dataDir = Path.of("blog-data");
+    private String dbUrl;
+    private final List<String> dbReplicas = new ArrayList<>();
+    private String commentsDbUrl;
+    private final List<String> commentsDbReplicas = new ArrayList<>();
+    private List<String> memcached = List.of();
+    private int pbkdf2Iterations = Passwords.DEFAULT_ITERATIONS;
+    private int nofollowThreshold = 10;
+    private Duration pageCacheTtl = Duration.ofSeconds(5);
+    private Duration recomputeInterval = Duration.ofSeconds(60);
+    private String adminPassword;
+    private boolean seed = true;
+    private byte[] secret;
+
+    private Builder() {}
+
+    /** HTTP port, 0 for any free port. */
+    public Builder port(int port) {
+      if (port < 0 || port > 65535) {
+        throw new IllegalArgumentException("port must be 0 to 65535: " + port);
+      }
+      this.port = port;
+      return this;
+    }
+
+    /** Address to listen on. */
+    public Builder host(String host) {
+      this.host = Objects.requireNonNull(host, "host must not be null");
+      return this;
+    }
+
+    /** Where the embedded PostgreSQL keeps its data and the blog its session secret. */
+    public Builder dataDir(Path dir) {
+      this.dataDir = Objects.requireNonNull(dir, "data dir must not be null");
+      return this;
+    }
+
+    /** The main database's JDBC URL (user and password as URL parameters). */
+    public Builder db(String jdbcUrl) {
+      this.dbUrl = jdbc("--db", jdbcUrl);
+      return this;
+    }
+
+    /** A replica of the main database. */
+    public Builder dbReplica(String jdbcUrl) {
+      dbReplicas.add(jdbc("--db-replica", jdbcUrl));
+      return this;
+    }
+
+    /** The comments database's JDBC URL. */
+    public Builder commentsDb(String jdbcUrl) {
+      this.commentsDbUrl = jdbc("--comments-db", jdbcUrl);
+      return this;
+    }
+
+    /** A replica of the comments database. */
+    public Builder commentsDbReplica(String jdbcUrl) {
+      commentsDbReplicas.add(jdbc("--comments-db-replica", jdbcUrl));
+      return this;
+    }
+
+    /** memcached servers as {@code host:port}. */
+    public Builder memcached(List<String> servers) {
+      for (String s : servers) {
+        int colon = s.lastIndexOf(':');
+        if (colon < 1 || colon == s.length() - 1) {
+          throw new IllegalArgumentException("memcached server must be host:port, was '" + s + "'");
+        }
+      }
+      this.memcached = List.copyOf(servers);
+      return this;
+    }
+
+    /** PBKDF2 rounds for new password hashes. */
+    public Builder pbkdf2Iterations(int n) {
+      if (n < 1) {
+        throw new IllegalArgumentException("pbkdf2 iterations must be at least 1: " + n);
+      }
+      this.pbkdf2Iterations = n;
+      return this;
+    }
+
+    /** The score from which outbound links lose {@code rel="nofollow ugc"}. */
+    public Builder nofollowThreshold(int n) {
+      if (n < 1) {
+        throw new IllegalArgumentException("nofollow threshold must be at least 1: " + n);
+      }
+      this.nofollowThreshold = n;
+      return this;
+    }
+
+    /** How long anonymous visitors may get a cached copy of a page (whole seconds, at least 1). */
+    public Builder pageCacheTtl(Duration ttl) {
+      if (ttl.getSeconds() < 1 || ttl.getNano() != 0) {
+        throw new IllegalArgumentException("page cache ttl must be whole seconds, at least 1: " + ttl);
+      }
+      this.pageCacheTtl = ttl;
+      return this;
+    }
+
+    /** How often the windowed top/controversial listings are recomputed. */
+    public Builder recomputeInterval(Duration interval) {
+      if (interval.isNegative() || interval.isZero()) {
+        throw new IllegalArgumentException("recompute interval must be positive: " + interval);
+      }
+      this.recomputeInterval = interval;
+      return this;
+    }
+
+    /** The seeded admin's password (otherwise a random one, printed once). */
+    public Builder adminPassword(String pw) {
+      if (pw.length() < 8) {
+        throw new IllegalArgumentException("admin password must be at least 8 characters");
+      }
+      this.adminPassword = pw;
+      return this;
+    }
+
+    /** Whether to seed an empty database. */
+    public Builder seed(boolean seed) {
+      this.seed = seed;
+      return this;
+    }
+
+    /** The session-signing secret (otherwise kept in {@code <data-dir>/session-secret}). */
+    public Builder secret(byte[] secret) {
+      if (secret.length < 32) {
+        throw new IllegalArgumentException("the session secret must be at least 32 bytes, was " + secret.length);
+      }
+      this.secret = secret.clone();
+      return this;
+    }
+
+    /**
+     * The configuration.
+     *
+     * @throws IllegalStateException if replicas are given without their primary
+     */
+    public Config build() {
+      if (dbUrl == null && (!dbReplicas.isEmpty() || commentsDbUrl != null || !commentsDbReplicas.isEmpty())) {
+        throw new IllegalStateException("replicas and --comments-db need --db (the embedded default runs one server)");
+      }
+      if (commentsDbUrl == null && !commentsDbReplicas.isEmpty()) {
+        throw new IllegalStateException("--comments-db-replica needs --comments-db");
+      }
+      return new Config(this);
+    }
+
+    private static String jdbc(String flag, String url) {
+      Objects.requireNonNull(url, flag + " must not be null");
+      if (!url.startsWith("jdbc:postgresql:")) {
+        throw new IllegalArgumentException(flag + " must be a jdbc:postgresql: URL, was '" + url + "'");
+      }
+      return url;
+    }
+  }
+}

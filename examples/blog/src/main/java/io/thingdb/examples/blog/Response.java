@@ -1,0 +1,56 @@
+package io.thingdb.examples.blog;
+
+import static java.nio.charset.StandardCharsets.UTF_8;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * What a handler answers: status, content type, body and extra headers, and whether an anonymous
+ * visitor's copy may be served from the page cache. Built by one thread; not thread-safe.
+ */
+public final class Response {
+  final int status;
+  final String contentType;
+  final byte[] body;
+  final List<String[]> headers = new ArrayList<>();
+  boolean cacheable;
+
+  private Response(int status, String contentType, byte[] body) {
+    this.status = status;
+    this.contentType = contentType;
+    this.body = body;
+  }
+
+  /** A 200 HTML page. */
+  public static Response html(String html) {
+    return new Response(200, "text/html; charset=utf-8", html.getBytes(UTF_8));
+  }
+
+  /** A JSON answer with {@code status}. */
+  public static Response json(int status, String json) {
+    return new Response(status, "application/json; charset=utf-8", json.getBytes(UTF_8));
+  }
+
+  /** An answer with any status, type and body. */
+  public static Response of(int status, String contentType, byte[] body) {
+    return new Response(status, contentType, body);
+  }
+
+  /** 303 See Other to {@code location} (after a POST). */
+  public static Response redirect(String location) {
+    return new Response(303, "text/plain; charset=utf-8", ("see " + location).getBytes(UTF_8)).header("Location", location);
+  }
+
+  /** Adds a header. */
+  public Response header(String name, String value) {
+    headers.add(new String[] {name, value});
+    return this;
+  }
+
+  /** Lets anonymous visitors get this page from the page cache. */
+  public Response cacheable() {
+    this.cacheable = true;
+    return this;
+  }
+}

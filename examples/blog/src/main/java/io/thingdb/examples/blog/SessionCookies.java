@@ -1,0 +1,129 @@
+package io.thingdb.examples.blog;
+
+import static java.nio.charset.StandardCharsets.UTF_8;
+
+import java.security.GeneralSecurityException;
+import java.security.MessageDigest;
+import java.security.SecureRandom;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.Base64;
+import java.util.HexFormat;
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
+
+/**
+ * The signed session cookie and the CSRF tokens derived from it.
+ *
+ * <p>Cookie value: {@code <session id>.<account id>.<issued, epoch seconds>.<HMAC-SHA256>}; the
+ * MAC covers the first three fields, so a client cannot change the account. Account 0 is an
+ * anonymous visitor who has been given a session id so that the login and signup forms can carry a
+ * CSRF token. The cookie is {@code HttpOnly} (scripts cannot read it) and {@code SameSite=Lax}
+ * (other sites' forms do not send it with a POST).
+ *
+ * <p>The CSRF token is {@code HMAC(secret, "csrf:" + session id)}: every POST must carry it (form
+ * field {@code csrf} or header {@code X-CSRF-Token}), and another site cannot compute it.
+ * Thread-safe.
+ */
+public final class SessionCookies {
+  /** The cookie's name. */
+  public static final String NAME = "blog_session";
+  private static final Duration MAX_AGE = Duration.ofDays(30);
+
+  private final byte[] secret;
+  private final Clock clock;
+  private final SecureRandom random = new SecureRandom();
+
+  /** A signer; {@code secret} must be at least 32 bytes. */
+  public SessionCookies(byte[] secret, Clock clock) {
+    if (secret.length < 32) {
+      throw new IllegalArgumentException("the session secret must be at least 32 bytes, was " + secret.length);
+    }
+    this.secret = secret.clone();
+    this.clock = clock;
+  }
+
+  /** A verified session: its id (for CSRF) and account (0 = anonymous). */
+  public record Session(String id, long accountId) {
+    /** Whether someone is logged in. */
+    public boolean loggedIn() {
+      return accountId != 0;
+    }
+  }
+
+  /** A new session for {@code accountId} (0 for an anonymous visitor) with a fresh random id. */
+  public Session newSession(long accountId) {
+    byte[] id = new byte[16];
+    random.nextBytes(id);
+    return new Session(HexFormat.of().formatHex(id), accountId);
+  }
+
+  /** The cookie value of {@code session}, signed now. */
+  public String encode(Session session) {
+    String body = session.id() + "." + session.accountId() + "." + clock.instant().getEpochSecond();
+    return body + "." + mac(body);
+  }
+
+  /** The {@code Set-Cookie} header value that stores {@code session}. */
+  public String setCookie(Session session) {
+    return NAME + "=" + encode(session) + "; Path=/; HttpOnly; SameSite=Lax; Max-Age=" + MAX_AGE.toSeconds();
+  }
+
+  /** The {@code Set-Cookie} header value that removes the cookie. */
+  public String clearCookie() {
+    return NAME + "=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0";
+  }
+
+  /**
+   * The session in a cookie value, or null if it is malformed, its signature is wrong, or it is
+   * older than 30 days (the visitor is then treated as new).
+   */
+  public Session decode(String value) {
+    if (value == null) {
+      return null;
+    }
+    int lastDot = value.lastIndexOf('.');
+    if (lastDot < 0) {
+      return null;
+    }
+    String body = value.substring(0, lastDot);
+    if (!MessageDigest.isEqual(mac(body).getBytes(UTF_8), value.substring(lastDot + 1).getBytes(UTF_8))) {
+      return null;
+    }
+    String[] parts = body.split("\\.");
+    if (parts.length != 3 || parts[0].length() != 32) {
+      return null;
+    }
+    try {
+      long account = Long.parseLong(parts[1]);
+      long issued = Long.parseLong(parts[2]);
+      if (account < 0 || clock.instant().getEpochSecond() - issued > MAX_AGE.toSeconds()) {
+        return null;
+      }
+      return new Session(parts[0], account);
+    } catch (NumberFormatException e) {
+      return null;
+    }
+  }
+
+  /** The CSRF token of a session. */
+  public String csrfToken(Session session) {
+    return mac("csrf:" + session.id());
+  }
+
+  /** Whether {@code token} is the CSRF token of {@code session} (constant-time). */
+  public boolean checkCsrf(Session session, String token) {
+    return session != null && token != null
+        && MessageDigest.isEqual(csrfToken(session).getBytes(UTF_8), token.getBytes(UTF_8));
+  }
+
+  private String mac(String text) {
+    try {
+      Mac mac = Mac.getInstance("HmacSHA256");
+      mac.init(new SecretKeySpec(secret, "HmacSHA256"));
+      return Base64.getUrlEncoder().withoutPadding().encodeToString(mac.doFinal(text.getBytes(UTF_8)));
+    } catch (GeneralSecurityException e) {
+      throw new IllegalStateException("the JDK lacks HmacSHA256", e);
+    }
+  }
+}

@@ -1,0 +1,323 @@
+package io.thingdb.examples.blog;
+
+import io.thingdb.cache.Cache;
+import io.thingdb.cache.Locks;
+import io.thingdb.core.Filter;
+import io.thingdb.core.Fullnames;
+import io.thingdb.core.Relation;
+import io.thingdb.core.Thing;
+import io.thingdb.core.ThingDb;
+import io.thingdb.core.ThingQuery;
+import io.thingdb.core.ThingType;
+import io.thingdb.listings.Listing;
+import io.thingdb.listings.ListingReader;
+import io.thingdb.listings.ListingSort;
+import io.thingdb.listings.ListingStore;
+import io.thingdb.listings.Sorts;
+import io.thingdb.listings.TimeWindow;
+import io.thingdb.listings.Votes;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * The services every handler shares, and the reads that several of them need: listing pages
+ * (with the shadow ban applied), permalinks with their comments, name lookups, and who voted
+ * how. Thread-safe: everything it holds is.
+ */
+final class Site {
+  /** Name lookups and the community list change rarely: their id lists are cached this long. */
+  static final Duration LOOKUP_TTL = Duration.ofMinutes(10);
+  /** A post shows at most this many comments. */
+  static final int MAX_COMMENTS = 500;
+
+  final Config config;
+  final ThingDb db;
+  final Cache cache;
+  final Votes linkVotes;
+  final Votes commentVotes;
+  final ListingStore linkStore;
+  final ListingStore commentStore;
+  final ListingReader linkReader;
+  final ListingReader commentReader;
+  final Templates templates = new Templates();
+  final SessionCookies cookies;
+  final Passwords passwords;
+  final Locks locks;
+  final Clock clock;
+
+  Site(Config config, ThingDb db, Cache cache, Votes linkVotes, Votes commentVotes, ListingStore linkStore,
+      ListingStore commentStore, SessionCookies cookies, Locks locks, Clock clock) {
+    this.config = config;
+    this.db = db;
+    this.cache = cache;
+    this.linkVotes = linkVotes;
+    this.commentVotes = commentVotes;
+    this.linkStore = linkStore;
+    this.commentStore = commentStore;
+    this.linkReader = ListingReader.create(db, linkStore, Models.LINK, Models.AUTHOR, clock);
+    this.commentReader = ListingReader.create(db, commentStore, Models.COMMENT, Models.COMMENT_AUTHOR, clock);
+    this.cookies = cookies;
+    this.passwords = new Passwords(config.pbkdf2Iterations);
+    this.locks = locks;
+    this.clock = clock;
+  }
+
+  // ------------------------------------------------------------------ lookups
+
+  /** The community named {@code name} (case-insensitive), or empty. */
+  Optional<Thing> community(String name) {
+    ThingQuery q = ThingQuery.of(Models.COMMUNITY).where(Filter.eq(Models.COMMUNITY_NAME, name.toLowerCase(Locale.ROOT)))
+        .limit(1).cached(LOOKUP_TTL);
+    List<Thing> found = db.query(q).things();
+    return found.isEmpty() ? Optional.empty() : Optional.of(found.get(0));
+  }
+
+  /** Every community, by name. */
+  List<Thing> communities() {
+    List<Thing> all = new ArrayList<>(db.query(ThingQuery.of(Models.COMMUNITY).limit(200).cached(LOOKUP_TTL)).things());
+    all.sort(Comparator.comparing((Thing c) -> c.get(Models.COMMUNITY_NAME)));
+    return all;
+  }
+
+  /** The account named {@code name} (case-insensitive), or empty; cached unless {@code fresh}. */
+  Optional<Thing> account(String name, boolean fresh) {
+    ThingQuery q = ThingQuery.of(Models.ACCOUNT).where(Filter.eq(Models.NAME_LOWER, name.toLowerCase(Locale.ROOT))).limit(1);
+    List<Thing> found = db.query(fresh ? q : q.cached(LOOKUP_TTL)).things();
+    return found.isEmpty() ? Optional.empty() : Optional.of(found.get(0));
+  }
+
+  /** A thing of {@code type} named by {@code fullname}, or empty if there is none or it is another type. */
+  Optional<Thing> byFullname(String fullname, ThingType type) {
+    Fullnames.parse(fullname); // IllegalArgumentException names what is malformed
+    List<Thing> found;
+    try {
+      found = db.getByFullnames(List.of(fullname), ThingDb.Missing.SKIP);
+    } catch (IllegalArgumentException e) {
+      return Optional.empty(); // a type id this blog does not have
+    }
+    return found.isEmpty() || !found.get(0).type().equals(type) ? Optional.empty() : Optional.of(found.get(0));
+  }
+
+  /** Whether {@code viewer} may see {@code thing}: live, or spam they wrote themselves (the shadow ban). */
+  static boolean visible(Thing thing, Thing viewer, long authorId) {
+    if (thing.deleted()) {
+      return false;
+    }
+    return !thing.spam() || (viewer != null && (viewer.id() == authorId || viewer.get(Models.ADMIN)));
+  }
+
+  // ------------------------------------------------------------------ listing pages
+
+  /** A page of links and the fullname to continue after (null at the end). */
+  record LinkPage(List<Thing> links, String after) {}
+
+  /**
+   * One page of a link listing as {@code viewer} sees it. {@code after} is the fullname of the
+   * last link of the previous page; its position is read from the listing itself (or, if it left
+   * the listing, from its current sort value).
+   */
+  LinkPage links(Thing viewer, String prefix, ListingSort sort, TimeWindow window, String after, int limit) {
+    String key = Listings.key(prefix, sort, window);
+    Listing.Cursor cursor = after == null ? null : cursor(linkStore, key, sort, Models.LINK, after);
+    ListingReader.Page page = viewer == null ? linkReader.page(key, cursor, limit, window)
+        : linkReader.pageFor(viewer.id(), key, cursor, limit, window);
+    List<Thing> links = new ArrayList<>(page.items());
+    if (viewer != null && viewer.get(Models.SPAMMER) && after == null) {
+      links = withOwnSpam(viewer, prefix, sort, window, links, limit);
+    }
+    String next = page.hasNext() && !page.items().isEmpty() ? page.items().get(page.items().size() - 1).fullname() : null;
+    return new LinkPage(links, next);
+  }
+
+  /** An author's submitted links, newest first. */
+  LinkPage submitted(Thing viewer, Thing author, String after, int limit) {
+    String key = Listings.submitted(author.id());
+    Listing.Cursor cursor = after == null ? null : cursor(linkStore, key, ListingSort.NEW, Models.LINK, after);
+    ListingReader.Page page = viewer == null ? linkReader.page(key, cursor, limit, TimeWindow.ALL)
+        : linkReader.pageFor(viewer.id(), key, cursor, limit, TimeWindow.ALL);
+    List<Thing> links = new ArrayList<>(page.items());
+    if (viewer != null && viewer.id() == author.id() && viewer.get(Models.SPAMMER) && after == null) {
+      links = withOwnSpam(viewer, null, ListingSort.NEW, TimeWindow.ALL, links, limit);
+    }
+    String next = page.hasNext() && !page.items().isEmpty() ? page.items().get(page.items().size() - 1).fullname() : null;
+    return new LinkPage(links, next);
+  }
+
+  /** An author's latest comments. */
+  List<Thing> recentComments(Thing viewer, Thing author, int limit) {
+    String key = Listings.comments(author.id());
+    return (viewer == null ? commentReader.page(key, null, limit, TimeWindow.ALL)
+        : commentReader.pageFor(viewer.id(), key, null, limit, TimeWindow.ALL)).items();
+  }
+
+  /** The links an account voted up, most recent vote first. */
+  List<Thing> liked(Thing viewer, Thing account, int limit) {
+    List<Relation> votes = db.relationsByThing1(null, Models.VOTE_LINK, account.id(), "1");
+    List<Long> ids = new ArrayList<>();
+    for (int i = votes.size() - 1; i >= 0 && ids.size() < limit; i--) {
+      ids.add(votes.get(i).thing2Id());
+    }
+    List<Thing> out = new ArrayList<>();
+    for (Thing t : db.getMany(Models.LINK, ids, ThingDb.Missing.SKIP)) {
+      if (visible(t, viewer, t.get(Models.AUTHOR))) {
+        out.add(t);
+      }
+    }
+    return out;
+  }
+
+  private Listing.Cursor cursor(ListingStore store, String key, ListingSort sort, ThingType type, String after) {
+    Thing t;
+    try {
+      t = byFullname(after, type).orElseThrow(() -> HttpError.badRequest("after=" + after + " names no " + type.name()));
+    } catch (IllegalArgumentException e) {
+      throw HttpError.badRequest("bad after: " + e.getMessage());
+    }
+    Optional<Listing.Entry> entry = store.get(key).flatMap(l -> l.entry(t.id()));
+    return entry.map(Listing.Entry::cursor).orElseGet(() -> new Listing.Cursor(sort.value(t), t.id()));
+  }
+
+  /**
+   * The shadow ban, seen from the banned side: listings never hold spam, so a spammer's own spam
+   * links are fetched (one cached query, only for spammers) and merged into their first page by
+   * sort value, where they would have been.
+   */
+  private List<Thing> withOwnSpam(Thing viewer, String prefix, ListingSort sort, TimeWindow window, List<Thing> links,
+      int limit) {
+    List<Filter> filters = new ArrayList<>(List.of(Filter.eq(Models.AUTHOR, viewer.id()), Filter.eq(Filter.Column.SPAM, true)));
+    if (prefix != null && prefix.startsWith("sr:")) {
+      filters.add(Filter.eq(Models.COMMUNITY_ID, Long.parseLong(prefix.substring(3))));
+    }
+    List<Thing> own = db.query(ThingQuery.of(Models.LINK).where(Filter.and(filters)).includeSpam().limit(limit)
+        .cached(Duration.ofMinutes(1))).things();
+    Set<Long> seen = new LinkedHashSet<>();
+    List<Thing> merged = new ArrayList<>();
+    for (Thing t : links) {
+      seen.add(t.id());
+      merged.add(t);
+    }
+    for (Thing t : own) {
+      if (!t.deleted() && seen.add(t.id()) && window.contains(t.date(), clock.instant())) {
+        merged.add(t);
+      }
+    }
+    merged.sort(Comparator.comparingDouble((Thing t) -> -sort.value(t)).thenComparing(t -> -t.id()));
+    return merged.size() > limit ? merged.subList(0, limit) : merged;
+  }
+
+  // ------------------------------------------------------------------ permalinks
+
+  /** A top-level comment and its replies, both sorted by confidence ("best"). */
+  record Thread(Thing comment, List<Thing> replies) {}
+
+  /** The link with this base-36 id if {@code viewer} may see it, or empty. */
+  Optional<Thing> link(String id36, Thing viewer) {
+    long id;
+    try {
+      id = Long.parseLong(id36, 36);
+    } catch (NumberFormatException e) {
+      return Optional.empty();
+    }
+    if (id < 1) {
+      return Optional.empty();
+    }
+    return db.get(Models.LINK, id).filter(t -> visible(t, viewer, t.get(Models.AUTHOR)));
+  }
+
+  /**
+   * The comments of a link as {@code viewer} sees them: top-level comments by confidence, each
+   * with its replies by confidence. The id list is a cached query (retired by any comment write);
+   * the comments themselves come from the write-through cache, so their scores are current.
+   */
+  List<Thread> comments(Thing link, Thing viewer) {
+    List<Thing> all = db.query(ThingQuery.of(Models.COMMENT).where(Filter.eq(Models.LINK_ID, link.id())).includeSpam()
+        .limit(MAX_COMMENTS).cached(Duration.ofMinutes(5))).things();
+    Comparator<Thing> best = Comparator.comparingDouble((Thing c) -> -Sorts.confidence(c.ups(), c.downs()))
+        .thenComparing(c -> -c.id());
+    Map<Long, List<Thing>> replies = new HashMap<>();
+    List<Thing> top = new ArrayList<>();
+    for (Thing c : all) {
+      if (!visible(c, viewer, c.get(Models.COMMENT_AUTHOR))) {
+        continue;
+      }
+      long parent = c.get(Models.PARENT_ID);
+      if (parent == 0) {
+        top.add(c);
+      } else {
+        replies.computeIfAbsent(parent, k -> new ArrayList<>()).add(c);
+      }
+    }
+    top.sort(best);
+    List<Thread> out = new ArrayList<>();
+    for (Thing c : top) {
+      List<Thing> r = replies.getOrDefault(c.id(), new ArrayList<>());
+      r.sort(best);
+      out.add(new Thread(c, r));
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------ decorations
+
+  /** Accounts by id (cache first: one multi-get). */
+  Map<Long, Thing> accounts(Collection<Long> ids) {
+    Map<Long, Thing> out = new HashMap<>();
+    for (Thing a : db.getMany(Models.ACCOUNT, new LinkedHashSet<>(ids), ThingDb.Missing.SKIP)) {
+      out.put(a.id(), a);
+    }
+    return out;
+  }
+
+  /** Communities by id (cache first). */
+  Map<Long, Thing> communitiesById(Collection<Long> ids) {
+    Map<Long, Thing> out = new HashMap<>();
+    for (Thing c : db.getMany(Models.COMMUNITY, new LinkedHashSet<>(ids), ThingDb.Missing.SKIP)) {
+      out.put(c.id(), c);
+    }
+    return out;
+  }
+
+  /**
+   * The viewer's vote direction on each thing (1, -1; absent means none): one cached lookup of
+   * the (viewer, thing) pairs, negative answers cached too.
+   */
+  Map<Long, Integer> likes(Thing viewer, io.thingdb.core.RelationType vote, Collection<Thing> things) {
+    Map<Long, Integer> out = new HashMap<>();
+    if (viewer == null || things.isEmpty()) {
+      return out;
+    }
+    List<Relation.Pair> pairs = new ArrayList<>();
+    for (Thing t : things) {
+      pairs.add(new Relation.Pair(viewer.id(), t.id()));
+    }
+    for (Map.Entry<Relation.Pair, List<Relation>> e : db.lookup(vote, pairs).entrySet()) {
+      for (Relation r : e.getValue()) {
+        int dir = Integer.parseInt(r.name());
+        if (dir != 0) {
+          out.put(e.getKey().thing2Id(), dir);
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Things by id, keeping the first of duplicates, in order. */
+  static <T> Map<Long, T> index(List<T> items, java.util.function.Function<T, Long> id) {
+    Map<Long, T> out = new LinkedHashMap<>();
+    for (T t : items) {
+      out.putIfAbsent(id.apply(t), t);
+    }
+    return out;
+  }
+}
