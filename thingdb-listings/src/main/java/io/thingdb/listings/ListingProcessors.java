@@ -255,6 +255,11 @@ public final class ListingProcessors implements AutoCloseable {
                 }
             }
         }
+        if (ListingKeys.isRecomputed(key)) {
+            throw new IllegalStateException("listing " + key + " has jobs, but keys <prefix>:top|controversial:<window>"
+                    + " belong to ListingRecompute, which replaces them whole; Votes refuses to route writes to them,"
+                    + " so these jobs were inserted some other way");
+        }
         ListingDefinition def = routing.definition(key);
         if (def == null) {
             throw new IllegalStateException("listing routing " + routing + " returned no definition for " + key);
@@ -528,9 +533,17 @@ public final class ListingProcessors implements AutoCloseable {
         /**
          * Creates the queue tables if missing and returns the (not yet started) processors.
          *
+         * @throws IllegalArgumentException if the store is on another database than the queue (a
+         *     batch writes the listing in the same transaction as it consumes the jobs)
          * @throws ThingDbException if the database fails
          */
         public ListingProcessors build() {
+            if (!DatabaseIdentity.of(dataSource, "the processors' DataSource").equals(
+                    DatabaseIdentity.of(store.dataSource(), "the listing store's DataSource"))) {
+                throw new IllegalArgumentException("the listing store is on another database than the queue the"
+                        + " processors consume: a batch writes the listing in the same transaction as it deletes the"
+                        + " jobs, so build the ListingStore and the ListingProcessors on the same database's primary");
+            }
             ListingQueue.createTables(dataSource);
             return new ListingProcessors(this);
         }

@@ -3,12 +3,15 @@ package io.thingdb.listings;
 import io.thingdb.cache.Cache;
 import io.thingdb.cache.VersionedCache;
 import io.thingdb.cache.VersionedCache.Result;
+import io.thingdb.core.NewThing;
 import io.thingdb.core.NotFoundException;
 import io.thingdb.core.RelationType;
+import io.thingdb.core.Session;
 import io.thingdb.core.Thing;
 import io.thingdb.core.ThingDb;
 import io.thingdb.core.ThingDbException;
 import io.thingdb.core.ThingType;
+import io.thingdb.core.ThingUpdate;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -17,8 +20,12 @@ import java.sql.Timestamp;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
 import javax.sql.DataSource;
 
 /**
@@ -34,8 +41,18 @@ import javax.sql.DataSource;
  * thingdb_outbox} in the same transaction; after COMMIT both keys are invalidated at their new
  * versions (the outbox replay of any ThingDb instance on that database covers a crash in between).
  *
- * <p>Core's public API commits per call, so this class uses plain JDBC on the DataSource of the
- * voted type's database; the vote relation, the voted type and the listing queue must live there.
+ * <p>{@link #submit}, {@link #delete}, {@link #markSpam} and {@link #update} write through ThingDb
+ * and enqueue the thing's listing jobs inside the same transaction (ThingDb's {@link
+ * ThingDb.InTransaction} hook), so a write and its jobs commit together or not at all.
+ *
+ * <p>Core's public API commits per call, so {@link #cast} uses plain JDBC on the DataSource of the
+ * voted type's database. The vote relation, the voted type and the listing queue must live on one
+ * database, and so must the listing store that the processors write in the same transaction as
+ * they consume jobs: {@link Builder#build()} refuses any other layout. Each database that holds
+ * voted types has its own queue (its own Votes, store and processors). Listing keys in the format
+ * {@link ListingRecompute} writes ({@code <prefix>:top:<window>}, {@code
+ * <prefix>:controversial:<window>}) belong to the recompute; a routing that sends a write to one
+ * is refused.
  *
  * <p>Thread-safe. Does not own the ThingDb, DataSource or cache.
  */
@@ -53,6 +70,9 @@ public final class Votes implements AutoCloseable {
     private final ListingStore store;
     private final VersionedCache cache;
     private final Clock clock;
+    private final String queueDatabase;
+    /** Per thing type name: whether ThingDb places the type on the queue's database. */
+    private final Map<String, Boolean> onQueueDatabase = new ConcurrentHashMap<>();
     private volatile int relationTypeId;
 
     /**
@@ -67,7 +87,8 @@ public final class Votes implements AutoCloseable {
      */
     public record Vote(int previous, int direction, int ups, int downs, long version, boolean changed) {}
 
-    private Votes(Builder b) {
+    private Votes(Builder b, String queueDatabase) {
+        this.queueDatabase = queueDatabase;
         this.db = b.db;
         this.dataSource = b.dataSource;
         this.registry = b.registry == null ? b.dataSource : b.registry;
@@ -145,10 +166,11 @@ public final class Votes implements AutoCloseable {
     }
 
     /**
-     * Enqueues listing-update jobs for a thing after a write made through ThingDb (submit, delete,
-     * mark spam, edit), in a transaction of its own: call it after that write returned. Unlike
-     * {@link #cast} this is not atomic with the write (core commits per call); a crash in between
-     * leaves the listings without that change until the thing's next job.
+     * Enqueues listing-update jobs for a thing after a write made through ThingDb, in a transaction
+     * of its own: call it after that write returned. This is not atomic with the write; a crash in
+     * between leaves the listings without that change until the thing's next job. Prefer {@link
+     * #submit}, {@link #delete}, {@link #markSpam} and {@link #update}, which enqueue in the write's
+     * own transaction.
      *
      * @param thing the thing as written (its props route it)
      * @throws IllegalStateException if the routing returns a bad key
@@ -171,6 +193,113 @@ public final class Votes implements AutoCloseable {
         }
     }
 
+    /**
+     * Creates a thing and, in the same transaction, enqueues the jobs of the listings it belongs to.
+     *
+     * @param session records the commit for read-your-writes; may be null
+     * @param thing   the new thing, of a type ThingDb places on this queue's database
+     * @return the thing as created
+     * @throws IllegalArgumentException if the type lives on another database; nothing is written
+     * @throws IllegalStateException    if the routing returns null, a bad key or a key that
+     *     {@link ListingRecompute} owns; nothing is written
+     * @throws ThingDbException         if the database fails; nothing is written (or, for {@link
+     *     io.thingdb.core.OutcomeUnknownException}, both or neither are)
+     */
+    public Thing submit(Session session, NewThing thing) {
+        Objects.requireNonNull(thing, "thing must not be null");
+        return submitAll(session, List.of(thing)).get(0);
+    }
+
+    /** {@link #submit(Session, NewThing)} without a session. */
+    public Thing submit(NewThing thing) {
+        return submit(null, thing);
+    }
+
+    /**
+     * Creates things in one transaction (ThingDb's {@link ThingDb#createAll}) with their listing
+     * jobs: one statement for all jobs and one for the dirty rows, whatever the count.
+     *
+     * @param session records the commit; may be null
+     * @param things  the new things, of types on this queue's database
+     * @return the things as created, in input order
+     * @throws IllegalArgumentException if a type lives on another database; nothing is written
+     * @throws IllegalStateException    if the routing fails for a thing; nothing is written
+     */
+    public List<Thing> submitAll(Session session, List<NewThing> things) {
+        Objects.requireNonNull(things, "things must not be null");
+        for (NewThing t : things) {
+            checkOnQueueDatabase(Objects.requireNonNull(t, "things must not contain null").type(), "submit");
+        }
+        return db.createAll(session, things, (c, written) -> {
+            Map<Long, List<String>> keys = new LinkedHashMap<>();
+            for (Thing t : written) {
+                keys.put(t.id(), routedKeys(t));
+            }
+            ListingQueue.enqueueAll(c, keys);
+        });
+    }
+
+    /**
+     * Soft-deletes (or restores) a thing and enqueues its listing jobs in the same transaction.
+     * Deleting a thing that is already deleted writes nothing.
+     *
+     * @throws NotFoundException        if the thing no longer exists; nothing is written
+     * @throws IllegalArgumentException if its type lives on another database; nothing is written
+     * @see #update
+     */
+    public Thing delete(Session session, Thing thing, boolean deleted) {
+        Objects.requireNonNull(thing, "thing must not be null");
+        return update(session, thing.edit().deleted(deleted));
+    }
+
+    /**
+     * Marks (or unmarks) a thing as spam and enqueues its listing jobs in the same transaction.
+     *
+     * @throws NotFoundException        if the thing no longer exists; nothing is written
+     * @throws IllegalArgumentException if its type lives on another database; nothing is written
+     * @see #update
+     */
+    public Thing markSpam(Session session, Thing thing, boolean spam) {
+        Objects.requireNonNull(thing, "thing must not be null");
+        return update(session, thing.edit().spam(spam));
+    }
+
+    /**
+     * Applies an edit through ThingDb and, in the same transaction, enqueues jobs for the listings
+     * of the edited snapshot and of the result (an edit that moves a thing to another group leaves
+     * the old group's listings and joins the new ones). An edit with no changes writes nothing.
+     *
+     * @param session records the commit; may be null
+     * @param update  the edit
+     * @return the thing as committed
+     * @throws NotFoundException        if the thing no longer exists; nothing is written
+     * @throws IllegalArgumentException if its type lives on another database; nothing is written
+     * @throws IllegalStateException    if the routing fails; nothing is written
+     */
+    public Thing update(Session session, ThingUpdate update) {
+        Objects.requireNonNull(update, "update must not be null");
+        Thing base = update.base();
+        checkOnQueueDatabase(base.type(), "update");
+        return db.update(session, update, (c, written) -> {
+            for (Thing t : written) {
+                LinkedHashSet<String> keys = new LinkedHashSet<>(routedKeys(base));
+                keys.addAll(routedKeys(t));
+                ListingQueue.enqueue(c, keys, t.id());
+            }
+        });
+    }
+
+    private void checkOnQueueDatabase(ThingType type, String what) {
+        boolean on = onQueueDatabase.computeIfAbsent(type.name(), n -> queueDatabase.equals(
+                DatabaseIdentity.of(db.databaseOf(type).primary(), "the primary of type " + n)));
+        if (!on) {
+            throw new IllegalArgumentException(what + " of a " + type.name() + ": ThingDb places type " + type.name()
+                    + " on another database than this listing queue (" + voted.name() + "'s), so the write and its"
+                    + " listing jobs could not commit in one transaction; build a Votes, ListingStore and"
+                    + " ListingProcessors on that database's primary for it; nothing was written");
+        }
+    }
+
     private List<String> routedKeys(Thing thing) {
         List<String> keys = new ArrayList<>();
         Collection<String> routed = routing.listingsOf(thing);
@@ -182,7 +311,13 @@ public final class Votes implements AutoCloseable {
                 keys.add(store.checkKey(key));
             } catch (IllegalArgumentException | NullPointerException e) {
                 throw new IllegalStateException("listing routing " + routing + " returned a bad key for "
-                        + thing.fullname() + ": " + e.getMessage(), e);
+                        + thing.fullname() + ": " + e.getMessage() + "; nothing was written", e);
+            }
+            if (ListingKeys.isRecomputed(key)) {
+                throw new IllegalStateException("listing routing " + routing + " returned " + key + " for "
+                        + thing.fullname() + ": keys <prefix>:top|controversial:<window> belong to ListingRecompute,"
+                        + " which replaces those listings whole; route per-write updates to other keys (such as"
+                        + " <prefix>:top for all-time top); nothing was written");
             }
         }
         return keys;
@@ -336,6 +471,12 @@ public final class Votes implements AutoCloseable {
         if (cache == null) {
             return;
         }
+        try {
+            db.queryResultsChanged(voted);
+        } catch (RuntimeException e) {
+            // Committed; cached query results of the type live until their TTL, as after any core
+            // write whose generation bump fails.
+        }
         List<Long> confirmed = new ArrayList<>(2);
         try {
             if (cache.invalidate(thingKey, done.vote.version()) != Result.UNCONFIRMED) {
@@ -442,17 +583,28 @@ public final class Votes implements AutoCloseable {
          * @throws ThingDbException if the database fails
          */
         public Votes build() {
-            checkLayout();
+            String queueDatabase = checkLayout();
             ListingQueue.createTables(dataSource);
-            return new Votes(this);
+            return new Votes(this, queueDatabase);
         }
 
         /**
          * The vote transaction is only real if the relation, the voted type and the queue share a
-         * database: refuse a DataSource that does not hold the tables ThingDb created for them.
+         * database, and a processor's batch only if the store is there too: refuse a DataSource that
+         * does not hold the tables ThingDb created for them, or that holds same-named tables of
+         * another database. Returns the queue database's identity.
          */
-        private void checkLayout() {
+        private String checkLayout() {
             String rel = relation.name();
+            String votedName = relation.thing2().name();
+            String typeDb = DatabaseIdentity.of(db.databaseOf(relation.thing2()).primary(),
+                    "the primary of voted type " + votedName);
+            String relationDb = DatabaseIdentity.of(db.databaseOf(relation).primary(), "the primary of vote relation " + rel);
+            if (!typeDb.equals(relationDb)) {
+                throw new IllegalArgumentException("vote relation " + rel + " and voted type " + votedName
+                        + " are placed on different databases (ThingDb.builder().relation/.type): a vote's relation"
+                        + " row and the thing's ups/downs must commit in one transaction, so place them on one database");
+            }
             List<String> tables = List.of("thing_" + relation.thing2().name(), "rel_" + rel, "relpair_" + rel, "thingdb_outbox");
             List<String> missing = new ArrayList<>();
             try (Connection c = dataSource.getConnection();
@@ -472,6 +624,22 @@ public final class Votes implements AutoCloseable {
                         + ".relation/.type) on the database whose DataSource is passed to Votes.builder, so that a vote,"
                         + " its counts and its listing jobs commit in one transaction");
             }
+            String queueDb = DatabaseIdentity.of(dataSource, "the DataSource passed to Votes.builder");
+            if (!queueDb.equals(typeDb)) {
+                throw new IllegalArgumentException("the DataSource passed to Votes.builder reaches another database than"
+                        + " the one ThingDb places voted type " + votedName + " and vote relation " + rel + " on (it has"
+                        + " tables of the same names, not the same rows): pass that database's primary, so that a vote,"
+                        + " its counts and its listing jobs commit in one transaction; each database that holds voted"
+                        + " types has its own queue");
+            }
+            String storeDb = DatabaseIdentity.of(store.dataSource(), "the listing store's DataSource");
+            if (!storeDb.equals(queueDb)) {
+                throw new IllegalArgumentException("the listing store is on another database than the vote queue of "
+                        + votedName + ": processors write a listing in the same transaction as they consume its jobs,"
+                        + " so build the ListingStore on the vote database's primary (each database that holds voted"
+                        + " types has its own queue, store and processors)");
+            }
+            return queueDb;
         }
     }
 }
