@@ -924,6 +924,15 @@ public final class ThingDb implements AutoCloseable {
     queryCache.bump(this, handle(type));
   }
 
+  /**
+   * Hands an outbox row whose invalidation the cache confirmed to the batched cleanup, as ThingDb
+   * does for its own writes: for writers outside ThingDb that record outbox rows on the database
+   * of {@code type} (the listings module's votes).
+   */
+  public void outboxConfirmed(ThingType type, long outboxId) {
+    outbox.confirm(handle(type).db, outboxId, Result.PUBLISHED);
+  }
+
   /** The databases, by name (for tests and the listings module). */
   Map<String, DbHandle> databases() {
     return databases;

@@ -347,9 +347,9 @@ public final class Votes implements AutoCloseable {
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(false);
             try {
-                // Lock order, the same for every vote: pair row, relation row, thing row, dirty rows
-                // (sorted). Core's relation writes take the pair row first too; its counter
-                // increments take only the thing row; processors never lock things.
+                // Lock order, the same for every vote: pair row, relation row, thing row (by the
+                // update), dirty rows (sorted). Core's relation writes take the pair row first too;
+                // its counter increments take only the thing row; processors never lock things.
                 long[] pair = lockPair(c, rel, accountId, thingId, pairKey);
                 Long relId = null;
                 int previous = 0;
@@ -364,33 +364,11 @@ public final class Votes implements AutoCloseable {
                         }
                     }
                 }
-                int ups;
-                int downs;
-                long version;
-                boolean isDeleted;
-                try (PreparedStatement ps = c.prepareStatement("select ups, downs, version, deleted from " + thingTable
-                        + " where thing_id = ? for update")) {
-                    ps.setLong(1, thingId);
-                    try (ResultSet rs = ps.executeQuery()) {
-                        if (!rs.next()) {
-                            c.rollback();
-                            throw new NotFoundException("no " + voted.name() + " with id " + thingId + " to vote on ("
-                                    + describe(accountId, thingId) + "); nothing was written");
-                        }
-                        ups = rs.getInt(1);
-                        downs = rs.getInt(2);
-                        version = rs.getLong(3);
-                        isDeleted = rs.getBoolean(4);
-                    }
-                }
-                if (isDeleted) {
-                    c.rollback();
-                    throw deleted(accountId, thingId);
-                }
                 if (previous == direction) {
                     // Nothing to change: roll back the pair-version bump and its outbox row too.
+                    Committed unchanged = unchanged(c, accountId, thingId, previous);
                     c.rollback();
-                    return new Committed(new Vote(previous, direction, ups, downs, version, false), 0, 0, 0);
+                    return unchanged;
                 }
                 if (relId != null) {
                     try (PreparedStatement ps = c.prepareStatement("update rel_" + rel
@@ -412,8 +390,13 @@ public final class Votes implements AutoCloseable {
                 int dUps = (direction == 1 ? 1 : 0) - (previous == 1 ? 1 : 0);
                 int dDowns = (direction == -1 ? 1 : 0) - (previous == -1 ? 1 : 0);
                 long thingOutbox = 0;
+                int ups;
+                int downs;
+                long version;
+                // The update is the thing's lock; "not deleted" makes a deleted (or missing) thing
+                // update nothing, and the vote is then rolled back.
                 String update = "update " + thingTable + " set ups = ups + ?, downs = downs + ?, version = version + 1"
-                        + " where thing_id = ? returning ups, downs, version";
+                        + " where thing_id = ? and not deleted returning ups, downs, version";
                 String sql = cache == null ? "with u as (" + update + ") select u.*, 0::bigint from u"
                         : "with u as (" + update + "), o as (insert into thingdb_outbox (cache_key, version)"
                                 + " select ?, version from u returning id) select u.*, (select id from o) from u";
@@ -425,7 +408,11 @@ public final class Votes implements AutoCloseable {
                         ps.setString(4, thingKey);
                     }
                     try (ResultSet rs = ps.executeQuery()) {
-                        rs.next();
+                        if (!rs.next()) {
+                            RuntimeException refused = missingOrDeleted(c, accountId, thingId);
+                            c.rollback();
+                            throw refused;
+                        }
                         ups = rs.getInt(1);
                         downs = rs.getInt(2);
                         version = rs.getLong(3);
@@ -444,6 +431,34 @@ public final class Votes implements AutoCloseable {
                 throw e;
             }
         }
+    }
+
+    /** The outcome of a repeated vote, read (without a lock) inside the vote's transaction. */
+    private Committed unchanged(Connection c, long accountId, long thingId, int previous) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("select ups, downs, version, deleted from thing_" + voted.name()
+                + " where thing_id = ?")) {
+            ps.setLong(1, thingId);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next() || rs.getBoolean(4)) {
+                    throw missingOrDeleted(c, accountId, thingId);
+                }
+                return new Committed(new Vote(previous, previous, rs.getInt(1), rs.getInt(2), rs.getLong(3), false), 0, 0, 0);
+            }
+        }
+    }
+
+    /** Why the thing could not be voted on: it is gone, or deleted. */
+    private RuntimeException missingOrDeleted(Connection c, long accountId, long thingId) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("select deleted from thing_" + voted.name() + " where thing_id = ?")) {
+            ps.setLong(1, thingId);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (rs.next() && rs.getBoolean(1)) {
+                    return deleted(accountId, thingId);
+                }
+            }
+        }
+        return new NotFoundException("no " + voted.name() + " with id " + thingId + " to vote on ("
+                + describe(accountId, thingId) + "); nothing was written");
     }
 
     /** As core's RelationWrites.lockPair: upsert the pair row, draw its next version, record the outbox row. */
@@ -477,27 +492,16 @@ public final class Votes implements AutoCloseable {
             // Committed; cached query results of the type live until their TTL, as after any core
             // write whose generation bump fails.
         }
-        List<Long> confirmed = new ArrayList<>(2);
         try {
+            // Confirmed rows go to core's batched cleanup; an unconfirmed one stays for the replayer.
             if (cache.invalidate(thingKey, done.vote.version()) != Result.UNCONFIRMED) {
-                confirmed.add(done.thingOutbox);
+                db.outboxConfirmed(voted, done.thingOutbox);
             }
             if (cache.invalidate(pairKey, done.pairVersion) != Result.UNCONFIRMED) {
-                confirmed.add(done.pairOutbox);
+                db.outboxConfirmed(voted, done.pairOutbox);
             }
         } catch (RuntimeException e) {
             // Committed; the outbox rows stay and the replayer invalidates the keys.
-            return;
-        }
-        if (confirmed.isEmpty()) {
-            return;
-        }
-        try (Connection c = dataSource.getConnection();
-                PreparedStatement ps = c.prepareStatement("delete from thingdb_outbox where id = any(?)")) {
-            ps.setArray(1, c.createArrayOf("bigint", confirmed.toArray(new Long[0])));
-            ps.executeUpdate();
-        } catch (SQLException e) {
-            // Harmless: the replayer finds the keys already invalidated and deletes the rows.
         }
     }
 
