@@ -206,6 +206,32 @@ public final class ThingDb implements AutoCloseable {
    * data rows, whatever the count. Things of types on different databases commit separately.
    */
   public List<Thing> createAll(Session session, List<NewThing> things) {
+    return createAll(session, things, null);
+  }
+
+  /**
+   * Work an extension runs inside a write's transaction, after the rows are written and before
+   * COMMIT, on the written type's primary (listings enqueue their update jobs this way, so they
+   * commit with the write or not at all). A transient failure before COMMIT runs the whole
+   * transaction again, hook included. Implementations must be thread-safe.
+   */
+  @FunctionalInterface
+  public interface InTransaction {
+    /**
+     * Runs in the transaction. Throwing rolls the write back.
+     *
+     * @param c       the transaction's connection; do not commit, roll back or close it
+     * @param written the things as this transaction writes them (those on {@code c}'s database)
+     * @throws SQLException to roll back; the write then fails with it
+     */
+    void run(Connection c, List<Thing> written) throws SQLException;
+  }
+
+  /**
+   * {@link #createAll(Session, List)} that runs {@code hook} (if not null) in each database's
+   * transaction with the things created there.
+   */
+  public List<Thing> createAll(Session session, List<NewThing> things, InTransaction hook) {
     checkOpen();
     Objects.requireNonNull(things, "things must not be null");
     // One transaction per database, not per type: a batch whose second type failed used to
@@ -227,6 +253,11 @@ public final class ThingDb implements AutoCloseable {
             batch.add(things.get(i));
           }
           done.put(e.getKey(), ThingWrites.insert(this, c, e.getKey(), batch));
+        }
+        if (hook != null) {
+          List<Thing> written = new ArrayList<>();
+          done.values().forEach(written::addAll);
+          hook.run(c, written);
         }
         return done;
       });
@@ -379,13 +410,27 @@ public final class ThingDb implements AutoCloseable {
    * @throws NotFoundException if the thing no longer exists
    */
   public Thing update(Session session, ThingUpdate update) {
+    return update(session, update, null);
+  }
+
+  /**
+   * {@link #update(Session, ThingUpdate)} that runs {@code hook} (if not null) in the write's
+   * transaction with the thing as written; an update with no changes runs nothing.
+   */
+  public Thing update(Session session, ThingUpdate update, InTransaction hook) {
     checkOpen();
     Objects.requireNonNull(update, "update must not be null");
     if (update.isEmpty()) {
       return update.base();
     }
     TypeHandle h = handle(update.base().type());
-    ThingWrites.Committed done = writeTx(h.db, session, c -> ThingWrites.update(this, c, h, update));
+    ThingWrites.Committed done = writeTx(h.db, session, c -> {
+      ThingWrites.Committed d = ThingWrites.update(this, c, h, update);
+      if (hook != null) {
+        hook.run(c, List.of(d.thing()));
+      }
+      return d;
+    });
     publishAfterCommit(h, done);
     return done.thing();
   }
@@ -859,6 +904,33 @@ public final class ThingDb implements AutoCloseable {
     } catch (SQLException e) {
       cause.addSuppressed(e);
     }
+  }
+
+  /** The database {@code type} is placed on (its primary takes the type's writes). */
+  public Database databaseOf(ThingType type) {
+    return handle(type).db.database;
+  }
+
+  /** The database relation {@code type} is placed on. */
+  public Database databaseOf(RelationType type) {
+    return relationHandle(type).db.database;
+  }
+
+  /**
+   * Retires the cached query results of {@code type} ({@link ThingQuery#cached}): call after
+   * writing its rows outside ThingDb, as the listings module's votes do. No-op without a cache.
+   */
+  public void queryResultsChanged(ThingType type) {
+    queryCache.bump(this, handle(type));
+  }
+
+  /**
+   * Hands an outbox row whose invalidation the cache confirmed to the batched cleanup, as ThingDb
+   * does for its own writes: for writers outside ThingDb that record outbox rows on the database
+   * of {@code type} (the listings module's votes).
+   */
+  public void outboxConfirmed(ThingType type, long outboxId) {
+    outbox.confirm(handle(type).db, outboxId, Result.PUBLISHED);
   }
 
   /** The databases, by name (for tests and the listings module). */

@@ -39,7 +39,8 @@ public final class ThingUpdate {
     return this;
   }
 
-  Thing base() {
+  /** The snapshot this update edits. */
+  public Thing base() {
     return base;
   }
 

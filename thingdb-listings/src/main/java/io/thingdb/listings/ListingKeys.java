@@ -38,6 +38,30 @@ final class ListingKeys {
         return key;
     }
 
+    /**
+     * Whether {@code key} is in the format {@link ListingRecompute#key} writes, {@code
+     * <prefix>:top:<window>} or {@code <prefix>:controversial:<window>} with a {@link TimeWindow}
+     * key ({@code hour} ... {@code all}). Those listings belong to the recompute, which replaces
+     * them whole; per-write updates must not be routed to them (a processor would refill them with
+     * the unwindowed query and the two writers would overwrite each other).
+     */
+    static boolean isRecomputed(String key) {
+        int last = key.lastIndexOf(':');
+        if (last < 0) {
+            return false;
+        }
+        String window = key.substring(last + 1);
+        boolean isWindow = false;
+        for (TimeWindow w : TimeWindow.values()) {
+            isWindow |= w.key().equals(window);
+        }
+        if (!isWindow) {
+            return false;
+        }
+        String rest = key.substring(0, last);
+        return rest.endsWith(":top") || rest.endsWith(":controversial");
+    }
+
     static String abbreviate(String key) {
         StringBuilder b = new StringBuilder("'");
         int n = Math.min(key.length(), 60);

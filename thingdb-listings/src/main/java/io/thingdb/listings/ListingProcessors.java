@@ -43,6 +43,13 @@ import org.slf4j.LoggerFactory;
  * row, COMMIT, and only then publish to the cache (no lock is held across a cache call). A hot
  * listing is worked on by one worker at a time, so adding workers never adds contention on it.
  *
+ * <p>The worker threads also pace each listing: they claim a dirty listing only if its row was
+ * last written at least {@link Builder#writeInterval} ago, so the jobs of a hot listing that arrive
+ * meanwhile are applied together. Without pacing, every idle worker would claim a hot listing as
+ * soon as one job arrived, and adding workers would multiply the listing writes (and the CPU they
+ * take from the writers) instead of the throughput. A quiet listing is written as soon as a worker
+ * looks. {@link #processOne()} and {@link #drain()} do not pace: they apply what is queued now.
+ *
  * <p>Jobs are at-least-once and idempotent: a job only says "re-evaluate thing X in listing K", and
  * applying one twice changes nothing. A worker that throws or dies mid-batch loses nothing: its
  * transaction rolls back, its row lock is released, and the jobs and dirty row are there for the
@@ -62,6 +69,7 @@ public final class ListingProcessors implements AutoCloseable {
     private final VersionedCache cache;
     private final int threads;
     private final Duration idleWait;
+    private final long writeIntervalMicros;
     private final Clock clock;
     private final BatchHook hook;
     private final List<Thread> workers = new ArrayList<>();
@@ -87,6 +95,7 @@ public final class ListingProcessors implements AutoCloseable {
         this.cache = b.cache == null ? null : VersionedCache.builder(b.cache).build();
         this.threads = b.threads;
         this.idleWait = b.idleWait;
+        this.writeIntervalMicros = b.writeInterval.toNanos() / 1000;
         this.clock = b.clock;
         this.hook = b.hook;
     }
@@ -128,7 +137,7 @@ public final class ListingProcessors implements AutoCloseable {
         while (running) {
             int done;
             try {
-                done = processOne();
+                done = process(writeIntervalMicros);
             } catch (RuntimeException e) {
                 failures.increment();
                 log.warn("listing batch failed; its transaction rolled back and its jobs stay queued", e);
@@ -153,12 +162,16 @@ public final class ListingProcessors implements AutoCloseable {
      *     and stays queued
      */
     public int processOne() {
+        return process(0);
+    }
+
+    private int process(long paceMicros) {
         String key = null;
         Batch done;
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(false);
             try {
-                key = claim(c);
+                key = claim(c, paceMicros);
                 if (key == null) {
                     c.rollback();
                     return -1;
@@ -236,24 +249,39 @@ public final class ListingProcessors implements AutoCloseable {
 
     private record Batch(int jobs, byte[] data, long version) {}
 
-    private static String claim(Connection c) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("select listing_key from thingdb_listing_dirty"
-                + " order by since limit 1 for update skip locked");
-                ResultSet rs = ps.executeQuery()) {
-            return rs.next() ? rs.getString(1) : null;
+    private static String claim(Connection c, long paceMicros) throws SQLException {
+        String sql = paceMicros == 0
+                ? "select listing_key from thingdb_listing_dirty order by since limit 1 for update skip locked"
+                : "select d.listing_key from thingdb_listing_dirty d where not exists (select 1 from thingdb_listing l"
+                        + " where l.key = d.listing_key and l.updated_at > now() - ? * interval '1 microsecond')"
+                        + " order by d.since limit 1 for update of d skip locked";
+        try (PreparedStatement ps = c.prepareStatement(sql)) {
+            if (paceMicros != 0) {
+                ps.setLong(1, paceMicros);
+            }
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? rs.getString(1) : null;
+            }
         }
     }
 
     /** The batch of one claimed key, inside the claim's transaction; null on a version conflict. */
     private Batch apply(Connection c, String key) throws SQLException {
         Set<Long> ids = new LinkedHashSet<>();
+        int jobs = 0;
         try (PreparedStatement ps = c.prepareStatement("delete from thingdb_listing_job where listing_key = ? returning thing_id")) {
             ps.setString(1, key);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     ids.add(rs.getLong(1));
+                    jobs++;
                 }
             }
+        }
+        if (ListingKeys.isRecomputed(key)) {
+            throw new IllegalStateException("listing " + key + " has jobs, but keys <prefix>:top|controversial:<window>"
+                    + " belong to ListingRecompute, which replaces them whole; Votes refuses to route writes to them,"
+                    + " so these jobs were inserted some other way");
         }
         ListingDefinition def = routing.definition(key);
         if (def == null) {
@@ -299,7 +327,7 @@ public final class ListingProcessors implements AutoCloseable {
             ps.setString(1, key);
             ps.executeUpdate();
         }
-        return new Batch(ids.size(), data, expected + 1);
+        return new Batch(jobs, data, expected + 1);
     }
 
     private boolean belongs(Thing t, String key) {
@@ -468,6 +496,7 @@ public final class ListingProcessors implements AutoCloseable {
         private Cache cache;
         private int threads = 1;
         private Duration idleWait = Duration.ofMillis(50);
+        private Duration writeInterval = Duration.ofMillis(100);
         private Clock clock = Clock.systemUTC();
         private BatchHook hook = (c, key, jobs) -> { };
 
@@ -514,6 +543,23 @@ public final class ListingProcessors implements AutoCloseable {
             return this;
         }
 
+        /**
+         * The shortest time between two writes of one listing by the worker threads, 0 to 1 minute;
+         * jobs that arrive meanwhile wait and are applied in one batch. Bounds a hot listing to one
+         * write per interval whatever the number of workers, at the cost of up to this much delay
+         * before a vote on it is visible. Zero turns pacing off. Default 100 ms.
+         *
+         * @throws IllegalArgumentException if out of range
+         */
+        public Builder writeInterval(Duration interval) {
+            Objects.requireNonNull(interval, "write interval must not be null");
+            if (interval.isNegative() || interval.compareTo(Duration.ofMinutes(1)) > 0) {
+                throw new IllegalArgumentException("listing write interval must be between 0 and 1 minute: " + interval);
+            }
+            this.writeInterval = interval;
+            return this;
+        }
+
         /** The clock for {@link #oldestJobAge()}. */
         public Builder clock(Clock clock) {
             this.clock = Objects.requireNonNull(clock, "clock must not be null");
@@ -528,9 +574,17 @@ public final class ListingProcessors implements AutoCloseable {
         /**
          * Creates the queue tables if missing and returns the (not yet started) processors.
          *
+         * @throws IllegalArgumentException if the store is on another database than the queue (a
+         *     batch writes the listing in the same transaction as it consumes the jobs)
          * @throws ThingDbException if the database fails
          */
         public ListingProcessors build() {
+            if (!DatabaseIdentity.of(dataSource, "the processors' DataSource").equals(
+                    DatabaseIdentity.of(store.dataSource(), "the listing store's DataSource"))) {
+                throw new IllegalArgumentException("the listing store is on another database than the queue the"
+                        + " processors consume: a batch writes the listing in the same transaction as it deletes the"
+                        + " jobs, so build the ListingStore and the ListingProcessors on the same database's primary");
+            }
             ListingQueue.createTables(dataSource);
             return new ListingProcessors(this);
         }

@@ -3,12 +3,15 @@ package io.thingdb.listings;
 import io.thingdb.cache.Cache;
 import io.thingdb.cache.VersionedCache;
 import io.thingdb.cache.VersionedCache.Result;
+import io.thingdb.core.NewThing;
 import io.thingdb.core.NotFoundException;
 import io.thingdb.core.RelationType;
+import io.thingdb.core.Session;
 import io.thingdb.core.Thing;
 import io.thingdb.core.ThingDb;
 import io.thingdb.core.ThingDbException;
 import io.thingdb.core.ThingType;
+import io.thingdb.core.ThingUpdate;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -17,8 +20,12 @@ import java.sql.Timestamp;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
 import javax.sql.DataSource;
 
 /**
@@ -34,8 +41,18 @@ import javax.sql.DataSource;
  * thingdb_outbox} in the same transaction; after COMMIT both keys are invalidated at their new
  * versions (the outbox replay of any ThingDb instance on that database covers a crash in between).
  *
- * <p>Core's public API commits per call, so this class uses plain JDBC on the DataSource of the
- * voted type's database; the vote relation, the voted type and the listing queue must live there.
+ * <p>{@link #submit}, {@link #delete}, {@link #markSpam} and {@link #update} write through ThingDb
+ * and enqueue the thing's listing jobs inside the same transaction (ThingDb's {@link
+ * ThingDb.InTransaction} hook), so a write and its jobs commit together or not at all.
+ *
+ * <p>Core's public API commits per call, so {@link #cast} uses plain JDBC on the DataSource of the
+ * voted type's database. The vote relation, the voted type and the listing queue must live on one
+ * database, and so must the listing store that the processors write in the same transaction as
+ * they consume jobs: {@link Builder#build()} refuses any other layout. Each database that holds
+ * voted types has its own queue (its own Votes, store and processors). Listing keys in the format
+ * {@link ListingRecompute} writes ({@code <prefix>:top:<window>}, {@code
+ * <prefix>:controversial:<window>}) belong to the recompute; a routing that sends a write to one
+ * is refused.
  *
  * <p>Thread-safe. Does not own the ThingDb, DataSource or cache.
  */
@@ -53,6 +70,9 @@ public final class Votes implements AutoCloseable {
     private final ListingStore store;
     private final VersionedCache cache;
     private final Clock clock;
+    private final String queueDatabase;
+    /** Per thing type name: whether ThingDb places the type on the queue's database. */
+    private final Map<String, Boolean> onQueueDatabase = new ConcurrentHashMap<>();
     private volatile int relationTypeId;
 
     /**
@@ -67,7 +87,8 @@ public final class Votes implements AutoCloseable {
      */
     public record Vote(int previous, int direction, int ups, int downs, long version, boolean changed) {}
 
-    private Votes(Builder b) {
+    private Votes(Builder b, String queueDatabase) {
+        this.queueDatabase = queueDatabase;
         this.db = b.db;
         this.dataSource = b.dataSource;
         this.registry = b.registry == null ? b.dataSource : b.registry;
@@ -145,10 +166,11 @@ public final class Votes implements AutoCloseable {
     }
 
     /**
-     * Enqueues listing-update jobs for a thing after a write made through ThingDb (submit, delete,
-     * mark spam, edit), in a transaction of its own: call it after that write returned. Unlike
-     * {@link #cast} this is not atomic with the write (core commits per call); a crash in between
-     * leaves the listings without that change until the thing's next job.
+     * Enqueues listing-update jobs for a thing after a write made through ThingDb, in a transaction
+     * of its own: call it after that write returned. This is not atomic with the write; a crash in
+     * between leaves the listings without that change until the thing's next job. Prefer {@link
+     * #submit}, {@link #delete}, {@link #markSpam} and {@link #update}, which enqueue in the write's
+     * own transaction.
      *
      * @param thing the thing as written (its props route it)
      * @throws IllegalStateException if the routing returns a bad key
@@ -171,6 +193,113 @@ public final class Votes implements AutoCloseable {
         }
     }
 
+    /**
+     * Creates a thing and, in the same transaction, enqueues the jobs of the listings it belongs to.
+     *
+     * @param session records the commit for read-your-writes; may be null
+     * @param thing   the new thing, of a type ThingDb places on this queue's database
+     * @return the thing as created
+     * @throws IllegalArgumentException if the type lives on another database; nothing is written
+     * @throws IllegalStateException    if the routing returns null, a bad key or a key that
+     *     {@link ListingRecompute} owns; nothing is written
+     * @throws ThingDbException         if the database fails; nothing is written (or, for {@link
+     *     io.thingdb.core.OutcomeUnknownException}, both or neither are)
+     */
+    public Thing submit(Session session, NewThing thing) {
+        Objects.requireNonNull(thing, "thing must not be null");
+        return submitAll(session, List.of(thing)).get(0);
+    }
+
+    /** {@link #submit(Session, NewThing)} without a session. */
+    public Thing submit(NewThing thing) {
+        return submit(null, thing);
+    }
+
+    /**
+     * Creates things in one transaction (ThingDb's {@link ThingDb#createAll}) with their listing
+     * jobs: one statement for all jobs and one for the dirty rows, whatever the count.
+     *
+     * @param session records the commit; may be null
+     * @param things  the new things, of types on this queue's database
+     * @return the things as created, in input order
+     * @throws IllegalArgumentException if a type lives on another database; nothing is written
+     * @throws IllegalStateException    if the routing fails for a thing; nothing is written
+     */
+    public List<Thing> submitAll(Session session, List<NewThing> things) {
+        Objects.requireNonNull(things, "things must not be null");
+        for (NewThing t : things) {
+            checkOnQueueDatabase(Objects.requireNonNull(t, "things must not contain null").type(), "submit");
+        }
+        return db.createAll(session, things, (c, written) -> {
+            Map<Long, List<String>> keys = new LinkedHashMap<>();
+            for (Thing t : written) {
+                keys.put(t.id(), routedKeys(t));
+            }
+            ListingQueue.enqueueAll(c, keys);
+        });
+    }
+
+    /**
+     * Soft-deletes (or restores) a thing and enqueues its listing jobs in the same transaction.
+     * Deleting a thing that is already deleted writes nothing.
+     *
+     * @throws NotFoundException        if the thing no longer exists; nothing is written
+     * @throws IllegalArgumentException if its type lives on another database; nothing is written
+     * @see #update
+     */
+    public Thing delete(Session session, Thing thing, boolean deleted) {
+        Objects.requireNonNull(thing, "thing must not be null");
+        return update(session, thing.edit().deleted(deleted));
+    }
+
+    /**
+     * Marks (or unmarks) a thing as spam and enqueues its listing jobs in the same transaction.
+     *
+     * @throws NotFoundException        if the thing no longer exists; nothing is written
+     * @throws IllegalArgumentException if its type lives on another database; nothing is written
+     * @see #update
+     */
+    public Thing markSpam(Session session, Thing thing, boolean spam) {
+        Objects.requireNonNull(thing, "thing must not be null");
+        return update(session, thing.edit().spam(spam));
+    }
+
+    /**
+     * Applies an edit through ThingDb and, in the same transaction, enqueues jobs for the listings
+     * of the edited snapshot and of the result (an edit that moves a thing to another group leaves
+     * the old group's listings and joins the new ones). An edit with no changes writes nothing.
+     *
+     * @param session records the commit; may be null
+     * @param update  the edit
+     * @return the thing as committed
+     * @throws NotFoundException        if the thing no longer exists; nothing is written
+     * @throws IllegalArgumentException if its type lives on another database; nothing is written
+     * @throws IllegalStateException    if the routing fails; nothing is written
+     */
+    public Thing update(Session session, ThingUpdate update) {
+        Objects.requireNonNull(update, "update must not be null");
+        Thing base = update.base();
+        checkOnQueueDatabase(base.type(), "update");
+        return db.update(session, update, (c, written) -> {
+            for (Thing t : written) {
+                LinkedHashSet<String> keys = new LinkedHashSet<>(routedKeys(base));
+                keys.addAll(routedKeys(t));
+                ListingQueue.enqueue(c, keys, t.id());
+            }
+        });
+    }
+
+    private void checkOnQueueDatabase(ThingType type, String what) {
+        boolean on = onQueueDatabase.computeIfAbsent(type.name(), n -> queueDatabase.equals(
+                DatabaseIdentity.of(db.databaseOf(type).primary(), "the primary of type " + n)));
+        if (!on) {
+            throw new IllegalArgumentException(what + " of a " + type.name() + ": ThingDb places type " + type.name()
+                    + " on another database than this listing queue (" + voted.name() + "'s), so the write and its"
+                    + " listing jobs could not commit in one transaction; build a Votes, ListingStore and"
+                    + " ListingProcessors on that database's primary for it; nothing was written");
+        }
+    }
+
     private List<String> routedKeys(Thing thing) {
         List<String> keys = new ArrayList<>();
         Collection<String> routed = routing.listingsOf(thing);
@@ -182,7 +311,13 @@ public final class Votes implements AutoCloseable {
                 keys.add(store.checkKey(key));
             } catch (IllegalArgumentException | NullPointerException e) {
                 throw new IllegalStateException("listing routing " + routing + " returned a bad key for "
-                        + thing.fullname() + ": " + e.getMessage(), e);
+                        + thing.fullname() + ": " + e.getMessage() + "; nothing was written", e);
+            }
+            if (ListingKeys.isRecomputed(key)) {
+                throw new IllegalStateException("listing routing " + routing + " returned " + key + " for "
+                        + thing.fullname() + ": keys <prefix>:top|controversial:<window> belong to ListingRecompute,"
+                        + " which replaces those listings whole; route per-write updates to other keys (such as"
+                        + " <prefix>:top for all-time top); nothing was written");
             }
         }
         return keys;
@@ -212,9 +347,9 @@ public final class Votes implements AutoCloseable {
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(false);
             try {
-                // Lock order, the same for every vote: pair row, relation row, thing row, dirty rows
-                // (sorted). Core's relation writes take the pair row first too; its counter
-                // increments take only the thing row; processors never lock things.
+                // Lock order, the same for every vote: pair row, relation row, thing row (by the
+                // update), dirty rows (sorted). Core's relation writes take the pair row first too;
+                // its counter increments take only the thing row; processors never lock things.
                 long[] pair = lockPair(c, rel, accountId, thingId, pairKey);
                 Long relId = null;
                 int previous = 0;
@@ -229,33 +364,11 @@ public final class Votes implements AutoCloseable {
                         }
                     }
                 }
-                int ups;
-                int downs;
-                long version;
-                boolean isDeleted;
-                try (PreparedStatement ps = c.prepareStatement("select ups, downs, version, deleted from " + thingTable
-                        + " where thing_id = ? for update")) {
-                    ps.setLong(1, thingId);
-                    try (ResultSet rs = ps.executeQuery()) {
-                        if (!rs.next()) {
-                            c.rollback();
-                            throw new NotFoundException("no " + voted.name() + " with id " + thingId + " to vote on ("
-                                    + describe(accountId, thingId) + "); nothing was written");
-                        }
-                        ups = rs.getInt(1);
-                        downs = rs.getInt(2);
-                        version = rs.getLong(3);
-                        isDeleted = rs.getBoolean(4);
-                    }
-                }
-                if (isDeleted) {
-                    c.rollback();
-                    throw deleted(accountId, thingId);
-                }
                 if (previous == direction) {
                     // Nothing to change: roll back the pair-version bump and its outbox row too.
+                    Committed unchanged = unchanged(c, accountId, thingId, previous);
                     c.rollback();
-                    return new Committed(new Vote(previous, direction, ups, downs, version, false), 0, 0, 0);
+                    return unchanged;
                 }
                 if (relId != null) {
                     try (PreparedStatement ps = c.prepareStatement("update rel_" + rel
@@ -277,8 +390,13 @@ public final class Votes implements AutoCloseable {
                 int dUps = (direction == 1 ? 1 : 0) - (previous == 1 ? 1 : 0);
                 int dDowns = (direction == -1 ? 1 : 0) - (previous == -1 ? 1 : 0);
                 long thingOutbox = 0;
+                int ups;
+                int downs;
+                long version;
+                // The update is the thing's lock; "not deleted" makes a deleted (or missing) thing
+                // update nothing, and the vote is then rolled back.
                 String update = "update " + thingTable + " set ups = ups + ?, downs = downs + ?, version = version + 1"
-                        + " where thing_id = ? returning ups, downs, version";
+                        + " where thing_id = ? and not deleted returning ups, downs, version";
                 String sql = cache == null ? "with u as (" + update + ") select u.*, 0::bigint from u"
                         : "with u as (" + update + "), o as (insert into thingdb_outbox (cache_key, version)"
                                 + " select ?, version from u returning id) select u.*, (select id from o) from u";
@@ -290,7 +408,11 @@ public final class Votes implements AutoCloseable {
                         ps.setString(4, thingKey);
                     }
                     try (ResultSet rs = ps.executeQuery()) {
-                        rs.next();
+                        if (!rs.next()) {
+                            RuntimeException refused = missingOrDeleted(c, accountId, thingId);
+                            c.rollback();
+                            throw refused;
+                        }
                         ups = rs.getInt(1);
                         downs = rs.getInt(2);
                         version = rs.getLong(3);
@@ -309,6 +431,34 @@ public final class Votes implements AutoCloseable {
                 throw e;
             }
         }
+    }
+
+    /** The outcome of a repeated vote, read (without a lock) inside the vote's transaction. */
+    private Committed unchanged(Connection c, long accountId, long thingId, int previous) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("select ups, downs, version, deleted from thing_" + voted.name()
+                + " where thing_id = ?")) {
+            ps.setLong(1, thingId);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next() || rs.getBoolean(4)) {
+                    throw missingOrDeleted(c, accountId, thingId);
+                }
+                return new Committed(new Vote(previous, previous, rs.getInt(1), rs.getInt(2), rs.getLong(3), false), 0, 0, 0);
+            }
+        }
+    }
+
+    /** Why the thing could not be voted on: it is gone, or deleted. */
+    private RuntimeException missingOrDeleted(Connection c, long accountId, long thingId) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("select deleted from thing_" + voted.name() + " where thing_id = ?")) {
+            ps.setLong(1, thingId);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (rs.next() && rs.getBoolean(1)) {
+                    return deleted(accountId, thingId);
+                }
+            }
+        }
+        return new NotFoundException("no " + voted.name() + " with id " + thingId + " to vote on ("
+                + describe(accountId, thingId) + "); nothing was written");
     }
 
     /** As core's RelationWrites.lockPair: upsert the pair row, draw its next version, record the outbox row. */
@@ -336,27 +486,22 @@ public final class Votes implements AutoCloseable {
         if (cache == null) {
             return;
         }
-        List<Long> confirmed = new ArrayList<>(2);
         try {
+            db.queryResultsChanged(voted);
+        } catch (RuntimeException e) {
+            // Committed; cached query results of the type live until their TTL, as after any core
+            // write whose generation bump fails.
+        }
+        try {
+            // Confirmed rows go to core's batched cleanup; an unconfirmed one stays for the replayer.
             if (cache.invalidate(thingKey, done.vote.version()) != Result.UNCONFIRMED) {
-                confirmed.add(done.thingOutbox);
+                db.outboxConfirmed(voted, done.thingOutbox);
             }
             if (cache.invalidate(pairKey, done.pairVersion) != Result.UNCONFIRMED) {
-                confirmed.add(done.pairOutbox);
+                db.outboxConfirmed(voted, done.pairOutbox);
             }
         } catch (RuntimeException e) {
             // Committed; the outbox rows stay and the replayer invalidates the keys.
-            return;
-        }
-        if (confirmed.isEmpty()) {
-            return;
-        }
-        try (Connection c = dataSource.getConnection();
-                PreparedStatement ps = c.prepareStatement("delete from thingdb_outbox where id = any(?)")) {
-            ps.setArray(1, c.createArrayOf("bigint", confirmed.toArray(new Long[0])));
-            ps.executeUpdate();
-        } catch (SQLException e) {
-            // Harmless: the replayer finds the keys already invalidated and deletes the rows.
         }
     }
 
@@ -442,17 +587,28 @@ public final class Votes implements AutoCloseable {
          * @throws ThingDbException if the database fails
          */
         public Votes build() {
-            checkLayout();
+            String queueDatabase = checkLayout();
             ListingQueue.createTables(dataSource);
-            return new Votes(this);
+            return new Votes(this, queueDatabase);
         }
 
         /**
          * The vote transaction is only real if the relation, the voted type and the queue share a
-         * database: refuse a DataSource that does not hold the tables ThingDb created for them.
+         * database, and a processor's batch only if the store is there too: refuse a DataSource that
+         * does not hold the tables ThingDb created for them, or that holds same-named tables of
+         * another database. Returns the queue database's identity.
          */
-        private void checkLayout() {
+        private String checkLayout() {
             String rel = relation.name();
+            String votedName = relation.thing2().name();
+            String typeDb = DatabaseIdentity.of(db.databaseOf(relation.thing2()).primary(),
+                    "the primary of voted type " + votedName);
+            String relationDb = DatabaseIdentity.of(db.databaseOf(relation).primary(), "the primary of vote relation " + rel);
+            if (!typeDb.equals(relationDb)) {
+                throw new IllegalArgumentException("vote relation " + rel + " and voted type " + votedName
+                        + " are placed on different databases (ThingDb.builder().relation/.type): a vote's relation"
+                        + " row and the thing's ups/downs must commit in one transaction, so place them on one database");
+            }
             List<String> tables = List.of("thing_" + relation.thing2().name(), "rel_" + rel, "relpair_" + rel, "thingdb_outbox");
             List<String> missing = new ArrayList<>();
             try (Connection c = dataSource.getConnection();
@@ -472,6 +628,22 @@ public final class Votes implements AutoCloseable {
                         + ".relation/.type) on the database whose DataSource is passed to Votes.builder, so that a vote,"
                         + " its counts and its listing jobs commit in one transaction");
             }
+            String queueDb = DatabaseIdentity.of(dataSource, "the DataSource passed to Votes.builder");
+            if (!queueDb.equals(typeDb)) {
+                throw new IllegalArgumentException("the DataSource passed to Votes.builder reaches another database than"
+                        + " the one ThingDb places voted type " + votedName + " and vote relation " + rel + " on (it has"
+                        + " tables of the same names, not the same rows): pass that database's primary, so that a vote,"
+                        + " its counts and its listing jobs commit in one transaction; each database that holds voted"
+                        + " types has its own queue");
+            }
+            String storeDb = DatabaseIdentity.of(store.dataSource(), "the listing store's DataSource");
+            if (!storeDb.equals(queueDb)) {
+                throw new IllegalArgumentException("the listing store is on another database than the vote queue of "
+                        + votedName + ": processors write a listing in the same transaction as they consume its jobs,"
+                        + " so build the ListingStore on the vote database's primary (each database that holds voted"
+                        + " types has its own queue, store and processors)");
+            }
+            return queueDb;
         }
     }
 }
