@@ -309,6 +309,46 @@ class BlogHttpTest {
     assertThat(bad.body()).contains("unknown time window");
   }
 
+  @Test
+  void topOfAllTimeIsKeptByTheQueueWithoutARecompute() {
+    Browser author = user();
+    Map<String, Object> low = submit(author, "meta", "All-time low " + newName(), "", "one vote");
+    Map<String, Object> high = submit(author, "meta", "All-time high " + newName(), "", "many votes");
+    for (int i = 0; i < 3; i++) {
+      assertThat(user().postJson("/vote", Map.of("id", (String) high.get("name"), "dir", "1")).status()).isEqualTo(200);
+    }
+    app.drainListings(); // and no recomputeNow(): t=all is not a recomputed window
+    for (String path : List.of("/r/meta/top.json?t=all&limit=100", "/top.json?t=all&limit=100")) {
+      List<String> top = names(new Browser(base).get(fresh(path)).json());
+      assertThat(top).as(path).contains((String) high.get("name"), (String) low.get("name"));
+      assertThat(top.indexOf((String) high.get("name"))).as(path).isLessThan(top.indexOf((String) low.get("name")));
+    }
+    assertThat(new Browser(base).get(fresh("/r/meta/top?t=all")).body()).contains("All-time high");
+    // The all-time listings are the queue's own keys (all:top, sr:<id>:top), never the recompute's
+    // <prefix>:top:all, which the queue may not write.
+    assertThat(count(mainDs, "select count(*) from thingdb_listing where key like '%:all'")).isZero();
+    assertThat(count(mainDs, "select count(*) from thingdb_listing where key in ('all:top', 'all:controversial')")).isEqualTo(2);
+  }
+
+  @Test
+  void aBadAfterIsA400NamingItNeverTheTopOfTheListing() {
+    Browser anon = new Browser(base);
+    io.thingdb.core.Thing any = app.db().query(io.thingdb.core.ThingQuery.of(Models.LINK).limit(1)).things().get(0);
+    String prefix = any.fullname().substring(0, any.fullname().indexOf('_') + 1);
+    String never = prefix + Long.toString(any.id() + 1_000_000, 36);
+    io.thingdb.core.Thing account = app.db().query(io.thingdb.core.ThingQuery.of(Models.ACCOUNT).limit(1)).things().get(0);
+    record Case(String after, String message) {}
+    for (Case c : List.of(new Case("banana", "malformed fullname 'banana'"), new Case(never, "names no link that exists"),
+        new Case(account.fullname(), "names a thing of type account"))) {
+      for (String path : List.of("/new.json?after=", "/r/java/top.json?t=week&after=", "/user/admin.json?after=")) {
+        Browser.Page p = anon.get(fresh(path + c.after()));
+        assertThat(p.status()).as(path + c.after()).isEqualTo(400);
+        assertThat(p.json().get("message").toString()).as(path + c.after()).contains("bad after cursor '" + c.after() + "'")
+            .contains(c.message());
+      }
+    }
+  }
+
   // ------------------------------------------------------------------ JSON shapes
 
   @Test
