@@ -331,6 +331,72 @@ class BlogHttpTest {
   }
 
   @Test
+  void aPostAndACommentAreQueuedForTheirListingsInTheirOwnTransaction() {
+    String[] setup = {
+        "create table if not exists test_tx_log (tbl text, thing_id bigint, listing_key text, tx bigint)",
+        "create or replace function test_log_thing() returns trigger language plpgsql as"
+            + " $$ begin insert into test_tx_log values (tg_table_name, new.thing_id, null, txid_current()); return new; end $$",
+        "create or replace function test_log_job() returns trigger language plpgsql as"
+            + " $$ begin insert into test_tx_log values (tg_table_name, new.thing_id, new.listing_key, txid_current());"
+            + " return new; end $$"};
+    try {
+      for (DataSource ds : List.of(mainDs, commentsDs)) {
+        for (String sql : setup) {
+          execute(ds, sql);
+        }
+        execute(ds, "create trigger test_log_job after insert on thingdb_listing_job for each row execute function test_log_job()");
+      }
+      execute(mainDs, "create trigger test_log_link after insert on thing_link for each row execute function test_log_thing()");
+      execute(commentsDs, "create trigger test_log_comment after insert on thing_comment for each row execute function test_log_thing()");
+
+      Browser author = user();
+      String link = (String) submit(author, "java", "Listed at once " + newName(), "", "in one transaction").get("name");
+      io.thingdb.core.Thing post = app.db().getByFullnames(List.of(link), io.thingdb.core.ThingDb.Missing.FAIL).get(0);
+      assertThat(keysQueuedWithTheInsert(mainDs, "thing_link", post.id()))
+          .containsExactlyInAnyOrderElementsOf(new Listings(1000).listingsOf(post)).hasSize(9);
+      Browser.Page reply = author.postJson("/comment", Map.of("link", link, "text", "a comment, listed at once"));
+      assertThat(reply.status()).as(reply.body()).isEqualTo(201);
+      io.thingdb.core.Thing comment = app.db().getByFullnames(List.of((String) reply.json().get("name")),
+          io.thingdb.core.ThingDb.Missing.FAIL).get(0);
+      assertThat(keysQueuedWithTheInsert(commentsDs, "thing_comment", comment.id()))
+          .containsExactly(Listings.comments(comment.get(Models.COMMENT_AUTHOR)));
+    } finally {
+      execute(mainDs, "drop trigger if exists test_log_link on thing_link");
+      execute(commentsDs, "drop trigger if exists test_log_comment on thing_comment");
+      for (DataSource ds : List.of(mainDs, commentsDs)) {
+        execute(ds, "drop trigger if exists test_log_job on thingdb_listing_job");
+      }
+    }
+  }
+
+  /** The listing keys of the jobs inserted for a thing in the same transaction that inserted its row. */
+  static List<String> keysQueuedWithTheInsert(DataSource ds, String table, long thingId) {
+    String sql = "select j.listing_key from test_tx_log t join test_tx_log j on j.tx = t.tx and j.thing_id = t.thing_id"
+        + " and j.tbl = 'thingdb_listing_job' where t.tbl = ? and t.thing_id = ?";
+    List<String> out = new ArrayList<>();
+    try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+      ps.setString(1, table);
+      ps.setLong(2, thingId);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.add(rs.getString(1));
+        }
+      }
+    } catch (SQLException e) {
+      throw new AssertionError(sql + ": " + e.getMessage(), e);
+    }
+    return out;
+  }
+
+  static void execute(DataSource ds, String sql) {
+    try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+      ps.execute();
+    } catch (SQLException e) {
+      throw new AssertionError(sql + ": " + e.getMessage(), e);
+    }
+  }
+
+  @Test
   void aBadAfterIsA400NamingItNeverTheTopOfTheListing() {
     Browser anon = new Browser(base);
     io.thingdb.core.Thing any = app.db().query(io.thingdb.core.ThingQuery.of(Models.LINK).limit(1)).things().get(0);
