@@ -62,6 +62,17 @@ final class ListingKeys {
         return rest.endsWith(":top") || rest.endsWith(":controversial");
     }
 
+    /**
+     * The sort of a key in {@link ListingRecompute}'s format ({@link ListingSort#TOP} or {@link
+     * ListingSort#CONTROVERSIAL}), or null if {@link #isRecomputed} is false for it.
+     */
+    static ListingSort recomputedSort(String key) {
+        if (!isRecomputed(key)) {
+            return null;
+        }
+        return key.substring(0, key.lastIndexOf(':')).endsWith(":top") ? ListingSort.TOP : ListingSort.CONTROVERSIAL;
+    }
+
     static String abbreviate(String key) {
         StringBuilder b = new StringBuilder("'");
         int n = Math.min(key.length(), 60);

@@ -1,5 +1,6 @@
 package io.thingdb.listings;
 
+import io.thingdb.core.Fullnames;
 import io.thingdb.core.Prop;
 import io.thingdb.core.Thing;
 import io.thingdb.core.ThingDb;
@@ -27,6 +28,13 @@ import java.util.function.ToLongFunction;
  * things or the listing ends, so hidden things never shorten a page. The returned cursor continues
  * after the last thing returned; it is null when the listing has ended.
  *
+ * <p>Pages can also continue after a fullname ({@link #pageByFullname}, {@link
+ * #pageForByFullname}): the {@code after} of a web API, the fullname of the last thing of the
+ * previous page ({@link Page#after()}). A thing that has dropped out of the listing since still
+ * continues from its sort position, so paging never restarts at the top. That needs the listing's
+ * sort, which {@link ListingRecompute}'s keys name and the {@link ListingRouting} gives for the
+ * others: create the reader with the routing to page any key by fullname.
+ *
  * <p>Thread-safe; holds no state besides its configuration.
  */
 public final class ListingReader {
@@ -35,13 +43,17 @@ public final class ListingReader {
 
     private final ThingDb db;
     private final ListingStore store;
+    /** The sorts of the keys the queue keeps; null if the reader was created without it. */
+    private final ListingRouting routing;
     private final ThingType type;
     private final ToLongFunction<Thing> author;
     private final Clock clock;
 
-    private ListingReader(ThingDb db, ListingStore store, ThingType type, ToLongFunction<Thing> author, Clock clock) {
+    private ListingReader(ThingDb db, ListingStore store, ListingRouting routing, ThingType type,
+            ToLongFunction<Thing> author, Clock clock) {
         this.db = db;
         this.store = store;
+        this.routing = routing;
         this.type = type;
         this.author = author;
         this.clock = clock;
@@ -76,8 +88,54 @@ public final class ListingReader {
      */
     public static ListingReader create(ThingDb db, ListingStore store, ThingType type, ToLongFunction<Thing> author,
             Clock clock) {
+        return build(db, store, null, type, author, clock);
+    }
+
+    /**
+     * A reader of listings of {@code type} whose author is the value of {@code authorProp}, which
+     * knows the sort of every key {@code routing} defines, so that it can page any of them by
+     * fullname ({@link #pageByFullname}).
+     *
+     * @param db         the thing database
+     * @param store      the listing store
+     * @param routing    the routing the queue processors use; its {@link ListingRouting#definition}
+     *     gives a key's sort
+     * @param type       the thing type of the listings' items
+     * @param authorProp the prop holding a thing's author account id
+     * @param clock      gives "now" for the time windows
+     * @return the reader
+     * @throws NullPointerException if an argument is null
+     */
+    public static ListingReader create(ThingDb db, ListingStore store, ListingRouting routing, ThingType type,
+            Prop<Long> authorProp, Clock clock) {
+        Objects.requireNonNull(authorProp, "authorProp must not be null");
+        return create(db, store, routing, type, (ToLongFunction<Thing>) t -> t.get(authorProp), clock);
+    }
+
+    /**
+     * A reader of listings of {@code type} whose author is given by {@code author}, which knows the
+     * sort of every key {@code routing} defines (see {@link #create(ThingDb, ListingStore,
+     * ListingRouting, ThingType, Prop, Clock)}).
+     *
+     * @param db      the thing database
+     * @param store   the listing store
+     * @param routing the routing the queue processors use
+     * @param type    the thing type of the listings' items
+     * @param author  the author account id of a thing; called only for things marked as spam
+     * @param clock   gives "now" for the time windows
+     * @return the reader
+     * @throws NullPointerException if an argument is null
+     */
+    public static ListingReader create(ThingDb db, ListingStore store, ListingRouting routing, ThingType type,
+            ToLongFunction<Thing> author, Clock clock) {
+        return build(db, store, Objects.requireNonNull(routing, "routing must not be null"), type, author, clock);
+    }
+
+    private static ListingReader build(ThingDb db, ListingStore store, ListingRouting routing, ThingType type,
+            ToLongFunction<Thing> author, Clock clock) {
         return new ListingReader(Objects.requireNonNull(db, "db must not be null"),
-                Objects.requireNonNull(store, "store must not be null"), Objects.requireNonNull(type, "type must not be null"),
+                Objects.requireNonNull(store, "store must not be null"), routing,
+                Objects.requireNonNull(type, "type must not be null"),
                 Objects.requireNonNull(author, "author must not be null"), Objects.requireNonNull(clock, "clock must not be null"));
     }
 
@@ -92,6 +150,7 @@ public final class ListingReader {
      * @see #pageFor(long, String, Listing.Cursor, int, TimeWindow)
      */
     public Page page(String key, Listing.Cursor after, int limit, TimeWindow window) {
+        check(key, limit, window);
         return read(null, key, after, limit, window);
     }
 
@@ -110,10 +169,130 @@ public final class ListingReader {
      * @throws ThingDbException         if the database fails
      */
     public Page pageFor(long viewerId, String key, Listing.Cursor after, int limit, TimeWindow window) {
+        check(key, limit, window);
         return read(viewerId, key, after, limit, window);
     }
 
-    private Page read(Long viewer, String key, Listing.Cursor after, int limit, TimeWindow window) {
+    /**
+     * A page for an anonymous viewer (no spam shown) that continues after the thing named {@code
+     * after}, a fullname such as {@code t3_15bfi0}: the {@link Page#after()} of the previous page.
+     *
+     * <p>Where the page starts: if the listing holds the thing, right after its entry. If the thing
+     * has dropped out of the listing (deleted, marked as spam, voted down past the end, left out by
+     * the last recompute), from the position of its current row under the listing's sort, so the
+     * reader continues downwards and never sees the top of the listing again. The listing's sort is
+     * the one {@link ListingRecompute}'s key format names ({@code <prefix>:top:<window>}, {@code
+     * <prefix>:controversial:<window>}) or, for any other key, the one the reader's {@link
+     * ListingRouting} defines.
+     *
+     * <p>A fullname that names no existing thing has no position to continue from. ThingDb's
+     * deletes are soft (the row stays, so a deleted thing continues from its position as above),
+     * so such a fullname never named a thing of this type, or its row was removed outside ThingDb;
+     * it is refused with an {@link IllegalArgumentException} naming it, like a malformed one,
+     * rather than restarting at the top (which would show items again) or ending the listing
+     * (which would hide the rest).
+     *
+     * @param key    the listing key
+     * @param after  the fullname of the thing to continue after, or null for the first page
+     * @param limit  1 to {@link Listing#MAX_PAGE_LIMIT}
+     * @param window the listing's time window ({@link TimeWindow#ALL} for unwindowed listings)
+     * @return up to {@code limit} visible things in listing order and the next cursor
+     * @throws NullPointerException     if {@code key} or {@code window} is null
+     * @throws IllegalArgumentException if the key or limit is bad, or {@code after} is malformed,
+     *     names a relation or a thing of another type, or names no existing thing; the message
+     *     quotes it
+     * @throws IllegalStateException    if {@code after} is not null and the reader cannot know the
+     *     key's sort (it was created without a routing, and the key is not a recompute key)
+     * @throws ThingDbException         if the database fails
+     * @see #pageForByFullname(long, String, String, int, TimeWindow)
+     */
+    public Page pageByFullname(String key, String after, int limit, TimeWindow window) {
+        check(key, limit, window);
+        return read(null, key, after == null ? null : cursor(key, after), limit, window);
+    }
+
+    /**
+     * {@link #pageByFullname} on behalf of the account {@code viewerId}: spam things whose author
+     * is the viewer are shown to them, as in {@link #pageFor}.
+     *
+     * @param viewerId the viewer's account id
+     * @param key      the listing key
+     * @param after    the fullname of the thing to continue after, or null for the first page
+     * @param limit    1 to {@link Listing#MAX_PAGE_LIMIT}
+     * @param window   the listing's time window ({@link TimeWindow#ALL} for unwindowed listings)
+     * @return up to {@code limit} visible things in listing order and the next cursor
+     * @throws NullPointerException     if {@code key} or {@code window} is null
+     * @throws IllegalArgumentException as {@link #pageByFullname}
+     * @throws IllegalStateException    as {@link #pageByFullname}
+     * @throws ThingDbException         if the database fails
+     */
+    public Page pageForByFullname(long viewerId, String key, String after, int limit, TimeWindow window) {
+        check(key, limit, window);
+        return read(viewerId, key, after == null ? null : cursor(key, after), limit, window);
+    }
+
+    /** The listing position to continue after the thing named {@code after} (see {@link #pageByFullname}). */
+    private Listing.Cursor cursor(String key, String after) {
+        // Asked before it is needed, so a reader that cannot page a key by fullname fails on the
+        // first page rather than the first time an item drops out.
+        ListingSort sort = sortOf(key);
+        Fullnames.Parsed parsed;
+        List<Thing> found;
+        try {
+            parsed = Fullnames.parse(after);
+            if (parsed.relation()) {
+                throw new IllegalArgumentException("it names a relation, not a " + type.name());
+            }
+            found = db.getByFullnames(List.of(after), ThingDb.Missing.SKIP);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("bad after cursor '" + abbreviate(after) + "' for listing " + key + ": "
+                    + e.getMessage(), e);
+        }
+        if (found.isEmpty()) {
+            throw new IllegalArgumentException("bad after cursor '" + abbreviate(after) + "' for listing " + key
+                    + ": it names no " + type.name() + " that exists (ThingDb keeps deleted things, so it never named one),"
+                    + " and there is no position to continue from");
+        }
+        Thing thing = found.get(0);
+        if (!thing.type().name().equals(type.name())) {
+            throw new IllegalArgumentException("bad after cursor '" + abbreviate(after) + "' for listing " + key
+                    + ": it names a thing of type " + thing.type().name() + ", and the listing holds " + type.name()
+                    + " things");
+        }
+        Optional<Listing.Entry> entry = store.get(key).flatMap(l -> l.entry(thing.id()));
+        if (entry.isPresent()) {
+            return entry.get().cursor();
+        }
+        return new Listing.Cursor(sort.value(thing), thing.id());
+    }
+
+    /** The sort of a listing: named by a recompute key, else defined by the routing. */
+    private ListingSort sortOf(String key) {
+        ListingSort recomputed = ListingKeys.recomputedSort(key);
+        if (recomputed != null) {
+            return recomputed;
+        }
+        if (routing == null) {
+            throw new IllegalStateException("cannot continue listing " + key + " after a thing that dropped out of it:"
+                    + " the position comes from the listing's sort, and this reader was created without the"
+                    + " ListingRouting that defines it (use ListingReader.create(db, store, routing, ...))");
+        }
+        ListingDefinition definition = routing.definition(key);
+        if (definition == null) {
+            throw new IllegalStateException("listing routing " + routing + " returned no definition for " + key);
+        }
+        if (!definition.type().name().equals(type.name())) {
+            throw new IllegalArgumentException("listing " + key + " holds " + definition.type().name()
+                    + " things (routing " + routing + "), and this reader reads " + type.name() + " things");
+        }
+        return definition.sort();
+    }
+
+    private static String abbreviate(String text) {
+        return text.length() <= 64 ? text : text.substring(0, 64) + "...";
+    }
+
+    private void check(String key, int limit, TimeWindow window) {
         Objects.requireNonNull(key, "key must not be null");
         Objects.requireNonNull(window, "window must not be null (use TimeWindow.ALL for an unwindowed listing)");
         store.checkKey(key);
@@ -121,6 +300,10 @@ public final class ListingReader {
             throw new IllegalArgumentException("page limit must be between 1 and " + Listing.MAX_PAGE_LIMIT
                     + " (limit=" + limit + ", key=" + key + ")");
         }
+    }
+
+    /** Reads a page; the arguments are checked. */
+    private Page read(Long viewer, String key, Listing.Cursor after, int limit, TimeWindow window) {
         Optional<Instant> cutoff = window.cutoff(clock.instant());
         List<Thing> items = new ArrayList<>(limit);
         Listing.Cursor cursor = after;
@@ -191,6 +374,18 @@ public final class ListingReader {
          */
         public boolean hasNext() {
             return next != null;
+        }
+
+        /**
+         * The fullname to pass as {@code after} for the following page ({@link
+         * ListingReader#pageByFullname}): that of the last item, whose entry {@link #next} is the
+         * cursor of.
+         *
+         * @return the last item's fullname, or null when the listing has ended (or the page has no
+         *     items)
+         */
+        public String after() {
+            return next == null || items.isEmpty() ? null : items.get(items.size() - 1).fullname();
         }
     }
 }

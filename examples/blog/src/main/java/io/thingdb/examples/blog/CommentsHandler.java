@@ -48,7 +48,8 @@ final class CommentsHandler {
       }
       parentId = parent.id();
     }
-    Thing comment = site.db.create(site.db.newThing(Models.COMMENT)
+    // Created with its listing job (the author's comment listing) in one transaction.
+    Thing comment = site.commentVotes.submit(site.db.newThing(Models.COMMENT)
         .set(Models.TEXT, text)
         .set(Models.LINK_ID, link.id())
         .set(Models.PARENT_ID, parentId)

@@ -147,9 +147,10 @@ final class PostsHandler {
   }
 
   /**
-   * Creates a post: validates everything first (nothing is written for bad input), creates the
-   * link (as spam if the author is shadow-banned), then casts the author's own up vote, which in
-   * the same transaction queues the link for its listings.
+   * Creates a post: validates everything first (nothing is written for bad input), then creates
+   * the link (as spam if the author is shadow-banned) with {@code Votes.submit}, which queues it
+   * for its listings in the same transaction: the post is never saved without being listed. The
+   * author's own up vote follows as an ordinary vote.
    */
   Response submit(Request req) throws IOException {
     Thing author = AccountsHandler.requireLogin(req, "submit a post");
@@ -177,7 +178,7 @@ final class PostsHandler {
     }
     Thing community = site.community(communityName)
         .orElseThrow(() -> HttpError.badRequest("there is no community named '" + Request.abbreviate(communityName) + "'"));
-    Thing link = site.db.create(site.db.newThing(Models.LINK)
+    Thing link = site.linkVotes.submit(site.db.newThing(Models.LINK)
         .set(Models.TITLE, title)
         .set(Models.URL, url)
         .set(Models.BODY, body)

@@ -89,7 +89,8 @@ final class Seeder {
           .set(Models.AUTHOR, author.id()).set(Models.COMMUNITY_ID, community.id())
           .date(now.minus(Duration.ofMinutes(30L + 97L * i * (i + 1)))));
     }
-    List<Thing> links = site.db.createAll(newLinks);
+    // Created with their listing jobs in one transaction, as the submit form does.
+    List<Thing> links = site.linkVotes.submitAll(null, newLinks);
     for (Thing link : links) {
       site.linkVotes.cast(link.get(Models.AUTHOR), link.id(), 1);
       for (Thing voter : accounts) {
@@ -129,7 +130,7 @@ final class Seeder {
   }
 
   private Thing comment(Thing link, long parent, Thing author, String text) {
-    Thing c = site.db.create(site.db.newThing(Models.COMMENT).set(Models.TEXT, text).set(Models.LINK_ID, link.id())
+    Thing c = site.commentVotes.submit(site.db.newThing(Models.COMMENT).set(Models.TEXT, text).set(Models.LINK_ID, link.id())
         .set(Models.PARENT_ID, parent).set(Models.COMMENT_AUTHOR, author.id()));
     site.commentVotes.cast(author.id(), c.id(), 1);
     site.db.incr(Models.LINK, link.id(), Models.NUM_COMMENTS, 1L);

@@ -65,8 +65,11 @@ final class Site {
     this.commentVotes = commentVotes;
     this.linkStore = linkStore;
     this.commentStore = commentStore;
-    this.linkReader = ListingReader.create(db, linkStore, Models.LINK, Models.AUTHOR, clock);
-    this.commentReader = ListingReader.create(db, commentStore, Models.COMMENT, Models.COMMENT_AUTHOR, clock);
+    // The readers ask the routing only for each key's sort (to continue after a post that left the
+    // listing); sorts do not depend on the capacity, which is BlogApp's business.
+    Listings routing = new Listings(Listing.DEFAULT_CAPACITY);
+    this.linkReader = ListingReader.create(db, linkStore, routing, Models.LINK, Models.AUTHOR, clock);
+    this.commentReader = ListingReader.create(db, commentStore, routing, Models.COMMENT, Models.COMMENT_AUTHOR, clock);
     this.cookies = cookies;
     this.passwords = new Passwords(config.pbkdf2Iterations);
     this.locks = locks;
@@ -124,34 +127,40 @@ final class Site {
 
   /**
    * One page of a link listing as {@code viewer} sees it. {@code after} is the fullname of the
-   * last link of the previous page; its position is read from the listing itself (or, if it left
-   * the listing, from its current sort value).
+   * last link of the previous page; the listing reader continues from its position (from its sort
+   * value if it has left the listing since), never from the top.
    */
   LinkPage links(Thing viewer, String prefix, ListingSort sort, TimeWindow window, String after, int limit) {
     String key = Listings.key(prefix, sort, window);
-    Listing.Cursor cursor = after == null ? null : cursor(linkStore, key, sort, Models.LINK, after);
-    ListingReader.Page page = viewer == null ? linkReader.page(key, cursor, limit, window)
-        : linkReader.pageFor(viewer.id(), key, cursor, limit, window);
+    ListingReader.Page page = page(key, viewer, after, limit, window);
     List<Thing> links = new ArrayList<>(page.items());
     if (viewer != null && viewer.get(Models.SPAMMER) && after == null) {
       links = withOwnSpam(viewer, prefix, sort, window, links, limit);
     }
-    String next = page.hasNext() && !page.items().isEmpty() ? page.items().get(page.items().size() - 1).fullname() : null;
-    return new LinkPage(links, next);
+    return new LinkPage(links, page.after());
   }
 
   /** An author's submitted links, newest first. */
   LinkPage submitted(Thing viewer, Thing author, String after, int limit) {
-    String key = Listings.submitted(author.id());
-    Listing.Cursor cursor = after == null ? null : cursor(linkStore, key, ListingSort.NEW, Models.LINK, after);
-    ListingReader.Page page = viewer == null ? linkReader.page(key, cursor, limit, TimeWindow.ALL)
-        : linkReader.pageFor(viewer.id(), key, cursor, limit, TimeWindow.ALL);
+    ListingReader.Page page = page(Listings.submitted(author.id()), viewer, after, limit, TimeWindow.ALL);
     List<Thing> links = new ArrayList<>(page.items());
     if (viewer != null && viewer.id() == author.id() && viewer.get(Models.SPAMMER) && after == null) {
       links = withOwnSpam(viewer, null, ListingSort.NEW, TimeWindow.ALL, links, limit);
     }
-    String next = page.hasNext() && !page.items().isEmpty() ? page.items().get(page.items().size() - 1).fullname() : null;
-    return new LinkPage(links, next);
+    return new LinkPage(links, page.after());
+  }
+
+  /** A page of a link listing after the fullname {@code after}; a bad one is the visitor's 400. */
+  private ListingReader.Page page(String key, Thing viewer, String after, int limit, TimeWindow window) {
+    try {
+      return viewer == null ? linkReader.pageByFullname(key, after, limit, window)
+          : linkReader.pageForByFullname(viewer.id(), key, after, limit, window);
+    } catch (IllegalArgumentException e) {
+      if (after == null) {
+        throw e; // the key and limit are ours to get right
+      }
+      throw HttpError.badRequest(e.getMessage());
+    }
   }
 
   /** An author's latest comments. */
@@ -175,17 +184,6 @@ final class Site {
       }
     }
     return out;
-  }
-
-  private Listing.Cursor cursor(ListingStore store, String key, ListingSort sort, ThingType type, String after) {
-    Thing t;
-    try {
-      t = byFullname(after, type).orElseThrow(() -> HttpError.badRequest("after=" + after + " names no " + type.name()));
-    } catch (IllegalArgumentException e) {
-      throw HttpError.badRequest("bad after: " + e.getMessage());
-    }
-    Optional<Listing.Entry> entry = store.get(key).flatMap(l -> l.entry(t.id()));
-    return entry.map(Listing.Entry::cursor).orElseGet(() -> new Listing.Cursor(sort.value(t), t.id()));
   }
 
   /**

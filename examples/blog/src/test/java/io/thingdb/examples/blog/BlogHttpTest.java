@@ -309,6 +309,112 @@ class BlogHttpTest {
     assertThat(bad.body()).contains("unknown time window");
   }
 
+  @Test
+  void topOfAllTimeIsKeptByTheQueueWithoutARecompute() {
+    Browser author = user();
+    Map<String, Object> low = submit(author, "meta", "All-time low " + newName(), "", "one vote");
+    Map<String, Object> high = submit(author, "meta", "All-time high " + newName(), "", "many votes");
+    for (int i = 0; i < 3; i++) {
+      assertThat(user().postJson("/vote", Map.of("id", (String) high.get("name"), "dir", "1")).status()).isEqualTo(200);
+    }
+    app.drainListings(); // and no recomputeNow(): t=all is not a recomputed window
+    for (String path : List.of("/r/meta/top.json?t=all&limit=100", "/top.json?t=all&limit=100")) {
+      List<String> top = names(new Browser(base).get(fresh(path)).json());
+      assertThat(top).as(path).contains((String) high.get("name"), (String) low.get("name"));
+      assertThat(top.indexOf((String) high.get("name"))).as(path).isLessThan(top.indexOf((String) low.get("name")));
+    }
+    assertThat(new Browser(base).get(fresh("/r/meta/top?t=all")).body()).contains("All-time high");
+    // The all-time listings are the queue's own keys (all:top, sr:<id>:top), never the recompute's
+    // <prefix>:top:all, which the queue may not write.
+    assertThat(count(mainDs, "select count(*) from thingdb_listing where key like '%:all'")).isZero();
+    assertThat(count(mainDs, "select count(*) from thingdb_listing where key in ('all:top', 'all:controversial')")).isEqualTo(2);
+  }
+
+  @Test
+  void aPostAndACommentAreQueuedForTheirListingsInTheirOwnTransaction() {
+    String[] setup = {
+        "create table if not exists test_tx_log (tbl text, thing_id bigint, listing_key text, tx bigint)",
+        "create or replace function test_log_thing() returns trigger language plpgsql as"
+            + " $$ begin insert into test_tx_log values (tg_table_name, new.thing_id, null, txid_current()); return new; end $$",
+        "create or replace function test_log_job() returns trigger language plpgsql as"
+            + " $$ begin insert into test_tx_log values (tg_table_name, new.thing_id, new.listing_key, txid_current());"
+            + " return new; end $$"};
+    try {
+      for (DataSource ds : List.of(mainDs, commentsDs)) {
+        for (String sql : setup) {
+          execute(ds, sql);
+        }
+        execute(ds, "create trigger test_log_job after insert on thingdb_listing_job for each row execute function test_log_job()");
+      }
+      execute(mainDs, "create trigger test_log_link after insert on thing_link for each row execute function test_log_thing()");
+      execute(commentsDs, "create trigger test_log_comment after insert on thing_comment for each row execute function test_log_thing()");
+
+      Browser author = user();
+      String link = (String) submit(author, "java", "Listed at once " + newName(), "", "in one transaction").get("name");
+      io.thingdb.core.Thing post = app.db().getByFullnames(List.of(link), io.thingdb.core.ThingDb.Missing.FAIL).get(0);
+      assertThat(keysQueuedWithTheInsert(mainDs, "thing_link", post.id()))
+          .containsExactlyInAnyOrderElementsOf(new Listings(1000).listingsOf(post)).hasSize(9);
+      Browser.Page reply = author.postJson("/comment", Map.of("link", link, "text", "a comment, listed at once"));
+      assertThat(reply.status()).as(reply.body()).isEqualTo(201);
+      io.thingdb.core.Thing comment = app.db().getByFullnames(List.of((String) reply.json().get("name")),
+          io.thingdb.core.ThingDb.Missing.FAIL).get(0);
+      assertThat(keysQueuedWithTheInsert(commentsDs, "thing_comment", comment.id()))
+          .containsExactly(Listings.comments(comment.get(Models.COMMENT_AUTHOR)));
+    } finally {
+      execute(mainDs, "drop trigger if exists test_log_link on thing_link");
+      execute(commentsDs, "drop trigger if exists test_log_comment on thing_comment");
+      for (DataSource ds : List.of(mainDs, commentsDs)) {
+        execute(ds, "drop trigger if exists test_log_job on thingdb_listing_job");
+      }
+    }
+  }
+
+  /** The listing keys of the jobs inserted for a thing in the same transaction that inserted its row. */
+  static List<String> keysQueuedWithTheInsert(DataSource ds, String table, long thingId) {
+    String sql = "select j.listing_key from test_tx_log t join test_tx_log j on j.tx = t.tx and j.thing_id = t.thing_id"
+        + " and j.tbl = 'thingdb_listing_job' where t.tbl = ? and t.thing_id = ?";
+    List<String> out = new ArrayList<>();
+    try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+      ps.setString(1, table);
+      ps.setLong(2, thingId);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.add(rs.getString(1));
+        }
+      }
+    } catch (SQLException e) {
+      throw new AssertionError(sql + ": " + e.getMessage(), e);
+    }
+    return out;
+  }
+
+  static void execute(DataSource ds, String sql) {
+    try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+      ps.execute();
+    } catch (SQLException e) {
+      throw new AssertionError(sql + ": " + e.getMessage(), e);
+    }
+  }
+
+  @Test
+  void aBadAfterIsA400NamingItNeverTheTopOfTheListing() {
+    Browser anon = new Browser(base);
+    io.thingdb.core.Thing any = app.db().query(io.thingdb.core.ThingQuery.of(Models.LINK).limit(1)).things().get(0);
+    String prefix = any.fullname().substring(0, any.fullname().indexOf('_') + 1);
+    String never = prefix + Long.toString(any.id() + 1_000_000, 36);
+    io.thingdb.core.Thing account = app.db().query(io.thingdb.core.ThingQuery.of(Models.ACCOUNT).limit(1)).things().get(0);
+    record Case(String after, String message) {}
+    for (Case c : List.of(new Case("banana", "malformed fullname 'banana'"), new Case(never, "names no link that exists"),
+        new Case(account.fullname(), "names a thing of type account"))) {
+      for (String path : List.of("/new.json?after=", "/r/java/top.json?t=week&after=", "/user/admin.json?after=")) {
+        Browser.Page p = anon.get(fresh(path + c.after()));
+        assertThat(p.status()).as(path + c.after()).isEqualTo(400);
+        assertThat(p.json().get("message").toString()).as(path + c.after()).contains("bad after cursor '" + c.after() + "'")
+            .contains(c.message());
+      }
+    }
+  }
+
   // ------------------------------------------------------------------ JSON shapes
 
   @Test
