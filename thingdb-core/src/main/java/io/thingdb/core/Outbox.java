@@ -62,6 +62,11 @@ final class Outbox implements AutoCloseable {
     if (outboxId == 0 || r == Result.UNCONFIRMED) {
       return; // left for the replayer
     }
+    confirmed(database, outboxId);
+  }
+
+  /** The row's write is fully reflected in the cache (value and query generation): it can go. */
+  void confirmed(DbHandle database, long outboxId) {
     confirmed.computeIfAbsent(database, k -> new ConcurrentLinkedQueue<>()).add(outboxId);
   }
 
@@ -113,11 +118,20 @@ final class Outbox implements AutoCloseable {
       return 0;
     }
     List<Long> done = new ArrayList<>();
+    List<String> keys = new ArrayList<>();
     for (Row r : rows) {
       Result result = db.cache.invalidate(r.key(), r.version());
       if (result != Result.UNCONFIRMED) {
         done.add(r.id());
+        keys.add(r.key());
       }
+    }
+    // The writer may have died before its query-cache bump too (QueryCache confirms a row only
+    // once the bump landed): bump the types of these things before the rows go.
+    if (!done.isEmpty() && !db.queryCache.bumpForReplay(db, keys)) {
+      log.warn("outbox of {}: could not bump the query-cache generations of {} replayed keys; will retry", database.name,
+          done.size());
+      return 0;
     }
     if (!done.isEmpty()) {
       delete(database, done);
