@@ -89,6 +89,8 @@ public final class ThingDb implements AutoCloseable {
     /** {@code thing:t<base36 id>_}: a thing's cache key is this plus its base36 id. */
     final String keyPrefix;
     final ThingCodec.Names names;
+    /** {@link ThingWrites#incrSql} by counter ordinal, without and with the outbox row. */
+    private final String[][] incrSql = new String[2][Counter.values().length];
 
     TypeHandle(ThingType type, int id, DbHandle db) {
       this.type = type;
@@ -96,6 +98,14 @@ public final class ThingDb implements AutoCloseable {
       this.db = db;
       this.keyPrefix = "thing:t" + Integer.toString(id, 36) + "_";
       this.names = new ThingCodec.Names(type);
+      for (Counter c : Counter.values()) {
+        incrSql[0][c.ordinal()] = ThingWrites.incrSql(type.name(), c, false);
+        incrSql[1][c.ordinal()] = ThingWrites.incrSql(type.name(), c, true);
+      }
+    }
+
+    String incrSql(Counter counter, boolean outbox) {
+      return incrSql[outbox ? 1 : 0][counter.ordinal()];
     }
   }
 

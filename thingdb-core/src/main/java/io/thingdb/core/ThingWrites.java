@@ -168,6 +168,18 @@ final class ThingWrites {
     return new Committed(Thing.of(h.type, h.id, updated.row(), props), updated.outboxId());
   }
 
+  /**
+   * The statement of {@link #incrCounter}, built once per type, counter and cache setting: the
+   * same String instance every time, so pgjdbc's per-connection statement cache finds it without
+   * hashing a new string per increment.
+   */
+  static String incrSql(String type, ThingDb.Counter counter, boolean outbox) {
+    String column = counter == ThingDb.Counter.UPS ? "ups" : "downs";
+    String update = "update thing_" + type + " set " + column + " = " + column + " + ?, version = version + 1"
+        + " where thing_id = ? returning thing_id, ups, downs, version";
+    return outbox ? "with u as (" + update + ")" + OUTBOX_CTE : update + ", 0::bigint as outbox_id";
+  }
+
   /** An increment's new counts and the outbox row that guards its cache update (0 if none). */
   record CountsCommitted(Counts counts, long outboxId) {}
 
@@ -181,9 +193,7 @@ final class ThingWrites {
       ThingDb.Counter counter, int delta) {
     String t = h.type.name();
     String column = counter == ThingDb.Counter.UPS ? "ups" : "downs";
-    String update = "update thing_" + t + " set " + column + " = " + column + " + ?, version = version + 1"
-        + " where thing_id = ? returning thing_id, ups, downs, version";
-    String sql = db.cache != null ? "with u as (" + update + ")" + OUTBOX_CTE : update + ", 0::bigint as outbox_id";
+    String sql = h.incrSql(counter, db.cache != null);
     Object[] params = db.cache != null ? new Object[] {delta, id, cacheKey} : new Object[] {delta, id};
     return db.retry.run("increment " + column + " of " + t + " " + id, () -> {
       Connection c = h.db.database.primary().getConnection();
