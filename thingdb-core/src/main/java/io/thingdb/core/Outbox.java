@@ -20,10 +20,11 @@ import org.slf4j.LoggerFactory;
 /**
  * The durable side of write-through. Every write records (cache key, version) in
  * {@code thingdb_outbox} in its own transaction. After COMMIT the writer updates the cache; rows
- * whose update the cache confirmed are deleted in batches (one statement per database every 50
- * ms, not one per write). Rows still present after the grace period belong to writers that
- * crashed or could not reach the cache: any instance's replayer invalidates their keys at the
- * recorded version, retrying until the cache confirms. Thread-safe; owns one thread.
+ * whose update the cache confirmed, and whose type's query-cache bump has landed, are deleted in
+ * batches (one statement per database every 50 ms, not one per write). Rows still present after
+ * the grace period belong to writers that crashed or could not reach the cache: any instance's
+ * replayer invalidates their keys at the recorded version and bumps the query-cache generations
+ * of their types, retrying until the cache confirms. Thread-safe; owns one thread.
  */
 final class Outbox implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(Outbox.class);

@@ -117,7 +117,7 @@ final class ThingCodec {
         return null;
       }
       int p = offset + FIXED;
-      Map<String, Object> props = new LinkedHashMap<>(Math.max(4, n * 4 / 3 + 1));
+      PropMap props = new PropMap(n);
       for (int i = 0; i < n; i++) {
         if (p + 2 > end) {
           return null;
@@ -137,10 +137,9 @@ final class ThingCodec {
         }
         if (prop != null) { // else no longer declared: ignored, as when loading from the database
           PropKind kind = prop.kind();
-          if (kind.code() != code) {
-            return null;
+          if (kind.code() != code || !props.add(prop.name(), value(kind, b, p, valueLength))) {
+            return null; // another kind now, or a name twice: not an entry this codec wrote
           }
-          props.put(prop.name(), kind.decode(new String(b, p, valueLength, StandardCharsets.UTF_8)));
         }
         p += valueLength;
       }
@@ -148,6 +147,49 @@ final class ThingCodec {
     } catch (RuntimeException e) {
       return null; // a value that does not parse as its kind: unreadable, a miss
     }
+  }
+
+  /**
+   * A stored value's text, parsed straight from the buffer for the kinds a thing has most (no
+   * String for a number or a flag); the others through {@link PropKind#decode}. Throws for text
+   * that is not of the kind (the caller makes that a miss). The encoder writes {@link
+   * Long#toString} and {@link Boolean#toString}, which is all this accepts for those kinds.
+   */
+  private static Object value(PropKind kind, byte[] b, int p, int n) {
+    switch (kind) {
+      case STRING:
+        return new String(b, p, n, StandardCharsets.UTF_8);
+      case LONG:
+        return parseLong(b, p, n);
+      case BOOLEAN:
+        if (n == 4 && b[p] == 't' && b[p + 1] == 'r' && b[p + 2] == 'u' && b[p + 3] == 'e') {
+          return Boolean.TRUE;
+        }
+        if (n == 5 && b[p] == 'f' && b[p + 1] == 'a' && b[p + 2] == 'l' && b[p + 3] == 's' && b[p + 4] == 'e') {
+          return Boolean.FALSE;
+        }
+        throw new IllegalArgumentException("not a boolean");
+      default:
+        return kind.decode(new String(b, p, n, StandardCharsets.UTF_8));
+    }
+  }
+
+  /** {@link Long#parseLong} of ASCII digits with an optional minus, accumulated negatively as it does. */
+  static long parseLong(byte[] b, int p, int n) {
+    boolean negative = n > 0 && b[p] == '-';
+    int i = negative ? 1 : 0;
+    if (i == n) {
+      throw new NumberFormatException("no digits");
+    }
+    long r = 0;
+    for (; i < n; i++) {
+      int d = b[p + i] - '0';
+      if (d < 0 || d > 9) {
+        throw new NumberFormatException("not a digit");
+      }
+      r = Math.subtractExact(Math.multiplyExact(r, 10), d);
+    }
+    return negative ? r : Math.negateExact(r);
   }
 
   /**

@@ -37,7 +37,9 @@ import org.slf4j.LoggerFactory;
  * <h2>Writes</h2>
  * Every write bumps the thing's {@code version}. It records the cache key to invalidate in the
  * {@code thingdb_outbox} table in the same transaction, publishes the new version to the cache
- * after COMMIT, and deletes the outbox row once the cache confirmed. If the cache could not be
+ * after COMMIT, and deletes the outbox row once the cache confirmed it and the type's query-cache
+ * generation has been bumped (in the background for updates and increments: see {@link
+ * ThingQuery#cached} and {@link Builder#queryCacheBumpDelay}). If the cache could not be
  * updated (a node down, or this process dying between COMMIT and the cache update), any instance's
  * replayer invalidates the key within {@link Builder#outboxReplayInterval} plus {@link
  * Builder#outboxGrace}: staleness after a fault is bounded by those seconds, never by the TTL.
