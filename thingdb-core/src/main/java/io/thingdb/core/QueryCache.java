@@ -44,8 +44,9 @@ import org.slf4j.LoggerFactory;
  * bump per owing type at most {@code delay} after the first write that marked it, for all the
  * writes since. A busy type then costs one cache round trip per delay instead of one per write
  * (an increment's generation bump was one of its four round trips). This instance's own queries
- * never miss its writes: reading the generation while the type owes a bump sends the bump
- * instead ({@code incr} by 1 rather than 0), one round trip either way. Other instances may serve
+ * never miss its writes: reading the generation while the type owes a bump, or while the
+ * background thread is sending one, bumps it instead ({@code incr} by 1 rather than 0), one round
+ * trip either way. Other instances may serve
  * a result cached before a write until the bump lands: at most {@code delay} plus one cache write
  * after the write returned. A write's outbox row is confirmed only once its bump has landed, so a
  * writer that dies owing a bump leaves the row behind, and the outbox replay of any instance bumps
@@ -82,11 +83,15 @@ final class QueryCache {
     });
   }
 
-  /** One type's owed bump and the outbox rows (on the type's database) waiting for it. Guarded by itself. */
+  /**
+   * One type's owed bump, the outbox rows (on the type's database) waiting for it, and how many
+   * bumps are on their way to the cache. Guarded by itself.
+   */
   private static final class Owed {
     private boolean due;
     private long[] rows = new long[8];
     private int count;
+    private int sending;
 
     synchronized void add(long outboxId) {
       due = true;
@@ -98,7 +103,7 @@ final class QueryCache {
       }
     }
 
-    /** Takes the owed bump (null if none): the rows to confirm once it has landed. */
+    /** Takes the owed bump (null if none) for sending: the rows to confirm once it has landed. */
     synchronized long[] take() {
       if (!due) {
         return null;
@@ -106,13 +111,23 @@ final class QueryCache {
       long[] taken = Arrays.copyOf(rows, count);
       due = false;
       count = 0;
+      sending++;
       return taken;
     }
 
-    synchronized void giveBack(long[] taken) {
-      due = true;
-      for (long id : taken) {
-        add(id);
+    /** Whether a bump taken by {@link #take} has not landed (or failed) yet. */
+    synchronized boolean sending() {
+      return sending > 0;
+    }
+
+    /** A taken bump landed, or failed and is owed again. */
+    synchronized void finished(long[] taken, boolean ok) {
+      sending--;
+      if (!ok) {
+        due = true;
+        for (long id : taken) {
+          add(id);
+        }
       }
     }
   }
@@ -120,13 +135,18 @@ final class QueryCache {
   /** The type's current generation, or empty if the cache could not be reached. */
   OptionalLong generation(ThingDb db, ThingDb.TypeHandle h) {
     Owed o = owed.get(h);
-    long[] rows = o == null ? null : o.take();
-    if (rows == null) {
+    if (o == null) {
       return advance(db, h, 0);
     }
-    OptionalLong g = advance(db, h, 1);
-    landed(db, h, o, rows, g.isPresent());
-    return g;
+    long[] rows = o.take();
+    if (rows != null) {
+      OptionalLong g = advance(db, h, 1);
+      landed(db, h, o, rows, g.isPresent());
+      return g;
+    }
+    // The bumper thread may have taken this instance's last writes and not sent them yet: a
+    // plain read could still return the generation from before them. Bump instead (harmless).
+    return advance(db, h, o.sending() ? 1 : 0);
   }
 
   /**
@@ -187,13 +207,12 @@ final class QueryCache {
   }
 
   private static void landed(ThingDb db, ThingDb.TypeHandle h, Owed o, long[] rows, boolean ok) {
-    if (!ok) {
-      o.giveBack(rows);
-      return;
+    if (ok) {
+      for (long id : rows) {
+        db.outbox.confirmed(h.db, id);
+      }
     }
-    for (long id : rows) {
-      db.outbox.confirmed(h.db, id);
-    }
+    o.finished(rows, ok);
   }
 
   /**
