@@ -140,9 +140,13 @@ final class QueryCache {
     }
     long[] rows = o.take();
     if (rows != null) {
-      OptionalLong g = advance(db, h, 1);
-      landed(db, h, o, rows, g.isPresent());
-      return g;
+      OptionalLong g = OptionalLong.empty();
+      try {
+        g = advance(db, h, 1);
+        return g;
+      } finally {
+        landed(db, h, o, rows, g.isPresent()); // owed again if the bump failed or threw
+      }
     }
     // The bumper thread may have taken this instance's last writes and not sent them yet: a
     // plain read could still return the generation from before them. Bump instead (harmless).
