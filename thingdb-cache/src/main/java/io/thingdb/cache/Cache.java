@@ -2,6 +2,7 @@ package io.thingdb.cache;
 
 import java.time.Duration;
 import java.util.Collection;
+import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
 
@@ -73,6 +74,37 @@ public interface Cache extends AutoCloseable {
    * @throws NullPointerException if {@code keys} or any key is null
    */
   Map<String, byte[]> getAll(Collection<String> keys);
+
+  /** Receives the hits of {@link #getAll(List, Hits)}, one call per key found. */
+  @FunctionalInterface
+  interface Hits {
+    /**
+     * The key at {@code index} of the requested list was found: its value is the {@code length}
+     * bytes of {@code buffer} from {@code offset}. The buffer belongs to the cache and must not be
+     * modified; it is not reused, so it may be read after the call.
+     */
+    void hit(int index, byte[] buffer, int offset, int length);
+  }
+
+  /**
+   * Multi-get by position, without copying values or building a result map: the same lookup as
+   * {@link #getAll(Collection)}, with each hit passed to {@code hits} with its index in {@code
+   * keys} (a key listed twice is reported at each of its indexes). Misses are not reported. Hits
+   * are reported on the calling thread, in no particular order. The default implementation
+   * delegates to {@link #getAll(Collection)}.
+   *
+   * @throws NullPointerException if {@code keys}, any key or {@code hits} is null
+   */
+  default void getAll(List<String> keys, Hits hits) {
+    java.util.Objects.requireNonNull(hits, "hits must not be null");
+    Map<String, byte[]> found = getAll((Collection<String>) keys);
+    for (int i = 0; i < keys.size(); i++) {
+      byte[] v = found.get(keys.get(i));
+      if (v != null) {
+        hits.hit(i, v, 0, v.length);
+      }
+    }
+  }
 
   /**
    * Stores {@code value} unconditionally.

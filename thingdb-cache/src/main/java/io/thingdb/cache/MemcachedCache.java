@@ -14,6 +14,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -345,6 +346,127 @@ public final class MemcachedCache implements Cache {
         out.put(wk.getValue(), value);
       }
     }
+  }
+
+  /**
+   * The positional multi-get: one wire key per position, no grouping map and no result map of our
+   * own (xmemcached's is the only one), and each value handed over in place, behind its format
+   * byte, instead of copied. With one server, or every key on one server, the multi-get runs on
+   * the calling thread; otherwise as {@link #getAll(Collection)}.
+   */
+  @Override
+  public void getAll(List<String> keyList, Hits hits) {
+    Objects.requireNonNull(keyList, "keys must not be null");
+    Objects.requireNonNull(hits, "hits must not be null");
+    if (closed) {
+      throw new IllegalStateException("MemcachedCache is closed");
+    }
+    int n = keyList.size();
+    String[] wires = new String[n];
+    int[] owner = new int[n];
+    int first = -1;
+    boolean spread = false;
+    int readable = 0;
+    for (int i = 0; i < n; i++) {
+      String wire = wire(keyList.get(i));
+      int index = ring.indexFor(wire);
+      Node node = nodes.get(index);
+      if (!node.readable(wire)) {
+        node.counters.misses.increment();
+        owner[i] = -1;
+        continue;
+      }
+      wires[i] = wire;
+      owner[i] = index;
+      readable++;
+      if (first < 0) {
+        first = index;
+      } else if (index != first) {
+        spread = true;
+      }
+    }
+    if (readable == 0) {
+      return;
+    }
+    long deadline = System.nanoTime() + readDeadlineNanos;
+    if (!spread) {
+      Node node = nodes.get(first);
+      List<String> batch = readable == n ? Arrays.asList(wires) : group(wires, owner, first, readable);
+      deliver(node, wires, owner, readMany(node, batch, deadline), hits);
+      return;
+    }
+    int[] perNode = new int[nodes.size()];
+    for (int i = 0; i < n; i++) {
+      if (owner[i] >= 0) {
+        perNode[owner[i]]++;
+      }
+    }
+    List<Node> others = new ArrayList<>();
+    List<Future<Map<String, byte[]>>> futures = new ArrayList<>();
+    for (Node node : nodes) {
+      if (node.index != first && perNode[node.index] > 0) {
+        List<String> batch = group(wires, owner, node.index, perNode[node.index]);
+        others.add(node);
+        futures.add(fanout.submit(() -> readMany(node, batch, deadline)));
+      }
+    }
+    Node mine = nodes.get(first);
+    deliver(mine, wires, owner, readMany(mine, group(wires, owner, first, perNode[first]), deadline), hits);
+    for (int g = 0; g < others.size(); g++) {
+      Node node = others.get(g);
+      Map<String, byte[]> got = null;
+      try {
+        long wait = Math.max(0, deadline - System.nanoTime()) + TimeUnit.MILLISECONDS.toNanos(5);
+        got = futures.get(g).get(wait, TimeUnit.NANOSECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      } catch (ExecutionException e) {
+        if (e.getCause() instanceof CacheException ce) {
+          throw ce;
+        }
+        throw new CacheException("multi-get failed on " + node.name, e.getCause());
+      } catch (TimeoutException e) {
+        futures.get(g).cancel(true);
+        node.counters.timeouts.increment();
+      }
+      deliver(node, wires, owner, got, hits);
+    }
+  }
+
+  private static List<String> group(String[] wires, int[] owner, int node, int size) {
+    List<String> out = new ArrayList<>(size);
+    for (int i = 0; i < wires.length; i++) {
+      if (owner[i] == node) {
+        out.add(wires[i]);
+      }
+    }
+    return out;
+  }
+
+  /** Hands {@code node}'s hits to {@code hits} by position; a null {@code got} is all misses. */
+  private static void deliver(Node node, String[] wires, int[] owner, Map<String, byte[]> got, Hits hits) {
+    int hit = 0;
+    int miss = 0;
+    for (int i = 0; i < wires.length; i++) {
+      if (owner[i] != node.index) {
+        continue;
+      }
+      byte[] stored = got == null ? null : got.get(wires[i]);
+      if (stored != null && stored.length > 0 && stored[0] == Frames.PLAIN) {
+        hits.hit(i, stored, 1, stored.length - 1);
+        hit++;
+        continue;
+      }
+      byte[] value = stored == null ? null : Frames.unwrap(stored); // a counter's digits, or unknown
+      if (value == null) {
+        miss++;
+      } else {
+        hits.hit(i, value, 0, value.length);
+        hit++;
+      }
+    }
+    node.counters.hits.add(hit);
+    node.counters.misses.add(miss);
   }
 
   private Map<String, byte[]> readMany(Node node, Collection<String> wires, long deadline) {

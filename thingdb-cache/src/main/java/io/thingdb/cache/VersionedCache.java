@@ -6,6 +6,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.Collection;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.CancellationException;
@@ -97,6 +98,30 @@ public final class VersionedCache implements AutoCloseable {
     public static Loaded absent(long version) {
       return new Loaded(null, version);
     }
+  }
+
+  /** Receives the values found by {@link #getAll(List, Values)}, one call per value. */
+  @FunctionalInterface
+  public interface Values {
+    /**
+     * The key at {@code index} holds a value at {@code version}: the {@code length} bytes of
+     * {@code buffer} from {@code offset}, which must not be modified (see {@link Cache.Hits}).
+     */
+    void value(int index, long version, byte[] buffer, int offset, int length);
+  }
+
+  /**
+   * Derives the value at a writer's version from the cached value of the version before it; see
+   * {@link #patch}.
+   */
+  @FunctionalInterface
+  public interface Patch {
+    /**
+     * Returns the new value, given the cached previous one (the {@code length} bytes of {@code
+     * buffer} from {@code offset}, not to be modified), or null if it cannot be derived from it
+     * (then the key is invalidated instead).
+     */
+    byte[] apply(byte[] buffer, int offset, int length);
   }
 
   /** Loads the data behind a key; called by {@link #load} at most once per key at a time. */
@@ -197,6 +222,81 @@ public final class VersionedCache implements AutoCloseable {
       }
     }
     return out;
+  }
+
+  /**
+   * Multi-get by position without copies: each value among {@code keys} (not misses, tombstones
+   * or negative entries) is handed to {@code values} with its index in {@code keys}, on the
+   * calling thread. The same lookup as {@link #getAll(Collection)} without its map.
+   */
+  public void getAll(List<String> keys, Values values) {
+    checkOpen();
+    Objects.requireNonNull(values, "values must not be null");
+    cache.getAll(keys, (i, buffer, offset, length) -> {
+      if (Entry.kindAt(buffer, offset, length) == Entry.VALUE) {
+        values.value(i, Entry.versionAt(buffer, offset), buffer, offset + Entry.HEADER, length - Entry.HEADER);
+      }
+    });
+  }
+
+  /**
+   * A writer's update of {@code key} to {@code version} when the writer knows how the value
+   * changed but not all of it (an increment returns the new counters, not the other fields): one
+   * {@code gets}, then one {@code cas}. If the cache holds the value of {@code version - 1}, {@code
+   * patch} derives the new value from it and that is published; if it holds {@code version} or
+   * newer (value or tombstone), nothing changes; otherwise (a miss, an older version, or a patch
+   * that returns null) the key is invalidated at {@code version}, as {@link #invalidate} would.
+   * Never replaces a newer version, and, like {@link #publish}, gives up after {@link
+   * Builder#maxCasRetries} lost races with a tombstone of {@code version}.
+   *
+   * @return {@link Result#PUBLISHED} if the patched value or the tombstone is now cached, {@link
+   *     Result#SUPERSEDED}, {@link Result#CONTENDED} or {@link Result#UNCONFIRMED} as for publish
+   */
+  public Result patch(String key, long version, Patch patch, Duration ttl) {
+    checkOpen();
+    Objects.requireNonNull(key, "key must not be null");
+    Objects.requireNonNull(patch, "patch must not be null");
+    Objects.requireNonNull(ttl, "ttl must not be null");
+    Entry tomb = new Entry(Entry.TOMBSTONE, version, 0, 0, new byte[0]);
+    for (int attempt = 0; attempt < maxCasRetries; attempt++) {
+      CasValue current = cache.gets(key);
+      if (current == null) {
+        // Nothing cached: a tombstone, so that a reader holding an older version cannot fill it.
+        Cache.Outcome o = cache.add(key, tomb.encode(), tombstoneTtl);
+        if (o == Cache.Outcome.APPLIED) {
+          return Result.PUBLISHED;
+        }
+        if (o == Cache.Outcome.UNCONFIRMED) {
+          return Result.UNCONFIRMED;
+        }
+        continue; // someone filled or published it meanwhile: read it again
+      }
+      byte[] stored = current.value();
+      byte kind = Entry.kindAt(stored, 0, stored.length);
+      long cached = kind == 0 ? 0 : Entry.versionAt(stored, 0);
+      if (kind != 0 && cached >= version) {
+        return Result.SUPERSEDED;
+      }
+      byte[] next = null;
+      if (kind == Entry.VALUE && cached == version - 1) {
+        byte[] value = patch.apply(stored, Entry.HEADER, stored.length - Entry.HEADER);
+        if (value != null) {
+          next = entryFor(Entry.VALUE, version, value, ttl, 0).encode();
+        }
+      }
+      Cache.Outcome o = next != null
+          ? cache.compareAndSet(key, current.cas(), next, ttl.isZero() ? ttl : ttl.plus(staleGrace))
+          : cache.compareAndSet(key, current.cas(), tomb.encode(), tombstoneTtl);
+      if (o == Cache.Outcome.APPLIED) {
+        return Result.PUBLISHED;
+      }
+      if (o == Cache.Outcome.UNCONFIRMED) {
+        return Result.UNCONFIRMED;
+      }
+    }
+    Cache.Outcome o = cache.set(key, tomb.encode(), tombstoneTtl);
+    log.debug("patch of {} v{} gave up after {} cas conflicts; tombstone written", key, version, maxCasRetries);
+    return o == Cache.Outcome.UNCONFIRMED ? Result.UNCONFIRMED : Result.CONTENDED;
   }
 
   /**

@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -189,6 +190,45 @@ abstract class CacheContractTest {
   void getAllToleratesDuplicateKeys() {
     cache.set("dup", bytes("v"), TTL);
     assertThat(cache.getAll(List.of("dup", "dup", "nope"))).containsOnlyKeys("dup");
+  }
+
+  @Test
+  void positionalGetAllReportsEachHitAtItsIndexAcrossServers() {
+    List<String> keys = new ArrayList<>();
+    for (int i = 0; i < 300; i++) {
+      keys.add("pos:" + i);
+      if (i % 3 != 0) {
+        cache.set("pos:" + i, bytes("v" + i), TTL);
+      }
+    }
+    String[] seen = new String[keys.size()];
+    AtomicInteger calls = new AtomicInteger();
+    cache.getAll(keys, (i, buffer, offset, length) -> {
+      calls.incrementAndGet();
+      assertThat(seen[i]).as("index %d reported once", i).isNull();
+      seen[i] = new String(buffer, offset, length, UTF_8);
+    });
+    assertThat(calls).hasValue(200);
+    for (int i = 0; i < 300; i++) {
+      assertThat(seen[i]).as("index %d", i).isEqualTo(i % 3 != 0 ? "v" + i : null);
+    }
+  }
+
+  @Test
+  void positionalGetAllReportsADuplicateKeyAtEveryIndexAndCountersAsDigits() {
+    cache.set("pdup", bytes("v"), TTL);
+    cache.incr("pcount", 5, 40, TTL); // created at 40
+    cache.incr("pcount", 60, 0, TTL); // 100
+    cache.decr("pcount", 92, 0, TTL); // 8, which memcached pads with spaces to the old width
+    String[] seen = new String[5];
+    cache.getAll(List.of("pdup", "pnope", "pdup", "pcount", "pnope"),
+        (i, buffer, offset, length) -> seen[i] = new String(buffer, offset, length, UTF_8));
+    assertThat(seen).containsExactly("v", null, "v", "8", null);
+    cache.getAll(List.of(), (i, buffer, offset, length) -> {
+      throw new AssertionError("no keys, no hits");
+    });
+    assertThatThrownBy(() -> cache.getAll(List.of("a"), null)).isInstanceOf(NullPointerException.class)
+        .hasMessage("hits must not be null");
   }
 
   @Test

@@ -71,6 +71,100 @@ abstract class VersionedCacheContractTest {
     assertThat(s(vc.get("k"))).isEqualTo("v5@5");
   }
 
+  /** The patch the tests use: appends "+" and the new version to the previous value. */
+  static VersionedCache.Patch appending(long version) {
+    return (buffer, offset, length) -> b(new String(buffer, offset, length, UTF_8) + "+" + version);
+  }
+
+  @Test
+  void patchDerivesTheNextVersionFromTheCachedPreviousOneInPlace() {
+    vc.publish("k", b("v4"), 4, TTL);
+    assertThat(vc.patch("k", 5, appending(5), TTL)).isEqualTo(Result.PUBLISHED);
+    assertThat(s(vc.get("k"))).isEqualTo("v4+5@5");
+    assertThat(vc.patch("k", 6, appending(6), TTL)).isEqualTo(Result.PUBLISHED);
+    assertThat(s(vc.get("k"))).isEqualTo("v4+5+6@6");
+  }
+
+  @Test
+  void patchOfAMissLeavesATombstoneThatRefusesOlderFills() {
+    assertThat(vc.patch("k", 5, appending(5), TTL)).isEqualTo(Result.PUBLISHED);
+    assertThat(vc.get("k")).isNull();
+    assertThat(vc.fill("k", b("v4"), 4, TTL)).isEqualTo(Result.SUPERSEDED);
+    assertThat(vc.get("k")).isNull();
+    assertThat(vc.fill("k", b("v5"), 5, TTL)).isEqualTo(Result.PUBLISHED);
+    assertThat(s(vc.get("k"))).isEqualTo("v5@5");
+  }
+
+  @Test
+  void patchNeverReplacesTheSameOrANewerVersion() {
+    vc.publish("k", b("v7"), 7, TTL);
+    assertThat(vc.patch("k", 7, appending(7), TTL)).isEqualTo(Result.SUPERSEDED);
+    assertThat(vc.patch("k", 6, appending(6), TTL)).isEqualTo(Result.SUPERSEDED);
+    assertThat(s(vc.get("k"))).isEqualTo("v7@7");
+    vc.invalidate("k", 9);
+    assertThat(vc.patch("k", 8, appending(8), TTL)).isEqualTo(Result.SUPERSEDED);
+    assertThat(vc.fill("k", b("v8"), 8, TTL)).as("the tombstone of 9 is still there").isEqualTo(Result.SUPERSEDED);
+  }
+
+  @Test
+  void patchOverAnOlderVersionOrARefusedPatchInvalidatesAtTheNewVersion() {
+    vc.publish("k", b("v3"), 3, TTL);
+    assertThat(vc.patch("k", 5, appending(5), TTL)).as("v3 is not the version before 5").isEqualTo(Result.PUBLISHED);
+    assertThat(vc.get("k")).isNull();
+    assertThat(vc.fill("k", b("v4"), 4, TTL)).isEqualTo(Result.SUPERSEDED);
+
+    vc.publish("j", b("v4"), 4, TTL);
+    assertThat(vc.patch("j", 5, (buffer, offset, length) -> null, TTL)).isEqualTo(Result.PUBLISHED);
+    assertThat(vc.get("j")).isNull();
+    assertThat(vc.fill("j", b("v4"), 4, TTL)).isEqualTo(Result.SUPERSEDED);
+    assertThat(vc.fill("j", b("v5"), 5, TTL)).isEqualTo(Result.PUBLISHED);
+  }
+
+  @Test
+  void concurrentPatchesFromOneVersionLeaveOnlyNewerVersionsOrAMiss() throws Exception {
+    for (int round = 0; round < 20; round++) {
+      String key = "race" + round;
+      vc.publish(key, b("v1"), 1, TTL);
+      CyclicBarrier start = new CyclicBarrier(2);
+      ExecutorService pool = Executors.newFixedThreadPool(2);
+      try {
+        Future<Result> two = pool.submit(() -> {
+          start.await();
+          return vc.patch(key, 2, appending(2), TTL);
+        });
+        Future<Result> three = pool.submit(() -> {
+          start.await();
+          return vc.patch(key, 3, appending(3), TTL);
+        });
+        assertThat(two.get(10, TimeUnit.SECONDS)).isNotEqualTo(Result.UNCONFIRMED);
+        assertThat(three.get(10, TimeUnit.SECONDS)).isNotEqualTo(Result.UNCONFIRMED);
+      } finally {
+        pool.shutdownNow();
+        assertThat(pool.awaitTermination(10, TimeUnit.SECONDS)).isTrue();
+      }
+      // Either the patch of 2 landed first and 3 was patched from it, or 3 found v1, could not
+      // be patched from it and left its tombstone, which the patch of 2 then could not replace.
+      // Never is version 2 (or 1) left: it would be older than a write that has returned.
+      Versioned now = vc.get(key);
+      if (now != null) {
+        assertThat(s(now)).as("round %d", round).isEqualTo("v1+2+3@3");
+      }
+      assertThat(vc.fill(key, b("v2"), 2, TTL)).isEqualTo(Result.SUPERSEDED);
+    }
+  }
+
+  @Test
+  void positionalGetAllReportsValuesOnlyWithTheirVersions() {
+    vc.publish("a", b("va"), 3, TTL);
+    vc.invalidate("t", 2);
+    vc.load("n", TTL, k -> Loaded.absent(1));
+    vc.publish("c", b("vc"), 9, TTL);
+    String[] seen = new String[5];
+    vc.getAll(List.of("a", "t", "n", "missing", "c"),
+        (i, version, buffer, offset, length) -> seen[i] = new String(buffer, offset, length, UTF_8) + "@" + version);
+    assertThat(seen).containsExactly("va@3", null, null, null, "vc@9");
+  }
+
   @Test
   void fillAfterMissNeverOverwritesANewerWrite() {
     assertThat(vc.fill("k", b("v1"), 1, TTL)).isEqualTo(Result.PUBLISHED);

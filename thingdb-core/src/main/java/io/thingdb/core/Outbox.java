@@ -20,10 +20,11 @@ import org.slf4j.LoggerFactory;
 /**
  * The durable side of write-through. Every write records (cache key, version) in
  * {@code thingdb_outbox} in its own transaction. After COMMIT the writer updates the cache; rows
- * whose update the cache confirmed are deleted in batches (one statement per database every 50
- * ms, not one per write). Rows still present after the grace period belong to writers that
- * crashed or could not reach the cache: any instance's replayer invalidates their keys at the
- * recorded version, retrying until the cache confirms. Thread-safe; owns one thread.
+ * whose update the cache confirmed, and whose type's query-cache bump has landed, are deleted in
+ * batches (one statement per database every 50 ms, not one per write). Rows still present after
+ * the grace period belong to writers that crashed or could not reach the cache: any instance's
+ * replayer invalidates their keys at the recorded version and bumps the query-cache generations
+ * of their types, retrying until the cache confirms. Thread-safe; owns one thread.
  */
 final class Outbox implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(Outbox.class);
@@ -62,6 +63,11 @@ final class Outbox implements AutoCloseable {
     if (outboxId == 0 || r == Result.UNCONFIRMED) {
       return; // left for the replayer
     }
+    confirmed(database, outboxId);
+  }
+
+  /** The row's write is fully reflected in the cache (value and query generation): it can go. */
+  void confirmed(DbHandle database, long outboxId) {
     confirmed.computeIfAbsent(database, k -> new ConcurrentLinkedQueue<>()).add(outboxId);
   }
 
@@ -113,11 +119,20 @@ final class Outbox implements AutoCloseable {
       return 0;
     }
     List<Long> done = new ArrayList<>();
+    List<String> keys = new ArrayList<>();
     for (Row r : rows) {
       Result result = db.cache.invalidate(r.key(), r.version());
       if (result != Result.UNCONFIRMED) {
         done.add(r.id());
+        keys.add(r.key());
       }
+    }
+    // The writer may have died before its query-cache bump too (QueryCache confirms a row only
+    // once the bump landed): bump the types of these things before the rows go.
+    if (!done.isEmpty() && !db.queryCache.bumpForReplay(db, keys)) {
+      log.warn("outbox of {}: could not bump the query-cache generations of {} replayed keys; will retry", database.name,
+          done.size());
+      return 0;
     }
     if (!done.isEmpty()) {
       delete(database, done);

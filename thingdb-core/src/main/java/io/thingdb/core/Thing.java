@@ -2,7 +2,6 @@ package io.thingdb.core;
 
 import java.time.Instant;
 import java.util.Collections;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
 
@@ -116,10 +115,6 @@ public final class Thing {
 
   static Thing of(ThingType type, int typeId, Row r, Map<String, Object> props) {
     return new Thing(type, typeId, r.id(), r.ups(), r.downs(), r.deleted(), r.spam(), r.date(), r.version(), props);
-  }
-
-  Thing withCounters(int ups, int downs, long version) {
-    return new Thing(type, typeId, id, ups, downs, deleted, spam, date, version, new LinkedHashMap<>(props));
   }
 
   @Override

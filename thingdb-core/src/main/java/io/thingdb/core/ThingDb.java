@@ -3,7 +3,6 @@ package io.thingdb.core;
 import io.thingdb.cache.Cache;
 import io.thingdb.cache.VersionedCache;
 import io.thingdb.cache.VersionedCache.Result;
-import io.thingdb.cache.VersionedCache.Versioned;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -38,7 +37,9 @@ import org.slf4j.LoggerFactory;
  * <h2>Writes</h2>
  * Every write bumps the thing's {@code version}. It records the cache key to invalidate in the
  * {@code thingdb_outbox} table in the same transaction, publishes the new version to the cache
- * after COMMIT, and deletes the outbox row once the cache confirmed. If the cache could not be
+ * after COMMIT, and deletes the outbox row once the cache confirmed it and the type's query-cache
+ * generation has been bumped (in the background for updates and increments: see {@link
+ * ThingQuery#cached} and {@link Builder#queryCacheBumpDelay}). If the cache could not be
  * updated (a node down, or this process dying between COMMIT and the cache update), any instance's
  * replayer invalidates the key within {@link Builder#outboxReplayInterval} plus {@link
  * Builder#outboxGrace}: staleness after a fault is bounded by those seconds, never by the TTL.
@@ -79,19 +80,34 @@ public final class ThingDb implements AutoCloseable {
   final Outbox outbox;
   final Retry retry;
   final Consumer<String> afterCommitHook;
-  final QueryCache queryCache = new QueryCache();
+  final QueryCache queryCache;
   private volatile boolean closed;
 
-  /** A registered type: where it lives and its stable id. */
+  /** A registered type: where it lives, its stable id, and what its cache keys and decoder need. */
   static final class TypeHandle {
     final ThingType type;
     final int id;
     final DbHandle db;
+    /** {@code thing:t<base36 id>_}: a thing's cache key is this plus its base36 id. */
+    final String keyPrefix;
+    final ThingCodec.Names names;
+    /** {@link ThingWrites#incrSql} by counter ordinal, without and with the outbox row. */
+    private final String[][] incrSql = new String[2][Counter.values().length];
 
     TypeHandle(ThingType type, int id, DbHandle db) {
       this.type = type;
       this.id = id;
       this.db = db;
+      this.keyPrefix = "thing:t" + Integer.toString(id, 36) + "_";
+      this.names = new ThingCodec.Names(type);
+      for (Counter c : Counter.values()) {
+        incrSql[0][c.ordinal()] = ThingWrites.incrSql(type.name(), c, false);
+        incrSql[1][c.ordinal()] = ThingWrites.incrSql(type.name(), c, true);
+      }
+    }
+
+    String incrSql(Counter counter, boolean outbox) {
+      return incrSql[outbox ? 1 : 0][counter.ordinal()];
     }
   }
 
@@ -102,6 +118,7 @@ public final class ThingDb implements AutoCloseable {
     this.afterCommitHook = b.afterCommitHook;
     this.retry = new Retry(b.transientRetries);
     this.cache = b.cache == null ? null : VersionedCache.builder(b.cache).clock(b.clock).build();
+    this.queryCache = new QueryCache(b.cache != null, b.queryCacheBumpDelay);
     Map<String, DbHandle> dbs = new LinkedHashMap<>();
     for (Map.Entry<String, Database> e : b.databases.entrySet()) {
       dbs.put(e.getKey(), new DbHandle(e.getKey(), e.getValue()));
@@ -140,9 +157,11 @@ public final class ThingDb implements AutoCloseable {
         relationTypes.put(rt.name(), new RelationHandle(rt, id, db, types.get(rt.thing1().name()), types.get(rt.thing2().name())));
       }
     } catch (SQLException e) {
+      queryCache.close(this);
       closeCache();
       throw new ThingDbException("cannot prepare the ThingDB schema: " + e.getMessage(), e);
     } catch (RuntimeException e) {
+      queryCache.close(this);
       closeCache();
       throw e;
     }
@@ -304,25 +323,56 @@ public final class ThingDb implements AutoCloseable {
     TypeHandle h = handle(type);
     Objects.requireNonNull(ids, "ids must not be null");
     Objects.requireNonNull(missing, "missing must not be null");
-    LinkedHashSet<Long> unique = new LinkedHashSet<>();
-    for (Long id : ids) {
-      unique.add(checkId(type, Objects.requireNonNull(id, "ids must not contain null")));
-    }
-    Map<Long, Thing> found = ThingReads.load(this, session, h, unique);
-    List<Thing> out = new ArrayList<>(unique.size());
-    List<Long> absent = new ArrayList<>();
-    for (long id : unique) {
-      Thing t = found.get(id);
-      if (t == null) {
-        absent.add(id);
-      } else {
+    long[] unique = distinct(type, ids);
+    Thing[] found = ThingReads.loadAll(this, session, h, unique);
+    List<Thing> out = new ArrayList<>(unique.length);
+    List<Long> absent = null;
+    for (int i = 0; i < unique.length; i++) {
+      Thing t = found[i];
+      if (t != null) {
         out.add(t);
+      } else {
+        if (absent == null) {
+          absent = new ArrayList<>();
+        }
+        absent.add(unique[i]);
       }
     }
-    if (!absent.isEmpty() && missing == Missing.FAIL) {
+    if (absent != null && missing == Missing.FAIL) {
       throw new NotFoundException("no " + type.name() + " with id " + absent);
     }
     return out;
+  }
+
+  /**
+   * The checked ids in input order, each once (at its first position), through an open-addressing
+   * table of longs: no boxing, no per-id node as a LinkedHashSet would allocate. Ids are at least
+   * 1, so 0 marks a free slot.
+   */
+  static long[] distinct(ThingType type, Collection<Long> ids) {
+    int n = ids.size();
+    long[] out = new long[n];
+    long[] table = new long[Integer.highestOneBit(Math.max(2, n) * 2 - 1) << 1];
+    int mask = table.length - 1;
+    int m = 0;
+    for (Long boxed : ids) {
+      long id = checkId(type, Objects.requireNonNull(boxed, "ids must not contain null"));
+      long mixed = id * 0x9E3779B97F4A7C15L;
+      int slot = (int) (mixed ^ (mixed >>> 32)) & mask;
+      while (true) {
+        long at = table[slot];
+        if (at == 0) {
+          table[slot] = id;
+          out[m++] = id;
+          break;
+        }
+        if (at == id) {
+          break;
+        }
+        slot = (slot + 1) & mask;
+      }
+    }
+    return m == n ? out : java.util.Arrays.copyOf(out, m);
   }
 
   /** Things by fullname across types, in input order; unknown fullnames per {@code missing}. */
@@ -381,8 +431,8 @@ public final class ThingDb implements AutoCloseable {
    * Runs one page of {@code query}: one SQL statement selects the page's ids (routed like every
    * read: a replica unless {@code session} holds a WAL position it has not replayed), then the
    * things are loaded cache first ({@link #getMany}: one multi-get, at most two statements for the
-   * misses). A query {@link ThingQuery#cached cached} and warm runs no SQL statement at all; its
-   * staleness after a failed generation bump is TTL-bounded. Thread-safe.
+   * misses). A query {@link ThingQuery#cached cached} and warm runs no SQL statement at all; how
+   * long a cached list can outlive a write is bounded as {@link ThingQuery#cached} states. Thread-safe.
    *
    * @throws IllegalArgumentException if the query's type is not registered here, or its cursor
    *     names another type
@@ -453,24 +503,18 @@ public final class ThingDb implements AutoCloseable {
     TypeHandle h = handle(type);
     checkId(type, id);
     Objects.requireNonNull(counter, "counter must not be null");
-    ThingWrites.RowCommitted done = ThingWrites.incrCounter(this, session, h, id, counter, delta);
-    Thing.Row row = done.row();
-    afterCommit("incr " + cacheKey(h, id));
+    String key = cacheKey(h, id);
+    ThingWrites.CountsCommitted done = ThingWrites.incrCounter(this, session, h, id, key, counter, delta);
+    Counts row = done.counts();
+    afterCommit("incr " + key);
     if (cache != null) {
-      String key = cacheKey(h, id);
-      Versioned cached = cache.get(key);
-      Thing previous = cached == null ? null : ThingCodec.decode(h.type, h.id, cached.value());
-      Result r;
-      if (previous != null && previous.version() == row.version() - 1) {
-        Thing patched = previous.withCounters(row.ups(), row.downs(), row.version());
-        r = ThingCodec.publish(cache, key, patched, cacheTtl);
-      } else {
-        r = cache.invalidate(key, row.version());
-      }
-      outbox.confirm(h.db, done.outboxId(), r);
+      // One gets and one cas: the cached previous version patched in place, or a tombstone.
+      Result r = cache.patch(key, row.version(),
+          (b, offset, length) -> ThingCodec.withCounters(b, offset, length, id, row.ups(), row.downs(), row.version()),
+          cacheTtl);
+      queryCache.bumpLater(this, h, done.outboxId(), r);
     }
-    queryCache.bump(this, h);
-    return new Counts(row.id(), row.ups(), row.downs(), row.version());
+    return row;
   }
 
   /** Atomically adds {@code delta} to a numeric prop; see {@link #incr(Session, ThingType, long, Prop, Number)}. */
@@ -758,7 +802,7 @@ public final class ThingDb implements AutoCloseable {
   }
 
   String cacheKey(TypeHandle h, long id) {
-    return "thing:" + Fullnames.thing(h.id, id);
+    return h.keyPrefix.concat(Long.toString(id, 36));
   }
 
   private void publishAfterCommit(TypeHandle h, ThingWrites.Committed done) {
@@ -768,8 +812,7 @@ public final class ThingDb implements AutoCloseable {
       return;
     }
     Result r = ThingCodec.publish(cache, cacheKey(after), after, cacheTtl);
-    outbox.confirm(h.db, done.outboxId(), r);
-    queryCache.bump(this, h);
+    queryCache.bumpLater(this, h, done.outboxId(), r);
   }
 
   void afterCommit(String what) {
@@ -945,6 +988,7 @@ public final class ThingDb implements AutoCloseable {
       return;
     }
     closed = true;
+    queryCache.close(this); // sends owed bumps and hands their outbox rows to the outbox first
     outbox.close();
     closeCache();
   }
@@ -961,6 +1005,7 @@ public final class ThingDb implements AutoCloseable {
     private boolean logParameters;
     private Duration outboxReplayInterval = Duration.ofSeconds(1);
     private Duration outboxGrace = Duration.ofSeconds(1);
+    private Duration queryCacheBumpDelay = Duration.ofMillis(10);
     private Duration replicaDownFor = Duration.ofSeconds(5);
     private int transientRetries = 3;
     private Consumer<String> afterCommitHook;
@@ -1055,6 +1100,24 @@ public final class ThingDb implements AutoCloseable {
     /** How old an outbox row must be before another instance replays it (default 1 s). */
     public Builder outboxGrace(Duration grace) {
       this.outboxGrace = positive("outboxGrace", grace);
+      return this;
+    }
+
+    /**
+     * How long after an update or increment returns its type's query-cache generation is bumped,
+     * at the latest (default 10 ms; 0 to 10 s). Updates and increments do not bump the generation
+     * themselves: a background thread sends one bump per type for all the writes of the last
+     * {@code delay}, so a busy type costs one cache round trip per delay, not one per write. Until
+     * then other instances may serve query results cached before the write; this instance does
+     * not (its next generation read carries the bump). {@link #create} and {@link #createAll} bump
+     * before they return. See {@link ThingQuery#cached} for the whole bound.
+     */
+    public Builder queryCacheBumpDelay(Duration delay) {
+      Objects.requireNonNull(delay, "queryCacheBumpDelay must not be null");
+      if (delay.isNegative() || delay.compareTo(Duration.ofSeconds(10)) > 0) {
+        throw new IllegalArgumentException("queryCacheBumpDelay must be between 0 and 10 s: " + delay);
+      }
+      this.queryCacheBumpDelay = delay;
       return this;
     }
 

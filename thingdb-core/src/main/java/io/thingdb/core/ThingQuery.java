@@ -153,22 +153,32 @@ public final class ThingQuery {
   /**
    * Caches the page's id list for {@code ttl} under a key derived from the query (a SHA-256 of
    * its SQL text, parameters and type) and the type's <em>generation</em>: a counter in the cache
-   * ({@code gen:<type>}) that every write to the type through {@link ThingDb} bumps after COMMIT,
-   * so the next run after a write uses a new key and reads the database. Concurrent misses of one
-   * key load it once (stampede protection of {@code VersionedCache.load}). The things themselves
-   * still come from the write-through thing cache, so they are current; only the id list (which
-   * things match, in which order) can be old.
+   * ({@code gen:<type>}) that writes to the type through {@link ThingDb} bump after COMMIT, so a
+   * run after the bump uses a new key and reads the database. Concurrent misses of one key load it
+   * once (stampede protection of {@code VersionedCache.load}). The things themselves still come
+   * from the write-through thing cache, so they are current; only the id list (which things match,
+   * in which order) can be old.
    *
-   * <p>Staleness is TTL-bounded: a write whose generation bump fails (its cache node unreachable,
-   * or the writer dying between COMMIT and the bump) leaves old id lists in use for at most
-   * {@code ttl} (plus the cache's stale grace, during which an expired list may be served while one
-   * caller reloads it). If the generation cannot be read, the query is not cached and goes to the
-   * database. A lost counter (node restart, eviction) is re-created from the clock in
-   * microseconds, above every generation this instance has used, so it moves forward and never
-   * matches an older cached list. With replicas, cached lists are loaded on the primary: a
-   * replica's snapshot may predate a write whose bump the key already carries, and the list would
-   * then be shared by every reader until the TTL. Without a cache ({@code noCache()}) this
-   * setting has no effect.
+   * <p><b>How long a list cached before a write can be served after it returns.</b>
+   * <ul>
+   *   <li>By the instance that wrote: never. Creates bump before they return; updates and
+   *       increments leave the bump owed, and this instance's next generation read sends it.
+   *   <li>By other instances: until the owed bump lands, at most {@link
+   *       ThingDb.Builder#queryCacheBumpDelay} (default 10 ms) plus one cache write after the
+   *       write returned (one bump per type per delay carries all its writes).
+   *   <li>If the writer dies before its bump, or the cache cannot confirm the write's cache
+   *       update: until the outbox replay of any instance bumps the type, at most {@link
+   *       ThingDb.Builder#outboxReplayInterval} plus {@link ThingDb.Builder#outboxGrace}.
+   *   <li>If a bump reaches the server but is not confirmed (a timeout): until MemcachedCache has
+   *       reconciled that server, which deletes the counter; it is then re-created above every
+   *       older value. Writes that bypass {@code ThingDb} are never seen before {@code ttl}.
+   * </ul>
+   * If the generation cannot be read, the query is not cached and goes to the database. A lost
+   * counter (node restart, eviction) is re-created from the clock in microseconds, above every
+   * generation this instance has used, so it moves forward and never matches an older cached
+   * list. With replicas, cached lists are loaded on the primary: a replica's snapshot may predate
+   * a write whose bump the key already carries, and the list would then be shared by every reader
+   * until the TTL. Without a cache ({@code noCache()}) this setting has no effect.
    *
    * @throws IllegalArgumentException if {@code ttl} is not positive
    */

@@ -169,19 +169,42 @@ final class ThingWrites {
   }
 
   /**
-   * {@code ups}/{@code downs} plus the outbox row in ONE autocommitted statement: one round trip,
-   * like the raw {@code update ... set ups = ups + 1} it is measured against.
+   * The statement of {@link #incrCounter}, built once per type, counter and cache setting: the
+   * same String instance every time, so pgjdbc's per-connection statement cache finds it without
+   * hashing a new string per increment.
    */
-  static RowCommitted incrCounter(ThingDb db, Session session, ThingDb.TypeHandle h, long id, ThingDb.Counter counter,
-      int delta) {
+  static String incrSql(String type, ThingDb.Counter counter, boolean outbox) {
+    String column = counter == ThingDb.Counter.UPS ? "ups" : "downs";
+    String update = "update thing_" + type + " set " + column + " = " + column + " + ?, version = version + 1"
+        + " where thing_id = ? returning thing_id, ups, downs, version";
+    return outbox ? "with u as (" + update + ")" + OUTBOX_CTE : update + ", 0::bigint as outbox_id";
+  }
+
+  /** An increment's new counts and the outbox row that guards its cache update (0 if none). */
+  record CountsCommitted(Counts counts, long outboxId) {}
+
+  /**
+   * {@code ups}/{@code downs} plus the outbox row in ONE autocommitted statement: one round trip,
+   * like the raw {@code update ... set ups = ups + 1} it is measured against. It returns only the
+   * columns an increment changes (the cache is patched from the previous version's copy, which
+   * has the rest), read by position.
+   */
+  static CountsCommitted incrCounter(ThingDb db, Session session, ThingDb.TypeHandle h, long id, String cacheKey,
+      ThingDb.Counter counter, int delta) {
     String t = h.type.name();
     String column = counter == ThingDb.Counter.UPS ? "ups" : "downs";
-    String set = column + " = " + column + " + ?, version = version + 1";
+    String sql = h.incrSql(counter, db.cache != null);
+    Object[] params = db.cache != null ? new Object[] {delta, id, cacheKey} : new Object[] {delta, id};
     return db.retry.run("increment " + column + " of " + t + " " + id, () -> {
       Connection c = h.db.database.primary().getConnection();
-      RowCommitted updated;
+      CountsCommitted updated;
       try {
-        updated = updateRow(db, c, h, set, List.of(delta), id);
+        List<CountsCommitted> rows = db.sql.query(c, sql, rs -> new CountsCommitted(
+            new Counts(rs.getLong(1), rs.getInt(2), rs.getInt(3), rs.getLong(4)), rs.getLong(5)), params);
+        if (rows.isEmpty()) {
+          throw new NotFoundException("no " + t + " with id " + id);
+        }
+        updated = rows.get(0);
       } catch (SQLException | RuntimeException e) {
         try {
           c.close();

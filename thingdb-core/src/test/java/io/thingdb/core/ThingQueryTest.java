@@ -117,6 +117,17 @@ class ThingQueryTest {
     return db;
   }
 
+  ThingDb open(Cache cache, java.util.function.Consumer<ThingDb.Builder> settings, ThingType... types) {
+    ThingDb.Builder b = ThingDb.builder().database("main", Database.of(ds)).cache(cache);
+    for (ThingType t : types) {
+      b.type(t, "main");
+    }
+    settings.accept(b);
+    ThingDb db = b.build();
+    open.add(db);
+    return db;
+  }
+
   ThingDb open(Cache cache, ThingType... types) {
     return open(cache, Clock.systemUTC(), types);
   }
@@ -721,6 +732,148 @@ class ThingQueryTest {
     }
     Thing b = writer.create(writer.newThing(type).date(BASE.plusSeconds(1)));
     assertThat(ids(reader.query(q))).containsExactly(b.id(), a.id());
+  }
+
+  /**
+   * The type's generation counter as stored, 0 if absent. A read that times out is a miss too
+   * (MemcachedCache never fails a read), so a miss is read again a few times before it counts.
+   */
+  static long generation(MemcachedCache mc, ThingType type) {
+    byte[] g = null;
+    for (int i = 0; i < 10 && g == null; i++) {
+      if (i > 0) {
+        sleepQuietly(20);
+      }
+      g = mc.get("gen:" + type.name());
+    }
+    return g == null ? 0 : Long.parseLong(new String(g, StandardCharsets.US_ASCII).trim());
+  }
+
+  static long outboxRows(Thing t) {
+    return count("select count(*) from thingdb_outbox where cache_key = 'thing:" + t.fullname() + "'");
+  }
+
+  @Test
+  void theWritingInstanceNeverServesAListCachedBeforeItsWriteWhileTheBumpIsOwed() {
+    ThingType type = newType();
+    ThingDb writer = open(memcachedCache(), b -> b.queryCacheBumpDelay(Duration.ofSeconds(10)), type);
+    ThingDb reader = open(memcachedCache(), type);
+    MemcachedCache mc = memcachedCache();
+    Thing a = writer.create(writer.newThing(type).votes(2, 0));
+    Thing b = writer.create(writer.newThing(type).votes(1, 0));
+    ThingQuery q = ThingQuery.of(type).sort(Sort.SCORE).cached(TTL);
+    assertThat(ids(reader.query(q))).containsExactly(a.id(), b.id());
+    long before = generation(mc, type);
+    writer.incr(type, b.id(), ThingDb.Counter.UPS, 5);
+    // The bump is owed for 10 s: the list cached before the write is still current for other
+    // instances (the window the delay allows; this proves the test exercises it)...
+    assertThat(generation(mc, type)).isEqualTo(before);
+    assertThat(ids(reader.query(q))).containsExactly(a.id(), b.id());
+    // ...but not for the writer: its generation read sends the owed bump.
+    assertThat(ids(writer.query(q))).containsExactly(b.id(), a.id());
+    assertThat(generation(mc, type)).isGreaterThan(before);
+    assertThat(ids(reader.query(q))).containsExactly(b.id(), a.id());
+  }
+
+  @Test
+  void otherInstancesStopServingAListCachedBeforeAWriteWithinTheBumpDelay() throws InterruptedException {
+    ThingType type = newType();
+    Duration delay = Duration.ofMillis(200);
+    ThingDb writer = open(memcachedCache(), b -> b.queryCacheBumpDelay(delay), type);
+    ThingDb reader = open(memcachedCache(), type);
+    MemcachedCache mc = memcachedCache();
+    Thing a = writer.create(writer.newThing(type).set(TITLE, "a").votes(2, 0));
+    Thing b = writer.create(writer.newThing(type).set(TITLE, "b").votes(1, 0));
+    ThingQuery q = ThingQuery.of(type).where(Filter.ne(TITLE, "hidden")).sort(Sort.SCORE).cached(TTL);
+    assertThat(ids(reader.query(q))).containsExactly(a.id(), b.id());
+    for (int round = 0; round < 3; round++) {
+      long before = generation(mc, type);
+      if (round == 0) {
+        writer.incr(type, b.id(), ThingDb.Counter.UPS, 5); // b before a
+      } else if (round == 1) {
+        writer.update(writer.get(type, a.id()).orElseThrow().edit().set(TITLE, "hidden")); // a gone
+      } else {
+        writer.incr(type, a.id(), N, 3L); // a prop increment: a version, no change to the list
+      }
+      // The bound: the delay plus one cache write; the rest is slack for a loaded machine's
+      // scheduler, not part of the contract. Nothing here reads through the writer.
+      Thread.sleep(delay.toMillis() + 800);
+      assertThat(generation(mc, type)).as("round %d: bumped in the background", round).isGreaterThan(before);
+      List<Long> expected = round == 0 ? List.of(b.id(), a.id()) : List.of(b.id());
+      assertThat(ids(reader.query(q))).as("round %d", round).containsExactlyElementsOf(expected);
+    }
+  }
+
+  @Test
+  void aWriteIsConfirmedInTheOutboxOnlyOnceItsBumpHasLanded() {
+    ThingType type = newType();
+    ThingDb writer = open(memcachedCache(), b -> b.queryCacheBumpDelay(Duration.ofSeconds(10))
+        .outboxReplayInterval(Duration.ofHours(1)), type);
+    Thing a = writer.create(writer.newThing(type));
+    writer.incr(type, a.id(), ThingDb.Counter.UPS, 1);
+    writer.incr(type, a.id(), ThingDb.Counter.DOWNS, 1);
+    writer.update(writer.get(type, a.id()).orElseThrow().edit().set(TITLE, "t"));
+    // The cache holds version 4, but the bump is owed: a crash now must leave the rows for the
+    // replayer, which bumps the type. They stay well past the 50 ms confirmation flush.
+    assertThat(writer.get(type, a.id()).orElseThrow().version()).isEqualTo(4);
+    sleepQuietly(300);
+    assertThat(outboxRows(a)).isEqualTo(3);
+    writer.query(ThingQuery.of(type).cached(TTL)); // its generation read sends the bump
+    long deadline = System.nanoTime() + 5_000_000_000L;
+    while (outboxRows(a) > 0 && System.nanoTime() < deadline) {
+      sleepQuietly(20);
+    }
+    assertThat(outboxRows(a)).isZero();
+  }
+
+  @Test
+  void closeSendsTheOwedBumps() {
+    ThingType type = newType();
+    MemcachedCache mc = memcachedCache();
+    ThingDb writer = open(memcachedCache(), b -> b.queryCacheBumpDelay(Duration.ofSeconds(10)), type);
+    Thing a = writer.create(writer.newThing(type));
+    long before = generation(mc, type);
+    writer.incr(type, a.id(), ThingDb.Counter.UPS, 1);
+    assertThat(generation(mc, type)).isEqualTo(before);
+    writer.close();
+    assertThat(generation(mc, type)).isGreaterThan(before);
+    assertThat(count("select count(*) from thingdb_outbox where cache_key = 'thing:" + a.fullname() + "'")).isZero();
+  }
+
+  @Test
+  void aWriterThatDiesBeforeItsBumpIsCoveredByAnotherInstancesOutboxReplay() throws InterruptedException {
+    ThingType type = newType();
+    Duration interval = Duration.ofMillis(100);
+    Duration grace = Duration.ofMillis(200);
+    ThingDb reader = open(memcachedCache(), b -> b.outboxReplayInterval(interval).outboxGrace(grace), type);
+    // The writer dies between COMMIT and its cache update (the hook throws), so it neither
+    // patches the cached thing nor owes a bump; its own replayer is too slow to matter here.
+    ThingDb writer = open(memcachedCache(), b -> b.outboxReplayInterval(Duration.ofHours(1)).afterCommitHook(what -> {
+      if (what.startsWith("incr")) {
+        throw new IllegalStateException("writer killed after COMMIT");
+      }
+    }), type);
+    Thing a = writer.create(writer.newThing(type).votes(2, 0));
+    Thing b = writer.create(writer.newThing(type).votes(1, 0));
+    ThingQuery q = ThingQuery.of(type).sort(Sort.SCORE).cached(TTL);
+    assertThat(ids(reader.query(q))).containsExactly(a.id(), b.id());
+    assertThatThrownBy(() -> writer.incr(type, b.id(), ThingDb.Counter.UPS, 5)).hasMessage("writer killed after COMMIT");
+    assertThat(outboxRows(b)).isEqualTo(1);
+    // Within the replay interval plus grace (plus slack for the scheduler), the reader's replayer
+    // invalidates b and bumps the type: the list cached before the write is retired.
+    Thread.sleep(interval.toMillis() + grace.toMillis() + 1_000);
+    assertThat(outboxRows(b)).isZero();
+    assertThat(ids(reader.query(q))).containsExactly(b.id(), a.id());
+    assertThat(reader.get(type, b.id()).orElseThrow().ups()).isEqualTo(6);
+  }
+
+  static void sleepQuietly(long millis) {
+    try {
+      Thread.sleep(millis);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new AssertionError("interrupted", e);
+    }
   }
 
   @Test

@@ -59,6 +59,27 @@ public final class Entry {
     return b.array();
   }
 
+  /**
+   * The kind of the entry stored in {@code length} bytes of {@code bytes} from {@code offset}, read
+   * in place; 0 for an unknown kind or a truncated header (such an entry is never a value).
+   */
+  public static byte kindAt(byte[] bytes, int offset, int length) {
+    if (length < HEADER) {
+      return 0;
+    }
+    byte kind = bytes[offset];
+    return kind == VALUE || kind == TOMBSTONE || kind == ABSENT ? kind : 0;
+  }
+
+  /** The version of the entry at {@code offset}, read in place; check {@link #kindAt} first. */
+  public static long versionAt(byte[] bytes, int offset) {
+    long v = 0;
+    for (int i = 1; i <= 8; i++) {
+      v = (v << 8) | (bytes[offset + i] & 0xFF);
+    }
+    return v;
+  }
+
   /** Decodes an entry, or returns null for bytes of an unknown kind or a truncated header. */
   public static Entry decode(byte[] bytes) {
     if (bytes == null || bytes.length < HEADER) {
