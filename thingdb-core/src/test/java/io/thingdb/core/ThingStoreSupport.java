@@ -67,7 +67,13 @@ final class ThingStoreSupport {
       VersionedCache.Versioned v = vc.get(key);
       // On this loaded 2-core machine a read can time out (a miss, and three in a row make the
       // server suspect for about one probe interval): look again before calling it a miss.
-      for (int i = 0; i < 3 && v == null && cache.get(key) == null; i++) {
+      // A raw entry that is not a value (a tombstone or a negative entry) is a real miss.
+      for (int i = 0; i < 3 && v == null; i++) {
+        byte[] raw = cache.get(key);
+        Entry e = raw == null ? null : Entry.decode(raw);
+        if (e != null && e.kind != Entry.VALUE) {
+          break;
+        }
         sleep(100);
         v = vc.get(key);
       }
