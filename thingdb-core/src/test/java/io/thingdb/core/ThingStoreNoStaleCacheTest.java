@@ -345,8 +345,9 @@ class ThingStoreNoStaleCacheTest {
       hungAt = System.nanoTime();
       Thread.sleep(1_500);
       long lastOutboxRow = ThingStoreSupport.count(admin, "select coalesce(max(id), 0) from thingdb_outbox");
-      cluster.resume(node);
+      // The node answers as soon as SIGCONT lands, before resume() returns: the window opens here.
       resumedAt = System.nanoTime();
+      cluster.resume(node);
       long giveUp = resumedAt + 10_000_000_000L;
       while (!(instances.stream().allMatch(in -> in.cache().status().stream()
               .allMatch(st -> st.state() == MemcachedCache.State.HEALTHY))
