@@ -44,7 +44,7 @@ import javax.sql.DataSource;
  * query-cache generation bumped in the background) and the pair key is invalidated at its new
  * version (the outbox replay of any ThingDb instance on that database covers a crash in between).
  * A changed vote is four SQL round trips (pair row, relation read, one statement for the rest,
- * COMMIT) and, with a cache, one get before and three round trips after COMMIT.
+ * COMMIT) and, with a cache, one get before and three to five round trips after COMMIT.
  *
  * <p>{@link #submit}, {@link #delete}, {@link #markSpam} and {@link #update} write through ThingDb
  * and enqueue the thing's listing jobs inside the same transaction (ThingDb's {@link
