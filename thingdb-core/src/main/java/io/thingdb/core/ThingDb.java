@@ -976,6 +976,36 @@ public final class ThingDb implements AutoCloseable {
     outbox.confirm(handle(type).db, outboxId, Result.PUBLISHED);
   }
 
+  /**
+   * Does after a counter write made outside ThingDb what {@link #incr(Session, ThingType, long,
+   * Counter, int)} does after its own: for writers (the listings module's votes) whose committed
+   * transaction set {@code ups}, {@code downs} and {@code version = version + 1} of a thing of
+   * {@code type} and recorded outbox row {@code outboxId} (0: none) for its cache key on the type's
+   * database. Patches the cached previous version to {@code counts} (one {@code gets} and one
+   * {@code cas}), or invalidates the key at {@code counts.version()}; then owes the type a
+   * background query-cache generation bump ({@link Builder#queryCacheBumpDelay}) and hands the
+   * outbox row to the cleanup once that bump has landed (if the cache update was unconfirmed, the
+   * row stays for the replayer). Without a cache this ThingDb caches no thing, so the row is only
+   * handed to the cleanup.
+   *
+   * @param counts the thing's id, counters and version as committed
+   */
+  public void countsCommitted(ThingType type, Counts counts, long outboxId) {
+    checkOpen();
+    TypeHandle h = handle(type);
+    Objects.requireNonNull(counts, "counts must not be null");
+    checkId(type, counts.id());
+    if (cache == null) {
+      outbox.confirm(h.db, outboxId, Result.PUBLISHED);
+      return;
+    }
+    long id = counts.id();
+    Result r = cache.patch(cacheKey(h, id), counts.version(),
+        (b, offset, length) -> ThingCodec.withCounters(b, offset, length, id, counts.ups(), counts.downs(), counts.version()),
+        cacheTtl);
+    queryCache.bumpLater(this, h, outboxId, r);
+  }
+
   /** The databases, by name (for tests and the listings module). */
   Map<String, DbHandle> databases() {
     return databases;

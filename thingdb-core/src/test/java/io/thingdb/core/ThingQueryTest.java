@@ -827,6 +827,59 @@ class ThingQueryTest {
   }
 
   @Test
+  void countsCommittedOutsideThingDbPatchTheCachedThingAndOweTheBumpLikeAnIncrement() throws SQLException {
+    ThingType type = newType();
+    ThingDb writer = open(memcachedCache(), b -> b.queryCacheBumpDelay(Duration.ofSeconds(10))
+        .outboxReplayInterval(Duration.ofHours(1)), type);
+    ThingDb reader = open(memcachedCache(), type);
+    MemcachedCache mc = memcachedCache();
+    Thing a = writer.create(writer.newThing(type).set(TITLE, "a").votes(2, 0));
+    Thing b = writer.create(writer.newThing(type).set(TITLE, "b").votes(1, 0));
+    ThingQuery q = ThingQuery.of(type).sort(Sort.SCORE).cached(TTL);
+    assertThat(ids(reader.query(q))).containsExactly(a.id(), b.id());
+    assertThat(writer.get(type, b.id()).orElseThrow().version()).isEqualTo(b.version()); // cached
+    // A writer outside ThingDb (as the listings module's votes): counts, version and outbox row
+    // in one transaction.
+    Counts counts;
+    long outboxId;
+    try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement("with u as (update thing_"
+        + type.name() + " set ups = ups + 5, version = version + 1 where thing_id = ? returning ups, downs, version),"
+        + " o as (insert into thingdb_outbox (cache_key, version) select ?, version from u returning id)"
+        + " select u.*, (select id from o) from u")) {
+      ps.setLong(1, b.id());
+      ps.setString(2, "thing:" + b.fullname());
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        counts = new Counts(b.id(), rs.getInt(1), rs.getInt(2), rs.getLong(3));
+        outboxId = rs.getLong(4);
+      }
+    }
+    long before = generation(mc, type);
+    writer.countsCommitted(type, counts, outboxId);
+    // Patched, not invalidated: the cached value is the new version, props intact.
+    try (io.thingdb.cache.VersionedCache view = io.thingdb.cache.VersionedCache.builder(mc).build()) {
+      io.thingdb.cache.VersionedCache.Versioned cached = view.get("thing:" + b.fullname());
+      assertThat(cached).isNotNull();
+      assertThat(cached.version()).isEqualTo(b.version() + 1);
+    }
+    Thing read = reader.get(type, b.id()).orElseThrow();
+    assertThat(read.ups()).isEqualTo(6);
+    assertThat(read.get(TITLE)).isEqualTo("b");
+    // The bump is owed (10 s), so the outbox row stays for a crash's replayer...
+    assertThat(generation(mc, type)).isEqualTo(before);
+    sleepQuietly(300);
+    assertThat(outboxRows(b)).isEqualTo(1);
+    // ...until the writer's own generation read sends it: then the row goes and others see it.
+    assertThat(ids(writer.query(q))).containsExactly(b.id(), a.id());
+    assertThat(ids(reader.query(q))).containsExactly(b.id(), a.id());
+    long deadline = System.nanoTime() + 5_000_000_000L;
+    while (outboxRows(b) > 0 && System.nanoTime() < deadline) {
+      sleepQuietly(20);
+    }
+    assertThat(outboxRows(b)).isZero();
+  }
+
+  @Test
   void closeSendsTheOwedBumps() {
     ThingType type = newType();
     MemcachedCache mc = memcachedCache();

@@ -61,6 +61,26 @@ final class ListingQueue {
         }
     }
 
+    /** The keys of {@link #enqueue}, de-duplicated and sorted (the dirty rows' lock order). */
+    static String[] sortedKeys(Collection<String> keys) {
+        return new TreeSet<>(keys).toArray(new String[0]);
+    }
+
+    /**
+     * {@link #enqueue} as two CTEs ({@code lk}, {@code j}, {@code d}) to append to a statement whose CTE {@code
+     * source} returns the thing's row (column {@code thing_id}): one job per key and the dirty
+     * upsert, for each row of {@code source} (none if it returned none). Referencing {@code source}
+     * makes PostgreSQL run it, and so take the thing's row lock, before the dirty rows' locks. Takes
+     * one parameter: the {@link #sortedKeys} array.
+     */
+    static String enqueueCtes(String source) {
+        return "lk as (select k, n from unnest(?::text[]) with ordinality as u(k, n)),"
+                + " j as (insert into thingdb_listing_job (listing_key, thing_id) select lk.k, s.thing_id from " + source
+                + " s, lk),"
+                + " d as (insert into thingdb_listing_dirty as cur (listing_key, since) select lk.k, now() from " + source
+                + " s, lk order by lk.n on conflict (listing_key) do update set since = least(cur.since, excluded.since))";
+    }
+
     private static final String DIRTY_UPSERT = "insert into thingdb_listing_dirty as cur (listing_key, since)"
             + " select k, now() from unnest(?::text[]) with ordinality as u(k, n) order by n"
             + " on conflict (listing_key) do update set since = least(cur.since, excluded.since)";

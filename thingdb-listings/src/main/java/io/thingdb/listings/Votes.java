@@ -3,6 +3,7 @@ package io.thingdb.listings;
 import io.thingdb.cache.Cache;
 import io.thingdb.cache.VersionedCache;
 import io.thingdb.cache.VersionedCache.Result;
+import io.thingdb.core.Counts;
 import io.thingdb.core.NewThing;
 import io.thingdb.core.NotFoundException;
 import io.thingdb.core.RelationType;
@@ -38,8 +39,12 @@ import javax.sql.DataSource;
  * changes nothing and writes nothing), enqueues one listing-update job per listing the thing belongs
  * to and marks those listings dirty. It writes the tables exactly as thingdb-core does: the relation
  * pair's version and the thing's version are bumped and both cache keys are recorded in {@code
- * thingdb_outbox} in the same transaction; after COMMIT both keys are invalidated at their new
- * versions (the outbox replay of any ThingDb instance on that database covers a crash in between).
+ * thingdb_outbox} in the same transaction; after COMMIT the cached thing is patched to its new
+ * counts as core's increment does ({@link ThingDb#countsCommitted}: one gets and one cas, the
+ * query-cache generation bumped in the background) and the pair key is invalidated at its new
+ * version (the outbox replay of any ThingDb instance on that database covers a crash in between).
+ * A changed vote is four SQL round trips (pair row, relation read, one statement for the rest,
+ * COMMIT) and, with a cache, one get before and three to five round trips after COMMIT.
  *
  * <p>{@link #submit}, {@link #delete}, {@link #markSpam} and {@link #update} write through ThingDb
  * and enqueue the thing's listing jobs inside the same transaction (ThingDb's {@link
@@ -152,7 +157,7 @@ public final class Votes implements AutoCloseable {
             try {
                 Committed done = transaction(accountId, thingId, direction, keys, thingKey, pairKey);
                 if (done.vote.changed()) {
-                    afterCommit(done, thingKey, pairKey);
+                    afterCommit(thingId, done, pairKey);
                 }
                 return done.vote;
             } catch (SQLException e) {
@@ -370,43 +375,47 @@ public final class Votes implements AutoCloseable {
                     c.rollback();
                     return unchanged;
                 }
-                if (relId != null) {
-                    try (PreparedStatement ps = c.prepareStatement("update rel_" + rel
-                            + " set name = ?, version = version + 1 where rel_id = ?")) {
-                        ps.setString(1, Integer.toString(direction));
-                        ps.setLong(2, relId);
-                        ps.executeUpdate();
-                    }
-                } else {
-                    try (PreparedStatement ps = c.prepareStatement("insert into rel_" + rel
-                            + " (rel_id, thing1_id, thing2_id, name, date) values (nextval('relseq_" + rel + "'), ?, ?, ?, ?)")) {
-                        ps.setLong(1, accountId);
-                        ps.setLong(2, thingId);
-                        ps.setString(3, Integer.toString(direction));
-                        ps.setTimestamp(4, Timestamp.from(clock.instant()));
-                        ps.executeUpdate();
-                    }
-                }
                 int dUps = (direction == 1 ? 1 : 0) - (previous == 1 ? 1 : 0);
                 int dDowns = (direction == -1 ? 1 : 0) - (previous == -1 ? 1 : 0);
-                long thingOutbox = 0;
+                // One statement (one round trip) for the rest: the relation row (locked above, or
+                // new), the thing's counts (the update is the thing's lock; "not deleted" makes a
+                // deleted or missing thing update nothing, and the vote is then rolled back), its
+                // outbox row, and the listing jobs and dirty rows, which read the thing's row and so
+                // run after its lock was taken, in the lock order above.
+                String relWrite = relId != null
+                        ? "update rel_" + rel + " set name = ?, version = version + 1 where rel_id = ?"
+                        : "insert into rel_" + rel + " (rel_id, thing1_id, thing2_id, name, date)"
+                                + " values (nextval('relseq_" + rel + "'), ?, ?, ?, ?)";
+                String sql = "with r as (" + relWrite + "), u as (update " + thingTable
+                        + " set ups = ups + ?, downs = downs + ?, version = version + 1"
+                        + " where thing_id = ? and not deleted returning thing_id, ups, downs, version)"
+                        + (cache == null ? "" : ", o as (insert into thingdb_outbox (cache_key, version)"
+                                + " select ?, version from u returning id)")
+                        + ", " + ListingQueue.enqueueCtes("u")
+                        + " select u.ups, u.downs, u.version, " + (cache == null ? "0::bigint" : "(select id from o)")
+                        + " from u";
+                long thingOutbox;
                 int ups;
                 int downs;
                 long version;
-                // The update is the thing's lock; "not deleted" makes a deleted (or missing) thing
-                // update nothing, and the vote is then rolled back.
-                String update = "update " + thingTable + " set ups = ups + ?, downs = downs + ?, version = version + 1"
-                        + " where thing_id = ? and not deleted returning ups, downs, version";
-                String sql = cache == null ? "with u as (" + update + ") select u.*, 0::bigint from u"
-                        : "with u as (" + update + "), o as (insert into thingdb_outbox (cache_key, version)"
-                                + " select ?, version from u returning id) select u.*, (select id from o) from u";
                 try (PreparedStatement ps = c.prepareStatement(sql)) {
-                    ps.setInt(1, dUps);
-                    ps.setInt(2, dDowns);
-                    ps.setLong(3, thingId);
-                    if (cache != null) {
-                        ps.setString(4, thingKey);
+                    int i = 1;
+                    if (relId != null) {
+                        ps.setString(i++, Integer.toString(direction));
+                        ps.setLong(i++, relId);
+                    } else {
+                        ps.setLong(i++, accountId);
+                        ps.setLong(i++, thingId);
+                        ps.setString(i++, Integer.toString(direction));
+                        ps.setTimestamp(i++, Timestamp.from(clock.instant()));
                     }
+                    ps.setInt(i++, dUps);
+                    ps.setInt(i++, dDowns);
+                    ps.setLong(i++, thingId);
+                    if (cache != null) {
+                        ps.setString(i++, thingKey);
+                    }
+                    ps.setArray(i, c.createArrayOf("text", ListingQueue.sortedKeys(keys)));
                     try (ResultSet rs = ps.executeQuery()) {
                         if (!rs.next()) {
                             RuntimeException refused = missingOrDeleted(c, accountId, thingId);
@@ -419,7 +428,6 @@ public final class Votes implements AutoCloseable {
                         thingOutbox = rs.getLong(4);
                     }
                 }
-                ListingQueue.enqueue(c, keys, thingId);
                 c.commit();
                 return new Committed(new Vote(previous, direction, ups, downs, version, true), pair[0], pair[1], thingOutbox);
             } catch (SQLException | RuntimeException e) {
@@ -482,26 +490,27 @@ public final class Votes implements AutoCloseable {
         }
     }
 
-    private void afterCommit(Committed done, String thingKey, String pairKey) {
+    private void afterCommit(long thingId, Committed done, String pairKey) {
         if (cache == null) {
             return;
         }
+        Vote v = done.vote;
         try {
-            db.queryResultsChanged(voted);
+            // As after core's own increment: the cached thing patched to the new counts (one gets
+            // and one cas) rather than invalidated, so the next vote and the processors still hit
+            // it; the query-cache generation bumped in the background, coalesced with other writes
+            // of the type, and the outbox row confirmed once that bump has landed.
+            db.countsCommitted(voted, new Counts(thingId, v.ups(), v.downs(), v.version()), done.thingOutbox);
         } catch (RuntimeException e) {
-            // Committed; cached query results of the type live until their TTL, as after any core
-            // write whose generation bump fails.
+            // Committed; the outbox row stays and the replayer invalidates the key and bumps the type.
         }
         try {
             // Confirmed rows go to core's batched cleanup; an unconfirmed one stays for the replayer.
-            if (cache.invalidate(thingKey, done.vote.version()) != Result.UNCONFIRMED) {
-                db.outboxConfirmed(voted, done.thingOutbox);
-            }
             if (cache.invalidate(pairKey, done.pairVersion) != Result.UNCONFIRMED) {
                 db.outboxConfirmed(voted, done.pairOutbox);
             }
         } catch (RuntimeException e) {
-            // Committed; the outbox rows stay and the replayer invalidates the keys.
+            // Committed; the outbox row stays and the replayer invalidates the key.
         }
     }
 

@@ -3,6 +3,7 @@ package io.thingdb.listings;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.thingdb.cache.VersionedCache;
 import io.thingdb.cache.testing.PostgresFixture;
 import io.thingdb.core.NotFoundException;
 import io.thingdb.core.Thing;
@@ -96,6 +97,36 @@ class VotesTest {
         assertThat(w.db.lookup(VoteWorld.VOTE, List.of(new io.thingdb.core.Relation.Pair(a.id(), link.id())))
                 .get(new io.thingdb.core.Relation.Pair(a.id(), link.id()))).extracting(io.thingdb.core.Relation::name)
                 .containsExactly("-1");
+    }
+
+    @Test
+    void aVotePatchesTheCachedThingToItsNewCountsAndItsOutboxRowsAreCleanedUp() throws Exception {
+        Thing link = link(1);
+        Thing a = account();
+        String key = "thing:" + link.fullname();
+        assertThat(w.db.get(VoteWorld.LINK, link.id()).orElseThrow().version()).isEqualTo(link.version()); // cached
+        Votes.Vote v = w.votes.cast(a.id(), link.id(), -1);
+        try (VersionedCache view = VersionedCache.builder(w.cache).build()) {
+            // Written through, not invalidated: the cache holds the vote's version as a value.
+            VersionedCache.Versioned cached = view.get(key);
+            assertThat(cached).isNotNull();
+            assertThat(cached.version()).isEqualTo(v.version()).isEqualTo(link.version() + 1);
+        }
+        Thing read = w.db.get(VoteWorld.LINK, link.id()).orElseThrow();
+        assertThat(read.downs()).isEqualTo(1);
+        assertThat(read.ups()).isZero();
+        assertThat(read.get(VoteWorld.SR)).isEqualTo(1L); // the props survive the patch
+        // Both outbox rows (thing and pair) go once the cache and the background query-cache bump
+        // confirmed them: none is left for the replayer.
+        String pairPattern = "rel:%:" + a.id() + ":" + link.id();
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+        long left;
+        do {
+            Thread.sleep(20);
+            left = w.count("select count(*) from thingdb_outbox where cache_key = '" + key + "' or cache_key like '"
+                    + pairPattern + "'");
+        } while (left > 0 && System.nanoTime() < deadline);
+        assertThat(left).isZero();
     }
 
     @Test
