@@ -34,7 +34,6 @@ import org.slf4j.LoggerFactory;
  * <p>Thread-safe; requests run on a fixed pool of {@code blog-http-*} threads.
  */
 final class BlogServer implements AutoCloseable {
-  private static final Logger access = LoggerFactory.getLogger("io.thingdb.examples.blog.access");
   private static final Logger log = LoggerFactory.getLogger(BlogServer.class);
   private static final String PAGE_PREFIX = "page:";
 
@@ -46,9 +45,15 @@ final class BlogServer implements AutoCloseable {
   private final Map<String, byte[]> statics = new LinkedHashMap<>();
   private final HttpServer server;
   private final ExecutorService pool;
+  private final AccessLog accessLog;
 
-  BlogServer(Site site, String host, int port) throws IOException {
+  /**
+   * A server on {@code host:port} with {@code threads} request threads, writing its access log to
+   * {@code accessLog} (null: no access log).
+   */
+  BlogServer(Site site, String host, int port, int threads, AccessLog accessLog) throws IOException {
     this.site = site;
+    this.accessLog = accessLog;
     this.views = new Views(site);
     PostsHandler posts = new PostsHandler(site, views);
     CommentsHandler comments = new CommentsHandler(site);
@@ -90,7 +95,7 @@ final class BlogServer implements AutoCloseable {
     System.setProperty("sun.net.httpserver.nodelay", "true");
     this.server = HttpServer.create(new InetSocketAddress(host, port), 256);
     AtomicInteger n = new AtomicInteger();
-    this.pool = Executors.newFixedThreadPool(16, r -> {
+    this.pool = Executors.newFixedThreadPool(threads, r -> {
       Thread t = new Thread(r, "blog-http-" + n.incrementAndGet());
       t.setDaemon(true);
       return t;
@@ -167,8 +172,10 @@ final class BlogServer implements AutoCloseable {
     } finally {
       ex.close();
     }
-    access.info("{} {} {} {} ms sql={} cache_hits={} page_cache={}", req.method(), req.pathAndQuery(), resp.status,
-        String.format("%.1f", (System.nanoTime() - start) / 1e6), statements, cacheHits, pageCache);
+    if (accessLog != null) {
+      accessLog.request(req.method(), req.pathAndQuery(), resp.status, System.nanoTime() - start, statements, cacheHits,
+          pageCache);
+    }
   }
 
   /** Reads the session cookie and, for a logged-in session, the account (cache first). */
@@ -249,24 +256,28 @@ final class BlogServer implements AutoCloseable {
 
   // ------------------------------------------------------------------ anonymous page cache
 
-  /** Encoded as {@code <content type length><content type><body>}. */
+  /**
+   * Encoded as {@code <content type length><content type><body>}; the response's body is the
+   * cached value's tail, not a copy of it.
+   */
   private Response cachedPage(String key) {
     byte[] v = site.cache.get(key);
     if (v == null || v.length < 4) {
       return null;
     }
-    ByteBuffer b = ByteBuffer.wrap(v);
-    int typeLength = b.getInt();
+    int typeLength = ByteBuffer.wrap(v).getInt();
+    if (typeLength < 0 || typeLength > v.length - 4) {
+      log.warn("page cache entry {} is malformed (content type length {}); rendering the page again", key, typeLength);
+      return null;
+    }
     String type = new String(v, 4, typeLength, UTF_8);
-    byte[] body = new byte[v.length - 4 - typeLength];
-    System.arraycopy(v, 4 + typeLength, body, 0, body.length);
-    return Response.of(200, type, body);
+    return Response.of(200, type, v, 4 + typeLength, v.length - 4 - typeLength);
   }
 
   private void storePage(String key, Response resp) {
     byte[] type = resp.contentType.getBytes(UTF_8);
-    ByteBuffer b = ByteBuffer.allocate(4 + type.length + resp.body.length);
-    b.putInt(type.length).put(type).put(resp.body);
+    ByteBuffer b = ByteBuffer.allocate(4 + type.length + resp.bodyLength);
+    b.putInt(type.length).put(type).put(resp.body, resp.bodyOffset, resp.bodyLength);
     if (b.capacity() <= site.cache.maxValueSize(key)) {
       site.cache.set(key, b.array(), site.config.pageCacheTtl);
     }
@@ -279,15 +290,18 @@ final class BlogServer implements AutoCloseable {
     for (String[] h : resp.headers) {
       ex.getResponseHeaders().add(h[0], h[1]);
     }
-    ex.sendResponseHeaders(resp.status, resp.body.length == 0 ? -1 : resp.body.length);
-    if (resp.body.length > 0) {
+    ex.sendResponseHeaders(resp.status, resp.bodyLength == 0 ? -1 : resp.bodyLength);
+    if (resp.bodyLength > 0) {
       try (OutputStream out = ex.getResponseBody()) {
-        out.write(resp.body);
+        out.write(resp.body, resp.bodyOffset, resp.bodyLength);
       }
     }
   }
 
-  /** Stops accepting requests, lets running ones finish (up to 2 s), stops the threads. */
+  /**
+   * Stops accepting requests, lets running ones finish (up to 2 s), stops the threads, then writes
+   * the rest of the access log.
+   */
   @Override
   public void close() {
     server.stop(2);
@@ -299,6 +313,9 @@ final class BlogServer implements AutoCloseable {
     } catch (InterruptedException e) {
       pool.shutdownNow();
       Thread.currentThread().interrupt();
+    }
+    if (accessLog != null) {
+      accessLog.close();
     }
   }
 }

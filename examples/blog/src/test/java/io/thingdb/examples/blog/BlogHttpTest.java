@@ -5,7 +5,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.thingdb.cache.testing.MemcachedExtension;
 import io.thingdb.cache.testing.PostgresFixture;
+import java.io.IOException;
 import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -42,9 +45,11 @@ class BlogHttpTest {
   static DataSource commentsDs;
   static BlogApp app;
   static URI base;
+  static Path accessLog;
 
   @BeforeAll
-  static void start() {
+  static void start() throws IOException {
+    accessLog = Files.createTempFile("blog-access-", ".log");
     pg = PostgresFixture.start();
     mainDs = pg.createDatabase("blog");
     commentsDs = pg.createDatabase("blog_comments");
@@ -57,19 +62,21 @@ class BlogHttpTest {
         .nofollowThreshold(NOFOLLOW_THRESHOLD)
         .adminPassword(ADMIN_PASSWORD)
         .secret("0123456789abcdef0123456789abcdef-test-secret".getBytes(UTF_8))
+        .accessLog(accessLog.toString())
         .build();
     app = BlogApp.start(config);
     base = app.uri();
   }
 
   @AfterAll
-  static void stop() {
+  static void stop() throws IOException {
     if (app != null) {
       app.close();
     }
     if (pg != null) {
       pg.close();
     }
+    Files.deleteIfExists(accessLog);
   }
 
   // ------------------------------------------------------------------ helpers
@@ -539,18 +546,37 @@ class BlogHttpTest {
   // ------------------------------------------------------------------ the page cache
 
   @Test
-  void aWarmAnonymousFrontPageRunsNoSqlStatements() {
+  void aWarmAnonymousFrontPageRunsNoSqlStatements() throws Exception {
     Browser anon = new Browser(base);
-    Browser.Page first = anon.get("/");
+    String front = fresh("/"); // a page-cache key of its own: the first request renders it
+    Browser.Page first = anon.get(front);
     assertThat(first.status()).isEqualTo(200);
-    Browser.Page second = anon.get("/");
+    assertThat(first.header("X-Page-Cache")).isEqualTo("miss");
+    Browser.Page second = anon.get(front);
     assertThat(second.header("X-Page-Cache")).isEqualTo("hit");
     assertThat(second.sql()).isZero();
     assertThat(second.body()).isEqualTo(first.body());
+    // The access log has both requests, with their status, time, statements and cache hits.
+    assertThat(accessLogLines(front, 2)).hasSize(2)
+        .anySatisfy(line -> assertThat(line).matches(".* 200 \\d+\\.\\d ms sql=\\d+ cache_hits=\\d+ page_cache=miss"))
+        .anySatisfy(line -> assertThat(line).matches(".* 200 \\d+\\.\\d ms sql=0 cache_hits=1 page_cache=hit"));
     // Logged-in users get a fresh page, never the shared copy.
     Browser.Page loggedIn = user().get("/");
     assertThat(loggedIn.header("X-Page-Cache")).isEqualTo("-");
     assertThat(loggedIn.body()).contains("csrf-token");
+  }
+
+  /**
+   * The access log's lines for GET {@code path}, waiting (up to 10 s) until there are {@code
+   * expected}: the log is written in the background.
+   */
+  static List<String> accessLogLines(String path, int expected) throws IOException, InterruptedException {
+    List<String> lines = List.of();
+    for (int i = 0; i < 100 && lines.size() < expected; i++) {
+      Thread.sleep(100);
+      lines = Files.readAllLines(accessLog).stream().filter(l -> l.contains(" GET " + path + " ")).toList();
+    }
+    return lines;
   }
 
   // ------------------------------------------------------------------ bad input
