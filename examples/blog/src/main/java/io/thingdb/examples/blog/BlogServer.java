@@ -46,6 +46,7 @@ final class BlogServer implements AutoCloseable {
   private final HttpServer server;
   private final ExecutorService pool;
   private final AccessLog accessLog;
+  private final java.util.function.Function<String, io.thingdb.core.Session> restore = this::restore;
 
   /**
    * A server on {@code host:port} with {@code threads} request threads, writing its access log to
@@ -162,6 +163,14 @@ final class BlogServer implements AutoCloseable {
     if (req.newSession && resp.status < 400) {
       resp.header("Set-Cookie", site.cookies.setCookie(req.session()));
     }
+    // A write recorded a new WAL position (only with replicas configured): the visitor carries it.
+    io.thingdb.core.Session db = req.dbSessionIfUsed();
+    if (db != null) {
+      String token = db.token();
+      if (!token.isEmpty() && !token.equals(req.positionsIn)) {
+        resp.header("Set-Cookie", site.cookies.setPositionsCookie(token));
+      }
+    }
     resp.header("X-SQL-Statements", Long.toString(statements));
     resp.header("X-Cache-Hits", Long.toString(cacheHits));
     resp.header("X-Page-Cache", pageCache);
@@ -178,16 +187,31 @@ final class BlogServer implements AutoCloseable {
     }
   }
 
-  /** Reads the session cookie and, for a logged-in session, the account (cache first). */
+  /**
+   * Reads the session cookie and, for a logged-in session, the account (cache first; from a
+   * replica only if it has replayed the visitor's own writes, such as the signup).
+   */
   private void identify(Request req) {
     SessionCookies.Session s = site.cookies.decode(req.cookie(SessionCookies.NAME));
     req.session = s;
+    req.positionsIn = site.cookies.decodePositions(req.cookie(SessionCookies.POSITIONS));
+    req.sessions(restore);
     if (s != null && s.loggedIn()) {
-      Thing account = site.db.get(Models.ACCOUNT, s.accountId()).orElse(null);
+      Thing account = site.db.get(req.dbSession(), Models.ACCOUNT, s.accountId()).orElse(null);
       req.viewer = account;
       if (account == null) {
         req.session = null; // the account is gone: an anonymous visitor again
       }
+    }
+  }
+
+  /** A ThingDb session from a verified token; a token this ThingDb cannot read counts as none. */
+  private io.thingdb.core.Session restore(String token) {
+    try {
+      return site.db.session(token);
+    } catch (IllegalArgumentException e) {
+      log.debug("ignoring an unreadable positions token: {}", e.getMessage());
+      return site.db.session();
     }
   }
 

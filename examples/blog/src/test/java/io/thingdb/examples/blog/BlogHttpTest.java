@@ -543,6 +543,17 @@ class BlogHttpTest {
     assertThat(anon.get(fresh((String) honest.get("permalink"))).body()).doesNotContain("visit spam.example");
   }
 
+  @Test
+  void withoutReplicasWritesSetNoPositionsCookie() {
+    Browser b = user();
+    Browser.Page p = b.postJson("/submit", Map.of("title", "no replicas here " + newName(), "url", "https://example.com/nr",
+        "community", "java"));
+    assertThat(p.status()).isEqualTo(201);
+    // Every read goes to the primary: there is no WAL position worth carrying (see ReadYourWritesTest).
+    assertThat(p.headers().getOrDefault("set-cookie", List.of())).noneMatch(c -> c.startsWith(SessionCookies.POSITIONS));
+    assertThat(b.cookie(SessionCookies.POSITIONS)).isNull();
+  }
+
   // ------------------------------------------------------------------ the page cache
 
   @Test
