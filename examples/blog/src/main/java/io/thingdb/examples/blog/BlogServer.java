@@ -16,9 +16,13 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -36,6 +40,8 @@ import org.slf4j.LoggerFactory;
 final class BlogServer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(BlogServer.class);
   private static final String PAGE_PREFIX = "page:";
+  /** How long a request waits for a concurrent render of the page it missed before rendering it itself. */
+  private static final long RENDER_WAIT_MILLIS = 5_000;
 
   private record Route(String method, Pattern pattern, Handler handler) {}
 
@@ -46,6 +52,8 @@ final class BlogServer implements AutoCloseable {
   private final HttpServer server;
   private final ExecutorService pool;
   private final AccessLog accessLog;
+  /** Pages being rendered for the page cache right now, by cache key. */
+  private final ConcurrentHashMap<String, CompletableFuture<Response>> rendering = new ConcurrentHashMap<>();
   private final java.util.function.Function<String, io.thingdb.core.Session> restore = this::restore;
 
   /**
@@ -140,10 +148,9 @@ final class BlogServer implements AutoCloseable {
             resp = cachedPage(key);
             pageCache = resp == null ? "miss" : "hit";
             if (resp == null) {
-              resp = route(req);
-              if (resp.cacheable && resp.status == 200) {
-                storePage(key, resp);
-              }
+              Rendered r = renderMissing(req, key);
+              resp = r.response();
+              pageCache = r.pageCache();
             }
           } else {
             resp = route(req);
@@ -279,6 +286,56 @@ final class BlogServer implements AutoCloseable {
   }
 
   // ------------------------------------------------------------------ anonymous page cache
+
+  /** A page rendered for the page cache, and how it was obtained: {@code miss} or {@code shared}. */
+  private record Rendered(Response response, String pageCache) {}
+
+  /**
+   * Renders a page missing from the page cache once, however many requests want it: when a busy
+   * page expires, every request in flight misses it at the same moment, and each would render it
+   * (and run its SQL). The first one renders and stores it; the others wait for that render (up
+   * to {@link #RENDER_WAIT_MILLIS}) and serve its bytes ({@code page_cache=shared}). A waiter whose
+   * render failed, was not cacheable or took too long renders the page itself.
+   */
+  private Rendered renderMissing(Request req, String key) throws IOException {
+    CompletableFuture<Response> mine = new CompletableFuture<>();
+    CompletableFuture<Response> running = rendering.putIfAbsent(key, mine);
+    if (running != null) {
+      Response other = awaitRender(running);
+      if (other != null) {
+        // A response of its own (this request adds its headers), sharing only the body bytes.
+        return new Rendered(Response.of(200, other.contentType, other.body, other.bodyOffset, other.bodyLength), "shared");
+      }
+      return new Rendered(renderAndStore(req, key), "miss");
+    }
+    try {
+      Response resp = renderAndStore(req, key);
+      mine.complete(resp.cacheable && resp.status == 200 ? resp : null);
+      return new Rendered(resp, "miss");
+    } finally {
+      rendering.remove(key, mine);
+      mine.complete(null); // failed: the waiters render themselves
+    }
+  }
+
+  private Response renderAndStore(Request req, String key) throws IOException {
+    Response resp = route(req);
+    if (resp.cacheable && resp.status == 200) {
+      storePage(key, resp);
+    }
+    return resp;
+  }
+
+  private static Response awaitRender(CompletableFuture<Response> render) {
+    try {
+      return render.get(RENDER_WAIT_MILLIS, TimeUnit.MILLISECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return null;
+    } catch (ExecutionException | TimeoutException e) {
+      return null;
+    }
+  }
 
   /**
    * Encoded as {@code <content type length><content type><body>}; the response's body is the

@@ -577,6 +577,41 @@ class BlogHttpTest {
     assertThat(loggedIn.body()).contains("csrf-token");
   }
 
+  @Test
+  void concurrentMissesOfOnePageRenderItOnce() throws Exception {
+    String page = fresh("/r/java/new"); // cold: nobody asked for this key yet
+    int n = 8;
+    java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(n);
+    try {
+      List<java.util.concurrent.Future<Browser.Page>> answers = new ArrayList<>();
+      for (int i = 0; i < n; i++) {
+        answers.add(pool.submit(() -> {
+          Browser anon = new Browser(base);
+          go.await();
+          return anon.get(page);
+        }));
+      }
+      go.countDown();
+      List<String> how = new ArrayList<>();
+      String body = null;
+      for (java.util.concurrent.Future<Browser.Page> f : answers) {
+        Browser.Page p = f.get(60, java.util.concurrent.TimeUnit.SECONDS);
+        assertThat(p.status()).isEqualTo(200);
+        body = body == null ? p.body() : body;
+        assertThat(p.body()).isEqualTo(body);
+        how.add(p.header("X-Page-Cache"));
+        if (!"miss".equals(p.header("X-Page-Cache"))) {
+          assertThat(p.sql()).isZero();
+        }
+      }
+      // One request rendered it; the others waited for that render or found it in the cache.
+      assertThat(how).containsOnlyOnce("miss").allMatch(h -> h.equals("miss") || h.equals("shared") || h.equals("hit"));
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
   /**
    * The access log's lines for GET {@code path}, waiting (up to 10 s) until there are {@code
    * expected}: the log is written in the background.
