@@ -113,6 +113,9 @@ public final class Request {
    */
   public io.thingdb.core.Session dbSession() {
     if (db == null) {
+      if (sessions == null) {
+        throw new IllegalStateException("dbSession() before the server identified the visitor");
+      }
       db = sessions.apply(positionsIn == null ? "" : positionsIn);
     }
     return db;

@@ -44,6 +44,28 @@ class AccessLogTest {
   }
 
   @Test
+  void a64KibBufferIsWrittenWithoutWaitingForTheInterval() throws InterruptedException {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    try (AccessLog log = new AccessLog(out, CLOCK, Duration.ofHours(1))) {
+      String path = "/" + "p".repeat(1000);
+      for (int i = 0; i < 70; i++) { // about 70 KiB of lines
+        log.request("GET", path, 200, 0, 0, 1, "hit");
+      }
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+      while (out.size() == 0 && System.nanoTime() < deadline) {
+        Thread.sleep(10);
+      }
+      // Written by the background thread long before the hour is up, every line whole.
+      String written;
+      synchronized (out) {
+        written = out.toString(UTF_8);
+      }
+      assertThat(written).isNotEmpty().endsWith("page_cache=hit\n");
+      assertThat(written.split("\n")).allMatch(l -> l.endsWith("sql=0 cache_hits=1 page_cache=hit"));
+    }
+  }
+
+  @Test
   void aLineCannotBeSplitByControlCharactersInThePath() {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     AccessLog log = new AccessLog(out, CLOCK, Duration.ofHours(1));
