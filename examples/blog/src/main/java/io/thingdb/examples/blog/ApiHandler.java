@@ -39,7 +39,7 @@ final class ApiHandler {
   Response permalink(Request req) {
     Thing link = posts.permalinkTarget(req);
     List<Object> out = List.of(Views.listing(views.linksJson(List.of(link), req.viewer()), null, 1),
-        Views.listing(views.threadsJson(site.comments(link, req.viewer()), req.viewer(), link), null, Site.MAX_COMMENTS));
+        Views.listing(views.threadsJson(site.comments(req.dbSession(), link, req.viewer()), req.viewer(), link), null, Site.MAX_COMMENTS));
     return Response.json(200, Json.write(out)).cacheable();
   }
 
@@ -52,7 +52,7 @@ final class ApiHandler {
     List<Thing> links = new ArrayList<>();
     for (String name : names) {
       try {
-        site.byFullname(name, Models.LINK).filter(l -> Site.visible(l, req.viewer(), l.get(Models.AUTHOR)))
+        site.byFullname(req.dbSession(), name, Models.LINK).filter(l -> Site.visible(l, req.viewer(), l.get(Models.AUTHOR)))
             .ifPresent(links::add);
       } catch (IllegalArgumentException e) {
         throw HttpError.badRequest("bad post name: " + e.getMessage());

@@ -15,10 +15,12 @@ import io.thingdb.listings.ListingStore;
 import io.thingdb.listings.Votes;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.SecureRandom;
 import java.sql.Connection;
@@ -48,6 +50,8 @@ import org.slf4j.LoggerFactory;
 public final class BlogApp implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(BlogApp.class);
   private static final int POOL_SIZE = 12;
+  /** How long an access log line may wait in memory before it is written. */
+  private static final Duration ACCESS_LOG_FLUSH = Duration.ofMillis(200);
 
   private final List<AutoCloseable> resources = new ArrayList<>(); // closed in reverse order
   private EmbeddedPostgres embedded;
@@ -172,8 +176,33 @@ public final class BlogApp implements AutoCloseable {
     for (ListingRecompute r : recomputes) {
       r.start();
     }
-    server = new BlogServer(site, config.host, config.port);
+    AccessLog accessLog = accessLog(config);
+    try {
+      server = new BlogServer(site, config.host, config.port, config.httpThreads, accessLog);
+    } catch (IOException | RuntimeException e) {
+      if (accessLog != null) {
+        accessLog.close();
+      }
+      throw e;
+    }
     server.start();
+  }
+
+  /** The access log {@code --access-log} asks for, or null for {@code off}. */
+  private AccessLog accessLog(Config config) throws IOException {
+    OutputStream out;
+    switch (config.accessLog) {
+      case "off" -> {
+        return null;
+      }
+      case "stdout" -> out = System.out;
+      default -> {
+        Path file = Path.of(config.accessLog);
+        out = Files.newOutputStream(file, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        resources.add(out); // closed after the server, which flushes the log into it first
+      }
+    }
+    return new AccessLog(out, Clock.systemUTC(), ACCESS_LOG_FLUSH);
   }
 
   private EmbeddedPostgres startEmbedded(Path dir) throws IOException {

@@ -16,9 +16,13 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -34,9 +38,10 @@ import org.slf4j.LoggerFactory;
  * <p>Thread-safe; requests run on a fixed pool of {@code blog-http-*} threads.
  */
 final class BlogServer implements AutoCloseable {
-  private static final Logger access = LoggerFactory.getLogger("io.thingdb.examples.blog.access");
   private static final Logger log = LoggerFactory.getLogger(BlogServer.class);
   private static final String PAGE_PREFIX = "page:";
+  /** How long a request waits for a concurrent render of the page it missed before rendering it itself. */
+  private static final long RENDER_WAIT_MILLIS = 5_000;
 
   private record Route(String method, Pattern pattern, Handler handler) {}
 
@@ -46,9 +51,18 @@ final class BlogServer implements AutoCloseable {
   private final Map<String, byte[]> statics = new LinkedHashMap<>();
   private final HttpServer server;
   private final ExecutorService pool;
+  private final AccessLog accessLog;
+  /** Pages being rendered for the page cache right now, by cache key. */
+  private final ConcurrentHashMap<String, CompletableFuture<Response>> rendering = new ConcurrentHashMap<>();
+  private final java.util.function.Function<String, io.thingdb.core.Session> restore = this::restore;
 
-  BlogServer(Site site, String host, int port) throws IOException {
+  /**
+   * A server on {@code host:port} with {@code threads} request threads, writing its access log to
+   * {@code accessLog} (null: no access log).
+   */
+  BlogServer(Site site, String host, int port, int threads, AccessLog accessLog) throws IOException {
     this.site = site;
+    this.accessLog = accessLog;
     this.views = new Views(site);
     PostsHandler posts = new PostsHandler(site, views);
     CommentsHandler comments = new CommentsHandler(site);
@@ -90,7 +104,7 @@ final class BlogServer implements AutoCloseable {
     System.setProperty("sun.net.httpserver.nodelay", "true");
     this.server = HttpServer.create(new InetSocketAddress(host, port), 256);
     AtomicInteger n = new AtomicInteger();
-    this.pool = Executors.newFixedThreadPool(16, r -> {
+    this.pool = Executors.newFixedThreadPool(threads, r -> {
       Thread t = new Thread(r, "blog-http-" + n.incrementAndGet());
       t.setDaemon(true);
       return t;
@@ -134,10 +148,9 @@ final class BlogServer implements AutoCloseable {
             resp = cachedPage(key);
             pageCache = resp == null ? "miss" : "hit";
             if (resp == null) {
-              resp = route(req);
-              if (resp.cacheable && resp.status == 200) {
-                storePage(key, resp);
-              }
+              Rendered r = renderMissing(req, key);
+              resp = r.response();
+              pageCache = r.pageCache();
             }
           } else {
             resp = route(req);
@@ -157,6 +170,14 @@ final class BlogServer implements AutoCloseable {
     if (req.newSession && resp.status < 400) {
       resp.header("Set-Cookie", site.cookies.setCookie(req.session()));
     }
+    // A write recorded a new WAL position (only with replicas configured): the visitor carries it.
+    io.thingdb.core.Session db = req.dbSessionIfUsed();
+    if (db != null) {
+      String token = db.token();
+      if (!token.isEmpty() && !token.equals(req.positionsIn)) {
+        resp.header("Set-Cookie", site.cookies.setPositionsCookie(token));
+      }
+    }
     resp.header("X-SQL-Statements", Long.toString(statements));
     resp.header("X-Cache-Hits", Long.toString(cacheHits));
     resp.header("X-Page-Cache", pageCache);
@@ -167,20 +188,37 @@ final class BlogServer implements AutoCloseable {
     } finally {
       ex.close();
     }
-    access.info("{} {} {} {} ms sql={} cache_hits={} page_cache={}", req.method(), req.pathAndQuery(), resp.status,
-        String.format("%.1f", (System.nanoTime() - start) / 1e6), statements, cacheHits, pageCache);
+    if (accessLog != null) {
+      accessLog.request(req.method(), req.pathAndQuery(), resp.status, System.nanoTime() - start, statements, cacheHits,
+          pageCache);
+    }
   }
 
-  /** Reads the session cookie and, for a logged-in session, the account (cache first). */
+  /**
+   * Reads the session cookie and, for a logged-in session, the account (cache first; from a
+   * replica only if it has replayed the visitor's own writes, such as the signup).
+   */
   private void identify(Request req) {
     SessionCookies.Session s = site.cookies.decode(req.cookie(SessionCookies.NAME));
     req.session = s;
+    req.positionsIn = site.cookies.decodePositions(req.cookie(SessionCookies.POSITIONS));
+    req.sessions(restore);
     if (s != null && s.loggedIn()) {
-      Thing account = site.db.get(Models.ACCOUNT, s.accountId()).orElse(null);
+      Thing account = site.db.get(req.dbSession(), Models.ACCOUNT, s.accountId()).orElse(null);
       req.viewer = account;
       if (account == null) {
         req.session = null; // the account is gone: an anonymous visitor again
       }
+    }
+  }
+
+  /** A ThingDb session from a verified token; a token this ThingDb cannot read counts as none. */
+  private io.thingdb.core.Session restore(String token) {
+    try {
+      return site.db.session(token);
+    } catch (IllegalArgumentException e) {
+      log.debug("ignoring an unreadable positions token: {}", e.getMessage());
+      return site.db.session();
     }
   }
 
@@ -249,24 +287,78 @@ final class BlogServer implements AutoCloseable {
 
   // ------------------------------------------------------------------ anonymous page cache
 
-  /** Encoded as {@code <content type length><content type><body>}. */
+  /** A page rendered for the page cache, and how it was obtained: {@code miss} or {@code shared}. */
+  private record Rendered(Response response, String pageCache) {}
+
+  /**
+   * Renders a page missing from the page cache once, however many requests want it: when a busy
+   * page expires, every request in flight misses it at the same moment, and each would render it
+   * (and run its SQL). The first one renders and stores it; the others wait for that render (up
+   * to {@link #RENDER_WAIT_MILLIS}) and serve its bytes ({@code page_cache=shared}). A waiter whose
+   * render failed, was not cacheable or took too long renders the page itself.
+   */
+  private Rendered renderMissing(Request req, String key) throws IOException {
+    CompletableFuture<Response> mine = new CompletableFuture<>();
+    CompletableFuture<Response> running = rendering.putIfAbsent(key, mine);
+    if (running != null) {
+      Response other = awaitRender(running);
+      if (other != null) {
+        // A response of its own (this request adds its headers), sharing only the body bytes.
+        return new Rendered(Response.of(200, other.contentType, other.body, other.bodyOffset, other.bodyLength), "shared");
+      }
+      return new Rendered(renderAndStore(req, key), "miss");
+    }
+    try {
+      Response resp = renderAndStore(req, key);
+      mine.complete(resp.cacheable && resp.status == 200 ? resp : null);
+      return new Rendered(resp, "miss");
+    } finally {
+      rendering.remove(key, mine);
+      mine.complete(null); // failed: the waiters render themselves
+    }
+  }
+
+  private Response renderAndStore(Request req, String key) throws IOException {
+    Response resp = route(req);
+    if (resp.cacheable && resp.status == 200) {
+      storePage(key, resp);
+    }
+    return resp;
+  }
+
+  private static Response awaitRender(CompletableFuture<Response> render) {
+    try {
+      return render.get(RENDER_WAIT_MILLIS, TimeUnit.MILLISECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return null;
+    } catch (ExecutionException | TimeoutException e) {
+      return null;
+    }
+  }
+
+  /**
+   * Encoded as {@code <content type length><content type><body>}; the response's body is the
+   * cached value's tail, not a copy of it.
+   */
   private Response cachedPage(String key) {
     byte[] v = site.cache.get(key);
     if (v == null || v.length < 4) {
       return null;
     }
-    ByteBuffer b = ByteBuffer.wrap(v);
-    int typeLength = b.getInt();
+    int typeLength = ByteBuffer.wrap(v).getInt();
+    if (typeLength < 0 || typeLength > v.length - 4) {
+      log.warn("page cache entry {} is malformed (content type length {}); rendering the page again", key, typeLength);
+      return null;
+    }
     String type = new String(v, 4, typeLength, UTF_8);
-    byte[] body = new byte[v.length - 4 - typeLength];
-    System.arraycopy(v, 4 + typeLength, body, 0, body.length);
-    return Response.of(200, type, body);
+    return Response.of(200, type, v, 4 + typeLength, v.length - 4 - typeLength);
   }
 
   private void storePage(String key, Response resp) {
     byte[] type = resp.contentType.getBytes(UTF_8);
-    ByteBuffer b = ByteBuffer.allocate(4 + type.length + resp.body.length);
-    b.putInt(type.length).put(type).put(resp.body);
+    ByteBuffer b = ByteBuffer.allocate(4 + type.length + resp.bodyLength);
+    b.putInt(type.length).put(type).put(resp.body, resp.bodyOffset, resp.bodyLength);
     if (b.capacity() <= site.cache.maxValueSize(key)) {
       site.cache.set(key, b.array(), site.config.pageCacheTtl);
     }
@@ -279,15 +371,18 @@ final class BlogServer implements AutoCloseable {
     for (String[] h : resp.headers) {
       ex.getResponseHeaders().add(h[0], h[1]);
     }
-    ex.sendResponseHeaders(resp.status, resp.body.length == 0 ? -1 : resp.body.length);
-    if (resp.body.length > 0) {
+    ex.sendResponseHeaders(resp.status, resp.bodyLength == 0 ? -1 : resp.bodyLength);
+    if (resp.bodyLength > 0) {
       try (OutputStream out = ex.getResponseBody()) {
-        out.write(resp.body);
+        out.write(resp.body, resp.bodyOffset, resp.bodyLength);
       }
     }
   }
 
-  /** Stops accepting requests, lets running ones finish (up to 2 s), stops the threads. */
+  /**
+   * Stops accepting requests, lets running ones finish (up to 2 s), stops the threads, then writes
+   * the rest of the access log.
+   */
   @Override
   public void close() {
     server.stop(2);
@@ -299,6 +394,9 @@ final class BlogServer implements AutoCloseable {
     } catch (InterruptedException e) {
       pool.shutdownNow();
       Thread.currentThread().interrupt();
+    }
+    if (accessLog != null) {
+      accessLog.close();
     }
   }
 }

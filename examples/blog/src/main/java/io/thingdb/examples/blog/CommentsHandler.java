@@ -32,12 +32,12 @@ final class CommentsHandler {
     if (linkName.isEmpty()) {
       throw HttpError.badRequest("say which post the comment is on (field 'link')");
     }
-    Thing link = find(linkName, Models.LINK, "post")
+    Thing link = find(req, linkName, Models.LINK, "post")
         .filter(l -> Site.visible(l, author, l.get(Models.AUTHOR)))
         .orElseThrow(() -> HttpError.notFound("there is no post " + Request.abbreviate(linkName)));
     long parentId = 0;
     if (!parentName.isEmpty()) {
-      Thing parent = find(parentName, Models.COMMENT, "comment")
+      Thing parent = find(req, parentName, Models.COMMENT, "comment")
           .filter(c -> Site.visible(c, author, c.get(Models.COMMENT_AUTHOR)))
           .orElseThrow(() -> HttpError.notFound("there is no comment " + Request.abbreviate(parentName) + " to reply to"));
       if (parent.get(Models.LINK_ID) != link.id()) {
@@ -49,14 +49,14 @@ final class CommentsHandler {
       parentId = parent.id();
     }
     // Created with its listing job (the author's comment listing) in one transaction.
-    Thing comment = site.commentVotes.submit(site.db.newThing(Models.COMMENT)
+    Thing comment = site.commentVotes.submit(req.dbSession(), site.db.newThing(Models.COMMENT)
         .set(Models.TEXT, text)
         .set(Models.LINK_ID, link.id())
         .set(Models.PARENT_ID, parentId)
         .set(Models.COMMENT_AUTHOR, author.id())
         .spam(author.get(Models.SPAMMER)));
     site.commentVotes.cast(author.id(), comment.id(), 1);
-    site.db.incr(Models.LINK, link.id(), Models.NUM_COMMENTS, 1L);
+    site.db.incr(req.dbSession(), Models.LINK, link.id(), Models.NUM_COMMENTS, 1L);
     Thing community = site.db.get(Models.COMMUNITY, link.get(Models.COMMUNITY_ID)).orElse(null);
     String permalink = Views.permalink(link, community);
     if (req.wantsJson()) {
@@ -65,9 +65,9 @@ final class CommentsHandler {
     return Response.redirect(permalink + "#" + comment.fullname());
   }
 
-  private java.util.Optional<Thing> find(String fullname, io.thingdb.core.ThingType type, String what) {
+  private java.util.Optional<Thing> find(Request req, String fullname, io.thingdb.core.ThingType type, String what) {
     try {
-      return site.byFullname(fullname, type);
+      return site.byFullname(req.dbSession(), fullname, type);
     } catch (IllegalArgumentException e) {
       throw HttpError.badRequest("bad " + what + " id: " + e.getMessage());
     }

@@ -28,9 +28,14 @@ import java.util.Objects;
  * --recompute-interval S   BLOG_RECOMPUTE_INTERVAL  top/controversial by time window (default 60)
  * --admin-password PW      BLOG_ADMIN_PASSWORD   the seeded "admin" account's password (default: random, printed once)
  * --no-seed                BLOG_SEED=false       do not seed an empty database
+ * --http-threads N         BLOG_HTTP_THREADS     request threads (default 8)
+ * --access-log WHERE       BLOG_ACCESS_LOG       stdout (default), off, or a file to append to
  * </pre>
  */
 public final class Config {
+  /** Request threads unless {@code --http-threads} says otherwise. */
+  static final int DEFAULT_HTTP_THREADS = 8;
+
   final int port;
   final String host;
   final Path dataDir;
@@ -46,6 +51,9 @@ public final class Config {
   final String adminPassword;
   final boolean seed;
   final byte[] secret;
+  final int httpThreads;
+  /** "stdout", "off" or a file path. */
+  final String accessLog;
 
   private Config(Builder b) {
     this.port = b.port;
@@ -63,6 +71,8 @@ public final class Config {
     this.adminPassword = b.adminPassword;
     this.seed = b.seed;
     this.secret = b.secret == null ? null : b.secret.clone();
+    this.httpThreads = b.httpThreads;
+    this.accessLog = b.accessLog;
   }
 
   /** A builder with the defaults. */
@@ -97,6 +107,8 @@ public final class Config {
     env(env, "BLOG_ADMIN_PASSWORD", b::adminPassword);
     env(env, "BLOG_SEED", v -> b.seed(Boolean.parseBoolean(v)));
     env(env, "BLOG_SECRET", v -> b.secret(v.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+    env(env, "BLOG_HTTP_THREADS", v -> b.httpThreads(parseInt("BLOG_HTTP_THREADS", v)));
+    env(env, "BLOG_ACCESS_LOG", b::accessLog);
     boolean replicasFromFlags = false;
     boolean commentReplicasFromFlags = false;
     for (int i = 0; i < args.length; i++) {
@@ -138,6 +150,8 @@ public final class Config {
         case "--page-cache-ttl" -> b.pageCacheTtl(Duration.ofSeconds(parseInt(flag, v)));
         case "--recompute-interval" -> b.recomputeInterval(Duration.ofSeconds(parseInt(flag, v)));
         case "--admin-password" -> b.adminPassword(v);
+        case "--http-threads" -> b.httpThreads(parseInt(flag, v));
+        case "--access-log" -> b.accessLog(v);
         default -> throw new IllegalArgumentException("unknown flag " + flag + " (see examples/blog/README.md)");
       }
     }
@@ -190,6 +204,8 @@ public final class Config {
     private String adminPassword;
     private boolean seed = true;
     private byte[] secret;
+    private int httpThreads = DEFAULT_HTTP_THREADS;
+    private String accessLog = "stdout";
 
     private Builder() {}
 
@@ -307,6 +323,28 @@ public final class Config {
         throw new IllegalArgumentException("the session secret must be at least 32 bytes, was " + secret.length);
       }
       this.secret = secret.clone();
+      return this;
+    }
+
+    /**
+     * Request threads. A page-cache hit needs no more threads than cores; a logged-in page waits
+     * on the cache and the database, so a few more keep the cores busy meanwhile.
+     */
+    public Builder httpThreads(int n) {
+      if (n < 1 || n > 1000) {
+        throw new IllegalArgumentException("http threads must be 1 to 1000: " + n);
+      }
+      this.httpThreads = n;
+      return this;
+    }
+
+    /** Where the access log goes: {@code stdout}, {@code off}, or a file to append to. */
+    public Builder accessLog(String where) {
+      Objects.requireNonNull(where, "access log must not be null");
+      if (where.isBlank()) {
+        throw new IllegalArgumentException("access log must be stdout, off or a file path, was empty");
+      }
+      this.accessLog = where;
       return this;
     }
 

@@ -14,8 +14,9 @@ public final class Main {
   public static void main(String[] args) throws InterruptedException {
     // Before any HttpServer exists (see BlogServer): Nagle's algorithm off for every response.
     System.setProperty("sun.net.httpserver.nodelay", "true");
-    // The per-request log lines, also under "mvn -q exec:java" (whose logger otherwise shows
-    // errors only). A -D on the command line wins.
+    // The blog's own info lines (startup, seeding), also under "mvn -q exec:java" (whose logger
+    // otherwise shows errors only); the access log is written separately (AccessLog). A -D on the
+    // command line wins.
     if (System.getProperty("org.slf4j.simpleLogger.log.io.thingdb.examples") == null) {
       System.setProperty("org.slf4j.simpleLogger.log.io.thingdb.examples", "info");
     }

@@ -129,13 +129,13 @@ final class PostsHandler {
     List<Map<String, Object>> one = views.links(List.of(link), req.viewer());
     one.get(0).remove("rank");
     scope.put("link", one.get(0));
-    scope.put("threads", views.threads(site.comments(link, req.viewer()), req.viewer(), link));
+    scope.put("threads", views.threads(site.comments(req.dbSession(), link, req.viewer()), req.viewer(), link));
     return Response.html(site.templates.render("permalink", scope)).cacheable();
   }
 
   /** The post a permalink route names (group 2: base-36 id), or 404. */
   Thing permalinkTarget(Request req) {
-    return site.link(req.pathParam(2), req.viewer())
+    return site.link(req.dbSession(), req.pathParam(2), req.viewer())
         .orElseThrow(() -> HttpError.notFound("there is no post with id '" + Request.abbreviate(req.pathParam(2)) + "'"));
   }
 
@@ -178,7 +178,7 @@ final class PostsHandler {
     }
     Thing community = site.community(communityName)
         .orElseThrow(() -> HttpError.badRequest("there is no community named '" + Request.abbreviate(communityName) + "'"));
-    Thing link = site.linkVotes.submit(site.db.newThing(Models.LINK)
+    Thing link = site.linkVotes.submit(req.dbSession(), site.db.newThing(Models.LINK)
         .set(Models.TITLE, title)
         .set(Models.URL, url)
         .set(Models.BODY, body)

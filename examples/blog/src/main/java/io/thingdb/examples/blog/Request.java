@@ -35,6 +35,10 @@ public final class Request {
   SessionCookies.Session session;
   Thing viewer;
   boolean newSession;
+  /** The token of the WAL positions cookie as received (verified), or null. */
+  String positionsIn;
+  private io.thingdb.core.Session db;
+  private java.util.function.Function<String, io.thingdb.core.Session> sessions;
 
   Request(HttpExchange exchange) {
     this.exchange = exchange;
@@ -99,6 +103,31 @@ public final class Request {
       newSession = true;
     }
     return session;
+  }
+
+  /**
+   * The visitor's ThingDb session for read-your-writes through replicas: restored from the
+   * positions cookie (see {@link SessionCookies#encodePositions}) on first use. Pass it to every
+   * write, and to the reads that must see the visitor's own writes; {@link BlogServer} sends the
+   * cookie back when a write moved the positions. A page-cache hit never creates one.
+   */
+  public io.thingdb.core.Session dbSession() {
+    if (db == null) {
+      if (sessions == null) {
+        throw new IllegalStateException("dbSession() before the server identified the visitor");
+      }
+      db = sessions.apply(positionsIn == null ? "" : positionsIn);
+    }
+    return db;
+  }
+
+  /** The session if a handler used one, else null. */
+  io.thingdb.core.Session dbSessionIfUsed() {
+    return db;
+  }
+
+  void sessions(java.util.function.Function<String, io.thingdb.core.Session> factory) {
+    this.sessions = factory;
   }
 
   /** The verified session, or null. */

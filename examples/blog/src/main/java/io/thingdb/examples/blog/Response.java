@@ -13,13 +13,25 @@ public final class Response {
   final int status;
   final String contentType;
   final byte[] body;
+  final int bodyOffset;
+  final int bodyLength;
   final List<String[]> headers = new ArrayList<>();
   boolean cacheable;
 
-  private Response(int status, String contentType, byte[] body) {
+  private Response(int status, String contentType, byte[] body, int offset, int length) {
+    if (offset < 0 || length < 0 || offset > body.length - length) {
+      throw new IllegalArgumentException("body range " + offset + "+" + length + " is outside the " + body.length
+          + " bytes given");
+    }
     this.status = status;
     this.contentType = contentType;
     this.body = body;
+    this.bodyOffset = offset;
+    this.bodyLength = length;
+  }
+
+  private Response(int status, String contentType, byte[] body) {
+    this(status, contentType, body, 0, body.length);
   }
 
   /** A 200 HTML page. */
@@ -35,6 +47,11 @@ public final class Response {
   /** An answer with any status, type and body. */
   public static Response of(int status, String contentType, byte[] body) {
     return new Response(status, contentType, body);
+  }
+
+  /** An answer whose body is {@code length} bytes of {@code bytes} from {@code offset} (not copied). */
+  static Response of(int status, String contentType, byte[] bytes, int offset, int length) {
+    return new Response(status, contentType, bytes, offset, length);
   }
 
   /** 303 See Other to {@code location} (after a POST). */

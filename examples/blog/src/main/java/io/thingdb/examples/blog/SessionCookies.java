@@ -28,7 +28,14 @@ import javax.crypto.spec.SecretKeySpec;
 public final class SessionCookies {
   /** The cookie's name. */
   public static final String NAME = "blog_session";
+  /** The read-your-writes cookie: the visitor's WAL positions (see {@link #encodePositions}). */
+  public static final String POSITIONS = "blog_rw";
   private static final Duration MAX_AGE = Duration.ofDays(30);
+  /**
+   * How long the WAL positions cookie lives. Replicas replay within moments; after this long
+   * every replica has replayed the visitor's writes and the positions are worth nothing.
+   */
+  static final Duration POSITIONS_MAX_AGE = Duration.ofMinutes(5);
 
   private final byte[] secret;
   private final Clock clock;
@@ -102,6 +109,44 @@ public final class SessionCookies {
       }
       return new Session(parts[0], account);
     } catch (NumberFormatException e) {
+      return null;
+    }
+  }
+
+  /**
+   * The cookie value carrying a ThingDb {@link io.thingdb.core.Session#token() session token}
+   * (the WAL position of the visitor's last write on each database): {@code
+   * <base64url(token)>.<HMAC-SHA256>}. Signed so that a client cannot invent positions (a position
+   * no replica reaches would send all its reads to the primaries); the positions themselves are
+   * not secret.
+   */
+  public String encodePositions(String token) {
+    String body = Base64.getUrlEncoder().withoutPadding().encodeToString(token.getBytes(UTF_8));
+    return body + "." + mac("rw:" + body);
+  }
+
+  /** The {@code Set-Cookie} header value that stores a session token. */
+  public String setPositionsCookie(String token) {
+    return POSITIONS + "=" + encodePositions(token) + "; Path=/; HttpOnly; SameSite=Lax; Max-Age="
+        + POSITIONS_MAX_AGE.toSeconds();
+  }
+
+  /** The session token in a positions cookie value, or null if it is missing, malformed or not signed by us. */
+  public String decodePositions(String value) {
+    if (value == null) {
+      return null;
+    }
+    int dot = value.lastIndexOf('.');
+    if (dot < 0) {
+      return null;
+    }
+    String body = value.substring(0, dot);
+    if (!MessageDigest.isEqual(mac("rw:" + body).getBytes(UTF_8), value.substring(dot + 1).getBytes(UTF_8))) {
+      return null;
+    }
+    try {
+      return new String(Base64.getUrlDecoder().decode(body), UTF_8);
+    } catch (IllegalArgumentException e) {
       return null;
     }
   }

@@ -5,6 +5,7 @@ import io.thingdb.cache.Locks;
 import io.thingdb.core.Filter;
 import io.thingdb.core.Fullnames;
 import io.thingdb.core.Relation;
+import io.thingdb.core.Session;
 import io.thingdb.core.Thing;
 import io.thingdb.core.ThingDb;
 import io.thingdb.core.ThingQuery;
@@ -100,12 +101,15 @@ final class Site {
     return found.isEmpty() ? Optional.empty() : Optional.of(found.get(0));
   }
 
-  /** A thing of {@code type} named by {@code fullname}, or empty if there is none or it is another type. */
-  Optional<Thing> byFullname(String fullname, ThingType type) {
+  /**
+   * A thing of {@code type} named by {@code fullname}, or empty if there is none or it is another
+   * type; read with {@code session} (read-your-writes; null for none).
+   */
+  Optional<Thing> byFullname(Session session, String fullname, ThingType type) {
     Fullnames.parse(fullname); // IllegalArgumentException names what is malformed
     List<Thing> found;
     try {
-      found = db.getByFullnames(List.of(fullname), ThingDb.Missing.SKIP);
+      found = db.getByFullnames(session, List.of(fullname), ThingDb.Missing.SKIP);
     } catch (IllegalArgumentException e) {
       return Optional.empty(); // a type id this blog does not have
     }
@@ -219,8 +223,11 @@ final class Site {
   /** A top-level comment and its replies, both sorted by confidence ("best"). */
   record Thread(Thing comment, List<Thing> replies) {}
 
-  /** The link with this base-36 id if {@code viewer} may see it, or empty. */
-  Optional<Thing> link(String id36, Thing viewer) {
+  /**
+   * The link with this base-36 id if {@code viewer} may see it, or empty; read with {@code
+   * session}, so that its author finds it right after submitting it even through a lagging replica.
+   */
+  Optional<Thing> link(Session session, String id36, Thing viewer) {
     long id;
     try {
       id = Long.parseLong(id36, 36);
@@ -230,16 +237,17 @@ final class Site {
     if (id < 1) {
       return Optional.empty();
     }
-    return db.get(Models.LINK, id).filter(t -> visible(t, viewer, t.get(Models.AUTHOR)));
+    return db.get(session, Models.LINK, id).filter(t -> visible(t, viewer, t.get(Models.AUTHOR)));
   }
 
   /**
    * The comments of a link as {@code viewer} sees them: top-level comments by confidence, each
    * with its replies by confidence. The id list is a cached query (retired by any comment write);
-   * the comments themselves come from the write-through cache, so their scores are current.
+   * the comments themselves come from the write-through cache, so their scores are current. Read
+   * with {@code session}: a commenter sees their comment at once.
    */
-  List<Thread> comments(Thing link, Thing viewer) {
-    List<Thing> all = db.query(ThingQuery.of(Models.COMMENT).where(Filter.eq(Models.LINK_ID, link.id())).includeSpam()
+  List<Thread> comments(Session session, Thing link, Thing viewer) {
+    List<Thing> all = db.query(session, ThingQuery.of(Models.COMMENT).where(Filter.eq(Models.LINK_ID, link.id())).includeSpam()
         .limit(MAX_COMMENTS).cached(Duration.ofMinutes(5))).things();
     Comparator<Thing> best = Comparator.comparingDouble((Thing c) -> -Sorts.confidence(c.ups(), c.downs()))
         .thenComparing(c -> -c.id());

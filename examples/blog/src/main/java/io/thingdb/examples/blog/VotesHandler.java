@@ -1,6 +1,7 @@
 package io.thingdb.examples.blog;
 
 import io.thingdb.core.NotFoundException;
+import io.thingdb.core.Session;
 import io.thingdb.core.Thing;
 import io.thingdb.listings.VoteRejectedException;
 import io.thingdb.listings.Votes;
@@ -38,7 +39,9 @@ final class VotesHandler {
     }
     Thing target;
     try {
-      target = site.byFullname(id, Models.LINK).or(() -> site.byFullname(id, Models.COMMENT))
+      // The visitor's session: they may vote on the post they submitted a moment ago.
+      Session db = req.dbSession();
+      target = site.byFullname(db, id, Models.LINK).or(() -> site.byFullname(db, id, Models.COMMENT))
           .orElseThrow(() -> HttpError.notFound("there is no post or comment " + Request.abbreviate(id) + " to vote on"));
     } catch (IllegalArgumentException e) {
       throw HttpError.badRequest("bad id: " + e.getMessage());

@@ -5,7 +5,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.thingdb.cache.testing.MemcachedExtension;
 import io.thingdb.cache.testing.PostgresFixture;
+import java.io.IOException;
 import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -42,9 +45,11 @@ class BlogHttpTest {
   static DataSource commentsDs;
   static BlogApp app;
   static URI base;
+  static Path accessLog;
 
   @BeforeAll
-  static void start() {
+  static void start() throws IOException {
+    accessLog = Files.createTempFile("blog-access-", ".log");
     pg = PostgresFixture.start();
     mainDs = pg.createDatabase("blog");
     commentsDs = pg.createDatabase("blog_comments");
@@ -57,19 +62,21 @@ class BlogHttpTest {
         .nofollowThreshold(NOFOLLOW_THRESHOLD)
         .adminPassword(ADMIN_PASSWORD)
         .secret("0123456789abcdef0123456789abcdef-test-secret".getBytes(UTF_8))
+        .accessLog(accessLog.toString())
         .build();
     app = BlogApp.start(config);
     base = app.uri();
   }
 
   @AfterAll
-  static void stop() {
+  static void stop() throws IOException {
     if (app != null) {
       app.close();
     }
     if (pg != null) {
       pg.close();
     }
+    Files.deleteIfExists(accessLog);
   }
 
   // ------------------------------------------------------------------ helpers
@@ -98,14 +105,21 @@ class BlogHttpTest {
     }
   }
 
-  /** What a write would change: rows of every table the forms write, and queued listing jobs. */
+  /**
+   * What a write would change: rows of every table the forms write, and listing jobs ever queued.
+   * Jobs are counted by their id sequence, not by the rows in the queue: the background processors
+   * delete the rows they apply at any moment, which made "nothing was written" fail at random.
+   */
   static List<Long> writes() {
     return List.of(count(mainDs, "select count(*) from thing_account"), count(mainDs, "select count(*) from thing_link"),
         count(mainDs, "select count(*) from data_link"), count(mainDs, "select count(*) from rel_vote_link"),
         count(mainDs, "select coalesce(sum(ups + downs), 0) from thing_link"),
         count(commentsDs, "select count(*) from thing_comment"), count(commentsDs, "select count(*) from rel_vote_comment"),
-        count(mainDs, "select count(*) from thingdb_listing_job"), count(commentsDs, "select count(*) from thingdb_listing_job"));
+        count(mainDs, JOBS_QUEUED), count(commentsDs, JOBS_QUEUED));
   }
+
+  private static final String JOBS_QUEUED =
+      "select case when is_called then last_value else 0 end from thingdb_listing_job_id_seq";
 
   static Map<String, Object> submit(Browser b, String community, String title, String url, String text) {
     Map<String, String> form = new LinkedHashMap<>();
@@ -536,21 +550,86 @@ class BlogHttpTest {
     assertThat(anon.get(fresh((String) honest.get("permalink"))).body()).doesNotContain("visit spam.example");
   }
 
+  @Test
+  void withoutReplicasWritesSetNoPositionsCookie() {
+    Browser b = user();
+    Browser.Page p = b.postJson("/submit", Map.of("title", "no replicas here " + newName(), "url", "https://example.com/nr",
+        "community", "java"));
+    assertThat(p.status()).isEqualTo(201);
+    // Every read goes to the primary: there is no WAL position worth carrying (see ReadYourWritesTest).
+    assertThat(p.headers().getOrDefault("set-cookie", List.of())).noneMatch(c -> c.startsWith(SessionCookies.POSITIONS));
+    assertThat(b.cookie(SessionCookies.POSITIONS)).isNull();
+  }
+
   // ------------------------------------------------------------------ the page cache
 
   @Test
-  void aWarmAnonymousFrontPageRunsNoSqlStatements() {
+  void aWarmAnonymousFrontPageRunsNoSqlStatements() throws Exception {
     Browser anon = new Browser(base);
-    Browser.Page first = anon.get("/");
+    String front = fresh("/"); // a page-cache key of its own: the first request renders it
+    Browser.Page first = anon.get(front);
     assertThat(first.status()).isEqualTo(200);
-    Browser.Page second = anon.get("/");
+    assertThat(first.header("X-Page-Cache")).isEqualTo("miss");
+    Browser.Page second = anon.get(front);
     assertThat(second.header("X-Page-Cache")).isEqualTo("hit");
     assertThat(second.sql()).isZero();
     assertThat(second.body()).isEqualTo(first.body());
+    // The access log has both requests, with their status, time, statements and cache hits.
+    assertThat(accessLogLines(front, 2)).hasSize(2)
+        .anySatisfy(line -> assertThat(line).matches(".* 200 \\d+\\.\\d ms sql=\\d+ cache_hits=\\d+ page_cache=miss"))
+        .anySatisfy(line -> assertThat(line).matches(".* 200 \\d+\\.\\d ms sql=0 cache_hits=1 page_cache=hit"));
     // Logged-in users get a fresh page, never the shared copy.
     Browser.Page loggedIn = user().get("/");
     assertThat(loggedIn.header("X-Page-Cache")).isEqualTo("-");
     assertThat(loggedIn.body()).contains("csrf-token");
+  }
+
+  @Test
+  void concurrentMissesOfOnePageRenderItOnce() throws Exception {
+    String page = fresh("/r/java/new"); // cold: nobody asked for this key yet
+    int n = 8;
+    java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(n);
+    try {
+      List<java.util.concurrent.Future<Browser.Page>> answers = new ArrayList<>();
+      for (int i = 0; i < n; i++) {
+        answers.add(pool.submit(() -> {
+          Browser anon = new Browser(base);
+          go.await();
+          return anon.get(page);
+        }));
+      }
+      go.countDown();
+      List<String> how = new ArrayList<>();
+      String body = null;
+      for (java.util.concurrent.Future<Browser.Page> f : answers) {
+        Browser.Page p = f.get(60, java.util.concurrent.TimeUnit.SECONDS);
+        assertThat(p.status()).isEqualTo(200);
+        body = body == null ? p.body() : body;
+        assertThat(p.body()).isEqualTo(body);
+        how.add(p.header("X-Page-Cache"));
+        if (!"miss".equals(p.header("X-Page-Cache"))) {
+          assertThat(p.sql()).isZero();
+        }
+      }
+      // One request rendered it; the others waited for that render or found it in the cache.
+      assertThat(how).containsOnlyOnce("miss").allMatch(h -> h.equals("miss") || h.equals("shared") || h.equals("hit"));
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  /**
+   * The access log's lines for GET {@code path}, waiting (up to 10 s) until there are {@code
+   * expected}: the log is written in the background.
+   */
+  static List<String> accessLogLines(String path, int expected) throws IOException, InterruptedException {
+    List<String> lines = List.of();
+    for (int i = 0; i < 100 && lines.size() < expected; i++) {
+      Thread.sleep(100);
+      lines = Files.readAllLines(accessLog).stream().filter(l -> l.contains(" GET " + path + " ")).toList();
+    }
+    return lines;
   }
 
   // ------------------------------------------------------------------ bad input

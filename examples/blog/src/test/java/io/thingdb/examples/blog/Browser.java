@@ -61,6 +61,24 @@ final class Browser {
     return new Browser(other, cookies);
   }
 
+  /** The value of this visitor's cookie {@code name}, or null. */
+  String cookie(String name) {
+    for (java.net.HttpCookie c : cookies.getCookieStore().getCookies()) {
+      if (c.getName().equals(name)) {
+        return c.getValue();
+      }
+    }
+    return null;
+  }
+
+  /** Sets (or replaces) a cookie, as a client that edits its cookies could. */
+  void setCookie(String name, String value) {
+    java.net.HttpCookie c = new java.net.HttpCookie(name, value);
+    c.setPath("/");
+    c.setVersion(0);
+    cookies.getCookieStore().add(base, c);
+  }
+
   Page get(String path) {
     return send(HttpRequest.newBuilder(base.resolve(path)).GET());
   }
