@@ -4,6 +4,7 @@ import java.time.Duration;
 import java.util.Collection;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.OptionalLong;
 
 /**
@@ -184,6 +185,25 @@ public interface Cache extends AutoCloseable {
    * key's encoded length, because the server's item limit covers the key and item header).
    */
   int maxValueSize(String key);
+
+  /**
+   * Waits until no write of {@code key} made through this client is still unconfirmed: a write
+   * that returned {@link Outcome#UNCONFIRMED} leaves the old value readable by other clients until
+   * this client's reconciler has deleted the key on its server. Returns at once when nothing is
+   * pending. Gives up (returns false) after {@code timeout}, or at once when the key's server has
+   * been failing for longer than {@code timeout} (an outage: waiting would only delay the caller,
+   * and the durable replay of the caller's writes is what closes that window). The default implementation,
+   * for backends that never leave writes unconfirmed, returns true.
+   *
+   * @param key     the application key
+   * @param timeout the longest wait
+   * @return true if no write of {@code key} is unconfirmed in this client
+   */
+  default boolean awaitReconciled(String key, Duration timeout) {
+    Objects.requireNonNull(key, "key must not be null");
+    Objects.requireNonNull(timeout, "timeout must not be null");
+    return true;
+  }
 
   /** Stops this client's threads and connections. Idempotent. */
   @Override

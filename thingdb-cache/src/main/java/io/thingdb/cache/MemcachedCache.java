@@ -218,6 +218,34 @@ public final class MemcachedCache implements Cache {
     return nodes.get(ring.indexFor(wire));
   }
 
+  /**
+   * {@inheritDoc}
+   *
+   * <p>A stalled write on a healthy server (about one operation in 10^4 to 10^5 with xmemcached)
+   * is the case this is for: its reconcile is requested when the write times out and usually lands
+   * within a few milliseconds, so a writer that waits for it returns only once no other client can
+   * read the value it replaced. A server that has been suspect for longer than {@code timeout} is
+   * treated as down and not waited for.
+   */
+  @Override
+  public boolean awaitReconciled(String key, Duration timeout) {
+    Objects.requireNonNull(timeout, "timeout must not be null");
+    String wire = wire(key);
+    Node node = nodeOf(wire);
+    long deadline = System.nanoTime() + timeout.toNanos();
+    long timeoutMillis = timeout.toMillis();
+    while (node.flushNeeded || node.dirty.contains(wire)) {
+      // A node that turned suspect just now may be a stall that is about to be reconciled; one
+      // that has been suspect for longer than the wait is an outage, and waiting only delays.
+      boolean outage = node.suspect && clock.millis() - node.suspectSinceMillis > timeoutMillis;
+      if (outage || closed || System.nanoTime() - deadline >= 0) {
+        return false;
+      }
+      java.util.concurrent.locks.LockSupport.parkNanos(200_000);
+    }
+    return true;
+  }
+
   @Override
   public byte[] get(String key) {
     String wire = wire(key);

@@ -342,6 +342,19 @@ public final class VersionedCache implements AutoCloseable {
   }
 
   /**
+   * Waits until no write of {@code key} through this cache's client is unconfirmed; see {@link
+   * Cache#awaitReconciled}. A writer whose publish, patch or invalidate returned {@link
+   * Result#UNCONFIRMED} calls this before it returns, so that a stall on a healthy server does not
+   * leave the replaced version readable by other clients after the write has returned.
+   *
+   * @return true if nothing is pending for {@code key}
+   */
+  public boolean awaitReconciled(String key, Duration timeout) {
+    checkOpen();
+    return cache.awaitReconciled(key, timeout);
+  }
+
+  /**
    * Invalidates {@code key} up to {@code version}: any cached value older than {@code version} is
    * replaced by a tombstone that refuses fills of versions older than {@code version} for {@link
    * Builder#tombstoneTtl}. A value at {@code version} or newer is left in place ({@link

@@ -51,6 +51,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class ThingDb implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ThingDb.class);
+  /** The longest a writer waits for the cache client to reconcile a key whose update it could not confirm. */
+  static final Duration UNCONFIRMED_WAIT = Duration.ofMillis(250);
 
   /** The vote counters that {@link #incr(ThingType, long, Counter, int)} changes. */
   public enum Counter {
@@ -512,6 +514,7 @@ public final class ThingDb implements AutoCloseable {
       Result r = cache.patch(key, row.version(),
           (b, offset, length) -> ThingCodec.withCounters(b, offset, length, id, row.ups(), row.downs(), row.version()),
           cacheTtl);
+      settle(key, r);
       queryCache.bumpLater(this, h, done.outboxId(), r);
     }
     return row;
@@ -755,8 +758,9 @@ public final class ThingDb implements AutoCloseable {
     if (cache == null) {
       return;
     }
-    Result r = cache.publish(h.cacheKey(thing1Id, thing2Id), RelationCodec.encode(thing1Id, thing2Id, done.pairList()),
-        done.pairVersion(), cacheTtl);
+    String key = h.cacheKey(thing1Id, thing2Id);
+    Result r = cache.publish(key, RelationCodec.encode(thing1Id, thing2Id, done.pairList()), done.pairVersion(), cacheTtl);
+    settle(key, r);
     outbox.confirm(h.db, done.outboxId(), r);
   }
 
@@ -811,8 +815,24 @@ public final class ThingDb implements AutoCloseable {
     if (cache == null) {
       return;
     }
-    Result r = ThingCodec.publish(cache, cacheKey(after), after, cacheTtl);
+    String key = cacheKey(after);
+    Result r = ThingCodec.publish(cache, key, after, cacheTtl);
+    settle(key, r);
     queryCache.bumpLater(this, h, done.outboxId(), r);
+  }
+
+  /**
+   * After a cache update the client could not confirm (a stalled or failed write), waits up to
+   * {@link #UNCONFIRMED_WAIT} for the client to reconcile the key, so that a stall on a healthy
+   * server does not leave the replaced version readable by other instances once the write has
+   * returned. A server that is down (suspect) is not waited for: its keys are misses to this
+   * instance, and the outbox replay closes the window for the others.
+   */
+  private void settle(String key, Result r) {
+    if (r == Result.UNCONFIRMED && !cache.awaitReconciled(key, UNCONFIRMED_WAIT)) {
+      log.debug("cache update of {} unconfirmed and not reconciled within {}; the outbox replay covers it", key,
+          UNCONFIRMED_WAIT);
+    }
   }
 
   void afterCommit(String what) {
@@ -1000,9 +1020,11 @@ public final class ThingDb implements AutoCloseable {
       return;
     }
     long id = counts.id();
-    Result r = cache.patch(cacheKey(h, id), counts.version(),
+    String key = cacheKey(h, id);
+    Result r = cache.patch(key, counts.version(),
         (b, offset, length) -> ThingCodec.withCounters(b, offset, length, id, counts.ups(), counts.downs(), counts.version()),
         cacheTtl);
+    settle(key, r);
     queryCache.bumpLater(this, h, outboxId, r);
   }
 
