@@ -102,19 +102,13 @@ public final class ListingRecomputeBenchmark {
 
     /** Parses {@code key=value} arguments, takes the JMH lock, runs, writes the JSON. */
     public static void main(String[] args) throws Exception {
-        Map<String, String> options = new LinkedHashMap<>();
-        options.put("things", "1000000");
-        options.put("groups", "100");
-        options.put("runs", "3");
-        options.put("sync", "off");
-        options.put("out", "");
-        for (String a : args) {
-            int eq = a.indexOf('=');
-            if (eq < 0 || !options.containsKey(a.substring(0, eq))) {
-                throw new IllegalArgumentException("unknown argument " + a + "; known: " + options.keySet());
-            }
-            options.put(a.substring(0, eq), a.substring(eq + 1));
-        }
+        Map<String, String> defaults = new LinkedHashMap<>();
+        defaults.put("things", "1000000");
+        defaults.put("groups", "100");
+        defaults.put("runs", "3");
+        defaults.put("sync", "off");
+        defaults.put("out", "");
+        Map<String, String> options = Harness.options(args, defaults);
         int things = Integer.parseInt(options.get("things"));
         int groups = Integer.parseInt(options.get("groups"));
         int runs = Integer.parseInt(options.get("runs"));

@@ -235,24 +235,7 @@ public class ThingReadBenchmark {
         reader.close();
       }
     } finally {
-      try {
-        if (db != null) {
-          db.close();
-        }
-        if (memcachedCache != null) {
-          memcachedCache.close();
-        }
-      } finally {
-        try {
-          if (memcached != null) {
-            memcached.close();
-          }
-        } finally {
-          if (pg != null) {
-            pg.close();
-          }
-        }
-      }
+      Harness.closeInOrder(db, memcachedCache, memcached, pg);
     }
   }
 

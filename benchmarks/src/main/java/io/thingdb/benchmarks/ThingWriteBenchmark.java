@@ -177,24 +177,7 @@ public class ThingWriteBenchmark {
     }
 
     void stop() {
-      try {
-        if (db != null) {
-          db.close();
-        }
-        if (memcachedCache != null) {
-          memcachedCache.close();
-        }
-      } finally {
-        try {
-          if (memcached != null) {
-            memcached.close();
-          }
-        } finally {
-          if (pg != null) {
-            pg.close();
-          }
-        }
-      }
+      Harness.closeInOrder(db, memcachedCache, memcached, pg);
     }
   }
 

@@ -631,24 +631,18 @@ public final class VotePipelineBenchmark {
 
     /** Parses {@code key=value} arguments over the defaults, takes the JMH lock, runs, writes the JSON. */
     public static void main(String[] args) throws Exception {
-        Map<String, String> options = new LinkedHashMap<>();
-        options.put("runs", "3");
-        options.put("votes", "10000");
-        options.put("threads", "4");
-        options.put("processors", "1,2,4");
-        options.put("hotspot", "1,2,4,8");
-        options.put("latency", "1,2,4");
-        options.put("rate", "500");
-        options.put("seconds", "20");
-        options.put("sync", "off");
-        options.put("out", "");
-        for (String a : args) {
-            int eq = a.indexOf('=');
-            if (eq < 0 || !options.containsKey(a.substring(0, eq))) {
-                throw new IllegalArgumentException("unknown argument " + a + "; known: " + options.keySet());
-            }
-            options.put(a.substring(0, eq), a.substring(eq + 1));
-        }
+        Map<String, String> defaults = new LinkedHashMap<>();
+        defaults.put("runs", "3");
+        defaults.put("votes", "10000");
+        defaults.put("threads", "4");
+        defaults.put("processors", "1,2,4");
+        defaults.put("hotspot", "1,2,4,8");
+        defaults.put("latency", "1,2,4");
+        defaults.put("rate", "500");
+        defaults.put("seconds", "20");
+        defaults.put("sync", "off");
+        defaults.put("out", "");
+        Map<String, String> options = Harness.options(args, defaults);
         try (RandomAccessFile lockFile = new RandomAccessFile("/tmp/jmh.lock", "rw");
                 FileLock lock = Boolean.getBoolean("jmh.ignoreLock") ? null : lockFile.getChannel().lock()) {
             String json;

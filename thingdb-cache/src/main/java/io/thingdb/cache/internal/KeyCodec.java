@@ -116,19 +116,8 @@ public final class KeyCodec {
    */
   public String encode(String key) {
     Objects.requireNonNull(key, "key must not be null");
-    int length = key.length();
-    if (length <= maxRawKeyLength && (length == 0 || key.charAt(0) != '#')) {
-      int i = 0;
-      while (i < length) {
-        char ch = key.charAt(i);
-        if (ch < '!' || ch > '~') {
-          break;
-        }
-        i++;
-      }
-      if (i == length) {
-        return prefix.concat(key);
-      }
+    if (sentRaw(key)) {
+      return prefix.concat(key);
     }
     return hashedPrefix.concat(BASE64URL.encodeToString(SHA256.get().digest(bytesOf(key))));
   }
@@ -136,21 +125,28 @@ public final class KeyCodec {
   /** The length of {@code encode(key)}, without building it (wire keys are ASCII). */
   public int wireLength(String key) {
     Objects.requireNonNull(key, "key must not be null");
-    int length = key.length();
-    if (length <= maxRawKeyLength && (length == 0 || key.charAt(0) != '#')) {
-      int i = 0;
-      while (i < length) {
-        char ch = key.charAt(i);
-        if (ch < '!' || ch > '~') {
-          break;
-        }
-        i++;
-      }
-      if (i == length) {
-        return prefix.length() + length;
-      }
+    if (sentRaw(key)) {
+      return prefix.length() + key.length();
     }
     return hashedPrefix.length() + 43; // unpadded base64url of 32 bytes
+  }
+
+  /**
+   * Whether {@code key} goes on the wire as it is (after the prefix): short enough, printable ASCII
+   * without spaces, and not starting with {@code #}, which marks hashed keys.
+   */
+  private boolean sentRaw(String key) {
+    int length = key.length();
+    if (length > maxRawKeyLength || (length > 0 && key.charAt(0) == '#')) {
+      return false;
+    }
+    for (int i = 0; i < length; i++) {
+      char ch = key.charAt(i);
+      if (ch < '!' || ch > '~') {
+        return false;
+      }
+    }
+    return true;
   }
 
   @Override
