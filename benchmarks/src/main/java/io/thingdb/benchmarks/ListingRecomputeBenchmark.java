@@ -148,7 +148,7 @@ public final class ListingRecomputeBenchmark {
                 }
                 populateMillis = (System.nanoTime() - start) / 1_000_000;
                 System.out.printf(Locale.ROOT, "populated %,d things in %,d ms%n", things, populateMillis);
-                ListingRecompute.Builder b = ListingRecompute.builder(pool, store, LINK, SR).capacity(CAPACITY)
+                ListingRecompute.Builder b = ListingRecompute.builder(db, pool, store, LINK, SR).capacity(CAPACITY)
                         .clock(Clock.fixed(now, ZoneOffset.UTC));
                 for (int g = 1; g <= groups; g++) {
                     b.group("sr:" + g, g);

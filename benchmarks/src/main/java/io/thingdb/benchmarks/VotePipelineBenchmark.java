@@ -171,7 +171,7 @@ public final class VotePipelineBenchmark {
             db = ThingDb.builder().database("main", Database.of(pool)).type(ACCOUNT, "main").type(LINK, "main")
                     .relation(VOTE, "main").cache(cache).build();
             store = ListingStore.builder(pool).cache(cache).build();
-            votes = Votes.builder(db, pool, VOTE, new Routing(), store).cache(cache).build();
+            votes = Votes.builder(db, pool, VOTE, new Routing(), store).build();
             SplittableRandom r = new SplittableRandom(7);
             Instant now = Instant.now().truncatedTo(ChronoUnit.MICROS);
             List<NewThing> batch = new ArrayList<>();
@@ -224,7 +224,7 @@ public final class VotePipelineBenchmark {
         }
 
         ListingProcessors processors(int n) {
-            return ListingProcessors.builder(db, pool, store, new Routing()).cache(cache).threads(n).build();
+            return ListingProcessors.builder(db, pool, store, new Routing()).threads(n).build();
         }
 
         /** The raw vote transaction; returns whether anything changed. */

@@ -63,6 +63,68 @@ final class Sql {
     }
   }
 
+  /**
+   * One statement of a {@link #pipeline}: its SQL (no trailing semicolon), its parameters, and
+   * what to do with its result: {@code rows} (may be null) reads a result set, {@code count} (may
+   * be null) an update count.
+   */
+  record Piped(String sql, Object[] params, RowMapper<?> rows, java.util.function.IntConsumer count) {}
+
+  /**
+   * Runs {@code statements} in ONE round trip, in order, inside the connection's transaction:
+   * pgjdbc sends the statements of one query string as consecutive parse/bind/execute messages
+   * followed by a single sync, so three statements cost one network wait instead of three. Each
+   * statement's result goes to its handler. The first failing statement fails the call (the
+   * transaction is then aborted and must be rolled back). Each statement is logged and counted
+   * as one statement.
+   */
+  void pipeline(Connection c, List<Piped> statements) throws SQLException {
+    if (statements.isEmpty()) {
+      return;
+    }
+    long start = System.nanoTime();
+    StringBuilder all = new StringBuilder();
+    int n = 0;
+    for (Piped p : statements) {
+      if (all.length() > 0) {
+        all.append(";\n");
+      }
+      all.append(p.sql());
+      n += p.params().length;
+    }
+    Object[] params = new Object[n];
+    int at = 0;
+    for (Piped p : statements) {
+      System.arraycopy(p.params(), 0, params, at, p.params().length);
+      at += p.params().length;
+    }
+    int done = 0;
+    try (PreparedStatement ps = c.prepareStatement(all.toString())) {
+      bind(c, ps, params);
+      boolean resultSet = ps.execute();
+      for (Piped p : statements) {
+        if (resultSet) {
+          try (ResultSet rs = ps.getResultSet()) {
+            while (rs.next()) {
+              if (p.rows() != null) {
+                p.rows().map(rs);
+              }
+            }
+          }
+        } else if (p.count() != null) {
+          p.count().accept(ps.getUpdateCount());
+        }
+        done++;
+        resultSet = ps.getMoreResults();
+      }
+    } finally {
+      for (int i = 0; i < statements.size(); i++) {
+        Piped p = statements.get(i);
+        done(p.sql(), p.params(), i < done ? 1 : -1, start);
+      }
+    }
+  }
+
   void execute(Connection c, String sql) throws SQLException {
     long start = System.nanoTime();
     try (Statement st = c.createStatement()) {
@@ -79,6 +141,11 @@ final class Sql {
     } finally {
       done("COMMIT", new Object[0], 0, start);
     }
+  }
+
+  /** Logs and counts a statement run outside this class (a streaming scan). */
+  void logged(String sql, Object[] params, long rows, long start) {
+    done(sql, params, (int) Math.min(rows, Integer.MAX_VALUE), start);
   }
 
   private void done(String sql, Object[] params, int rows, long start) {

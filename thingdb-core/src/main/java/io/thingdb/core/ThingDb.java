@@ -111,6 +111,18 @@ public final class ThingDb implements AutoCloseable {
     String incrSql(Counter counter, boolean outbox) {
       return incrSql[outbox ? 1 : 0][counter.ordinal()];
     }
+
+    /** {@link ThingWrites#addCountsSql}, without and with the outbox row. */
+    private final String[] addCountsSql = new String[2];
+
+    String addCountsSql(boolean outbox) {
+      String s = addCountsSql[outbox ? 1 : 0];
+      if (s == null) {
+        s = ThingWrites.addCountsSql(type.name(), outbox);
+        addCountsSql[outbox ? 1 : 0] = s;
+      }
+      return s;
+    }
   }
 
   private ThingDb(Builder b) {
@@ -227,32 +239,6 @@ public final class ThingDb implements AutoCloseable {
    * data rows, whatever the count. Things of types on different databases commit separately.
    */
   public List<Thing> createAll(Session session, List<NewThing> things) {
-    return createAll(session, things, null);
-  }
-
-  /**
-   * Work an extension runs inside a write's transaction, after the rows are written and before
-   * COMMIT, on the written type's primary (listings enqueue their update jobs this way, so they
-   * commit with the write or not at all). A transient failure before COMMIT runs the whole
-   * transaction again, hook included. Implementations must be thread-safe.
-   */
-  @FunctionalInterface
-  public interface InTransaction {
-    /**
-     * Runs in the transaction. Throwing rolls the write back.
-     *
-     * @param c       the transaction's connection; do not commit, roll back or close it
-     * @param written the things as this transaction writes them (those on {@code c}'s database)
-     * @throws SQLException to roll back; the write then fails with it
-     */
-    void run(Connection c, List<Thing> written) throws SQLException;
-  }
-
-  /**
-   * {@link #createAll(Session, List)} that runs {@code hook} (if not null) in each database's
-   * transaction with the things created there.
-   */
-  public List<Thing> createAll(Session session, List<NewThing> things, InTransaction hook) {
     checkOpen();
     Objects.requireNonNull(things, "things must not be null");
     // One transaction per database, not per type: a batch whose second type failed used to
@@ -275,11 +261,6 @@ public final class ThingDb implements AutoCloseable {
           }
           done.put(e.getKey(), ThingWrites.insert(this, c, e.getKey(), batch));
         }
-        if (hook != null) {
-          List<Thing> written = new ArrayList<>();
-          done.values().forEach(written::addAll);
-          hook.run(c, written);
-        }
         return done;
       });
       for (Map.Entry<TypeHandle, List<Integer>> e : byType.entrySet()) {
@@ -289,13 +270,18 @@ public final class ThingDb implements AutoCloseable {
           out[e.getValue().get(i)] = created.get(i);
         }
         afterCommit("create " + h.type.name());
-        if (cache != null) {
-          cache.fillAll(ThingCodec.fills(this, created), cacheTtl);
-        }
-        queryCache.bump(this, h);
+        createdCommitted(h, created);
       }
     }
     return List.of(out);
+  }
+
+  /** After COMMIT of created things: fills their cache keys and retires the type's cached queries. */
+  void createdCommitted(TypeHandle h, List<Thing> created) {
+    if (cache != null) {
+      cache.fillAll(ThingCodec.fills(this, created), cacheTtl);
+    }
+    queryCache.bump(this, h);
   }
 
   // ------------------------------------------------------------------ reads
@@ -375,6 +361,124 @@ public final class ThingDb implements AutoCloseable {
       }
     }
     return m == n ? out : java.util.Arrays.copyOf(out, m);
+  }
+
+  /**
+   * Things at least as new as the versions committed when the call starts, in input order
+   * (duplicates once; ids that do not exist are left out): for work that must not act on a copy
+   * older than a commit it has seen, such as a listing processor consuming a job that a write
+   * queued. One statement reads the committed versions from the type's primary; cached copies at
+   * those versions are served from the cache, older ones are invalidated at the committed version
+   * and read again from the primary. Thread-safe.
+   *
+   * @throws ThingDbException if a thing cannot be read at its committed version after three
+   *     attempts (a cache that refuses invalidations), or the database fails
+   */
+  public List<Thing> getLatest(ThingType type, Collection<Long> ids) {
+    checkOpen();
+    TypeHandle h = handle(type);
+    Objects.requireNonNull(ids, "ids must not be null");
+    long[] unique = distinct(type, ids);
+    if (unique.length == 0) {
+      return List.of();
+    }
+    Map<Long, Long> versions = new HashMap<>();
+    retry.run("reading the committed versions of " + unique.length + " " + type.name() + " things", () -> {
+      versions.clear();
+      try (Connection c = h.db.database.primary().getConnection()) {
+        sql.query(c, "select thing_id, version from thing_" + type.name() + " where thing_id = any(?)",
+            rs -> versions.put(rs.getLong(1), rs.getLong(2)), unique);
+      }
+      return null;
+    });
+    long[] existing = new long[versions.size()];
+    int n = 0;
+    for (long id : unique) {
+      if (versions.containsKey(id)) {
+        existing[n++] = id;
+      }
+    }
+    // Misses and stale copies are read from the primary: a replica may not have the version yet.
+    Session primary = new Session();
+    primary.committed(h.db.name, Long.MAX_VALUE);
+    for (int attempt = 1; ; attempt++) {
+      Thing[] found = ThingReads.loadAll(this, primary, h, existing);
+      List<Thing> stale = new ArrayList<>();
+      int absent = 0;
+      for (Thing t : found) {
+        if (t == null) {
+          absent++;
+        } else if (t.version() < versions.get(t.id())) {
+          stale.add(t);
+        }
+      }
+      if (stale.isEmpty() && absent == 0) {
+        return List.of(found);
+      }
+      if (attempt == 3 || cache == null) {
+        String example = stale.isEmpty() ? "a thing the primary holds was missing from the read"
+            : "e.g. " + stale.get(0).fullname() + " at version " + stale.get(0).version() + ", database has "
+                + versions.get(stale.get(0).id());
+        throw new ThingDbException("could not read " + (absent + stale.size()) + " of " + existing.length + " "
+            + type.name() + " things at their committed versions after " + attempt + " attempts (" + example
+            + "); is the cache refusing invalidations?");
+      }
+      for (Thing t : stale) {
+        cache.invalidate(cacheKey(h, t.id()), versions.get(t.id()));
+      }
+    }
+  }
+
+  /**
+   * Streams the live (not deleted, not spam) things that {@code scan} selects to {@code visitor},
+   * in no particular order, reading through a cursor of {@link ThingScan#fetchSize} rows in one
+   * read-only transaction on {@link ThingScan#from}'s DataSource (by default the type's primary):
+   * for batch jobs such as listing recomputes, which should read a replica kept for them. Bypasses
+   * the cache. Not retried: a failure midway fails the scan.
+   *
+   * @return how many things were visited
+   * @throws ThingDbException if the database fails
+   */
+  public long scan(ThingScan scan, ThingScan.Visitor visitor) {
+    checkOpen();
+    Objects.requireNonNull(scan, "scan must not be null");
+    Objects.requireNonNull(visitor, "visitor must not be null");
+    TypeHandle h = handle(scan.type());
+    DataSource source = scan.from() != null ? scan.from() : h.db.database.primary();
+    try {
+      return scan.run(sql, source, visitor);
+    } catch (SQLException e) {
+      throw new ThingDbException("scanning " + scan.type().name() + " things failed: " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * Which of ThingDB's tables for {@code types} and {@code relations} (their thing, relation and
+   * pair tables, and the outbox) the database that {@code dataSource} reaches lacks, in that order:
+   * for a module checking that its own tables share a database with a type's, so that its writes
+   * can join the type's transactions.
+   *
+   * @throws ThingDbException if the database fails
+   */
+  public List<String> tablesMissingFrom(DataSource dataSource, List<ThingType> types, List<RelationType> relations) {
+    checkOpen();
+    Objects.requireNonNull(dataSource, "dataSource must not be null");
+    List<String> tables = new ArrayList<>();
+    for (ThingType t : types) {
+      tables.add("thing_" + handle(t).type.name());
+    }
+    for (RelationType r : relations) {
+      RelationHandle h = relationHandle(r);
+      tables.add(h.table);
+      tables.add(h.pairTable);
+    }
+    tables.add("thingdb_outbox");
+    try (Connection c = dataSource.getConnection()) {
+      return sql.query(c, "select t from unnest(?::text[]) with ordinality as u(t, n) where to_regclass(t) is null"
+          + " order by n", rs -> rs.getString(1), (Object) tables.toArray(new String[0]));
+    } catch (SQLException e) {
+      throw new ThingDbException("checking the tables of database " + dataSource + " failed: " + e.getMessage(), e);
+    }
   }
 
   /** Things by fullname across types, in input order; unknown fullnames per {@code missing}. */
@@ -462,29 +566,66 @@ public final class ThingDb implements AutoCloseable {
    * @throws NotFoundException if the thing no longer exists
    */
   public Thing update(Session session, ThingUpdate update) {
-    return update(session, update, null);
-  }
-
-  /**
-   * {@link #update(Session, ThingUpdate)} that runs {@code hook} (if not null) in the write's
-   * transaction with the thing as written; an update with no changes runs nothing.
-   */
-  public Thing update(Session session, ThingUpdate update, InTransaction hook) {
     checkOpen();
     Objects.requireNonNull(update, "update must not be null");
     if (update.isEmpty()) {
       return update.base();
     }
-    TypeHandle h = handle(update.base().type());
-    ThingWrites.Committed done = writeTx(h.db, session, c -> {
-      ThingWrites.Committed d = ThingWrites.update(this, c, h, update);
-      if (hook != null) {
-        hook.run(c, List.of(d.thing()));
+    return write(session, tx -> tx.update(update));
+  }
+
+  // ------------------------------------------------------------------ write transactions
+
+  /**
+   * The work of a {@link #write}: the writes of one transaction.
+   *
+   * @param <T> what the work returns
+   */
+  @FunctionalInterface
+  public interface Work<T> {
+    /**
+     * Writes through {@code tx}. Throwing rolls the transaction back and {@link #write} throws the
+     * same exception. May run more than once (a transient failure before COMMIT runs it again in
+     * a new transaction).
+     */
+    T run(WriteTransaction tx);
+  }
+
+  /**
+   * Runs {@code work} in one database transaction and commits it: things created, updated and
+   * counted, relations set by their pair, and the caller's statements on its own tables commit
+   * together or not at all, each with ThingDB's versions, outbox rows and cache updates (see
+   * {@link WriteTransaction}). Transient failures before COMMIT (deadlock, serialization failure,
+   * lost connection) run the work again, a bounded number of times ({@link
+   * Builder#transientRetries}); a failure during COMMIT is never retried. Thread-safe.
+   *
+   * @param session records the commit for read-your-writes; may be null
+   * @return what the work returned
+   * @throws OutcomeUnknownException if the connection failed during COMMIT (the write may or may
+   *     not have been committed)
+   * @throws ThingDbException if the database fails (nothing was written)
+   */
+  public <T> T write(Session session, Work<T> work) {
+    checkOpen();
+    Objects.requireNonNull(work, "work must not be null");
+    return retry.run("write transaction", () -> {
+      WriteTransaction tx = new WriteTransaction(this);
+      T result;
+      try {
+        result = work.run(tx);
+        tx.finish();
+      } catch (WriteTransaction.Failure e) {
+        tx.abandon(e.sqlCause());
+        throw e.sqlCause();
+      } catch (RuntimeException e) {
+        tx.abandon(e);
+        throw e;
       }
-      return d;
+      if (tx.commit(session)) {
+        tx.afterCommit();
+      }
+      return result;
     });
-    publishAfterCommit(h, done);
-    return done.thing();
   }
 
   /** Atomically adds {@code delta} to {@code ups} or {@code downs} ({@code x = x + ?} in SQL). */
@@ -510,12 +651,7 @@ public final class ThingDb implements AutoCloseable {
     Counts row = done.counts();
     afterCommit("incr " + key);
     if (cache != null) {
-      // One gets and one cas: the cached previous version patched in place, or a tombstone.
-      Result r = cache.patch(key, row.version(),
-          (b, offset, length) -> ThingCodec.withCounters(b, offset, length, id, row.ups(), row.downs(), row.version()),
-          cacheTtl);
-      settle(key, r);
-      queryCache.bumpLater(this, h, done.outboxId(), r);
+      countsCommitted(h, row, done.outboxId());
     }
     return row;
   }
@@ -540,7 +676,8 @@ public final class ThingDb implements AutoCloseable {
           + "; only LONG and DOUBLE props can be incremented");
     }
     ThingWrites.Committed done = writeTx(h.db, session, c -> ThingWrites.incrProp(this, c, h, id, prop, delta));
-    publishAfterCommit(h, done);
+    afterCommit("write " + done.thing().fullname());
+    thingCommitted(h, done);
     return done.thing();
   }
 
@@ -755,13 +892,19 @@ public final class ThingDb implements AutoCloseable {
 
   private void publishPairAfterCommit(RelationHandle h, long thing1Id, long thing2Id, RelationWrites.Committed done) {
     afterCommit("write relation " + h.cacheKey(thing1Id, thing2Id));
+    pairCommitted(h, thing1Id, thing2Id, done.pairVersion(), done.pairList(), done.outboxId());
+  }
+
+  /** After COMMIT of a relation pair's write: publishes the pair's list at its new version. */
+  void pairCommitted(RelationHandle h, long thing1Id, long thing2Id, long pairVersion, List<Relation> pairList,
+      long outboxId) {
     if (cache == null) {
       return;
     }
     String key = h.cacheKey(thing1Id, thing2Id);
-    Result r = cache.publish(key, RelationCodec.encode(thing1Id, thing2Id, done.pairList()), done.pairVersion(), cacheTtl);
+    Result r = cache.publish(key, RelationCodec.encode(thing1Id, thing2Id, pairList), pairVersion, cacheTtl);
     settle(key, r);
-    outbox.confirm(h.db, done.outboxId(), r);
+    outbox.confirm(h.db, outboxId, r);
   }
 
   RelationHandle relationHandle(RelationType type) {
@@ -801,6 +944,15 @@ public final class ThingDb implements AutoCloseable {
 
   // ------------------------------------------------------------------ internals shared with helpers
 
+  /**
+   * The cache key under which this ThingDb caches thing {@code id} of {@code type} (before the
+   * cache's own namespace prefix): for tools and benchmarks that read the cache directly. Its
+   * format belongs to ThingDB and may change; do not build it yourself.
+   */
+  public String cacheKeyOf(ThingType type, long id) {
+    return cacheKey(handle(type), checkId(type, id));
+  }
+
   String cacheKey(Thing t) {
     return "thing:" + t.fullname();
   }
@@ -809,9 +961,9 @@ public final class ThingDb implements AutoCloseable {
     return h.keyPrefix.concat(Long.toString(id, 36));
   }
 
-  private void publishAfterCommit(TypeHandle h, ThingWrites.Committed done) {
+  /** After COMMIT of an updated thing: publishes it and owes its type a query-cache bump. */
+  void thingCommitted(TypeHandle h, ThingWrites.Committed done) {
     Thing after = done.thing();
-    afterCommit("write " + after.fullname());
     if (cache == null) {
       return;
     }
@@ -980,41 +1132,13 @@ public final class ThingDb implements AutoCloseable {
   }
 
   /**
-   * Retires the cached query results of {@code type} ({@link ThingQuery#cached}): call after
-   * writing its rows outside ThingDb, as the listings module's votes do. No-op without a cache.
+   * After COMMIT of new counts (an increment, or {@link WriteTransaction#addCounts}): patches the
+   * cached previous version to {@code counts} (one {@code gets} and one {@code cas}), or
+   * invalidates the key at {@code counts.version()}; then owes the type a background query-cache
+   * generation bump ({@link Builder#queryCacheBumpDelay}) and hands the outbox row to the cleanup
+   * once that bump has landed (if the cache update was unconfirmed, the row stays for the replayer).
    */
-  public void queryResultsChanged(ThingType type) {
-    queryCache.bump(this, handle(type));
-  }
-
-  /**
-   * Hands an outbox row whose invalidation the cache confirmed to the batched cleanup, as ThingDb
-   * does for its own writes: for writers outside ThingDb that record outbox rows on the database
-   * of {@code type} (the listings module's votes).
-   */
-  public void outboxConfirmed(ThingType type, long outboxId) {
-    outbox.confirm(handle(type).db, outboxId, Result.PUBLISHED);
-  }
-
-  /**
-   * Does after a counter write made outside ThingDb what {@link #incr(Session, ThingType, long,
-   * Counter, int)} does after its own: for writers (the listings module's votes) whose committed
-   * transaction set {@code ups}, {@code downs} and {@code version = version + 1} of a thing of
-   * {@code type} and recorded outbox row {@code outboxId} (0: none) for its cache key on the type's
-   * database. Patches the cached previous version to {@code counts} (one {@code gets} and one
-   * {@code cas}), or invalidates the key at {@code counts.version()}; then owes the type a
-   * background query-cache generation bump ({@link Builder#queryCacheBumpDelay}) and hands the
-   * outbox row to the cleanup once that bump has landed (if the cache update was unconfirmed, the
-   * row stays for the replayer). Without a cache this ThingDb caches no thing, so the row is only
-   * handed to the cleanup.
-   *
-   * @param counts the thing's id, counters and version as committed
-   */
-  public void countsCommitted(ThingType type, Counts counts, long outboxId) {
-    checkOpen();
-    TypeHandle h = handle(type);
-    Objects.requireNonNull(counts, "counts must not be null");
-    checkId(type, counts.id());
+  void countsCommitted(TypeHandle h, Counts counts, long outboxId) {
     if (cache == null) {
       outbox.confirm(h.db, outboxId, Result.PUBLISHED);
       return;

@@ -65,7 +65,8 @@ public final class ThingUpdate {
     return spam != null && spam != base.spam() ? spam : null;
   }
 
-  boolean isEmpty() {
+  /** Whether this update changes nothing (then writing it writes nothing). */
+  public boolean isEmpty() {
     return changedProps().isEmpty() && changedDeleted() == null && changedSpam() == null;
   }
 

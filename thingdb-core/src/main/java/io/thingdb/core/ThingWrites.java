@@ -180,6 +180,17 @@ final class ThingWrites {
     return outbox ? "with u as (" + update + ")" + OUTBOX_CTE : update + ", 0::bigint as outbox_id";
   }
 
+  /**
+   * The statement of {@link WriteTransaction#addCounts}: both counters of a live (not deleted)
+   * thing, its version and, with a cache, its outbox row; no row when the thing is missing or
+   * deleted. Parameters: ups delta, downs delta, id (and the cache key).
+   */
+  static String addCountsSql(String type, boolean outbox) {
+    String update = "update thing_" + type + " set ups = ups + ?, downs = downs + ?, version = version + 1"
+        + " where thing_id = ? and not deleted returning thing_id, ups, downs, version";
+    return outbox ? "with u as (" + update + ")" + OUTBOX_CTE : update + ", 0::bigint as outbox_id";
+  }
+
   /** An increment's new counts and the outbox row that guards its cache update (0 if none). */
   record CountsCommitted(Counts counts, long outboxId) {}
 

@@ -827,7 +827,7 @@ class ThingQueryTest {
   }
 
   @Test
-  void countsCommittedOutsideThingDbPatchTheCachedThingAndOweTheBumpLikeAnIncrement() throws SQLException {
+  void countsAddedInAWriteTransactionPatchTheCachedThingAndOweTheBumpLikeAnIncrement() {
     ThingType type = newType();
     ThingDb writer = open(memcachedCache(), b -> b.queryCacheBumpDelay(Duration.ofSeconds(10))
         .outboxReplayInterval(Duration.ofHours(1)), type);
@@ -838,24 +838,12 @@ class ThingQueryTest {
     ThingQuery q = ThingQuery.of(type).sort(Sort.SCORE).cached(TTL);
     assertThat(ids(reader.query(q))).containsExactly(a.id(), b.id());
     assertThat(writer.get(type, b.id()).orElseThrow().version()).isEqualTo(b.version()); // cached
-    // A writer outside ThingDb (as the listings module's votes): counts, version and outbox row
-    // in one transaction.
-    Counts counts;
-    long outboxId;
-    try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement("with u as (update thing_"
-        + type.name() + " set ups = ups + 5, version = version + 1 where thing_id = ? returning ups, downs, version),"
-        + " o as (insert into thingdb_outbox (cache_key, version) select ?, version from u returning id)"
-        + " select u.*, (select id from o) from u")) {
-      ps.setLong(1, b.id());
-      ps.setString(2, "thing:" + b.fullname());
-      try (ResultSet rs = ps.executeQuery()) {
-        rs.next();
-        counts = new Counts(b.id(), rs.getInt(1), rs.getInt(2), rs.getLong(3));
-        outboxId = rs.getLong(4);
-      }
-    }
+    // A write transaction (as the listings module's votes write): counts, version and outbox row
+    // in one transaction, the cache updated after COMMIT.
     long before = generation(mc, type);
-    writer.countsCommitted(type, counts, outboxId);
+    Counts counts = writer.write(null, tx -> tx.addCounts(type, b.id(), 5, 0).get()).orElseThrow();
+    assertThat(counts.ups()).isEqualTo(6);
+    assertThat(counts.version()).isEqualTo(b.version() + 1);
     // Patched, not invalidated: the cached value is the new version, props intact.
     try (io.thingdb.cache.VersionedCache view = io.thingdb.cache.VersionedCache.builder(mc).build()) {
       io.thingdb.cache.VersionedCache.Versioned cached = view.get("thing:" + b.fullname());

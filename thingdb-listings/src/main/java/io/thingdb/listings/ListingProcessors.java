@@ -1,7 +1,5 @@
 package io.thingdb.listings;
 
-import io.thingdb.cache.Cache;
-import io.thingdb.cache.VersionedCache;
 import io.thingdb.core.ThingQuery;
 import io.thingdb.core.Thing;
 import io.thingdb.core.ThingDb;
@@ -36,8 +34,8 @@ import org.slf4j.LoggerFactory;
  * <p>Work is claimed by listing, not by job: a worker locks one dirty listing key ({@code select ...
  * from thingdb_listing_dirty order by since limit 1 for update skip locked}), takes all of that
  * key's pending jobs, and applies them to the stored listing as one versioned read-modify-write in
- * the same transaction: load the things (fresh: a thing the cache serves at an older version than
- * the database row is invalidated and read again), upsert live things that still belong to the
+ * the same transaction: load the things at least at their committed versions ({@link
+ * ThingDb#getLatest}), upsert live things that still belong to the
  * listing and remove the others, refill from the database with the listing's query when {@link
  * Listing#needsRefill()}, write the row at version + 1 ({@code where version = ?}), delete the dirty
  * row, COMMIT, and only then publish to the cache (no lock is held across a cache call). A hot
@@ -60,13 +58,11 @@ import org.slf4j.LoggerFactory;
 public final class ListingProcessors implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ListingProcessors.class);
     private static final AtomicInteger INSTANCES = new AtomicInteger();
-    private static final int FRESH_ATTEMPTS = 5;
 
     private final ThingDb db;
     private final DataSource dataSource;
     private final ListingStore store;
     private final ListingRouting routing;
-    private final VersionedCache cache;
     private final int threads;
     private final Duration idleWait;
     private final long writeIntervalMicros;
@@ -92,7 +88,6 @@ public final class ListingProcessors implements AutoCloseable {
         this.dataSource = b.dataSource;
         this.store = b.store;
         this.routing = b.routing;
-        this.cache = b.cache == null ? null : VersionedCache.builder(b.cache).build();
         this.threads = b.threads;
         this.idleWait = b.idleWait;
         this.writeIntervalMicros = b.writeInterval.toNanos() / 1000;
@@ -293,7 +288,10 @@ public final class ListingProcessors implements AutoCloseable {
         if (listing == null || listing.capacity() != def.capacity()) {
             listing = Listing.create(def.capacity());
         }
-        List<Thing> things = fresh(c, def.type(), ids);
+        // At least their committed versions (core's getLatest): the writer updates the cache only
+        // after COMMIT, so in between the cache can still serve the previous version, and taking
+        // that would consume the job with a stale value.
+        List<Thing> things = db.getLatest(def.type(), ids);
         Map<Long, Thing> byId = new HashMap<>();
         for (Thing t : things) {
             byId.put(t.id(), t);
@@ -332,52 +330,6 @@ public final class ListingProcessors implements AutoCloseable {
 
     private boolean belongs(Thing t, String key) {
         return !t.deleted() && !t.spam() && routing.listingsOf(t).contains(key);
-    }
-
-    /**
-     * The things as of at least their committed database version. The writer invalidates the cache
-     * only after COMMIT, so in between the cache can serve the previous version; taking that would
-     * consume the job with a stale value. Reading the versions in this transaction and invalidating
-     * any key the cache serves older closes that window.
-     */
-    private List<Thing> fresh(Connection c, ThingType type, Set<Long> ids) throws SQLException {
-        if (ids.isEmpty()) {
-            return List.of();
-        }
-        Map<Long, Long> versions = new HashMap<>();
-        try (PreparedStatement ps = c.prepareStatement("select thing_id, version from thing_" + type.name()
-                + " where thing_id = any(?)")) {
-            ps.setArray(1, c.createArrayOf("bigint", ids.toArray(new Long[0])));
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    versions.put(rs.getLong(1), rs.getLong(2));
-                }
-            }
-        }
-        for (int attempt = 1; ; attempt++) {
-            List<Thing> things = db.getMany(type, versions.keySet(), ThingDb.Missing.SKIP);
-            List<Thing> stale = new ArrayList<>();
-            for (Thing t : things) {
-                if (t.version() < versions.get(t.id())) {
-                    stale.add(t);
-                }
-            }
-            if (stale.isEmpty() && things.size() == versions.size()) {
-                return things;
-            }
-            if (attempt == FRESH_ATTEMPTS || cache == null) {
-                String example = stale.isEmpty() ? "a thing the database holds was missing from getMany"
-                        : "e.g. " + stale.get(0).fullname() + " at version " + stale.get(0).version() + ", database has "
-                                + versions.get(stale.get(0).id());
-                throw new ThingDbException("could not read " + (versions.size() - things.size() + stale.size()) + " of "
-                        + versions.size() + " " + type.name() + " things at their committed versions after " + attempt
-                        + " attempts (" + example + "); is a replica lagging or is the cache refusing invalidations?"
-                        + " The batch is rolled back and retried");
-            }
-            for (Thing t : stale) {
-                cache.invalidate("thing:" + t.fullname(), versions.get(t.id()));
-            }
-        }
     }
 
     private void refill(Listing listing, ListingDefinition def) {
@@ -482,9 +434,6 @@ public final class ListingProcessors implements AutoCloseable {
                 log.warn("listing processor {} did not stop within 10 s", t.getName());
             }
         }
-        if (cache != null) {
-            cache.close();
-        }
     }
 
     /** Builds {@link ListingProcessors}. Not thread-safe. */
@@ -493,7 +442,6 @@ public final class ListingProcessors implements AutoCloseable {
         private final DataSource dataSource;
         private final ListingStore store;
         private final ListingRouting routing;
-        private Cache cache;
         private int threads = 1;
         private Duration idleWait = Duration.ofMillis(50);
         private Duration writeInterval = Duration.ofMillis(100);
@@ -505,15 +453,6 @@ public final class ListingProcessors implements AutoCloseable {
             this.dataSource = Objects.requireNonNull(dataSource, "dataSource must not be null");
             this.store = Objects.requireNonNull(store, "store must not be null");
             this.routing = Objects.requireNonNull(routing, "routing must not be null");
-        }
-
-        /**
-         * The cache the ThingDb uses: lets a worker invalidate a thing the cache serves older than the
-         * database (between a writer's COMMIT and its invalidation).
-         */
-        public Builder cache(Cache cache) {
-            this.cache = Objects.requireNonNull(cache, "cache must not be null; omit the call for no cache");
-            return this;
         }
 
         /**

@@ -1,6 +1,7 @@
 package io.thingdb.listings;
 
 import io.thingdb.core.ThingDbException;
+import io.thingdb.core.WriteTransaction;
 import java.sql.Array;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -44,15 +45,11 @@ final class ListingQueue {
      * row, skip it, and the processor would then delete it, leaving this job with no dirty row.
      * Keys are upserted in sorted order so two writers never take dirty-row locks in opposite orders.
      */
-    static void enqueue(Connection c, Collection<String> keys, long thingId) throws SQLException {
-        if (keys.isEmpty()) {
+    static void enqueue(Connection c, String[] sorted, long thingId) throws SQLException {
+        if (sorted.length == 0) {
             return;
         }
-        String[] sorted = new TreeSet<>(keys).toArray(new String[0]);
-        // One statement (one round trip on the vote's hot path): the jobs in a data-modifying CTE,
-        // which PostgreSQL runs to completion whether or not the outer statement reads it.
-        try (PreparedStatement ps = c.prepareStatement("with j as (insert into thingdb_listing_job (listing_key, thing_id)"
-                + " select k, ? from unnest(?::text[]) k) " + DIRTY_UPSERT)) {
+        try (PreparedStatement ps = c.prepareStatement(ENQUEUE)) {
             ps.setLong(1, thingId);
             Array array = c.createArrayOf("text", sorted);
             ps.setArray(2, array);
@@ -61,24 +58,32 @@ final class ListingQueue {
         }
     }
 
-    /** The keys of {@link #enqueue}, de-duplicated and sorted (the dirty rows' lock order). */
-    static String[] sortedKeys(Collection<String> keys) {
-        return new TreeSet<>(keys).toArray(new String[0]);
+    /**
+     * {@link #enqueue(Connection, String[], long)} queued in a core write transaction: it runs in the
+     * transaction's next round trip, after the statements queued before it (a vote's counts update,
+     * which takes the thing's row lock before these take the dirty rows' locks).
+     *
+     * @param sorted the keys, from {@link #sortedKeys}
+     */
+    static void enqueue(WriteTransaction tx, String[] sorted, long thingId) {
+        if (sorted.length != 0) {
+            tx.execute(ENQUEUE, thingId, sorted, sorted);
+        }
     }
 
     /**
-     * {@link #enqueue} as two CTEs ({@code lk}, {@code j}, {@code d}) to append to a statement whose CTE {@code
-     * source} returns the thing's row (column {@code thing_id}): one job per key and the dirty
-     * upsert, for each row of {@code source} (none if it returned none). Referencing {@code source}
-     * makes PostgreSQL run it, and so take the thing's row lock, before the dirty rows' locks. Takes
-     * one parameter: the {@link #sortedKeys} array.
+     * One statement (one round trip on the vote's hot path): the jobs in a data-modifying CTE, which
+     * PostgreSQL runs to completion whether or not the outer statement reads it, then the dirty rows.
+     * Parameters: the thing id, the sorted keys twice.
      */
-    static String enqueueCtes(String source) {
-        return "lk as (select k, n from unnest(?::text[]) with ordinality as u(k, n)),"
-                + " j as (insert into thingdb_listing_job (listing_key, thing_id) select lk.k, s.thing_id from " + source
-                + " s, lk),"
-                + " d as (insert into thingdb_listing_dirty as cur (listing_key, since) select lk.k, now() from " + source
-                + " s, lk order by lk.n on conflict (listing_key) do update set since = least(cur.since, excluded.since))";
+    private static final String ENQUEUE = "with j as (insert into thingdb_listing_job (listing_key, thing_id)"
+            + " select k, ? from unnest(?::text[]) k) insert into thingdb_listing_dirty as cur (listing_key, since)"
+            + " select k, now() from unnest(?::text[]) with ordinality as u(k, n) order by n"
+            + " on conflict (listing_key) do update set since = least(cur.since, excluded.since)";
+
+    /** The keys of {@link #enqueue}, de-duplicated and sorted (the dirty rows' lock order). */
+    static String[] sortedKeys(Collection<String> keys) {
+        return new TreeSet<>(keys).toArray(new String[0]);
     }
 
     private static final String DIRTY_UPSERT = "insert into thingdb_listing_dirty as cur (listing_key, since)"
@@ -91,7 +96,7 @@ final class ListingQueue {
      *
      * @param keysByThing the routed keys of each thing id
      */
-    static void enqueueAll(Connection c, Map<Long, ? extends Collection<String>> keysByThing) throws SQLException {
+    static void enqueueAll(WriteTransaction tx, Map<Long, ? extends Collection<String>> keysByThing) {
         List<String> jobKeys = new ArrayList<>();
         List<Long> jobThings = new ArrayList<>();
         TreeSet<String> dirty = new TreeSet<>();
@@ -105,19 +110,12 @@ final class ListingQueue {
         if (jobKeys.isEmpty()) {
             return;
         }
-        try (PreparedStatement ps = c.prepareStatement("insert into thingdb_listing_job (listing_key, thing_id)"
-                + " select * from unnest(?::text[], ?::bigint[])")) {
-            ps.setArray(1, c.createArrayOf("text", jobKeys.toArray(new String[0])));
-            ps.setArray(2, c.createArrayOf("bigint", jobThings.toArray(new Long[0])));
-            ps.executeUpdate();
+        long[] things = new long[jobThings.size()];
+        for (int i = 0; i < things.length; i++) {
+            things[i] = jobThings.get(i);
         }
-        markDirty(c, dirty.toArray(new String[0]));
-    }
-
-    private static void markDirty(Connection c, String[] sorted) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(DIRTY_UPSERT)) {
-            ps.setArray(1, c.createArrayOf("text", sorted));
-            ps.executeUpdate();
-        }
+        tx.execute("insert into thingdb_listing_job (listing_key, thing_id) select * from unnest(?::text[], ?::bigint[])",
+                jobKeys.toArray(new String[0]), things);
+        tx.execute(DIRTY_UPSERT, (Object) dirty.toArray(new String[0]));
     }
 }

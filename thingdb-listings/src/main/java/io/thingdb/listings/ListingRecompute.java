@@ -1,14 +1,10 @@
 package io.thingdb.listings;
 
 import io.thingdb.core.Prop;
+import io.thingdb.core.ThingDb;
 import io.thingdb.core.ThingDbException;
+import io.thingdb.core.ThingScan;
 import io.thingdb.core.ThingType;
-import java.sql.Array;
-import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
-import java.sql.SQLException;
-import java.sql.Timestamp;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -57,6 +53,7 @@ public final class ListingRecompute implements AutoCloseable {
     private static final Pattern TYPE_NAME = Pattern.compile("[a-z][a-z0-9_]*");
     private static final ListingSort[] SORTS = {ListingSort.TOP, ListingSort.CONTROVERSIAL};
 
+    private final ThingDb db;
     private final DataSource readDataSource;
     private final ListingStore store;
     private final ThingType type;
@@ -73,6 +70,7 @@ public final class ListingRecompute implements AutoCloseable {
     private boolean closed;
 
     private ListingRecompute(Builder b) {
+        this.db = b.db;
         this.readDataSource = b.readDataSource;
         this.store = b.store;
         this.type = b.type;
@@ -89,6 +87,7 @@ public final class ListingRecompute implements AutoCloseable {
      * A builder for the recompute of listings of {@code type}, whose groups are told apart by
      * {@code groupProp}.
      *
+     * @param db             the ThingDb that places {@code type} (it reads the things: {@link ThingDb#scan})
      * @param readDataSource where the things are read (the type's database or a replica of it)
      * @param store          where the listings are written
      * @param type           the thing type
@@ -97,8 +96,9 @@ public final class ListingRecompute implements AutoCloseable {
      * @throws NullPointerException     if an argument is null
      * @throws IllegalArgumentException if {@code groupProp} is not a prop of {@code type}
      */
-    public static Builder builder(DataSource readDataSource, ListingStore store, ThingType type, Prop<Long> groupProp) {
-        return new Builder(readDataSource, store, type, groupProp);
+    public static Builder builder(ThingDb db, DataSource readDataSource, ListingStore store, ThingType type,
+            Prop<Long> groupProp) {
+        return new Builder(db, readDataSource, store, type, groupProp);
     }
 
     /**
@@ -206,58 +206,32 @@ public final class ListingRecompute implements AutoCloseable {
                 scanCutoff = c;
             }
         }
-        long scanned = 0;
         String t = type.name();
-        String sql = "select t.thing_id, t.ups, t.downs, t.date, t.version, coalesce(d.value, ?) from thing_" + t + " t"
-                + " left join data_" + t + " d on d.thing_id = t.thing_id and d.key = ?"
-                + " where not t.deleted and not t.spam" + (scanCutoff.isPresent() ? " and t.date >= ?" : "")
-                + " and coalesce(d.value, ?) = any(?)";
-        String defaultValue = Long.toString(groupProp.defaultValue());
-        try (Connection c = readDataSource.getConnection()) {
-            boolean autoCommit = c.getAutoCommit();
-            c.setAutoCommit(false); // lets the driver stream with a cursor
-            try (PreparedStatement ps = c.prepareStatement(sql)) {
-                ps.setFetchSize(fetchSize);
-                int p = 1;
-                ps.setString(p++, defaultValue);
-                ps.setString(p++, groupProp.name());
-                if (scanCutoff.isPresent()) {
-                    ps.setTimestamp(p++, Timestamp.from(scanCutoff.get()));
-                }
-                ps.setString(p++, defaultValue);
-                Array values = c.createArrayOf("text", states.keySet().toArray());
-                ps.setArray(p, values);
-                try (ResultSet rs = ps.executeQuery()) {
-                    while (rs.next()) {
-                        GroupState g = states.get(rs.getString(6));
-                        if (g == null) {
-                            continue;
-                        }
-                        scanned++;
-                        g.scanned++;
-                        long id = rs.getLong(1);
-                        long ups = rs.getLong(2);
-                        long downs = rs.getLong(3);
-                        long micros = ListingSort.micros(rs.getTimestamp(4).toInstant());
-                        long version = rs.getLong(5);
-                        double top = Sorts.normalize(Sorts.score(ups, downs));
-                        double controversy = Sorts.normalize(Sorts.controversy(ups, downs));
-                        for (int w = 0; w < windowCutoffs.length; w++) {
-                            if (micros >= windowCutoffs[w]) {
-                                g.heaps[w][0].offer(id, version, top);
-                                g.heaps[w][1].offer(id, version, controversy);
-                            }
-                        }
-                    }
-                }
-                values.free();
-            } finally {
-                c.rollback();
-                c.setAutoCommit(autoCommit);
-            }
-        } catch (SQLException e) {
-            throw new ThingDbException("listing recompute of " + t + " failed reading things: " + e.getMessage(), e);
+        Map<Long, GroupState> byValue = new HashMap<>();
+        for (GroupState g : states.values()) {
+            byValue.put(g.group.value(), g);
         }
+        ThingScan scan = ThingScan.of(type).where(groupProp, byValue.keySet()).from(readDataSource).fetchSize(fetchSize);
+        if (scanCutoff.isPresent()) {
+            scan = scan.since(scanCutoff.get());
+        }
+        long scanned = db.scan(scan, row -> {
+            GroupState g = byValue.get(row.get(groupProp));
+            g.scanned++;
+            long id = row.id();
+            long ups = row.ups();
+            long downs = row.downs();
+            long micros = ListingSort.micros(row.date());
+            long version = row.version();
+            double top = Sorts.normalize(Sorts.score(ups, downs));
+            double controversy = Sorts.normalize(Sorts.controversy(ups, downs));
+            for (int w = 0; w < windowCutoffs.length; w++) {
+                if (micros >= windowCutoffs[w]) {
+                    g.heaps[w][0].offer(id, version, top);
+                    g.heaps[w][1].offer(id, version, controversy);
+                }
+            }
+        });
         int written = 0;
         for (GroupState g : states.values()) {
             long groupStart = System.nanoTime();
@@ -428,6 +402,7 @@ public final class ListingRecompute implements AutoCloseable {
 
     /** Configures a {@link ListingRecompute}. Not thread-safe. */
     public static final class Builder {
+        private final ThingDb db;
         private final DataSource readDataSource;
         private final ListingStore store;
         private final ThingType type;
@@ -441,7 +416,8 @@ public final class ListingRecompute implements AutoCloseable {
         private Duration interval = Duration.ofMinutes(5);
         private int fetchSize = 10_000;
 
-        private Builder(DataSource readDataSource, ListingStore store, ThingType type, Prop<Long> groupProp) {
+        private Builder(ThingDb db, DataSource readDataSource, ListingStore store, ThingType type, Prop<Long> groupProp) {
+            this.db = Objects.requireNonNull(db, "db must not be null");
             this.readDataSource = Objects.requireNonNull(readDataSource, "readDataSource must not be null");
             this.store = Objects.requireNonNull(store, "store must not be null");
             this.type = Objects.requireNonNull(type, "type must not be null");

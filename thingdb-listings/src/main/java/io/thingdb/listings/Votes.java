@@ -1,11 +1,10 @@
 package io.thingdb.listings;
 
-import io.thingdb.cache.Cache;
-import io.thingdb.cache.VersionedCache;
-import io.thingdb.cache.VersionedCache.Result;
 import io.thingdb.core.Counts;
 import io.thingdb.core.NewThing;
 import io.thingdb.core.NotFoundException;
+import io.thingdb.core.OutcomeUnknownException;
+import io.thingdb.core.Relation;
 import io.thingdb.core.RelationType;
 import io.thingdb.core.Session;
 import io.thingdb.core.Thing;
@@ -13,11 +12,11 @@ import io.thingdb.core.ThingDb;
 import io.thingdb.core.ThingDbException;
 import io.thingdb.core.ThingType;
 import io.thingdb.core.ThingUpdate;
+import io.thingdb.core.WriteTransaction;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.Timestamp;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -26,6 +25,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import javax.sql.DataSource;
 
@@ -33,52 +33,45 @@ import javax.sql.DataSource;
  * Records votes: one relation per (account, thing) of the vote {@link RelationType} (account type
  * to voted type), whose {@code name} holds the direction {@code "1"}, {@code "0"} or {@code "-1"}.
  *
- * <p>{@link #cast} is one database transaction on the voted type's database: it locks the pair's
- * version row and the relation ({@code FOR UPDATE}), changes the relation, applies the difference
- * to the thing's {@code ups}/{@code downs} exactly once (+1 to -1 is ups-1, downs+1; a repeated vote
- * changes nothing and writes nothing), enqueues one listing-update job per listing the thing belongs
- * to and marks those listings dirty. It writes the tables exactly as thingdb-core does: the relation
- * pair's version and the thing's version are bumped and both cache keys are recorded in {@code
- * thingdb_outbox} in the same transaction; after COMMIT the cached thing is patched to its new
- * counts as core's increment does ({@link ThingDb#countsCommitted}: one gets and one cas, the
- * query-cache generation bumped in the background) and the pair key is invalidated at its new
- * version (the outbox replay of any ThingDb instance on that database covers a crash in between).
- * A changed vote is four SQL round trips (pair row, relation read, one statement for the rest,
- * COMMIT) and, with a cache, one get before and three to five round trips after COMMIT.
+ * <p>{@link #cast} is one of thingdb-core's write transactions ({@link ThingDb#write}) on the
+ * voted type's database: it locks the (account, thing) pair and its relations ({@link
+ * WriteTransaction#lockPair}), changes the relation, applies the difference to the thing's {@code
+ * ups}/{@code downs} exactly once (+1 to -1 is ups-1, downs+1; a repeated vote changes nothing and
+ * writes nothing) and enqueues one listing-update job per listing the thing belongs to, marking
+ * those listings dirty. Core writes its own tables and cache keys: the pair's and the thing's
+ * versions, their outbox rows and, after COMMIT, the cache (the thing patched to its new counts,
+ * the pair's list published at its new version; the outbox replay of any ThingDb instance on that
+ * database covers a crash in between). A changed vote is two SQL round trips and COMMIT (the pair
+ * lock with its relations; then the relation change, the counts and the listing jobs together) and,
+ * with a cache, one get before and three to five round trips after COMMIT.
  *
- * <p>{@link #submit}, {@link #delete}, {@link #markSpam} and {@link #update} write through ThingDb
- * and enqueue the thing's listing jobs inside the same transaction (ThingDb's {@link
- * ThingDb.InTransaction} hook), so a write and its jobs commit together or not at all.
+ * <p>{@link #submit}, {@link #delete}, {@link #markSpam} and {@link #update} write through a core
+ * write transaction too and enqueue the thing's listing jobs in it, so a write and its jobs commit
+ * together or not at all.
  *
- * <p>Core's public API commits per call, so {@link #cast} uses plain JDBC on the DataSource of the
- * voted type's database. The vote relation, the voted type and the listing queue must live on one
- * database, and so must the listing store that the processors write in the same transaction as
- * they consume jobs: {@link Builder#build()} refuses any other layout. Each database that holds
- * voted types has its own queue (its own Votes, store and processors). Listing keys in the format
- * {@link ListingRecompute} writes ({@code <prefix>:top:<window>}, {@code
- * <prefix>:controversial:<window>}) belong to the recompute; a routing that sends a write to one
- * is refused.
+ * <p>The vote relation, the voted type and the listing queue must live on one database, and so
+ * must the listing store that the processors write in the same transaction as they consume jobs:
+ * {@link Builder#build()} refuses any other layout. Each database that holds voted types has its
+ * own queue (its own Votes, store and processors). Listing keys in the format {@link
+ * ListingRecompute} writes ({@code <prefix>:top:<window>}, {@code <prefix>:controversial:<window>})
+ * belong to the recompute; a routing that sends a write to one is refused.
  *
  * <p>Thread-safe. Does not own the ThingDb, DataSource or cache.
  */
 public final class Votes implements AutoCloseable {
-    private static final String DEADLOCK = "40P01";
-    private static final String SERIALIZATION = "40001";
-    private static final int MAX_ATTEMPTS = 5;
+    /** The relation names of a vote: its direction. */
+    private static final List<String> DIRECTIONS = List.of("1", "0", "-1");
 
     private final ThingDb db;
     private final DataSource dataSource;
-    private final DataSource registry;
     private final RelationType relation;
     private final ThingType voted;
     private final ListingRouting routing;
     private final ListingStore store;
-    private final VersionedCache cache;
     private final Clock clock;
     private final String queueDatabase;
     /** Per thing type name: whether ThingDb places the type on the queue's database. */
     private final Map<String, Boolean> onQueueDatabase = new ConcurrentHashMap<>();
-    private volatile int relationTypeId;
 
     /**
      * The outcome of a vote.
@@ -96,12 +89,10 @@ public final class Votes implements AutoCloseable {
         this.queueDatabase = queueDatabase;
         this.db = b.db;
         this.dataSource = b.dataSource;
-        this.registry = b.registry == null ? b.dataSource : b.registry;
         this.relation = b.relation;
         this.voted = b.relation.thing2();
         this.routing = b.routing;
         this.store = b.store;
-        this.cache = b.cache == null ? null : VersionedCache.builder(b.cache).clock(b.clock).build();
         this.clock = b.clock;
     }
 
@@ -150,24 +141,53 @@ public final class Votes implements AutoCloseable {
             throw deleted(accountId, thingId);
         }
         List<String> keys = routedKeys(thing);
-        int typeId = relationTypeId();
-        String thingKey = "thing:" + thing.fullname();
-        String pairKey = "rel:" + typeId + ":" + accountId + ":" + thingId;
-        for (int attempt = 1; ; attempt++) {
-            try {
-                Committed done = transaction(accountId, thingId, direction, keys, thingKey, pairKey);
-                if (done.vote.changed()) {
-                    afterCommit(thingId, done, pairKey);
-                }
-                return done.vote;
-            } catch (SQLException e) {
-                if (attempt < MAX_ATTEMPTS && (DEADLOCK.equals(e.getSQLState()) || SERIALIZATION.equals(e.getSQLState()))) {
-                    continue;
-                }
-                throw new ThingDbException("vote failed (" + describe(accountId, thingId) + ", direction=" + direction
-                        + ", attempt " + attempt + "): " + e.getMessage() + "; nothing was written", e);
+        String[] sortedKeys = ListingQueue.sortedKeys(keys);
+        try {
+            return db.write(null, tx -> vote(tx, accountId, thingId, direction, sortedKeys));
+        } catch (OutcomeUnknownException e) {
+            throw new OutcomeUnknownException("vote (" + describe(accountId, thingId) + ", direction=" + direction
+                    + "): the connection failed during COMMIT, so the vote may or may not be recorded; casting it"
+                    + " again is safe (a repeated vote changes nothing): " + e.getMessage(), e);
+        } catch (ThingDbException e) {
+            if (e.getClass() != ThingDbException.class) {
+                throw e; // NotFoundException, VoteRejectedException: their messages say it
             }
+            throw new ThingDbException("vote failed (" + describe(accountId, thingId) + ", direction=" + direction
+                    + "): " + e.getMessage() + "; nothing was written", e);
         }
+    }
+
+    /**
+     * The vote inside core's transaction. Lock order, the same for every vote: pair row and its
+     * relation rows (lockPair), thing row (the counts update), dirty rows (sorted, by the enqueue
+     * statement, which runs after the counts update in the same round trip). Core's relation writes
+     * take the pair row first too; its counter increments take only the thing row; processors never
+     * lock things.
+     */
+    private Vote vote(WriteTransaction tx, long accountId, long thingId, int direction, String[] sortedKeys) {
+        WriteTransaction.RelationPair pair = tx.lockPair(relation, accountId, thingId);
+        Optional<Relation> current = pair.named(DIRECTIONS);
+        int previous = current.map(r -> Integer.parseInt(r.name())).orElse(0);
+        if (previous == direction) {
+            // Nothing to change: roll back the pair-version bump and its outbox row too.
+            tx.rollbackOnly();
+            Thing now = tx.get(voted, thingId).filter(t -> !t.deleted())
+                    .orElseThrow(() -> missingOrDeleted(tx, accountId, thingId));
+            return new Vote(previous, previous, now.ups(), now.downs(), now.version(), false);
+        }
+        int dUps = (direction == 1 ? 1 : 0) - (previous == 1 ? 1 : 0);
+        int dDowns = (direction == -1 ? 1 : 0) - (previous == -1 ? 1 : 0);
+        if (current.isPresent()) {
+            pair.rename(current.get(), Integer.toString(direction));
+        } else {
+            pair.add(Integer.toString(direction), clock.instant());
+        }
+        WriteTransaction.Deferred<Optional<Counts>> counts = tx.addCounts(voted, thingId, dUps, dDowns);
+        ListingQueue.enqueue(tx, sortedKeys, thingId);
+        // One round trip for the relation change, the counts and the jobs; a deleted or missing
+        // thing updates nothing, and throwing rolls the vote back.
+        Counts c = counts.get().orElseThrow(() -> missingOrDeleted(tx, accountId, thingId));
+        return new Vote(previous, direction, c.ups(), c.downs(), c.version(), true);
     }
 
     /**
@@ -187,7 +207,7 @@ public final class Votes implements AutoCloseable {
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(false);
             try {
-                ListingQueue.enqueue(c, keys, thing.id());
+                ListingQueue.enqueue(c, ListingQueue.sortedKeys(keys), thing.id());
                 c.commit();
             } catch (SQLException | RuntimeException e) {
                 c.rollback();
@@ -235,12 +255,14 @@ public final class Votes implements AutoCloseable {
         for (NewThing t : things) {
             checkOnQueueDatabase(Objects.requireNonNull(t, "things must not contain null").type(), "submit");
         }
-        return db.createAll(session, things, (c, written) -> {
+        return db.write(session, tx -> {
+            List<Thing> written = tx.create(things);
             Map<Long, List<String>> keys = new LinkedHashMap<>();
             for (Thing t : written) {
                 keys.put(t.id(), routedKeys(t));
             }
-            ListingQueue.enqueueAll(c, keys);
+            ListingQueue.enqueueAll(tx, keys);
+            return written;
         });
     }
 
@@ -285,12 +307,15 @@ public final class Votes implements AutoCloseable {
         Objects.requireNonNull(update, "update must not be null");
         Thing base = update.base();
         checkOnQueueDatabase(base.type(), "update");
-        return db.update(session, update, (c, written) -> {
-            for (Thing t : written) {
-                LinkedHashSet<String> keys = new LinkedHashSet<>(routedKeys(base));
-                keys.addAll(routedKeys(t));
-                ListingQueue.enqueue(c, keys, t.id());
-            }
+        if (update.isEmpty()) {
+            return base;
+        }
+        return db.write(session, tx -> {
+            Thing t = tx.update(update);
+            LinkedHashSet<String> keys = new LinkedHashSet<>(routedKeys(base));
+            keys.addAll(routedKeys(t));
+            ListingQueue.enqueue(tx, ListingQueue.sortedKeys(keys), t.id());
+            return t;
         });
     }
 
@@ -328,212 +353,31 @@ public final class Votes implements AutoCloseable {
         return keys;
     }
 
-    /** The current direction of an account's vote on a thing (0 if none), read from the database. */
+    /**
+     * The current direction of an account's vote on a thing (0 if none): the pair's relations
+     * through core's cached {@link ThingDb#lookup} (published after every vote's COMMIT), else the
+     * database as any read without a session.
+     */
     public int direction(long accountId, long thingId) {
-        try (Connection c = dataSource.getConnection();
-                PreparedStatement ps = c.prepareStatement("select name from rel_" + relation.name()
-                        + " where thing1_id = ? and thing2_id = ? and name in ('1', '0', '-1')")) {
-            ps.setLong(1, accountId);
-            ps.setLong(2, thingId);
-            try (ResultSet rs = ps.executeQuery()) {
-                return rs.next() ? Integer.parseInt(rs.getString(1)) : 0;
-            }
-        } catch (SQLException e) {
-            throw new ThingDbException("reading vote (" + describe(accountId, thingId) + ") failed: " + e.getMessage(), e);
+        if (accountId < 1 || thingId < 1) {
+            throw new IllegalArgumentException("ids start at 1 (" + describe(accountId, thingId) + ")");
         }
-    }
-
-    private record Committed(Vote vote, long pairVersion, long pairOutbox, long thingOutbox) {}
-
-    private Committed transaction(long accountId, long thingId, int direction, List<String> keys, String thingKey,
-            String pairKey) throws SQLException {
-        String rel = relation.name();
-        String thingTable = "thing_" + voted.name();
-        try (Connection c = dataSource.getConnection()) {
-            c.setAutoCommit(false);
-            try {
-                // Lock order, the same for every vote: pair row, relation row, thing row (by the
-                // update), dirty rows (sorted). Core's relation writes take the pair row first too;
-                // its counter increments take only the thing row; processors never lock things.
-                long[] pair = lockPair(c, rel, accountId, thingId, pairKey);
-                Long relId = null;
-                int previous = 0;
-                try (PreparedStatement ps = c.prepareStatement("select rel_id, name from rel_" + rel
-                        + " where thing1_id = ? and thing2_id = ? and name in ('1', '0', '-1') order by rel_id for update")) {
-                    ps.setLong(1, accountId);
-                    ps.setLong(2, thingId);
-                    try (ResultSet rs = ps.executeQuery()) {
-                        if (rs.next()) {
-                            relId = rs.getLong(1);
-                            previous = Integer.parseInt(rs.getString(2));
-                        }
-                    }
-                }
-                if (previous == direction) {
-                    // Nothing to change: roll back the pair-version bump and its outbox row too.
-                    Committed unchanged = unchanged(c, accountId, thingId, previous);
-                    c.rollback();
-                    return unchanged;
-                }
-                int dUps = (direction == 1 ? 1 : 0) - (previous == 1 ? 1 : 0);
-                int dDowns = (direction == -1 ? 1 : 0) - (previous == -1 ? 1 : 0);
-                // One statement (one round trip) for the rest: the relation row (locked above, or
-                // new), the thing's counts (the update is the thing's lock; "not deleted" makes a
-                // deleted or missing thing update nothing, and the vote is then rolled back), its
-                // outbox row, and the listing jobs and dirty rows, which read the thing's row and so
-                // run after its lock was taken, in the lock order above.
-                String relWrite = relId != null
-                        ? "update rel_" + rel + " set name = ?, version = version + 1 where rel_id = ?"
-                        : "insert into rel_" + rel + " (rel_id, thing1_id, thing2_id, name, date)"
-                                + " values (nextval('relseq_" + rel + "'), ?, ?, ?, ?)";
-                String sql = "with r as (" + relWrite + "), u as (update " + thingTable
-                        + " set ups = ups + ?, downs = downs + ?, version = version + 1"
-                        + " where thing_id = ? and not deleted returning thing_id, ups, downs, version)"
-                        + (cache == null ? "" : ", o as (insert into thingdb_outbox (cache_key, version)"
-                                + " select ?, version from u returning id)")
-                        + ", " + ListingQueue.enqueueCtes("u")
-                        + " select u.ups, u.downs, u.version, " + (cache == null ? "0::bigint" : "(select id from o)")
-                        + " from u";
-                long thingOutbox;
-                int ups;
-                int downs;
-                long version;
-                try (PreparedStatement ps = c.prepareStatement(sql)) {
-                    int i = 1;
-                    if (relId != null) {
-                        ps.setString(i++, Integer.toString(direction));
-                        ps.setLong(i++, relId);
-                    } else {
-                        ps.setLong(i++, accountId);
-                        ps.setLong(i++, thingId);
-                        ps.setString(i++, Integer.toString(direction));
-                        ps.setTimestamp(i++, Timestamp.from(clock.instant()));
-                    }
-                    ps.setInt(i++, dUps);
-                    ps.setInt(i++, dDowns);
-                    ps.setLong(i++, thingId);
-                    if (cache != null) {
-                        ps.setString(i++, thingKey);
-                    }
-                    ps.setArray(i, c.createArrayOf("text", ListingQueue.sortedKeys(keys)));
-                    try (ResultSet rs = ps.executeQuery()) {
-                        if (!rs.next()) {
-                            RuntimeException refused = missingOrDeleted(c, accountId, thingId);
-                            c.rollback();
-                            throw refused;
-                        }
-                        ups = rs.getInt(1);
-                        downs = rs.getInt(2);
-                        version = rs.getLong(3);
-                        thingOutbox = rs.getLong(4);
-                    }
-                }
-                c.commit();
-                return new Committed(new Vote(previous, direction, ups, downs, version, true), pair[0], pair[1], thingOutbox);
-            } catch (SQLException | RuntimeException e) {
-                try {
-                    c.rollback();
-                } catch (SQLException suppressed) {
-                    e.addSuppressed(suppressed);
-                }
-                throw e;
+        Relation.Pair pair = new Relation.Pair(accountId, thingId);
+        for (Relation r : db.lookup(relation, List.of(pair)).get(pair)) {
+            if (DIRECTIONS.contains(r.name())) {
+                return Integer.parseInt(r.name());
             }
         }
-    }
-
-    /** The outcome of a repeated vote, read (without a lock) inside the vote's transaction. */
-    private Committed unchanged(Connection c, long accountId, long thingId, int previous) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("select ups, downs, version, deleted from thing_" + voted.name()
-                + " where thing_id = ?")) {
-            ps.setLong(1, thingId);
-            try (ResultSet rs = ps.executeQuery()) {
-                if (!rs.next() || rs.getBoolean(4)) {
-                    throw missingOrDeleted(c, accountId, thingId);
-                }
-                return new Committed(new Vote(previous, previous, rs.getInt(1), rs.getInt(2), rs.getLong(3), false), 0, 0, 0);
-            }
-        }
+        return 0;
     }
 
     /** Why the thing could not be voted on: it is gone, or deleted. */
-    private RuntimeException missingOrDeleted(Connection c, long accountId, long thingId) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("select deleted from thing_" + voted.name() + " where thing_id = ?")) {
-            ps.setLong(1, thingId);
-            try (ResultSet rs = ps.executeQuery()) {
-                if (rs.next() && rs.getBoolean(1)) {
-                    return deleted(accountId, thingId);
-                }
-            }
+    private RuntimeException missingOrDeleted(WriteTransaction tx, long accountId, long thingId) {
+        if (tx.get(voted, thingId).isPresent()) {
+            return deleted(accountId, thingId);
         }
         return new NotFoundException("no " + voted.name() + " with id " + thingId + " to vote on ("
                 + describe(accountId, thingId) + "); nothing was written");
-    }
-
-    /** As core's RelationWrites.lockPair: upsert the pair row, draw its next version, record the outbox row. */
-    private long[] lockPair(Connection c, String rel, long thing1Id, long thing2Id, String pairKey) throws SQLException {
-        String upsert = "insert into relpair_" + rel + " as cur (thing1_id, thing2_id, version)"
-                + " values (?, ?, nextval('relverseq_" + rel + "')) on conflict (thing1_id, thing2_id)"
-                + " do update set version = greatest(cur.version + 1, nextval('relverseq_" + rel + "')) returning version";
-        String sql = cache == null ? "with p as (" + upsert + ") select p.version, 0::bigint from p"
-                : "with p as (" + upsert + "), o as (insert into thingdb_outbox (cache_key, version)"
-                        + " select ?, version from p returning id) select p.version, (select id from o) from p";
-        try (PreparedStatement ps = c.prepareStatement(sql)) {
-            ps.setLong(1, thing1Id);
-            ps.setLong(2, thing2Id);
-            if (cache != null) {
-                ps.setString(3, pairKey);
-            }
-            try (ResultSet rs = ps.executeQuery()) {
-                rs.next();
-                return new long[] {rs.getLong(1), rs.getLong(2)};
-            }
-        }
-    }
-
-    private void afterCommit(long thingId, Committed done, String pairKey) {
-        if (cache == null) {
-            return;
-        }
-        Vote v = done.vote;
-        try {
-            // As after core's own increment: the cached thing patched to the new counts (one gets
-            // and one cas) rather than invalidated, so the next vote and the processors still hit
-            // it; the query-cache generation bumped in the background, coalesced with other writes
-            // of the type, and the outbox row confirmed once that bump has landed.
-            db.countsCommitted(voted, new Counts(thingId, v.ups(), v.downs(), v.version()), done.thingOutbox);
-        } catch (RuntimeException e) {
-            // Committed; the outbox row stays and the replayer invalidates the key and bumps the type.
-        }
-        try {
-            // Confirmed rows go to core's batched cleanup; an unconfirmed one stays for the replayer.
-            if (cache.invalidate(pairKey, done.pairVersion) != Result.UNCONFIRMED) {
-                db.outboxConfirmed(voted, done.pairOutbox);
-            }
-        } catch (RuntimeException e) {
-            // Committed; the outbox row stays and the replayer invalidates the key.
-        }
-    }
-
-    private int relationTypeId() {
-        int id = relationTypeId;
-        if (id != 0) {
-            return id;
-        }
-        try (Connection c = registry.getConnection();
-                PreparedStatement ps = c.prepareStatement("select type_id from thingdb_registry where kind = 'r' and name = ?")) {
-            ps.setString(1, relation.name());
-            try (ResultSet rs = ps.executeQuery()) {
-                if (!rs.next()) {
-                    throw new IllegalStateException("relation type " + relation.name() + " is not in thingdb_registry:"
-                            + " register it with ThingDb.builder().relation(...), and pass the registry database to"
-                            + " Votes.Builder.registry if it is not the vote database");
-                }
-                relationTypeId = rs.getInt(1);
-                return relationTypeId;
-            }
-        } catch (SQLException e) {
-            throw new ThingDbException("reading the id of relation type " + relation.name() + " failed: " + e.getMessage(), e);
-        }
     }
 
     private VoteRejectedException deleted(long accountId, long thingId) {
@@ -545,13 +389,9 @@ public final class Votes implements AutoCloseable {
         return relation.name() + ": " + relation.thing1().name() + " " + accountId + " -> " + voted.name() + " " + thingId;
     }
 
-    /** Closes this service's view of the cache; nothing else. Idempotent. */
+    /** Holds nothing of its own to close (core owns the cache work); kept for try-with-resources. Idempotent. */
     @Override
-    public void close() {
-        if (cache != null) {
-            cache.close();
-        }
-    }
+    public void close() {}
 
     /** Builds {@link Votes}. Not thread-safe. */
     public static final class Builder {
@@ -560,8 +400,6 @@ public final class Votes implements AutoCloseable {
         private final RelationType relation;
         private final ListingRouting routing;
         private final ListingStore store;
-        private DataSource registry;
-        private Cache cache;
         private Clock clock = Clock.systemUTC();
 
         private Builder(ThingDb db, DataSource dataSource, RelationType relation, ListingRouting routing, ListingStore store) {
@@ -570,18 +408,6 @@ public final class Votes implements AutoCloseable {
             this.relation = Objects.requireNonNull(relation, "vote relation type must not be null");
             this.routing = Objects.requireNonNull(routing, "routing must not be null");
             this.store = Objects.requireNonNull(store, "store must not be null");
-        }
-
-        /** The cache the ThingDb uses; required if the ThingDb has one, or cached things go stale. */
-        public Builder cache(Cache cache) {
-            this.cache = Objects.requireNonNull(cache, "cache must not be null; omit the call for no cache");
-            return this;
-        }
-
-        /** The database holding {@code thingdb_registry}, if not the vote database. */
-        public Builder registry(DataSource registry) {
-            this.registry = Objects.requireNonNull(registry, "registry must not be null");
-            return this;
         }
 
         /** The clock that dates new vote relations. */
@@ -618,19 +444,7 @@ public final class Votes implements AutoCloseable {
                         + " are placed on different databases (ThingDb.builder().relation/.type): a vote's relation"
                         + " row and the thing's ups/downs must commit in one transaction, so place them on one database");
             }
-            List<String> tables = List.of("thing_" + relation.thing2().name(), "rel_" + rel, "relpair_" + rel, "thingdb_outbox");
-            List<String> missing = new ArrayList<>();
-            try (Connection c = dataSource.getConnection();
-                    PreparedStatement ps = c.prepareStatement("select t from unnest(?::text[]) t where to_regclass(t) is null")) {
-                ps.setArray(1, c.createArrayOf("text", tables.toArray(new String[0])));
-                try (ResultSet rs = ps.executeQuery()) {
-                    while (rs.next()) {
-                        missing.add(rs.getString(1));
-                    }
-                }
-            } catch (SQLException e) {
-                throw new ThingDbException("checking the vote database failed: " + e.getMessage(), e);
-            }
+            List<String> missing = db.tablesMissingFrom(dataSource, List.of(relation.thing2()), List.of(relation));
             if (!missing.isEmpty()) {
                 throw new IllegalArgumentException("the vote database does not hold " + missing + ": the vote relation "
                         + rel + " and the voted type " + relation.thing2().name() + " must be placed (ThingDb.builder()"

@@ -102,7 +102,7 @@ class ListingLayoutTest {
         config.setMaximumPoolSize(2);
         config.setPoolName("layout-a-second");
         try (HikariDataSource pool = new HikariDataSource(config); VoteWorld wa = new VoteWorld(a, 10);
-                Votes votes = Votes.builder(wa.db, pool, VoteWorld.VOTE, wa.routing, wa.store).cache(wa.cache).build();
+                Votes votes = Votes.builder(wa.db, pool, VoteWorld.VOTE, wa.routing, wa.store).build();
                 ListingProcessors p = ListingProcessors.builder(wa.db, pool, wa.store, wa.routing).build()) {
             Thing link = votes.submit(wa.db.newThing(VoteWorld.LINK).set(VoteWorld.SR, 31L).set(VoteWorld.AUTHOR, 1L));
             Thing account = wa.db.create(wa.db.newThing(VoteWorld.ACCOUNT));
@@ -164,7 +164,7 @@ class ListingLayoutTest {
     @Test
     void aRoutingThatFeedsAWindowedListingPerWriteIsRefusedAndNothingIsWritten() throws Exception {
         try (VoteWorld w = new VoteWorld(a, 10);
-                Votes windowed = Votes.builder(w.db, a, VoteWorld.VOTE, new WindowedRouting(), w.store).cache(w.cache)
+                Votes windowed = Votes.builder(w.db, a, VoteWorld.VOTE, new WindowedRouting(), w.store)
                         .build()) {
             long links = w.count("select count(*) from thing_link");
             assertThatThrownBy(() -> windowed.submit(w.db.newThing(VoteWorld.LINK).set(VoteWorld.SR, 41L)))
@@ -214,7 +214,7 @@ class ListingLayoutTest {
                         .date(now.minus(i, ChronoUnit.HOURS))));
             }
             p.drain();
-            ListingRecompute recompute = ListingRecompute.builder(w.ds, w.store, VoteWorld.LINK, VoteWorld.SR).capacity(10)
+            ListingRecompute recompute = ListingRecompute.builder(w.db, w.ds, w.store, VoteWorld.LINK, VoteWorld.SR).capacity(10)
                     .windows(EnumSet.of(TimeWindow.DAY, TimeWindow.HOUR)).group("sr:1", 1).build();
             recompute.runOnce();
             recompute.close();
@@ -268,9 +268,6 @@ class ListingLayoutTest {
             assertThatThrownBy(() -> reader.page("sr:1:hot", Listing.Cursor.parse("not-a-cursor"), 10, TimeWindow.ALL))
                     .isInstanceOf(IllegalArgumentException.class)
                     .hasMessage("malformed listing cursor \"not-a-cursor\": expected 22 characters, got 12");
-            assertThatThrownBy(() -> Votes.builder(w.db, a, VoteWorld.VOTE, w.routing, w.store).cache(null))
-                    .isInstanceOf(NullPointerException.class)
-                    .hasMessage("cache must not be null; omit the call for no cache");
         }
     }
 }

@@ -215,7 +215,7 @@ class ListingProcessorsTest {
                 }
             };
             long jobs = w.count("select count(*) from thingdb_listing_job where listing_key = 'sr:1:top'");
-            try (ListingProcessors p = ListingProcessors.builder(w.db, w.ds, w.store, broken).cache(w.cache).build()) {
+            try (ListingProcessors p = ListingProcessors.builder(w.db, w.ds, w.store, broken).build()) {
                 int failed = 0;
                 for (int i = 0; i < 40 && w.count("select count(*) from thingdb_listing_dirty") > 1; i++) {
                     try {

@@ -132,7 +132,7 @@ class ListingReaderFullnameTest {
             }
         }
         processors.drain();
-        try (ListingRecompute r = ListingRecompute.builder(ds, w.store, VoteWorld.LINK, VoteWorld.SR).capacity(CAPACITY)
+        try (ListingRecompute r = ListingRecompute.builder(w.db, ds, w.store, VoteWorld.LINK, VoteWorld.SR).capacity(CAPACITY)
                 .clock(Clock.fixed(NOW, ZoneOffset.UTC)).windows(Set.of(TimeWindow.DAY, TimeWindow.WEEK)).group("sr:1", 1)
                 .build()) {
             r.runOnce();
@@ -234,7 +234,7 @@ class ListingReaderFullnameTest {
         batch.add(link(3, 1, false, 2 * 24 * 60, 95, 0));
         List<Thing> things = w.votes.submitAll(null, batch);
         processors.drain();
-        try (ListingRecompute r = ListingRecompute.builder(ds, w.store, VoteWorld.LINK, VoteWorld.SR).capacity(CAPACITY)
+        try (ListingRecompute r = ListingRecompute.builder(w.db, ds, w.store, VoteWorld.LINK, VoteWorld.SR).capacity(CAPACITY)
                 .clock(Clock.fixed(NOW, ZoneOffset.UTC)).windows(Set.of(TimeWindow.DAY)).group("sr:3", 3).build()) {
             r.runOnce();
         }
@@ -290,7 +290,7 @@ class ListingReaderFullnameTest {
         List<Thing> things = w.votes.submitAll(null, List.of(link(5, 1, false, 1, 3, 0), link(5, 1, false, 2, 2, 0),
                 link(5, 1, false, 3, 1, 0)));
         processors.drain();
-        try (ListingRecompute r = ListingRecompute.builder(ds, w.store, VoteWorld.LINK, VoteWorld.SR).capacity(CAPACITY)
+        try (ListingRecompute r = ListingRecompute.builder(w.db, ds, w.store, VoteWorld.LINK, VoteWorld.SR).capacity(CAPACITY)
                 .clock(Clock.fixed(NOW, ZoneOffset.UTC)).windows(Set.of(TimeWindow.HOUR)).group("sr:5", 5).build()) {
             r.runOnce();
         }

@@ -88,7 +88,7 @@ class ListingRecomputeTest {
     }
 
     static ListingRecompute.Builder recompute() {
-        ListingRecompute.Builder b = ListingRecompute.builder(ds, w.store, VoteWorld.LINK, VoteWorld.SR).capacity(CAPACITY)
+        ListingRecompute.Builder b = ListingRecompute.builder(w.db, ds, w.store, VoteWorld.LINK, VoteWorld.SR).capacity(CAPACITY)
                 .clock(CLOCK);
         for (long g : GROUPS) {
             b.group("sr:" + g, g);
@@ -177,7 +177,7 @@ class ListingRecomputeTest {
 
     @Test
     void theSlackHoldsTheNextEntriesInOrder() throws SQLException {
-        try (ListingRecompute r = ListingRecompute.builder(ds, w.store, VoteWorld.LINK, VoteWorld.SR).capacity(10)
+        try (ListingRecompute r = ListingRecompute.builder(w.db, ds, w.store, VoteWorld.LINK, VoteWorld.SR).capacity(10)
                 .clock(CLOCK).windows(Set.of(TimeWindow.WEEK)).group("sr:2", 2).build()) {
             ListingRecompute.Summary s = r.runOnce();
             assertThat(s.listingsWritten()).isEqualTo(2);
@@ -193,7 +193,7 @@ class ListingRecomputeTest {
 
     @Test
     void readersHideThingsThatAgedOutOfTheWindowSinceTheLastRecompute() {
-        try (ListingRecompute r = ListingRecompute.builder(ds, w.store, VoteWorld.LINK, VoteWorld.SR).capacity(50)
+        try (ListingRecompute r = ListingRecompute.builder(w.db, ds, w.store, VoteWorld.LINK, VoteWorld.SR).capacity(50)
                 .clock(CLOCK).windows(Set.of(TimeWindow.HOUR)).group("sr:4", 4).build()) {
             r.runOnce();
         }
@@ -219,7 +219,7 @@ class ListingRecomputeTest {
         try (Connection c = ds.getConnection(); Statement st = c.createStatement()) {
             st.executeUpdate("delete from thingdb_listing where key like 'sr:3:%:all'");
         }
-        ListingRecompute r = ListingRecompute.builder(ds, w.store, VoteWorld.LINK, VoteWorld.SR).capacity(5).clock(CLOCK)
+        ListingRecompute r = ListingRecompute.builder(w.db, ds, w.store, VoteWorld.LINK, VoteWorld.SR).capacity(5).clock(CLOCK)
                 .windows(EnumSet.of(TimeWindow.ALL)).group("sr:3", 3).interval(Duration.ofMillis(50)).build();
         r.start();
         try {
@@ -243,7 +243,7 @@ class ListingRecomputeTest {
 
     @Test
     void badInputIsRejectedWithClearMessages() {
-        ListingRecompute.Builder b = ListingRecompute.builder(ds, w.store, VoteWorld.LINK, VoteWorld.SR);
+        ListingRecompute.Builder b = ListingRecompute.builder(w.db, ds, w.store, VoteWorld.LINK, VoteWorld.SR);
         assertThatThrownBy(() -> b.capacity(0)).isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("listing capacity must be between 1 and 1000000 (capacity=0)");
         assertThatThrownBy(() -> b.group(null)).isInstanceOf(NullPointerException.class)
@@ -266,15 +266,15 @@ class ListingRecomputeTest {
                 .hasMessage("groups sr:1 and sr:7 have the same sr value 1");
         assertThatThrownBy(() -> TimeWindow.parse("decade")).isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("unknown time window 'decade' (expected one of hour, day, week, month, year, all)");
-        assertThatThrownBy(() -> ListingRecompute.builder(ds, w.store, VoteWorld.LINK,
+        assertThatThrownBy(() -> ListingRecompute.builder(w.db, ds, w.store, VoteWorld.LINK,
                 io.thingdb.core.Prop.int64("subreddit", 0)))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("unknown prop 'subreddit' of type link (declared: " + VoteWorld.LINK.props().stream()
                         .map(io.thingdb.core.Prop::name).toList() + ")");
-        assertThatThrownBy(() -> ListingRecompute.builder(ds, w.store, VoteWorld.LINK, io.thingdb.core.Prop.int64("sr", 9)))
+        assertThatThrownBy(() -> ListingRecompute.builder(w.db, ds, w.store, VoteWorld.LINK, io.thingdb.core.Prop.int64("sr", 9)))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageStartingWith("group prop ").hasMessageContaining("differs from the prop 'sr' declared on type link");
-        assertThatThrownBy(() -> ListingRecompute.builder(ds, w.store, VoteWorld.LINK, null))
+        assertThatThrownBy(() -> ListingRecompute.builder(w.db, ds, w.store, VoteWorld.LINK, null))
                 .isInstanceOf(NullPointerException.class).hasMessage("groupProp must not be null");
     }
 }

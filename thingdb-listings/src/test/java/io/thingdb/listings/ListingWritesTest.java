@@ -114,7 +114,7 @@ class ListingWritesTest {
                 return "breakable routing";
             }
         };
-        return Votes.builder(w.db, ds, VoteWorld.VOTE, routing, w.store).cache(w.cache).build();
+        return Votes.builder(w.db, ds, VoteWorld.VOTE, routing, w.store).build();
     }
 
     @Test

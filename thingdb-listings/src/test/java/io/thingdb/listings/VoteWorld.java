@@ -58,11 +58,11 @@ final class VoteWorld implements AutoCloseable {
                 .relation(VOTE, "main").cache(cache).build();
         this.store = ListingStore.builder(ds).cache(cache).keyPattern("(sr|user):\\d+:[a-z:]+").build();
         this.routing = new Routing(capacity);
-        this.votes = Votes.builder(db, voteDs, VOTE, routing, store).cache(cache).build();
+        this.votes = Votes.builder(db, voteDs, VOTE, routing, store).build();
     }
 
     ListingProcessors.Builder processors() {
-        return ListingProcessors.builder(db, ds, store, routing).cache(cache);
+        return ListingProcessors.builder(db, ds, store, routing);
     }
 
     static final class Routing implements ListingRouting {

@@ -144,7 +144,7 @@ class VotesTest {
 
     @Test
     void aVoteKilledBeforeCommitLeavesNoJobNoRelationAndNoCount() throws Exception {
-        AtomicBoolean failCommit = new AtomicBoolean(true);
+        AtomicBoolean failCommit = new AtomicBoolean(false);
         DataSource killing = (DataSource) Proxy.newProxyInstance(getClass().getClassLoader(), new Class<?>[] {DataSource.class},
                 (proxy, m, args) -> {
                     Object r = invoke(m, ds, args);
@@ -161,9 +161,11 @@ class VotesTest {
                                 return invoke(m2, real, a2);
                             });
                 });
-        try (VoteWorld k = new VoteWorld(ds, 20, killing)) {
+        // The vote commits through core's write transaction, on the ThingDb's DataSource: kill that one.
+        try (VoteWorld k = new VoteWorld(killing, 20, killing)) {
             Thing link = k.db.create(k.db.newThing(VoteWorld.LINK).set(VoteWorld.SR, 77L).set(VoteWorld.AUTHOR, 1L));
             Thing a = k.db.create(k.db.newThing(VoteWorld.ACCOUNT));
+            failCommit.set(true);
             assertThatThrownBy(() -> k.votes.cast(a.id(), link.id(), 1)).isInstanceOf(ThingDbException.class)
                     .hasMessageContaining("killed before commit");
             assertThat(k.count("select count(*) from thingdb_listing_job where thing_id = " + link.id())).isZero();

@@ -133,10 +133,9 @@ public final class BlogApp implements AutoCloseable {
       commentStore = ListingStore.builder(commentsCounted).cache(cache).keyPattern(Listings.KEY_PATTERN).build();
       resources.add(commentStore);
     }
-    Votes linkVotes = Votes.builder(db, mainCounted, Models.VOTE_LINK, routing, linkStore).cache(cache).build();
+    Votes linkVotes = Votes.builder(db, mainCounted, Models.VOTE_LINK, routing, linkStore).build();
     resources.add(linkVotes);
-    Votes commentVotes = Votes.builder(db, commentsCounted, Models.VOTE_COMMENT, routing, commentStore).cache(cache)
-        .registry(mainCounted).build();
+    Votes commentVotes = Votes.builder(db, commentsCounted, Models.VOTE_COMMENT, routing, commentStore).build();
     resources.add(commentVotes);
 
     byte[] secret = config.secret != null ? config.secret : secret(config.dataDir);
@@ -144,9 +143,9 @@ public final class BlogApp implements AutoCloseable {
         new SessionCookies(secret, Clock.systemUTC()), PostgresLocks.builder(main).namespace("blog").build(), Clock.systemUTC());
 
     // In-process queue processors, one set per database that holds a queue.
-    processors.add(ListingProcessors.builder(db, main, linkStore, routing).cache(cache).build());
+    processors.add(ListingProcessors.builder(db, main, linkStore, routing).build());
     if (comments != main) {
-      processors.add(ListingProcessors.builder(db, comments, commentStore, routing).cache(cache).build());
+      processors.add(ListingProcessors.builder(db, comments, commentStore, routing).build());
     }
 
     if (config.seed) {
@@ -157,7 +156,7 @@ public final class BlogApp implements AutoCloseable {
     // Top and controversial of the last hour/day/week/month/year, recomputed in bulk from a replica
     // (or the primary): per community, and for the whole site through the SITE prop (always 0).
     DataSource read = mainDb.replicas().isEmpty() ? main : mainDb.replicas().get(0);
-    ListingRecompute.Builder perCommunity = ListingRecompute.builder(read, linkStore, Models.LINK, Models.COMMUNITY_ID)
+    ListingRecompute.Builder perCommunity = ListingRecompute.builder(db, read, linkStore, Models.LINK, Models.COMMUNITY_ID)
         .interval(config.recomputeInterval);
     int communities = 0;
     for (io.thingdb.core.Thing c : site.communities()) {
@@ -167,7 +166,7 @@ public final class BlogApp implements AutoCloseable {
     if (communities > 0) {
       recomputes.add(perCommunity.build());
     }
-    recomputes.add(ListingRecompute.builder(read, linkStore, Models.LINK, Models.SITE).group(Listings.site(), 0)
+    recomputes.add(ListingRecompute.builder(db, read, linkStore, Models.LINK, Models.SITE).group(Listings.site(), 0)
         .interval(config.recomputeInterval).build());
 
     for (ListingProcessors p : processors) {
