@@ -8,7 +8,6 @@ import io.thingdb.core.Prop;
 import io.thingdb.core.Thing;
 import io.thingdb.core.ThingDb;
 import io.thingdb.core.ThingType;
-import io.thingdb.cache.internal.BytesTranscoder;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.time.Duration;
@@ -135,7 +134,7 @@ final class BenchThings {
     b.setConnectTimeout(1000);
     b.setOpTimeout(100);
     b.setSanitizeKeys(false);
-    b.setTranscoder(BytesTranscoder.INSTANCE);
+    b.setTranscoder(PassThroughTranscoder.INSTANCE);
     try {
       return b.build();
     } catch (IOException e) {

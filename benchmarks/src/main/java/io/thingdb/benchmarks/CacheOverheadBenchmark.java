@@ -3,9 +3,7 @@ package io.thingdb.benchmarks;
 import io.thingdb.cache.Cache.Outcome;
 import io.thingdb.cache.CacheStats;
 import io.thingdb.cache.MemcachedCache;
-import io.thingdb.cache.internal.BytesTranscoder;
-import io.thingdb.cache.internal.Frames;
-import io.thingdb.cache.internal.KeyCodec;
+import io.thingdb.cache.WireFormat;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.time.Duration;
@@ -41,8 +39,8 @@ import org.openjdk.jmh.annotations.Warmup;
  *
  * <p>Both sides make the server do the same work. The raw client sends ThingDB's wire keys
  * ({@code thingdb:1:item:00042}) and ThingDB's stored bytes (the format byte and the 1 KiB
- * value), through the same pass-through transcoder, over one text-protocol connection with the
- * same timeouts: reads get two attempts of 50 ms (ThingDB splits its 100 ms read deadline in two,
+ * value), through a pass-through transcoder as ThingDB's, over one text-protocol connection with
+ * the same timeouts: reads get two attempts of 50 ms (ThingDB splits its 100 ms read deadline in two,
  * because xmemcached stalls about one operation in 10<sup>4</sup> to 10<sup>5</sup> for a whole
  * timeout), writes one of 100 ms. A stall therefore costs both sides the same. What is left is
  * ThingDB's own work: encoding the key, the ring, health checks, framing (one copy of the value
@@ -99,15 +97,15 @@ public class CacheOverheadBenchmark {
     String server = process != null ? process.server() : memcached;
     try {
       String[] appKeys = Keys.appKeys(KEYS);
-      KeyCodec codec = KeyCodec.of(NAMESPACE, KeyCodec.CURRENT_VERSION);
-      String[] wireKeys = Arrays.stream(appKeys).map(codec::encode).toArray(String[]::new);
+      WireFormat format = WireFormat.of(NAMESPACE, List.of(server));
+      String[] wireKeys = Arrays.stream(appKeys).map(format::wireKey).toArray(String[]::new);
       sequence = Keys.zipfSequence(KEYS, Cursor.LENGTH, 42);
       byte[] value = new byte[VALUE_BYTES];
       new java.util.Random(7).nextBytes(value);
       ops =
           switch (backend) {
             case "raw" -> new Raw(
-                server, wireKeys, Keys.batches(sequence, wireKeys, BATCHES, BATCH_SIZE), Frames.wrap(value));
+                server, wireKeys, Keys.batches(sequence, wireKeys, BATCHES, BATCH_SIZE), WireFormat.frame(value));
             case "thingdb" -> new ThingDb(
                 server, appKeys, Keys.batches(sequence, appKeys, BATCHES, BATCH_SIZE), value);
             default -> throw new IllegalArgumentException(
@@ -256,7 +254,7 @@ public class CacheOverheadBenchmark {
       b.setConnectTimeout(1000);
       b.setOpTimeout(100);
       b.setSanitizeKeys(false);
-      b.setTranscoder(BytesTranscoder.INSTANCE);
+      b.setTranscoder(PassThroughTranscoder.INSTANCE);
       try {
         this.client = b.build();
       } catch (IOException e) {
@@ -269,7 +267,7 @@ public class CacheOverheadBenchmark {
       String wire = keys[key];
       for (int attempt = 0; attempt < 2; attempt++) {
         try {
-          return client.get(wire, READ_ATTEMPT_MILLIS, BytesTranscoder.INSTANCE);
+          return client.get(wire, READ_ATTEMPT_MILLIS, PassThroughTranscoder.INSTANCE);
         } catch (TimeoutException e) {
           timeouts.increment();
         } catch (InterruptedException e) {
@@ -286,7 +284,7 @@ public class CacheOverheadBenchmark {
     @Override
     public Object set(int key) {
       try {
-        return client.set(keys[key], 0, stored, BytesTranscoder.INSTANCE, WRITE_TIMEOUT_MILLIS);
+        return client.set(keys[key], 0, stored, PassThroughTranscoder.INSTANCE, WRITE_TIMEOUT_MILLIS);
       } catch (TimeoutException e) {
         timeouts.increment();
       } catch (InterruptedException e) {
@@ -302,7 +300,7 @@ public class CacheOverheadBenchmark {
       List<String> wires = batches.get(batch);
       for (int attempt = 0; attempt < 2; attempt++) {
         try {
-          return client.get(wires, READ_ATTEMPT_MILLIS, BytesTranscoder.INSTANCE);
+          return client.get(wires, READ_ATTEMPT_MILLIS, PassThroughTranscoder.INSTANCE);
         } catch (TimeoutException e) {
           timeouts.increment();
         } catch (InterruptedException e) {
@@ -322,7 +320,7 @@ public class CacheOverheadBenchmark {
     @Override
     public void check(byte[] value) {
       byte[] got = get(0);
-      if (got == null || got.length != value.length + 1 || !Arrays.equals(Frames.unwrap(got), value)) {
+      if (got == null || !Arrays.equals(got, stored)) {
         throw new IllegalStateException("raw get after set returned " + (got == null ? "null" : got.length + " bytes"));
       }
       Map<String, byte[]> all = getAll(0);

@@ -3,10 +3,10 @@ package io.thingdb.benchmarks;
 import com.google.common.cache.Cache;
 import com.google.common.cache.CacheBuilder;
 import io.thingdb.cache.InProcessCache;
-import io.thingdb.cache.internal.Frames;
-import io.thingdb.cache.internal.KeyCodec;
+import io.thingdb.cache.WireFormat;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -57,14 +57,15 @@ public class InProcessCacheBenchmark {
   @Setup
   public void setUp() {
     String[] appKeys = Keys.appKeys(KEYS);
-    KeyCodec codec = KeyCodec.of("thingdb", KeyCodec.CURRENT_VERSION);
-    String[] wireKeys = Arrays.stream(appKeys).map(codec::encode).toArray(String[]::new);
+    // Wire keys do not depend on the server list, which only places them.
+    WireFormat format = WireFormat.of("thingdb", List.of("127.0.0.1:11211"));
+    String[] wireKeys = Arrays.stream(appKeys).map(format::wireKey).toArray(String[]::new);
     sequence = Keys.zipfSequence(KEYS, Cursor.LENGTH, 42);
     byte[] value = new byte[VALUE_BYTES];
     new java.util.Random(7).nextBytes(value);
     ops =
         switch (backend) {
-          case "guava" -> new Guava(wireKeys, Frames.wrap(value));
+          case "guava" -> new Guava(wireKeys, WireFormat.frame(value));
           case "thingdb" -> new ThingDb(appKeys, value);
           default -> throw new IllegalArgumentException(
               "unknown backend \"" + backend + "\"; expected guava or thingdb");

@@ -3,8 +3,7 @@ package io.thingdb.benchmarks;
 import com.zaxxer.hikari.HikariDataSource;
 import io.thingdb.cache.CacheStats;
 import io.thingdb.cache.MemcachedCache;
-import io.thingdb.cache.internal.BytesTranscoder;
-import io.thingdb.cache.internal.KeyCodec;
+import io.thingdb.cache.WireFormat;
 import io.thingdb.core.Thing;
 import io.thingdb.core.ThingDb;
 import java.io.IOException;
@@ -365,13 +364,13 @@ public class ThingReadBenchmark {
 
     RawMemcached(String server, List<List<Long>> idBatches, Thing sample, boolean decode) {
       this.decode = decode;
-      KeyCodec codec = KeyCodec.of("thingdb", KeyCodec.CURRENT_VERSION);
+      WireFormat format = WireFormat.of("thingdb", List.of(server));
       // ThingDb.cacheKey is "thing:" + fullname, and a fullname is t{base36(type id)}_{base36(id)}.
       String prefix = "thing:" + sample.fullname().substring(0, sample.fullname().indexOf('_') + 1);
       for (List<Long> ids : idBatches) {
         List<String> wires = new ArrayList<>(ids.size());
         for (long id : ids) {
-          wires.add(codec.encode(prefix + Long.toString(id, 36)));
+          wires.add(format.wireKey(prefix + Long.toString(id, 36)));
         }
         batches.add(List.copyOf(wires));
       }
@@ -383,7 +382,7 @@ public class ThingReadBenchmark {
       List<String> wires = batches.get(b);
       for (int attempt = 0; attempt < 2; attempt++) {
         try {
-          Map<String, byte[]> got = client.get(wires, READ_ATTEMPT_MILLIS, BytesTranscoder.INSTANCE);
+          Map<String, byte[]> got = client.get(wires, READ_ATTEMPT_MILLIS, PassThroughTranscoder.INSTANCE);
           outcomes.misses += wires.size() - got.size();
           return decode ? decodeAll(wires, got) : got;
         } catch (TimeoutException e) {
@@ -413,10 +412,10 @@ public class ThingReadBenchmark {
     }
 
     /**
-     * The stored layout, read in place: Frames' format byte; VersionedCache's entry header (kind,
-     * version, soft expiry, load millis); then ThingCodec's format byte, id, ups, downs, flags,
-     * date in micros, version, and per prop a modified-UTF-8 name (ASCII here), a kind code and an
-     * int-length-prefixed UTF-8 value.
+     * The stored layout, read in place: the format byte ({@link WireFormat#frame});
+     * VersionedCache's entry header (kind, version, soft expiry, load millis); then ThingCodec's
+     * format byte, id, ups, downs, flags, date in micros, version, and per prop a modified-UTF-8
+     * name (ASCII here), a kind code and an int-length-prefixed UTF-8 value.
      */
     static RawThing decode(byte[] stored) {
       ByteBuffer b = ByteBuffer.wrap(stored);
@@ -452,7 +451,7 @@ public class ThingReadBenchmark {
       for (String wire : all) {
         byte[] value = null;
         try {
-          value = client.get(wire, 1000, BytesTranscoder.INSTANCE);
+          value = client.get(wire, 1000, PassThroughTranscoder.INSTANCE);
         } catch (TimeoutException | MemcachedException e) {
           throw new IllegalStateException("raw get of " + wire + " failed", e);
         } catch (InterruptedException e) {
@@ -466,7 +465,7 @@ public class ThingReadBenchmark {
       }
       if (decode) {
         try {
-          List<RawThing> got = decodeAll(batches.get(0), client.get(batches.get(0), 1000, BytesTranscoder.INSTANCE));
+          List<RawThing> got = decodeAll(batches.get(0), client.get(batches.get(0), 1000, PassThroughTranscoder.INSTANCE));
           RawJdbc.compare(got, expected);
         } catch (TimeoutException | MemcachedException e) {
           throw new IllegalStateException("raw multi-get failed", e);

@@ -4,8 +4,7 @@ import com.zaxxer.hikari.HikariDataSource;
 import io.thingdb.cache.CacheStats;
 import io.thingdb.cache.MemcachedCache;
 import io.thingdb.cache.VersionedCache;
-import io.thingdb.cache.internal.BytesTranscoder;
-import io.thingdb.cache.internal.KeyCodec;
+import io.thingdb.cache.WireFormat;
 import io.thingdb.core.Counts;
 import io.thingdb.core.NewThing;
 import io.thingdb.core.Thing;
@@ -366,10 +365,10 @@ public class ThingWriteBenchmark {
           rawOnly();
         }
         if (backend.equals("raw-wt")) {
-          KeyCodec codec = KeyCodec.of("thingdb", KeyCodec.CURRENT_VERSION);
+          WireFormat format = WireFormat.of("thingdb", List.of(memcached.server()));
           wireKeys = new String[cacheKeys.length];
           for (int i = 0; i < cacheKeys.length; i++) {
-            wireKeys[i] = codec.encode(cacheKeys[i]);
+            wireKeys[i] = format.wireKey(cacheKeys[i]);
           }
           rawClient = BenchThings.rawClient(memcached.server());
           memcachedCache.close();
@@ -504,13 +503,14 @@ public class ThingWriteBenchmark {
     }
 
     /**
-     * gets + cas of the cached entry, patched in place. Offsets: Frames' format byte (0), the
-     * entry's kind (1) and version (2), soft expiry and load time, then ThingCodec's format byte
-     * (22), id (23), ups (31), downs (35), flags (39), date (40) and version (48).
+     * gets + cas of the cached entry, patched in place. Offsets: the format byte of {@link
+     * WireFormat#frame} (0), the entry's kind (1) and version (2), soft expiry and load time, then
+     * ThingCodec's format byte (22), id (23), ups (31), downs (35), flags (39), date (40) and
+     * version (48).
      */
     private void patchCached(String wire, Counts counts) {
       try {
-        GetsResponse<byte[]> r = rawClient.gets(wire, ThingReadBenchmark.READ_ATTEMPT_MILLIS, BytesTranscoder.INSTANCE);
+        GetsResponse<byte[]> r = rawClient.gets(wire, ThingReadBenchmark.READ_ATTEMPT_MILLIS, PassThroughTranscoder.INSTANCE);
         if (r == null) {
           rawCacheSkips.increment();
           return;
@@ -521,7 +521,7 @@ public class ThingWriteBenchmark {
           return;
         }
         b.putLong(2, counts.version()).putInt(31, counts.ups()).putInt(35, counts.downs()).putLong(48, counts.version());
-        if (!rawClient.cas(wire, 0, r.getValue(), BytesTranscoder.INSTANCE, 100, r.getCas())) {
+        if (!rawClient.cas(wire, 0, r.getValue(), PassThroughTranscoder.INSTANCE, 100, r.getCas())) {
           rawCacheSkips.increment();
         }
       } catch (TimeoutException | MemcachedException e) {

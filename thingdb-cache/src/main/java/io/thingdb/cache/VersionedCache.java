@@ -131,6 +131,27 @@ public final class VersionedCache implements AutoCloseable {
     Loaded load(String key) throws Exception;
   }
 
+  /** The kinds of entry this class writes; see {@link #inspect}. */
+  public enum Kind {
+    /** A value, as {@link #get} returns it. */
+    VALUE,
+    /**
+     * A tombstone, written by {@link #invalidate} or by a write that gave up ({@link
+     * Result#CONTENDED}): a miss for readers that refuses fills of older versions.
+     */
+    TOMBSTONE,
+    /** A negative entry: {@link #load}'s loader found no data ({@link Loaded#absent}). */
+    NEGATIVE
+  }
+
+  /**
+   * The kind and version of a cached entry, as {@link #inspect} found it.
+   *
+   * @param kind    a value, a tombstone or a negative entry
+   * @param version the version it was written with
+   */
+  public record Stored(Kind kind, long version) {}
+
   private final Cache cache;
   private final Clock clock;
   private final RandomGenerator random;
@@ -202,6 +223,39 @@ public final class VersionedCache implements AutoCloseable {
   }
 
   // ---------------------------------------------------------------- versioned reads and writes
+
+  /**
+   * The largest value, in bytes, that {@link #publish}, {@link #fill}, {@link #fillAll} and {@link
+   * #patch} can cache under {@code key}: the underlying cache's {@link Cache#maxValueSize} less the
+   * header this class stores with every entry (kind, version, soft expiry, load time). They throw
+   * {@link ValueTooLargeException} for a larger value and write nothing; a caller that would rather
+   * serve such data uncached checks this first.
+   *
+   * @throws NullPointerException if {@code key} is null
+   */
+  public int maxValueSize(String key) {
+    checkOpen();
+    return cache.maxValueSize(Objects.requireNonNull(key, "key must not be null")) - Entry.HEADER;
+  }
+
+  /**
+   * What the cache holds under {@code key}, read once with no loading, lease, retry or counting: a
+   * value, a tombstone or a negative entry, and the version it was written with, whether or not
+   * its soft expiry has passed. Returns null on a miss (no item, its server unreachable, or an item
+   * this class did not write). For tests and diagnostics that must tell a tombstone from a miss, or
+   * see which version is cached; readers use {@link #get} or {@link #load}.
+   *
+   * @throws NullPointerException if {@code key} is null
+   */
+  public Stored inspect(String key) {
+    checkOpen();
+    Entry e = read(Objects.requireNonNull(key, "key must not be null"));
+    if (e == null) {
+      return null;
+    }
+    Kind kind = e.isValue() ? Kind.VALUE : e.isTombstone() ? Kind.TOMBSTONE : Kind.NEGATIVE;
+    return new Stored(kind, e.version);
+  }
 
   /** The cached value of {@code key}, or null on a miss, a tombstone or a negative entry. */
   public Versioned get(String key) {

@@ -263,6 +263,33 @@ abstract class VersionedCacheContractTest {
   }
 
   @Test
+  void inspectTellsValuesTombstonesAndNegativeEntriesFromMisses() {
+    assertThat(vc.inspect("k")).isNull();
+    vc.publish("k", b("v5"), 5, TTL);
+    assertThat(vc.inspect("k")).isEqualTo(new VersionedCache.Stored(VersionedCache.Kind.VALUE, 5));
+    vc.invalidate("k", 7);
+    assertThat(vc.inspect("k")).isEqualTo(new VersionedCache.Stored(VersionedCache.Kind.TOMBSTONE, 7));
+    assertThat(vc.load("gone", TTL, key -> Loaded.absent(3))).isNull();
+    assertThat(vc.inspect("gone")).isEqualTo(new VersionedCache.Stored(VersionedCache.Kind.NEGATIVE, 3));
+    cache.set("foreign", b("not an entry"), TTL);
+    assertThat(vc.inspect("foreign")).isNull();
+    assertThatThrownBy(() -> vc.inspect(null)).isInstanceOf(NullPointerException.class).hasMessage("key must not be null");
+  }
+
+  @Test
+  void maxValueSizeIsTheLargestValueAPublishCanCache() {
+    int max = vc.maxValueSize("k");
+    assertThat(max).isPositive().isLessThan(cache.maxValueSize("k"));
+    assertThat(vc.publish("k", new byte[max], 1, TTL)).isEqualTo(Result.PUBLISHED);
+    assertThat(vc.get("k").value()).hasSize(max);
+    assertThatThrownBy(() -> vc.publish("k", new byte[max + 1], 2, TTL)).isInstanceOf(ValueTooLargeException.class);
+    assertThatThrownBy(() -> vc.fill("other", new byte[vc.maxValueSize("other") + 1], 1, TTL))
+        .isInstanceOf(ValueTooLargeException.class);
+    assertThat(vc.get("k").version()).isEqualTo(1);
+    assertThat(vc.inspect("other")).isNull();
+  }
+
+  @Test
   void loadAfterInvalidationDoesNotResurrectTheOldValue() {
     vc.publish("k", b("v1"), 1, TTL);
     vc.invalidate("k", 2);

@@ -3,7 +3,6 @@ package io.thingdb.core;
 import io.thingdb.cache.VersionedCache;
 import io.thingdb.cache.VersionedCache.Result;
 import io.thingdb.cache.VersionedCache.Versioned;
-import io.thingdb.cache.internal.Entry;
 import java.io.ByteArrayOutputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
@@ -58,7 +57,7 @@ final class ThingCodec {
    * used to escape from writes that had already committed and from every read of the thing.
    */
   static boolean fits(VersionedCache cache, String key, byte[] encoded) {
-    return encoded.length + Entry.HEADER <= cache.cache().maxValueSize(key);
+    return encoded.length <= cache.maxValueSize(key);
   }
 
   /** The cache fills for {@code things}, leaving out those too large for one item. */

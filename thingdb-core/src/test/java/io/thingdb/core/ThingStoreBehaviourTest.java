@@ -14,7 +14,6 @@ import static org.assertj.core.api.Assertions.entry;
 import com.zaxxer.hikari.HikariDataSource;
 import io.thingdb.cache.MemcachedCache;
 import io.thingdb.cache.VersionedCache;
-import io.thingdb.cache.internal.Entry;
 import io.thingdb.cache.testing.MemcachedExtension;
 import io.thingdb.cache.testing.PostgresFixture;
 import io.thingdb.core.ThingDb.Counter;
@@ -243,8 +242,8 @@ class ThingStoreBehaviourTest {
     Thing grown = db.update(small.edit().set(BODY, huge));
     assertThat(grown.version()).isEqualTo(2);
     assertThat(storedOrFail(ds, small).version()).isEqualTo(2);
-    Entry raw = rawEntry(mc, key(small));
-    assertThat(raw == null || (raw.isTombstone() && raw.version == 2)).as("the v1 copy is gone").isTrue();
+    VersionedCache.Stored raw = rawEntry(mc, key(small));
+    assertThat(raw == null || (raw.kind() == VersionedCache.Kind.TOMBSTONE && raw.version() == 2)).as("the v1 copy is gone").isTrue();
     assertThat(db.get(LINK, small.id())).contains(grown);
     Counts c = db.incr(LINK, small.id(), Counter.UPS, 1);
     assertThat(c.version()).isEqualTo(3);
@@ -456,14 +455,14 @@ class ThingStoreBehaviourTest {
     assertThat(s.ups()).isEqualTo(2 * each);
     assertThat(s.downs()).isEqualTo(2 * each);
     assertThat(s.version()).isEqualTo(1 + threads * each);
-    Entry raw = rawEntry(mc, key(t));
-    if (raw != null && raw.isValue()) {
+    VersionedCache.Stored raw = rawEntry(mc, key(t));
+    if (raw != null && raw.kind() == VersionedCache.Kind.VALUE) {
       Thing cached = cached(t);
       assertThat(cached.version()).isEqualTo(s.version());
       assertThat(cached.ups()).isEqualTo(s.ups());
       assertThat(cached.downs()).isEqualTo(s.downs());
     } else if (raw != null) {
-      assertThat(raw.version).isLessThanOrEqualTo(s.version());
+      assertThat(raw.version()).isLessThanOrEqualTo(s.version());
     }
     Thing read = db.get(LINK, t.id()).orElseThrow();
     assertThat(read.ups()).isEqualTo(2 * each);

@@ -9,7 +9,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.zaxxer.hikari.HikariDataSource;
 import io.thingdb.cache.MemcachedCache;
-import io.thingdb.cache.internal.Entry;
+import io.thingdb.cache.VersionedCache;
 import io.thingdb.cache.testing.MemcachedExtension;
 import io.thingdb.cache.testing.PostgresFixture;
 import io.thingdb.core.ThingDb.Counter;
@@ -122,18 +122,18 @@ class ThingStoreExactCountsTest {
 
     // The raw cache entry: absent, a tombstone no newer than the database, or the exact value.
     for (MemcachedCache mc : caches) {
-      Entry raw = rawEntry(mc, key(t));
-      if (raw != null && raw.isValue()) {
+      VersionedCache.Stored raw = rawEntry(mc, key(t));
+      if (raw != null && raw.kind() == VersionedCache.Kind.VALUE) {
         Thing cached = cachedThing(mc, t);
         assertThat(cached.version()).isEqualTo(s.version());
         assertThat(cached.ups()).isEqualTo(total);
         assertThat(cached.get(TITLE)).isEqualTo("popular");
       } else if (raw != null) {
-        assertThat(raw.isTombstone()).isTrue();
-        assertThat(raw.version).isLessThanOrEqualTo(s.version());
+        assertThat(raw.kind()).isEqualTo(VersionedCache.Kind.TOMBSTONE);
+        assertThat(raw.version()).isLessThanOrEqualTo(s.version());
       }
       System.out.println("P1: raw cache entry after the run: "
-          + (raw == null ? "absent" : (raw.isValue() ? "value" : "tombstone") + " v" + raw.version));
+          + (raw == null ? "absent" : (raw.kind() == VersionedCache.Kind.VALUE ? "value" : "tombstone") + " v" + raw.version()));
     }
     for (ThingDb db : dbs) {
       Thing read = db.get(LINK, t.id()).orElseThrow();

@@ -8,7 +8,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.zaxxer.hikari.HikariDataSource;
 import io.thingdb.cache.MemcachedCache;
-import io.thingdb.cache.internal.Entry;
+import io.thingdb.cache.VersionedCache;
 import io.thingdb.cache.testing.MemcachedCluster;
 import io.thingdb.cache.testing.MemcachedExtension;
 import io.thingdb.cache.testing.PostgresFixture;
@@ -431,8 +431,8 @@ class ThingStoreNoStaleCacheTest {
       long tombstoneSeen = -1;
       long deadline = crashedAt + 10_000_000_000L;
       while (System.nanoTime() < deadline) {
-        Entry raw = rawEntry(survivor.cache(), key(t));
-        if (tombstoneSeen < 0 && raw != null && raw.version >= committed) {
+        VersionedCache.Stored raw = rawEntry(survivor.cache(), key(t));
+        if (tombstoneSeen < 0 && raw != null && raw.version() >= committed) {
           tombstoneSeen = System.nanoTime();
         }
         for (Instance in : List.of(survivor, reader)) {
@@ -465,9 +465,9 @@ class ThingStoreNoStaleCacheTest {
       }
       // a tombstone or a refilled value of the committed version; absent only if the node just
       // timed out (a miss, never an old value)
-      Entry raw = rawEntry(survivor.cache(), key(t));
+      VersionedCache.Stored raw = rawEntry(survivor.cache(), key(t));
       if (raw != null) {
-        assertThat(raw.version).isGreaterThanOrEqualTo(committed);
+        assertThat(raw.version()).isGreaterThanOrEqualTo(committed);
       }
     }
     List<Long> sorted = new ArrayList<>(windows);

@@ -5,7 +5,6 @@ import com.zaxxer.hikari.HikariDataSource;
 import io.thingdb.cache.Cache;
 import io.thingdb.cache.MemcachedCache;
 import io.thingdb.cache.VersionedCache;
-import io.thingdb.cache.internal.Entry;
 import io.thingdb.cache.testing.MemcachedCluster;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -54,10 +53,11 @@ final class ThingStoreSupport {
 
   // ------------------------------------------------------------------ the cache, read directly
 
-  /** The cache entry of {@code key} as VersionedCache stored it, or null if absent. */
-  static Entry rawEntry(Cache cache, String key) {
-    byte[] bytes = cache.get(key);
-    return bytes == null ? null : Entry.decode(bytes);
+  /** The kind and version of the entry VersionedCache stored under {@code key}, or null if absent. */
+  static VersionedCache.Stored rawEntry(Cache cache, String key) {
+    try (VersionedCache vc = VersionedCache.builder(cache).build()) {
+      return vc.inspect(key);
+    }
   }
 
   /** The thing cached under its key (decoded), or null on a miss or a tombstone. */
@@ -69,9 +69,8 @@ final class ThingStoreSupport {
       // server suspect for about one probe interval): look again before calling it a miss.
       // A raw entry that is not a value (a tombstone or a negative entry) is a real miss.
       for (int i = 0; i < 3 && v == null; i++) {
-        byte[] raw = cache.get(key);
-        Entry e = raw == null ? null : Entry.decode(raw);
-        if (e != null && e.kind != Entry.VALUE) {
+        VersionedCache.Stored e = vc.inspect(key);
+        if (e != null && e.kind() != VersionedCache.Kind.VALUE) {
           break;
         }
         sleep(100);

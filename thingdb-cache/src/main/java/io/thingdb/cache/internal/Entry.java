@@ -12,9 +12,13 @@ import java.util.Arrays;
  * and is treated as replaceable, never misread.
  */
 public final class Entry {
+  /** Kind of an entry holding a value. */
   public static final byte VALUE = 0x10;
+  /** Kind of a tombstone: refuses fills of older versions. */
   public static final byte TOMBSTONE = 0x11;
+  /** Kind of a negative entry: the loader found no data. */
   public static final byte ABSENT = 0x12;
+  /** The bytes before the value: kind, version, soft expiry, load millis. */
   public static final int HEADER = 1 + 8 + 8 + 4;
 
   public final byte kind;

@@ -11,7 +11,7 @@ import java.util.Objects;
  */
 public final class Expiry {
   /** memcached's REALTIME_MAXDELTA: the largest expiry still read as relative seconds. */
-  public static final long MAX_RELATIVE_SECONDS = 60L * 60 * 24 * 30;
+  static final long MAX_RELATIVE_SECONDS = 60L * 60 * 24 * 30;
 
   private Expiry() {}
 

@@ -44,7 +44,7 @@ public final class Frames {
   }
 
   /** True if {@code stored} is memcached counter text: decimal digits, possibly space-padded. */
-  public static boolean isCounter(byte[] stored) {
+  private static boolean isCounter(byte[] stored) {
     if (stored.length == 0 || stored[0] < '0' || stored[0] > '9') {
       return false;
     }
@@ -63,7 +63,7 @@ public final class Frames {
    * largest storable value is {@code itemSizeMax - 59 - keyLength} (and 4 bytes less when the
    * client flags are non-zero, which ours never are).
    */
-  public static final int ITEM_OVERHEAD = 59;
+  private static final int ITEM_OVERHEAD = 59;
 
   /**
    * Rejects a null value or one that cannot fit one item for a wire key of {@code wireKeyLength}

@@ -121,7 +121,7 @@ public final class KetamaRing {
    *     port from 1 to 65535, a weight is below 1, or a weight is so small relative to the others
    *     that the server would get no points; the message names the server
    */
-  public static KetamaRing of(Map<String, Integer> weights) {
+  static KetamaRing of(Map<String, Integer> weights) {
     Objects.requireNonNull(weights, "weights must not be null");
     List<String> servers = checkServers(new ArrayList<>(weights.keySet()));
     int[] w = new int[servers.size()];
@@ -175,7 +175,7 @@ public final class KetamaRing {
    * @throws NullPointerException if {@code servers} or one of them is null
    * @throws IllegalArgumentException as for {@link #of(List)}
    */
-  public static KetamaRing ofPlainKetama(List<String> servers) {
+  static KetamaRing ofPlainKetama(List<String> servers) {
     Objects.requireNonNull(servers, "servers must not be null");
     List<String> checked = checkServers(servers);
     int[] w = new int[checked.size()];
@@ -232,7 +232,7 @@ public final class KetamaRing {
    * @throws IllegalArgumentException if {@code server} is not in this ring or is its only server,
    *     or if without it a light server's share of the weight would round to no points
    */
-  public KetamaRing without(String server) {
+  KetamaRing without(String server) {
     Objects.requireNonNull(server, "server must not be null");
     int removed = servers.indexOf(server);
     if (removed < 0) {

@@ -29,7 +29,7 @@ import java.util.Objects;
  */
 public final class KeyCodec {
   /** memcached's limit on the length of a key, in bytes. */
-  public static final int MAX_WIRE_KEY_BYTES = 250;
+  static final int MAX_WIRE_KEY_BYTES = 250;
   /** The version of this encoding, the one new caches use. */
   public static final int CURRENT_VERSION = 1;
 
@@ -104,7 +104,7 @@ public final class KeyCodec {
   }
 
   /** The version that follows the namespace in every wire key. */
-  public int version() {
+  int version() {
     return version;
   }
 
