@@ -1,42 +1,23 @@
 package io.thingdb.core;
 
-import java.time.Instant;
-import java.util.Collections;
-import java.util.LinkedHashMap;
-import java.util.Map;
-import java.util.Objects;
-
 /**
  * A thing to create, built with {@link ThingDb#newThing}; pass it to {@link ThingDb#create} or
  * {@link ThingDb#createAll}. Props equal to their defaults are not stored. Not thread-safe.
+ *
+ * <p>Setting props ({@link #set}) and the date ({@link #date(java.time.Instant)}) are shared with
+ * {@link NewRelation}; the initial votes and the spam flag are a thing's own.
  */
-public final class NewThing {
-  private final ThingType type;
-  private final Map<String, Object> props = new LinkedHashMap<>();
-  private Instant date;
+public final class NewThing extends NewEntity<ThingType, NewThing> {
   private int ups;
   private int downs;
   private boolean spam;
 
   NewThing(ThingType type) {
-    this.type = Objects.requireNonNull(type, "type must not be null");
+    super(type);
   }
 
-  /** Sets a prop (validated against the type at once). */
-  public <T> NewThing set(Prop<T> prop, T value) {
-    Prop.checkDeclaredOn(type, prop);
-    Object v = prop.accept(value);
-    if (prop.isDefault(v)) {
-      props.remove(prop.name());
-    } else {
-      props.put(prop.name(), v);
-    }
-    return this;
-  }
-
-  /** The creation date (default: now, on the configured {@link java.time.Clock}). */
-  public NewThing date(Instant date) {
-    this.date = Objects.requireNonNull(date, "date must not be null").truncatedTo(java.time.temporal.ChronoUnit.MICROS);
+  @Override
+  NewThing self() {
     return this;
   }
 
@@ -56,19 +37,6 @@ public final class NewThing {
     return this;
   }
 
-  /** The type. */
-  public ThingType type() {
-    return type;
-  }
-
-  Map<String, Object> props() {
-    return Collections.unmodifiableMap(props);
-  }
-
-  Instant date() {
-    return date;
-  }
-
   int ups() {
     return ups;
   }
@@ -79,5 +47,10 @@ public final class NewThing {
 
   boolean spam() {
     return spam;
+  }
+
+  @Override
+  String details() {
+    return " ups=" + ups + " downs=" + downs + (spam ? " spam" : "");
   }
 }

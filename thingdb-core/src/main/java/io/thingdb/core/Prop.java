@@ -51,17 +51,17 @@ public final class Prop<T> {
   }
 
   /**
-   * Checks that {@code prop} is the prop {@code type} declares. When only the name matches (a
-   * {@code Prop} made elsewhere with another kind or default), says so, rather than calling a
-   * declared prop unknown.
+   * Checks that {@code prop} is the prop {@code type} (a thing or relation type) declares. When
+   * only the name matches (a {@code Prop} made elsewhere with another kind or default), says so,
+   * rather than calling a declared prop unknown.
    */
-  static void checkDeclaredOn(ThingType type, Prop<?> prop) {
+  static void checkDeclaredOn(EntityType type, Prop<?> prop) {
     Objects.requireNonNull(prop, "prop must not be null");
     if (type.hasProp(prop.name())) {
       Prop<?> declared = type.prop(prop.name());
       if (!declared.equals(prop)) {
-        throw new IllegalArgumentException("prop '" + prop.name() + "' of type " + type.name() + " is declared as "
-            + declared.kind() + " with default '" + declared.kind().encode(declared.defaultValue)
+        throw new IllegalArgumentException("prop '" + prop.name() + "' of " + type.noun() + " " + type.name()
+            + " is declared as " + declared.kind() + " with default '" + declared.kind().encode(declared.defaultValue)
             + "', but was used as " + prop.kind() + " with default '" + prop.kind().encode(prop.defaultValue)
             + "': use the Prop the type was declared with");
       }

@@ -1,17 +1,18 @@
 package io.thingdb.core;
 
 import java.time.Instant;
-import java.util.Collections;
 import java.util.Map;
-import java.util.Objects;
 
 /**
  * An immutable snapshot of one relation: a link from a {@code thing1} thing to a {@code thing2}
  * thing with an application-defined {@link #name()} (for a vote, the direction {@code "1"},
  * {@code "-1"} or {@code "0"}), its props, at one {@link #version()}. Reading a prop never
  * touches the database. Thread-safe.
+ *
+ * <p>The type, id, date, version and props ({@link #get}, {@link #storedProps()}) are shared with
+ * {@link Thing}; the endpoints and the name are a relation's own.
  */
-public final class Relation {
+public final class Relation extends Entity<RelationType> {
   /** The longest relation {@link #name()}, in UTF-16 chars. */
   public static final int MAX_NAME_LENGTH = 100;
 
@@ -24,46 +25,22 @@ public final class Relation {
    */
   public record Pair(long thing1Id, long thing2Id) {}
 
-  private final RelationType type;
-  private final int typeId;
-  private final long id;
   private final long thing1Id;
   private final long thing2Id;
   private final String name;
-  private final Instant date;
-  private final long version;
-  private final Map<String, Object> props;
 
   Relation(RelationType type, int typeId, long id, long thing1Id, long thing2Id, String name, Instant date,
       long version, Map<String, Object> props) {
-    this.type = type;
-    this.typeId = typeId;
-    this.id = id;
+    super(type, typeId, id, date, version, props);
     this.thing1Id = thing1Id;
     this.thing2Id = thing2Id;
     this.name = name;
-    this.date = date;
-    this.version = version;
-    this.props = Collections.unmodifiableMap(props);
-  }
-
-  /** The relation type. */
-  public RelationType type() {
-    return type;
-  }
-
-  /** The id, unique within the relation type. */
-  public long id() {
-    return id;
   }
 
   /** {@code r<base36 type id>_<base36 id>}, e.g. {@code r5_2s}. */
+  @Override
   public String fullname() {
-    return Fullnames.relation(typeId, id);
-  }
-
-  int typeId() {
-    return typeId;
+    return Fullnames.relation(typeId(), id());
   }
 
   /** The id of the {@link RelationType#thing1()} thing. */
@@ -86,32 +63,6 @@ public final class Relation {
     return name;
   }
 
-  /** Creation time, microsecond precision. */
-  public Instant date() {
-    return date;
-  }
-
-  /** Starts at 1; incremented by every update of the relation. */
-  public long version() {
-    return version;
-  }
-
-  /** The value of {@code prop}, or its default. */
-  @SuppressWarnings("unchecked")
-  public <T> T get(Prop<T> prop) {
-    type.check(prop);
-    Object v = props.get(prop.name());
-    if (v == null) {
-      return prop.defaultValue();
-    }
-    return prop.kind() == PropKind.BYTES ? (T) ((byte[]) v).clone() : (T) v;
-  }
-
-  /** The props whose values differ from their defaults. Bytes values must not be modified. */
-  public Map<String, Object> storedProps() {
-    return props;
-  }
-
   /** Starts an update of this relation; pass it to {@link ThingDb#update(Session, RelationUpdate)}. */
   public RelationUpdate edit() {
     return new RelationUpdate(this);
@@ -119,30 +70,13 @@ public final class Relation {
 
   @Override
   public boolean equals(Object o) {
-    if (!(o instanceof Relation r)) {
-      return false;
-    }
-    if (r.typeId != typeId || r.id != id || r.thing1Id != thing1Id || r.thing2Id != thing2Id || !r.name.equals(name)
-        || !r.date.equals(date) || r.version != version || !r.props.keySet().equals(props.keySet())) {
-      return false;
-    }
-    for (Map.Entry<String, Object> e : props.entrySet()) {
-      if (!Prop.valueEquals(type.prop(e.getKey()).kind(), e.getValue(), r.props.get(e.getKey()))) {
-        return false;
-      }
-    }
-    return true;
+    return o instanceof Relation r && r.thing1Id == thing1Id && r.thing2Id == thing2Id && r.name.equals(name)
+        && sameSnapshot(r);
   }
 
   @Override
-  public int hashCode() {
-    return Objects.hash(typeId, id, version);
-  }
-
-  @Override
-  public String toString() {
-    return type.name() + "[" + fullname() + " " + thing1Id + " -> " + thing2Id + " '" + name + "' v" + version + " "
-        + props.keySet() + "]";
+  String details() {
+    return " " + thing1Id + " -> " + thing2Id + " '" + name + "'";
   }
 
   /** Checks a relation name: non-null, at most {@link #MAX_NAME_LENGTH} chars, no NUL. */

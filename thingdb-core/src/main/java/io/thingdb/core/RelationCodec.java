@@ -1,5 +1,8 @@
 package io.thingdb.core;
 
+import static io.thingdb.core.EntityCodec.getInt;
+import static io.thingdb.core.EntityCodec.getLong;
+
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
@@ -7,19 +10,23 @@ import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.time.Instant;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * The cache encoding of the relations of one (thing1, thing2) pair: a format byte, the pair, the
- * count, then each relation (id, name, date, version, stored props as name, kind code, text). An
- * empty list is a cached negative answer. Bytes that are of another format, name another pair or
- * hold a prop whose declared kind changed decode to null: a miss. Stateless.
+ * count, then each relation in {@link EntityCodec}'s framing (id; a relation's own field, its
+ * name, as {@link DataOutputStream#writeUTF}; date, version, props). An empty list is a cached
+ * negative answer. Bytes that are of another format, name another pair, are truncated or hold a
+ * prop whose declared kind changed decode to null: a miss. Stateless.
  */
 final class RelationCodec {
   private static final byte FORMAT = 1;
+  /** Format, thing1 id, thing2 id, relation count. */
+  private static final int HEADER = 1 + 8 + 8 + 4;
+  /** The fewest bytes one relation takes: id, name length, the tail; no name, no props. */
+  private static final int SMALLEST = 8 + 2 + EntityCodec.TAIL;
 
   private RelationCodec() {}
 
@@ -32,19 +39,7 @@ final class RelationCodec {
       out.writeLong(thing2Id);
       out.writeInt(relations.size());
       for (Relation r : relations) {
-        out.writeLong(r.id());
-        out.writeUTF(r.name());
-        out.writeLong(ThingCodec.micros(r.date()));
-        out.writeLong(r.version());
-        out.writeInt(r.storedProps().size());
-        for (Map.Entry<String, Object> e : r.storedProps().entrySet()) {
-          PropKind kind = r.type().prop(e.getKey()).kind();
-          out.writeUTF(e.getKey());
-          out.writeByte(kind.code());
-          byte[] text = kind.encode(e.getValue()).getBytes(StandardCharsets.UTF_8);
-          out.writeInt(text.length);
-          out.write(text);
-        }
+        EntityCodec.write(out, r, own -> own.writeUTF(r.name()));
       }
       return bytes.toByteArray();
     } catch (IOException e) {
@@ -52,35 +47,45 @@ final class RelationCodec {
     }
   }
 
-  /** The relations of the pair, or null if the bytes are unreadable or name another pair. */
+  /**
+   * The relations of the pair, or null if the bytes are unreadable or name another pair. Reads
+   * in place, like {@link ThingCodec#decode(ThingCodec.Names, int, byte[], int, int)}.
+   */
   static List<Relation> decode(RelationHandle h, long thing1Id, long thing2Id, byte[] data) {
     try {
-      DataInputStream in = new DataInputStream(new ByteArrayInputStream(data));
-      if (in.readByte() != FORMAT || in.readLong() != thing1Id || in.readLong() != thing2Id) {
+      int end = data.length;
+      if (end < HEADER || data[0] != FORMAT || getLong(data, 1) != thing1Id || getLong(data, 9) != thing2Id) {
         return null;
       }
-      int n = in.readInt();
+      int n = getInt(data, 17);
+      if (n < 0 || n > (end - HEADER) / SMALLEST) {
+        return null;
+      }
       List<Relation> out = new ArrayList<>(n);
+      int p = HEADER;
       for (int i = 0; i < n; i++) {
-        long id = in.readLong();
-        String name = in.readUTF();
-        java.time.Instant date = ThingCodec.fromMicros(in.readLong());
-        long version = in.readLong();
-        int propCount = in.readInt();
-        Map<String, Object> props = new LinkedHashMap<>();
-        for (int p = 0; p < propCount; p++) {
-          String key = in.readUTF();
-          char code = (char) in.readByte();
-          byte[] text = new byte[in.readInt()];
-          in.readFully(text);
-          if (!h.type.hasProp(key)) {
-            continue; // no longer declared: ignored, as when loading from the database
-          }
-          PropKind kind = h.type.prop(key).kind();
-          if (kind.code() != code) {
-            return null;
-          }
-          props.put(key, kind.decode(new String(text, StandardCharsets.UTF_8)));
+        if (p + 10 > end) {
+          return null;
+        }
+        long id = getLong(data, p);
+        int nameLength = (data[p + 8] & 0xFF) << 8 | (data[p + 9] & 0xFF);
+        p += 10;
+        if (p + nameLength + EntityCodec.TAIL > end) {
+          return null;
+        }
+        String name = name(data, p, nameLength);
+        p += nameLength;
+        Instant date = EntityCodec.fromMicros(getLong(data, p));
+        long version = getLong(data, p + 8);
+        int count = getInt(data, p + 16);
+        p += EntityCodec.TAIL;
+        if (count < 0 || count > end - p) {
+          return null;
+        }
+        PropMap props = new PropMap(count);
+        p = EntityCodec.readProps(h.names, data, p, end, count, props);
+        if (p < 0) {
+          return null;
         }
         out.add(new Relation(h.type, h.id, id, thing1Id, thing2Id, name, date, version, props));
       }
@@ -88,5 +93,20 @@ final class RelationCodec {
     } catch (IOException | RuntimeException e) {
       return null;
     }
+  }
+
+  /**
+   * The name {@link DataOutputStream#writeUTF} wrote as the {@code n} bytes at {@code p} (its
+   * length is in the two bytes before). A vote's name is ASCII ("1", "-1"), read straight from
+   * the buffer; anything else goes through {@link DataInputStream#readUTF}, the only decoder of
+   * modified UTF-8 (NUL and non-BMP characters are encoded differently from UTF-8).
+   */
+  private static String name(byte[] b, int p, int n) throws IOException {
+    for (int i = p; i < p + n; i++) {
+      if (b[i] < 0) {
+        return new DataInputStream(new ByteArrayInputStream(b, p - 2, n + 2)).readUTF();
+      }
+    }
+    return new String(b, p, n, StandardCharsets.ISO_8859_1);
   }
 }

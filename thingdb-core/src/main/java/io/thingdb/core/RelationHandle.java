@@ -22,6 +22,8 @@ final class RelationHandle {
   final String pairTable;
   final String idSequence;
   final String versionSequence;
+  /** The declared props' encoded names, for {@link RelationCodec#decode}. */
+  final EntityCodec.Names<RelationType> names;
 
   RelationHandle(RelationType type, int id, DbHandle db, ThingDb.TypeHandle thing1, ThingDb.TypeHandle thing2) {
     this.type = type;
@@ -34,6 +36,7 @@ final class RelationHandle {
     this.pairTable = "relpair_" + type.name();
     this.idSequence = "relseq_" + type.name();
     this.versionSequence = "relverseq_" + type.name();
+    this.names = new EntityCodec.Names<>(type);
   }
 
   static String table(String relationName) {

@@ -41,15 +41,10 @@ final class RelationReads {
       String[] values = strings(rs.getArray("vals"));
       String[] kinds = strings(rs.getArray("kinds"));
       for (int i = 0; i < keys.length; i++) {
-        if (!h.type.hasProp(keys[i])) {
-          continue; // rows of props no longer declared stay in the table, unread
+        Object v = h.type.storedValue(id, keys[i], values[i], kinds[i]);
+        if (v != null) {
+          props.put(keys[i], v);
         }
-        Prop<?> prop = h.type.prop(keys[i]);
-        if (kinds[i].charAt(0) != prop.kind().code()) {
-          throw new ThingDbException("stored prop '" + keys[i] + "' of relation " + h.type.name() + " " + id
-              + " has kind " + kinds[i] + " but is declared " + prop.kind());
-        }
-        props.put(keys[i], prop.kind().decode(values[i]));
       }
     }
     return new Relation(h.type, h.id, id, rs.getLong("thing1_id"), rs.getLong("thing2_id"), rs.getString("name"),

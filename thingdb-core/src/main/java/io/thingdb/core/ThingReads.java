@@ -142,14 +142,9 @@ final class ThingReads {
 
   private static void addProp(ThingDb.TypeHandle h, Map<Long, Map<String, Object>> props, long id, String key,
       String value, String kind) {
-    if (!h.type.hasProp(key)) {
-      return; // rows of props no longer declared stay in the table, unread
+    Object v = h.type.storedValue(id, key, value, kind);
+    if (v != null) {
+      props.computeIfAbsent(id, k -> new LinkedHashMap<>()).put(key, v);
     }
-    Prop<?> prop = h.type.prop(key);
-    if (kind.charAt(0) != prop.kind().code()) {
-      throw new ThingDbException("stored prop '" + key + "' of " + h.type.name() + " " + id + " has kind " + kind
-          + " but is declared " + prop.kind());
-    }
-    props.computeIfAbsent(id, k -> new LinkedHashMap<>()).put(key, prop.kind().decode(value));
   }
 }
