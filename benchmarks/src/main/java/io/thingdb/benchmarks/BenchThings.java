@@ -7,6 +7,7 @@ import io.thingdb.core.NewThing;
 import io.thingdb.core.Prop;
 import io.thingdb.core.Thing;
 import io.thingdb.core.ThingDb;
+import io.thingdb.core.ThingDbBuilder;
 import io.thingdb.core.ThingType;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -84,7 +85,7 @@ final class BenchThings {
 
   /** A ThingDB on {@code ds} with {@link #LINK} registered, with {@code cache} or none (null). */
   static ThingDb thingDb(DataSource ds, Cache cache) {
-    ThingDb.Builder b = ThingDb.builder().database(DATABASE, Database.of(ds)).type(LINK, DATABASE);
+    ThingDbBuilder b = ThingDb.builder().database(DATABASE, Database.of(ds)).type(LINK, DATABASE);
     return (cache == null ? b.noCache() : b.cache(cache)).build();
   }
 

@@ -2,7 +2,7 @@ package io.thingdb.core;
 
 /**
  * A relation to create, started with {@link ThingDb#newRelation}; pass it to {@link
- * ThingDb#create(Session, NewRelation)}. Props equal to their defaults are not stored. Not
+ * ThingDb#create(NewRelation)}. Props equal to their defaults are not stored. Not
  * thread-safe.
  *
  * <p>Setting props ({@link #set}) and the date ({@link #date(java.time.Instant)}) are shared with

@@ -30,14 +30,14 @@ final class Outbox implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(Outbox.class);
   private static final AtomicInteger INSTANCES = new AtomicInteger();
 
-  private final ThingDb db;
+  private final Engine db;
   private final Duration replayInterval;
   private final Duration grace;
   private final ScheduledExecutorService thread;
   private final Map<DbHandle, ConcurrentLinkedQueue<Long>> confirmed = new ConcurrentHashMap<>();
   final LongAdder replayed = new LongAdder();
 
-  Outbox(ThingDb db, Duration replayInterval, Duration grace) {
+  Outbox(Engine db, Duration replayInterval, Duration grace) {
     this.db = db;
     this.replayInterval = replayInterval;
     this.grace = grace;

@@ -64,7 +64,7 @@ final class QueryCache {
   /** Per type: the highest generation this instance has read or written. */
   private final ConcurrentHashMap<String, AtomicLong> seen = new ConcurrentHashMap<>();
   /** Per type: the bump owed by writes that have returned, and the outbox rows waiting for it. */
-  private final ConcurrentHashMap<ThingDb.TypeHandle, Owed> owed = new ConcurrentHashMap<>();
+  private final ConcurrentHashMap<TypeHandle, Owed> owed = new ConcurrentHashMap<>();
   private final AtomicBoolean scheduled = new AtomicBoolean();
   private final long delayNanos;
   private final ScheduledExecutorService bumper;
@@ -133,7 +133,7 @@ final class QueryCache {
   }
 
   /** The type's current generation, or empty if the cache could not be reached. */
-  OptionalLong generation(ThingDb db, ThingDb.TypeHandle h) {
+  OptionalLong generation(Engine db, TypeHandle h) {
     Owed o = owed.get(h);
     if (o == null) {
       return advance(db, h, 0);
@@ -157,7 +157,7 @@ final class QueryCache {
    * Retires the type's cached query results now; called after a create's COMMIT. A bump that
    * fails (node unreachable) is covered by MemcachedCache's reconciliation of the counter.
    */
-  void bump(ThingDb db, ThingDb.TypeHandle h) {
+  void bump(Engine db, TypeHandle h) {
     if (db.cache != null) {
       advance(db, h, 1);
     }
@@ -168,7 +168,7 @@ final class QueryCache {
    * delay; the outbox row (0: none) is confirmed once the bump has landed, or left to the replayer
    * if the cache update itself was unconfirmed.
    */
-  void bumpLater(ThingDb db, ThingDb.TypeHandle h, long outboxId, Result cacheUpdate) {
+  void bumpLater(Engine db, TypeHandle h, long outboxId, Result cacheUpdate) {
     if (bumper == null) {
       return;
     }
@@ -184,10 +184,10 @@ final class QueryCache {
   }
 
   /** Runs on the bumper thread: one bump per owing type. */
-  private void sendOwed(ThingDb db) {
+  private void sendOwed(Engine db) {
     scheduled.set(false); // writes from now on schedule the next run
     boolean failed = false;
-    for (Map.Entry<ThingDb.TypeHandle, Owed> e : owed.entrySet()) {
+    for (Map.Entry<TypeHandle, Owed> e : owed.entrySet()) {
       long[] rows = e.getValue().take();
       if (rows != null) {
         boolean ok;
@@ -210,7 +210,7 @@ final class QueryCache {
     }
   }
 
-  private static void landed(ThingDb db, ThingDb.TypeHandle h, Owed o, long[] rows, boolean ok) {
+  private static void landed(Engine db, TypeHandle h, Owed o, long[] rows, boolean ok) {
     if (ok) {
       for (long id : rows) {
         db.outbox.confirmed(h.db, id);
@@ -225,23 +225,23 @@ final class QueryCache {
    * before those writes retire too. Returns false if a bump could not be confirmed (the rows then
    * stay for the next replay).
    */
-  boolean bumpForReplay(ThingDb db, Collection<String> keys) {
-    Set<ThingDb.TypeHandle> types = new LinkedHashSet<>();
+  boolean bumpForReplay(Engine db, Collection<String> keys) {
+    Set<TypeHandle> types = new LinkedHashSet<>();
     for (String key : keys) {
-      ThingDb.TypeHandle h = typeOfThingKey(db, key);
+      TypeHandle h = typeOfThingKey(db, key);
       if (h != null) {
         types.add(h);
       }
     }
     boolean ok = true;
-    for (ThingDb.TypeHandle h : types) {
+    for (TypeHandle h : types) {
       ok &= advance(db, h, 1).isPresent();
     }
     return ok;
   }
 
   /** The registered type of a thing cache key ({@code thing:t<type>_<id>}), or null. */
-  static ThingDb.TypeHandle typeOfThingKey(ThingDb db, String key) {
+  static TypeHandle typeOfThingKey(Engine db, String key) {
     if (!key.startsWith("thing:t")) {
       return null;
     }
@@ -257,7 +257,7 @@ final class QueryCache {
   }
 
   /** Sends every owed bump and stops the thread. */
-  void close(ThingDb db) {
+  void close(Engine db) {
     if (bumper == null) {
       return;
     }
@@ -271,7 +271,7 @@ final class QueryCache {
       bumper.shutdownNow();
     }
     if (db.cache != null) {
-      for (Map.Entry<ThingDb.TypeHandle, Owed> e : owed.entrySet()) {
+      for (Map.Entry<TypeHandle, Owed> e : owed.entrySet()) {
         long[] rows = e.getValue().take();
         if (rows != null) {
           landed(db, e.getKey(), e.getValue(), rows, advance(db, e.getKey(), 1).isPresent());
@@ -280,7 +280,7 @@ final class QueryCache {
     }
   }
 
-  private OptionalLong advance(ThingDb db, ThingDb.TypeHandle h, long delta) {
+  private OptionalLong advance(Engine db, TypeHandle h, long delta) {
     Cache cache = db.cache.cache();
     String key = key(h);
     AtomicLong highest = seen.computeIfAbsent(h.type.name(), k -> new AtomicLong());
@@ -303,18 +303,18 @@ final class QueryCache {
     return OptionalLong.of(g);
   }
 
-  private static long nowMicros(ThingDb db) {
+  private static long nowMicros(Engine db) {
     Instant now = db.clock.instant();
     return Math.max(1, now.getEpochSecond() * 1_000_000L + now.getNano() / 1_000);
   }
 
   /** The cache key of a type's generation counter. */
-  static String key(ThingDb.TypeHandle h) {
+  static String key(TypeHandle h) {
     return "gen:" + h.type.name();
   }
 
   /** The key of one compiled query's id list at one generation. */
-  static String key(ThingDb.TypeHandle h, ThingQueries.Statement st, long generation) {
+  static String key(TypeHandle h, ThingQueries.Statement st, long generation) {
     MessageDigest sha;
     try {
       sha = MessageDigest.getInstance("SHA-256");

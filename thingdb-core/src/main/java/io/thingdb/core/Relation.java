@@ -63,7 +63,7 @@ public final class Relation extends Entity<RelationType> {
     return name;
   }
 
-  /** Starts an update of this relation; pass it to {@link ThingDb#update(Session, RelationUpdate)}. */
+  /** Starts an update of this relation; pass it to {@link ThingDb#update(RelationUpdate)}. */
   public RelationUpdate edit() {
     return new RelationUpdate(this);
   }

@@ -15,8 +15,8 @@ final class RelationHandle {
   final RelationType type;
   final int id;
   final DbHandle db;
-  final ThingDb.TypeHandle thing1;
-  final ThingDb.TypeHandle thing2;
+  final TypeHandle thing1;
+  final TypeHandle thing2;
   final String table;
   final String dataTable;
   final String pairTable;
@@ -25,7 +25,7 @@ final class RelationHandle {
   /** The declared props' encoded names, for {@link RelationCodec#decode}. */
   final EntityCodec.Names<RelationType> names;
 
-  RelationHandle(RelationType type, int id, DbHandle db, ThingDb.TypeHandle thing1, ThingDb.TypeHandle thing2) {
+  RelationHandle(RelationType type, int id, DbHandle db, TypeHandle thing1, TypeHandle thing2) {
     this.type = type;
     this.id = id;
     this.db = db;

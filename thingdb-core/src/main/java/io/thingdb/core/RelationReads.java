@@ -63,21 +63,21 @@ final class RelationReads {
   }
 
   /** The relations of one pair, by id, on {@code c} (a writer's list read inside its transaction). */
-  static List<Relation> pair(ThingDb db, Connection c, RelationHandle h, long thing1Id, long thing2Id)
+  static List<Relation> pair(Engine db, Connection c, RelationHandle h, long thing1Id, long thing2Id)
       throws SQLException {
     return db.sql.query(c, select(h) + " where r.thing1_id = ? and r.thing2_id = ? order by r.rel_id",
         rs -> map(h, rs), thing1Id, thing2Id);
   }
 
   /** One relation by id, or null. */
-  static Relation byId(ThingDb db, Session session, RelationHandle h, long id) {
+  static Relation byId(Engine db, Session session, RelationHandle h, long id) {
     List<Relation> found = db.routing.read(h.db, session, db.retry,
         c -> db.sql.query(c, select(h) + " where r.rel_id = ?", rs -> map(h, rs), id));
     return found.isEmpty() ? null : found.get(0);
   }
 
   /** All relations from ({@code column = thing1_id}) or to ({@code thing2_id}) one thing, by id. */
-  static List<Relation> byThing(ThingDb db, Session session, RelationHandle h, String column, long thingId,
+  static List<Relation> byThing(Engine db, Session session, RelationHandle h, String column, long thingId,
       String name) {
     String where = " where r." + column + " = ?" + (name == null ? "" : " and r.name = ?") + " order by r.rel_id";
     Object[] params = name == null ? new Object[] {thingId} : new Object[] {thingId, name};
@@ -91,7 +91,7 @@ final class RelationReads {
    * Which of {@code pairs} have relations: one cache multi-get, then ONE statement for all the
    * pairs that missed, whose answers (empty lists included) fill the cache at the pair's version.
    */
-  static Map<Relation.Pair, List<Relation>> lookup(ThingDb db, Session session, RelationHandle h,
+  static Map<Relation.Pair, List<Relation>> lookup(Engine db, Session session, RelationHandle h,
       Collection<Relation.Pair> pairs) {
     Map<Relation.Pair, List<Relation>> found = new LinkedHashMap<>(pairs.size() * 2);
     List<Relation.Pair> misses = new ArrayList<>();
@@ -149,7 +149,7 @@ final class RelationReads {
    * same snapshot, and every writer changes both in one transaction, so a (list, version) filled
    * into the cache is exactly the state that version was committed with.
    */
-  static Map<Relation.Pair, PairState> fetchPairs(ThingDb db, Connection c, RelationHandle h,
+  static Map<Relation.Pair, PairState> fetchPairs(Engine db, Connection c, RelationHandle h,
       List<Relation.Pair> pairs) throws SQLException {
     long[] t1 = new long[pairs.size()];
     long[] t2 = new long[pairs.size()];

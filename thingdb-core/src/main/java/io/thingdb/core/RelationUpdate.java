@@ -4,7 +4,7 @@ import java.util.Objects;
 
 /**
  * Changes to one relation, made from a snapshot with {@link Relation#edit()} and applied by
- * {@link ThingDb#update(Session, RelationUpdate)}: props (a prop set to its default has its row
+ * {@link ThingDb#update(RelationUpdate)}: props (a prop set to its default has its row
  * deleted) and the relation's name (a vote changing direction). Only what differs from the
  * snapshot is written. Not thread-safe.
  *

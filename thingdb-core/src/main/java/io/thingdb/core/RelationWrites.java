@@ -39,7 +39,7 @@ final class RelationWrites {
   private static final String UNIQUE_VIOLATION = "23505";
 
   /** Locks the pair, bumps its version and records the outbox row: {version, outboxId}. */
-  private static long[] lockPair(ThingDb db, Connection c, RelationHandle h, long thing1Id, long thing2Id)
+  private static long[] lockPair(Engine db, Connection c, RelationHandle h, long thing1Id, long thing2Id)
       throws SQLException {
     String upsert = "insert into " + h.pairTable + " as cur (thing1_id, thing2_id, version)"
         + " values (?, ?, nextval('" + h.versionSequence + "')) on conflict (thing1_id, thing2_id)"
@@ -53,7 +53,7 @@ final class RelationWrites {
         rs -> new long[] {rs.getLong(1), rs.getLong(2)}, thing1Id, thing2Id, h.cacheKey(thing1Id, thing2Id)).get(0);
   }
 
-  static Committed create(ThingDb db, Connection c, RelationHandle h, NewRelation nr) throws SQLException {
+  static Committed create(Engine db, Connection c, RelationHandle h, NewRelation nr) throws SQLException {
     long t1 = nr.thing1Id();
     long t2 = nr.thing2Id();
     long[] pair = lockPair(db, c, h, t1, t2);
@@ -76,7 +76,7 @@ final class RelationWrites {
   }
 
   /** Deletes the relation and its data rows; throws {@link NotFoundException} (rolled back) if gone. */
-  static Committed delete(ThingDb db, Connection c, RelationHandle h, Relation r) throws SQLException {
+  static Committed delete(Engine db, Connection c, RelationHandle h, Relation r) throws SQLException {
     long[] pair = lockPair(db, c, h, r.thing1Id(), r.thing2Id());
     int deleted = db.sql.query(c, "with d as (delete from " + h.table + " where rel_id = ? and thing1_id = ? and thing2_id = ?"
         + " returning rel_id), dd as (delete from " + h.dataTable + " where rel_id in (select rel_id from d))"
@@ -88,7 +88,7 @@ final class RelationWrites {
     return new Committed(null, pair[0], list, pair[1]);
   }
 
-  static Committed update(ThingDb db, Connection c, RelationHandle h, RelationUpdate u) throws SQLException {
+  static Committed update(Engine db, Connection c, RelationHandle h, RelationUpdate u) throws SQLException {
     Relation base = u.base();
     long[] pair = lockPair(db, c, h, base.thing1Id(), base.thing2Id());
     String name = u.changedName();
@@ -137,7 +137,7 @@ final class RelationWrites {
   }
 
   /** Upserts data rows in one statement. */
-  private static void writeProps(ThingDb db, Connection c, RelationHandle h, long id, Map<String, Object> props)
+  private static void writeProps(Engine db, Connection c, RelationHandle h, long id, Map<String, Object> props)
       throws SQLException {
     List<String> keys = new ArrayList<>();
     List<String> values = new ArrayList<>();

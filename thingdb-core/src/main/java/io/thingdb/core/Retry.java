@@ -43,12 +43,17 @@ final class Retry {
   }
 
   <T> T run(String what, SqlCall<T> call) {
+    return run(() -> what, call);
+  }
+
+  /** {@link #run(String, SqlCall)} whose description is known only once the call has run (a transaction's database). */
+  <T> T run(java.util.function.Supplier<String> what, SqlCall<T> call) {
     for (int attempt = 0; ; attempt++) {
       try {
         return call.call();
       } catch (SQLException e) {
         if (!isTransient(e) || attempt >= retries) {
-          throw new ThingDbException(what + " failed" + (attempt > 0 ? " after " + (attempt + 1) + " attempts" : "")
+          throw new ThingDbException(what.get() + " failed" + (attempt > 0 ? " after " + (attempt + 1) + " attempts" : "")
               + " (SQLSTATE " + e.getSQLState() + "): " + e.getMessage(), e);
         }
         sleep(attempt);

@@ -67,7 +67,7 @@ final class ThingCodec {
   }
 
   /** The cache fills for {@code things}, leaving out those too large for one item. */
-  static Map<String, Versioned> fills(ThingDb db, Collection<Thing> things) {
+  static Map<String, Versioned> fills(Engine db, Collection<Thing> things) {
     Map<String, Versioned> fills = new LinkedHashMap<>(things.size() * 2);
     for (Thing t : things) {
       String key = db.cacheKey(t);

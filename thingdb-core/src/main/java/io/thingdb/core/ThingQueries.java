@@ -20,7 +20,7 @@ final class ThingQueries {
   /** A compiled query: SQL text and its parameters, in order. */
   record Statement(String sql, List<Object> params) {}
 
-  static ThingQuery.Result run(ThingDb db, Session session, ThingDb.TypeHandle h, ThingQuery q) {
+  static ThingQuery.Result run(Engine db, Session session, TypeHandle h, ThingQuery q) {
     if (q.cursorTypeId() != 0 && q.cursorTypeId() != h.id) {
       throw new IllegalArgumentException("bad cursor for after(): '" + q.cursorText() + "' names type id " + q.cursorTypeId()
           + ", but the query is over " + h.type.name() + " (type id " + h.id + ")");
@@ -51,7 +51,7 @@ final class ThingQueries {
   }
 
   /** The ids from the query cache, or null when the generation cannot be read (cache unreachable). */
-  private static long[] cachedIds(ThingDb db, ThingDb.TypeHandle h, ThingQuery q, Statement st) {
+  private static long[] cachedIds(Engine db, TypeHandle h, ThingQuery q, Statement st) {
     OptionalLong gen = db.queryCache.generation(db, h);
     if (gen.isEmpty()) {
       return null;
@@ -67,7 +67,7 @@ final class ThingQueries {
    * generation bumped after some write's COMMIT, and a lagging replica could still show the data
    * before that write; the list would then serve every reader of the key until its TTL.
    */
-  private static long[] fill(ThingDb db, ThingDb.TypeHandle h, ThingQuery q, Statement st) {
+  private static long[] fill(Engine db, TypeHandle h, ThingQuery q, Statement st) {
     if (h.db.replicas.isEmpty()) {
       return db.routing.read(h.db, null, db.retry, c -> selectIds(db, c, h, q, st));
     }
@@ -78,7 +78,7 @@ final class ThingQueries {
     });
   }
 
-  private static long[] selectIds(ThingDb db, Connection c, ThingDb.TypeHandle h, ThingQuery q, Statement st)
+  private static long[] selectIds(Engine db, Connection c, TypeHandle h, ThingQuery q, Statement st)
       throws SQLException {
     List<long[]> rows = db.sql.query(c, st.sql(), rs -> {
       if (!rs.getBoolean(2)) {

@@ -7,7 +7,7 @@ import java.util.Optional;
 
 /**
  * A query over the things of one type: a {@link Filter}, a {@link Sort}, a limit and a keyset
- * cursor, run with {@link ThingDb#query(Session, ThingQuery)}.
+ * cursor, run with {@link ThingDb#query(ThingQuery)}.
  *
  * <pre>{@code
  * ThingQuery q = ThingQuery.of(LINK).where(Filter.eq(SUBREDDIT, "java")).sort(Sort.HOT).limit(25);
@@ -136,7 +136,7 @@ public final class ThingQuery {
    * @throws IllegalArgumentException if the id is below 1
    */
   public ThingQuery after(long id) {
-    ThingDb.checkId(type, id);
+    Engine.checkId(type, id);
     return new ThingQuery(type, filter, sort, limit, Long.toString(id), 0, id, includeDeleted, includeSpam, cacheTtl);
   }
 
@@ -164,11 +164,11 @@ public final class ThingQuery {
    *   <li>By the instance that wrote: never. Creates bump before they return; updates and
    *       increments leave the bump owed, and this instance's next generation read sends it.
    *   <li>By other instances: until the owed bump lands, at most {@link
-   *       ThingDb.Builder#queryCacheBumpDelay} (default 10 ms) plus one cache write after the
+   *       ThingDbBuilder#queryCacheBumpDelay} (default 10 ms) plus one cache write after the
    *       write returned (one bump per type per delay carries all its writes).
    *   <li>If the writer dies before its bump, or the cache cannot confirm the write's cache
    *       update: until the outbox replay of any instance bumps the type, at most {@link
-   *       ThingDb.Builder#outboxReplayInterval} plus {@link ThingDb.Builder#outboxGrace}.
+   *       ThingDbBuilder#outboxReplayInterval} plus {@link ThingDbBuilder#outboxGrace}.
    *   <li>If a bump reaches the server but is not confirmed (a timeout): until MemcachedCache has
    *       reconciled that server, which deletes the counter; it is then re-created above every
    *       older value. Writes that bypass {@code ThingDb} are never seen before {@code ttl}.

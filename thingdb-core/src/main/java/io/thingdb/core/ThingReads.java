@@ -15,7 +15,7 @@ final class ThingReads {
   private ThingReads() {}
 
   /** {@link #loadAll} for a collection of ids, as a map by id (found things only). */
-  static Map<Long, Thing> load(ThingDb db, Session session, ThingDb.TypeHandle h, Collection<Long> ids) {
+  static Map<Long, Thing> load(Engine db, Session session, TypeHandle h, Collection<Long> ids) {
     long[] array = new long[ids.size()];
     int i = 0;
     for (long id : ids) {
@@ -36,7 +36,7 @@ final class ThingReads {
    * positional multi-get, each hit decoded in place from the bytes memcached returned (no map, no
    * copy per layer); then one query for the misses.
    */
-  static Thing[] loadAll(ThingDb db, Session session, ThingDb.TypeHandle h, long[] ids) {
+  static Thing[] loadAll(Engine db, Session session, TypeHandle h, long[] ids) {
     int n = ids.length;
     Thing[] found = new Thing[n];
     int hits = 0;
@@ -103,7 +103,7 @@ final class ThingReads {
    * autocommit) returned the row of one version with the props of a later one whenever an update
    * committed in between, and that mix was cached under the older version.
    */
-  static Map<Long, Thing> fetch(ThingDb db, Connection c, ThingDb.TypeHandle h, long[] ids) throws SQLException {
+  static Map<Long, Thing> fetch(Engine db, Connection c, TypeHandle h, long[] ids) throws SQLException {
     String t = h.type.name();
     Map<Long, Thing.Row> rows = new LinkedHashMap<>();
     Map<Long, Map<String, Object>> props = new HashMap<>();
@@ -111,7 +111,7 @@ final class ThingReads {
         + " t left join data_" + t + " d on d.thing_id = t.thing_id where t.thing_id = any(?)", rs -> {
       long id = rs.getLong("thing_id");
       if (!rows.containsKey(id)) {
-        rows.put(id, ThingDb.row(rs));
+        rows.put(id, Engine.row(rs));
       }
       String key = rs.getString("data_key");
       if (key != null) {
@@ -130,7 +130,7 @@ final class ThingReads {
    * The data rows of {@code ids}. Consistent with the thing rows only inside a transaction that
    * holds their row locks (the write path); reads use {@link #fetch}.
    */
-  static Map<Long, Map<String, Object>> fetchProps(ThingDb db, Connection c, ThingDb.TypeHandle h, long[] ids)
+  static Map<Long, Map<String, Object>> fetchProps(Engine db, Connection c, TypeHandle h, long[] ids)
       throws SQLException {
     Map<Long, Map<String, Object>> props = new HashMap<>();
     db.sql.query(c, "select thing_id, key, value, kind from data_" + h.type.name() + " where thing_id = any(?)", rs -> {
@@ -140,7 +140,7 @@ final class ThingReads {
     return props;
   }
 
-  private static void addProp(ThingDb.TypeHandle h, Map<Long, Map<String, Object>> props, long id, String key,
+  private static void addProp(TypeHandle h, Map<Long, Map<String, Object>> props, long id, String key,
       String value, String kind) {
     Object v = h.type.storedValue(id, key, value, kind);
     if (v != null) {

@@ -27,7 +27,7 @@ final class ThingWrites {
           + " select u.*, (select id from o) as outbox_id from u";
 
   /** Per type: ids, thing rows and data rows in three statements whatever the count. */
-  static List<Thing> insert(ThingDb db, Connection c, ThingDb.TypeHandle h, List<NewThing> batch) throws SQLException {
+  static List<Thing> insert(Engine db, Connection c, TypeHandle h, List<NewThing> batch) throws SQLException {
     String t = h.type.name();
     int n = batch.size();
     List<Long> ids = db.sql.query(c, "select nextval('thingseq_" + t + "') from generate_series(1, ?)", rs -> rs.getLong(1), n);
@@ -74,7 +74,7 @@ final class ThingWrites {
     return out;
   }
 
-  static Committed update(ThingDb db, Connection c, ThingDb.TypeHandle h, ThingUpdate u) throws SQLException {
+  static Committed update(Engine db, Connection c, TypeHandle h, ThingUpdate u) throws SQLException {
     String t = h.type.name();
     long id = u.base().id();
     StringBuilder set = new StringBuilder("version = version + 1");
@@ -119,7 +119,7 @@ final class ThingWrites {
   }
 
   /** Updates the thing row (bumping its version) and records the outbox row in one statement. */
-  private static RowCommitted updateRow(ThingDb db, Connection c, ThingDb.TypeHandle h, String set, List<Object> params,
+  private static RowCommitted updateRow(Engine db, Connection c, TypeHandle h, String set, List<Object> params,
       long id) throws SQLException {
     String t = h.type.name();
     List<Object> all = new ArrayList<>(params);
@@ -132,14 +132,14 @@ final class ThingWrites {
       sql = "update thing_" + t + " set " + set + " where thing_id = ? returning *, 0::bigint as outbox_id";
     }
     List<RowCommitted> rows =
-        db.sql.query(c, sql, rs -> new RowCommitted(ThingDb.row(rs), rs.getLong("outbox_id")), all.toArray());
+        db.sql.query(c, sql, rs -> new RowCommitted(Engine.row(rs), rs.getLong("outbox_id")), all.toArray());
     if (rows.isEmpty()) {
       throw new NotFoundException("no " + t + " with id " + id);
     }
     return rows.get(0);
   }
 
-  static Committed incrProp(ThingDb db, Connection c, ThingDb.TypeHandle h, long id, Prop<?> prop, Number delta)
+  static Committed incrProp(Engine db, Connection c, TypeHandle h, long id, Prop<?> prop, Number delta)
       throws SQLException {
     String t = h.type.name();
     RowCommitted updated = updateRow(db, c, h, "version = version + 1", List.of(), id);
@@ -200,7 +200,7 @@ final class ThingWrites {
    * columns an increment changes (the cache is patched from the previous version's copy, which
    * has the rest), read by position.
    */
-  static CountsCommitted incrCounter(ThingDb db, Session session, ThingDb.TypeHandle h, long id, String cacheKey,
+  static CountsCommitted incrCounter(Engine db, Session session, TypeHandle h, long id, String cacheKey,
       ThingDb.Counter counter, int delta) {
     String t = h.type.name();
     String column = counter == ThingDb.Counter.UPS ? "ups" : "downs";

@@ -211,7 +211,7 @@ public final class WriteTransaction {
     }
   }
 
-  private final ThingDb db;
+  private final Engine db;
   private DbHandle bound;
   private Connection connection;
   private final List<Sql.Piped> queue = new ArrayList<>();
@@ -225,7 +225,7 @@ public final class WriteTransaction {
   /** What the test hook after COMMIT is told: the first write, as ThingDb's single writes say it. */
   private String what;
 
-  WriteTransaction(ThingDb db) {
+  WriteTransaction(Engine db) {
     this.db = db;
   }
 
@@ -239,21 +239,21 @@ public final class WriteTransaction {
    */
   public List<Thing> create(List<NewThing> things) {
     Objects.requireNonNull(things, "things must not be null");
-    Map<ThingDb.TypeHandle, List<Integer>> byType = new LinkedHashMap<>();
+    Map<TypeHandle, List<Integer>> byType = new LinkedHashMap<>();
     for (int i = 0; i < things.size(); i++) {
       NewThing t = Objects.requireNonNull(things.get(i), "things must not contain null");
-      ThingDb.TypeHandle h = db.handle(t.type());
+      TypeHandle h = db.handle(t.type());
       bind(h.db, "type " + h.type.name());
       byType.computeIfAbsent(h, k -> new ArrayList<>()).add(i);
     }
     Thing[] out = new Thing[things.size()];
     run(() -> {
-      for (Map.Entry<ThingDb.TypeHandle, List<Integer>> e : byType.entrySet()) {
+      for (Map.Entry<TypeHandle, List<Integer>> e : byType.entrySet()) {
         List<NewThing> batch = new ArrayList<>();
         for (int i : e.getValue()) {
           batch.add(things.get(i));
         }
-        ThingDb.TypeHandle h = e.getKey();
+        TypeHandle h = e.getKey();
         List<Thing> created = ThingWrites.insert(db, connection, h, batch);
         for (int i = 0; i < created.size(); i++) {
           out[e.getValue().get(i)] = created.get(i);
@@ -283,7 +283,7 @@ public final class WriteTransaction {
     if (update.isEmpty()) {
       return update.base();
     }
-    ThingDb.TypeHandle h = db.handle(update.base().type());
+    TypeHandle h = db.handle(update.base().type());
     bind(h.db, "type " + h.type.name());
     ThingWrites.Committed[] done = new ThingWrites.Committed[1];
     run(() -> done[0] = ThingWrites.update(db, connection, h, update));
@@ -301,8 +301,8 @@ public final class WriteTransaction {
    *     nothing was changed; the caller decides whether to roll back)
    */
   public Deferred<Optional<Counts>> addCounts(ThingType type, long id, int upsDelta, int downsDelta) {
-    ThingDb.TypeHandle h = db.handle(type);
-    ThingDb.checkId(type, id);
+    TypeHandle h = db.handle(type);
+    Engine.checkId(type, id);
     bind(h.db, "type " + h.type.name());
     Deferred<Optional<Counts>> result = new Deferred<>(this);
     boolean cached = db.cache != null;
@@ -328,8 +328,8 @@ public final class WriteTransaction {
    * the cache, in one statement; runs at once. Takes no lock.
    */
   public Optional<Thing> get(ThingType type, long id) {
-    ThingDb.TypeHandle h = db.handle(type);
-    ThingDb.checkId(type, id);
+    TypeHandle h = db.handle(type);
+    Engine.checkId(type, id);
     bind(h.db, "type " + h.type.name());
     Map<Long, Thing> found = new LinkedHashMap<>();
     run(() -> found.putAll(ThingReads.fetch(db, connection, h, new long[] {id})));
@@ -449,6 +449,11 @@ public final class WriteTransaction {
     if (what == null) {
       what = write;
     }
+  }
+
+  /** "write on main": for messages about the whole transaction. */
+  String describe() {
+    return bound == null ? "write transaction" : "write on " + bound.name;
   }
 
   /** Binds the transaction to {@code database} on first use; refuses another database after that. */

@@ -61,7 +61,7 @@ class PartitionedDatabasesTest {
     return new HikariDataSource(cfg);
   }
 
-  static ThingDb.Builder twoServers() {
+  static ThingDbBuilder twoServers() {
     return ThingDb.builder()
         .database("links", Database.of(links))
         .database("comments", Database.of(comments))
@@ -92,7 +92,7 @@ class PartitionedDatabasesTest {
   @Test
   void tablesExistOnlyOnTheirOwnServerAndTheRegistryOnTheFirst() {
     try (ThingDb db = twoServers().noCache().build()) {
-      assertThat(db.databases()).containsOnlyKeys("links", "comments");
+      assertThat(db.engine.databases()).containsOnlyKeys("links", "comments");
     }
     String tables = "select table_name from information_schema.tables where table_schema = 'public'"
         + " and table_name in ('thing_link', 'data_link', 'thing_comment', 'data_comment', 'thingdb_registry',"
@@ -131,7 +131,7 @@ class PartitionedDatabasesTest {
 
   @Test
   void typePlacedOnUnconfiguredDatabaseIsRefusedByBuild() {
-    ThingDb.Builder b = ThingDb.builder()
+    ThingDbBuilder b = ThingDb.builder()
         .database("links", Database.of(links))
         .type(LINK, "links")
         .type(COMMENT, "nowhere")

@@ -144,15 +144,15 @@ class RelationConcurrencyTest {
       assertThat(deletes.sum()).isGreaterThan(20);
       assertThat(renames.sum()).isGreaterThan(10);
 
-      RelationHandle h = a.relationHandle(VOTE);
+      RelationHandle h = a.engine.relationHandle(VOTE);
       int cachedValues = 0;
       for (Relation.Pair p : pairs) {
         List<Relation> truth;
         try (Connection c = ds.getConnection()) {
-          truth = RelationReads.pair(a, c, h, p.thing1Id(), p.thing2Id());
+          truth = RelationReads.pair(a.engine, c, h, p.thing1Id(), p.thing2Id());
         }
         // What the writers and fillers left in memcached, read raw (before any new fill).
-        Versioned cached = a.cache.get(h.cacheKey(p.thing1Id(), p.thing2Id()));
+        Versioned cached = a.engine.cache.get(h.cacheKey(p.thing1Id(), p.thing2Id()));
         if (cached != null) {
           cachedValues++;
           assertThat(RelationCodec.decode(h, p.thing1Id(), p.thing2Id(), cached.value()))

@@ -70,7 +70,7 @@ class RelationTest {
     cache.close();
   }
 
-  ThingDb.Builder builder() {
+  ThingDbBuilder builder() {
     return ThingDb.builder().database("main", Database.of(ds)).type(ACCOUNT, "main").type(LINK, "main")
         .relation(VOTE, "main");
   }
@@ -83,7 +83,7 @@ class RelationTest {
     Relation vote = db.create(db.newRelation(VOTE, alice, link1, "1").set(WEIGHT, 3L).set(NOTE, "x").date(date));
 
     assertThat(vote.id()).isPositive();
-    assertThat(vote.fullname()).isEqualTo(Fullnames.relation(db.relationHandle(VOTE).id, vote.id())).startsWith("r");
+    assertThat(vote.fullname()).isEqualTo(Fullnames.relation(db.engine.relationHandle(VOTE).id, vote.id())).startsWith("r");
     assertThat(vote.version()).isEqualTo(1);
     assertThat(vote.date()).isEqualTo(Instant.parse("2026-03-01T10:00:00.123456Z"));
     assertThat(vote.get(WEIGHT)).isEqualTo(3L);
@@ -109,11 +109,11 @@ class RelationTest {
     Relation b1 = db.create(db.newRelation(VOTE, bob, link1, "-1"));
     Relation a1saved = db.create(db.newRelation(VOTE, alice, link1, "saved"));
 
-    assertThat(db.relationsByThing1(null, VOTE, alice.id())).containsExactly(a1, a2, a1saved);
-    assertThat(db.relationsByThing1(null, VOTE, alice.id(), "-1")).containsExactly(a2);
-    assertThat(db.relationsByThing2(null, VOTE, link1.id())).containsExactly(a1, b1, a1saved);
-    assertThat(db.relationsByThing2(null, VOTE, link1.id(), "-1")).containsExactly(b1);
-    assertThat(db.relationsByThing2(null, VOTE, link2.id(), "0")).isEmpty();
+    assertThat(db.relationsByThing1(VOTE, alice.id())).containsExactly(a1, a2, a1saved);
+    assertThat(db.relationsByThing1(VOTE, alice.id(), "-1")).containsExactly(a2);
+    assertThat(db.relationsByThing2(VOTE, link1.id())).containsExactly(a1, b1, a1saved);
+    assertThat(db.relationsByThing2(VOTE, link1.id(), "-1")).containsExactly(b1);
+    assertThat(db.relationsByThing2(VOTE, link2.id(), "0")).isEmpty();
   }
 
   @Test
@@ -201,7 +201,7 @@ class RelationTest {
   void duplicateCreateIsRefusedWithAClearMessageAndWritesNothing() {
     Relation first = db.create(db.newRelation(VOTE, alice, link1, "1").set(NOTE, "first"));
     long pair = pairVersion(alice.id(), link1.id());
-    Versioned cachedBefore = db.cache.get(key(alice.id(), link1.id()));
+    Versioned cachedBefore = db.engine.cache.get(key(alice.id(), link1.id()));
 
     assertThatThrownBy(() -> db.create(db.newRelation(VOTE, alice, link1, "1").set(NOTE, "second")))
         .isInstanceOf(DuplicateRelationException.class)
@@ -214,7 +214,7 @@ class RelationTest {
         .containsExactly("first");
     assertThat(pairVersion(alice.id(), link1.id())).isEqualTo(pair);
     assertThat(outboxRowsAbove(alice.id(), link1.id(), pair)).isZero();
-    Versioned cachedAfter = db.cache.get(key(alice.id(), link1.id()));
+    Versioned cachedAfter = db.engine.cache.get(key(alice.id(), link1.id()));
     assertThat(cachedAfter.version()).isEqualTo(cachedBefore.version());
     assertThat(cachedList(alice.id(), link1.id())).containsExactly(first);
   }
@@ -315,19 +315,19 @@ class RelationTest {
   @Test
   void aFillReadBeforeDeleteAndCreateNeverBringsTheOlderListBack() throws SQLException {
     Relation old = db.create(db.newRelation(VOTE, alice, link1, "1"));
-    RelationHandle h = db.relationHandle(VOTE);
+    RelationHandle h = db.engine.relationHandle(VOTE);
     RelationReads.PairState stale;
     try (Connection c = ds.getConnection()) { // a reader's database read, before the writes
-      stale = RelationReads.fetchPairs(db, c, h, List.of(old.pair())).get(old.pair());
+      stale = RelationReads.fetchPairs(db.engine, c, h, List.of(old.pair())).get(old.pair());
     }
     db.delete(old);
     Relation fresh = db.create(db.newRelation(VOTE, alice, link1, "-1"));
     cache.delete(key(alice.id(), link1.id())); // even with the writer's entry gone (evicted), ...
-    db.cache.invalidate(key(alice.id(), link1.id()), pairVersion(alice.id(), link1.id())); // ... the replay's tombstone
+    db.engine.cache.invalidate(key(alice.id(), link1.id()), pairVersion(alice.id(), link1.id())); // ... the replay's tombstone
     // ... the slow reader's fill of the list it read before the delete loses:
-    db.cache.fillAll(Map.of(key(alice.id(), link1.id()),
+    db.engine.cache.fillAll(Map.of(key(alice.id(), link1.id()),
         new Versioned(RelationCodec.encode(alice.id(), link1.id(), stale.relations()), stale.version())), Duration.ofHours(1));
-    assertThat(db.cache.fill(key(alice.id(), link1.id()),
+    assertThat(db.engine.cache.fill(key(alice.id(), link1.id()),
         RelationCodec.encode(alice.id(), link1.id(), stale.relations()), stale.version(), Duration.ofHours(1)))
         .isEqualTo(io.thingdb.cache.VersionedCache.Result.SUPERSEDED);
     assertThat(stale.version()).isLessThan(pairVersion(alice.id(), link1.id()));
@@ -357,7 +357,7 @@ class RelationTest {
       Thread.sleep(20);
     }
     assertThat(outboxRowsAbove(alice.id(), link1.id(), 0)).isZero();
-    assertThat(db.cache.get(key(alice.id(), link1.id()))).isNull(); // tombstoned at the delete's version
+    assertThat(db.engine.cache.get(key(alice.id(), link1.id()))).isNull(); // tombstoned at the delete's version
     assertThat(db.lookup(VOTE, List.of(vote.pair())).get(vote.pair())).isEmpty();
   }
 
@@ -495,17 +495,17 @@ class RelationTest {
   }
 
   private String key(long t1, long t2) {
-    return db.relationHandle(VOTE).cacheKey(t1, t2);
+    return db.engine.relationHandle(VOTE).cacheKey(t1, t2);
   }
 
   private List<Relation> cachedList(long t1, long t2) {
-    Versioned v = db.cache.get(key(t1, t2));
+    Versioned v = db.engine.cache.get(key(t1, t2));
     assertThat(v).as("cache entry of pair %d,%d", t1, t2).isNotNull();
-    return RelationCodec.decode(db.relationHandle(VOTE), t1, t2, v.value());
+    return RelationCodec.decode(db.engine.relationHandle(VOTE), t1, t2, v.value());
   }
 
   private long cachedVersion(long t1, long t2) {
-    return db.cache.get(key(t1, t2)).version();
+    return db.engine.cache.get(key(t1, t2)).version();
   }
 
   private long pairVersion(long t1, long t2) {

@@ -77,15 +77,15 @@ class ReplicaRoutingTest {
     return new HikariDataSource(cfg);
   }
 
-  static ThingDb.Builder replicated(DataSource... replicas) {
+  static ThingDbBuilder replicated(DataSource... replicas) {
     return ThingDb.builder().database("main", Database.of(primary).withReplicas(replicas)).type(LINK, "main");
   }
 
   /** The routing counters of one ThingDb at one moment. */
   record Routed(long replica, long primary, long lagging, long failures) {
     static Routed of(ThingDb db) {
-      return new Routed(db.routing.replicaReads.sum(), db.routing.primaryReads.sum(),
-          db.routing.laggingReplicaSkips.sum(), db.routing.replicaFailures.sum());
+      return new Routed(db.engine.routing.replicaReads.sum(), db.engine.routing.primaryReads.sum(),
+          db.engine.routing.laggingReplicaSkips.sum(), db.engine.routing.replicaFailures.sum());
     }
 
     Routed since(Routed before) {
@@ -119,7 +119,7 @@ class ReplicaRoutingTest {
   void readYourWritesThroughALaggingReplicaWithoutCache() {
     try (ThingDb db = replicated(replica).noCache().build()) {
       Session session = db.session();
-      Thing current = db.create(session, db.newThing(LINK).set(TITLE, "v0"));
+      Thing current = db.withSession(session).create(db.newThing(LINK).set(TITLE, "v0"));
       int trials = 1_000;
       int oldReads = 0;
       int staleFreshReads = 0;
@@ -129,19 +129,19 @@ class ReplicaRoutingTest {
       for (int i = 1; i <= trials; i++) {
         Thing written;
         if (i % 10 == 0) {
-          written = db.create(session, db.newThing(LINK).set(TITLE, "new " + i));
+          written = db.withSession(session).create(db.newThing(LINK).set(TITLE, "new " + i));
         } else {
-          written = current = db.update(session, current.edit().set(TITLE, "v" + i));
+          written = current = db.withSession(session).update(current.edit().set(TITLE, "v" + i));
         }
         Routed before = Routed.of(db);
-        Optional<Thing> read = db.get(session, LINK, written.id());
+        Optional<Thing> read = db.withSession(session).get(LINK, written.id());
         Routed routed = Routed.of(db).since(before);
         sessionReadsOnPrimary += routed.primary();
         sessionReadsOnReplica += routed.replica();
         if (read.isEmpty() || read.get().version() < written.version() || !read.get().equals(written)) {
           oldReads++;
         }
-        Optional<Thing> fresh = db.get(db.session(), LINK, written.id());
+        Optional<Thing> fresh = db.withSession(db.session()).get(LINK, written.id());
         if (fresh.isEmpty() || fresh.get().version() < written.version()) {
           staleFreshReads++;
         }
@@ -149,7 +149,7 @@ class ReplicaRoutingTest {
       long ms = (System.nanoTime() - start) / 1_000_000;
       System.out.printf("read-your-writes, no cache: %d trials in %d ms; session reads on the primary %d, on the"
           + " replica %d; lagging-replica skips %d; fresh-session reads that saw an older version %d%n",
-          trials, ms, sessionReadsOnPrimary, sessionReadsOnReplica, db.routing.laggingReplicaSkips.sum(),
+          trials, ms, sessionReadsOnPrimary, sessionReadsOnReplica, db.engine.routing.laggingReplicaSkips.sum(),
           staleFreshReads);
       assertThat(oldReads).as("session reads older than the session's own write").isZero();
       assertThat(sessionReadsOnPrimary + sessionReadsOnReplica).isEqualTo(trials);
@@ -175,11 +175,11 @@ class ReplicaRoutingTest {
       try {
         Thing current = thing;
         for (int i = 1; i <= trials; i++) {
-          current = db.update(session, current.edit().set(TITLE, "during the pause " + i));
-          if (!db.get(session, LINK, thing.id()).orElseThrow().equals(current)) {
+          current = db.withSession(session).update(current.edit().set(TITLE, "during the pause " + i));
+          if (!db.withSession(session).get(LINK, thing.id()).orElseThrow().equals(current)) {
             oldSessionReads++;
           }
-          if (db.get(db.session(), LINK, thing.id()).orElseThrow().version() == thing.version()) {
+          if (db.withSession(db.session()).get(LINK, thing.id()).orElseThrow().version() == thing.version()) {
             oldFreshReads++;
           }
         }
@@ -193,7 +193,7 @@ class ReplicaRoutingTest {
 
       pg.awaitCaughtUp(Duration.ofSeconds(30));
       Routed resumed = Routed.of(db);
-      assertThat(db.get(session, LINK, thing.id()).orElseThrow().get(TITLE)).isEqualTo("during the pause " + trials);
+      assertThat(db.withSession(session).get(LINK, thing.id()).orElseThrow().get(TITLE)).isEqualTo("during the pause " + trials);
       assertThat(Routed.of(db).since(resumed)).isEqualTo(new Routed(1, 0, 0, 0));
     }
   }
@@ -203,14 +203,14 @@ class ReplicaRoutingTest {
   void caughtUpReplicaServesTheSessionAndShowsItsWrite() {
     try (ThingDb db = replicated(replica).noCache().build()) {
       Session session = db.session();
-      Thing current = db.create(session, db.newThing(LINK).set(TITLE, "v0"));
+      Thing current = db.withSession(session).create(db.newThing(LINK).set(TITLE, "v0"));
       int trials = 8;
       for (int i = 1; i <= trials; i++) {
-        current = db.update(session, current.edit().set(TITLE, "v" + i));
+        current = db.withSession(session).update(current.edit().set(TITLE, "v" + i));
         pg.awaitCaughtUp(Duration.ofSeconds(30));
         assertThat(pg.standbyReplayLsn()).isGreaterThanOrEqualTo(session.position("main"));
         Routed before = Routed.of(db);
-        assertThat(db.get(session, LINK, current.id()).orElseThrow()).isEqualTo(current);
+        assertThat(db.withSession(session).get(LINK, current.id()).orElseThrow()).isEqualTo(current);
         assertThat(Routed.of(db).since(before)).isEqualTo(new Routed(1, 0, 0, 0));
       }
     }
@@ -220,16 +220,16 @@ class ReplicaRoutingTest {
   void readsWithoutARecentWriteGoToTheReplica() {
     try (ThingDb db = replicated(replica).noCache().build()) {
       Session writer = db.session();
-      List<Thing> things = db.createAll(writer, List.of(db.newThing(LINK).set(TITLE, "a"), db.newThing(LINK),
+      List<Thing> things = db.withSession(writer).createAll(List.of(db.newThing(LINK).set(TITLE, "a"), db.newThing(LINK),
           db.newThing(LINK).set(TITLE, "c")));
       pg.awaitCaughtUp(Duration.ofSeconds(30));
       Routed before = Routed.of(db);
       for (int i = 0; i < 50; i++) {
         Thing t = things.get(i % things.size());
-        assertThat(db.get(db.session(), LINK, t.id()).orElseThrow()).isEqualTo(t);
+        assertThat(db.withSession(db.session()).get(LINK, t.id()).orElseThrow()).isEqualTo(t);
         assertThat(db.get(LINK, t.id()).orElseThrow()).isEqualTo(t);
       }
-      assertThat(db.getMany(writer, LINK, things.stream().map(Thing::id).toList(), ThingDb.Missing.FAIL))
+      assertThat(db.withSession(writer).getMany(LINK, things.stream().map(Thing::id).toList(), ThingDb.Missing.FAIL))
           .isEqualTo(things);
       assertThat(Routed.of(db).since(before)).isEqualTo(new Routed(101, 0, 0, 0));
     }
@@ -249,8 +249,8 @@ class ReplicaRoutingTest {
       Routed before = Routed.of(db);
       assertThat(db.get(fresh, thing.id())).contains(thing);
       assertThat(Routed.of(db).since(before)).isEqualTo(new Routed(0, 1, 0, 0));
-      assertThat(db.routing.replicaErrors.sum()).isEqualTo(1);
-      assertThat(db.databases().get("main").replicas.get(0).inRotation()).isTrue();
+      assertThat(db.engine.routing.replicaErrors.sum()).isEqualTo(1);
+      assertThat(db.engine.databases().get("main").replicas.get(0).inRotation()).isTrue();
     } finally {
       pg.resumeReplay();
     }
@@ -261,15 +261,15 @@ class ReplicaRoutingTest {
     try (ThingDb db = replicated(replica).noCache().build()) {
       Session session = db.session();
       assertThat(session.token()).isEmpty();
-      Thing current = db.create(session, db.newThing(LINK).set(TITLE, "v0"));
+      Thing current = db.withSession(session).create(db.newThing(LINK).set(TITLE, "v0"));
       int trials = 100;
       int oldReads = 0;
       for (int i = 1; i <= trials; i++) {
-        current = db.update(session, current.edit().set(TITLE, "v" + i));
+        current = db.withSession(session).update(current.edit().set(TITLE, "v" + i));
         String token = session.token();
         Session restored = db.session(token); // e.g. the next HTTP request, carrying a cookie
         assertThat(restored.token()).isEqualTo(token);
-        if (!db.get(restored, LINK, current.id()).orElseThrow().equals(current)) {
+        if (!db.withSession(restored).get(LINK, current.id()).orElseThrow().equals(current)) {
           oldReads++;
         }
       }
@@ -292,17 +292,17 @@ class ReplicaRoutingTest {
   void readYourWritesThroughALaggingReplicaWithCache() {
     try (InProcessCache cache = InProcessCache.create(); ThingDb db = replicated(replica).cache(cache).build()) {
       Session session = db.session();
-      Thing current = db.create(session, db.newThing(LINK).set(TITLE, "v0"));
+      Thing current = db.withSession(session).create(db.newThing(LINK).set(TITLE, "v0"));
       int trials = 200;
       int oldReads = 0;
       for (int i = 1; i <= trials; i++) {
         Thing written;
         if (i % 10 == 0) {
-          written = db.create(session, db.newThing(LINK).set(TITLE, "new " + i));
+          written = db.withSession(session).create(db.newThing(LINK).set(TITLE, "new " + i));
         } else {
-          written = current = db.update(session, current.edit().set(TITLE, "v" + i));
+          written = current = db.withSession(session).update(current.edit().set(TITLE, "v" + i));
         }
-        Optional<Thing> read = db.get(session, LINK, written.id());
+        Optional<Thing> read = db.withSession(session).get(LINK, written.id());
         if (read.isEmpty() || !read.get().equals(written)) {
           oldReads++;
         }
@@ -324,15 +324,15 @@ class ReplicaRoutingTest {
   void evictedEntryIsNotRefilledFromALaggingReplica() {
     try (InProcessCache cache = InProcessCache.create(); ThingDb db = replicated(replica).cache(cache).build()) {
       Session writer = db.session();
-      Thing v1 = db.create(writer, db.newThing(LINK).set(TITLE, "v1"));
+      Thing v1 = db.withSession(writer).create(db.newThing(LINK).set(TITLE, "v1"));
       pg.awaitCaughtUp(Duration.ofSeconds(30));
       pg.pauseReplay();
       try {
-        Thing v2 = db.update(writer, v1.edit().set(TITLE, "v2"));
-        cache.delete(db.cacheKey(v2)); // evicted
+        Thing v2 = db.withSession(writer).update(v1.edit().set(TITLE, "v2"));
+        cache.delete(db.engine.cacheKey(v2)); // evicted
         assertThat(db.get(LINK, v1.id()).orElseThrow().version()).as("another reader, served by the replica")
             .isEqualTo(1);
-        assertThat(db.get(writer, LINK, v1.id()).orElseThrow()).as("the writer reads its own write").isEqualTo(v2);
+        assertThat(db.withSession(writer).get(LINK, v1.id()).orElseThrow()).as("the writer reads its own write").isEqualTo(v2);
       } finally {
         pg.resumeReplay();
       }
@@ -351,7 +351,7 @@ class ReplicaRoutingTest {
     try (HikariDataSource ownReplica = pool("replica-stopped", pg.standbyUrl(), 4);
         ThingDb db = replicated(ownReplica).noCache().clock(clock).replicaDownFor(downFor).build();
         LogCapture log = LogCapture.start()) {
-      DbHandle.Replica state = db.databases().get("main").replicas.get(0);
+      DbHandle.Replica state = db.engine.databases().get("main").replicas.get(0);
       Thing thing = db.create(db.newThing(LINK).set(TITLE, "survives"));
       pg.awaitCaughtUp(Duration.ofSeconds(30));
       Routed start = Routed.of(db);
@@ -436,7 +436,7 @@ class ReplicaRoutingTest {
         assertThat(db.get(LINK, thing.id())).contains(thing);
       }
       assertThat(Routed.of(db).since(before)).isEqualTo(new Routed(19, 1, 0, 1));
-      assertThat(db.databases().get("main").replicas.get(1).inRotation()).isFalse();
+      assertThat(db.engine.databases().get("main").replicas.get(1).inRotation()).isFalse();
     }
   }
 
@@ -456,13 +456,13 @@ class ReplicaRoutingTest {
       String count = "select count(*) from thing_after_commit_probe";
       long before = Long.parseLong(ReplicatedPostgres.query(pg.primaryUrl(), count));
       armed.set(true);
-      Thing made = db.create(session, db.newThing(probe).set(TITLE, "once"));
+      Thing made = db.withSession(session).create(db.newThing(probe).set(TITLE, "once"));
       long after = Long.parseLong(ReplicatedPostgres.query(pg.primaryUrl(), count));
       assertThat(after - before).as("things created by one create").isEqualTo(1);
-      assertThat(db.get(session, probe, made.id())).as("read-your-writes after a lost position").contains(made);
+      assertThat(db.withSession(session).get(probe, made.id())).as("read-your-writes after a lost position").contains(made);
 
       armed.set(true);
-      Counts counts = db.incr(session, probe, made.id(), ThingDb.Counter.UPS, 1);
+      Counts counts = db.withSession(session).incr(probe, made.id(), ThingDb.Counter.UPS, 1);
       assertThat(ReplicatedPostgres.query(pg.primaryUrl(), "select ups from thing_after_commit_probe where thing_id = "
           + made.id())).isEqualTo("1");
       assertThat(counts.ups()).isEqualTo(1);

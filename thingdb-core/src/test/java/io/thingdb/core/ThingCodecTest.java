@@ -153,13 +153,13 @@ class ThingCodecTest {
 
   @Test
   void distinctKeepsTheFirstPositionOfEachIdWithoutBoxing() {
-    assertThat(ThingDb.distinct(LINK, List.of(5L, 3L, 5L, 9L, 3L, 1L))).containsExactly(5, 3, 9, 1);
-    assertThat(ThingDb.distinct(LINK, List.of())).isEmpty();
+    assertThat(Engine.distinct(LINK, List.of(5L, 3L, 5L, 9L, 3L, 1L))).containsExactly(5, 3, 9, 1);
+    assertThat(Engine.distinct(LINK, List.of())).isEmpty();
     Long[] many = new Long[5000];
     for (int i = 0; i < many.length; i++) {
       many[i] = (long) (i % 1000) * 1_000_003L + 1; // 1,000 distinct ids, each five times
     }
-    long[] got = ThingDb.distinct(LINK, Arrays.asList(many));
+    long[] got = Engine.distinct(LINK, Arrays.asList(many));
     assertThat(got).hasSize(1000);
     for (int i = 0; i < got.length; i++) {
       assertThat(got[i]).isEqualTo((long) i * 1_000_003L + 1);

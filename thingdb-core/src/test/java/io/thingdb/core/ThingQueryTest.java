@@ -108,7 +108,7 @@ class ThingQueryTest {
   }
 
   ThingDb open(Cache cache, Clock clock, ThingType... types) {
-    ThingDb.Builder b = ThingDb.builder().database("main", Database.of(ds)).clock(clock);
+    ThingDbBuilder b = ThingDb.builder().database("main", Database.of(ds)).clock(clock);
     for (ThingType t : types) {
       b.type(t, "main");
     }
@@ -117,8 +117,8 @@ class ThingQueryTest {
     return db;
   }
 
-  ThingDb open(Cache cache, java.util.function.Consumer<ThingDb.Builder> settings, ThingType... types) {
-    ThingDb.Builder b = ThingDb.builder().database("main", Database.of(ds)).cache(cache);
+  ThingDb open(Cache cache, java.util.function.Consumer<ThingDbBuilder> settings, ThingType... types) {
+    ThingDbBuilder b = ThingDb.builder().database("main", Database.of(ds)).cache(cache);
     for (ThingType t : types) {
       b.type(t, "main");
     }
@@ -242,7 +242,7 @@ class ThingQueryTest {
         .set(BLOB, new byte[] {9}));
     created.add(db.update(reset.edit().set(TITLE, "").set(N, 0L).set(FLAG, false).set(BLOB, new byte[] {7})));
     // Hidden things: they must never match unless asked for.
-    created.add(db.delete(null, db.create(db.newThing(type).date(BASE.plusSeconds(10)).set(TITLE, "a")), true));
+    created.add(db.setDeleted(db.create(db.newThing(type).date(BASE.plusSeconds(10)).set(TITLE, "a")), true));
     created.add(db.create(db.newThing(type).date(BASE.plusSeconds(20)).set(TITLE, "a").spam(true)));
     return created;
   }
@@ -295,9 +295,9 @@ class ThingQueryTest {
     ThingType type = newType();
     ThingDb db = open(inProcess(), type);
     Thing plain = db.create(db.newThing(type));
-    Thing deleted = db.delete(null, db.create(db.newThing(type)), true);
+    Thing deleted = db.setDeleted(db.create(db.newThing(type)), true);
     Thing spam = db.create(db.newThing(type).spam(true));
-    Thing both = db.markSpam(null, db.delete(null, db.create(db.newThing(type)), true), true);
+    Thing both = db.markSpam(db.setDeleted(db.create(db.newThing(type)), true), true);
     ThingQuery q = ThingQuery.of(type);
     assertThat(ids(db.query(q.where(Filter.eq(Column.DELETED, true))))).isEmpty();
     assertThat(ids(db.query(q.where(Filter.eq(Column.DELETED, true)).includeDeleted())))
@@ -592,7 +592,7 @@ class ThingQueryTest {
     assertThat(ids(byId)).isEqualTo(ids(byName));
     assertThat(byName.next()).isEmpty();
     // The cursor thing need not match the filter, nor be visible.
-    db.delete(null, things.get(1), true);
+    db.setDeleted(things.get(1), true);
     assertThat(ids(db.query(ThingQuery.of(type).where(Filter.ne(Column.ID, things.get(1).id())).after(things.get(1).id()))))
         .containsExactly(things.get(0).id(), things.get(2).id());
   }
@@ -604,9 +604,9 @@ class ThingQueryTest {
     ThingType type = newType();
     ThingDb db = open(inProcess(), type);
     Thing plain = db.create(db.newThing(type).date(BASE));
-    Thing deleted = db.delete(null, db.create(db.newThing(type).date(BASE.plusSeconds(1))), true);
+    Thing deleted = db.setDeleted(db.create(db.newThing(type).date(BASE.plusSeconds(1))), true);
     Thing spam = db.create(db.newThing(type).date(BASE.plusSeconds(2)).spam(true));
-    Thing both = db.delete(null, db.create(db.newThing(type).date(BASE.plusSeconds(3)).spam(true)), true);
+    Thing both = db.setDeleted(db.create(db.newThing(type).date(BASE.plusSeconds(3)).spam(true)), true);
     ThingQuery q = ThingQuery.of(type);
     assertThat(ids(db.query(q))).containsExactly(plain.id());
     assertThat(ids(db.query(q.includeDeleted()))).containsExactly(deleted.id(), plain.id());
@@ -614,7 +614,7 @@ class ThingQueryTest {
     assertThat(ids(db.query(q.includeDeleted().includeSpam()))).containsExactly(both.id(), spam.id(), deleted.id(),
         plain.id());
     assertThat(db.query(q.includeDeleted()).things().get(0).deleted()).isTrue();
-    db.delete(null, deleted, false);
+    db.setDeleted(deleted, false);
     assertThat(ids(db.query(q))).containsExactly(deleted.id(), plain.id());
   }
 
@@ -706,9 +706,9 @@ class ThingQueryTest {
     assertThat(ids(db.query(byN))).isEmpty();
     db.incr(type, a.id(), N, 3L);
     assertThat(ids(db.query(byN))).containsExactly(a.id());
-    db.delete(null, db.get(type, a.id()).orElseThrow(), true);
+    db.setDeleted(db.get(type, a.id()).orElseThrow(), true);
     assertThat(run.get()).containsExactly(b.id());
-    db.markSpam(null, db.get(type, b.id()).orElseThrow(), true);
+    db.markSpam(db.get(type, b.id()).orElseThrow(), true);
     assertThat(run.get()).isEmpty();
     // A write to another type leaves this type's results cached.
     db.create(db.newThing(other));
@@ -841,7 +841,7 @@ class ThingQueryTest {
     // A write transaction (as the listings module's votes write): counts, version and outbox row
     // in one transaction, the cache updated after COMMIT.
     long before = generation(mc, type);
-    Counts counts = writer.write(null, tx -> tx.addCounts(type, b.id(), 5, 0).get()).orElseThrow();
+    Counts counts = writer.write(tx -> tx.addCounts(type, b.id(), 5, 0).get()).orElseThrow();
     assertThat(counts.ups()).isEqualTo(6);
     assertThat(counts.version()).isEqualTo(b.version() + 1);
     // Patched, not invalidated: the cached value is the new version, props intact.
@@ -991,7 +991,7 @@ class ThingQueryTest {
     ThingDb db = open(mc, type);
     db.createAll(List.of(db.newThing(type), db.newThing(type), db.newThing(type)));
     ThingQuery q = ThingQuery.of(type).sort(Sort.HOT).cached(TTL);
-    long loadsBefore = db.cache.stats().total().loads();
+    long loadsBefore = db.engine.cache.stats().total().loads();
     int threads = 8;
     ExecutorService pool = Executors.newFixedThreadPool(threads);
     try {
@@ -1015,7 +1015,7 @@ class ThingQueryTest {
     }
     // One load, or two in VersionedCache's window (a reader that saw the miss registers its own
     // flight just after the first one finished: measured about 1 run in 40); unprotected, 8.
-    assertThat(db.cache.stats().total().loads() - loadsBefore).isBetween(1L, 2L);
+    assertThat(db.engine.cache.stats().total().loads() - loadsBefore).isBetween(1L, 2L);
   }
 
   @Test
@@ -1032,14 +1032,14 @@ class ThingQueryTest {
         .cache(memcachedCache()).build();
     open.add(db);
     Session session = db.session();
-    Thing a = db.create(session, db.newThing(type));
-    long replicaReads = db.routing.replicaReads.sum();
-    long primaryReads = db.routing.primaryReads.sum();
-    assertThat(ids(db.query(session, ThingQuery.of(type)))).containsExactly(a.id());
-    assertThat(db.routing.replicaReads.sum() - replicaReads).isEqualTo(1);
-    assertThat(ids(db.query(session, ThingQuery.of(type).cached(TTL)))).containsExactly(a.id());
-    assertThat(db.routing.replicaReads.sum() - replicaReads).as("the cached list came from the primary").isEqualTo(1);
-    assertThat(db.routing.primaryReads.sum() - primaryReads).as("the fill bypasses routing").isZero();
+    Thing a = db.withSession(session).create(db.newThing(type));
+    long replicaReads = db.engine.routing.replicaReads.sum();
+    long primaryReads = db.engine.routing.primaryReads.sum();
+    assertThat(ids(db.withSession(session).query(ThingQuery.of(type)))).containsExactly(a.id());
+    assertThat(db.engine.routing.replicaReads.sum() - replicaReads).isEqualTo(1);
+    assertThat(ids(db.withSession(session).query(ThingQuery.of(type).cached(TTL)))).containsExactly(a.id());
+    assertThat(db.engine.routing.replicaReads.sum() - replicaReads).as("the cached list came from the primary").isEqualTo(1);
+    assertThat(db.engine.routing.primaryReads.sum() - primaryReads).as("the fill bypasses routing").isZero();
   }
 
   @Test

@@ -536,7 +536,7 @@ class ThingStoreBehaviourTest {
   @Test
   void softDeleteSetsTheFlagBumpsTheVersionAndCanBeUndone() {
     Thing t = newLink("to delete");
-    Thing d = db.delete(null, t, true);
+    Thing d = db.setDeleted(t, true);
     assertThat(d.deleted()).isTrue();
     assertThat(d.version()).isEqualTo(2);
     Stored s = storedOrFail(ds, t);
@@ -546,7 +546,7 @@ class ThingStoreBehaviourTest {
     assertCacheHolds(d);
     assertThat(db.get(LINK, t.id()).orElseThrow().deleted()).isTrue();
 
-    Thing restored = db.delete(null, d, false);
+    Thing restored = db.setDeleted(d, false);
     assertThat(restored.deleted()).isFalse();
     assertThat(storedOrFail(ds, t).deleted()).isFalse();
     assertThat(storedOrFail(ds, t).version()).isEqualTo(3);
@@ -556,14 +556,14 @@ class ThingStoreBehaviourTest {
   @Test
   void markSpamSetsTheFlagAndBumpsTheVersion() {
     Thing t = newLink("spammy");
-    Thing s1 = db.markSpam(null, t, true);
+    Thing s1 = db.markSpam(t, true);
     assertThat(s1.spam()).isTrue();
     Stored s = storedOrFail(ds, t);
     assertThat(s.spam()).isTrue();
     assertThat(s.deleted()).isFalse();
     assertThat(s.version()).isEqualTo(2);
     assertCacheHolds(s1);
-    Thing s2 = db.markSpam(null, s1, false);
+    Thing s2 = db.markSpam(s1, false);
     assertThat(storedOrFail(ds, t).spam()).isFalse();
     assertThat(storedOrFail(ds, t).version()).isEqualTo(3);
     assertCacheHolds(s2);
@@ -592,13 +592,13 @@ class ThingStoreBehaviourTest {
     cur = db.incr(LINK, t.id(), SCORE, 10L);
     assertVersionEverywhere(cur, ++expected);
 
-    cur = db.delete(null, cur, true);
+    cur = db.setDeleted(cur, true);
     assertVersionEverywhere(cur, ++expected);
 
-    cur = db.markSpam(null, cur, true);
+    cur = db.markSpam(cur, true);
     assertVersionEverywhere(cur, ++expected);
 
-    cur = db.delete(null, cur, false);
+    cur = db.setDeleted(cur, false);
     assertVersionEverywhere(cur, ++expected);
 
     assertThat(cur.get(TITLE)).isEqualTo("v2");

@@ -98,7 +98,7 @@ class ThingStoreNoStaleCacheTest {
     open.add(ds);
     MemcachedCache mc = ThingStoreSupport.memcached(memcached.cluster());
     open.add(mc);
-    ThingDb.Builder b = ThingDb.builder().database("main", Database.of(ds)).type(ITEM, "main").cache(mc)
+    ThingDbBuilder b = ThingDb.builder().database("main", Database.of(ds)).type(ITEM, "main").cache(mc)
         .outboxReplayInterval(REPLAY_INTERVAL).outboxGrace(GRACE);
     if (afterCommit != null) {
       b.afterCommitHook(afterCommit);

@@ -177,7 +177,7 @@ class ThingStoreRetryTest {
     Thing t = post("once");
     Session session = withReplica.session();
     faulty.arm(Moment.AFTER_COMMIT, null);
-    Thing u = withReplica.update(session, t.edit().set(TITLE, "exactly once"));
+    Thing u = withReplica.withSession(session).update(t.edit().set(TITLE, "exactly once"));
     assertThat(faulty.killed.get()).isEqualTo(1);
     assertThat(u.version()).isEqualTo(2);
     assertThat(storedOrFail(check, t).version()).as("the committed update ran again").isEqualTo(2);
@@ -201,7 +201,7 @@ class ThingStoreRetryTest {
     Thing t = post("one vote");
     Session session = withReplica.session();
     faulty.arm(Moment.AFTER_STATEMENT, "ups = ups +");
-    Counts c = withReplica.incr(session, POST, t.id(), Counter.UPS, 1);
+    Counts c = withReplica.withSession(session).incr(POST, t.id(), Counter.UPS, 1);
     assertThat(faulty.killed.get()).isEqualTo(1);
     assertThat(c.ups()).isEqualTo(1);
     assertThat(storedOrFail(check, t).ups()).as("the committed increment ran again").isEqualTo(1);
@@ -219,7 +219,7 @@ class ThingStoreRetryTest {
     Thing t = post("comments");
     Session session = withReplica.session();
     faulty.arm(Moment.AFTER_COMMIT, null);
-    Thing u = withReplica.incr(session, POST, t.id(), COMMENTS, 1L);
+    Thing u = withReplica.withSession(session).incr(POST, t.id(), COMMENTS, 1L);
     assertThat(u.get(COMMENTS)).isEqualTo(1L);
     assertThat(storedOrFail(check, t).values()).containsEntry("comments", "1");
     assertThat(storedOrFail(check, t).version()).isEqualTo(2);
@@ -230,7 +230,7 @@ class ThingStoreRetryTest {
   void aCreateWhoseConnectionIsLostAfterCommitIsNotCreatedTwice() {
     Session session = withReplica.session();
     faulty.arm(Moment.AFTER_COMMIT, null);
-    Thing t = withReplica.create(session, withReplica.newThing(POST).set(TITLE, "created once"));
+    Thing t = withReplica.withSession(session).create(withReplica.newThing(POST).set(TITLE, "created once"));
     assertThat(faulty.killed.get()).isEqualTo(1);
     assertThat(count(check, "select count(*) from data_post where key = 'title' and value = 'created once'")).isEqualTo(1);
     assertThat(storedOrFail(check, t).version()).isEqualTo(1);

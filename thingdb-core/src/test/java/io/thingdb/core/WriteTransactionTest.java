@@ -63,7 +63,7 @@ class WriteTransactionTest {
     Thing account = db.create(db.newThing(ACCOUNT));
     Relation.Pair pair = new Relation.Pair(account.id(), link.id());
     assertThat(db.lookup(VOTE, List.of(pair)).get(pair)).isEmpty(); // cached: empty
-    Counts counts = db.write(null, tx -> {
+    Counts counts = db.write(tx -> {
       WriteTransaction.RelationPair p = tx.lockPair(VOTE, account.id(), link.id());
       assertThat(p.relations()).isEmpty();
       p.add("1", null);
@@ -90,14 +90,14 @@ class WriteTransactionTest {
     Thing link = db.create(db.newThing(LINK));
     Thing account = db.create(db.newThing(ACCOUNT));
     Relation.Pair pair = new Relation.Pair(account.id(), link.id());
-    db.write(null, tx -> {
+    db.write(tx -> {
       WriteTransaction.RelationPair p = tx.lockPair(VOTE, account.id(), link.id());
       p.add("1", null);
       p.add("saved", null);
       return null;
     });
     assertThat(db.lookup(VOTE, List.of(pair)).get(pair)).extracting(Relation::name).containsExactly("1", "saved");
-    db.write(null, tx -> {
+    db.write(tx -> {
       WriteTransaction.RelationPair p = tx.lockPair(VOTE, account.id(), link.id());
       p.rename(p.named(List.of("1")).orElseThrow(), "-1");
       p.remove(p.named(List.of("saved")).orElseThrow());
@@ -113,11 +113,11 @@ class WriteTransactionTest {
   void aTakenNameIsADuplicateRelationAndNothingIsWritten() {
     Thing link = db.create(db.newThing(LINK));
     Thing account = db.create(db.newThing(ACCOUNT));
-    db.write(null, tx -> {
+    db.write(tx -> {
       tx.lockPair(VOTE, account.id(), link.id()).add("1", null);
       return null;
     });
-    assertThatThrownBy(() -> db.write(null, tx -> {
+    assertThatThrownBy(() -> db.write(tx -> {
       tx.lockPair(VOTE, account.id(), link.id()).add("1", null);
       tx.addCounts(LINK, link.id(), 1, 0);
       return null;
@@ -132,7 +132,7 @@ class WriteTransactionTest {
   void aWorkThatThrowsWritesNothingAndRunsNoHook() {
     Thing link = db.create(db.newThing(LINK).set(TITLE, "before"));
     AtomicInteger hooks = new AtomicInteger();
-    assertThatThrownBy(() -> db.write(null, tx -> {
+    assertThatThrownBy(() -> db.write(tx -> {
       tx.create(db.newThing(LINK).set(TITLE, "new"));
       tx.update(link.edit().set(TITLE, "after"));
       tx.addCounts(LINK, link.id(), 1, 0).get();
@@ -154,7 +154,7 @@ class WriteTransactionTest {
     Thing link = db.create(db.newThing(LINK));
     Thing account = db.create(db.newThing(ACCOUNT));
     AtomicInteger hooks = new AtomicInteger();
-    String result = db.write(null, tx -> {
+    String result = db.write(tx -> {
       tx.lockPair(VOTE, account.id(), link.id()).add("1", null);
       tx.addCounts(LINK, link.id(), 1, 0);
       tx.afterCommit(hooks::incrementAndGet);
@@ -172,7 +172,7 @@ class WriteTransactionTest {
   void afterCommitHooksRunOnceAfterTheCacheWasUpdated() {
     Thing link = db.create(db.newThing(LINK));
     List<Integer> seen = new ArrayList<>();
-    db.write(null, tx -> {
+    db.write(tx -> {
       tx.addCounts(LINK, link.id(), 3, 0);
       tx.afterCommit(() -> seen.add(db.get(LINK, link.id()).orElseThrow().ups()));
       return null;
@@ -183,8 +183,8 @@ class WriteTransactionTest {
   @Test
   void addCountsOfADeletedOrMissingThingIsEmptyAndChangesNothing() {
     Thing link = db.update(db.create(db.newThing(LINK)).edit().deleted(true));
-    Optional<Counts> deleted = db.write(null, tx -> tx.addCounts(LINK, link.id(), 1, 0).get());
-    Optional<Counts> missing = db.write(null, tx -> tx.addCounts(LINK, 999_999, 1, 0).get());
+    Optional<Counts> deleted = db.write(tx -> tx.addCounts(LINK, link.id(), 1, 0).get());
+    Optional<Counts> missing = db.write(tx -> tx.addCounts(LINK, 999_999, 1, 0).get());
     assertThat(deleted).isEmpty();
     assertThat(missing).isEmpty();
     assertThat(ThingStoreSupport.count(ds, "select ups from thing_link")).isZero();
@@ -193,7 +193,7 @@ class WriteTransactionTest {
   @Test
   void theTransactionReadsItsOwnWrites() {
     Thing link = db.create(db.newThing(LINK).set(TITLE, "a"));
-    Thing read = db.write(null, tx -> {
+    Thing read = db.write(tx -> {
       tx.update(link.edit().set(TITLE, "b"));
       tx.addCounts(LINK, link.id(), 2, 1);
       return tx.get(LINK, link.id()).orElseThrow();
@@ -207,7 +207,7 @@ class WriteTransactionTest {
   @Test
   void aCallersQueryRunsInTheTransactionAfterWhatWasQueued() {
     Thing link = db.create(db.newThing(LINK));
-    long rows = db.write(null, tx -> {
+    long rows = db.write(tx -> {
       tx.addCounts(LINK, link.id(), 1, 0);
       tx.execute("insert into own_log (thing_id, note) values (?, ?)", link.id(), "x");
       return tx.query("select count(*) from own_log where thing_id = ?", rs -> rs.getLong(1), link.id()).get(0);
@@ -217,7 +217,7 @@ class WriteTransactionTest {
 
   @Test
   void callerStatementsNeedTheTransactionsDatabaseFirst() {
-    assertThatThrownBy(() -> db.write(null, tx -> {
+    assertThatThrownBy(() -> db.write(tx -> {
       tx.execute("insert into own_log (thing_id) values (1)");
       return null;
     })).isInstanceOf(IllegalStateException.class)
@@ -229,7 +229,7 @@ class WriteTransactionTest {
   void theTransactionIsUnusableAfterItsWork() {
     Thing link = db.create(db.newThing(LINK));
     AtomicReference<WriteTransaction> leaked = new AtomicReference<>();
-    db.write(null, tx -> {
+    db.write(tx -> {
       leaked.set(tx);
       return tx.addCounts(LINK, link.id(), 1, 0).get();
     });
@@ -245,7 +245,7 @@ class WriteTransactionTest {
     try (ThingDb two = ThingDb.builder().database("main", Database.of(ds)).database("other", Database.of(other))
         .type(LINK, "main").type(elsewhere, "other").cache(cache).build()) {
       long before = ThingStoreSupport.count(ds, "select count(*) from thing_link");
-      assertThatThrownBy(() -> two.write(null, tx -> {
+      assertThatThrownBy(() -> two.write(tx -> {
         tx.create(two.newThing(LINK));
         return tx.create(two.newThing(elsewhere));
       })).isInstanceOf(IllegalArgumentException.class)

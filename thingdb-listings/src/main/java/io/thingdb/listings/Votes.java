@@ -45,7 +45,7 @@ import javax.sql.DataSource;
  * lock with its relations; then the relation change, the counts and the listing jobs together) and,
  * with a cache, one get before and three to five round trips after COMMIT.
  *
- * <p>{@link #submit}, {@link #delete}, {@link #markSpam} and {@link #update} write through a core
+ * <p>{@link #submit}, {@link #setDeleted}, {@link #markSpam} and {@link #update} write through a core
  * write transaction too and enqueue the thing's listing jobs in it, so a write and its jobs commit
  * together or not at all.
  *
@@ -143,7 +143,7 @@ public final class Votes implements AutoCloseable {
         List<String> keys = routedKeys(thing);
         String[] sortedKeys = ListingQueue.sortedKeys(keys);
         try {
-            return db.write(null, tx -> vote(tx, accountId, thingId, direction, sortedKeys));
+            return db.write(tx -> vote(tx, accountId, thingId, direction, sortedKeys));
         } catch (OutcomeUnknownException e) {
             throw new OutcomeUnknownException("vote (" + describe(accountId, thingId) + ", direction=" + direction
                     + "): the connection failed during COMMIT, so the vote may or may not be recorded; casting it"
@@ -194,7 +194,7 @@ public final class Votes implements AutoCloseable {
      * Enqueues listing-update jobs for a thing after a write made through ThingDb, in a transaction
      * of its own: call it after that write returned. This is not atomic with the write; a crash in
      * between leaves the listings without that change until the thing's next job. Prefer {@link
-     * #submit}, {@link #delete}, {@link #markSpam} and {@link #update}, which enqueue in the write's
+     * #submit}, {@link #setDeleted}, {@link #markSpam} and {@link #update}, which enqueue in the write's
      * own transaction.
      *
      * @param thing the thing as written (its props route it)
@@ -255,7 +255,7 @@ public final class Votes implements AutoCloseable {
         for (NewThing t : things) {
             checkOnQueueDatabase(Objects.requireNonNull(t, "things must not contain null").type(), "submit");
         }
-        return db.write(session, tx -> {
+        return db.withSession(session).write(tx -> {
             List<Thing> written = tx.create(things);
             Map<Long, List<String>> keys = new LinkedHashMap<>();
             for (Thing t : written) {
@@ -274,7 +274,7 @@ public final class Votes implements AutoCloseable {
      * @throws IllegalArgumentException if its type lives on another database; nothing is written
      * @see #update
      */
-    public Thing delete(Session session, Thing thing, boolean deleted) {
+    public Thing setDeleted(Session session, Thing thing, boolean deleted) {
         Objects.requireNonNull(thing, "thing must not be null");
         return update(session, thing.edit().deleted(deleted));
     }
@@ -310,7 +310,7 @@ public final class Votes implements AutoCloseable {
         if (update.isEmpty()) {
             return base;
         }
-        return db.write(session, tx -> {
+        return db.withSession(session).write(tx -> {
             Thing t = tx.update(update);
             LinkedHashSet<String> keys = new LinkedHashSet<>(routedKeys(base));
             keys.addAll(routedKeys(t));

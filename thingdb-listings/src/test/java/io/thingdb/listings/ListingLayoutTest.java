@@ -133,7 +133,7 @@ class ListingLayoutTest {
                 assertThat(rs.getLong(1)).isZero();
             }
             Thing comment = db.create(db.newThing(COMMENT));
-            assertThatThrownBy(() -> votes.delete(null, comment, true)).isInstanceOf(IllegalArgumentException.class)
+            assertThatThrownBy(() -> votes.setDeleted(null, comment, true)).isInstanceOf(IllegalArgumentException.class)
                     .hasMessageStartingWith("update of a comment: ThingDb places type comment on another database");
             assertThat(db.get(COMMENT, comment.id()).orElseThrow().deleted()).isFalse();
         }
@@ -224,7 +224,7 @@ class ListingLayoutTest {
             for (Thing t : links) {
                 w.votes.cast(account.id(), t.id(), 1);
             }
-            w.votes.delete(null, links.get(0), true);
+            w.votes.setDeleted(null, links.get(0), true);
             p.drain();
             assertThat(w.count("select version from thingdb_listing where key = 'sr:1:top:day'")).isEqualTo(dayVersion);
             assertThat(w.count("select version from thingdb_listing where key = 'sr:1:top:hour'")).isEqualTo(1);

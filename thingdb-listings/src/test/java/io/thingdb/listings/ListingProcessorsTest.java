@@ -89,7 +89,7 @@ class ListingProcessorsTest {
                             if (r.nextBoolean()) {
                                 w.votes.markSpam(null, current, !current.spam());
                             } else {
-                                w.votes.delete(null, current, true);
+                                w.votes.setDeleted(null, current, true);
                             }
                         } else {
                             w.votes.cast(account.id(), link.id(), r.nextInt(3) - 1);

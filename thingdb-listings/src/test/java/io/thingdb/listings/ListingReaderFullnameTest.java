@@ -123,7 +123,7 @@ class ListingReaderFullnameTest {
         }
         List<Thing> things = w.votes.submitAll(null, batch);
         for (int i = 1; i < things.size(); i += 11) {
-            w.votes.delete(null, things.get(i), true);
+            w.votes.setDeleted(null, things.get(i), true);
         }
         for (int i = 0; i < 200; i++) {
             int j = random.nextInt(things.size());
@@ -141,7 +141,7 @@ class ListingReaderFullnameTest {
         // must skip them for everyone but their author, account 2.
         for (int i = 4; i < things.size(); i += 6) { // author 1 + i % 3 = 2
             if (i % 11 != 1) {
-                w.db.markSpam(w.db.session(), w.db.get(VoteWorld.LINK, things.get(i).id()).orElseThrow(), true);
+                w.db.withSession(w.db.session()).markSpam(w.db.get(VoteWorld.LINK, things.get(i).id()).orElseThrow(), true);
             }
         }
 
@@ -192,7 +192,7 @@ class ListingReaderFullnameTest {
         assertThat(fifth).isEqualTo(things.get(4).fullname());
 
         // Deleted: the processors drop it from every listing; a fullname cursor on it continues below it.
-        w.votes.delete(null, things.get(4), true);
+        w.votes.setDeleted(null, things.get(4), true);
         processors.drain();
         assertThat(w.store.get("sr:2:new").orElseThrow().entry(things.get(4).id())).isEmpty();
         assertThat(ids(reader.pageByFullname("sr:2:new", fifth, 5, TimeWindow.ALL).items())).isEqualTo(all.subList(5, 10));

@@ -90,9 +90,9 @@ class ListingReaderTest {
         Instant d = NOW.minusSeconds(60);
         List<Thing> things = new ArrayList<>(w.db.createAll(List.of(link(1, 7, false, d), link(1, 7, true, d),
                 link(1, 8, true, d), link(1, 7, false, d), link(1, 8, false, d))));
-        Thing deleted = w.db.delete(w.db.session(), things.get(3), true);
+        Thing deleted = w.db.withSession(w.db.session()).setDeleted(things.get(3), true);
         Thing deletedSpam = w.db.createAll(List.of(link(1, 7, true, d))).get(0);
-        deletedSpam = w.db.delete(w.db.session(), deletedSpam, true);
+        deletedSpam = w.db.withSession(w.db.session()).setDeleted(deletedSpam, true);
         things.add(deletedSpam);
         put("sr:1:new", things);
         long a = things.get(0).id();
@@ -108,7 +108,7 @@ class ListingReaderTest {
         assertThat(reader.page("sr:1:new", null, 10, TimeWindow.ALL).hasNext()).isFalse();
 
         // Marked as spam after the listing was written: hidden at once, except to its author.
-        w.db.markSpam(w.db.session(), w.db.get(VoteWorld.LINK, a).orElseThrow(), true);
+        w.db.withSession(w.db.session()).markSpam(w.db.get(VoteWorld.LINK, a).orElseThrow(), true);
         assertThat(ids(reader.page("sr:1:new", null, 10, TimeWindow.ALL).items())).containsExactly(e);
         assertThat(ids(reader.pageFor(7, "sr:1:new", null, 10, TimeWindow.ALL).items())).containsExactly(a, spam7, e);
     }
@@ -123,7 +123,7 @@ class ListingReaderTest {
         }
         List<Thing> things = new ArrayList<>(w.db.createAll(batch));
         for (int i = 0; i < things.size(); i += 60) {
-            things.set(i, w.db.delete(w.db.session(), things.get(i), true));
+            things.set(i, w.db.withSession(w.db.session()).setDeleted(things.get(i), true));
         }
         put("sr:2:new", things);
         List<Long> expectedAnon = new ArrayList<>();

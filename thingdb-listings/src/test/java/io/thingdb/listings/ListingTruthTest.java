@@ -114,7 +114,7 @@ class ListingTruthTest {
                             if (r.nextBoolean()) {
                                 w.votes.markSpam(null, current, !current.spam());
                             } else {
-                                w.votes.delete(null, current, true);
+                                w.votes.setDeleted(null, current, true);
                             }
                             flags.incrementAndGet();
                         } else {

@@ -176,7 +176,7 @@ class ListingWritesTest {
         List<Thing> created = w.votes.submitAll(null, List.of(link(sr, 504, 1), link(sr, 504, 2), link(sr, 504, 3)));
         p.drain();
         assertThat(ids("sr:" + sr + ":new")).hasSize(3);
-        Thing deleted = w.votes.delete(null, created.get(0), true);
+        Thing deleted = w.votes.setDeleted(null, created.get(0), true);
         Thing spam = w.votes.markSpam(null, created.get(1), true);
         assertThat(deleted.deleted()).isTrue();
         assertThat(spam.spam()).isTrue();
@@ -202,7 +202,7 @@ class ListingWritesTest {
             Thing t = breakable.submit(link(sr, 505, 1));
             p.drain();
             broken.set(true);
-            assertThatThrownBy(() -> breakable.delete(null, t, true)).isInstanceOf(IllegalStateException.class)
+            assertThatThrownBy(() -> breakable.setDeleted(null, t, true)).isInstanceOf(IllegalStateException.class)
                     .hasMessageEndingWith("; nothing was written");
             assertThatThrownBy(() -> breakable.markSpam(null, t, true)).isInstanceOf(IllegalStateException.class)
                     .hasMessageEndingWith("; nothing was written");
@@ -243,7 +243,7 @@ class ListingWritesTest {
         p.drain();
         w.count("with d as (delete from thing_link where thing_id = " + t.id() + " returning 1) select count(*) from d");
         long allJobs = w.count("select count(*) from thingdb_listing_job");
-        assertThatThrownBy(() -> w.votes.delete(null, t, true)).isInstanceOf(NotFoundException.class)
+        assertThatThrownBy(() -> w.votes.setDeleted(null, t, true)).isInstanceOf(NotFoundException.class)
                 .hasMessage("no link with id " + t.id());
         assertThat(w.count("select count(*) from thingdb_listing_job")).isEqualTo(allJobs);
     }
@@ -252,7 +252,7 @@ class ListingWritesTest {
     void aVoteOnAThingDeletedThroughVotesIsRejectedAndChangesNothing() throws Exception {
         Thing t = w.votes.submit(link(freshSr(), 508, 1));
         Thing account = w.db.create(w.db.newThing(VoteWorld.ACCOUNT));
-        w.votes.delete(null, t, true);
+        w.votes.setDeleted(null, t, true);
         p.drain();
         long allJobs = w.count("select count(*) from thingdb_listing_job");
         assertThatThrownBy(() -> w.votes.cast(account.id(), t.id(), 1)).isInstanceOf(VoteRejectedException.class)
@@ -266,9 +266,9 @@ class ListingWritesTest {
     @Test
     void deletingAnAlreadyDeletedThingWritesNothing() throws Exception {
         Thing t = w.votes.submit(link(freshSr(), 509, 1));
-        Thing deleted = w.votes.delete(null, t, true);
+        Thing deleted = w.votes.setDeleted(null, t, true);
         p.drain();
-        Thing again = w.votes.delete(null, deleted, true);
+        Thing again = w.votes.setDeleted(null, deleted, true);
         assertThat(again.version()).isEqualTo(deleted.version());
         assertThat(jobs(t.id())).isZero();
     }

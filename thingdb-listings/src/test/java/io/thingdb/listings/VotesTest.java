@@ -83,7 +83,7 @@ class VotesTest {
         Thing a = account();
         // Warm both cache keys first, so a missed invalidation would show as a stale read.
         assertThat(w.db.get(VoteWorld.LINK, link.id()).orElseThrow().ups()).isZero();
-        assertThat(w.db.relationsByThing1(null, VoteWorld.VOTE, a.id())).isEmpty();
+        assertThat(w.db.relationsByThing1(VoteWorld.VOTE, a.id())).isEmpty();
         w.db.lookup(VoteWorld.VOTE, List.of(new io.thingdb.core.Relation.Pair(a.id(), link.id())));
         w.votes.cast(a.id(), link.id(), 1);
         assertThat(w.db.get(VoteWorld.LINK, link.id()).orElseThrow().ups()).isEqualTo(1);
@@ -240,7 +240,7 @@ class VotesTest {
 
     @Test
     void aVoteOnADeletedThingIsRejectedAndChangesNothing() throws Exception {
-        Thing link = w.db.delete(null, link(3), true);
+        Thing link = w.db.setDeleted(link(3), true);
         Thing a = account();
         assertThatThrownBy(() -> w.votes.cast(a.id(), link.id(), 1)).isInstanceOf(VoteRejectedException.class)
                 .hasMessage("cannot vote on deleted link " + link.id() + " (vote: account " + a.id() + " -> link "

@@ -59,7 +59,7 @@ final class AccountsHandler {
       if (site.account(name, true).isPresent()) {
         throw new HttpError(409, "the name '" + name + "' is taken");
       }
-      account = site.db.create(req.dbSession(), site.db.newThing(Models.ACCOUNT)
+      account = site.db.withSession(req.dbSession()).create(site.db.newThing(Models.ACCOUNT)
           .set(Models.NAME, name)
           .set(Models.NAME_LOWER, name.toLowerCase(java.util.Locale.ROOT))
           .set(Models.PASSWORD, hash));
@@ -133,7 +133,7 @@ final class AccountsHandler {
     }
     Thing account = site.account(name, false)
         .orElseThrow(() -> HttpError.notFound("there is no user named '" + Request.abbreviate(name) + "'"));
-    site.db.update(req.dbSession(), account.edit().set(Models.SPAMMER, Boolean.parseBoolean(value)));
+    site.db.withSession(req.dbSession()).update(account.edit().set(Models.SPAMMER, Boolean.parseBoolean(value)));
     if (req.wantsJson()) {
       return Response.json(200, Json.write(Map.of("name", account.get(Models.NAME), "spammer", Boolean.parseBoolean(value))));
     }

@@ -8,6 +8,7 @@ import io.thingdb.cache.MemcachedCache;
 import io.thingdb.cache.PostgresLocks;
 import io.thingdb.core.Database;
 import io.thingdb.core.ThingDb;
+import io.thingdb.core.ThingDbBuilder;
 import io.thingdb.listings.Listing;
 import io.thingdb.listings.ListingProcessors;
 import io.thingdb.listings.ListingRecompute;
@@ -106,7 +107,7 @@ public final class BlogApp implements AutoCloseable {
         : MemcachedCache.builder().servers(config.memcached.toArray(new String[0])).namespace("blog").build();
     resources.add(cache);
 
-    ThingDb.Builder b = ThingDb.builder().database("main", mainDb);
+    ThingDbBuilder b = ThingDb.builder().database("main", mainDb);
     if (comments != main) {
       b.database("comments", commentsDb);
     }

@@ -204,7 +204,7 @@ final class BlogServer implements AutoCloseable {
     req.positionsIn = site.cookies.decodePositions(req.cookie(SessionCookies.POSITIONS));
     req.sessions(restore);
     if (s != null && s.loggedIn()) {
-      Thing account = site.db.get(req.dbSession(), Models.ACCOUNT, s.accountId()).orElse(null);
+      Thing account = site.db.withSession(req.dbSession()).get(Models.ACCOUNT, s.accountId()).orElse(null);
       req.viewer = account;
       if (account == null) {
         req.session = null; // the account is gone: an anonymous visitor again

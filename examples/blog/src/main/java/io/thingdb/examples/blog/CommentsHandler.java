@@ -56,7 +56,7 @@ final class CommentsHandler {
         .set(Models.COMMENT_AUTHOR, author.id())
         .spam(author.get(Models.SPAMMER)));
     site.commentVotes.cast(author.id(), comment.id(), 1);
-    site.db.incr(req.dbSession(), Models.LINK, link.id(), Models.NUM_COMMENTS, 1L);
+    site.db.withSession(req.dbSession()).incr(Models.LINK, link.id(), Models.NUM_COMMENTS, 1L);
     Thing community = site.db.get(Models.COMMUNITY, link.get(Models.COMMUNITY_ID)).orElse(null);
     String permalink = Views.permalink(link, community);
     if (req.wantsJson()) {

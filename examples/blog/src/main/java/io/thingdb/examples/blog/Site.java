@@ -109,7 +109,7 @@ final class Site {
     Fullnames.parse(fullname); // IllegalArgumentException names what is malformed
     List<Thing> found;
     try {
-      found = db.getByFullnames(session, List.of(fullname), ThingDb.Missing.SKIP);
+      found = db.withSession(session).getByFullnames(List.of(fullname), ThingDb.Missing.SKIP);
     } catch (IllegalArgumentException e) {
       return Optional.empty(); // a type id this blog does not have
     }
@@ -176,7 +176,7 @@ final class Site {
 
   /** The links an account voted up, most recent vote first. */
   List<Thing> liked(Thing viewer, Thing account, int limit) {
-    List<Relation> votes = db.relationsByThing1(null, Models.VOTE_LINK, account.id(), "1");
+    List<Relation> votes = db.relationsByThing1(Models.VOTE_LINK, account.id(), "1");
     List<Long> ids = new ArrayList<>();
     for (int i = votes.size() - 1; i >= 0 && ids.size() < limit; i--) {
       ids.add(votes.get(i).thing2Id());
@@ -237,7 +237,7 @@ final class Site {
     if (id < 1) {
       return Optional.empty();
     }
-    return db.get(session, Models.LINK, id).filter(t -> visible(t, viewer, t.get(Models.AUTHOR)));
+    return db.withSession(session).get(Models.LINK, id).filter(t -> visible(t, viewer, t.get(Models.AUTHOR)));
   }
 
   /**
@@ -247,7 +247,7 @@ final class Site {
    * with {@code session}: a commenter sees their comment at once.
    */
   List<Thread> comments(Session session, Thing link, Thing viewer) {
-    List<Thing> all = db.query(session, ThingQuery.of(Models.COMMENT).where(Filter.eq(Models.LINK_ID, link.id())).includeSpam()
+    List<Thing> all = db.withSession(session).query(ThingQuery.of(Models.COMMENT).where(Filter.eq(Models.LINK_ID, link.id())).includeSpam()
         .limit(MAX_COMMENTS).cached(Duration.ofMinutes(5))).things();
     Comparator<Thing> best = Comparator.comparingDouble((Thing c) -> -Sorts.confidence(c.ups(), c.downs()))
         .thenComparing(c -> -c.id());
