@@ -156,12 +156,12 @@ public class ThingReadBenchmark {
       List<Thing> expected = db.getMany(BenchThings.LINK, batches.get(0), ThingDb.Missing.FAIL);
       reader = switch (backend) {
         case "thingdb" -> new ThingDbReader(db, batches, warm ? batch : 0);
-        case "raw" -> warm ? new RawMemcached(memcached.server(), batches, expected.get(0), false) : new RawJdbc(pool, batches);
+        case "raw" -> warm ? new RawMemcached(memcached.server(), batches, db, false) : new RawJdbc(pool, batches);
         case "raw-decode" -> {
           if (!warm) {
             throw new IllegalArgumentException("backend raw-decode is for cache=warm; the cold raw side always decodes");
           }
-          yield new RawMemcached(memcached.server(), batches, expected.get(0), true);
+          yield new RawMemcached(memcached.server(), batches, db, true);
         }
         default -> throw new IllegalArgumentException("backend must be raw, raw-decode or thingdb: \"" + backend + "\"");
       };
@@ -362,15 +362,13 @@ public class ThingReadBenchmark {
     private final LongAdder failures = new LongAdder();
     private String stored = "";
 
-    RawMemcached(String server, List<List<Long>> idBatches, Thing sample, boolean decode) {
+    RawMemcached(String server, List<List<Long>> idBatches, ThingDb db, boolean decode) {
       this.decode = decode;
       WireFormat format = WireFormat.of("thingdb", List.of(server));
-      // ThingDb.cacheKey is "thing:" + fullname, and a fullname is t{base36(type id)}_{base36(id)}.
-      String prefix = "thing:" + sample.fullname().substring(0, sample.fullname().indexOf('_') + 1);
       for (List<Long> ids : idBatches) {
         List<String> wires = new ArrayList<>(ids.size());
         for (long id : ids) {
-          wires.add(format.wireKey(prefix + Long.toString(id, 36)));
+          wires.add(format.wireKey(db.cacheKeyOf(BenchThings.LINK, id))); // core spells its keys
         }
         batches.add(List.copyOf(wires));
       }

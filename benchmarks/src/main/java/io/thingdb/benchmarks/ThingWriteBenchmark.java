@@ -329,7 +329,6 @@ public class ThingWriteBenchmark {
     int[] sequence;
     private long[] ids;
     private String[] cacheKeys;
-    private String keyPrefix;
     private long upsStart;
     private MemcachedClient rawClient;
     private String[] wireKeys;
@@ -346,11 +345,9 @@ public class ThingWriteBenchmark {
               "backend must be raw, raw-cte, raw-wt, thingdb or thingdb-nocache for incr: \"" + backend + "\"");
         }
         ids = BenchThings.populate(db, INCR_THINGS, SEED);
-        Thing sample = db.get(BenchThings.LINK, ids[0]).orElseThrow();
-        keyPrefix = "thing:" + sample.fullname().substring(0, sample.fullname().indexOf('_') + 1);
         cacheKeys = new String[ids.length];
         for (int i = 0; i < ids.length; i++) {
-          cacheKeys[i] = keyPrefix + Long.toString(ids[i], 36);
+          cacheKeys[i] = db.cacheKeyOf(BenchThings.LINK, ids[i]); // core spells its keys
         }
         if (memcachedCache != null) {
           settleCache();
