@@ -222,6 +222,11 @@ public final class WriteTransaction {
   private final List<Runnable> hooks = new ArrayList<>();
   private boolean rollbackOnly;
   private boolean closed;
+  /**
+   * A statement failed: PostgreSQL has aborted the transaction, and a COMMIT would silently roll
+   * it back (pgjdbc reports no error by default) while this side published its writes to the cache.
+   */
+  private SQLException failed;
   /** What the test hook after COMMIT is told: the first write, as ThingDb's single writes say it. */
   private String what;
 
@@ -508,8 +513,13 @@ public final class WriteTransaction {
     try {
       step.run();
     } catch (SQLException e) {
-      throw new Failure(e);
+      throw fail(e);
     }
+  }
+
+  private Failure fail(SQLException e) {
+    failed = e;
+    return new Failure(e);
   }
 
   /** Sends the queue in one round trip. */
@@ -528,10 +538,11 @@ public final class WriteTransaction {
       if (UNIQUE_VIOLATION.equals(e.getSQLState()) && lastChanged != null
           && String.valueOf(e.getMessage()).contains(lastChanged.h.table)) {
         RelationPair p = lastChanged;
+        failed = e;
         throw new DuplicateRelationException("relation " + p.h.describe(p.thing1Id, p.thing2Id) + ": the new name is"
             + " taken in this pair ((thing1, thing2, name) is unique); nothing was written", e);
       }
-      throw new Failure(e);
+      throw fail(e);
     }
     for (Deferred<Optional<Counts>> d : counted) {
       if (!d.known) {
@@ -542,6 +553,11 @@ public final class WriteTransaction {
 
   /** Before COMMIT: sends what is still queued (nothing, if the work asked for a rollback). */
   void finish() {
+    if (failed != null) {
+      throw new ThingDbException(describe() + ": a statement of this transaction failed and the work went on (it"
+          + " caught the exception); PostgreSQL aborted the transaction, so it was rolled back and nothing was"
+          + " written: " + failed.getMessage(), failed);
+    }
     if (!rollbackOnly && connection != null) {
       flush();
     }

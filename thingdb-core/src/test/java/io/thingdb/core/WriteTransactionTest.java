@@ -150,6 +150,26 @@ class WriteTransactionTest {
   }
 
   @Test
+  void aWorkThatCatchesAFailedStatementIsRolledBackAndToldSo() {
+    Thing link = db.create(db.newThing(LINK));
+    AtomicReference<RuntimeException> caught = new AtomicReference<>();
+    assertThatThrownBy(() -> db.write(tx -> {
+      tx.addCounts(LINK, link.id(), 1, 0).get();
+      try {
+        tx.query("select * from no_such_table", rs -> 1);
+      } catch (RuntimeException e) {
+        caught.set(e); // the work goes on as if nothing happened
+      }
+      return null;
+    })).isInstanceOf(ThingDbException.class)
+        .hasMessageContaining("write on main: a statement of this transaction failed and the work went on")
+        .hasMessageContaining("no_such_table");
+    assertThat(caught.get()).isNotNull();
+    assertThat(ThingStoreSupport.count(ds, "select ups from thing_link")).isZero();
+    assertThat(db.get(LINK, link.id()).orElseThrow().ups()).isZero();
+  }
+
+  @Test
   void rollbackOnlyReturnsTheResultAndWritesNothing() {
     Thing link = db.create(db.newThing(LINK));
     Thing account = db.create(db.newThing(ACCOUNT));
