@@ -46,6 +46,8 @@ final class Engine implements AutoCloseable {
   final Retry retry;
   final Consumer<String> afterCommitHook;
   final QueryCache queryCache;
+  /** What the read and write paths get. */
+  final Io io;
   private volatile boolean closed;
 
   Engine(ThingDbBuilder b) {
@@ -62,6 +64,7 @@ final class Engine implements AutoCloseable {
     }
     this.databases = java.util.Collections.unmodifiableMap(dbs);
     this.routing = new Routing(sql, b.replicaDownFor, b.clock);
+    this.io = new Io(sql, cache, cacheTtl, routing, retry, clock);
     Schema schema = new Schema(sql);
     String registryDb = dbs.keySet().iterator().next();
     try {
@@ -139,7 +142,7 @@ final class Engine implements AutoCloseable {
           for (int i : e.getValue()) {
             batch.add(things.get(i));
           }
-          done.put(e.getKey(), ThingWrites.insert(this, c, e.getKey(), batch));
+          done.put(e.getKey(), ThingWrites.insert(io, c, e.getKey(), batch));
         }
         return done;
       });
@@ -159,7 +162,7 @@ final class Engine implements AutoCloseable {
   /** After COMMIT of created things: fills their cache keys and retires the type's cached queries. */
   void createdCommitted(TypeHandle h, List<Thing> created) {
     if (cache != null) {
-      cache.fillAll(ThingCodec.fills(this, created), cacheTtl);
+      cache.fillAll(ThingCodec.fills(cache, created), cacheTtl);
     }
     queryCache.bump(this, h);
   }
@@ -182,7 +185,7 @@ final class Engine implements AutoCloseable {
     Objects.requireNonNull(ids, "ids must not be null");
     Objects.requireNonNull(missing, "missing must not be null");
     long[] unique = distinct(type, ids);
-    Thing[] found = ThingReads.loadAll(this, session, h, unique);
+    Thing[] found = ThingReads.loadAll(io, session, h, unique);
     List<Thing> out = new ArrayList<>(unique.length);
     List<Long> absent = null;
     for (int i = 0; i < unique.length; i++) {
@@ -272,7 +275,7 @@ final class Engine implements AutoCloseable {
     Session primary = new Session();
     primary.committed(h.db.name, Long.MAX_VALUE);
     for (int attempt = 1; ; attempt++) {
-      Thing[] found = ThingReads.loadAll(this, primary, h, existing);
+      Thing[] found = ThingReads.loadAll(io, primary, h, existing);
       List<Thing> stale = new ArrayList<>();
       int absent = 0;
       for (Thing t : found) {
@@ -484,7 +487,7 @@ final class Engine implements AutoCloseable {
     checkId(type, id);
     Objects.requireNonNull(counter, "counter must not be null");
     String key = cacheKey(h, id);
-    ThingWrites.CountsCommitted done = ThingWrites.incrCounter(this, session, h, id, key, counter, delta);
+    ThingWrites.CountsCommitted done = ThingWrites.incrCounter(io, session, h, id, key, counter, delta);
     Counts row = done.counts();
     afterCommit("incr " + key);
     if (cache != null) {
@@ -507,7 +510,7 @@ final class Engine implements AutoCloseable {
       throw new IllegalArgumentException("prop '" + prop.name() + "' of type " + type.name() + " is " + prop.kind()
           + "; only LONG and DOUBLE props can be incremented");
     }
-    ThingWrites.Committed done = writeTx(h.db, session, c -> ThingWrites.incrProp(this, c, h, id, prop, delta));
+    ThingWrites.Committed done = writeTx(h.db, session, c -> ThingWrites.incrProp(io, c, h, id, prop, delta));
     afterCommit("write " + done.thing().fullname());
     thingCommitted(h, done);
     return done.thing();
@@ -574,7 +577,7 @@ final class Engine implements AutoCloseable {
       requireEndpoint(session, h, h.thing1, "thing1", relation.thing1Id(), relation.thing2Id());
       requireEndpoint(session, h, h.thing2, "thing2", relation.thing1Id(), relation.thing2Id());
     }
-    RelationWrites.Committed done = writeTx(h.db, session, c -> RelationWrites.create(this, c, h, relation));
+    RelationWrites.Committed done = writeTx(h.db, session, c -> RelationWrites.create(io, c, h, relation));
     publishPairAfterCommit(h, relation.thing1Id(), relation.thing2Id(), done);
     return done.relation();
   }
@@ -589,7 +592,7 @@ final class Engine implements AutoCloseable {
     if (id < 1) {
       throw new IllegalArgumentException("id out of range for relation " + type.name() + ": " + id + " (ids start at 1)");
     }
-    return Optional.ofNullable(RelationReads.byId(this, session, h, id));
+    return Optional.ofNullable(RelationReads.byId(io, session, h, id));
   }
 
   /**
@@ -599,14 +602,14 @@ final class Engine implements AutoCloseable {
   List<Relation> relationsByThing1(Session session, RelationType type, long thing1Id) {
     checkOpen();
     RelationHandle h = relationHandle(type);
-    return RelationReads.byThing(this, session, h, "thing1_id", checkEndpointId(h, "thing1", thing1Id), null);
+    return RelationReads.byThing(io, session, h, "thing1_id", checkEndpointId(h, "thing1", thing1Id), null);
   }
 
   /** Like {@link #relationsByThing1(Session, RelationType, long)}, only relations named {@code name}. */
   List<Relation> relationsByThing1(Session session, RelationType type, long thing1Id, String name) {
     checkOpen();
     RelationHandle h = relationHandle(type);
-    return RelationReads.byThing(this, session, h, "thing1_id", checkEndpointId(h, "thing1", thing1Id),
+    return RelationReads.byThing(io, session, h, "thing1_id", checkEndpointId(h, "thing1", thing1Id),
         Relation.checkName(type, name));
   }
 
@@ -617,14 +620,14 @@ final class Engine implements AutoCloseable {
   List<Relation> relationsByThing2(Session session, RelationType type, long thing2Id) {
     checkOpen();
     RelationHandle h = relationHandle(type);
-    return RelationReads.byThing(this, session, h, "thing2_id", checkEndpointId(h, "thing2", thing2Id), null);
+    return RelationReads.byThing(io, session, h, "thing2_id", checkEndpointId(h, "thing2", thing2Id), null);
   }
 
   /** Like {@link #relationsByThing2(Session, RelationType, long)}, only relations named {@code name}. */
   List<Relation> relationsByThing2(Session session, RelationType type, long thing2Id, String name) {
     checkOpen();
     RelationHandle h = relationHandle(type);
-    return RelationReads.byThing(this, session, h, "thing2_id", checkEndpointId(h, "thing2", thing2Id),
+    return RelationReads.byThing(io, session, h, "thing2_id", checkEndpointId(h, "thing2", thing2Id),
         Relation.checkName(type, name));
   }
 
@@ -651,7 +654,7 @@ final class Engine implements AutoCloseable {
       checkEndpointId(h, "thing2", p.thing2Id());
       unique.add(p);
     }
-    return RelationReads.lookup(this, session, h, unique);
+    return RelationReads.lookup(io, session, h, unique);
   }
 
   /**
@@ -670,7 +673,7 @@ final class Engine implements AutoCloseable {
     if (update.isEmpty()) {
       return base;
     }
-    RelationWrites.Committed done = writeTx(h.db, session, c -> RelationWrites.update(this, c, h, update));
+    RelationWrites.Committed done = writeTx(h.db, session, c -> RelationWrites.update(io, c, h, update));
     publishPairAfterCommit(h, base.thing1Id(), base.thing2Id(), done);
     return done.relation();
   }
@@ -688,7 +691,7 @@ final class Engine implements AutoCloseable {
     RelationHandle h = relationHandle(relation.type());
     RelationWrites.Committed done;
     try {
-      done = writeTx(h.db, session, c -> RelationWrites.delete(this, c, h, relation));
+      done = writeTx(h.db, session, c -> RelationWrites.delete(io, c, h, relation));
     } catch (NotFoundException e) {
       return false;
     }
@@ -742,7 +745,7 @@ final class Engine implements AutoCloseable {
   private void requireEndpoint(Session session, RelationHandle h, TypeHandle endpoint, String which, long thing1Id,
       long thing2Id) {
     long id = which.equals("thing1") ? thing1Id : thing2Id;
-    if (ThingReads.load(this, session, endpoint, List.of(id)).isEmpty()) {
+    if (ThingReads.load(io, session, endpoint, List.of(id)).isEmpty()) {
       throw new NotFoundException("relation " + h.describe(thing1Id, thing2Id) + ": no " + endpoint.type.name()
           + " with id " + id + " (" + which + "); nothing was written");
     }
@@ -760,11 +763,11 @@ final class Engine implements AutoCloseable {
   }
 
   String cacheKey(Thing t) {
-    return "thing:" + t.fullname();
+    return TypeHandle.cacheKey(t);
   }
 
   String cacheKey(TypeHandle h, long id) {
-    return h.keyPrefix.concat(Long.toString(id, 36));
+    return h.cacheKey(id);
   }
 
   /** After COMMIT of an updated thing: publishes it and owes its type a query-cache bump. */
@@ -897,26 +900,8 @@ final class Engine implements AutoCloseable {
     });
   }
 
-  void recordPosition(DbHandle db, Session session, Connection c) throws SQLException {
-    if (session != null && !db.database.replicas().isEmpty()) {
-      // Read after COMMIT: pg_current_wal_lsn() can lag an asynchronously committed record, and
-      // a position read inside the transaction is before its commit record.
-      // Being after COMMIT, this never throws: Retry would run the committed write again. Any
-      // primary connection gives a position at or after this commit; with none answering, the
-      // session reads from the primary from now on (Long.MAX_VALUE: no replica reaches it).
-      long position = Long.MAX_VALUE;
-      for (int attempt = 0; attempt < 2 && position == Long.MAX_VALUE; attempt++) {
-        try (Connection other = attempt == 0 ? null : db.database.primary().getConnection()) {
-          String lsn = sql.query(attempt == 0 ? c : other, "select pg_current_wal_insert_lsn()::text",
-              rs -> rs.getString(1)).get(0);
-          position = Session.parseLsn(lsn);
-        } catch (SQLException e) {
-          log.warn("cannot read the WAL position of database {} after a commit ({}); {}", db.name, e.getMessage(),
-              attempt == 0 ? "asking another connection" : "this session reads from the primary from now on");
-        }
-      }
-      session.committed(db.name, position);
-    }
+  void recordPosition(DbHandle db, Session session, Connection c) {
+    io.recordPosition(db, session, c);
   }
 
   private static void rollbackQuietly(Connection c, Exception cause) {
@@ -977,7 +962,7 @@ final class Engine implements AutoCloseable {
 
   /** The instant now on the configured clock, truncated to microseconds. */
   Instant now() {
-    return clock.instant().truncatedTo(java.time.temporal.ChronoUnit.MICROS);
+    return io.now();
   }
 
   /** Maps a thing row (without props) read with {@code select *}. */

@@ -63,25 +63,25 @@ final class RelationReads {
   }
 
   /** The relations of one pair, by id, on {@code c} (a writer's list read inside its transaction). */
-  static List<Relation> pair(Engine db, Connection c, RelationHandle h, long thing1Id, long thing2Id)
+  static List<Relation> pair(Io io, Connection c, RelationHandle h, long thing1Id, long thing2Id)
       throws SQLException {
-    return db.sql.query(c, select(h) + " where r.thing1_id = ? and r.thing2_id = ? order by r.rel_id",
+    return io.sql().query(c, select(h) + " where r.thing1_id = ? and r.thing2_id = ? order by r.rel_id",
         rs -> map(h, rs), thing1Id, thing2Id);
   }
 
   /** One relation by id, or null. */
-  static Relation byId(Engine db, Session session, RelationHandle h, long id) {
-    List<Relation> found = db.routing.read(h.db, session, db.retry,
-        c -> db.sql.query(c, select(h) + " where r.rel_id = ?", rs -> map(h, rs), id));
+  static Relation byId(Io io, Session session, RelationHandle h, long id) {
+    List<Relation> found = io.routing().read(h.db, session, io.retry(),
+        c -> io.sql().query(c, select(h) + " where r.rel_id = ?", rs -> map(h, rs), id));
     return found.isEmpty() ? null : found.get(0);
   }
 
   /** All relations from ({@code column = thing1_id}) or to ({@code thing2_id}) one thing, by id. */
-  static List<Relation> byThing(Engine db, Session session, RelationHandle h, String column, long thingId,
+  static List<Relation> byThing(Io io, Session session, RelationHandle h, String column, long thingId,
       String name) {
     String where = " where r." + column + " = ?" + (name == null ? "" : " and r.name = ?") + " order by r.rel_id";
     Object[] params = name == null ? new Object[] {thingId} : new Object[] {thingId, name};
-    return db.routing.read(h.db, session, db.retry, c -> db.sql.query(c, select(h) + where, rs -> map(h, rs), params));
+    return io.routing().read(h.db, session, io.retry(), c -> io.sql().query(c, select(h) + where, rs -> map(h, rs), params));
   }
 
   /** A pair's relations and the pair's version as one snapshot read them. */
@@ -91,16 +91,16 @@ final class RelationReads {
    * Which of {@code pairs} have relations: one cache multi-get, then ONE statement for all the
    * pairs that missed, whose answers (empty lists included) fill the cache at the pair's version.
    */
-  static Map<Relation.Pair, List<Relation>> lookup(Engine db, Session session, RelationHandle h,
+  static Map<Relation.Pair, List<Relation>> lookup(Io io, Session session, RelationHandle h,
       Collection<Relation.Pair> pairs) {
     Map<Relation.Pair, List<Relation>> found = new LinkedHashMap<>(pairs.size() * 2);
     List<Relation.Pair> misses = new ArrayList<>();
-    if (db.cache != null && !pairs.isEmpty()) {
+    if (io.cached() && !pairs.isEmpty()) {
       Map<String, Relation.Pair> keys = new LinkedHashMap<>();
       for (Relation.Pair p : pairs) {
         keys.put(h.cacheKey(p.thing1Id(), p.thing2Id()), p);
       }
-      Map<String, Versioned> hits = db.cache.getAll(keys.keySet());
+      Map<String, Versioned> hits = io.cache().getAll(keys.keySet());
       int hitCount = 0;
       for (Map.Entry<String, Relation.Pair> k : keys.entrySet()) {
         Relation.Pair p = k.getValue();
@@ -121,13 +121,13 @@ final class RelationReads {
       return found;
     }
     Routing.Served<Map<Relation.Pair, PairState>> served =
-        db.routing.readServed(h.db, session, db.retry, c -> fetchPairs(db, c, h, misses));
+        io.routing().readServed(h.db, session, io.retry(), c -> fetchPairs(io, c, h, misses));
     Map<Relation.Pair, PairState> loaded = served.value();
     for (Map.Entry<Relation.Pair, PairState> e : loaded.entrySet()) {
       found.put(e.getKey(), e.getValue().relations());
     }
     // Only primary reads fill: see Routing.readServed.
-    if (db.cache != null && !served.fromReplica()) {
+    if (io.cached() && !served.fromReplica()) {
       Map<String, Versioned> fills = new LinkedHashMap<>();
       for (Map.Entry<Relation.Pair, PairState> e : loaded.entrySet()) {
         Relation.Pair p = e.getKey();
@@ -135,7 +135,7 @@ final class RelationReads {
         fills.put(h.cacheKey(p.thing1Id(), p.thing2Id()), new Versioned(
             RelationCodec.encode(p.thing1Id(), p.thing2Id(), e.getValue().relations()), e.getValue().version()));
       }
-      db.cache.fillAll(fills, db.cacheTtl);
+      io.cache().fillAll(fills, io.cacheTtl());
     }
     Map<Relation.Pair, List<Relation>> ordered = new LinkedHashMap<>(pairs.size() * 2);
     for (Relation.Pair p : pairs) {
@@ -149,7 +149,7 @@ final class RelationReads {
    * same snapshot, and every writer changes both in one transaction, so a (list, version) filled
    * into the cache is exactly the state that version was committed with.
    */
-  static Map<Relation.Pair, PairState> fetchPairs(Engine db, Connection c, RelationHandle h,
+  static Map<Relation.Pair, PairState> fetchPairs(Io io, Connection c, RelationHandle h,
       List<Relation.Pair> pairs) throws SQLException {
     long[] t1 = new long[pairs.size()];
     long[] t2 = new long[pairs.size()];
@@ -159,7 +159,7 @@ final class RelationReads {
     }
     Map<Relation.Pair, List<Relation>> lists = new LinkedHashMap<>();
     Map<Relation.Pair, Long> versions = new LinkedHashMap<>();
-    db.sql.query(c, "select p.t1, p.t2, coalesce(v.version, 0) as pair_version,"
+    io.sql().query(c, "select p.t1, p.t2, coalesce(v.version, 0) as pair_version,"
         + " r.rel_id, r.thing1_id, r.thing2_id, r.name, r.date, r.version, d.keys, d.vals, d.kinds"
         + " from unnest(?::bigint[], ?::bigint[]) as p(t1, t2)"
         + " left join " + h.pairTable + " v on v.thing1_id = p.t1 and v.thing2_id = p.t2"

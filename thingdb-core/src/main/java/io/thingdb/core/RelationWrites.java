@@ -39,28 +39,28 @@ final class RelationWrites {
   private static final String UNIQUE_VIOLATION = "23505";
 
   /** Locks the pair, bumps its version and records the outbox row: {version, outboxId}. */
-  private static long[] lockPair(Engine db, Connection c, RelationHandle h, long thing1Id, long thing2Id)
+  private static long[] lockPair(Io io, Connection c, RelationHandle h, long thing1Id, long thing2Id)
       throws SQLException {
     String upsert = "insert into " + h.pairTable + " as cur (thing1_id, thing2_id, version)"
         + " values (?, ?, nextval('" + h.versionSequence + "')) on conflict (thing1_id, thing2_id)"
         + " do update set version = greatest(cur.version + 1, nextval('" + h.versionSequence + "')) returning version";
-    if (db.cache == null) {
-      long v = db.sql.query(c, upsert, rs -> rs.getLong(1), thing1Id, thing2Id).get(0);
+    if (!io.cached()) {
+      long v = io.sql().query(c, upsert, rs -> rs.getLong(1), thing1Id, thing2Id).get(0);
       return new long[] {v, 0};
     }
-    return db.sql.query(c, "with p as (" + upsert + "), o as (insert into thingdb_outbox (cache_key, version)"
+    return io.sql().query(c, "with p as (" + upsert + "), o as (insert into thingdb_outbox (cache_key, version)"
         + " select ?, version from p returning id) select p.version, (select id from o) from p",
         rs -> new long[] {rs.getLong(1), rs.getLong(2)}, thing1Id, thing2Id, h.cacheKey(thing1Id, thing2Id)).get(0);
   }
 
-  static Committed create(Engine db, Connection c, RelationHandle h, NewRelation nr) throws SQLException {
+  static Committed create(Io io, Connection c, RelationHandle h, NewRelation nr) throws SQLException {
     long t1 = nr.thing1Id();
     long t2 = nr.thing2Id();
-    long[] pair = lockPair(db, c, h, t1, t2);
-    Instant date = nr.date() != null ? nr.date() : db.now();
+    long[] pair = lockPair(io, c, h, t1, t2);
+    Instant date = nr.date() != null ? nr.date() : io.now();
     long id;
     try {
-      id = db.sql.query(c, "insert into " + h.table + " (rel_id, thing1_id, thing2_id, name, date)"
+      id = io.sql().query(c, "insert into " + h.table + " (rel_id, thing1_id, thing2_id, name, date)"
           + " values (nextval('" + h.idSequence + "'), ?, ?, ?, ?) returning rel_id", rs -> rs.getLong(1),
           t1, t2, nr.name(), date).get(0);
     } catch (SQLException e) {
@@ -68,36 +68,36 @@ final class RelationWrites {
     }
     Map<String, Object> props = nr.props();
     if (!props.isEmpty()) {
-      writeProps(db, c, h, id, props);
+      writeProps(io, c, h, id, props);
     }
     Relation created = new Relation(h.type, h.id, id, t1, t2, nr.name(), date, 1, new java.util.LinkedHashMap<>(props));
-    List<Relation> list = db.cache == null ? null : RelationReads.pair(db, c, h, t1, t2);
+    List<Relation> list = !io.cached() ? null : RelationReads.pair(io, c, h, t1, t2);
     return new Committed(created, pair[0], list, pair[1]);
   }
 
   /** Deletes the relation and its data rows; throws {@link NotFoundException} (rolled back) if gone. */
-  static Committed delete(Engine db, Connection c, RelationHandle h, Relation r) throws SQLException {
-    long[] pair = lockPair(db, c, h, r.thing1Id(), r.thing2Id());
-    int deleted = db.sql.query(c, "with d as (delete from " + h.table + " where rel_id = ? and thing1_id = ? and thing2_id = ?"
+  static Committed delete(Io io, Connection c, RelationHandle h, Relation r) throws SQLException {
+    long[] pair = lockPair(io, c, h, r.thing1Id(), r.thing2Id());
+    int deleted = io.sql().query(c, "with d as (delete from " + h.table + " where rel_id = ? and thing1_id = ? and thing2_id = ?"
         + " returning rel_id), dd as (delete from " + h.dataTable + " where rel_id in (select rel_id from d))"
         + " select count(*) from d", rs -> rs.getInt(1), r.id(), r.thing1Id(), r.thing2Id()).get(0);
     if (deleted == 0) {
       throw new NotFoundException("no relation " + h.type.name() + " with id " + r.id());
     }
-    List<Relation> list = db.cache == null ? null : RelationReads.pair(db, c, h, r.thing1Id(), r.thing2Id());
+    List<Relation> list = !io.cached() ? null : RelationReads.pair(io, c, h, r.thing1Id(), r.thing2Id());
     return new Committed(null, pair[0], list, pair[1]);
   }
 
-  static Committed update(Engine db, Connection c, RelationHandle h, RelationUpdate u) throws SQLException {
+  static Committed update(Io io, Connection c, RelationHandle h, RelationUpdate u) throws SQLException {
     Relation base = u.base();
-    long[] pair = lockPair(db, c, h, base.thing1Id(), base.thing2Id());
+    long[] pair = lockPair(io, c, h, base.thing1Id(), base.thing2Id());
     String name = u.changedName();
     int updated;
     try {
       String set = "version = version + 1" + (name == null ? "" : ", name = ?");
       Object[] params = name == null ? new Object[] {base.id(), base.thing1Id(), base.thing2Id()}
           : new Object[] {name, base.id(), base.thing1Id(), base.thing2Id()};
-      updated = db.sql.update(c, "update " + h.table + " set " + set + " where rel_id = ? and thing1_id = ? and thing2_id = ?",
+      updated = io.sql().update(c, "update " + h.table + " set " + set + " where rel_id = ? and thing1_id = ? and thing2_id = ?",
           params);
     } catch (SQLException e) {
       throw duplicateOr(e, h, base.thing1Id(), base.thing2Id(), name);
@@ -115,15 +115,15 @@ final class RelationWrites {
       }
     }
     if (!toDelete.isEmpty()) {
-      db.sql.update(c, "delete from " + h.dataTable + " where rel_id = ? and key = any(?)", base.id(),
+      io.sql().update(c, "delete from " + h.dataTable + " where rel_id = ? and key = any(?)", base.id(),
           toDelete.toArray(new String[0]));
     }
     if (!changed.isEmpty()) {
-      writeProps(db, c, h, base.id(), changed);
+      writeProps(io, c, h, base.id(), changed);
     }
     // Read back inside the transaction: the snapshot the update was made from may be older than
     // other writers' changes, and the cache must get exactly what this pair version holds.
-    List<Relation> list = RelationReads.pair(db, c, h, base.thing1Id(), base.thing2Id());
+    List<Relation> list = RelationReads.pair(io, c, h, base.thing1Id(), base.thing2Id());
     Relation after = null;
     for (Relation r : list) {
       if (r.id() == base.id()) {
@@ -133,11 +133,11 @@ final class RelationWrites {
     if (after == null) {
       throw new IllegalStateException("relation " + base.fullname() + " vanished inside its own update transaction");
     }
-    return new Committed(after, pair[0], db.cache == null ? null : list, pair[1]);
+    return new Committed(after, pair[0], !io.cached() ? null : list, pair[1]);
   }
 
   /** Upserts data rows in one statement. */
-  private static void writeProps(Engine db, Connection c, RelationHandle h, long id, Map<String, Object> props)
+  private static void writeProps(Io io, Connection c, RelationHandle h, long id, Map<String, Object> props)
       throws SQLException {
     List<String> keys = new ArrayList<>();
     List<String> values = new ArrayList<>();
@@ -148,7 +148,7 @@ final class RelationWrites {
       values.add(kind.encode(e.getValue()));
       kinds.add(String.valueOf(kind.code()));
     }
-    db.sql.update(c, "insert into " + h.dataTable + " (rel_id, key, value, kind)"
+    io.sql().update(c, "insert into " + h.dataTable + " (rel_id, key, value, kind)"
         + " select ?, * from unnest(?::text[], ?::text[], ?::text[])"
         + " on conflict (rel_id, key) do update set value = excluded.value, kind = excluded.kind",
         id, keys.toArray(new String[0]), values.toArray(new String[0]), kinds.toArray(new String[0]));

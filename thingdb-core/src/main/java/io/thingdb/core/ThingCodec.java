@@ -67,12 +67,12 @@ final class ThingCodec {
   }
 
   /** The cache fills for {@code things}, leaving out those too large for one item. */
-  static Map<String, Versioned> fills(Engine db, Collection<Thing> things) {
+  static Map<String, Versioned> fills(VersionedCache cache, Collection<Thing> things) {
     Map<String, Versioned> fills = new LinkedHashMap<>(things.size() * 2);
     for (Thing t : things) {
-      String key = db.cacheKey(t);
+      String key = TypeHandle.cacheKey(t);
       byte[] bytes = encode(t);
-      if (fits(db.cache, key, bytes)) {
+      if (fits(cache, key, bytes)) {
         fills.put(key, new Versioned(bytes, t.version()));
       }
     }

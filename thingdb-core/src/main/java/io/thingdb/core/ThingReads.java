@@ -15,13 +15,13 @@ final class ThingReads {
   private ThingReads() {}
 
   /** {@link #loadAll} for a collection of ids, as a map by id (found things only). */
-  static Map<Long, Thing> load(Engine db, Session session, TypeHandle h, Collection<Long> ids) {
+  static Map<Long, Thing> load(Io io, Session session, TypeHandle h, Collection<Long> ids) {
     long[] array = new long[ids.size()];
     int i = 0;
     for (long id : ids) {
       array[i++] = id;
     }
-    Thing[] found = loadAll(db, session, h, array);
+    Thing[] found = loadAll(io, session, h, array);
     Map<Long, Thing> out = new HashMap<>(found.length * 2);
     for (Thing t : found) {
       if (t != null) {
@@ -36,16 +36,16 @@ final class ThingReads {
    * positional multi-get, each hit decoded in place from the bytes memcached returned (no map, no
    * copy per layer); then one query for the misses.
    */
-  static Thing[] loadAll(Engine db, Session session, TypeHandle h, long[] ids) {
+  static Thing[] loadAll(Io io, Session session, TypeHandle h, long[] ids) {
     int n = ids.length;
     Thing[] found = new Thing[n];
     int hits = 0;
-    if (db.cache != null && n > 0) {
+    if (io.cached() && n > 0) {
       String[] keys = new String[n];
       for (int i = 0; i < n; i++) {
-        keys[i] = db.cacheKey(h, ids[i]);
+        keys[i] = h.cacheKey(ids[i]);
       }
-      db.cache.getAll(Arrays.asList(keys), (i, version, b, offset, length) -> {
+      io.cache().getAll(Arrays.asList(keys), (i, version, b, offset, length) -> {
         Thing t = ThingCodec.decode(h.names, h.id, b, offset, length);
         if (t != null && t.id() == ids[i]) {
           found[i] = t;
@@ -68,7 +68,7 @@ final class ThingReads {
         missing[m++] = ids[i];
       }
     }
-    Routing.Served<Map<Long, Thing>> served = db.routing.readServed(h.db, session, db.retry, c -> fetch(db, c, h, missing));
+    Routing.Served<Map<Long, Thing>> served = io.routing().readServed(h.db, session, io.retry(), c -> fetch(io, c, h, missing));
     Map<Long, Thing> loaded = served.value();
     for (int i = 0; i < n; i++) {
       if (found[i] == null) {
@@ -76,9 +76,9 @@ final class ThingReads {
       }
     }
     // Only primary reads fill: see Routing.readServed.
-    if (db.cache != null && !loaded.isEmpty() && !served.fromReplica()) {
-      Map<String, Versioned> fills = ThingCodec.fills(db, loaded.values());
-      db.cache.fillAll(fills, db.cacheTtl);
+    if (io.cached() && !loaded.isEmpty() && !served.fromReplica()) {
+      Map<String, Versioned> fills = ThingCodec.fills(io.cache(), loaded.values());
+      io.cache().fillAll(fills, io.cacheTtl());
       // fillAll is add-only: it cannot replace an older tombstone (left by an increment's
       // invalidation) or an older value that a slow writer published after our multi-get. Left
       // like that, a writer of v-1 that commits before v but publishes after our read of v
@@ -86,11 +86,11 @@ final class ThingReads {
       // the cache until the tombstone expires. One pipelined multi-get tells which fills did not
       // land (misses cost one extra round trip); those go through fill's gets/cas, which never
       // replaces a newer version.
-      Map<String, Versioned> landed = db.cache.getAll(fills.keySet());
+      Map<String, Versioned> landed = io.cache().getAll(fills.keySet());
       for (Map.Entry<String, Versioned> f : fills.entrySet()) {
         Versioned now = landed.get(f.getKey());
         if (now == null || now.version() < f.getValue().version()) {
-          db.cache.fill(f.getKey(), f.getValue().value(), f.getValue().version(), db.cacheTtl);
+          io.cache().fill(f.getKey(), f.getValue().value(), f.getValue().version(), io.cacheTtl());
         }
       }
     }
@@ -103,11 +103,11 @@ final class ThingReads {
    * autocommit) returned the row of one version with the props of a later one whenever an update
    * committed in between, and that mix was cached under the older version.
    */
-  static Map<Long, Thing> fetch(Engine db, Connection c, TypeHandle h, long[] ids) throws SQLException {
+  static Map<Long, Thing> fetch(Io io, Connection c, TypeHandle h, long[] ids) throws SQLException {
     String t = h.type.name();
     Map<Long, Thing.Row> rows = new LinkedHashMap<>();
     Map<Long, Map<String, Object>> props = new HashMap<>();
-    db.sql.query(c, "select t.*, d.key as data_key, d.value as data_value, d.kind as data_kind from thing_" + t
+    io.sql().query(c, "select t.*, d.key as data_key, d.value as data_value, d.kind as data_kind from thing_" + t
         + " t left join data_" + t + " d on d.thing_id = t.thing_id where t.thing_id = any(?)", rs -> {
       long id = rs.getLong("thing_id");
       if (!rows.containsKey(id)) {
@@ -130,10 +130,10 @@ final class ThingReads {
    * The data rows of {@code ids}. Consistent with the thing rows only inside a transaction that
    * holds their row locks (the write path); reads use {@link #fetch}.
    */
-  static Map<Long, Map<String, Object>> fetchProps(Engine db, Connection c, TypeHandle h, long[] ids)
+  static Map<Long, Map<String, Object>> fetchProps(Io io, Connection c, TypeHandle h, long[] ids)
       throws SQLException {
     Map<Long, Map<String, Object>> props = new HashMap<>();
-    db.sql.query(c, "select thing_id, key, value, kind from data_" + h.type.name() + " where thing_id = any(?)", rs -> {
+    io.sql().query(c, "select thing_id, key, value, kind from data_" + h.type.name() + " where thing_id = any(?)", rs -> {
       addProp(h, props, rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4));
       return null;
     }, ids);

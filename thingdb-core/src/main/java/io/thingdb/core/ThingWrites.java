@@ -27,10 +27,10 @@ final class ThingWrites {
           + " select u.*, (select id from o) as outbox_id from u";
 
   /** Per type: ids, thing rows and data rows in three statements whatever the count. */
-  static List<Thing> insert(Engine db, Connection c, TypeHandle h, List<NewThing> batch) throws SQLException {
+  static List<Thing> insert(Io io, Connection c, TypeHandle h, List<NewThing> batch) throws SQLException {
     String t = h.type.name();
     int n = batch.size();
-    List<Long> ids = db.sql.query(c, "select nextval('thingseq_" + t + "') from generate_series(1, ?)", rs -> rs.getLong(1), n);
+    List<Long> ids = io.sql().query(c, "select nextval('thingseq_" + t + "') from generate_series(1, ?)", rs -> rs.getLong(1), n);
     long[] idArray = new long[n];
     int[] ups = new int[n];
     int[] downs = new int[n];
@@ -40,7 +40,7 @@ final class ThingWrites {
     List<String> keys = new ArrayList<>();
     List<String> values = new ArrayList<>();
     List<String> kinds = new ArrayList<>();
-    Instant now = db.now();
+    Instant now = io.now();
     for (int i = 0; i < n; i++) {
       NewThing nt = batch.get(i);
       idArray[i] = ids.get(i);
@@ -56,11 +56,11 @@ final class ThingWrites {
         kinds.add(String.valueOf(kind.code()));
       }
     }
-    db.sql.update(c, "insert into thing_" + t + " (thing_id, ups, downs, spam, date)"
+    io.sql().update(c, "insert into thing_" + t + " (thing_id, ups, downs, spam, date)"
         + " select * from unnest(?::bigint[], ?::int[], ?::int[], ?::boolean[], ?::timestamptz[])",
         idArray, ups, downs, spam, dates);
     if (!keys.isEmpty()) {
-      db.sql.update(c, "insert into data_" + t + " (thing_id, key, value, kind)"
+      io.sql().update(c, "insert into data_" + t + " (thing_id, key, value, kind)"
           + " select * from unnest(?::bigint[], ?::text[], ?::text[], ?::text[])",
           dataIds.stream().mapToLong(Long::longValue).toArray(), keys.toArray(new String[0]),
           values.toArray(new String[0]), kinds.toArray(new String[0]));
@@ -74,7 +74,7 @@ final class ThingWrites {
     return out;
   }
 
-  static Committed update(Engine db, Connection c, TypeHandle h, ThingUpdate u) throws SQLException {
+  static Committed update(Io io, Connection c, TypeHandle h, ThingUpdate u) throws SQLException {
     String t = h.type.name();
     long id = u.base().id();
     StringBuilder set = new StringBuilder("version = version + 1");
@@ -102,47 +102,47 @@ final class ThingWrites {
         kinds.add(String.valueOf(prop.kind().code()));
       }
     }
-    RowCommitted updated = updateRow(db, c, h, set.toString(), params, id);
+    RowCommitted updated = updateRow(io, c, h, set.toString(), params, id);
     if (!toDelete.isEmpty()) {
-      db.sql.update(c, "delete from data_" + t + " where thing_id = ? and key = any(?)", id, toDelete.toArray(new String[0]));
+      io.sql().update(c, "delete from data_" + t + " where thing_id = ? and key = any(?)", id, toDelete.toArray(new String[0]));
     }
     if (!keys.isEmpty()) {
-      db.sql.update(c, "insert into data_" + t + " (thing_id, key, value, kind)"
+      io.sql().update(c, "insert into data_" + t + " (thing_id, key, value, kind)"
           + " select ?, * from unnest(?::text[], ?::text[], ?::text[])"
           + " on conflict (thing_id, key) do update set value = excluded.value, kind = excluded.kind",
           id, keys.toArray(new String[0]), values.toArray(new String[0]), kinds.toArray(new String[0]));
     }
     // Read the props back inside the transaction: the snapshot the update was made from may be
     // older than other writers' changes, and the cache must get exactly what this version holds.
-    Map<String, Object> props = ThingReads.fetchProps(db, c, h, new long[] {id}).getOrDefault(id, new LinkedHashMap<>());
+    Map<String, Object> props = ThingReads.fetchProps(io, c, h, new long[] {id}).getOrDefault(id, new LinkedHashMap<>());
     return new Committed(Thing.of(h.type, h.id, updated.row(), props), updated.outboxId());
   }
 
   /** Updates the thing row (bumping its version) and records the outbox row in one statement. */
-  private static RowCommitted updateRow(Engine db, Connection c, TypeHandle h, String set, List<Object> params,
+  private static RowCommitted updateRow(Io io, Connection c, TypeHandle h, String set, List<Object> params,
       long id) throws SQLException {
     String t = h.type.name();
     List<Object> all = new ArrayList<>(params);
     all.add(id);
     String sql;
-    if (db.cache != null) {
+    if (io.cached()) {
       sql = "with u as (update thing_" + t + " set " + set + " where thing_id = ? returning *)" + OUTBOX_CTE;
-      all.add(db.cacheKey(h, id));
+      all.add(h.cacheKey(id));
     } else {
       sql = "update thing_" + t + " set " + set + " where thing_id = ? returning *, 0::bigint as outbox_id";
     }
     List<RowCommitted> rows =
-        db.sql.query(c, sql, rs -> new RowCommitted(Engine.row(rs), rs.getLong("outbox_id")), all.toArray());
+        io.sql().query(c, sql, rs -> new RowCommitted(Engine.row(rs), rs.getLong("outbox_id")), all.toArray());
     if (rows.isEmpty()) {
       throw new NotFoundException("no " + t + " with id " + id);
     }
     return rows.get(0);
   }
 
-  static Committed incrProp(Engine db, Connection c, TypeHandle h, long id, Prop<?> prop, Number delta)
+  static Committed incrProp(Io io, Connection c, TypeHandle h, long id, Prop<?> prop, Number delta)
       throws SQLException {
     String t = h.type.name();
-    RowCommitted updated = updateRow(db, c, h, "version = version + 1", List.of(), id);
+    RowCommitted updated = updateRow(io, c, h, "version = version + 1", List.of(), id);
     String initial;
     String expression;
     Object deltaParam;
@@ -155,16 +155,16 @@ final class ThingWrites {
       expression = "(data_" + t + ".value::float8 + ?::float8)::text";
       deltaParam = delta.doubleValue();
     }
-    List<String> after = db.sql.query(c, "insert into data_" + t + " (thing_id, key, value, kind) values (?, ?, ?, ?)"
+    List<String> after = io.sql().query(c, "insert into data_" + t + " (thing_id, key, value, kind) values (?, ?, ?, ?)"
         + " on conflict (thing_id, key) do update set value = " + expression + " returning value",
         rs -> rs.getString(1), id, prop.name(), initial, String.valueOf(prop.kind().code()), deltaParam);
     if (prop.isDefault(prop.kind().decode(after.get(0)))) {
       // Back at its default (+3 then -3): a prop equal to its default is not stored, as update
       // does. A second statement only in that case: the upsert's new row is invisible to a
       // DELETE in the same statement.
-      db.sql.update(c, "delete from data_" + t + " where thing_id = ? and key = ?", id, prop.name());
+      io.sql().update(c, "delete from data_" + t + " where thing_id = ? and key = ?", id, prop.name());
     }
-    Map<String, Object> props = ThingReads.fetchProps(db, c, h, new long[] {id}).getOrDefault(id, new LinkedHashMap<>());
+    Map<String, Object> props = ThingReads.fetchProps(io, c, h, new long[] {id}).getOrDefault(id, new LinkedHashMap<>());
     return new Committed(Thing.of(h.type, h.id, updated.row(), props), updated.outboxId());
   }
 
@@ -200,17 +200,17 @@ final class ThingWrites {
    * columns an increment changes (the cache is patched from the previous version's copy, which
    * has the rest), read by position.
    */
-  static CountsCommitted incrCounter(Engine db, Session session, TypeHandle h, long id, String cacheKey,
+  static CountsCommitted incrCounter(Io io, Session session, TypeHandle h, long id, String cacheKey,
       ThingDb.Counter counter, int delta) {
     String t = h.type.name();
     String column = counter == ThingDb.Counter.UPS ? "ups" : "downs";
-    String sql = h.incrSql(counter, db.cache != null);
-    Object[] params = db.cache != null ? new Object[] {delta, id, cacheKey} : new Object[] {delta, id};
-    return db.retry.run("increment " + column + " of " + t + " " + id, () -> {
+    String sql = h.incrSql(counter, io.cached());
+    Object[] params = io.cached() ? new Object[] {delta, id, cacheKey} : new Object[] {delta, id};
+    return io.retry().run("increment " + column + " of " + t + " " + id, () -> {
       Connection c = h.db.database.primary().getConnection();
       CountsCommitted updated;
       try {
-        List<CountsCommitted> rows = db.sql.query(c, sql, rs -> new CountsCommitted(
+        List<CountsCommitted> rows = io.sql().query(c, sql, rs -> new CountsCommitted(
             new Counts(rs.getLong(1), rs.getInt(2), rs.getInt(3), rs.getLong(4)), rs.getLong(5)), params);
         if (rows.isEmpty()) {
           throw new NotFoundException("no " + t + " with id " + id);
@@ -231,7 +231,7 @@ final class ThingWrites {
       }
       // Committed. Nothing from here on may throw SQLException: Retry would apply the increment
       // again (a connection lost right after the statement counted a vote twice).
-      db.recordPosition(h.db, session, c);
+      io.recordPosition(h.db, session, c);
       try {
         c.close();
       } catch (SQLException e) {

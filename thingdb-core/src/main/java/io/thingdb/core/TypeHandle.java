@@ -26,6 +26,11 @@ final class TypeHandle {
     addCountsSql[1] = ThingWrites.addCountsSql(type.name(), true);
   }
 
+  /** The cache key of {@code t}: the same as {@link #cacheKey(long)} of its type's handle. */
+  static String cacheKey(Thing t) {
+    return "thing:" + t.fullname();
+  }
+
   /** The cache key of thing {@code id} of this type (before the cache's namespace). */
   String cacheKey(long id) {
     return keyPrefix.concat(Long.toString(id, 36));

@@ -259,7 +259,7 @@ public final class WriteTransaction {
           batch.add(things.get(i));
         }
         TypeHandle h = e.getKey();
-        List<Thing> created = ThingWrites.insert(db, connection, h, batch);
+        List<Thing> created = ThingWrites.insert(db.io, connection, h, batch);
         for (int i = 0; i < created.size(); i++) {
           out[e.getValue().get(i)] = created.get(i);
         }
@@ -291,7 +291,7 @@ public final class WriteTransaction {
     TypeHandle h = db.handle(update.base().type());
     bind(h.db, "type " + h.type.name());
     ThingWrites.Committed[] done = new ThingWrites.Committed[1];
-    run(() -> done[0] = ThingWrites.update(db, connection, h, update));
+    run(() -> done[0] = ThingWrites.update(db.io, connection, h, update));
     describe("write " + update.base().fullname());
     published.add(() -> db.thingCommitted(h, done[0]));
     return done[0].thing();
@@ -337,7 +337,7 @@ public final class WriteTransaction {
     Engine.checkId(type, id);
     bind(h.db, "type " + h.type.name());
     Map<Long, Thing> found = new LinkedHashMap<>();
-    run(() -> found.putAll(ThingReads.fetch(db, connection, h, new long[] {id})));
+    run(() -> found.putAll(ThingReads.fetch(db.io, connection, h, new long[] {id})));
     return Optional.ofNullable(found.get(id));
   }
 
@@ -465,6 +465,7 @@ public final class WriteTransaction {
   private void bind(DbHandle database, String what) {
     checkUsable();
     if (bound == null) {
+      bound = database; // before connecting: a refused connection's message names the database
       try {
         Connection c = database.database.primary().getConnection();
         try {
@@ -478,7 +479,6 @@ public final class WriteTransaction {
           throw e;
         }
         connection = c;
-        bound = database;
       } catch (SQLException e) {
         throw new Failure(e);
       }

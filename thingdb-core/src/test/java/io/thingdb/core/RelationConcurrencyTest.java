@@ -149,7 +149,7 @@ class RelationConcurrencyTest {
       for (Relation.Pair p : pairs) {
         List<Relation> truth;
         try (Connection c = ds.getConnection()) {
-          truth = RelationReads.pair(a.engine, c, h, p.thing1Id(), p.thing2Id());
+          truth = RelationReads.pair(a.engine.io, c, h, p.thing1Id(), p.thing2Id());
         }
         // What the writers and fillers left in memcached, read raw (before any new fill).
         Versioned cached = a.engine.cache.get(h.cacheKey(p.thing1Id(), p.thing2Id()));

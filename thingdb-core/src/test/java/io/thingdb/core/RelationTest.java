@@ -318,7 +318,7 @@ class RelationTest {
     RelationHandle h = db.engine.relationHandle(VOTE);
     RelationReads.PairState stale;
     try (Connection c = ds.getConnection()) { // a reader's database read, before the writes
-      stale = RelationReads.fetchPairs(db.engine, c, h, List.of(old.pair())).get(old.pair());
+      stale = RelationReads.fetchPairs(db.engine.io, c, h, List.of(old.pair())).get(old.pair());
     }
     db.delete(old);
     Relation fresh = db.create(db.newRelation(VOTE, alice, link1, "-1"));
