@@ -4,6 +4,7 @@ import io.thingdb.cache.internal.Entry;
 import io.thingdb.cache.internal.ServerCounters;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -35,8 +36,9 @@ import org.slf4j.LoggerFactory;
  * afterwards. Both report what happened ({@link Result}).
  *
  * <h2>Stampede protection</h2>
- * {@link #load} protects a loader in three layers: (1) single-flight per key inside this JVM; (2)
- * a cluster-wide lease per key taken with {@code add} (a random token, TTL at least 2 s because
+ * {@link #load} (and {@link #loadView}, the same without copying the value) protects a loader in
+ * three layers: (1) single-flight per key inside this JVM; (2) a cluster-wide lease per key
+ * taken with {@code add} (a random token, TTL at least 2 s because
  * memcached TTLs are whole seconds and a 1 s item can vanish after a few milliseconds), so one
  * loader runs across all client instances while the others serve the stale copy if there is one,
  * or wait briefly and re-read; (3) probabilistic early refresh (XFetch: an entry keeps its last
@@ -152,6 +154,37 @@ public final class VersionedCache implements AutoCloseable {
    */
   public record Stored(Kind kind, long version) {}
 
+  /** Where the value returned by {@link #loadView} came from. */
+  public enum Origin {
+    /** The cache held a fresh value (an early refresh may have started in the background). */
+    HIT,
+    /**
+     * The cached value had expired and is served, within {@link Builder#staleGrace}, while one
+     * caller refreshes it in the background.
+     */
+    STALE,
+    /** This call ran the loader. */
+    LOADED,
+    /**
+     * Another caller's load: this call missed, then waited for the load in flight in this JVM, or
+     * for the instance holding the lease, and returns the value that load produced.
+     */
+    SHARED
+  }
+
+  /**
+   * A value returned by {@link #loadView}, not copied: the {@code length} bytes of {@code buffer}
+   * from {@code offset}. The buffer may be the cache's own (the in-process backend keeps values
+   * without copying) or shared by every caller of one load: never modify it.
+   *
+   * @param buffer the bytes holding the value
+   * @param offset where the value starts in {@code buffer}
+   * @param length the value's length
+   * @param version the version the value was loaded or published with
+   * @param origin where the value came from
+   */
+  public record View(byte[] buffer, int offset, int length, long version, Origin origin) {}
+
   private final Cache cache;
   private final Clock clock;
   private final RandomGenerator random;
@@ -165,7 +198,7 @@ public final class VersionedCache implements AutoCloseable {
   private final boolean singleFlight;
   private final boolean leases;
   private final int maxCasRetries;
-  private final ConcurrentHashMap<String, CompletableFuture<Loaded>> flights = new ConcurrentHashMap<>();
+  private final ConcurrentHashMap<String, CompletableFuture<View>> flights = new ConcurrentHashMap<>();
   private final ConcurrentHashMap<String, Boolean> refreshing = new ConcurrentHashMap<>();
   private final ConcurrentHashMap<String, ServerCounters> counters = new ConcurrentHashMap<>();
   private final ThreadPoolExecutor refresher;
@@ -225,8 +258,8 @@ public final class VersionedCache implements AutoCloseable {
   // ---------------------------------------------------------------- versioned reads and writes
 
   /**
-   * The largest value, in bytes, that {@link #publish}, {@link #fill}, {@link #fillAll} and {@link
-   * #patch} can cache under {@code key}: the underlying cache's {@link Cache#maxValueSize} less the
+   * The largest value, in bytes, that {@link #publish}, {@link #fill}, {@link #fillAll}, {@link
+   * #patch} and a load can cache under {@code key}: the underlying cache's {@link Cache#maxValueSize} less the
    * header this class stores with every entry (kind, version, soft expiry, load time). They throw
    * {@link ValueTooLargeException} for a larger value and write nothing; a caller that would rather
    * serve such data uncached checks this first.
@@ -499,11 +532,32 @@ public final class VersionedCache implements AutoCloseable {
    *
    * <p>The loader runs at most once at a time per key in this JVM, and with leases on, normally
    * once across all instances sharing the cache. A loader's unchecked exception is rethrown to
-   * every caller waiting on that load; a checked one is wrapped in {@link CacheException}.
+   * every caller waiting on that load, and nothing is cached; a checked one is wrapped in {@link
+   * CacheException}. A loaded value larger than {@link #maxValueSize} is not cached: the load
+   * throws {@link ValueTooLargeException}.
    *
    * @param ttl how long a loaded value is fresh ({@link Duration#ZERO}: until invalidated)
    */
   public byte[] load(String key, Duration ttl, Loader loader) {
+    View v = loadView(key, ttl, loader);
+    if (v == null) {
+      return null;
+    }
+    byte[] b = v.buffer();
+    return v.offset() == 0 && v.length() == b.length ? b : Arrays.copyOfRange(b, v.offset(), v.offset() + v.length());
+  }
+
+  /**
+   * {@link #load} without copying the value, saying where it came from: the same lookup, stampede
+   * protection and loader contract, for callers that pass cached bytes on as they are (a web page
+   * written straight to a socket). A hit costs one {@link Cache#get} and no copy beyond the one
+   * the backend's get makes (none in process). The per-call {@code ttl} lets each caller choose
+   * how long its values stay fresh.
+   *
+   * @param ttl how long a loaded value is fresh ({@link Duration#ZERO}: until invalidated)
+   * @return the value, or null if the loader said the data is absent
+   */
+  public View loadView(String key, Duration ttl, Loader loader) {
     checkOpen();
     Objects.requireNonNull(key, "key must not be null");
     Objects.requireNonNull(ttl, () -> "ttl must not be null (key=" + key + ")");
@@ -511,30 +565,56 @@ public final class VersionedCache implements AutoCloseable {
     if (ttl.isNegative()) {
       throw new IllegalArgumentException("ttl must not be negative: " + ttl + " (key=" + key + ")");
     }
-    Entry e = read(key);
-    if (e != null && (e.isValue() || e.isAbsent())) {
+    byte[] raw = cache.get(key);
+    byte kind = raw == null ? 0 : Entry.kindAt(raw, 0, raw.length);
+    if (kind == Entry.VALUE || kind == Entry.ABSENT) {
       long now = clock.millis();
-      if (e.expiredAt(now)) {
+      long softExpiry = Entry.softExpiryAt(raw, 0);
+      if (softExpiry != 0 && now >= softExpiry) {
         if (leases || singleFlight) {
           // Stale-while-revalidate: one caller refreshes in the background, everyone reads on.
           countersFor(key).staleServed.increment();
           refreshInBackground(key, ttl, loader);
-          return e.isValue() ? e.value() : null;
+          return view(raw, Origin.STALE);
         }
       } else {
-        if (beta > 0 && e.softExpiryMillis != 0 && xfetchDue(e, now)) {
+        if (beta > 0 && softExpiry != 0 && xfetchDue(Entry.loadMillisAt(raw, 0), softExpiry, now)) {
           refreshInBackground(key, ttl, loader);
         }
-        return e.isValue() ? e.value() : null;
+        return view(raw, Origin.HIT);
       }
     }
-    return loadMissing(key, ttl, loader).value();
+    return loadMissing(key, ttl, loader);
   }
 
-  private boolean xfetchDue(Entry e, long now) {
+  /** The value of a value or absent entry's bytes, in place; null for an absent entry. */
+  private static View view(byte[] entry, Origin origin) {
+    if (Entry.kindAt(entry, 0, entry.length) != Entry.VALUE) {
+      return null;
+    }
+    return new View(entry, Entry.HEADER, entry.length - Entry.HEADER, Entry.versionAt(entry, 0), origin);
+  }
+
+  private static View view(Loaded loaded, Origin origin) {
+    byte[] value = loaded.value();
+    return value == null ? null : new View(value, 0, value.length, loaded.version(), origin);
+  }
+
+  /** The entry bytes of {@code key} if they hold an unexpired value or absent answer, else null. */
+  private byte[] freshEntry(String key) {
+    byte[] raw = cache.get(key);
+    byte kind = raw == null ? 0 : Entry.kindAt(raw, 0, raw.length);
+    if (kind != Entry.VALUE && kind != Entry.ABSENT) {
+      return null;
+    }
+    long softExpiry = Entry.softExpiryAt(raw, 0);
+    return softExpiry != 0 && clock.millis() >= softExpiry ? null : raw;
+  }
+
+  private boolean xfetchDue(int loadMillis, long softExpiry, long now) {
     double u = 1.0 - random.nextDouble(); // (0, 1]: ln(0) would be -infinity
-    double early = e.loadMillis * beta * -Math.log(u);
-    return now + early >= e.softExpiryMillis;
+    double early = loadMillis * beta * -Math.log(u);
+    return now + early >= softExpiry;
   }
 
   private void refreshInBackground(String key, Duration ttl, Loader loader) {
@@ -560,17 +640,20 @@ public final class VersionedCache implements AutoCloseable {
     }
   }
 
-  private Loaded loadMissing(String key, Duration ttl, Loader loader) {
+  private View loadMissing(String key, Duration ttl, Loader loader) {
     if (!singleFlight) {
       return loadWithLease(key, ttl, loader);
     }
-    CompletableFuture<Loaded> mine = new CompletableFuture<>();
-    CompletableFuture<Loaded> flight = flights.putIfAbsent(key, mine);
+    CompletableFuture<View> mine = new CompletableFuture<>();
+    CompletableFuture<View> flight = flights.putIfAbsent(key, mine);
     if (flight != null) {
-      return await(key, flight);
+      View v = await(key, flight);
+      return v == null || v.origin() == Origin.SHARED
+          ? v
+          : new View(v.buffer(), v.offset(), v.length(), v.version(), Origin.SHARED);
     }
     try {
-      Loaded loaded = loadWithLease(key, ttl, loader);
+      View loaded = loadWithLease(key, ttl, loader);
       mine.complete(loaded);
       return loaded;
     } catch (RuntimeException | Error ex) {
@@ -581,7 +664,7 @@ public final class VersionedCache implements AutoCloseable {
     }
   }
 
-  private static Loaded await(String key, CompletableFuture<Loaded> flight) {
+  private static View await(String key, CompletableFuture<View> flight) {
     try {
       return flight.get();
     } catch (InterruptedException ex) {
@@ -601,9 +684,9 @@ public final class VersionedCache implements AutoCloseable {
     }
   }
 
-  private Loaded loadWithLease(String key, Duration ttl, Loader loader) {
+  private View loadWithLease(String key, Duration ttl, Loader loader) {
     if (!leases) {
-      return loadAndFill(key, ttl, loader, false);
+      return view(loadAndFill(key, ttl, loader, false), Origin.LOADED);
     }
     long giveUp = System.nanoTime() + leaseWait.toNanos();
     boolean counted = false;
@@ -612,12 +695,12 @@ public final class VersionedCache implements AutoCloseable {
       if (token != null) {
         // The previous holder may have filled the key and released the lease between our miss
         // and our add: re-read before loading, or the load would run twice.
-        Entry e = read(key);
-        if (e != null && (e.isValue() || e.isAbsent()) && !e.expiredAt(clock.millis())) {
+        byte[] filled = freshEntry(key);
+        if (filled != null) {
           releaseLease(key, token);
-          return e.isValue() ? Loaded.of(e.value(), e.version) : Loaded.absent(e.version);
+          return view(filled, Origin.SHARED);
         }
-        return loadAndFill(key, ttl, loader, false, token);
+        return view(loadAndFill(key, ttl, loader, false, token), Origin.LOADED);
       }
       if (!counted) {
         countersFor(key).leaseWaits.increment();
@@ -625,13 +708,13 @@ public final class VersionedCache implements AutoCloseable {
       }
       // Another instance is loading: wait for its value rather than load again.
       sleep(pollMillis);
-      Entry e = read(key);
-      if (e != null && (e.isValue() || e.isAbsent()) && !e.expiredAt(clock.millis())) {
-        return e.isValue() ? Loaded.of(e.value(), e.version) : Loaded.absent(e.version);
+      byte[] filled = freshEntry(key);
+      if (filled != null) {
+        return view(filled, Origin.SHARED);
       }
       if (System.nanoTime() >= giveUp) {
         log.warn("waited {} ms for another instance's load of {}; loading it here", leaseWait.toMillis(), key);
-        return loadAndFill(key, ttl, loader, false);
+        return view(loadAndFill(key, ttl, loader, false), Origin.LOADED);
       }
     }
   }

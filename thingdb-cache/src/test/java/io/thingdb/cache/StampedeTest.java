@@ -61,21 +61,34 @@ class StampedeTest {
   /** Runs 64 concurrent loads, half on each instance, released together; returns the values. */
   private static List<String> stampede(TwoInstances clients, VersionedCache.Loader loader, Duration ttl)
       throws Exception {
+    return stampede(clients, vc -> {
+      byte[] v = vc.load(KEY, ttl, loader);
+      return v == null ? null : new String(v, UTF_8);
+    });
+  }
+
+  /** One reader's call on its instance. */
+  @FunctionalInterface
+  private interface Read<T> {
+    T read(VersionedCache vc) throws Exception;
+  }
+
+  /** Runs 64 concurrent reads, half on each instance, released together; returns their results. */
+  private static <T> List<T> stampede(TwoInstances clients, Read<T> read) throws Exception {
     ExecutorService pool = Executors.newFixedThreadPool(THREADS);
     try {
       CountDownLatch go = new CountDownLatch(1);
-      List<Future<String>> results = new ArrayList<>();
+      List<Future<T>> results = new ArrayList<>();
       for (int t = 0; t < THREADS; t++) {
         VersionedCache vc = clients.versioned.get(t % 2);
         results.add(pool.submit(() -> {
           go.await();
-          byte[] v = vc.load(KEY, ttl, loader);
-          return v == null ? null : new String(v, UTF_8);
+          return read.read(vc);
         }));
       }
       go.countDown();
-      List<String> values = new ArrayList<>();
-      for (Future<String> f : results) {
+      List<T> values = new ArrayList<>();
+      for (Future<T> f : results) {
         values.add(f.get(30, TimeUnit.SECONDS));
       }
       return values;
@@ -114,6 +127,26 @@ class StampedeTest {
       }
       assertThat(protectedLoads).isEqualTo(1);
       assertThat(values).containsOnly("v2");
+      long leaseWaits = clients.versioned.stream().mapToLong(v -> v.stats().total().leaseWaits()).sum();
+      assertThat(leaseWaits).isGreaterThanOrEqualTo(1);
+    }
+  }
+
+  @Test
+  void aColdKeyReadInPlaceIsLoadedOnceAcrossInstancesAndEveryOtherReaderSharesThatLoad() throws Exception {
+    try (TwoInstances clients = new TwoInstances(Clock.systemUTC(), UnaryOperator.identity())) {
+      AtomicInteger loads = new AtomicInteger();
+      VersionedCache.Loader loader = slowLoader(loads, "v1");
+      List<VersionedCache.View> views = stampede(clients, vc -> vc.loadView(KEY, Duration.ofSeconds(30), loader));
+      List<VersionedCache.Origin> origins = views.stream().map(VersionedCache.View::origin).toList();
+      System.out.printf("cold key read in place, %d threads over 2 instances: loads=%d, origins=%s%n", THREADS,
+          loads.get(), origins.stream().collect(java.util.stream.Collectors.groupingBy(o -> o,
+              java.util.stream.Collectors.counting())));
+      assertThat(loads).hasValue(1);
+      assertThat(origins).containsOnlyOnce(VersionedCache.Origin.LOADED)
+          .isSubsetOf(VersionedCache.Origin.LOADED, VersionedCache.Origin.SHARED, VersionedCache.Origin.HIT);
+      assertThat(views).allSatisfy(v -> assertThat(new String(v.buffer(), v.offset(), v.length(), UTF_8)).isEqualTo("v1"));
+      // The other instance did not load: it waited on the lease and read the value back.
       long leaseWaits = clients.versioned.stream().mapToLong(v -> v.stats().total().leaseWaits()).sum();
       assertThat(leaseWaits).isGreaterThanOrEqualTo(1);
     }

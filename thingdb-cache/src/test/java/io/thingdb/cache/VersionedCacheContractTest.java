@@ -5,8 +5,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.thingdb.cache.VersionedCache.Loaded;
+import io.thingdb.cache.VersionedCache.Origin;
 import io.thingdb.cache.VersionedCache.Result;
 import io.thingdb.cache.VersionedCache.Versioned;
+import io.thingdb.cache.VersionedCache.View;
 import io.thingdb.cache.testing.MutableClock;
 import java.io.IOException;
 import java.time.Duration;
@@ -345,6 +347,108 @@ abstract class VersionedCacheContractTest {
     } finally {
       pool.shutdownNow();
     }
+  }
+
+  static String s(View v) {
+    return v == null ? null : new String(v.buffer(), v.offset(), v.length(), UTF_8) + "@" + v.version();
+  }
+
+  @Test
+  void loadViewHandsOutTheLoadedAndTheCachedBytesWithoutACopyAndSaysWhereTheyCameFrom() {
+    byte[] page = b("page");
+    View loaded = vc.loadView("k", TTL, key -> Loaded.of(page, 4));
+    assertThat(loaded.origin()).isEqualTo(Origin.LOADED);
+    assertThat(loaded.buffer()).as("the loader's own array").isSameAs(page);
+    assertThat(s(loaded)).isEqualTo("page@4");
+    View hit = vc.loadView("k", TTL, key -> {
+      throw new AssertionError("a hit must not load");
+    });
+    assertThat(hit.origin()).isEqualTo(Origin.HIT);
+    assertThat(s(hit)).isEqualTo("page@4");
+    assertThat(vc.stats().total().loads()).isEqualTo(1);
+  }
+
+  @Test
+  void loadViewOfAnAbsentAnswerIsNullAndCachedAsANegativeEntry() {
+    assertThat(vc.loadView("k", TTL, key -> Loaded.absent(1))).isNull();
+    assertThat(vc.loadView("k", TTL, key -> {
+      throw new AssertionError("the negative entry must answer");
+    })).isNull();
+  }
+
+  @Test
+  void loadViewServesAnExpiredValueAsStaleWhileOneCallerRefreshesIt() throws Exception {
+    Duration ttl = Duration.ofSeconds(10);
+    vc.loadView("k", ttl, key -> Loaded.of(b("old"), 1));
+    clock.advance(Duration.ofSeconds(11));
+    CountDownLatch finish = new CountDownLatch(1);
+    AtomicInteger loads = new AtomicInteger();
+    VersionedCache.Loader slow = key -> {
+      loads.incrementAndGet();
+      finish.await();
+      return Loaded.of(b("new"), 2);
+    };
+    for (int i = 0; i < 5; i++) {
+      View v = vc.loadView("k", ttl, slow);
+      assertThat(v.origin()).isEqualTo(Origin.STALE);
+      assertThat(s(v)).isEqualTo("old@1");
+    }
+    finish.countDown();
+    awaitValue("k", "new@2");
+    View after = vc.loadView("k", ttl, slow);
+    assertThat(after.origin()).isEqualTo(Origin.HIT);
+    assertThat(s(after)).isEqualTo("new@2");
+    assertThat(loads).hasValue(1);
+  }
+
+  @Test
+  void concurrentMissesOfLoadViewRunTheLoaderOnceAndTheOthersShareItsValue() throws Exception {
+    int callers = 8;
+    CountDownLatch started = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    AtomicInteger loads = new AtomicInteger();
+    VersionedCache.Loader slow = key -> {
+      loads.incrementAndGet();
+      started.countDown();
+      release.await();
+      return Loaded.of(b("once"), 1);
+    };
+    ExecutorService pool = Executors.newFixedThreadPool(callers);
+    try {
+      List<Future<View>> views = new ArrayList<>();
+      for (int i = 0; i < callers; i++) {
+        views.add(pool.submit(() -> vc.loadView("k", TTL, slow)));
+      }
+      assertThat(started.await(5, TimeUnit.SECONDS)).isTrue();
+      Thread.sleep(100); // the other callers reach the load in flight
+      release.countDown();
+      List<Origin> origins = new ArrayList<>();
+      for (Future<View> f : views) {
+        View v = f.get(5, TimeUnit.SECONDS);
+        assertThat(s(v)).isEqualTo("once@1");
+        origins.add(v.origin());
+      }
+      // A caller the pool started after the fill finds it cached: a hit, never a second load.
+      assertThat(origins).containsOnlyOnce(Origin.LOADED).isSubsetOf(Origin.LOADED, Origin.SHARED, Origin.HIT);
+      assertThat(loads).hasValue(1);
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  @Test
+  void aLoadedValueOverMaxValueSizeIsRefusedAndNothingIsCached() {
+    // Keys of one length: the limit depends on the key's encoded length.
+    int max = vc.maxValueSize("big:1");
+    assertThat(vc.maxValueSize("big:2")).isEqualTo(max);
+    byte[] fits = new byte[max];
+    assertThat(vc.loadView("big:1", TTL, key -> Loaded.of(fits, 1)).origin()).isEqualTo(Origin.LOADED);
+    assertThat(vc.get("big:1")).as("cached").isNotNull();
+    byte[] tooLarge = new byte[max + 1];
+    assertThatThrownBy(() -> vc.loadView("big:2", TTL, key -> Loaded.of(tooLarge, 1)))
+        .isInstanceOf(ValueTooLargeException.class);
+    assertThat(vc.get("big:2")).isNull();
+    assertThatThrownBy(() -> vc.fill("big:2", tooLarge, 1, TTL)).isInstanceOf(ValueTooLargeException.class);
   }
 
   @Test

@@ -77,9 +77,23 @@ public final class Entry {
 
   /** The version of the entry at {@code offset}, read in place; check {@link #kindAt} first. */
   public static long versionAt(byte[] bytes, int offset) {
+    return bigEndian(bytes, offset + 1, 8);
+  }
+
+  /** The soft expiry (0 for none) of the entry at {@code offset}, read in place; check {@link #kindAt} first. */
+  public static long softExpiryAt(byte[] bytes, int offset) {
+    return bigEndian(bytes, offset + 9, 8);
+  }
+
+  /** The last load duration of the entry at {@code offset}, read in place; check {@link #kindAt} first. */
+  public static int loadMillisAt(byte[] bytes, int offset) {
+    return (int) bigEndian(bytes, offset + 17, 4);
+  }
+
+  private static long bigEndian(byte[] bytes, int from, int count) {
     long v = 0;
-    for (int i = 1; i <= 8; i++) {
-      v = (v << 8) | (bytes[offset + i] & 0xFF);
+    for (int i = from; i < from + count; i++) {
+      v = (v << 8) | (bytes[i] & 0xFF);
     }
     return v;
   }

@@ -25,14 +25,6 @@ final class AccountsHandler {
     this.views = views;
   }
 
-  /** The logged-in account, or a 401 saying what needs a login. */
-  static Thing requireLogin(Request req, String what) {
-    if (req.viewer() == null) {
-      throw new HttpError(401, "log in to " + what);
-    }
-    return req.viewer();
-  }
-
   Response loginForm(Request req) {
     Map<String, Object> scope = views.page(req, "log in or sign up");
     scope.put("formCsrf", site.cookies.csrfToken(req.ensureSession(site.cookies)));
@@ -44,7 +36,7 @@ final class AccountsHandler {
    * name, so two signups racing for one name across app servers cannot both succeed.
    */
   Response signup(Request req) throws IOException {
-    String name = PostsHandler.trim(req.form("name"));
+    String name = req.formText("name");
     String password = req.form("password") == null ? "" : req.form("password");
     if (!NAME.matcher(name).matches()) {
       throw HttpError.badRequest("a name is 3 to 20 letters, digits, '_' or '-' (was '" + Request.abbreviate(name) + "')");
@@ -70,7 +62,7 @@ final class AccountsHandler {
   }
 
   Response login(Request req) throws IOException {
-    String name = PostsHandler.trim(req.form("name"));
+    String name = req.formText("name");
     String password = req.form("password") == null ? "" : req.form("password");
     if (name.isEmpty() || password.isEmpty()) {
       throw HttpError.badRequest("give a name and a password");
@@ -97,7 +89,7 @@ final class AccountsHandler {
   /** The user page: submitted links (paged with after), liked links, recent comments. */
   Response user(Request req) {
     Thing account = userTarget(req);
-    Site.LinkPage submitted = site.submitted(req.viewer(), account, PostsHandler.after(req), PostsHandler.limit(req));
+    Site.LinkPage submitted = site.submitted(req.viewer(), account, req.after(), req.limit());
     Map<String, Object> scope = views.page(req, "/user/" + account.get(Models.NAME));
     scope.put("user", account.get(Models.NAME));
     scope.put("spammer", account.get(Models.SPAMMER));
@@ -109,7 +101,7 @@ final class AccountsHandler {
     if (submitted.after() != null) {
       scope.put("next", "/user/" + account.get(Models.NAME) + "?after=" + submitted.after());
     }
-    return Response.html(site.templates.render("user", scope)).cacheable();
+    return Response.html(site.templates.render("user", scope));
   }
 
   Thing userTarget(Request req) {
@@ -122,12 +114,12 @@ final class AccountsHandler {
    * posts and comments are created as spam: the author still sees them, nobody else does.
    */
   Response markSpammer(Request req) throws IOException {
-    Thing admin = requireLogin(req, "moderate");
+    Thing admin = req.requireViewer("moderate");
     if (!admin.get(Models.ADMIN)) {
       throw HttpError.forbidden("only admins can mark spammers");
     }
-    String name = PostsHandler.trim(req.form("name"));
-    String value = PostsHandler.trim(req.form("spammer"));
+    String name = req.formText("name");
+    String value = req.formText("spammer");
     if (!value.equals("true") && !value.equals("false")) {
       throw HttpError.badRequest("spammer must be true or false, was '" + Request.abbreviate(value) + "'");
     }

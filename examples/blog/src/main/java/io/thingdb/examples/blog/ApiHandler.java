@@ -40,7 +40,7 @@ final class ApiHandler {
     Thing link = posts.permalinkTarget(req);
     List<Object> out = List.of(Views.listing(views.linksJson(List.of(link), req.viewer()), null, 1),
         Views.listing(views.threadsJson(site.comments(req.dbSession(), link, req.viewer()), req.viewer(), link), null, Site.MAX_COMMENTS));
-    return Response.json(200, Json.write(out)).cacheable();
+    return json(out);
   }
 
   Response byId(Request req) {
@@ -63,8 +63,8 @@ final class ApiHandler {
 
   Response user(Request req) {
     Thing account = accounts.userTarget(req);
-    Site.LinkPage page = site.submitted(req.viewer(), account, PostsHandler.after(req), PostsHandler.limit(req));
-    Map<String, Object> out = Views.listing(views.linksJson(page.links(), req.viewer()), page.after(), PostsHandler.limit(req));
+    Site.LinkPage page = site.submitted(req.viewer(), account, req.after(), req.limit());
+    Map<String, Object> out = Views.listing(views.linksJson(page.links(), req.viewer()), page.after(), req.limit());
     Map<String, Object> about = new LinkedHashMap<>();
     about.put("name", account.get(Models.NAME));
     about.put("created_utc", account.date().getEpochSecond());
@@ -73,6 +73,6 @@ final class ApiHandler {
   }
 
   private static Response json(Object value) {
-    return Response.json(200, Json.write(value)).cacheable();
+    return Response.json(200, Json.write(value));
   }
 }

@@ -6,6 +6,7 @@ import io.thingdb.cache.Cache;
 import io.thingdb.cache.InProcessCache;
 import io.thingdb.cache.MemcachedCache;
 import io.thingdb.cache.PostgresLocks;
+import io.thingdb.cache.VersionedCache;
 import io.thingdb.core.Database;
 import io.thingdb.core.ThingDb;
 import io.thingdb.core.ThingDbBuilder;
@@ -140,8 +141,11 @@ public final class BlogApp implements AutoCloseable {
     resources.add(commentVotes);
 
     byte[] secret = config.secret != null ? config.secret : secret(config.dataDir);
-    site = new Site(config, db, cache, linkVotes, commentVotes, linkStore, commentStore,
+    site = new Site(config, db, linkVotes, commentVotes, linkStore, commentStore,
         new SessionCookies(secret, Clock.systemUTC()), PostgresLocks.builder(main).namespace("blog").build(), Clock.systemUTC());
+    // Anonymous pages: an expired page may be served for one more TTL while one render replaces it.
+    VersionedCache pageCache = VersionedCache.builder(cache).staleGrace(config.pageCacheTtl).build();
+    resources.add(pageCache);
 
     // In-process queue processors, one set per database that holds a queue.
     processors.add(ListingProcessors.builder(db, main, linkStore, routing).build());
@@ -178,7 +182,7 @@ public final class BlogApp implements AutoCloseable {
     }
     AccessLog accessLog = accessLog(config);
     try {
-      server = new BlogServer(site, config.host, config.port, config.httpThreads, accessLog);
+      server = new BlogServer(site, pageCache, config.host, config.port, config.httpThreads, accessLog);
     } catch (IOException | RuntimeException e) {
       if (accessLog != null) {
         accessLog.close();

@@ -4,6 +4,7 @@ import static java.nio.charset.StandardCharsets.UTF_8;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import io.thingdb.cache.VersionedCache;
 import io.thingdb.core.Scope;
 import io.thingdb.core.Thing;
 import java.io.IOException;
@@ -11,18 +12,15 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
-import java.nio.ByteBuffer;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutionException;
+import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -31,39 +29,41 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The HTTP side: the JDK's {@code HttpServer}, the routes, and what every request goes through —
- * the session cookie, the CSRF check on every POST, the anonymous page cache, error pages, and one
- * log line per request with its status, time, SQL statements and cache hits (also sent as the
- * {@code X-SQL-Statements}, {@code X-Cache-Hits} and {@code X-Page-Cache} headers).
+ * the session cookie, the CSRF check on every POST, the anonymous page cache ({@link PageCache}),
+ * error pages, and one log line per request with its status, time, SQL statements and cache hits
+ * (also sent as the {@code X-SQL-Statements}, {@code X-Cache-Hits} and {@code X-Page-Cache}
+ * headers).
  *
  * <p>Thread-safe; requests run on a fixed pool of {@code blog-http-*} threads.
  */
 final class BlogServer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(BlogServer.class);
-  private static final String PAGE_PREFIX = "page:";
-  /** How long a request waits for a concurrent render of the page it missed before rendering it itself. */
-  private static final long RENDER_WAIT_MILLIS = 5_000;
 
   private record Route(String method, Pattern pattern, Handler handler) {}
 
   private final Site site;
   private final Views views;
   private final List<Route> routes = new ArrayList<>();
+  /** The paths of form pages: GETs that carry the visitor's CSRF token, never page-cached. */
+  private final Set<String> forms = new HashSet<>();
   private final Map<String, byte[]> statics = new LinkedHashMap<>();
+  private final PageCache pages;
   private final HttpServer server;
   private final ExecutorService pool;
   private final AccessLog accessLog;
-  /** Pages being rendered for the page cache right now, by cache key. */
-  private final ConcurrentHashMap<String, CompletableFuture<Response>> rendering = new ConcurrentHashMap<>();
   private final java.util.function.Function<String, io.thingdb.core.Session> restore = this::restore;
 
   /**
-   * A server on {@code host:port} with {@code threads} request threads, writing its access log to
-   * {@code accessLog} (null: no access log).
+   * A server on {@code host:port} with {@code threads} request threads, keeping anonymous pages in
+   * {@code pageCache} for the configured page TTL, and writing its access log to {@code accessLog}
+   * (null: no access log).
    */
-  BlogServer(Site site, String host, int port, int threads, AccessLog accessLog) throws IOException {
+  BlogServer(Site site, VersionedCache pageCache, String host, int port, int threads, AccessLog accessLog)
+      throws IOException {
     this.site = site;
     this.accessLog = accessLog;
     this.views = new Views(site);
+    this.pages = new PageCache(pageCache, site.config.pageCacheTtl, this::renderAnonymous, restore);
     PostsHandler posts = new PostsHandler(site, views);
     CommentsHandler comments = new CommentsHandler(site);
     AccountsHandler accounts = new AccountsHandler(site, views);
@@ -71,16 +71,16 @@ final class BlogServer implements AutoCloseable {
     ApiHandler api = new ApiHandler(site, views, posts, accounts);
 
     String listing = "(?:/r/([A-Za-z0-9_]+))?(?:/(hot|new|top|controversial))?/?";
-    get(listing, posts::listing);
-    get(listing + "\\.json", api::listing);
-    get("/r/([A-Za-z0-9_]+)/comments/([a-z0-9]+)/?", posts::permalink);
-    get("/r/([A-Za-z0-9_]+)/comments/([a-z0-9]+)\\.json", api::permalink);
-    get("/by_id/([^/]+)\\.json", api::byId);
-    get("/user/([A-Za-z0-9_-]+)/?", accounts::user);
-    get("/user/([A-Za-z0-9_-]+)\\.json", api::user);
-    get("/submit", posts::submitForm);
-    get("/login", accounts::loginForm);
-    get("/signup", accounts::loginForm);
+    page(listing, posts::listing);
+    page(listing + "\\.json", api::listing);
+    page("/r/([A-Za-z0-9_]+)/comments/([a-z0-9]+)/?", posts::permalink);
+    page("/r/([A-Za-z0-9_]+)/comments/([a-z0-9]+)\\.json", api::permalink);
+    page("/by_id/([^/]+)\\.json", api::byId);
+    page("/user/([A-Za-z0-9_-]+)/?", accounts::user);
+    page("/user/([A-Za-z0-9_-]+)\\.json", api::user);
+    form("/submit", posts::submitForm);
+    form("/login", accounts::loginForm);
+    form("/signup", accounts::loginForm);
     post("/submit", posts::submit);
     post("/comment", comments::post);
     post("/vote", votes::vote);
@@ -113,12 +113,23 @@ final class BlogServer implements AutoCloseable {
     server.createContext("/", this::serve);
   }
 
-  private void get(String regex, Handler h) {
+  /**
+   * A GET whose answer to anonymous visitors is the same for all of them. Anonymous GETs of every
+   * path but a form's are answered through the page cache (unknown paths too: their 404 is not
+   * kept); a logged-in visitor's page is rendered for them.
+   */
+  private void page(String regex, Handler h) {
     routes.add(new Route("GET", Pattern.compile(regex), h));
   }
 
-  private void post(String regex, Handler h) {
-    routes.add(new Route("POST", Pattern.compile(regex), h));
+  /** A GET of a form page at {@code path}: rendered for each visitor, never cached. */
+  private void form(String path, Handler h) {
+    forms.add(path);
+    routes.add(new Route("GET", Pattern.compile(Pattern.quote(path)), h));
+  }
+
+  private void post(String path, Handler h) {
+    routes.add(new Route("POST", Pattern.compile(Pattern.quote(path)), h));
   }
 
   void start() {
@@ -143,15 +154,11 @@ final class BlogServer implements AutoCloseable {
         resp = statics.containsKey(req.path()) ? staticFile(req) : null;
         if (resp == null) {
           identify(req);
-          if (req.method().equals("GET") && req.viewer() == null) {
-            String key = PAGE_PREFIX + (req.wantsJson() ? "json:" : "html:") + req.pathAndQuery();
-            resp = cachedPage(key);
-            pageCache = resp == null ? "miss" : "hit";
-            if (resp == null) {
-              Rendered r = renderMissing(req, key);
-              resp = r.response();
-              pageCache = r.pageCache();
-            }
+          if (req.method().equals("GET") && req.viewer() == null && !forms.contains(req.path())) {
+            pageCache = "miss"; // what the log says if the render fails
+            PageCache.Page page = pages.get(req.pathAndQuery(), req.wantsJson());
+            resp = page.response();
+            pageCache = page.how();
           } else {
             resp = route(req);
           }
@@ -165,7 +172,7 @@ final class BlogServer implements AutoCloseable {
         resp = error(req, 500, "something went wrong on our side; it has been logged");
       }
       statements = scope.statements() + SqlCounter.current() - jdbcBefore;
-      cacheHits = scope.cacheHits() + (pageCache.equals("hit") ? 1 : 0);
+      cacheHits = scope.cacheHits() + (pageCache.equals("hit") || pageCache.equals("stale") ? 1 : 0);
     }
     if (req.newSession && resp.status < 400) {
       resp.header("Set-Cookie", site.cookies.setCookie(req.session()));
@@ -285,82 +292,17 @@ final class BlogServer implements AutoCloseable {
     return Response.of(status, "text/html; charset=utf-8", body);
   }
 
-  // ------------------------------------------------------------------ anonymous page cache
-
-  /** A page rendered for the page cache, and how it was obtained: {@code miss} or {@code shared}. */
-  private record Rendered(Response response, String pageCache) {}
-
   /**
-   * Renders a page missing from the page cache once, however many requests want it: when a busy
-   * page expires, every request in flight misses it at the same moment, and each would render it
-   * (and run its SQL). The first one renders and stores it; the others wait for that render (up
-   * to {@link #RENDER_WAIT_MILLIS}) and serve its bytes ({@code page_cache=shared}). A waiter whose
-   * render failed, was not cacheable or took too long renders the page itself.
+   * The page cache's renderer: what any anonymous visitor gets for a GET, error pages included.
+   * Runs on a request thread or on a background refresh thread.
    */
-  private Rendered renderMissing(Request req, String key) throws IOException {
-    CompletableFuture<Response> mine = new CompletableFuture<>();
-    CompletableFuture<Response> running = rendering.putIfAbsent(key, mine);
-    if (running != null) {
-      Response other = awaitRender(running);
-      if (other != null) {
-        // A response of its own (this request adds its headers), sharing only the body bytes.
-        return new Rendered(Response.of(200, other.contentType, other.body, other.bodyOffset, other.bodyLength), "shared");
-      }
-      return new Rendered(renderAndStore(req, key), "miss");
-    }
+  private Response renderAnonymous(Request anonymous) {
     try {
-      Response resp = renderAndStore(req, key);
-      mine.complete(resp.cacheable && resp.status == 200 ? resp : null);
-      return new Rendered(resp, "miss");
-    } finally {
-      rendering.remove(key, mine);
-      mine.complete(null); // failed: the waiters render themselves
-    }
-  }
-
-  private Response renderAndStore(Request req, String key) throws IOException {
-    Response resp = route(req);
-    if (resp.cacheable && resp.status == 200) {
-      storePage(key, resp);
-    }
-    return resp;
-  }
-
-  private static Response awaitRender(CompletableFuture<Response> render) {
-    try {
-      return render.get(RENDER_WAIT_MILLIS, TimeUnit.MILLISECONDS);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      return null;
-    } catch (ExecutionException | TimeoutException e) {
-      return null;
-    }
-  }
-
-  /**
-   * Encoded as {@code <content type length><content type><body>}; the response's body is the
-   * cached value's tail, not a copy of it.
-   */
-  private Response cachedPage(String key) {
-    byte[] v = site.cache.get(key);
-    if (v == null || v.length < 4) {
-      return null;
-    }
-    int typeLength = ByteBuffer.wrap(v).getInt();
-    if (typeLength < 0 || typeLength > v.length - 4) {
-      log.warn("page cache entry {} is malformed (content type length {}); rendering the page again", key, typeLength);
-      return null;
-    }
-    String type = new String(v, 4, typeLength, UTF_8);
-    return Response.of(200, type, v, 4 + typeLength, v.length - 4 - typeLength);
-  }
-
-  private void storePage(String key, Response resp) {
-    byte[] type = resp.contentType.getBytes(UTF_8);
-    ByteBuffer b = ByteBuffer.allocate(4 + type.length + resp.bodyLength);
-    b.putInt(type.length).put(type).put(resp.body, resp.bodyOffset, resp.bodyLength);
-    if (b.capacity() <= site.cache.maxValueSize(key)) {
-      site.cache.set(key, b.array(), site.config.pageCacheTtl);
+      return route(anonymous);
+    } catch (HttpError e) {
+      return error(anonymous, e.status(), e.getMessage());
+    } catch (IOException e) {
+      throw new UncheckedIOException(e); // a GET has no body to fail reading
     }
   }
 

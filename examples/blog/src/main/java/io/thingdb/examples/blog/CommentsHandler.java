@@ -19,10 +19,10 @@ final class CommentsHandler {
   }
 
   Response post(Request req) throws IOException {
-    Thing author = AccountsHandler.requireLogin(req, "comment");
-    String linkName = PostsHandler.trim(req.form("link"));
-    String parentName = PostsHandler.trim(req.form("parent"));
-    String text = req.form("text") == null ? "" : req.form("text").strip();
+    Thing author = req.requireViewer("comment");
+    String linkName = req.formText("link");
+    String parentName = req.formText("parent");
+    String text = req.formText("text");
     if (text.isEmpty()) {
       throw HttpError.badRequest("the comment must not be empty");
     }

@@ -53,28 +53,7 @@ final class PostsHandler {
       }
     }
     String path = (name == null ? "" : "/r/" + community.get(Models.COMMUNITY_NAME)) + "/" + (req.pathParam(2) == null ? "" : sortName);
-    return new Query(community, prefix, sort, window, after(req), limit(req), path);
-  }
-
-  static String after(Request req) {
-    String after = req.query("after");
-    return after == null || after.isEmpty() ? null : after;
-  }
-
-  static int limit(Request req) {
-    String text = req.query("limit");
-    if (text == null || text.isEmpty()) {
-      return 25;
-    }
-    try {
-      int n = Integer.parseInt(text);
-      if (n >= 1 && n <= 100) {
-        return n;
-      }
-    } catch (NumberFormatException e) {
-      // answered below
-    }
-    throw HttpError.badRequest("limit must be a whole number from 1 to 100, was '" + Request.abbreviate(text) + "'");
+    return new Query(community, prefix, sort, window, req.after(), req.limit(), path);
   }
 
   Response listing(Request req) {
@@ -110,12 +89,12 @@ final class PostsHandler {
         sep = "&";
       }
       next.append(sep).append("after=").append(page.after());
-      if (q.limit() != 25) {
+      if (q.limit() != Request.DEFAULT_LIMIT) {
         next.append("&limit=").append(q.limit());
       }
       scope.put("next", next.toString());
     }
-    return Response.html(site.templates.render("listing", scope)).cacheable();
+    return Response.html(site.templates.render("listing", scope));
   }
 
   Response permalink(Request req) {
@@ -130,7 +109,7 @@ final class PostsHandler {
     one.get(0).remove("rank");
     scope.put("link", one.get(0));
     scope.put("threads", views.threads(site.comments(req.dbSession(), link, req.viewer()), req.viewer(), link));
-    return Response.html(site.templates.render("permalink", scope)).cacheable();
+    return Response.html(site.templates.render("permalink", scope));
   }
 
   /** The post a permalink route names (group 2: base-36 id), or 404. */
@@ -140,7 +119,7 @@ final class PostsHandler {
   }
 
   Response submitForm(Request req) {
-    AccountsHandler.requireLogin(req, "submit a post");
+    req.requireViewer("submit a post");
     Map<String, Object> scope = views.page(req, "submit");
     scope.put("communities", views.communityOptions(req.query("r")));
     return Response.html(site.templates.render("submit", scope));
@@ -153,11 +132,11 @@ final class PostsHandler {
    * author's own up vote follows as an ordinary vote.
    */
   Response submit(Request req) throws IOException {
-    Thing author = AccountsHandler.requireLogin(req, "submit a post");
-    String title = trim(req.form("title"));
-    String url = trim(req.form("url"));
-    String body = req.form("text") == null ? "" : req.form("text").strip();
-    String communityName = trim(req.form("community"));
+    Thing author = req.requireViewer("submit a post");
+    String title = req.formText("title");
+    String url = req.formText("url");
+    String body = req.formText("text");
+    String communityName = req.formText("community");
     if (title.isEmpty()) {
       throw HttpError.badRequest("the title must not be empty");
     }
@@ -210,9 +189,5 @@ final class PostsHandler {
     if (uri.getHost() == null || uri.getHost().isEmpty()) {
       throw HttpError.badRequest("the URL must name a host, like https://example.com/page");
     }
-  }
-
-  static String trim(String s) {
-    return s == null ? "" : s.strip();
   }
 }

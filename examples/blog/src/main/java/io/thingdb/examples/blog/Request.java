@@ -2,6 +2,7 @@ package io.thingdb.examples.blog;
 
 import static java.nio.charset.StandardCharsets.UTF_8;
 
+import com.sun.net.httpserver.Headers;
 import com.sun.net.httpserver.HttpExchange;
 import io.thingdb.core.Thing;
 import java.io.ByteArrayOutputStream;
@@ -17,17 +18,25 @@ import java.util.regex.Matcher;
 
 /**
  * One HTTP request as the handlers see it: method, path, query and form parameters, cookies, and
- * the visitor (session and account), with the body read at most once and capped. Not thread-safe:
- * one request is handled by one thread.
+ * the visitor (session and account), with the body read at most once and capped; and the reads
+ * every handler shares (trimmed form fields, the listing's {@code after} and {@code limit}, the
+ * login a page needs). Not thread-safe: one request is handled by one thread.
  */
 public final class Request {
   /** The largest request body read; a larger one is refused with 413 and nothing is written. */
   public static final int MAX_BODY_BYTES = 256 * 1024;
   /** Bodies up to this size are read and discarded before the 413, so the client sees the answer. */
   private static final long MAX_DRAIN_BYTES = 64L * 1024 * 1024;
+  /** Listing items per page unless {@code limit} says otherwise. */
+  static final int DEFAULT_LIMIT = 25;
+  /** The largest {@code limit} a listing page accepts. */
+  static final int MAX_LIMIT = 100;
 
-  private final HttpExchange exchange;
+  private final String method;
   private final String path;
+  private final String rawQuery;
+  private final Headers headers;
+  private final InputStream body;
   private final Map<String, List<String>> query;
   private final Map<String, String> cookies;
   private Map<String, List<String>> form;
@@ -41,15 +50,43 @@ public final class Request {
   private java.util.function.Function<String, io.thingdb.core.Session> sessions;
 
   Request(HttpExchange exchange) {
-    this.exchange = exchange;
-    this.path = exchange.getRequestURI().getRawPath();
-    this.query = parseForm(exchange.getRequestURI().getRawQuery());
-    this.cookies = parseCookies(exchange.getRequestHeaders().get("Cookie"));
+    this(exchange.getRequestMethod(), exchange.getRequestURI().getRawPath(), exchange.getRequestURI().getRawQuery(),
+        exchange.getRequestHeaders(), exchange.getRequestBody());
+  }
+
+  private Request(String method, String rawPath, String rawQuery, Headers headers, InputStream body) {
+    this.method = method;
+    this.path = rawPath;
+    this.rawQuery = rawQuery;
+    this.headers = headers;
+    this.body = body;
+    this.query = parseForm(rawQuery);
+    this.cookies = parseCookies(headers.get("Cookie"));
+  }
+
+  /**
+   * A GET of {@code pathAndQuery} (as {@link #pathAndQuery()} gives it) from a visitor without
+   * cookies, asking for JSON if {@code json}: what the page cache renders once for every anonymous
+   * visitor, on whichever thread refreshes the page. It reads with a fresh ThingDb session from
+   * {@code sessions}.
+   */
+  static Request anonymousGet(String pathAndQuery, boolean json,
+      java.util.function.Function<String, io.thingdb.core.Session> sessions) {
+    int q = pathAndQuery.indexOf('?'); // a raw path has no '?': it would be percent-encoded
+    Headers headers = new Headers();
+    if (json) {
+      headers.set("Accept", "application/json");
+    }
+    String path = q < 0 ? pathAndQuery : pathAndQuery.substring(0, q);
+    String query = q < 0 ? null : pathAndQuery.substring(q + 1);
+    Request r = new Request("GET", path, query, headers, InputStream.nullInputStream());
+    r.sessions(sessions);
+    return r;
   }
 
   /** GET, POST, ... */
   public String method() {
-    return exchange.getRequestMethod();
+    return method;
   }
 
   /** The raw path, e.g. {@code /r/java/top.json}. */
@@ -59,13 +96,12 @@ public final class Request {
 
   /** The path and query as received, the key of the anonymous page cache. */
   public String pathAndQuery() {
-    String q = exchange.getRequestURI().getRawQuery();
-    return q == null ? path : path + "?" + q;
+    return rawQuery == null ? path : path + "?" + rawQuery;
   }
 
   /** A request header, or null. */
   public String header(String name) {
-    return exchange.getRequestHeaders().getFirst(name);
+    return headers.getFirst(name);
   }
 
   /** A cookie's value, or null. */
@@ -91,6 +127,37 @@ public final class Request {
   /** The logged-in account, or null for an anonymous visitor. */
   public Thing viewer() {
     return viewer;
+  }
+
+  /** The logged-in account, or a 401 saying what needs a login ({@code what}: "vote", "comment"). */
+  public Thing requireViewer(String what) {
+    if (viewer == null) {
+      throw new HttpError(401, "log in to " + what);
+    }
+    return viewer;
+  }
+
+  /** The fullname a listing page continues after ({@code after}), or null for the first page. */
+  public String after() {
+    String after = query("after");
+    return after == null || after.isEmpty() ? null : after;
+  }
+
+  /** Items per listing page: {@code limit}, 1 to 100 (default 25), or a 400 naming the bad value. */
+  public int limit() {
+    String text = query("limit");
+    if (text == null || text.isEmpty()) {
+      return DEFAULT_LIMIT;
+    }
+    try {
+      int n = Integer.parseInt(text);
+      if (n >= 1 && n <= MAX_LIMIT) {
+        return n;
+      }
+    } catch (NumberFormatException e) {
+      // answered below
+    }
+    throw HttpError.badRequest("limit must be a whole number from 1 to " + MAX_LIMIT + ", was '" + abbreviate(text) + "'");
   }
 
   /**
@@ -154,6 +221,12 @@ public final class Request {
     return v == null ? null : v.get(0);
   }
 
+  /** A form field without leading and trailing white space; empty if the form has none. */
+  public String formText(String name) throws IOException {
+    String v = form(name);
+    return v == null ? "" : v.strip();
+  }
+
   private byte[] body() throws IOException {
     String lengthHeader = header("Content-Length");
     long declared = -1;
@@ -164,7 +237,7 @@ public final class Request {
         throw HttpError.badRequest("bad Content-Length '" + lengthHeader + "'");
       }
     }
-    InputStream in = exchange.getRequestBody();
+    InputStream in = body;
     if (declared > MAX_BODY_BYTES) {
       if (declared <= MAX_DRAIN_BYTES) {
         in.transferTo(OutputStreamSink.INSTANCE);

@@ -6,8 +6,8 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * What a handler answers: status, content type, body and extra headers, and whether an anonymous
- * visitor's copy may be served from the page cache. Built by one thread; not thread-safe.
+ * What a handler answers: status, content type, body and extra headers. Built by one thread; not
+ * thread-safe (the page cache hands each request its own {@link #copy}).
  */
 public final class Response {
   final int status;
@@ -16,7 +16,6 @@ public final class Response {
   final int bodyOffset;
   final int bodyLength;
   final List<String[]> headers = new ArrayList<>();
-  boolean cacheable;
 
   private Response(int status, String contentType, byte[] body, int offset, int length) {
     if (offset < 0 || length < 0 || offset > body.length - length) {
@@ -65,9 +64,13 @@ public final class Response {
     return this;
   }
 
-  /** Lets anonymous visitors get this page from the page cache. */
-  public Response cacheable() {
-    this.cacheable = true;
-    return this;
+  /**
+   * A response of its own for another request, which adds its own headers to it: the same status,
+   * type and headers, and the same body bytes (shared, not copied).
+   */
+  Response copy() {
+    Response r = new Response(status, contentType, body, bodyOffset, bodyLength);
+    r.headers.addAll(headers);
+    return r;
   }
 }

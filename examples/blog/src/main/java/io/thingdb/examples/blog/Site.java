@@ -1,6 +1,5 @@
 package io.thingdb.examples.blog;
 
-import io.thingdb.cache.Cache;
 import io.thingdb.cache.Locks;
 import io.thingdb.core.Filter;
 import io.thingdb.core.Fullnames;
@@ -20,10 +19,8 @@ import io.thingdb.listings.Votes;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.Comparator;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
@@ -32,9 +29,9 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * The services every handler shares, and the reads that several of them need: listing pages
- * (with the shadow ban applied), permalinks with their comments, name lookups, and who voted
- * how. Thread-safe: everything it holds is.
+ * What the handlers share: the services they call, and the reads that several of them need
+ * (listing pages with the shadow ban applied, permalinks with their comments, name lookups).
+ * The page cache is the server's, not theirs. Thread-safe: everything it holds is.
  */
 final class Site {
   /** Name lookups and the community list change rarely: their id lists are cached this long. */
@@ -44,28 +41,22 @@ final class Site {
 
   final Config config;
   final ThingDb db;
-  final Cache cache;
   final Votes linkVotes;
   final Votes commentVotes;
-  final ListingStore linkStore;
-  final ListingStore commentStore;
-  final ListingReader linkReader;
-  final ListingReader commentReader;
+  private final ListingReader linkReader;
+  private final ListingReader commentReader;
   final Templates templates = new Templates();
   final SessionCookies cookies;
   final Passwords passwords;
   final Locks locks;
   final Clock clock;
 
-  Site(Config config, ThingDb db, Cache cache, Votes linkVotes, Votes commentVotes, ListingStore linkStore,
-      ListingStore commentStore, SessionCookies cookies, Locks locks, Clock clock) {
+  Site(Config config, ThingDb db, Votes linkVotes, Votes commentVotes, ListingStore linkStore, ListingStore commentStore,
+      SessionCookies cookies, Locks locks, Clock clock) {
     this.config = config;
     this.db = db;
-    this.cache = cache;
     this.linkVotes = linkVotes;
     this.commentVotes = commentVotes;
-    this.linkStore = linkStore;
-    this.commentStore = commentStore;
     // The readers ask the routing only for each key's sort (to continue after a post that left the
     // listing); sorts do not depend on the capacity, which is BlogApp's business.
     Listings routing = new Listings(Listing.DEFAULT_CAPACITY);
@@ -270,59 +261,6 @@ final class Site {
       List<Thing> r = replies.getOrDefault(c.id(), new ArrayList<>());
       r.sort(best);
       out.add(new Thread(c, r));
-    }
-    return out;
-  }
-
-  // ------------------------------------------------------------------ decorations
-
-  /** Accounts by id (cache first: one multi-get). */
-  Map<Long, Thing> accounts(Collection<Long> ids) {
-    Map<Long, Thing> out = new HashMap<>();
-    for (Thing a : db.getMany(Models.ACCOUNT, new LinkedHashSet<>(ids), ThingDb.Missing.SKIP)) {
-      out.put(a.id(), a);
-    }
-    return out;
-  }
-
-  /** Communities by id (cache first). */
-  Map<Long, Thing> communitiesById(Collection<Long> ids) {
-    Map<Long, Thing> out = new HashMap<>();
-    for (Thing c : db.getMany(Models.COMMUNITY, new LinkedHashSet<>(ids), ThingDb.Missing.SKIP)) {
-      out.put(c.id(), c);
-    }
-    return out;
-  }
-
-  /**
-   * The viewer's vote direction on each thing (1, -1; absent means none): one cached lookup of
-   * the (viewer, thing) pairs, negative answers cached too.
-   */
-  Map<Long, Integer> likes(Thing viewer, io.thingdb.core.RelationType vote, Collection<Thing> things) {
-    Map<Long, Integer> out = new HashMap<>();
-    if (viewer == null || things.isEmpty()) {
-      return out;
-    }
-    List<Relation.Pair> pairs = new ArrayList<>();
-    for (Thing t : things) {
-      pairs.add(new Relation.Pair(viewer.id(), t.id()));
-    }
-    for (Map.Entry<Relation.Pair, List<Relation>> e : db.lookup(vote, pairs).entrySet()) {
-      for (Relation r : e.getValue()) {
-        int dir = Integer.parseInt(r.name());
-        if (dir != 0) {
-          out.put(e.getKey().thing2Id(), dir);
-        }
-      }
-    }
-    return out;
-  }
-
-  /** Things by id, keeping the first of duplicates, in order. */
-  static <T> Map<Long, T> index(List<T> items, java.util.function.Function<T, Long> id) {
-    Map<Long, T> out = new LinkedHashMap<>();
-    for (T t : items) {
-      out.putIfAbsent(id.apply(t), t);
     }
     return out;
   }

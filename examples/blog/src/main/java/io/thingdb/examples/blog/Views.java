@@ -1,20 +1,25 @@
 package io.thingdb.examples.blog;
 
+import io.thingdb.core.Relation;
 import io.thingdb.core.Thing;
+import io.thingdb.core.ThingDb;
 import java.net.URI;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
 /**
- * Turns things into what the templates and the JSON API show. Templates get maps (mustache.java
- * reads map keys), the API gets maps in the shape {@code {"kind": "Listing", "data": {...}}}.
- * Stateless apart from its settings; thread-safe.
+ * Turns things into what the templates and the JSON API show, with what goes around them (authors,
+ * communities, the viewer's votes: cache first). Templates get maps (mustache.java reads map
+ * keys), the API gets maps in the shape {@code {"kind": "Listing", "data": {...}}}. Stateless
+ * apart from its settings; thread-safe.
  */
 final class Views {
   private final Site site;
@@ -70,9 +75,9 @@ final class Views {
       authorIds.add(l.get(Models.AUTHOR));
       communityIds.add(l.get(Models.COMMUNITY_ID));
     }
-    Map<Long, Thing> authors = site.accounts(authorIds);
-    Map<Long, Thing> communities = site.communitiesById(communityIds);
-    Map<Long, Integer> likes = site.likes(viewer, Models.VOTE_LINK, links);
+    Map<Long, Thing> authors = accounts(authorIds);
+    Map<Long, Thing> communities = communitiesById(communityIds);
+    Map<Long, Integer> likes = likes(viewer, Models.VOTE_LINK, links);
     List<Map<String, Object>> out = new ArrayList<>();
     int rank = 0;
     for (Thing l : links) {
@@ -121,8 +126,8 @@ final class Views {
     for (Thing c : all) {
       authorIds.add(c.get(Models.COMMENT_AUTHOR));
     }
-    Map<Long, Thing> authors = site.accounts(authorIds);
-    Map<Long, Integer> likes = site.likes(viewer, Models.VOTE_COMMENT, all);
+    Map<Long, Thing> authors = accounts(authorIds);
+    Map<Long, Integer> likes = likes(viewer, Models.VOTE_COMMENT, all);
     List<Map<String, Object>> out = new ArrayList<>();
     for (Site.Thread t : threads) {
       Map<String, Object> v = comment(t.comment(), authors, likes);
@@ -236,6 +241,50 @@ final class Views {
     c.put("kind", t.fullname().substring(0, t.fullname().indexOf('_')));
     c.put("data", data);
     return c;
+  }
+
+  // ------------------------------------------------------------------ what the views show besides the things
+
+  /** Accounts by id (cache first: one multi-get). */
+  private Map<Long, Thing> accounts(Collection<Long> ids) {
+    Map<Long, Thing> out = new HashMap<>();
+    for (Thing a : site.db.getMany(Models.ACCOUNT, new LinkedHashSet<>(ids), ThingDb.Missing.SKIP)) {
+      out.put(a.id(), a);
+    }
+    return out;
+  }
+
+  /** Communities by id (cache first). */
+  private Map<Long, Thing> communitiesById(Collection<Long> ids) {
+    Map<Long, Thing> out = new HashMap<>();
+    for (Thing c : site.db.getMany(Models.COMMUNITY, new LinkedHashSet<>(ids), ThingDb.Missing.SKIP)) {
+      out.put(c.id(), c);
+    }
+    return out;
+  }
+
+  /**
+   * The viewer's vote direction on each thing (1, -1; absent means none): one cached lookup of
+   * the (viewer, thing) pairs, negative answers cached too.
+   */
+  private Map<Long, Integer> likes(Thing viewer, io.thingdb.core.RelationType vote, Collection<Thing> things) {
+    Map<Long, Integer> out = new HashMap<>();
+    if (viewer == null || things.isEmpty()) {
+      return out;
+    }
+    List<Relation.Pair> pairs = new ArrayList<>();
+    for (Thing t : things) {
+      pairs.add(new Relation.Pair(viewer.id(), t.id()));
+    }
+    for (Map.Entry<Relation.Pair, List<Relation>> e : site.db.lookup(vote, pairs).entrySet()) {
+      for (Relation r : e.getValue()) {
+        int dir = Integer.parseInt(r.name());
+        if (dir != 0) {
+          out.put(e.getKey().thing2Id(), dir);
+        }
+      }
+    }
+    return out;
   }
 
   // ------------------------------------------------------------------ helpers

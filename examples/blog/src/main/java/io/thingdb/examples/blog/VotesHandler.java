@@ -24,9 +24,9 @@ final class VotesHandler {
   }
 
   Response vote(Request req) throws IOException {
-    Thing voter = AccountsHandler.requireLogin(req, "vote");
-    String id = PostsHandler.trim(req.form("id"));
-    String dirText = PostsHandler.trim(req.form("dir"));
+    Thing voter = req.requireViewer("vote");
+    String id = req.formText("id");
+    String dirText = req.formText("dir");
     int dir;
     switch (dirText) {
       case "1" -> dir = 1;

@@ -37,6 +37,7 @@ class BlogHttpTest {
 
   static final String ADMIN_PASSWORD = "admin-password-1";
   static final int NOFOLLOW_THRESHOLD = 3;
+  static final java.time.Duration PAGE_CACHE_TTL = java.time.Duration.ofSeconds(5);
   private static final AtomicInteger names = new AtomicInteger();
   private static final AtomicInteger bust = new AtomicInteger();
 
@@ -60,6 +61,7 @@ class BlogHttpTest {
         .memcached(memcached.cluster().servers())
         .pbkdf2Iterations(1000)
         .nofollowThreshold(NOFOLLOW_THRESHOLD)
+        .pageCacheTtl(PAGE_CACHE_TTL)
         .adminPassword(ADMIN_PASSWORD)
         .secret("0123456789abcdef0123456789abcdef-test-secret".getBytes(UTF_8))
         .accessLog(accessLog.toString())
@@ -617,6 +619,47 @@ class BlogHttpTest {
     } finally {
       pool.shutdownNow();
     }
+  }
+
+  @Test
+  void anExpiredPageIsServedStaleWhileOneBackgroundRenderReplacesIt() throws Exception {
+    String page = fresh("/r/java/top");
+    Browser.Page first = new Browser(base).get(page);
+    assertThat(first.header("X-Page-Cache")).isEqualTo("miss");
+    Thread.sleep(PAGE_CACHE_TTL.toMillis() + 300); // expired, and still in the cache for one more TTL
+    int n = 8;
+    java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(n);
+    try {
+      List<java.util.concurrent.Future<Browser.Page>> answers = new ArrayList<>();
+      for (int i = 0; i < n; i++) {
+        answers.add(pool.submit(() -> {
+          Browser anon = new Browser(base);
+          go.await();
+          return anon.get(page);
+        }));
+      }
+      go.countDown();
+      for (java.util.concurrent.Future<Browser.Page> f : answers) {
+        Browser.Page p = f.get(60, java.util.concurrent.TimeUnit.SECONDS);
+        assertThat(p.status()).isEqualTo(200);
+        // Nobody waited for the render or ran it: the expired copy, or the new one once it landed.
+        assertThat(p.header("X-Page-Cache")).isIn("stale", "hit");
+        assertThat(p.sql()).isZero();
+      }
+    } finally {
+      pool.shutdownNow();
+    }
+    Browser anon = new Browser(base);
+    String how = null;
+    for (int i = 0; i < 100 && !"hit".equals(how); i++) {
+      Thread.sleep(20);
+      how = anon.get(page).header("X-Page-Cache");
+    }
+    assertThat(how).as("the background render replaced the expired page").isEqualTo("hit");
+    // The only request that rendered the page was the first one.
+    assertThat(accessLogLines(page, n + 2)).filteredOn(l -> !l.endsWith("page_cache=stale") && !l.endsWith("page_cache=hit"))
+        .hasSize(1).allMatch(l -> l.endsWith("page_cache=miss"));
   }
 
   /**
