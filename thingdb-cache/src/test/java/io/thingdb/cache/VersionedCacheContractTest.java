@@ -7,7 +7,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.thingdb.cache.VersionedCache.Loaded;
 import io.thingdb.cache.VersionedCache.Result;
 import io.thingdb.cache.VersionedCache.Versioned;
-import io.thingdb.cache.testing.MutableClock;
+import io.thingdb.testing.MutableClock;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;

@@ -6,7 +6,7 @@ import io.thingdb.cache.Cache;
 import io.thingdb.cache.MemcachedCache;
 import io.thingdb.cache.VersionedCache;
 import io.thingdb.cache.internal.Entry;
-import io.thingdb.cache.testing.MemcachedCluster;
+import io.thingdb.testing.MemcachedCluster;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
