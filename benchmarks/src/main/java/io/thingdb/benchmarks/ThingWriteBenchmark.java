@@ -10,6 +10,7 @@ import io.thingdb.core.Counts;
 import io.thingdb.core.NewThing;
 import io.thingdb.core.Thing;
 import io.thingdb.core.ThingDb;
+import io.thingdb.testing.MemcachedCluster;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
@@ -115,9 +116,9 @@ public class ThingWriteBenchmark {
 
   /** Shared by both states: the server, the pool, the cache, ThingDB. */
   abstract static class Base {
-    EmbeddedPg pg;
+    BenchPostgres pg;
     HikariDataSource pool;
-    MemcachedProcess memcached;
+    MemcachedCluster memcached;
     MemcachedCache memcachedCache;
     ThingDb db;
     String settings;
@@ -131,7 +132,7 @@ public class ThingWriteBenchmark {
         before = memcachedCache.stats();
       }
       if (memcached != null) {
-        memcachedBefore = ServerCounters.memcached(memcached.server());
+        memcachedBefore = Harness.memcachedCounters(memcached);
       }
     }
 
@@ -139,19 +140,19 @@ public class ThingWriteBenchmark {
     String serverReport(long ops) {
       String out = "";
       if (memcachedBefore != null) {
-        out += "\n  memcached per op: " + ServerCounters.perOp(memcachedBefore, ServerCounters.memcached(memcached.server()), ops);
+        out += "\n  memcached per op: " + Harness.perOp(memcachedBefore, Harness.memcachedCounters(memcached), ops);
       }
       return out + pg.statements(ops);
     }
 
     void start(String backend, String pgSync, String urlOptions, boolean cached) {
-      pg = EmbeddedPg.start(pgSync);
+      pg = BenchPostgres.start(pgSync);
       settings = pg.settings();
       System.out.println("\nPostgreSQL: " + settings);
       pool = pg.pool("bench-" + backend, urlOptions);
       if (cached) {
-        memcached = MemcachedProcess.start();
-        memcachedCache = BenchThings.memcached(memcached.server());
+        memcached = MemcachedCluster.start(1);
+        memcachedCache = BenchThings.memcached(memcached.server(0));
       }
       // The raw sides use ThingDB only to create the schema (and the data), then close it.
       db = BenchThings.thingDb(pool, memcachedCache);
@@ -371,7 +372,7 @@ public class ThingWriteBenchmark {
           for (int i = 0; i < cacheKeys.length; i++) {
             wireKeys[i] = codec.encode(cacheKeys[i]);
           }
-          rawClient = BenchThings.rawClient(memcached.server());
+          rawClient = BenchThings.rawClient(memcached.server(0));
           memcachedCache.close();
           memcachedCache = null;
         }
