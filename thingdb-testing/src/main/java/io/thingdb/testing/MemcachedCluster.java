@@ -60,8 +60,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Thread-safe: node control methods ({@link #stop}, {@link #kill}, {@link #hang}, {@link
  * #resume}, {@link #restart}, {@link #flushAll}, {@link #close}) are serialized on the cluster;
- * {@link #rawCommand}, {@link #stats} and the accessors do not take that lock, so a test can talk to a hung node
- * from one thread while another thread resumes it.
+ * {@link #rawCommand}, {@link #stats} and the accessors do not take that lock, so a test can talk
+ * to a hung node from one thread while another thread resumes it.
  */
 public final class MemcachedCluster implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(MemcachedCluster.class);

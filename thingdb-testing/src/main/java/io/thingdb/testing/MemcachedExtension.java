@@ -49,7 +49,8 @@ public final class MemcachedExtension
    */
   public MemcachedExtension(MemcachedCluster.Builder builder) {
     if (builder == null) {
-      throw new IllegalArgumentException("builder must not be null; use MemcachedCluster.builder()");
+      throw new IllegalArgumentException(
+          "builder must not be null; use MemcachedCluster.builder()");
     }
     this.builder = builder;
   }

@@ -43,8 +43,8 @@ import org.slf4j.LoggerFactory;
  * returns before its WAL is written, so the last commits (those of the WAL writer's last 200 ms
  * or so) can be lost by {@link #stopImmediate()}, and anything by a machine crash. {@link
  * #durable()} turns fsync, synchronous_commit and full_page_writes on, as property P6 tests need:
- * then every commit that returned survives {@link #stopImmediate()}. The server listens on {@code localhost}, user {@code postgres}, trust
- * authentication.
+ * then every commit that returned survives {@link #stopImmediate()}. The server listens on {@code
+ * localhost}, user {@code postgres}, trust authentication.
  *
  * <p>How restarts work: zonky cannot restart an instance, so the fixture owns the data directory
  * (a temp directory, deleted on {@link #close()}) and starts zonky with {@code

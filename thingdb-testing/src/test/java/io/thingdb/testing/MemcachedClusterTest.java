@@ -206,7 +206,8 @@ class MemcachedClusterTest {
       child.destroyForcibly(); // SIGKILL: no shutdown hook, no close()
       assertThat(child.waitFor(10, TimeUnit.SECONDS)).isTrue();
 
-      LoopbackPorts.awaitClosed(port, Duration.ofSeconds(10), "memcached of a JVM killed with SIGKILL");
+      LoopbackPorts.awaitClosed(port, Duration.ofSeconds(10),
+          "memcached of a JVM killed with SIGKILL");
     } finally {
       child.destroyForcibly();
       if (memcachedPid > 0) {
@@ -243,6 +244,13 @@ class MemcachedClusterTest {
     assertThatThrownBy(() -> MemcachedCluster.builder().extraArgs("-p", "11211"))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageStartingWith("extraArgs must not contain -p:");
+  }
+
+  @Test
+  void extensionRejectsANullBuilder() {
+    assertThatThrownBy(() -> new MemcachedExtension(null))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("builder must not be null; use MemcachedCluster.builder()");
   }
 
   @Test
