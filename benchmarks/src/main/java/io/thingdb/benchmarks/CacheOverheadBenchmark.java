@@ -4,6 +4,7 @@ import io.thingdb.cache.Cache.Outcome;
 import io.thingdb.cache.CacheStats;
 import io.thingdb.cache.MemcachedCache;
 import io.thingdb.cache.WireFormat;
+import io.thingdb.testing.MemcachedCluster;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.time.Duration;
@@ -51,7 +52,7 @@ import org.openjdk.jmh.annotations.Warmup;
  * gets through, not how long one takes.
  *
  * <p>Set-up starts memcached on a free loopback port and tear-down kills it (see {@link
- * MemcachedProcess} for why none is leaked); {@code -p memcached=host:port} uses a running server
+ * MemcachedCluster} for why none is leaked); {@code -p memcached=host:port} uses a running server
  * instead, whose items under {@code thingdb:1:item:*} are overwritten.
  *
  * <p>JMH state: set up on one thread, then only read by the benchmark threads (the clients it
@@ -85,16 +86,16 @@ public class CacheOverheadBenchmark {
   @Param({""})
   public String memcached;
 
-  private MemcachedProcess process;
+  private MemcachedCluster process;
   private Backend ops;
   private int[] sequence;
 
   @Setup
   public void setUp() {
     if (memcached.isEmpty()) {
-      process = MemcachedProcess.start();
+      process = MemcachedCluster.start(1);
     }
-    String server = process != null ? process.server() : memcached;
+    String server = process != null ? process.server(0) : memcached;
     try {
       String[] appKeys = Keys.appKeys(KEYS);
       WireFormat format = WireFormat.of(NAMESPACE, List.of(server));

@@ -12,6 +12,7 @@ import io.thingdb.listings.ListingRecompute;
 import io.thingdb.listings.ListingSort;
 import io.thingdb.listings.ListingStore;
 import io.thingdb.listings.TimeWindow;
+import io.thingdb.testing.MemcachedCluster;
 import java.io.RandomAccessFile;
 import java.nio.channels.FileLock;
 import java.nio.charset.StandardCharsets;
@@ -115,8 +116,8 @@ public final class ListingRecomputeBenchmark {
         Instant now = Instant.now().truncatedTo(ChronoUnit.MICROS);
         try (RandomAccessFile lockFile = new RandomAccessFile("/tmp/jmh.lock", "rw");
                 FileLock lock = Boolean.getBoolean("jmh.ignoreLock") ? null : lockFile.getChannel().lock();
-                EmbeddedPg pg = EmbeddedPg.start(options.get("sync"));
-                MemcachedProcess memcached = MemcachedProcess.start()) {
+                BenchPostgres pg = BenchPostgres.start(options.get("sync"));
+                MemcachedCluster memcached = MemcachedCluster.start(1)) {
             String settings = pg.settings();
             System.out.println("PostgreSQL: " + settings);
             HikariConfig config = new HikariConfig();
@@ -129,7 +130,7 @@ public final class ListingRecomputeBenchmark {
             long scanned = 0;
             long populateMillis;
             try (HikariDataSource pool = new HikariDataSource(config);
-                    MemcachedCache cache = MemcachedCache.builder().servers(memcached.server()).build();
+                    MemcachedCache cache = MemcachedCache.builder().servers(memcached.server(0)).build();
                     ThingDb db = ThingDb.builder().database("main", Database.of(pool)).type(LINK, "main").cache(cache).build();
                     ListingStore store = ListingStore.builder(pool).cache(cache).build()) {
                 long start = System.nanoTime();

@@ -6,6 +6,7 @@ import io.thingdb.cache.MemcachedCache;
 import io.thingdb.cache.WireFormat;
 import io.thingdb.core.Thing;
 import io.thingdb.core.ThingDb;
+import io.thingdb.testing.MemcachedCluster;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -95,7 +96,7 @@ public class ThingReadBenchmark {
 
   /**
    * The statement ThingReads.fetch runs, verbatim, for type {@code link} (copied by hand: compare
-   * with pg_stat_statements, see {@link ServerCounters}). Set-up checks that the raw side decodes
+   * with pg_stat_statements, see {@link BenchPostgres#statements}). Set-up checks that the raw side decodes
    * the same things from it as ThingDB returns.
    */
   static final String FETCH_SQL = "select t.*, d.key as data_key, d.value as data_value, d.kind as data_kind"
@@ -122,8 +123,8 @@ public class ThingReadBenchmark {
   @Param({"off"})
   public String pgSync;
 
-  private EmbeddedPg pg;
-  private MemcachedProcess memcached;
+  private BenchPostgres pg;
+  private MemcachedCluster memcached;
   private MemcachedCache memcachedCache;
   private ThingDb db;
   private Reader reader;
@@ -133,7 +134,7 @@ public class ThingReadBenchmark {
   @Setup
   public void setUp() {
     try {
-      pg = EmbeddedPg.start(pgSync);
+      pg = BenchPostgres.start(pgSync);
       settings = pg.settings();
       System.out.println("\nPostgreSQL: " + settings);
       HikariDataSource pool = pg.pool("bench-" + backend, "");
@@ -143,8 +144,8 @@ public class ThingReadBenchmark {
         default -> throw new IllegalArgumentException("cache must be warm or cold: \"" + cache + "\"");
       };
       if (warm) {
-        memcached = MemcachedProcess.start();
-        memcachedCache = BenchThings.memcached(memcached.server());
+        memcached = MemcachedCluster.start(1);
+        memcachedCache = BenchThings.memcached(memcached.server(0));
       }
       db = BenchThings.thingDb(pool, memcachedCache);
       long[] ids = BenchThings.populate(db, THINGS, SEED);
@@ -156,12 +157,12 @@ public class ThingReadBenchmark {
       List<Thing> expected = db.getMany(BenchThings.LINK, batches.get(0), ThingDb.Missing.FAIL);
       reader = switch (backend) {
         case "thingdb" -> new ThingDbReader(db, batches, warm ? batch : 0);
-        case "raw" -> warm ? new RawMemcached(memcached.server(), batches, db, false) : new RawJdbc(pool, batches);
+        case "raw" -> warm ? new RawMemcached(memcached.server(0), batches, db, false) : new RawJdbc(pool, batches);
         case "raw-decode" -> {
           if (!warm) {
             throw new IllegalArgumentException("backend raw-decode is for cache=warm; the cold raw side always decodes");
           }
-          yield new RawMemcached(memcached.server(), batches, db, true);
+          yield new RawMemcached(memcached.server(0), batches, db, true);
         }
         default -> throw new IllegalArgumentException("backend must be raw, raw-decode or thingdb: \"" + backend + "\"");
       };

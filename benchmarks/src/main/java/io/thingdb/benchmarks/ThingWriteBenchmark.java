@@ -9,6 +9,7 @@ import io.thingdb.core.Counts;
 import io.thingdb.core.NewThing;
 import io.thingdb.core.Thing;
 import io.thingdb.core.ThingDb;
+import io.thingdb.testing.MemcachedCluster;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
@@ -114,9 +115,9 @@ public class ThingWriteBenchmark {
 
   /** Shared by both states: the server, the pool, the cache, ThingDB. */
   abstract static class Base {
-    EmbeddedPg pg;
+    BenchPostgres pg;
     HikariDataSource pool;
-    MemcachedProcess memcached;
+    MemcachedCluster memcached;
     MemcachedCache memcachedCache;
     ThingDb db;
     String settings;
@@ -130,7 +131,7 @@ public class ThingWriteBenchmark {
         before = memcachedCache.stats();
       }
       if (memcached != null) {
-        memcachedBefore = ServerCounters.memcached(memcached.server());
+        memcachedBefore = Harness.memcachedCounters(memcached);
       }
     }
 
@@ -138,19 +139,19 @@ public class ThingWriteBenchmark {
     String serverReport(long ops) {
       String out = "";
       if (memcachedBefore != null) {
-        out += "\n  memcached per op: " + ServerCounters.perOp(memcachedBefore, ServerCounters.memcached(memcached.server()), ops);
+        out += "\n  memcached per op: " + Harness.perOp(memcachedBefore, Harness.memcachedCounters(memcached), ops);
       }
       return out + pg.statements(ops);
     }
 
     void start(String backend, String pgSync, String urlOptions, boolean cached) {
-      pg = EmbeddedPg.start(pgSync);
+      pg = BenchPostgres.start(pgSync);
       settings = pg.settings();
       System.out.println("\nPostgreSQL: " + settings);
       pool = pg.pool("bench-" + backend, urlOptions);
       if (cached) {
-        memcached = MemcachedProcess.start();
-        memcachedCache = BenchThings.memcached(memcached.server());
+        memcached = MemcachedCluster.start(1);
+        memcachedCache = BenchThings.memcached(memcached.server(0));
       }
       // The raw sides use ThingDB only to create the schema (and the data), then close it.
       db = BenchThings.thingDb(pool, memcachedCache);
@@ -362,12 +363,12 @@ public class ThingWriteBenchmark {
           rawOnly();
         }
         if (backend.equals("raw-wt")) {
-          WireFormat format = WireFormat.of("thingdb", List.of(memcached.server()));
+          WireFormat format = WireFormat.of("thingdb", List.of(memcached.server(0)));
           wireKeys = new String[cacheKeys.length];
           for (int i = 0; i < cacheKeys.length; i++) {
             wireKeys[i] = format.wireKey(cacheKeys[i]);
           }
-          rawClient = BenchThings.rawClient(memcached.server());
+          rawClient = BenchThings.rawClient(memcached.server(0));
           memcachedCache.close();
           memcachedCache = null;
         }

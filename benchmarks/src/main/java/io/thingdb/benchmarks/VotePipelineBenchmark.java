@@ -18,6 +18,7 @@ import io.thingdb.listings.ListingRouting;
 import io.thingdb.listings.ListingSort;
 import io.thingdb.listings.ListingStore;
 import io.thingdb.listings.Votes;
+import io.thingdb.testing.MemcachedCluster;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.channels.FileChannel;
@@ -99,11 +100,11 @@ public final class VotePipelineBenchmark {
     static final List<String> SORTS = List.of("hot", "top", "new", "controversial");
 
     private final Map<String, String> options;
-    private final EmbeddedPg pg;
-    private final MemcachedProcess memcached;
+    private final BenchPostgres pg;
+    private final MemcachedCluster memcached;
     private int trials;
 
-    private VotePipelineBenchmark(Map<String, String> options, EmbeddedPg pg, MemcachedProcess memcached) {
+    private VotePipelineBenchmark(Map<String, String> options, BenchPostgres pg, MemcachedCluster memcached) {
         this.options = options;
         this.pg = pg;
         this.memcached = memcached;
@@ -167,7 +168,7 @@ public final class VotePipelineBenchmark {
                 createRaw();
                 return;
             }
-            cache = MemcachedCache.builder().servers(memcached.server()).namespace(name).build();
+            cache = MemcachedCache.builder().servers(memcached.server(0)).namespace(name).build();
             db = ThingDb.builder().database("main", Database.of(pool)).type(ACCOUNT, "main").type(LINK, "main")
                     .relation(VOTE, "main").cache(cache).build();
             store = ListingStore.builder(pool).cache(cache).build();
@@ -646,7 +647,7 @@ public final class VotePipelineBenchmark {
         try (RandomAccessFile lockFile = new RandomAccessFile("/tmp/jmh.lock", "rw");
                 FileLock lock = Boolean.getBoolean("jmh.ignoreLock") ? null : lockFile.getChannel().lock()) {
             String json;
-            try (EmbeddedPg pg = EmbeddedPg.start(options.get("sync")); MemcachedProcess memcached = MemcachedProcess.start()) {
+            try (BenchPostgres pg = BenchPostgres.start(options.get("sync")); MemcachedCluster memcached = MemcachedCluster.start(1)) {
                 System.out.println("PostgreSQL: " + pg.settings());
                 json = new VotePipelineBenchmark(options, pg, memcached).run();
             }

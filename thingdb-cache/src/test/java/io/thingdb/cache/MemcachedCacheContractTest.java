@@ -1,6 +1,6 @@
 package io.thingdb.cache;
 
-import io.thingdb.cache.testing.MemcachedExtension;
+import io.thingdb.testing.MemcachedExtension;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** The contract suite against three real memcached servers. */

@@ -4,8 +4,8 @@ import static java.nio.charset.StandardCharsets.US_ASCII;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.thingdb.cache.testing.MemcachedCluster;
-import io.thingdb.cache.testing.MemcachedExtension;
+import io.thingdb.testing.MemcachedCluster;
+import io.thingdb.testing.MemcachedExtension;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;

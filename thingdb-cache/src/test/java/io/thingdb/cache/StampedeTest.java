@@ -5,8 +5,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.thingdb.cache.VersionedCache.Loaded;
 import io.thingdb.cache.internal.Entry;
-import io.thingdb.cache.testing.MemcachedExtension;
-import io.thingdb.cache.testing.MutableClock;
+import io.thingdb.testing.MemcachedExtension;
+import io.thingdb.testing.MutableClock;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;

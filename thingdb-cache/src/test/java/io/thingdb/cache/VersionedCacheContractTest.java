@@ -9,7 +9,7 @@ import io.thingdb.cache.VersionedCache.Origin;
 import io.thingdb.cache.VersionedCache.Result;
 import io.thingdb.cache.VersionedCache.Versioned;
 import io.thingdb.cache.VersionedCache.View;
-import io.thingdb.cache.testing.MutableClock;
+import io.thingdb.testing.MutableClock;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;

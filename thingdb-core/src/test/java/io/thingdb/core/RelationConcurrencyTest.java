@@ -4,8 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.thingdb.cache.MemcachedCache;
 import io.thingdb.cache.VersionedCache.Versioned;
-import io.thingdb.cache.testing.MemcachedExtension;
-import io.thingdb.cache.testing.PostgresFixture;
+import io.thingdb.testing.MemcachedExtension;
+import io.thingdb.testing.PostgresFixture;
 import java.sql.Connection;
 import java.util.ArrayList;
 import java.util.List;

@@ -3,7 +3,7 @@ package io.thingdb.core;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.thingdb.cache.InProcessCache;
-import io.thingdb.cache.testing.PostgresFixture;
+import io.thingdb.testing.PostgresFixture;
 import java.time.Instant;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;

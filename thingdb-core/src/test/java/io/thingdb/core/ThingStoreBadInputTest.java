@@ -8,10 +8,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.zaxxer.hikari.HikariDataSource;
 import io.thingdb.cache.MemcachedCache;
-import io.thingdb.cache.testing.MemcachedExtension;
-import io.thingdb.cache.testing.PostgresFixture;
 import io.thingdb.core.ThingDb.Counter;
 import io.thingdb.core.ThingDb.Missing;
+import io.thingdb.testing.MemcachedExtension;
+import io.thingdb.testing.PostgresFixture;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

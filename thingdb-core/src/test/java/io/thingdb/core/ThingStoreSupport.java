@@ -5,7 +5,7 @@ import com.zaxxer.hikari.HikariDataSource;
 import io.thingdb.cache.Cache;
 import io.thingdb.cache.MemcachedCache;
 import io.thingdb.cache.VersionedCache;
-import io.thingdb.cache.testing.MemcachedCluster;
+import io.thingdb.testing.MemcachedCluster;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;

@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.thingdb.cache.InProcessCache;
-import io.thingdb.cache.testing.PostgresFixture;
+import io.thingdb.testing.PostgresFixture;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;

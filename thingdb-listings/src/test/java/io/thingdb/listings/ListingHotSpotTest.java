@@ -4,9 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.zaxxer.hikari.HikariDataSource;
 import io.thingdb.cache.MemcachedCache;
-import io.thingdb.cache.testing.MemcachedExtension;
-import io.thingdb.cache.testing.PostgresFixture;
 import io.thingdb.core.Thing;
+import io.thingdb.testing.MemcachedExtension;
+import io.thingdb.testing.PostgresFixture;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;

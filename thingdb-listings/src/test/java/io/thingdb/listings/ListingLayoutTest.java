@@ -5,12 +5,12 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
-import io.thingdb.cache.testing.PostgresFixture;
 import io.thingdb.core.Database;
 import io.thingdb.core.Thing;
 import io.thingdb.core.ThingDb;
 import io.thingdb.core.ThingDbException;
 import io.thingdb.core.ThingType;
+import io.thingdb.testing.PostgresFixture;
 import java.sql.Connection;
 import java.sql.Statement;
 import java.time.Duration;

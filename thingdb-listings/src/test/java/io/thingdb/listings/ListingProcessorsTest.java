@@ -3,8 +3,8 @@ package io.thingdb.listings;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.zaxxer.hikari.HikariDataSource;
-import io.thingdb.cache.testing.PostgresFixture;
 import io.thingdb.core.Thing;
+import io.thingdb.testing.PostgresFixture;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;

@@ -5,11 +5,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.zaxxer.hikari.HikariDataSource;
 import io.thingdb.cache.MemcachedCache;
-import io.thingdb.cache.testing.MemcachedExtension;
-import io.thingdb.cache.testing.PostgresFixture;
 import io.thingdb.core.Fullnames;
 import io.thingdb.core.NewThing;
 import io.thingdb.core.Thing;
+import io.thingdb.testing.MemcachedExtension;
+import io.thingdb.testing.PostgresFixture;
 import java.time.Clock;
 import java.time.Instant;
 import java.time.ZoneOffset;

@@ -3,9 +3,9 @@ package io.thingdb.listings;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.thingdb.cache.testing.PostgresFixture;
 import io.thingdb.core.NewThing;
 import io.thingdb.core.Thing;
+import io.thingdb.testing.PostgresFixture;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;

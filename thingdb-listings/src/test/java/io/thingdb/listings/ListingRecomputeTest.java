@@ -3,8 +3,8 @@ package io.thingdb.listings;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.thingdb.cache.testing.PostgresFixture;
 import io.thingdb.core.NewThing;
+import io.thingdb.testing.PostgresFixture;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;

@@ -4,11 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.zaxxer.hikari.HikariDataSource;
 import io.thingdb.cache.MemcachedCache;
-import io.thingdb.cache.testing.MemcachedExtension;
-import io.thingdb.cache.testing.PostgresFixture;
 import io.thingdb.core.NewThing;
 import io.thingdb.core.Thing;
 import io.thingdb.core.ThingDb;
+import io.thingdb.testing.MemcachedExtension;
+import io.thingdb.testing.PostgresFixture;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;

@@ -3,10 +3,10 @@ package io.thingdb.listings;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.thingdb.cache.testing.PostgresFixture;
 import io.thingdb.core.NewThing;
 import io.thingdb.core.NotFoundException;
 import io.thingdb.core.Thing;
+import io.thingdb.testing.PostgresFixture;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;

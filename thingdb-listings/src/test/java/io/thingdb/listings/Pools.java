@@ -2,7 +2,7 @@ package io.thingdb.listings;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
-import io.thingdb.cache.testing.PostgresFixture;
+import io.thingdb.testing.PostgresFixture;
 
 /**
  * Pooled DataSources for the load tests: the fixture's plain DataSource opens a new server

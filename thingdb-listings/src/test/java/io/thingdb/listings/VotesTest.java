@@ -4,10 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.thingdb.cache.VersionedCache;
-import io.thingdb.cache.testing.PostgresFixture;
 import io.thingdb.core.NotFoundException;
 import io.thingdb.core.Thing;
 import io.thingdb.core.ThingDbException;
+import io.thingdb.testing.PostgresFixture;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Proxy;
 import java.sql.Connection;

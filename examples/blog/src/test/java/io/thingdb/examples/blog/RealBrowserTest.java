@@ -3,7 +3,7 @@ package io.thingdb.examples.blog;
 import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.thingdb.cache.testing.PostgresFixture;
+import io.thingdb.testing.PostgresFixture;
 import java.io.File;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -1,12 +1,19 @@
-package io.thingdb.cache.testing;
+package io.thingdb.testing;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
 import java.io.UncheckedIOException;
+import java.lang.ProcessBuilder.Redirect;
 import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Order;
@@ -142,6 +149,74 @@ class MemcachedClusterTest {
   }
 
   @Test
+  void statsCountsEachNodesCommandsSeparately() {
+    MemcachedCluster cluster = memcached.cluster();
+    Map<String, String> before0 = cluster.stats(0);
+    Map<String, String> before1 = cluster.stats(1);
+
+    cluster.rawCommand(0, "set k 0 0 1\r\nv");
+    cluster.rawCommand(0, "get k");
+    cluster.rawCommand(0, "get missing");
+
+    Map<String, String> after0 = cluster.stats(0);
+    assertThat(after0.keySet().iterator().next()).isEqualTo("pid");
+    assertThat(after0.get("pid")).isEqualTo(before0.get("pid"));
+    assertThat(delta(before0, after0, "cmd_set")).isEqualTo(1);
+    assertThat(delta(before0, after0, "get_hits")).isEqualTo(1);
+    assertThat(delta(before0, after0, "get_misses")).isEqualTo(1);
+    assertThat(delta(before1, cluster.stats(1), "cmd_set")).isZero();
+    assertThatThrownBy(() -> after0.put("cmd_set", "2"))
+        .isInstanceOf(UnsupportedOperationException.class);
+  }
+
+  private static long delta(Map<String, String> before, Map<String, String> after, String name) {
+    return Long.parseLong(after.get(name)) - Long.parseLong(before.get(name));
+  }
+
+  @Test
+  void statsOfAKilledNodeFailsNamingIt() {
+    MemcachedCluster cluster = memcached.cluster();
+    cluster.kill(2);
+
+    assertThatThrownBy(() -> cluster.stats(2))
+        .isInstanceOf(UncheckedIOException.class)
+        .hasMessageContaining("'stats' to node 2 (" + cluster.server(2) + ")");
+  }
+
+  /**
+   * No shutdown hook runs when a JVM is killed with SIGKILL; the node's watchdog still kills it.
+   * The cluster runs in a second JVM ({@link ClusterInAnotherJvm}), which this test kills.
+   */
+  @Test
+  void aNodeDiesWithTheJvmThatStartedItEvenWhenThatJvmIsKilled() throws Exception {
+    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    Process child = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"),
+        ClusterInAnotherJvm.class.getName())
+        .redirectError(Redirect.DISCARD)
+        .start();
+    long memcachedPid = -1;
+    try {
+      String line = new BufferedReader(new InputStreamReader(child.getInputStream(),
+          StandardCharsets.US_ASCII)).readLine();
+      assertThat(line).as("the child JVM's 'port pid' line").isNotNull().matches("\\d+ \\d+");
+      int port = Integer.parseInt(line.split(" ")[0]);
+      memcachedPid = Long.parseLong(line.split(" ")[1]);
+      assertThat(LoopbackPorts.isAccepting(port)).isTrue();
+
+      child.destroyForcibly(); // SIGKILL: no shutdown hook, no close()
+      assertThat(child.waitFor(10, TimeUnit.SECONDS)).isTrue();
+
+      LoopbackPorts.awaitClosed(port, Duration.ofSeconds(10),
+          "memcached of a JVM killed with SIGKILL");
+    } finally {
+      child.destroyForcibly();
+      if (memcachedPid > 0) {
+        ProcessHandle.of(memcachedPid).ifPresent(ProcessHandle::destroyForcibly);
+      }
+    }
+  }
+
+  @Test
   void missingBinaryFailsWithAnInstallHint() {
     assertThatThrownBy(() -> MemcachedCluster.builder().searchPath("/nonexistent:/also/missing")
             .start())
@@ -169,6 +244,13 @@ class MemcachedClusterTest {
     assertThatThrownBy(() -> MemcachedCluster.builder().extraArgs("-p", "11211"))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageStartingWith("extraArgs must not contain -p:");
+  }
+
+  @Test
+  void extensionRejectsANullBuilder() {
+    assertThatThrownBy(() -> new MemcachedExtension(null))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("builder must not be null; use MemcachedCluster.builder()");
   }
 
   @Test

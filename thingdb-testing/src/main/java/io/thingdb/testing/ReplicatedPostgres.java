@@ -1,4 +1,4 @@
-package io.thingdb.core;
+package io.thingdb.testing;
 
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.io.IOException;
@@ -13,6 +13,7 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Set;
@@ -23,7 +24,18 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A PostgreSQL 15 primary and one hot standby streaming from it, both zonky processes on loopback
- * ports, user {@code postgres}, trust authentication.
+ * ports, user {@code postgres}, trust authentication: for tests of read routing to replicas,
+ * read-your-writes and a replica that lags, pauses or goes down.
+ *
+ * <pre>{@code
+ * try (ReplicatedPostgres pg = ReplicatedPostgres.start(Duration.ofMillis(500))) {
+ *   ReplicatedPostgres.execute(pg.primaryUrl(), "create table t (v text)");
+ *   pg.awaitCaughtUp(Duration.ofSeconds(30));
+ *   pg.pauseReplay();   // from here the standby replays nothing
+ *   ...
+ *   pg.resumeReplay();
+ * }
+ * }</pre>
  *
  * <p>zonky ships initdb, pg_ctl and postgres but no pg_basebackup, so the standby is made the way
  * that works with those alone: start the primary once (initdb), make sure its pg_hba.conf admits
@@ -39,9 +51,12 @@ import org.slf4j.LoggerFactory;
  * the delay; everything after it in the WAL waits too. {@link #pauseReplay()} stops replay
  * altogether, which makes "the replica has not replayed this" deterministic.
  *
- * <p>Not thread-safe: set up and torn down by one test class.
+ * <p>The static {@link #query}, {@link #column} and {@link #execute} run one statement on any
+ * JDBC URL, this pair's or a {@link PostgresFixture}'s.
+ *
+ * <p>Not thread-safe: set up and torn down by one test class; the URLs may be used from any thread.
  */
-final class ReplicatedPostgres implements AutoCloseable {
+public final class ReplicatedPostgres implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ReplicatedPostgres.class);
   private static final Duration STARTUP = Duration.ofSeconds(60);
   private static final Pattern REPLICATION_TRUST =
@@ -63,8 +78,21 @@ final class ReplicatedPostgres implements AutoCloseable {
     this.standbyDir = Files.createTempDirectory("thingdb-standby-");
   }
 
-  /** Starts a primary and a standby that applies each commit {@code applyDelay} after it happened. */
-  static ReplicatedPostgres start(Duration applyDelay) {
+  /**
+   * Starts a primary and a standby that applies each commit {@code applyDelay} after it happened
+   * ({@link Duration#ZERO} for a standby that keeps up as fast as it can), and returns once the
+   * standby has replayed everything the primary wrote so far.
+   *
+   * @throws IllegalArgumentException if {@code applyDelay} is null, negative, or not a whole number
+   *     of milliseconds below 2^31 (PostgreSQL's limit for {@code recovery_min_apply_delay})
+   * @throws IllegalStateException if either server does not start; the message says why
+   */
+  public static ReplicatedPostgres start(Duration applyDelay) {
+    if (applyDelay == null || applyDelay.isNegative() || applyDelay.toMillis() > Integer.MAX_VALUE
+        || applyDelay.toNanos() % 1_000_000 != 0) {
+      throw new IllegalArgumentException("applyDelay must be a whole number of milliseconds from 0 to "
+          + Integer.MAX_VALUE + " (was " + applyDelay + ")");
+    }
     ReplicatedPostgres r;
     try {
       r = new ReplicatedPostgres(applyDelay);
@@ -161,26 +189,33 @@ final class ReplicatedPostgres implements AutoCloseable {
   }
 
   /** {@code jdbc:postgresql://localhost:PORT/postgres?user=postgres} of the primary. */
-  String primaryUrl() {
+  public String primaryUrl() {
     return "jdbc:postgresql://localhost:" + primaryPort + "/postgres?user=postgres";
   }
 
   /** The same for the standby. */
-  String standbyUrl() {
+  public String standbyUrl() {
     return "jdbc:postgresql://localhost:" + standbyPort + "/postgres?user=postgres";
   }
 
-  int primaryPort() {
+  /** The primary's port; it stays the same for the life of this pair. */
+  public int primaryPort() {
     return primaryPort;
   }
 
-  int standbyPort() {
+  /** The standby's port; it stays the same across {@link #stopStandby()} and {@link #startStandbyAgain()}. */
+  public int standbyPort() {
     return standbyPort;
   }
 
-  /** The standby's {@code pg_last_wal_replay_lsn()}. */
-  long standbyReplayLsn() {
-    return Session.parseLsn(query(standbyUrl(), "select pg_last_wal_replay_lsn()::text"));
+  /**
+   * The standby's {@code pg_last_wal_replay_lsn()} as a 64-bit number: the text form {@code X/Y}
+   * (two hexadecimal halves) read as {@code X << 32 | Y}, so positions compare as numbers.
+   */
+  public long standbyReplayLsn() {
+    String lsn = query(standbyUrl(), "select pg_last_wal_replay_lsn()::text");
+    int slash = lsn.indexOf('/');
+    return (Long.parseLong(lsn.substring(0, slash), 16) << 32) | Long.parseLong(lsn.substring(slash + 1), 16);
   }
 
   /**
@@ -188,8 +223,10 @@ final class ReplicatedPostgres implements AutoCloseable {
    * a marker row on the primary and waits until the standby shows it. (Waiting for an LSN instead
    * could wait forever on an idle primary, whose insert position can sit a page header past the
    * last record.)
+   *
+   * @throws IllegalStateException naming the standby's port if it has not caught up within {@code timeout}
    */
-  void awaitCaughtUp(Duration timeout) {
+  public void awaitCaughtUp(Duration timeout) {
     long marker;
     try (Connection c = DriverManager.getConnection(primaryUrl()); Statement st = c.createStatement()) {
       st.execute("create table if not exists replication_marker (id bigserial primary key)");
@@ -218,8 +255,11 @@ final class ReplicatedPostgres implements AutoCloseable {
         + " within " + timeout.toMillis() + " ms", last);
   }
 
-  /** Stops replay on the standby ({@code pg_wal_replay_pause()}) and waits until it has paused. */
-  void pauseReplay() {
+  /**
+   * Stops replay on the standby ({@code pg_wal_replay_pause()}) and waits until it has paused; it
+   * still receives WAL, but applies none until {@link #resumeReplay()}.
+   */
+  public void pauseReplay() {
     execute(standbyUrl(), "select pg_wal_replay_pause()");
     long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
     while (!query(standbyUrl(), "select pg_get_wal_replay_pause_state()").equals("paused")) {
@@ -231,12 +271,16 @@ final class ReplicatedPostgres implements AutoCloseable {
   }
 
   /** Resumes replay on the standby. */
-  void resumeReplay() {
+  public void resumeReplay() {
     execute(standbyUrl(), "select pg_wal_replay_resume()");
   }
 
-  /** Stops the standby cleanly ({@code pg_ctl stop -m fast}); its port stays reserved for it. */
-  void stopStandby() {
+  /**
+   * Stops the standby cleanly ({@code pg_ctl stop -m fast}); its port stays reserved for it.
+   *
+   * @throws IllegalStateException if it is already stopped
+   */
+  public void stopStandby() {
     if (standby == null) {
       throw new IllegalStateException("the standby on port " + standbyPort + " is already stopped");
     }
@@ -249,8 +293,12 @@ final class ReplicatedPostgres implements AutoCloseable {
     }
   }
 
-  /** Starts the standby again on the same port and data directory; it resumes streaming. */
-  void startStandbyAgain() {
+  /**
+   * Starts the standby again on the same port and data directory; it resumes streaming.
+   *
+   * @throws IllegalStateException if it is running
+   */
+  public void startStandbyAgain() {
     if (standby != null) {
       throw new IllegalStateException("the standby on port " + standbyPort + " is running");
     }
@@ -261,8 +309,12 @@ final class ReplicatedPostgres implements AutoCloseable {
     }
   }
 
-  /** The first column of the first row of {@code sql}, as text. */
-  static String query(String url, String sql) {
+  /**
+   * The first column of the first row of {@code sql} on {@code url}, as text, over a new connection.
+   *
+   * @throws IllegalStateException naming the statement and the URL if it fails or returns no row
+   */
+  public static String query(String url, String sql) {
     try (Connection c = DriverManager.getConnection(url); Statement st = c.createStatement();
         ResultSet rs = st.executeQuery(sql)) {
       if (!rs.next()) {
@@ -274,8 +326,13 @@ final class ReplicatedPostgres implements AutoCloseable {
     }
   }
 
-  /** Runs {@code sql} (which may return rows, ignored). */
-  static void execute(String url, String sql) {
+  /**
+   * Runs {@code sql} (which may return rows, ignored) on {@code url} over a new connection, in
+   * auto-commit mode.
+   *
+   * @throws IllegalStateException naming the statement and the URL if it fails
+   */
+  public static void execute(String url, String sql) {
     try (Connection c = DriverManager.getConnection(url); Statement st = c.createStatement()) {
       st.execute(sql);
     } catch (SQLException e) {
@@ -283,11 +340,15 @@ final class ReplicatedPostgres implements AutoCloseable {
     }
   }
 
-  /** The values of the first column of {@code sql}, as text. */
-  static List<String> column(String url, String sql) {
+  /**
+   * The values of the first column of {@code sql} on {@code url}, as text, over a new connection.
+   *
+   * @throws IllegalStateException naming the statement and the URL if it fails
+   */
+  public static List<String> column(String url, String sql) {
     try (Connection c = DriverManager.getConnection(url); Statement st = c.createStatement();
         ResultSet rs = st.executeQuery(sql)) {
-      List<String> out = new java.util.ArrayList<>();
+      List<String> out = new ArrayList<>();
       while (rs.next()) {
         out.add(rs.getString(1));
       }
@@ -297,7 +358,7 @@ final class ReplicatedPostgres implements AutoCloseable {
     }
   }
 
-  static void sleep(Duration d) {
+  private static void sleep(Duration d) {
     try {
       Thread.sleep(d.toMillis());
     } catch (InterruptedException e) {

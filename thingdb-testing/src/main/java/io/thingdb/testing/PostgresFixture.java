@@ -1,4 +1,4 @@
-package io.thingdb.cache.testing;
+package io.thingdb.testing;
 
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import io.zonky.test.db.postgres.util.LinuxUtils;
@@ -39,11 +39,12 @@ import org.slf4j.LoggerFactory;
  * }
  * }</pre>
  *
- * <p>{@link #start()} keeps zonky's fast settings (fsync and synchronous_commit off): committed
- * data survives {@link #stopImmediate()} (the WAL is written to the OS before commit returns) but
- * not a machine crash. {@link #durable()} turns fsync, synchronous_commit and full_page_writes on,
- * as property P6 tests need. The server listens on {@code localhost}, user {@code postgres}, trust
- * authentication.
+ * <p>{@link #start()} keeps zonky's fast settings (fsync and synchronous_commit off): a commit
+ * returns before its WAL is written, so the last commits (those of the WAL writer's last 200 ms
+ * or so) can be lost by {@link #stopImmediate()}, and anything by a machine crash. {@link
+ * #durable()} turns fsync, synchronous_commit and full_page_writes on, as property P6 tests need:
+ * then every commit that returned survives {@link #stopImmediate()}. The server listens on {@code
+ * localhost}, user {@code postgres}, trust authentication.
  *
  * <p>How restarts work: zonky cannot restart an instance, so the fixture owns the data directory
  * (a temp directory, deleted on {@link #close()}) and starts zonky with {@code
@@ -62,19 +63,21 @@ public final class PostgresFixture implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(PostgresFixture.class);
   private static final String SUPERUSER = "postgres";
   private static final Pattern DATABASE_NAME = Pattern.compile("[a-z_][a-z0-9_]{0,62}");
-  private static final Duration STARTUP_TIMEOUT = Duration.ofSeconds(30);
+  private static final Duration DEFAULT_STARTUP_TIMEOUT = Duration.ofSeconds(30);
   private static final Duration STOP_TIMEOUT = Duration.ofSeconds(15);
   private static final int PORT_ATTEMPTS = 3;
 
   private final Map<String, String> serverConfig;
+  private final Duration startupTimeout;
   private final Path dataDirectory;
   private final int port;
   private final Thread shutdownHook;
   private EmbeddedPostgres embedded; // guarded by this; null while stopped
   private boolean closed; // guarded by this
 
-  private PostgresFixture(Map<String, String> serverConfig) {
-    this.serverConfig = Map.copyOf(serverConfig);
+  private PostgresFixture(Builder builder) {
+    this.serverConfig = Map.copyOf(builder.serverConfig);
+    this.startupTimeout = builder.startupTimeout;
     try {
       this.dataDirectory = Files.createTempDirectory("thingdb-pg-");
     } catch (IOException e) {
@@ -285,7 +288,7 @@ public final class PostgresFixture implements AutoCloseable {
         .setPort(port)
         // zonky's hook is never removed, one per instance; ours is, and follows restarts.
         .setRegisterShutdownHook(false)
-        .setPGStartupWait(STARTUP_TIMEOUT);
+        .setPGStartupWait(startupTimeout);
     serverConfig.forEach(builder::setServerConfig);
     EmbeddedPostgres started;
     try {
@@ -460,11 +463,13 @@ public final class PostgresFixture implements AutoCloseable {
   }
 
   /**
-   * Server settings for a {@link PostgresFixture}, passed to the server as {@code -c key=value}.
-   * Not thread-safe; {@link #start()} copies the settings.
+   * Server settings for a {@link PostgresFixture}, passed to the server as {@code -c key=value},
+   * and its startup timeout. Each setter validates its argument. Not thread-safe; {@link #start()}
+   * copies the settings, so a builder can start several servers.
    */
   public static final class Builder {
     private final Map<String, String> serverConfig = new LinkedHashMap<>();
+    private Duration startupTimeout = DEFAULT_STARTUP_TIMEOUT;
 
     private Builder() {}
 
@@ -497,12 +502,27 @@ public final class PostgresFixture implements AutoCloseable {
     }
 
     /**
+     * How long a start (and {@link PostgresFixture#startAgain()}) may take before it fails;
+     * default 30 s. Raise it on a machine busy with other work, as the benchmarks do.
+     *
+     * @throws IllegalArgumentException if the timeout is null, zero or negative
+     */
+    public Builder startupTimeout(Duration startupTimeout) {
+      if (startupTimeout == null || startupTimeout.isNegative() || startupTimeout.isZero()) {
+        throw new IllegalArgumentException(
+            "startupTimeout must be positive (was " + startupTimeout + ")");
+      }
+      this.startupTimeout = startupTimeout;
+      return this;
+    }
+
+    /**
      * Initializes a fresh data directory and starts the server.
      *
      * @throws IllegalStateException if the server does not start (the message says why)
      */
     public PostgresFixture start() {
-      return new PostgresFixture(serverConfig);
+      return new PostgresFixture(this);
     }
   }
 }

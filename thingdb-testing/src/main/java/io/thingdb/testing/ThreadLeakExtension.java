@@ -1,4 +1,4 @@
-package io.thingdb.cache.testing;
+package io.thingdb.testing;
 
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -9,9 +9,16 @@ import org.junit.jupiter.api.extension.ExtensionContext;
 /**
  * Fails a test class that leaves client threads running: ThingDB's own threads ({@code
  * thingdb-*}) and xmemcached's reactors belong to a cache, ThingDb or lock object the test forgot
- * to close. Registered for every test class through JUnit's extension auto-detection (see {@code
- * META-INF/services} and {@code junit-platform.properties}). Threads get a few seconds to stop,
- * since close() of an executor does not wait for its threads to exit.
+ * to close. Threads get a few seconds to stop, since close() of an executor does not wait for its
+ * threads to exit. {@code @Nested} classes are checked with their enclosing class.
+ *
+ * <p>This jar registers it in {@code META-INF/services/org.junit.jupiter.api.extension.Extension},
+ * so it checks every test class once JUnit's extension auto-detection is on: put {@code
+ * junit.jupiter.extensions.autodetection.enabled=true} in {@code
+ * src/test/resources/junit-platform.properties} (as every ThingDB module does), or register it on
+ * one class with {@code @ExtendWith(ThreadLeakExtension.class)}.
+ *
+ * <p>Stateless and thread-safe.
  */
 public final class ThreadLeakExtension implements AfterAllCallback {
   private static final long GRACE_MILLIS = 5_000;

@@ -1,4 +1,4 @@
-package io.thingdb.cache.testing;
+package io.thingdb.testing;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -10,6 +10,7 @@ import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import javax.sql.DataSource;
@@ -129,6 +130,16 @@ class PostgresFixtureTest {
     assertThatThrownBy(() -> PostgresFixture.builder().serverConfig("fsync", null))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("server config value for fsync must not be null");
+  }
+
+  @Test
+  void builderRejectsAStartupTimeoutThatIsNotPositive() {
+    assertThatThrownBy(() -> PostgresFixture.builder().startupTimeout(Duration.ZERO))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("startupTimeout must be positive (was PT0S)");
+    assertThatThrownBy(() -> PostgresFixture.builder().startupTimeout(null))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("startupTimeout must be positive (was null)");
   }
 
   private static String queryOne(DataSource dataSource, String sql) throws SQLException {

@@ -2,9 +2,7 @@ package io.thingdb.benchmarks;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
-import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
-import java.io.IOException;
-import java.io.UncheckedIOException;
+import io.thingdb.testing.PostgresFixture;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -14,42 +12,58 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * One embedded PostgreSQL 15 server (zonky) for a benchmark trial, and the HikariCP pools that
- * both sides of a comparison use.
+ * The PostgreSQL 15 server of one benchmark trial, and what only the benchmarks need around it.
+ * The server is thingdb-testing's {@link PostgresFixture}, the one the tests use; this class adds
+ * the HikariCP pools that both sides of a comparison use, the settings the results print, the
+ * statements {@code pg_stat_statements} counted, and the registration of the server's processes
+ * with {@link ProcessCpuProfiler}.
  *
- * <p>zonky starts PostgreSQL with {@code fsync}, {@code synchronous_commit} (and {@code
- * full_page_writes}) off: a commit returns once its WAL is handed to the OS, which measures the
- * client and the server's CPU, not the disk. {@code sync = "on"} turns all three on, as a
- * production server runs: each commit then waits for an fsync of the WAL. {@link #settings()}
- * reports what the server actually runs with, read back with {@code SHOW}, for the results.
+ * <p>{@code sync = "off"} keeps zonky's defaults ({@code fsync}, {@code synchronous_commit} and
+ * {@code full_page_writes} off): a commit returns once its WAL is handed to the OS, which
+ * measures the client and the server's CPU, not the disk. {@code sync = "on"} is the fixture's
+ * durable mode, as a production server runs: each commit then waits for an fsync of the WAL.
+ * {@link #settings()} reports what the server actually runs with, read back with {@code SHOW}.
+ *
+ * <p>With {@code -Dthingdb.bench.pgStatements=true} the server loads {@code pg_stat_statements}
+ * and {@link #statements} reports per operation what it ran. Read at the end of a trial's set-up
+ * and at the start of its tear-down, outside any measurement; the extension costs the server a
+ * little on every statement, so runs that use it are for diagnosis, not for the committed scores.
  *
  * <p>Not thread-safe: set up and torn down by one JMH thread; the pools it hands out are.
  */
-final class EmbeddedPg implements AutoCloseable {
+final class BenchPostgres implements AutoCloseable {
   /** Both sides of every comparison get a pool of this size, so that pooling costs the same. */
   static final int POOL_SIZE = 8;
+  /** Twice the fixture's default: a fork starts its server while others may be busy. */
+  private static final Duration STARTUP_TIMEOUT = Duration.ofSeconds(60);
 
-  private final EmbeddedPostgres server;
+  private final PostgresFixture server;
   private final long postmasterPid;
   private final List<HikariDataSource> pools = new ArrayList<>();
 
-  private EmbeddedPg(EmbeddedPostgres server) {
+  private BenchPostgres(PostgresFixture server) {
     this.server = server;
     this.postmasterPid = postmasterPid(server);
     ProcessCpuProfiler.watch(postmasterPid);
   }
 
   /** The postmaster is the parent of every backend (zonky starts it through pg_ctl, not as our child). */
-  private static long postmasterPid(EmbeddedPostgres server) {
-    try (Connection c = server.getPostgresDatabase().getConnection(); Statement st = c.createStatement();
+  private static long postmasterPid(PostgresFixture server) {
+    try (Connection c = server.dataSource().getConnection(); Statement st = c.createStatement();
         ResultSet rs = st.executeQuery("select pg_backend_pid()")) {
       rs.next();
       long backend = rs.getLong(1);
       return ProcessHandle.of(backend).flatMap(ProcessHandle::parent).map(ProcessHandle::pid)
           .orElseThrow(() -> new IllegalStateException("cannot find the parent of PostgreSQL backend " + backend));
     } catch (SQLException e) {
-      throw new IllegalStateException("cannot reach the embedded PostgreSQL: " + e.getMessage(), e);
+      throw new IllegalStateException("cannot reach the embedded PostgreSQL on port " + server.port() + ": "
+          + e.getMessage(), e);
     }
+  }
+
+  /** Whether this fork records PostgreSQL statements (see the class comment). */
+  static boolean recordsStatements() {
+    return Boolean.getBoolean("thingdb.bench.pgStatements");
   }
 
   /**
@@ -58,30 +72,23 @@ final class EmbeddedPg implements AutoCloseable {
    * @param sync {@code off} for zonky's defaults, {@code on} for fsync, synchronous_commit and
    *     full_page_writes on
    */
-  static EmbeddedPg start(String sync) {
-    EmbeddedPostgres.Builder b = EmbeddedPostgres.builder().setPGStartupWait(Duration.ofSeconds(60));
+  static BenchPostgres start(String sync) {
+    PostgresFixture.Builder b = PostgresFixture.builder().startupTimeout(STARTUP_TIMEOUT);
     switch (sync) {
       case "off" -> { }
-      case "on" -> b.setServerConfig("fsync", "on")
-          .setServerConfig("synchronous_commit", "on")
-          .setServerConfig("full_page_writes", "on");
+      case "on" -> b.durable();
       default -> throw new IllegalArgumentException("pgSync must be off or on: \"" + sync + "\"");
     }
-    if (ServerCounters.pgStatements()) {
-      b.setServerConfig("shared_preload_libraries", "pg_stat_statements");
+    if (recordsStatements()) {
+      b.serverConfig("shared_preload_libraries", "pg_stat_statements");
     }
-    EmbeddedPostgres server;
+    PostgresFixture server = b.start();
     try {
-      server = b.start();
-    } catch (IOException e) {
-      throw new UncheckedIOException("embedded PostgreSQL did not start: " + e.getMessage(), e);
-    }
-    try {
-      return new EmbeddedPg(server);
+      return new BenchPostgres(server);
     } catch (RuntimeException e) {
       try {
         server.close();
-      } catch (IOException suppressed) {
+      } catch (RuntimeException suppressed) {
         e.addSuppressed(suppressed);
       }
       throw e;
@@ -90,7 +97,7 @@ final class EmbeddedPg implements AutoCloseable {
 
   /** {@code jdbc:postgresql://localhost:PORT/postgres?user=postgres} plus {@code extra} options. */
   String jdbcUrl(String extra) {
-    String url = server.getJdbcUrl("postgres", "postgres");
+    String url = server.jdbcUrl();
     return extra.isEmpty() ? url : url + (url.contains("?") ? "&" : "?") + extra;
   }
 
@@ -131,7 +138,7 @@ final class EmbeddedPg implements AutoCloseable {
   /** {@code fsync=..., synchronous_commit=..., full_page_writes=..., server_version=...}. */
   String settings() {
     StringBuilder out = new StringBuilder();
-    try (Connection c = server.getPostgresDatabase().getConnection(); Statement st = c.createStatement()) {
+    try (Connection c = server.dataSource().getConnection(); Statement st = c.createStatement()) {
       for (String name : List.of("fsync", "synchronous_commit", "full_page_writes", "shared_buffers", "server_version")) {
         try (ResultSet rs = st.executeQuery("show " + name)) {
           rs.next();
@@ -146,16 +153,16 @@ final class EmbeddedPg implements AutoCloseable {
 
   /** Runs {@code sql} outside any pool (VACUUM cannot run in a transaction block). */
   void execute(String sql) {
-    try (Connection c = server.getPostgresDatabase().getConnection(); Statement st = c.createStatement()) {
+    try (Connection c = server.dataSource().getConnection(); Statement st = c.createStatement()) {
       st.execute(sql);
     } catch (SQLException e) {
       throw new IllegalStateException(sql + ": " + e.getMessage(), e);
     }
   }
 
-  /** Starts counting statements afresh, if this fork records them (see {@link ServerCounters}). */
+  /** Starts counting statements afresh, if this fork records them (see the class comment). */
   void resetStatements() {
-    if (ServerCounters.pgStatements()) {
+    if (recordsStatements()) {
       execute("create extension if not exists pg_stat_statements");
       execute("select pg_stat_statements_reset()");
     }
@@ -166,11 +173,11 @@ final class EmbeddedPg implements AutoCloseable {
    * and rows per operation and its mean execution time; empty unless this fork records them.
    */
   String statements(long ops) {
-    if (!ServerCounters.pgStatements()) {
+    if (!recordsStatements()) {
       return "";
     }
     StringBuilder out = new StringBuilder();
-    try (Connection c = server.getPostgresDatabase().getConnection(); Statement st = c.createStatement();
+    try (Connection c = server.dataSource().getConnection(); Statement st = c.createStatement();
         ResultSet rs = st.executeQuery("select calls, rows, mean_exec_time, total_exec_time, query from pg_stat_statements"
             + " where query not like '%pg_stat_statements%' order by calls desc limit 8")) {
       while (rs.next()) {
@@ -197,11 +204,7 @@ final class EmbeddedPg implements AutoCloseable {
     }
     pools.clear();
     ProcessCpuProfiler.unwatch(postmasterPid);
-    try {
-      server.close();
-    } catch (IOException e) {
-      throw new UncheckedIOException("stopping embedded PostgreSQL failed", e);
-    }
+    server.close();
     if (failure != null) {
       throw failure;
     }

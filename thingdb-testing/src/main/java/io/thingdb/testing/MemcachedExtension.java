@@ -1,4 +1,4 @@
-package io.thingdb.cache.testing;
+package io.thingdb.testing;
 
 import org.junit.jupiter.api.extension.AfterAllCallback;
 import org.junit.jupiter.api.extension.AfterEachCallback;
@@ -42,8 +42,16 @@ public final class MemcachedExtension
     this(MemcachedCluster.builder().nodes(nodes));
   }
 
-  /** An extension for clusters started by {@code builder}; the builder must not change later. */
+  /**
+   * An extension for clusters started by {@code builder}; the builder must not change later.
+   *
+   * @throws IllegalArgumentException if {@code builder} is null
+   */
   public MemcachedExtension(MemcachedCluster.Builder builder) {
+    if (builder == null) {
+      throw new IllegalArgumentException(
+          "builder must not be null; use MemcachedCluster.builder()");
+    }
     this.builder = builder;
   }
 

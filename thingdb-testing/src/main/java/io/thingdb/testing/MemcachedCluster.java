@@ -1,4 +1,4 @@
-package io.thingdb.cache.testing;
+package io.thingdb.testing;
 
 import java.io.BufferedInputStream;
 import java.io.ByteArrayOutputStream;
@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
+import java.lang.ProcessBuilder.Redirect;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
@@ -15,8 +16,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Comparator;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
@@ -44,13 +48,20 @@ import org.slf4j.LoggerFactory;
  * /usr/local/bin} and {@code /opt/homebrew/bin}; when it is missing, {@link #start} fails with an
  * install hint instead of skipping the test.
  *
- * <p>A JVM shutdown hook kills the processes if the JVM exits without {@link #close()}, e.g. when
- * a test run is interrupted; it cannot help when the JVM itself is killed with SIGKILL.
+ * <p>No node outlives the JVM that started it. {@link #close()} kills them; a JVM shutdown hook
+ * kills them if the JVM exits without {@link #close()}, e.g. when a test run is interrupted; and
+ * since no hook runs when the JVM itself is killed with SIGKILL (a forked JMH or Surefire JVM
+ * that timed out, say) or crashes, each node also has a watchdog: a {@code /bin/sh} that waits
+ * for end-of-file on a pipe only this JVM holds open, and kills the node with SIGKILL when the
+ * pipe closes, which the kernel does when this JVM dies in any way.
+ *
+ * <p>{@link #stats} reads a node's counters ({@code cmd_get}, {@code get_hits}, {@code
+ * curr_items}, ...), e.g. to check what a client sent or to report it per operation.
  *
  * <p>Thread-safe: node control methods ({@link #stop}, {@link #kill}, {@link #hang}, {@link
  * #resume}, {@link #restart}, {@link #flushAll}, {@link #close}) are serialized on the cluster;
- * {@link #rawCommand} and the accessors do not take that lock, so a test can talk to a hung node
- * from one thread while another thread resumes it.
+ * {@link #rawCommand}, {@link #stats} and the accessors do not take that lock, so a test can talk
+ * to a hung node from one thread while another thread resumes it.
  */
 public final class MemcachedCluster implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(MemcachedCluster.class);
@@ -314,6 +325,26 @@ public final class MemcachedCluster implements AutoCloseable {
   }
 
   /**
+   * Node {@code i}'s {@code stats}: each {@code STAT name value} line as {@code name -> value}, in
+   * memcached's order ({@code pid}, {@code uptime}, ..., {@code cmd_get}, {@code get_hits}, ...,
+   * {@code curr_items}, ...). Values are as memcached prints them; counters parse as {@code long}.
+   * The returned map is unmodifiable; each call asks the node again.
+   *
+   * @throws java.io.UncheckedIOException naming the node when it does not answer within 2 s (a
+   *     stopped, killed or hung node)
+   */
+  public Map<String, String> stats(int i) {
+    Map<String, String> stats = new LinkedHashMap<>();
+    for (String line : rawCommand(i, "stats").split("\r\n")) {
+      String[] fields = line.split(" ", 3);
+      if (fields.length == 3 && fields[0].equals("STAT")) {
+        stats.put(fields[1], fields[2]);
+      }
+    }
+    return Collections.unmodifiableMap(stats);
+  }
+
+  /**
    * Resumes hung nodes, kills every node and waits until their ports are closed, then deletes the
    * captured output. Idempotent.
    */
@@ -394,6 +425,7 @@ public final class MemcachedCluster implements AutoCloseable {
       throw new UncheckedIOException("cannot run " + String.join(" ", command), e);
     }
     try {
+      node.watchdog = startWatchdog(node, process);
       awaitReady(node, process);
       LOG.info("memcached node {} started on 127.0.0.1:{} (pid {})", node.index, node.port,
           process.pid());
@@ -401,7 +433,40 @@ public final class MemcachedCluster implements AutoCloseable {
     } catch (RuntimeException | PortTakenException e) {
       process.destroyForcibly();
       waitFor(process, STOP_TIMEOUT);
+      stopWatchdog(node);
       throw e;
+    }
+  }
+
+  /**
+   * Starts the node's watchdog (see the class comment): {@code read} returns at end-of-file, which
+   * comes only when this JVM, the one holder of the pipe's write end, is gone. Once the node's
+   * process exits, its watchdog is stopped, so that it can never kill an unrelated process that
+   * was given the same pid later.
+   */
+  private static Process startWatchdog(Node node, Process process) {
+    String pid = Long.toString(process.pid());
+    Process watchdog;
+    try {
+      watchdog = new ProcessBuilder("/bin/sh", "-c", "read -r _; kill -9 \"$0\" 2>/dev/null", pid)
+          .redirectOutput(Redirect.DISCARD)
+          .redirectError(Redirect.DISCARD)
+          .start();
+    } catch (IOException e) {
+      throw new UncheckedIOException(
+          "cannot start the watchdog of memcached node " + node.index + " on 127.0.0.1:"
+              + node.port + " (pid " + pid + ")", e);
+    }
+    process.onExit().thenRun(watchdog::destroy);
+    return watchdog;
+  }
+
+  /** Stops the node's watchdog (SIGTERM; it then kills nothing). Idempotent. */
+  private static void stopWatchdog(Node node) {
+    Process watchdog = node.watchdog;
+    if (watchdog != null) {
+      watchdog.destroy();
+      node.watchdog = null;
     }
   }
 
@@ -463,6 +528,7 @@ public final class MemcachedCluster implements AutoCloseable {
     LoopbackPorts.awaitClosed(node.port, STOP_TIMEOUT, "memcached node " + node.index);
     // The port is what matters for a restart; reaping is best effort (see awaitClosed).
     waitFor(process, Duration.ofSeconds(1));
+    stopWatchdog(node);
     node.process = null;
     node.hung = false;
   }
@@ -581,6 +647,10 @@ public final class MemcachedCluster implements AutoCloseable {
       if (process != null) {
         process.destroyForcibly();
       }
+      Process watchdog = node.watchdog;
+      if (watchdog != null) {
+        watchdog.destroy();
+      }
     }
   }
 
@@ -678,6 +748,7 @@ public final class MemcachedCluster implements AutoCloseable {
     final int port;
     final Path output;
     volatile Process process; // null when stopped or killed
+    volatile Process watchdog; // null when process is
     volatile boolean hung;
 
     Node(int index, int port, Path output) {

@@ -1,4 +1,4 @@
-package io.thingdb.cache.testing;
+package io.thingdb.testing;
 
 import java.time.Clock;
 import java.time.Duration;
