@@ -28,8 +28,8 @@ import net.rubyeye.xmemcached.command.TextCommandFactory;
  *
  * <p>ThingDB lays a {@code link} out as {@code thing_link} (thing_id, ups, downs, deleted, spam,
  * date, version) and {@code data_link} (thing_id, key, value, kind): one data row per prop that
- * differs from its default. Every generated link sets all five, so a link is 1 + 5 rows; its
- * cache entry is about 210 bytes.
+ * differs from its default. Every generated link sets all five, so a link is 1 + 5 rows; its cache
+ * entry is about 210 bytes.
  */
 final class BenchThings {
   static final Prop<String> TITLE = Prop.string("title", "");
@@ -37,7 +37,8 @@ final class BenchThings {
   static final Prop<String> AUTHOR = Prop.string("author", "");
   static final Prop<Long> SR_ID = Prop.int64("sr_id", 0);
   static final Prop<Boolean> MEDIA = Prop.bool("media", false);
-  static final ThingType LINK = ThingType.named("link").props(TITLE, URL, AUTHOR, SR_ID, MEDIA).build();
+  static final ThingType LINK =
+      ThingType.named("link").props(TITLE, URL, AUTHOR, SR_ID, MEDIA).build();
   static final String DATABASE = "main";
 
   /** The prop names as stored in {@code data_link.key}, in declaration order. */
@@ -47,15 +48,17 @@ final class BenchThings {
   static final String[] KINDS = {"s", "s", "s", "l", "b"};
 
   private static final String[] WORDS = {
-    "postgres", "cache", "memcached", "vote", "thing", "link", "comment", "listing", "replica", "hot",
-    "controversial", "front", "page", "java", "benchmark", "latency", "outbox", "write", "through", "batch"
+    "postgres", "cache", "memcached", "vote", "thing", "link", "comment", "listing", "replica",
+        "hot",
+    "controversial", "front", "page", "java", "benchmark", "latency", "outbox", "write", "through",
+        "batch"
   };
 
   private BenchThings() {}
 
   /**
-   * What one new link holds; the raw baselines write these values directly, ThingDB through
-   * {@link NewThing}.
+   * What one new link holds; the raw baselines write these values directly, ThingDB through {@link
+   * NewThing}.
    */
   record Input(String title, String url, String author, long srId, boolean media, Instant date) {}
 
@@ -69,18 +72,33 @@ final class BenchThings {
       for (int w = 6 + r.nextInt(6); w > 0; w--) {
         title.append(WORDS[r.nextInt(WORDS.length)]).append(w > 1 ? " " : "");
       }
-      String url = "https://example.com/" + WORDS[r.nextInt(WORDS.length)] + "/" + Long.toString(r.nextLong() >>> 1, 36);
+      String url =
+          "https://example.com/"
+              + WORDS[r.nextInt(WORDS.length)]
+              + "/"
+              + Long.toString(r.nextLong() >>> 1, 36);
       String author = "user" + r.nextInt(100_000);
-      out.add(new Input(title.toString(), url, author, 1 + r.nextInt(5_000), true,
-          base.plusSeconds(r.nextInt(86_400 * 25)).plusNanos(r.nextInt(1_000_000) * 1_000L)));
+      out.add(
+          new Input(
+              title.toString(),
+              url,
+              author,
+              1 + r.nextInt(5_000),
+              true,
+              base.plusSeconds(r.nextInt(86_400 * 25)).plusNanos(r.nextInt(1_000_000) * 1_000L)));
     }
     return out;
   }
 
   /** The input as a ThingDB new thing (all five props differ from their defaults). */
   static NewThing newThing(ThingDb db, Input in) {
-    return db.newThing(LINK).set(TITLE, in.title()).set(URL, in.url()).set(AUTHOR, in.author())
-        .set(SR_ID, in.srId()).set(MEDIA, in.media()).date(in.date());
+    return db.newThing(LINK)
+        .set(TITLE, in.title())
+        .set(URL, in.url())
+        .set(AUTHOR, in.author())
+        .set(SR_ID, in.srId())
+        .set(MEDIA, in.media())
+        .date(in.date());
   }
 
   /** A ThingDB on {@code ds} with {@link #LINK} registered, with {@code cache} or none (null). */
@@ -89,7 +107,9 @@ final class BenchThings {
     return (cache == null ? b.noCache() : b.cache(cache)).build();
   }
 
-  /** Creates {@code count} links through {@code db} in batches of 1,000; returns their ids in order. */
+  /**
+   * Creates {@code count} links through {@code db} in batches of 1,000; returns their ids in order.
+   */
   static long[] populate(ThingDb db, int count, long seed) {
     List<Input> inputs = inputs(count, seed);
     long[] ids = new long[count];
@@ -114,7 +134,8 @@ final class BenchThings {
         || cache.status(server).state() != MemcachedCache.State.HEALTHY) {
       if (System.nanoTime() - deadline > 0) {
         cache.close();
-        throw new IllegalStateException("MemcachedCache did not reach " + server + ": " + cache.status());
+        throw new IllegalStateException(
+            "MemcachedCache did not reach " + server + ": " + cache.status());
       }
       sleep(20);
     }
@@ -127,8 +148,11 @@ final class BenchThings {
    */
   static MemcachedClient rawClient(String server) {
     int colon = server.lastIndexOf(':');
-    XMemcachedClientBuilder b = new XMemcachedClientBuilder(
-        List.of(new InetSocketAddress(server.substring(0, colon), Integer.parseInt(server.substring(colon + 1)))));
+    XMemcachedClientBuilder b =
+        new XMemcachedClientBuilder(
+            List.of(
+                new InetSocketAddress(
+                    server.substring(0, colon), Integer.parseInt(server.substring(colon + 1)))));
     b.setName("bench-raw");
     b.setCommandFactory(new TextCommandFactory());
     b.setConnectionPoolSize(1);

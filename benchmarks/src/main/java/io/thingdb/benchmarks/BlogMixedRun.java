@@ -1,6 +1,5 @@
 package io.thingdb.benchmarks;
 
-import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.URI;
 import java.nio.file.Files;
@@ -19,26 +18,38 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * The mixed run of issue 5 against a running blog: closed-loop workers (no think time), each
  * operation drawn at random: 85% page views, 10% votes, 3% comments, 2% submissions; the post a
- * view, vote or comment is about is drawn Zipf (exponent 0.99, ranks scattered over the posts)
- * from the posts listed in {@code /new.json} at the start. Page views are anonymous except for
- * {@code --logged-in-share} of them; votes, comments and submissions come from logged-in
- * {@code bench<i>} accounts. Page views: 40% front page, 10% a community's hot page, 35% a post's
- * permalink page, 10% a post's JSON, 5% {@code /new.json}.
+ * view, vote or comment is about is drawn Zipf (exponent 0.99, ranks scattered over the posts) from
+ * the posts listed in {@code /new.json} at the start. Page views are anonymous except for {@code
+ * --logged-in-share} of them; votes, comments and submissions come from logged-in {@code bench<i>}
+ * accounts. Page views: 40% front page, 10% a community's hot page, 35% a post's permalink page,
+ * 10% a post's JSON, 5% {@code /new.json}.
  *
  * <p>Beside the workers, two probes measure vote-to-visible on posts of their own (created at the
- * start; no worker touches them, so their score changes only by the probe's vote): the probe
- * votes, and the time from the vote's response to the first response of the post's JSON that
- * shows the score the vote returned is measured, once for a logged-in reader (another account,
- * polling back to back: fresh pages) and once for an anonymous reader (polling every 10 ms, after
- * reading the page once before the vote so that a copy is in the page cache).
+ * start; no worker touches them, so their score changes only by the probe's vote): the probe votes,
+ * and the time from the vote's response to the first response of the post's JSON that shows the
+ * score the vote returned is measured, once for a logged-in reader (another account, polling back
+ * to back: fresh pages) and once for an anonymous reader (polling every 10 ms, after reading the
+ * page once before the vote so that a copy is in the page cache).
  *
  * <p>Only operations that started after the warm-up and ended before the end are counted. Not
  * thread-safe as an object: each worker thread owns its tallies, merged after the run.
  */
 final class BlogMixedRun {
-  enum Kind { VIEW_ANON, VIEW_LOGGED_IN, VOTE, COMMENT, SUBMIT }
+  enum Kind {
+    VIEW_ANON,
+    VIEW_LOGGED_IN,
+    VOTE,
+    COMMENT,
+    SUBMIT
+  }
 
-  enum Page { FRONT, COMMUNITY, PERMALINK, PERMALINK_JSON, NEW_JSON }
+  enum Page {
+    FRONT,
+    COMMUNITY,
+    PERMALINK,
+    PERMALINK_JSON,
+    NEW_JSON
+  }
 
   private static final long PROBE_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(15);
   private static final int ANONYMOUS_PROBES = 4;
@@ -133,8 +144,14 @@ final class BlogMixedRun {
       voter = BlogWorkload.signupOrLogin(http, "benchprobe_voter");
       reader = BlogWorkload.signupOrLogin(http, "benchprobe_reader");
       for (int i = 0; i < 16; i++) {
-        probePosts.add(BlogWorkload.submit(http, author, communities.get(0), "Probe post " + i + " of run " + seed + " at "
-            + BlogWorkload.now(), "https://example.com/probe/" + seed + "/" + i, ""));
+        probePosts.add(
+            BlogWorkload.submit(
+                http,
+                author,
+                communities.get(0),
+                "Probe post " + i + " of run " + seed + " at " + BlogWorkload.now(),
+                "https://example.com/probe/" + seed + "/" + i,
+                ""));
       }
     }
     int[] zipf = Keys.zipfSequence(posts.size(), 1 << 20, seed);
@@ -160,16 +177,43 @@ final class BlogMixedRun {
       pageTallies.add(pages);
       int id = w;
       Random rnd = new Random(seed * 1000 + w);
-      Thread t = new Thread(() -> work(id, rnd, posts, communities, accounts, zipf, measureFrom, measureTo, kinds, pages,
-          submitted, ioErrors), "bench-worker-" + w);
+      Thread t =
+          new Thread(
+              () ->
+                  work(
+                      id,
+                      rnd,
+                      posts,
+                      communities,
+                      accounts,
+                      zipf,
+                      measureFrom,
+                      measureTo,
+                      kinds,
+                      pages,
+                      submitted,
+                      ioErrors),
+              "bench-worker-" + w);
       threads.add(t);
     }
-    Probe loggedIn = new Probe(base, "logged-in", voter, reader, probePosts.subList(0, 8), measureFrom, measureTo);
+    Probe loggedIn =
+        new Probe(
+            base, "logged-in", voter, reader, probePosts.subList(0, 8), measureFrom, measureTo);
     List<Probe> anonymous = new ArrayList<>();
-    List<Thread> probeThreads = new ArrayList<>(List.of(new Thread(loggedIn, "bench-probe-logged-in")));
+    List<Thread> probeThreads =
+        new ArrayList<>(List.of(new Thread(loggedIn, "bench-probe-logged-in")));
     for (int i = 0; i < ANONYMOUS_PROBES; i++) {
-      // Each anonymous probe waits out a page cache TTL per vote: several in parallel, one post each.
-      Probe p = new Probe(base, "anonymous", voter, null, probePosts.subList(8 + i, 9 + i), measureFrom, measureTo);
+      // Each anonymous probe waits out a page cache TTL per vote: several in parallel, one post
+      // each.
+      Probe p =
+          new Probe(
+              base,
+              "anonymous",
+              voter,
+              null,
+              probePosts.subList(8 + i, 9 + i),
+              measureFrom,
+              measureTo);
       anonymous.add(p);
       probeThreads.add(new Thread(p, "bench-probe-anonymous-" + i));
     }
@@ -212,8 +256,10 @@ final class BlogMixedRun {
     double seconds = durationSeconds;
 
     Map<String, Object> r = new LinkedHashMap<>();
-    r.put("what", "examples/blog mixed run (issue 5): 85% page views, 10% votes, 3% comments, 2% submissions,"
-        + " Zipf 0.99 over posts; closed loop, no think time");
+    r.put(
+        "what",
+        "examples/blog mixed run (issue 5): 85% page views, 10% votes, 3% comments, 2% submissions,"
+            + " Zipf 0.99 over posts; closed loop, no think time");
     r.put("started_utc", startedAt);
     r.put("base", base.toString());
     Map<String, Object> cfg = new LinkedHashMap<>();
@@ -222,7 +268,9 @@ final class BlogMixedRun {
     cfg.put("posts_in_zipf_set", posts.size());
     cfg.put("communities", communities);
     cfg.put("logged_in_share_of_page_views", loggedInShare);
-    cfg.put("page_view_mix", "40% /, 10% /r/<community>/, 35% permalink page, 10% permalink .json, 5% /new.json");
+    cfg.put(
+        "page_view_mix",
+        "40% /, 10% /r/<community>/, 35% permalink page, 10% permalink .json, 5% /new.json");
     cfg.put("vote_directions", "70% up, 20% down, 10% clear");
     cfg.put("warmup_s", warmupSeconds);
     cfg.put("measured_s", durationSeconds);
@@ -243,7 +291,9 @@ final class BlogMixedRun {
     pv.put("page_cache_hit_ratio_anonymous", ratio(anon.pageHit, anon.pageHit + anon.pageMiss));
     pv.put("sql_statements_per_page_view", ratio(views.sql, views.nanos.n));
     pv.put("sql_statements_per_anonymous_view", ratio(anon.sql, anon.nanos.n));
-    pv.put("sql_statements_per_logged_in_view", ratio(kinds.get(Kind.VIEW_LOGGED_IN).sql, kinds.get(Kind.VIEW_LOGGED_IN).nanos.n));
+    pv.put(
+        "sql_statements_per_logged_in_view",
+        ratio(kinds.get(Kind.VIEW_LOGGED_IN).sql, kinds.get(Kind.VIEW_LOGGED_IN).nanos.n));
     pv.put("cache_hits_per_page_view", ratio(views.cacheHits, views.nanos.n));
     r.put("page_views", pv);
 
@@ -255,15 +305,19 @@ final class BlogMixedRun {
       mc.put("get_hits", hits);
       mc.put("get_misses", misses);
       mc.put("cmd_set", mcAfter.get("cmd_set") - mcBefore.get("cmd_set"));
-      mc.put("note", "every memcached get of the app during the measured window: pages, things, relations,"
-          + " listings, queries (a multi-get counts each key)");
+      mc.put(
+          "note",
+          "every memcached get of the app during the measured window: pages, things, relations,"
+              + " listings, queries (a multi-get counts each key)");
       r.put("memcached", mc);
     }
     if (cpuBefore >= 0 && cpuAfter >= 0) {
       Map<String, Object> cpu = new LinkedHashMap<>();
       cpu.put("app_cpu_s", cpuAfter - cpuBefore);
       cpu.put("app_cpu_us_per_request", (cpuAfter - cpuBefore) * 1e6 / Math.max(1, totalOps));
-      cpu.put("note", "the blog JVM's user+system CPU over the measured window (PostgreSQL and memcached not included)");
+      cpu.put(
+          "note",
+          "the blog JVM's user+system CPU over the measured window (PostgreSQL and memcached not included)");
       r.put("app_cpu", cpu);
     }
 
@@ -281,14 +335,19 @@ final class BlogMixedRun {
     r.put("posts_submitted_during_run", submitted.get());
 
     Map<String, Object> v2v = new LinkedHashMap<>();
-    v2v.put("definition", "A probe account votes (alternately up and down) on a probe post no worker touches; t0 is"
-        + " when the vote's HTTP response (which carries the new score S) has been read. A reader then requests the"
-        + " post's JSON (/r/<c>/comments/<id>.json) until its score equals S; vote-to-visible is the time from t0 to"
-        + " the end of reading that first response. Logged-in reader: another account, requests back to back"
-        + " (logged-in pages are never page-cached). Anonymous reader: no cookie, reads the post once before the"
-        + " vote (so its page is in the page cache), then every " + ANONYMOUS_POLL_MS + " ms (" + ANONYMOUS_PROBES
-        + " such probes in parallel, one post each): bounded by the page cache TTL. Only votes whose t0 and"
-        + " visibility both fall in the measured window count.");
+    v2v.put(
+        "definition",
+        "A probe account votes (alternately up and down) on a probe post no worker touches; t0 is"
+            + " when the vote's HTTP response (which carries the new score S) has been read. A reader then requests the"
+            + " post's JSON (/r/<c>/comments/<id>.json) until its score equals S; vote-to-visible is the time from t0 to"
+            + " the end of reading that first response. Logged-in reader: another account, requests back to back"
+            + " (logged-in pages are never page-cached). Anonymous reader: no cookie, reads the post once before the"
+            + " vote (so its page is in the page cache), then every "
+            + ANONYMOUS_POLL_MS
+            + " ms ("
+            + ANONYMOUS_PROBES
+            + " such probes in parallel, one post each): bounded by the page cache TTL. Only votes whose t0 and"
+            + " visibility both fall in the measured window count.");
     v2v.put("logged_in_reader", loggedIn.summary());
     v2v.put("anonymous_reader", Probe.merged(anonymous));
     r.put("vote_to_visible", v2v);
@@ -301,9 +360,19 @@ final class BlogMixedRun {
     System.out.print(json);
   }
 
-  private void work(int id, Random rnd, List<BlogWorkload.Post> posts, List<String> communities,
-      List<BlogWorkload.User> accounts, int[] zipf, long measureFrom, long measureTo, Map<Kind, Tally> kinds,
-      Map<Page, Tally> pages, AtomicInteger submitted, long[] ioErrors) {
+  private void work(
+      int id,
+      Random rnd,
+      List<BlogWorkload.Post> posts,
+      List<String> communities,
+      List<BlogWorkload.User> accounts,
+      int[] zipf,
+      long measureFrom,
+      long measureTo,
+      Map<Kind, Tally> kinds,
+      Map<Page, Tally> pages,
+      AtomicInteger submitted,
+      long[] ioErrors) {
     int z = (int) ((long) id * zipf.length / workers);
     try (MiniHttp http = new MiniHttp(base)) {
       long t0;
@@ -348,7 +417,9 @@ final class BlogMixedRun {
           } else if (op < 0.98) {
             kind = Kind.COMMENT;
             expected = 201;
-            resp = BlogWorkload.comment(http, user, post.name(), "A comment from " + user.name() + " in the mixed run");
+            resp =
+                BlogWorkload.comment(
+                    http, user, post.name(), "A comment from " + user.name() + " in the mixed run");
           } else {
             kind = Kind.SUBMIT;
             expected = 201;
@@ -357,8 +428,16 @@ final class BlogMixedRun {
             form.put("title", "Mixed-run post " + n + " by " + user.name());
             form.put("url", "https://example.com/mixed/" + seed + "/" + n);
             form.put("community", communities.get(rnd.nextInt(communities.size())));
-            resp = http.postForm("/submit", form, "Cookie", user.cookie(), "X-CSRF-Token", user.csrf(),
-                "Accept", "application/json");
+            resp =
+                http.postForm(
+                    "/submit",
+                    form,
+                    "Cookie",
+                    user.cookie(),
+                    "X-CSRF-Token",
+                    user.csrf(),
+                    "Accept",
+                    "application/json");
           }
         } catch (UncheckedIOException e) {
           ioErrors[id]++;
@@ -386,7 +465,10 @@ final class BlogMixedRun {
     } else if ("miss".equals(pc)) {
       t.pageMiss++;
     }
-    t.statuses.merge(resp.status() == expected ? Integer.toString(expected) : "unexpected_" + resp.status(), 1L, Long::sum);
+    t.statuses.merge(
+        resp.status() == expected ? Integer.toString(expected) : "unexpected_" + resp.status(),
+        1L,
+        Long::sum);
   }
 
   private static Map<String, Object> describe(Tally t, double seconds) {
@@ -450,8 +532,14 @@ final class BlogMixedRun {
     private long polls;
     private String failure;
 
-    Probe(URI base, String name, BlogWorkload.User voter, BlogWorkload.User reader, List<BlogWorkload.Post> posts,
-        long from, long to) {
+    Probe(
+        URI base,
+        String name,
+        BlogWorkload.User voter,
+        BlogWorkload.User reader,
+        List<BlogWorkload.Post> posts,
+        long from,
+        long to) {
       this.base = base;
       this.name = name;
       this.voter = voter;
@@ -464,7 +552,8 @@ final class BlogMixedRun {
     @Override
     public void run() {
       Map<String, Integer> nextDir = new LinkedHashMap<>();
-      try (MiniHttp votes = new MiniHttp(base); MiniHttp reads = new MiniHttp(base)) {
+      try (MiniHttp votes = new MiniHttp(base);
+          MiniHttp reads = new MiniHttp(base)) {
         int i = 0;
         while (System.nanoTime() < to) {
           BlogWorkload.Post post = posts.get(i++ % posts.size());
@@ -484,7 +573,8 @@ final class BlogMixedRun {
           long t0 = System.nanoTime();
           boolean seen = false;
           while (System.nanoTime() - t0 < PROBE_TIMEOUT_NANOS) {
-            MiniHttp.Response r = reader == null ? reads.get(json) : reads.get(json, "Cookie", reader.cookie());
+            MiniHttp.Response r =
+                reader == null ? reads.get(json) : reads.get(json, "Cookie", reader.cookie());
             polls++;
             BlogWorkload.expect(r, 200, name + " probe: GET " + json);
             if (BlogWorkload.score(r.text()) == score) {

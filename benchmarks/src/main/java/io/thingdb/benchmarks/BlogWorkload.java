@@ -55,7 +55,8 @@ import java.util.regex.Pattern;
  */
 public final class BlogWorkload {
   static final String PASSWORD = "bench-password";
-  private static final Pattern CSRF_META = Pattern.compile("<meta name=\"csrf-token\" content=\"([^\"]+)\">");
+  private static final Pattern CSRF_META =
+      Pattern.compile("<meta name=\"csrf-token\" content=\"([^\"]+)\">");
   private static final Pattern CSRF_FIELD = Pattern.compile("name=\"csrf\" value=\"([^\"]+)\"");
   private static final Pattern COMMUNITY = Pattern.compile("href=\"/r/([A-Za-z0-9_]+)/?\"");
   private static final Pattern NAME = Pattern.compile("\"name\":\"(t3_[a-z0-9]+)\"");
@@ -74,15 +75,19 @@ public final class BlogWorkload {
   /** Entry point; see the class comment. */
   public static void main(String[] argv) throws Exception {
     if (argv.length == 0) {
-      throw new IllegalArgumentException("usage: BlogWorkload populate|check|mixed --base URL ... (see the class comment)");
+      throw new IllegalArgumentException(
+          "usage: BlogWorkload populate|check|mixed --base URL ... (see the class comment)");
     }
     Map<String, String> a = flags(Arrays.copyOfRange(argv, 1, argv.length));
     URI base = URI.create(require(a, "base"));
     switch (argv[0]) {
       case "populate" -> populate(base, a);
-      case "check" -> System.out.println(check(base, a.getOrDefault("path", "/"), intFlag(a, "samples", 20)));
+      case "check" ->
+          System.out.println(check(base, a.getOrDefault("path", "/"), intFlag(a, "samples", 20)));
       case "mixed" -> new BlogMixedRun(base, a).run();
-      default -> throw new IllegalArgumentException("unknown command " + argv[0] + " (populate, check, mixed)");
+      default ->
+          throw new IllegalArgumentException(
+              "unknown command " + argv[0] + " (populate, check, mixed)");
     }
   }
 
@@ -98,7 +103,8 @@ public final class BlogWorkload {
   static User login(MiniHttp http, String name) {
     User u = formLogin(http, "/login", name);
     if (u == null) {
-      throw new IllegalStateException("cannot log in as " + name + "; run populate first with as many --users");
+      throw new IllegalStateException(
+          "cannot log in as " + name + "; run populate first with as many --users");
     }
     return u;
   }
@@ -109,8 +115,14 @@ public final class BlogWorkload {
     expect(form, 200, "GET /login");
     String anonCookie = cookie(form);
     String csrf = find(CSRF_FIELD, form.text(), "the login form's CSRF field");
-    MiniHttp.Response r = http.postForm(path, Map.of("name", name, "password", PASSWORD, "csrf", csrf),
-        "Cookie", anonCookie, "Accept", "application/json");
+    MiniHttp.Response r =
+        http.postForm(
+            path,
+            Map.of("name", name, "password", PASSWORD, "csrf", csrf),
+            "Cookie",
+            anonCookie,
+            "Accept",
+            "application/json");
     if (r.status() == 409 || r.status() == 403) {
       return null;
     }
@@ -118,13 +130,15 @@ public final class BlogWorkload {
     String cookie = cookie(r);
     MiniHttp.Response front = http.get("/?as=" + name, "Cookie", cookie);
     expect(front, 200, "GET / as " + name);
-    return new User(name, cookie, find(CSRF_META, front.text(), "the csrf-token meta tag of a logged-in page"));
+    return new User(
+        name, cookie, find(CSRF_META, front.text(), "the csrf-token meta tag of a logged-in page"));
   }
 
   private static String cookie(MiniHttp.Response r) {
     String set = r.header("Set-Cookie");
     if (set == null) {
-      throw new IllegalStateException("expected a Set-Cookie header in a " + r.status() + " answer");
+      throw new IllegalStateException(
+          "expected a Set-Cookie header in a " + r.status() + " answer");
     }
     int semi = set.indexOf(';');
     return semi < 0 ? set : set.substring(0, semi);
@@ -132,26 +146,51 @@ public final class BlogWorkload {
 
   // ------------------------------------------------------------------ writes
 
-  static Post submit(MiniHttp http, User u, String community, String title, String url, String text) {
+  static Post submit(
+      MiniHttp http, User u, String community, String title, String url, String text) {
     Map<String, String> form = new LinkedHashMap<>();
     form.put("title", title);
     form.put("url", url);
     form.put("text", text);
     form.put("community", community);
-    MiniHttp.Response r = http.postForm("/submit", form, "Cookie", u.cookie(), "X-CSRF-Token", u.csrf(),
-        "Accept", "application/json");
+    MiniHttp.Response r =
+        http.postForm(
+            "/submit",
+            form,
+            "Cookie",
+            u.cookie(),
+            "X-CSRF-Token",
+            u.csrf(),
+            "Accept",
+            "application/json");
     expect(r, 201, "POST /submit as " + u.name());
-    return new Post(find(NAME, r.text(), "the new post's name"), find(PERMALINK, r.text(), "the new post's permalink"));
+    return new Post(
+        find(NAME, r.text(), "the new post's name"),
+        find(PERMALINK, r.text(), "the new post's permalink"));
   }
 
   static MiniHttp.Response vote(MiniHttp http, User u, String fullname, int dir) {
-    return http.postForm("/vote", Map.of("id", fullname, "dir", Integer.toString(dir)), "Cookie", u.cookie(),
-        "X-CSRF-Token", u.csrf(), "Accept", "application/json");
+    return http.postForm(
+        "/vote",
+        Map.of("id", fullname, "dir", Integer.toString(dir)),
+        "Cookie",
+        u.cookie(),
+        "X-CSRF-Token",
+        u.csrf(),
+        "Accept",
+        "application/json");
   }
 
   static MiniHttp.Response comment(MiniHttp http, User u, String linkName, String text) {
-    return http.postForm("/comment", Map.of("link", linkName, "text", text), "Cookie", u.cookie(),
-        "X-CSRF-Token", u.csrf(), "Accept", "application/json");
+    return http.postForm(
+        "/comment",
+        Map.of("link", linkName, "text", text),
+        "Cookie",
+        u.cookie(),
+        "X-CSRF-Token",
+        u.csrf(),
+        "Accept",
+        "application/json");
   }
 
   // ------------------------------------------------------------------ populate
@@ -168,20 +207,35 @@ public final class BlogWorkload {
     ExecutorService pool = Executors.newFixedThreadPool(4);
     try {
       List<Post> created = java.util.Collections.synchronizedList(new ArrayList<>());
-      runSplit(pool, base, posts, seed, (http, rnd, i) -> {
-        User u = accounts.get(rnd.nextInt(accounts.size()));
-        String community = communities.get(i % communities.size());
-        boolean self = i % 5 == 0;
-        created.add(submit(http, u, community, "Benchmark post " + i + " about " + community,
-            self ? "" : "https://example.com/bench/" + i, self ? "A text post, number " + i + "." : ""));
-      });
+      runSplit(
+          pool,
+          base,
+          posts,
+          seed,
+          (http, rnd, i) -> {
+            User u = accounts.get(rnd.nextInt(accounts.size()));
+            String community = communities.get(i % communities.size());
+            boolean self = i % 5 == 0;
+            created.add(
+                submit(
+                    http,
+                    u,
+                    community,
+                    "Benchmark post " + i + " about " + community,
+                    self ? "" : "https://example.com/bench/" + i,
+                    self ? "A text post, number " + i + "." : ""));
+          });
       // The listing queue applies the new posts in the background: wait until /new.json has them.
       List<Post> all = discoverPosts(base);
       long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
       for (int bust = 1; all.size() < created.size(); bust++) {
         if (System.nanoTime() > deadline) {
-          throw new IllegalStateException("/new.json lists " + all.size() + " posts two minutes after " + created.size()
-              + " were submitted: is the listing queue stuck?");
+          throw new IllegalStateException(
+              "/new.json lists "
+                  + all.size()
+                  + " posts two minutes after "
+                  + created.size()
+                  + " were submitted: is the listing queue stuck?");
         }
         TimeUnit.MILLISECONDS.sleep(500);
         all = discoverPosts(base, "&populate=" + bust);
@@ -189,19 +243,39 @@ public final class BlogWorkload {
       List<Post> zipfSet = all;
       int[] zipf = Keys.zipfSequence(all.size(), 1 << 16, seed);
       AtomicInteger next = new AtomicInteger();
-      runSplit(pool, base, comments, seed + 1, (http, rnd, i) -> {
-        User u = accounts.get(rnd.nextInt(accounts.size()));
-        Post p = zipfSet.get(zipf[next.getAndIncrement() & (zipf.length - 1)]);
-        expect(comment(http, u, p.name(), "Comment " + i + " from " + u.name()), 201, "POST /comment");
-      });
-      runSplit(pool, base, votes, seed + 2, (http, rnd, i) -> {
-        User u = accounts.get(rnd.nextInt(accounts.size()));
-        Post p = zipfSet.get(zipf[next.getAndIncrement() & (zipf.length - 1)]);
-        expect(vote(http, u, p.name(), rnd.nextInt(5) == 0 ? -1 : 1), 200, "POST /vote");
-      });
-      System.out.printf("populated in %.1f s: %d users, %d new posts (%d posts in /new.json), %d comments, %d votes"
-          + " over communities %s%n", (System.nanoTime() - started) / 1e9, accounts.size(), created.size(), all.size(),
-          comments, votes, communities);
+      runSplit(
+          pool,
+          base,
+          comments,
+          seed + 1,
+          (http, rnd, i) -> {
+            User u = accounts.get(rnd.nextInt(accounts.size()));
+            Post p = zipfSet.get(zipf[next.getAndIncrement() & (zipf.length - 1)]);
+            expect(
+                comment(http, u, p.name(), "Comment " + i + " from " + u.name()),
+                201,
+                "POST /comment");
+          });
+      runSplit(
+          pool,
+          base,
+          votes,
+          seed + 2,
+          (http, rnd, i) -> {
+            User u = accounts.get(rnd.nextInt(accounts.size()));
+            Post p = zipfSet.get(zipf[next.getAndIncrement() & (zipf.length - 1)]);
+            expect(vote(http, u, p.name(), rnd.nextInt(5) == 0 ? -1 : 1), 200, "POST /vote");
+          });
+      System.out.printf(
+          "populated in %.1f s: %d users, %d new posts (%d posts in /new.json), %d comments, %d votes"
+              + " over communities %s%n",
+          (System.nanoTime() - started) / 1e9,
+          accounts.size(),
+          created.size(),
+          all.size(),
+          comments,
+          votes,
+          communities);
     } finally {
       pool.shutdownNow();
     }
@@ -215,20 +289,23 @@ public final class BlogWorkload {
    * Runs tasks 0..n-1 on the pool's four threads, each thread with its own connection and random;
    * the first failure is thrown.
    */
-  private static void runSplit(ExecutorService pool, URI base, int n, long seed, Task task) throws Exception {
+  private static void runSplit(ExecutorService pool, URI base, int n, long seed, Task task)
+      throws Exception {
     AtomicInteger next = new AtomicInteger();
     List<Future<?>> futures = new ArrayList<>();
     for (int t = 0; t < 4; t++) {
       long s = seed * 31 + t;
-      futures.add(pool.submit(() -> {
-        Random rnd = new Random(s);
-        try (MiniHttp http = new MiniHttp(base)) {
-          for (int i; (i = next.getAndIncrement()) < n; ) {
-            task.run(http, rnd, i);
-          }
-        }
-        return null;
-      }));
+      futures.add(
+          pool.submit(
+              () -> {
+                Random rnd = new Random(s);
+                try (MiniHttp http = new MiniHttp(base)) {
+                  for (int i; (i = next.getAndIncrement()) < n; ) {
+                    task.run(http, rnd, i);
+                  }
+                }
+                return null;
+              }));
     }
     for (Future<?> f : futures) {
       f.get();
@@ -240,7 +317,13 @@ public final class BlogWorkload {
     User[] out = new User[n];
     ExecutorService pool = Executors.newFixedThreadPool(4);
     try {
-      runSplit(pool, base, n, 7, (http, rnd, i) -> out[i] = signup ? signupOrLogin(http, "bench" + i) : login(http, "bench" + i));
+      runSplit(
+          pool,
+          base,
+          n,
+          7,
+          (http, rnd, i) ->
+              out[i] = signup ? signupOrLogin(http, "bench" + i) : login(http, "bench" + i));
     } finally {
       pool.shutdownNow();
     }
@@ -269,13 +352,17 @@ public final class BlogWorkload {
     return discoverPosts(base, "");
   }
 
-  /** Every post in /new.json, paged with after; {@code query} is appended (to bypass the page cache). */
+  /**
+   * Every post in /new.json, paged with after; {@code query} is appended (to bypass the page
+   * cache).
+   */
   static List<Post> discoverPosts(URI base, String query) {
     List<Post> out = new ArrayList<>();
     try (MiniHttp http = new MiniHttp(base)) {
       String after = null;
       do {
-        MiniHttp.Response r = http.get("/new.json?limit=100" + (after == null ? "" : "&after=" + after) + query);
+        MiniHttp.Response r =
+            http.get("/new.json?limit=100" + (after == null ? "" : "&after=" + after) + query);
         expect(r, 200, "GET /new.json");
         String body = r.text();
         Matcher names = NAME.matcher(body);
@@ -332,15 +419,25 @@ public final class BlogWorkload {
   static void expect(MiniHttp.Response r, int status, String what) {
     if (r.status() != status) {
       String body = r.text();
-      throw new IllegalStateException(what + " answered " + r.status() + " (expected " + status + "): "
-          + (body.length() > 300 ? body.substring(0, 300) + "..." : body));
+      throw new IllegalStateException(
+          what
+              + " answered "
+              + r.status()
+              + " (expected "
+              + status
+              + "): "
+              + (body.length() > 300 ? body.substring(0, 300) + "..." : body));
     }
   }
 
   static String find(Pattern p, String text, String what) {
     Matcher m = p.matcher(text);
     if (!m.find()) {
-      throw new IllegalStateException("cannot find " + what + " in: " + (text.length() > 300 ? text.substring(0, 300) + "..." : text));
+      throw new IllegalStateException(
+          "cannot find "
+              + what
+              + " in: "
+              + (text.length() > 300 ? text.substring(0, 300) + "..." : text));
     }
     return m.group(1);
   }
@@ -373,7 +470,8 @@ public final class BlogWorkload {
     try {
       return v == null ? dflt : Integer.parseInt(v);
     } catch (NumberFormatException e) {
-      throw new IllegalArgumentException("--" + name + " must be a whole number, was '" + v + "'", e);
+      throw new IllegalArgumentException(
+          "--" + name + " must be a whole number, was '" + v + "'", e);
     }
   }
 
@@ -381,7 +479,10 @@ public final class BlogWorkload {
   static Map<String, Long> memcachedStats(String server) {
     int colon = server.lastIndexOf(':');
     try (Socket s = new Socket()) {
-      s.connect(new InetSocketAddress(server.substring(0, colon), Integer.parseInt(server.substring(colon + 1))), 2000);
+      s.connect(
+          new InetSocketAddress(
+              server.substring(0, colon), Integer.parseInt(server.substring(colon + 1))),
+          2000);
       s.setSoTimeout(5000);
       OutputStream out = s.getOutputStream();
       out.write("stats\r\n".getBytes(US_ASCII));
@@ -400,7 +501,8 @@ public final class BlogWorkload {
       }
       return stats;
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot read stats from memcached " + server + ": " + e.getMessage(), e);
+      throw new UncheckedIOException(
+          "cannot read stats from memcached " + server + ": " + e.getMessage(), e);
     }
   }
 

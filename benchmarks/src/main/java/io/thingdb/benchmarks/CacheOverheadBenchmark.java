@@ -35,28 +35,28 @@ import org.openjdk.jmh.annotations.Threads;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * What {@link MemcachedCache} costs on top of raw xmemcached: get, set and a 20-key getAll of
- * 1 KiB values against one local memcached, both clients measured in the same run.
+ * What {@link MemcachedCache} costs on top of raw xmemcached: get, set and a 20-key getAll of 1 KiB
+ * values against one local memcached, both clients measured in the same run.
  *
- * <p>Both sides make the server do the same work. The raw client sends ThingDB's wire keys
- * ({@code thingdb:1:item:00042}) and ThingDB's stored bytes (the format byte and the 1 KiB
- * value), through a pass-through transcoder as ThingDB's, over one text-protocol connection with
- * the same timeouts: reads get two attempts of 50 ms (ThingDB splits its 100 ms read deadline in two,
- * because xmemcached stalls about one operation in 10<sup>4</sup> to 10<sup>5</sup> for a whole
- * timeout), writes one of 100 ms. A stall therefore costs both sides the same. What is left is
- * ThingDB's own work: encoding the key, the ring, health checks, framing (one copy of the value
- * each way), counters and, for getAll, grouping the keys by server and merging the result.
+ * <p>Both sides make the server do the same work. The raw client sends ThingDB's wire keys ({@code
+ * thingdb:1:item:00042}) and ThingDB's stored bytes (the format byte and the 1 KiB value), through
+ * a pass-through transcoder as ThingDB's, over one text-protocol connection with the same timeouts:
+ * reads get two attempts of 50 ms (ThingDB splits its 100 ms read deadline in two, because
+ * xmemcached stalls about one operation in 10<sup>4</sup> to 10<sup>5</sup> for a whole timeout),
+ * writes one of 100 ms. A stall therefore costs both sides the same. What is left is ThingDB's own
+ * work: encoding the key, the ring, health checks, framing (one copy of the value each way),
+ * counters and, for getAll, grouping the keys by server and merging the result.
  *
- * <p>Keys: 10,000, all written at set-up, chosen Zipf(0.99) from a precomputed sequence.
- * Throughput with 4 threads, because with 2 cores the question is how many operations a process
- * gets through, not how long one takes.
+ * <p>Keys: 10,000, all written at set-up, chosen Zipf(0.99) from a precomputed sequence. Throughput
+ * with 4 threads, because with 2 cores the question is how many operations a process gets through,
+ * not how long one takes.
  *
  * <p>Set-up starts memcached on a free loopback port and tear-down kills it (see {@link
  * MemcachedCluster} for why none is leaked); {@code -p memcached=host:port} uses a running server
  * instead, whose items under {@code thingdb:1:item:*} are overwritten.
  *
- * <p>JMH state: set up on one thread, then only read by the benchmark threads (the clients it
- * holds are thread-safe).
+ * <p>JMH state: set up on one thread, then only read by the benchmark threads (the clients it holds
+ * are thread-safe).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.Throughput)
@@ -73,8 +73,10 @@ public class CacheOverheadBenchmark {
   static final int BATCH_SIZE = 20;
   static final int BATCHES = 1024;
   static final String NAMESPACE = "thingdb";
+
   /** One read attempt: half of ThingDB's default 100 ms read deadline. */
   static final long READ_ATTEMPT_MILLIS = 50;
+
   /** ThingDB's default write timeout. */
   static final long WRITE_TIMEOUT_MILLIS = 100;
 
@@ -105,12 +107,18 @@ public class CacheOverheadBenchmark {
       new java.util.Random(7).nextBytes(value);
       ops =
           switch (backend) {
-            case "raw" -> new Raw(
-                server, wireKeys, Keys.batches(sequence, wireKeys, BATCHES, BATCH_SIZE), WireFormat.frame(value));
-            case "thingdb" -> new ThingDb(
-                server, appKeys, Keys.batches(sequence, appKeys, BATCHES, BATCH_SIZE), value);
-            default -> throw new IllegalArgumentException(
-                "unknown backend \"" + backend + "\"; expected raw or thingdb");
+            case "raw" ->
+                new Raw(
+                    server,
+                    wireKeys,
+                    Keys.batches(sequence, wireKeys, BATCHES, BATCH_SIZE),
+                    WireFormat.frame(value));
+            case "thingdb" ->
+                new ThingDb(
+                    server, appKeys, Keys.batches(sequence, appKeys, BATCHES, BATCH_SIZE), value);
+            default ->
+                throw new IllegalArgumentException(
+                    "unknown backend \"" + backend + "\"; expected raw or thingdb");
           };
       populate();
       ops.check(value);
@@ -135,7 +143,8 @@ public class CacheOverheadBenchmark {
         missing++;
         while (!applied(ops.set(k))) {
           if (System.nanoTime() - deadline > 0) {
-            throw new IllegalStateException(backend + " could not write key " + k + " within 120 s");
+            throw new IllegalStateException(
+                backend + " could not write key " + k + " within 120 s");
           }
           sleep(20);
         }
@@ -145,7 +154,8 @@ public class CacheOverheadBenchmark {
         return;
       }
       if (System.nanoTime() - deadline > 0) {
-        throw new IllegalStateException(backend + ": " + missing + " keys still missing after 120 s");
+        throw new IllegalStateException(
+            backend + ": " + missing + " keys still missing after 120 s");
       }
     }
   }
@@ -194,9 +204,9 @@ public class CacheOverheadBenchmark {
   }
 
   /**
-   * Reads that missed and writes that were not confirmed, reported by JMH next to the score.
-   * Every key is present, so any miss means a timeout or, for ThingDB, a server it considered
-   * suspect, whose misses are instant: a score with misses is not a clean comparison.
+   * Reads that missed and writes that were not confirmed, reported by JMH next to the score. Every
+   * key is present, so any miss means a timeout or, for ThingDB, a server it considered suspect,
+   * whose misses are instant: a score with misses is not a clean comparison.
    */
   @State(Scope.Thread)
   @AuxCounters(AuxCounters.Type.EVENTS)
@@ -248,7 +258,9 @@ public class CacheOverheadBenchmark {
       int colon = server.lastIndexOf(':');
       XMemcachedClientBuilder b =
           new XMemcachedClientBuilder(
-              List.of(new InetSocketAddress(server.substring(0, colon), Integer.parseInt(server.substring(colon + 1)))));
+              List.of(
+                  new InetSocketAddress(
+                      server.substring(0, colon), Integer.parseInt(server.substring(colon + 1)))));
       b.setName("bench-raw");
       b.setCommandFactory(new TextCommandFactory());
       b.setConnectionPoolSize(1);
@@ -285,7 +297,8 @@ public class CacheOverheadBenchmark {
     @Override
     public Object set(int key) {
       try {
-        return client.set(keys[key], 0, stored, PassThroughTranscoder.INSTANCE, WRITE_TIMEOUT_MILLIS);
+        return client.set(
+            keys[key], 0, stored, PassThroughTranscoder.INSTANCE, WRITE_TIMEOUT_MILLIS);
       } catch (TimeoutException e) {
         timeouts.increment();
       } catch (InterruptedException e) {
@@ -322,11 +335,13 @@ public class CacheOverheadBenchmark {
     public void check(byte[] value) {
       byte[] got = get(0);
       if (got == null || !Arrays.equals(got, stored)) {
-        throw new IllegalStateException("raw get after set returned " + (got == null ? "null" : got.length + " bytes"));
+        throw new IllegalStateException(
+            "raw get after set returned " + (got == null ? "null" : got.length + " bytes"));
       }
       Map<String, byte[]> all = getAll(0);
       if (all == null || all.size() != BATCH_SIZE) {
-        throw new IllegalStateException("raw getAll after set returned " + (all == null ? "null" : all.size() + " hits"));
+        throw new IllegalStateException(
+            "raw getAll after set returned " + (all == null ? "null" : all.size() + " hits"));
       }
       timeouts.reset();
       failures.reset();
@@ -366,7 +381,8 @@ public class CacheOverheadBenchmark {
           || cache.status(server).state() != MemcachedCache.State.HEALTHY) {
         if (System.nanoTime() - deadline > 0) {
           cache.close();
-          throw new IllegalStateException("MemcachedCache did not reach " + server + ": " + cache.status());
+          throw new IllegalStateException(
+              "MemcachedCache did not reach " + server + ": " + cache.status());
         }
         sleep(20);
       }
@@ -389,10 +405,15 @@ public class CacheOverheadBenchmark {
 
     @Override
     public void awaitHealthy(long deadlineNanos) {
-      while (cache.status().stream().anyMatch(
-          st -> st.state() != MemcachedCache.State.HEALTHY || st.pendingInvalidations() > 0 || st.flushPending())) {
+      while (cache.status().stream()
+          .anyMatch(
+              st ->
+                  st.state() != MemcachedCache.State.HEALTHY
+                      || st.pendingInvalidations() > 0
+                      || st.flushPending())) {
         if (System.nanoTime() - deadlineNanos > 0) {
-          throw new IllegalStateException("MemcachedCache did not become healthy: " + cache.status());
+          throw new IllegalStateException(
+              "MemcachedCache did not become healthy: " + cache.status());
         }
         sleep(20);
       }
@@ -402,11 +423,13 @@ public class CacheOverheadBenchmark {
     public void check(byte[] expected) {
       byte[] got = get(0);
       if (got == null || !Arrays.equals(got, expected)) {
-        throw new IllegalStateException("thingdb get after set returned " + (got == null ? "null" : got.length + " bytes"));
+        throw new IllegalStateException(
+            "thingdb get after set returned " + (got == null ? "null" : got.length + " bytes"));
       }
       Map<String, byte[]> all = getAll(0);
       if (all.size() != BATCH_SIZE) {
-        throw new IllegalStateException("thingdb getAll after set returned " + all.size() + " hits");
+        throw new IllegalStateException(
+            "thingdb getAll after set returned " + all.size() + " hits");
       }
       before = cache.stats();
     }
@@ -415,9 +438,14 @@ public class CacheOverheadBenchmark {
     public String report() {
       CacheStats.ServerStats now = cache.stats().total();
       CacheStats.ServerStats then = before == null ? CacheStats.ServerStats.ZERO : before.total();
-      return "misses=" + (now.misses() - then.misses()) + ", timeouts=" + (now.timeouts() - then.timeouts())
-          + ", unconfirmedWrites=" + (now.unconfirmedWrites() - then.unconfirmedWrites())
-          + ", status=" + cache.status();
+      return "misses="
+          + (now.misses() - then.misses())
+          + ", timeouts="
+          + (now.timeouts() - then.timeouts())
+          + ", unconfirmedWrites="
+          + (now.unconfirmedWrites() - then.unconfirmedWrites())
+          + ", status="
+          + cache.status();
     }
 
     @Override

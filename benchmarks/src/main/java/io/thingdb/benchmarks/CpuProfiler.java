@@ -20,8 +20,8 @@ import org.openjdk.jmh.results.ScalarResult;
  * io.thingdb.benchmarks.CpuProfiler}.
  *
  * <p>Throughput on a machine whose other tenants come and go varies by tens of percent from run to
- * run; the CPU time an operation consumes varies far less, because time spent waiting for a core
- * is not counted. Reports, per iteration, divided by every operation the iteration ran (as JMH's
+ * run; the CPU time an operation consumes varies far less, because time spent waiting for a core is
+ * not counted. Reports, per iteration, divided by every operation the iteration ran (as JMH's
  * {@code gc.alloc.rate.norm} does):
  *
  * <ul>

@@ -6,9 +6,9 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.infra.ThreadParams;
 
 /**
- * A benchmark thread's position in the shared, precomputed key sequence: each thread starts at
- * its own offset so that threads do not ask for the same key at the same moment. Confined to its
- * thread (JMH gives each thread its own instance).
+ * A benchmark thread's position in the shared, precomputed key sequence: each thread starts at its
+ * own offset so that threads do not ask for the same key at the same moment. Confined to its thread
+ * (JMH gives each thread its own instance).
  */
 @State(Scope.Thread)
 public class Cursor {

@@ -11,8 +11,20 @@ import java.util.Map;
  */
 final class Harness {
   /** The memcached counters worth dividing by operations. */
-  private static final List<String> MEMCACHED_COUNTERS = List.of("cmd_get", "get_hits", "get_misses", "cmd_set",
-      "cas_hits", "cas_badval", "cas_misses", "incr_hits", "incr_misses", "delete_hits", "bytes_read", "bytes_written");
+  private static final List<String> MEMCACHED_COUNTERS =
+      List.of(
+          "cmd_get",
+          "get_hits",
+          "get_misses",
+          "cmd_set",
+          "cas_hits",
+          "cas_badval",
+          "cas_misses",
+          "incr_hits",
+          "incr_misses",
+          "delete_hits",
+          "bytes_read",
+          "bytes_written");
 
   private Harness() {}
 
@@ -27,7 +39,8 @@ final class Harness {
     for (String a : args) {
       int eq = a.indexOf('=');
       if (eq < 0 || !options.containsKey(a.substring(0, eq))) {
-        throw new IllegalArgumentException("unknown argument " + a + "; known: " + options.keySet());
+        throw new IllegalArgumentException(
+            "unknown argument " + a + "; known: " + options.keySet());
       }
       options.put(a.substring(0, eq), a.substring(eq + 1));
     }
@@ -66,9 +79,9 @@ final class Harness {
   }
 
   /**
-   * The counters worth dividing by operations from node 0 of {@code memcached} ({@code stats}),
-   * for explaining a score rather than measuring it: read them at the end of a trial's set-up and
-   * at the start of its tear-down, outside any measurement, and pass both to {@link #perOp}.
+   * The counters worth dividing by operations from node 0 of {@code memcached} ({@code stats}), for
+   * explaining a score rather than measuring it: read them at the end of a trial's set-up and at
+   * the start of its tear-down, outside any measurement, and pass both to {@link #perOp}.
    */
   static Map<String, Long> memcachedCounters(MemcachedCluster memcached) {
     Map<String, String> stats = memcached.stats(0);
@@ -88,7 +101,9 @@ final class Harness {
     for (Map.Entry<String, Long> e : after.entrySet()) {
       long delta = e.getValue() - before.getOrDefault(e.getKey(), 0L);
       if (delta != 0) {
-        out.append(out.length() == 0 ? "" : ", ").append(e.getKey()).append('=')
+        out.append(out.length() == 0 ? "" : ", ")
+            .append(e.getKey())
+            .append('=')
             .append(String.format("%.2f", delta / (double) Math.max(1, ops)));
       }
     }

@@ -27,19 +27,21 @@ import org.openjdk.jmh.annotations.Warmup;
  * values, 10,000 keys (all present; Zipf(0.99)-chosen), 4 threads.
  *
  * <p>The raw baseline is a {@code Cache<String, byte[]>} bounded like ours: 64 MiB by the same
- * weigher (key length + value length + 48) and the same concurrency level, holding ThingDB's
- * wire keys and stored bytes, so both hash and compare the same strings. The difference is
- * ThingDB's work: key encoding, framing (a copy of the value on set and on get), the expiry check
- * on read, the CAS counter on write, hit/miss counters, and the entry record.
+ * weigher (key length + value length + 48) and the same concurrency level, holding ThingDB's wire
+ * keys and stored bytes, so both hash and compare the same strings. The difference is ThingDB's
+ * work: key encoding, framing (a copy of the value on set and on get), the expiry check on read,
+ * the CAS counter on write, hit/miss counters, and the entry record.
  *
- * <p>JMH state: set up on one thread, then only read by the benchmark threads (the caches it
- * holds are thread-safe).
+ * <p>JMH state: set up on one thread, then only read by the benchmark threads (the caches it holds
+ * are thread-safe).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
 @Threads(4)
-@Fork(value = 3, jvmArgsAppend = {"-Xms1g", "-Xmx1g"})
+@Fork(
+    value = 3,
+    jvmArgsAppend = {"-Xms1g", "-Xmx1g"})
 @Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 5, time = 2)
 public class InProcessCacheBenchmark {
@@ -67,15 +69,17 @@ public class InProcessCacheBenchmark {
         switch (backend) {
           case "guava" -> new Guava(wireKeys, WireFormat.frame(value));
           case "thingdb" -> new ThingDb(appKeys, value);
-          default -> throw new IllegalArgumentException(
-              "unknown backend \"" + backend + "\"; expected guava or thingdb");
+          default ->
+              throw new IllegalArgumentException(
+                  "unknown backend \"" + backend + "\"; expected guava or thingdb");
         };
     for (int k = 0; k < KEYS; k++) {
       ops.set(k);
     }
     for (int k = 0; k < KEYS; k++) {
       if (ops.get(k) == null) {
-        throw new IllegalStateException(backend + " lost key " + k + " right after set-up wrote it");
+        throw new IllegalStateException(
+            backend + " lost key " + k + " right after set-up wrote it");
       }
     }
   }

@@ -31,8 +31,11 @@ final class JsonOut {
         sb.append((long) (double) d);
       } else {
         // One decimal for large figures (req/s), four for small ones (ratios, milliseconds).
-        sb.append(new java.math.BigDecimal(d).setScale(Math.abs(d) >= 100 ? 1 : 4, java.math.RoundingMode.HALF_EVEN)
-            .stripTrailingZeros().toPlainString());
+        sb.append(
+            new java.math.BigDecimal(d)
+                .setScale(Math.abs(d) >= 100 ? 1 : 4, java.math.RoundingMode.HALF_EVEN)
+                .stripTrailingZeros()
+                .toPlainString());
       }
     } else if (value instanceof Number || value instanceof Boolean) {
       sb.append(value);
@@ -77,7 +80,8 @@ final class JsonOut {
       }
       sb.append(']');
     } else {
-      throw new IllegalArgumentException("JsonOut cannot write a " + value.getClass().getName() + ": " + value);
+      throw new IllegalArgumentException(
+          "JsonOut cannot write a " + value.getClass().getName() + ": " + value);
     }
   }
 

@@ -8,10 +8,10 @@ import java.util.Random;
 import java.util.Set;
 
 /**
- * Key sets and precomputed access sequences, so that choosing a key inside a benchmark method is
- * an array load. Sequences are Zipf-distributed with YCSB's exponent 0.99 (Caffeine's {@code
- * GetPutBenchmark} draws its keys the same way), the ranks scattered over the key space so that
- * hot keys are not also neighbours. Everything is derived from fixed seeds: every fork and every
+ * Key sets and precomputed access sequences, so that choosing a key inside a benchmark method is an
+ * array load. Sequences are Zipf-distributed with YCSB's exponent 0.99 (Caffeine's {@code
+ * GetPutBenchmark} draws its keys the same way), the ranks scattered over the key space so that hot
+ * keys are not also neighbours. Everything is derived from fixed seeds: every fork and every
  * backend sees the same keys in the same order. Stateless.
  */
 final class Keys {
@@ -52,8 +52,8 @@ final class Keys {
   }
 
   /**
-   * {@code batches} lists of {@code size} distinct keys each, drawn from {@code sequence} in
-   * order; {@code names} maps an index to the key string the backend expects.
+   * {@code batches} lists of {@code size} distinct keys each, drawn from {@code sequence} in order;
+   * {@code names} maps an index to the key string the backend expects.
    */
   static List<List<String>> batches(int[] sequence, String[] names, int batches, int size) {
     List<List<String>> out = new ArrayList<>(batches);

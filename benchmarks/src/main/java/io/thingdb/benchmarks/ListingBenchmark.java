@@ -37,7 +37,9 @@ import org.openjdk.jmh.annotations.Warmup;
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
-@Fork(value = 3, jvmArgsAppend = {"-Xms1g", "-Xmx1g"})
+@Fork(
+    value = 3,
+    jvmArgsAppend = {"-Xms1g", "-Xmx1g"})
 @Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 5, time = 2)
 public class ListingBenchmark {
@@ -53,15 +55,20 @@ public class ListingBenchmark {
   static List<Entry> entries(SplittableRandom random, double[] values) {
     List<Entry> entries = new ArrayList<>();
     for (int i = 0; i < THINGS; i++) {
-      values[i] = Sorts.hot(random.nextInt(2_000), random.nextInt(200),
-          1_700_000_000_000_000L + random.nextLong(86_400L * 1_000_000));
+      values[i] =
+          Sorts.hot(
+              random.nextInt(2_000),
+              random.nextInt(200),
+              1_700_000_000_000_000L + random.nextLong(86_400L * 1_000_000));
       entries.add(new Entry(FIRST_ID + i, 1, values[i]));
     }
     entries.sort(ORDER);
     return entries;
   }
 
-  /** A full listing, its TreeSet twin, and a precomputed sequence of moves. Confined to its thread. */
+  /**
+   * A full listing, its TreeSet twin, and a precomputed sequence of moves. Confined to its thread.
+   */
   @State(Scope.Thread)
   public static class Upserts {
     @Param({"jump", "vote"})
@@ -85,9 +92,10 @@ public class ListingBenchmark {
       for (int i = 0; i < SEQUENCE; i++) {
         idSequence[i] = random.nextInt(THINGS);
         // One vote moves hot by log10((s+1)/s): about 0.004 at a score of 100.
-        deltaSequence[i] = "vote".equals(scores)
-            ? (random.nextBoolean() ? 1 : -1) * 0.004 * (1 + random.nextInt(3))
-            : random.nextDouble() * 10_000;
+        deltaSequence[i] =
+            "vote".equals(scores)
+                ? (random.nextBoolean() ? 1 : -1) * 0.004 * (1 + random.nextInt(3))
+                : random.nextDouble() * 10_000;
       }
       current = new double[THINGS];
       List<Entry> entries = entries(random, current);
@@ -142,7 +150,8 @@ public class ListingBenchmark {
   public boolean upsert(Upserts state) {
     int index = state.nextIndex();
     int thing = state.thing(index);
-    return state.listing.upsert(FIRST_ID + thing, state.nextVersion(), state.nextScore(index, thing));
+    return state.listing.upsert(
+        FIRST_ID + thing, state.nextVersion(), state.nextScore(index, thing));
   }
 
   /** The same move in a TreeSet plus a HashMap, with the same version check. */

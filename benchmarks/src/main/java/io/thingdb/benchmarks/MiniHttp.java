@@ -21,11 +21,11 @@ import java.util.Map;
 import java.util.StringJoiner;
 
 /**
- * One keep-alive HTTP/1.1 connection to the blog, for the workload harness: plain blocking
- * sockets with {@code TCP_NODELAY}, so that a request costs the load generator as little CPU as
- * possible on a machine it shares with the server. It understands what the JDK's {@code
- * HttpServer} sends ({@code Content-Length} or chunked bodies) and reconnects when the server
- * closed the connection. Not thread-safe: one connection per worker thread.
+ * One keep-alive HTTP/1.1 connection to the blog, for the workload harness: plain blocking sockets
+ * with {@code TCP_NODELAY}, so that a request costs the load generator as little CPU as possible on
+ * a machine it shares with the server. It understands what the JDK's {@code HttpServer} sends
+ * ({@code Content-Length} or chunked bodies) and reconnects when the server closed the connection.
+ * Not thread-safe: one connection per worker thread.
  */
 final class MiniHttp implements AutoCloseable {
   private static final int MAX_HEADER_LINE = 16 * 1024;
@@ -97,7 +97,8 @@ final class MiniHttp implements AutoCloseable {
       } catch (IOException e) {
         closeQuietly();
         if (fresh || attempt > 0 || !method.equals("GET")) {
-          throw new UncheckedIOException(method + " " + path + " to " + host + ":" + port + " failed: " + e.getMessage(), e);
+          throw new UncheckedIOException(
+              method + " " + path + " to " + host + ":" + port + " failed: " + e.getMessage(), e);
         }
       }
     }
@@ -113,9 +114,16 @@ final class MiniHttp implements AutoCloseable {
     out = new BufferedOutputStream(s.getOutputStream(), 8 * 1024);
   }
 
-  private void writeRequest(String method, String path, byte[] body, String[] headers) throws IOException {
+  private void writeRequest(String method, String path, byte[] body, String[] headers)
+      throws IOException {
     StringBuilder sb = new StringBuilder(256);
-    sb.append(method).append(' ').append(path).append(" HTTP/1.1\r\nHost: ").append(host).append(':').append(port)
+    sb.append(method)
+        .append(' ')
+        .append(path)
+        .append(" HTTP/1.1\r\nHost: ")
+        .append(host)
+        .append(':')
+        .append(port)
         .append("\r\n");
     for (int i = 0; i < headers.length; i += 2) {
       sb.append(headers[i]).append(": ").append(headers[i + 1]).append("\r\n");
@@ -145,12 +153,17 @@ final class MiniHttp implements AutoCloseable {
     for (String line; (line = readLine()) != null && !line.isEmpty(); ) {
       int colon = line.indexOf(':');
       if (colon > 0) {
-        headers.putIfAbsent(line.substring(0, colon).trim().toLowerCase(Locale.ROOT), line.substring(colon + 1).trim());
+        headers.putIfAbsent(
+            line.substring(0, colon).trim().toLowerCase(Locale.ROOT),
+            line.substring(colon + 1).trim());
       }
     }
     byte[] body;
     String length = headers.get("content-length");
-    if (method.equals("HEAD") || status == 204 || status == 304 || (status >= 100 && status < 200)) {
+    if (method.equals("HEAD")
+        || status == 204
+        || status == 304
+        || (status >= 100 && status < 200)) {
       body = new byte[0];
     } else if ("chunked".equalsIgnoreCase(headers.get("transfer-encoding"))) {
       body = readChunked();

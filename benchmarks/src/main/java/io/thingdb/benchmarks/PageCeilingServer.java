@@ -51,33 +51,49 @@ public final class PageCeilingServer {
         case "--threads" -> threads = Integer.parseInt(value);
         case "--nodelay" -> nodelay = parseBoolean(flag, value);
         case "--content-type" -> contentType = value;
-        default -> throw new IllegalArgumentException("unknown flag " + flag
-            + " (known: --page, --port, --threads, --nodelay, --content-type)");
+        default ->
+            throw new IllegalArgumentException(
+                "unknown flag "
+                    + flag
+                    + " (known: --page, --port, --threads, --nodelay, --content-type)");
       }
     }
     if (page == null) {
       throw new IllegalArgumentException("--page FILE is required: the bytes to serve");
     }
     if (threads < 0) {
-      throw new IllegalArgumentException("--threads must be 0 (the JDK default) or more, was " + threads);
+      throw new IllegalArgumentException(
+          "--threads must be 0 (the JDK default) or more, was " + threads);
     }
     byte[] body = Files.readAllBytes(page);
     System.setProperty("sun.net.httpserver.nodelay", Boolean.toString(nodelay));
-    HttpServer server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 256);
+    HttpServer server =
+        HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 256);
     if (threads > 0) {
       AtomicInteger n = new AtomicInteger();
-      ExecutorService pool = Executors.newFixedThreadPool(threads, r -> {
-        Thread t = new Thread(r, "ceiling-http-" + n.incrementAndGet());
-        t.setDaemon(true);
-        return t;
-      });
+      ExecutorService pool =
+          Executors.newFixedThreadPool(
+              threads,
+              r -> {
+                Thread t = new Thread(r, "ceiling-http-" + n.incrementAndGet());
+                t.setDaemon(true);
+                return t;
+              });
       server.setExecutor(pool);
     }
     String type = contentType;
     server.createContext("/", ex -> serve(ex, type, body));
     server.start();
-    System.out.println("listening on " + server.getAddress().getPort() + " (" + body.length + " bytes, nodelay="
-        + nodelay + ", threads=" + (threads == 0 ? "JDK default" : threads) + ")");
+    System.out.println(
+        "listening on "
+            + server.getAddress().getPort()
+            + " ("
+            + body.length
+            + " bytes, nodelay="
+            + nodelay
+            + ", threads="
+            + (threads == 0 ? "JDK default" : threads)
+            + ")");
   }
 
   private static void serve(HttpExchange ex, String contentType, byte[] body) throws IOException {

@@ -36,11 +36,11 @@ import org.openjdk.jmh.results.ScalarResult;
  *
  * <p>JMH runs a trial's set-up inside the first warm-up iteration and its tear-down (stopping the
  * servers, whose CPU then moves to whoever reaps them) inside the last measurement iteration. A
- * benchmark that calls {@link #iterationStarts()} at the end of its {@code Level.Iteration}
- * set-up and {@link #iterationEnds()} at the start of its {@code Level.Iteration} tear-down has
- * exactly the iteration's body measured, without either, and without its own per-iteration
- * preparation (a TRUNCATE and CHECKPOINT, say). Both calls do nothing unless this profiler is
- * enabled. Linux counts in clock ticks (10 ms): coarse for short iterations, fine for 2 s ones.
+ * benchmark that calls {@link #iterationStarts()} at the end of its {@code Level.Iteration} set-up
+ * and {@link #iterationEnds()} at the start of its {@code Level.Iteration} tear-down has exactly
+ * the iteration's body measured, without either, and without its own per-iteration preparation (a
+ * TRUNCATE and CHECKPOINT, say). Both calls do nothing unless this profiler is enabled. Linux
+ * counts in clock ticks (10 ms): coarse for short iterations, fine for 2 s ones.
  *
  * <p>One instance per forked JVM; JMH calls it from one thread, the marks may come from any.
  */
@@ -117,7 +117,8 @@ public final class ProcessCpuProfiler implements InternalProfiler {
       postgres += tree(pid);
     }
     long memcached = 0;
-    for (ProcessHandle p : (Iterable<ProcessHandle>) ProcessHandle.current().descendants()::iterator) {
+    for (ProcessHandle p :
+        (Iterable<ProcessHandle>) ProcessHandle.current().descendants()::iterator) {
       long nanos = cpu(p.pid());
       if (comm(p.pid()).startsWith("memcached")) {
         memcached += nanos;
@@ -131,7 +132,8 @@ public final class ProcessCpuProfiler implements InternalProfiler {
   /** CPU of {@code pid} and all its descendants, live or reaped. */
   private static long tree(long pid) {
     long nanos = cpu(pid);
-    try (Stream<ProcessHandle> children = ProcessHandle.of(pid).stream().flatMap(ProcessHandle::descendants)) {
+    try (Stream<ProcessHandle> children =
+        ProcessHandle.of(pid).stream().flatMap(ProcessHandle::descendants)) {
       for (ProcessHandle c : (Iterable<ProcessHandle>) children::iterator) {
         nanos += cpu(c.pid());
       }
@@ -145,7 +147,8 @@ public final class ProcessCpuProfiler implements InternalProfiler {
   }
 
   private static long jvmCpuNanos() {
-    if (ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os) {
+    if (ManagementFactory.getOperatingSystemMXBean()
+        instanceof com.sun.management.OperatingSystemMXBean os) {
       return os.getProcessCpuTime();
     }
     throw new UnsupportedOperationException("this JVM does not report its process CPU time");

@@ -56,22 +56,22 @@ import org.openjdk.jmh.annotations.Warmup;
  *       whose values are the bytes ThingDB stored (checked once at set-up through a raw get); it
  *       decodes nothing. That makes the raw side a floor: what ThingDB adds is computing the keys,
  *       unframing and decoding ~210-byte entries into things, and its bookkeeping. {@code
- *       backend=raw-decode} (warm only; pass {@code -p backend=raw,raw-decode,thingdb}) adds to
- *       the raw multi-get a direct decode of each stored value into a {@link RawThing} (one
- *       ByteBuffer pass, strings made straight from the value bytes): the decoding any caller
- *       needs, so that ThingDB's own overhead can be told from it.
- *   <li>{@code cache=cold}: ThingDB built with {@code noCache()}, so every call runs its one
- *       {@code = any(?)} join of {@code thing_link} and {@code data_link} (ThingReads.fetch). The
- *       raw side runs the same SQL text on a pool of the same size and decodes each row the same
- *       way: base columns by name, the date through {@link OffsetDateTime}, each prop parsed by its
- *       kind, into one object per thing, returned in input order.
+ *       backend=raw-decode} (warm only; pass {@code -p backend=raw,raw-decode,thingdb}) adds to the
+ *       raw multi-get a direct decode of each stored value into a {@link RawThing} (one ByteBuffer
+ *       pass, strings made straight from the value bytes): the decoding any caller needs, so that
+ *       ThingDB's own overhead can be told from it.
+ *   <li>{@code cache=cold}: ThingDB built with {@code noCache()}, so every call runs its one {@code
+ *       = any(?)} join of {@code thing_link} and {@code data_link} (ThingReads.fetch). The raw side
+ *       runs the same SQL text on a pool of the same size and decodes each row the same way: base
+ *       columns by name, the date through {@link OffsetDateTime}, each prop parsed by its kind,
+ *       into one object per thing, returned in input order.
  * </ul>
  *
  * <p>Data: 10,000 links (five props each) created through ThingDB at set-up, in a PostgreSQL 15
- * started for the trial (zonky; {@code pgSync} selects its fsync/synchronous_commit settings,
- * which reads do not depend on). Batches: 1,024 lists of {@code batch} distinct ids drawn from a
- * Zipf(0.99) sequence, the same for both sides. Four threads on two cores: the question is how
- * many reads a process gets through.
+ * started for the trial (zonky; {@code pgSync} selects its fsync/synchronous_commit settings, which
+ * reads do not depend on). Batches: 1,024 lists of {@code batch} distinct ids drawn from a
+ * Zipf(0.99) sequence, the same for both sides. Four threads on two cores: the question is how many
+ * reads a process gets through.
  *
  * <p>{@link Outcomes} counts, per measurement iteration, cache misses on the warm path (a miss
  * sends ThingDB to PostgreSQL and the raw side to nothing, so a run with misses is not a clean
@@ -84,29 +84,33 @@ import org.openjdk.jmh.annotations.Warmup;
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
 @Threads(4)
-@Fork(value = 3, jvmArgsAppend = {"-Xms1g", "-Xmx1g", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"})
+@Fork(
+    value = 3,
+    jvmArgsAppend = {"-Xms1g", "-Xmx1g", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"})
 @Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 5, time = 2)
 public class ThingReadBenchmark {
   static final int THINGS = 10_000;
   static final int BATCHES = 1024;
   static final long SEED = 20261127L;
+
   /** One read attempt of MemcachedCache: half of its default 100 ms read deadline. */
   static final long READ_ATTEMPT_MILLIS = 50;
 
   /**
    * The statement ThingReads.fetch runs, verbatim, for type {@code link} (copied by hand: compare
-   * with pg_stat_statements, see {@link BenchPostgres#statements}). Set-up checks that the raw side decodes
-   * the same things from it as ThingDB returns.
+   * with pg_stat_statements, see {@link BenchPostgres#statements}). Set-up checks that the raw side
+   * decodes the same things from it as ThingDB returns.
    */
-  static final String FETCH_SQL = "select t.*, d.key as data_key, d.value as data_value, d.kind as data_kind"
-      + " from thing_link t left join data_link d on d.thing_id = t.thing_id where t.thing_id = any(?)";
+  static final String FETCH_SQL =
+      "select t.*, d.key as data_key, d.value as data_value, d.kind as data_kind"
+          + " from thing_link t left join data_link d on d.thing_id = t.thing_id where t.thing_id = any(?)";
 
   /**
    * {@code raw}: xmemcached (warm, no decoding) or JDBC (cold) alone; {@code thingdb}:
    * ThingDb.getMany. Also {@code raw-decode} (warm only, not run by default): the raw multi-get
-   * plus a direct decode of each entry into a {@link RawThing}, to tell ThingDB's overhead from
-   * the decoding any caller needs.
+   * plus a direct decode of each entry into a {@link RawThing}, to tell ThingDB's overhead from the
+   * decoding any caller needs.
    */
   @Param({"raw", "thingdb"})
   public String backend;
@@ -138,11 +142,13 @@ public class ThingReadBenchmark {
       settings = pg.settings();
       System.out.println("\nPostgreSQL: " + settings);
       HikariDataSource pool = pg.pool("bench-" + backend, "");
-      boolean warm = switch (cache) {
-        case "warm" -> true;
-        case "cold" -> false;
-        default -> throw new IllegalArgumentException("cache must be warm or cold: \"" + cache + "\"");
-      };
+      boolean warm =
+          switch (cache) {
+            case "warm" -> true;
+            case "cold" -> false;
+            default ->
+                throw new IllegalArgumentException("cache must be warm or cold: \"" + cache + "\"");
+          };
       if (warm) {
         memcached = MemcachedCluster.start(1);
         memcachedCache = BenchThings.memcached(memcached.server(0));
@@ -155,17 +161,24 @@ public class ThingReadBenchmark {
         settleCache(ids);
       }
       List<Thing> expected = db.getMany(BenchThings.LINK, batches.get(0), ThingDb.Missing.FAIL);
-      reader = switch (backend) {
-        case "thingdb" -> new ThingDbReader(db, batches, warm ? batch : 0);
-        case "raw" -> warm ? new RawMemcached(memcached.server(0), batches, db, false) : new RawJdbc(pool, batches);
-        case "raw-decode" -> {
-          if (!warm) {
-            throw new IllegalArgumentException("backend raw-decode is for cache=warm; the cold raw side always decodes");
-          }
-          yield new RawMemcached(memcached.server(0), batches, db, true);
-        }
-        default -> throw new IllegalArgumentException("backend must be raw, raw-decode or thingdb: \"" + backend + "\"");
-      };
+      reader =
+          switch (backend) {
+            case "thingdb" -> new ThingDbReader(db, batches, warm ? batch : 0);
+            case "raw" ->
+                warm
+                    ? new RawMemcached(memcached.server(0), batches, db, false)
+                    : new RawJdbc(pool, batches);
+            case "raw-decode" -> {
+              if (!warm) {
+                throw new IllegalArgumentException(
+                    "backend raw-decode is for cache=warm; the cold raw side always decodes");
+              }
+              yield new RawMemcached(memcached.server(0), batches, db, true);
+            }
+            default ->
+                throw new IllegalArgumentException(
+                    "backend must be raw, raw-decode or thingdb: \"" + backend + "\"");
+          };
       if (backend.startsWith("raw")) {
         // The raw side runs alone: no ThingDB threads (outbox, cache maintenance) in its trial.
         db.close();
@@ -201,8 +214,8 @@ public class ThingReadBenchmark {
   }
 
   /**
-   * createAll fills the cache best-effort (pipelined adds without replies); reads every thing
-   * until a full pass runs no SQL, i.e. every thing is cached.
+   * createAll fills the cache best-effort (pipelined adds without replies); reads every thing until
+   * a full pass runs no SQL, i.e. every thing is cached.
    */
   private void settleCache(long[] ids) {
     for (int pass = 0; pass < 10; pass++) {
@@ -222,16 +235,26 @@ public class ThingReadBenchmark {
       }
       BenchThings.sleep(100);
     }
-    throw new IllegalStateException("the cache did not hold all " + ids.length + " things after 10 passes");
+    throw new IllegalStateException(
+        "the cache did not hold all " + ids.length + " things after 10 passes");
   }
 
   @TearDown
   public void tearDown() {
     try {
       if (reader != null) {
-        System.out.println("\n" + backend + "/" + cache + " reader: " + reader.report()
-            + (memcachedCache == null || before == null ? "" : ", cache " + delta(memcachedCache.stats(), before))
-            + "; PostgreSQL: " + settings);
+        System.out.println(
+            "\n"
+                + backend
+                + "/"
+                + cache
+                + " reader: "
+                + reader.report()
+                + (memcachedCache == null || before == null
+                    ? ""
+                    : ", cache " + delta(memcachedCache.stats(), before))
+                + "; PostgreSQL: "
+                + settings);
         reader.close();
       }
     } finally {
@@ -242,8 +265,14 @@ public class ThingReadBenchmark {
   static String delta(CacheStats now, CacheStats then) {
     CacheStats.ServerStats a = now.total();
     CacheStats.ServerStats b = then.total();
-    return "hits=" + (a.hits() - b.hits()) + ", misses=" + (a.misses() - b.misses()) + ", timeouts="
-        + (a.timeouts() - b.timeouts()) + ", unconfirmedWrites=" + (a.unconfirmedWrites() - b.unconfirmedWrites());
+    return "hits="
+        + (a.hits() - b.hits())
+        + ", misses="
+        + (a.misses() - b.misses())
+        + ", timeouts="
+        + (a.timeouts() - b.timeouts())
+        + ", unconfirmedWrites="
+        + (a.unconfirmedWrites() - b.unconfirmedWrites());
   }
 
   /** See {@link ProcessCpuProfiler}: CPU is counted from here ... */
@@ -314,6 +343,7 @@ public class ThingReadBenchmark {
   private static final class ThingDbReader implements Reader {
     private final ThingDb db;
     private final List<List<Long>> batches;
+
     /** Cache lookups per read: the batch size when warm, 0 without a cache. */
     private final int lookups;
 
@@ -381,7 +411,8 @@ public class ThingReadBenchmark {
       List<String> wires = batches.get(b);
       for (int attempt = 0; attempt < 2; attempt++) {
         try {
-          Map<String, byte[]> got = client.get(wires, READ_ATTEMPT_MILLIS, PassThroughTranscoder.INSTANCE);
+          Map<String, byte[]> got =
+              client.get(wires, READ_ATTEMPT_MILLIS, PassThroughTranscoder.INSTANCE);
           outcomes.misses += wires.size() - got.size();
           return decode ? decodeAll(wires, got) : got;
         } catch (TimeoutException e) {
@@ -437,7 +468,9 @@ public class ThingReadBenchmark {
         b.position(b.position() + valueLength);
         props.put(name, RawJdbc.decode(kind, text));
       }
-      Instant date = Instant.ofEpochSecond(Math.floorDiv(micros, 1_000_000L), Math.floorMod(micros, 1_000_000L) * 1_000L);
+      Instant date =
+          Instant.ofEpochSecond(
+              Math.floorDiv(micros, 1_000_000L), Math.floorMod(micros, 1_000_000L) * 1_000L);
       return new RawThing(id, ups, downs, (flags & 1) != 0, (flags & 2) != 0, date, version, props);
     }
 
@@ -458,13 +491,16 @@ public class ThingReadBenchmark {
           throw new IllegalStateException("interrupted", e);
         }
         if (value == null) {
-          throw new IllegalStateException("raw get of " + wire + " missed: ThingDB did not cache it under that key");
+          throw new IllegalStateException(
+              "raw get of " + wire + " missed: ThingDB did not cache it under that key");
         }
         bytes += value.length;
       }
       if (decode) {
         try {
-          List<RawThing> got = decodeAll(batches.get(0), client.get(batches.get(0), 1000, PassThroughTranscoder.INSTANCE));
+          List<RawThing> got =
+              decodeAll(
+                  batches.get(0), client.get(batches.get(0), 1000, PassThroughTranscoder.INSTANCE));
           RawJdbc.compare(got, expected);
         } catch (TimeoutException | MemcachedException e) {
           throw new IllegalStateException("raw multi-get failed", e);
@@ -475,13 +511,21 @@ public class ThingReadBenchmark {
       }
       stored = all.size() + " keys, " + (bytes / all.size()) + " bytes per stored value on average";
       if (batches.get(0).size() != expected.size()) {
-        throw new IllegalStateException("batch 0 has " + batches.get(0).size() + " keys, ThingDB read " + expected.size());
+        throw new IllegalStateException(
+            "batch 0 has " + batches.get(0).size() + " keys, ThingDB read " + expected.size());
       }
     }
 
     @Override
     public String report() {
-      return "raw xmemcached multi-get" + (decode ? " and decode" : "") + " (" + stored + "), timeouts=" + timeouts.sum() + ", failures=" + failures.sum();
+      return "raw xmemcached multi-get"
+          + (decode ? " and decode" : "")
+          + " ("
+          + stored
+          + "), timeouts="
+          + timeouts.sum()
+          + ", failures="
+          + failures.sum();
     }
 
     @Override
@@ -495,7 +539,14 @@ public class ThingReadBenchmark {
   }
 
   /** A thing as the raw JDBC side decodes it: base columns and typed props. */
-  record RawThing(long id, int ups, int downs, boolean deleted, boolean spam, Instant date, long version,
+  record RawThing(
+      long id,
+      int ups,
+      int downs,
+      boolean deleted,
+      boolean spam,
+      Instant date,
+      long version,
       Map<String, Object> props) {}
 
   /** Raw JDBC running ThingReads.fetch's statement and decoding its rows. */
@@ -521,7 +572,8 @@ public class ThingReadBenchmark {
 
     List<RawThing> fetch(Long[] ids) throws SQLException {
       Map<Long, RawThing> byId = new HashMap<>(ids.length * 2);
-      try (Connection c = pool.getConnection(); PreparedStatement ps = c.prepareStatement(FETCH_SQL)) {
+      try (Connection c = pool.getConnection();
+          PreparedStatement ps = c.prepareStatement(FETCH_SQL)) {
         ps.setArray(1, c.createArrayOf("bigint", ids));
         try (ResultSet rs = ps.executeQuery()) {
           while (rs.next()) {
@@ -529,13 +581,23 @@ public class ThingReadBenchmark {
             RawThing t = byId.get(id);
             if (t == null) {
               OffsetDateTime date = rs.getObject("date", OffsetDateTime.class);
-              t = new RawThing(id, rs.getInt("ups"), rs.getInt("downs"), rs.getBoolean("deleted"), rs.getBoolean("spam"),
-                  date.toInstant(), rs.getLong("version"), new LinkedHashMap<>());
+              t =
+                  new RawThing(
+                      id,
+                      rs.getInt("ups"),
+                      rs.getInt("downs"),
+                      rs.getBoolean("deleted"),
+                      rs.getBoolean("spam"),
+                      date.toInstant(),
+                      rs.getLong("version"),
+                      new LinkedHashMap<>());
               byId.put(id, t);
             }
             String key = rs.getString("data_key");
             if (key != null) {
-              t.props().put(key, decode(rs.getString("data_kind").charAt(0), rs.getString("data_value")));
+              t.props()
+                  .put(
+                      key, decode(rs.getString("data_kind").charAt(0), rs.getString("data_value")));
             }
           }
         }
@@ -573,12 +635,15 @@ public class ThingReadBenchmark {
 
     static void compare(List<RawThing> got, List<Thing> expected) {
       if (got.size() != expected.size()) {
-        throw new IllegalStateException("the raw side read " + got.size() + " things, ThingDB " + expected.size());
+        throw new IllegalStateException(
+            "the raw side read " + got.size() + " things, ThingDB " + expected.size());
       }
       for (int i = 0; i < got.size(); i++) {
         RawThing r = got.get(i);
         Thing t = expected.get(i);
-        if (r.id() != t.id() || r.version() != t.version() || !r.date().equals(t.date())
+        if (r.id() != t.id()
+            || r.version() != t.version()
+            || !r.date().equals(t.date())
             || !r.props().equals(t.storedProps())) {
           throw new IllegalStateException("the raw side decoded " + r + " where ThingDB read " + t);
         }

@@ -7,7 +7,6 @@ import io.thingdb.cache.VersionedCache;
 import io.thingdb.cache.WireFormat;
 import io.thingdb.core.Counts;
 import io.thingdb.core.NewThing;
-import io.thingdb.core.Thing;
 import io.thingdb.core.ThingDb;
 import io.thingdb.testing.MemcachedCluster;
 import java.io.IOException;
@@ -45,14 +44,16 @@ import org.openjdk.jmh.annotations.Threads;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * ThingDB's writes against raw JDBC doing the same writes, both measured in the same run
- * ({@code backend}), on a PostgreSQL 15 started for the trial (zonky) whose fsync and
- * synchronous_commit {@code pgSync} selects: {@code off} (zonky's default: measures CPU, not the
- * disk) or {@code on} (every commit waits for a WAL fsync, as in production).
+ * ThingDB's writes against raw JDBC doing the same writes, both measured in the same run ({@code
+ * backend}), on a PostgreSQL 15 started for the trial (zonky) whose fsync and synchronous_commit
+ * {@code pgSync} selects: {@code off} (zonky's default: measures CPU, not the disk) or {@code on}
+ * (every commit waits for a WAL fsync, as in production).
  *
  * <h2>{@link #createBatch}: 1,000 links with five props each, one thread</h2>
+ *
  * One op is one batch: 1,000 {@code thing_link} rows and 5,000 {@code data_link} rows in one
  * transaction; rows/s is 6,000 times the score.
+ *
  * <ul>
  *   <li>{@code raw}: draws the 1,000 ids with the statement ThingDB uses ({@code select
  *       nextval('thingseq_link') from generate_series(1, ?)}, one round trip; any real caller needs
@@ -63,16 +64,19 @@ import org.openjdk.jmh.annotations.Warmup;
  *       cache fill (1,000 pipelined adds) and the type's generation bump.
  *   <li>{@code thingdb-nocache}: the same with {@code noCache()}.
  * </ul>
- * The tables are truncated, and a checkpoint taken, before every iteration (outside the timing),
- * so that every iteration starts from the same state and table size.
+ *
+ * The tables are truncated, and a checkpoint taken, before every iteration (outside the timing), so
+ * that every iteration starts from the same state and table size.
  *
  * <h2>{@link #incr}: one vote, four threads</h2>
+ *
  * Uniformly random things among 10,000 (a precomputed sequence; each thread starts at its own
  * offset), each op one autocommitted statement.
+ *
  * <ul>
  *   <li>{@code raw}: {@code update thing_link set ups = ups + 1 where thing_id = ?}.
- *   <li>{@code raw-cte}: ThingDB's statement with the outbox insert, verbatim, run through raw
- *       JDBC (outbox rows are truncated before every iteration, as ThingDB's batched cleanup would
+ *   <li>{@code raw-cte}: ThingDB's statement with the outbox insert, verbatim, run through raw JDBC
+ *       (outbox rows are truncated before every iteration, as ThingDB's batched cleanup would
  *       delete them): the SQL cost of the durable invalidation without any Java or cache work.
  *   <li>{@code thingdb}: {@code ThingDb.incr} with MemcachedCache: the CTE statement, then the
  *       cache update (one gets of the cached thing and one cas of it patched in place), and in the
@@ -82,12 +86,14 @@ import org.openjdk.jmh.annotations.Warmup;
  *       there is nothing to keep consistent, no outbox either ({@code update ... returning *}).
  * </ul>
  *
- * <p>Pools: HikariCP of 8 connections for every backend. JMH state: set up on one thread, then
- * only read by the benchmark threads (the clients and pools it holds are thread-safe).
+ * <p>Pools: HikariCP of 8 connections for every backend. JMH state: set up on one thread, then only
+ * read by the benchmark threads (the clients and pools it holds are thread-safe).
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
-@Fork(value = 3, jvmArgsAppend = {"-Xms1g", "-Xmx1g", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"})
+@Fork(
+    value = 3,
+    jvmArgsAppend = {"-Xms1g", "-Xmx1g", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"})
 @Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 5, time = 2)
 public class ThingWriteBenchmark {
@@ -96,10 +102,15 @@ public class ThingWriteBenchmark {
   static final long SEED = 20261127L;
 
   static final String RAW_INCR_SQL = "update thing_link set ups = ups + 1 where thing_id = ?";
-  /** ThingWrites.incrCounter's statement with the outbox CTE, for type link and {@code ups}, verbatim. */
-  static final String CTE_INCR_SQL = "with u as (update thing_link set ups = ups + ?, version = version + 1"
-      + " where thing_id = ? returning thing_id, ups, downs, version), o as (insert into thingdb_outbox (cache_key, version)"
-      + " select ?, version from u returning id) select u.*, (select id from o) as outbox_id from u";
+
+  /**
+   * ThingWrites.incrCounter's statement with the outbox CTE, for type link and {@code ups},
+   * verbatim.
+   */
+  static final String CTE_INCR_SQL =
+      "with u as (update thing_link set ups = ups + ?, version = version + 1"
+          + " where thing_id = ? returning thing_id, ups, downs, version), o as (insert into thingdb_outbox (cache_key, version)"
+          + " select ?, version from u returning id) select u.*, (select id from o) as outbox_id from u";
 
   @Benchmark
   @Threads(1)
@@ -139,7 +150,9 @@ public class ThingWriteBenchmark {
     String serverReport(long ops) {
       String out = "";
       if (memcachedBefore != null) {
-        out += "\n  memcached per op: " + Harness.perOp(memcachedBefore, Harness.memcachedCounters(memcached), ops);
+        out +=
+            "\n  memcached per op: "
+                + Harness.perOp(memcachedBefore, Harness.memcachedCounters(memcached), ops);
       }
       return out + pg.statements(ops);
     }
@@ -163,11 +176,14 @@ public class ThingWriteBenchmark {
     }
 
     String cacheReport() {
-      return memcachedCache == null || before == null ? "" : ", cache " + ThingReadBenchmark.delta(memcachedCache.stats(), before);
+      return memcachedCache == null || before == null
+          ? ""
+          : ", cache " + ThingReadBenchmark.delta(memcachedCache.stats(), before);
     }
 
     long count(String sql) {
-      try (Connection c = pool.getConnection(); PreparedStatement ps = c.prepareStatement(sql);
+      try (Connection c = pool.getConnection();
+          PreparedStatement ps = c.prepareStatement(sql);
           ResultSet rs = ps.executeQuery()) {
         rs.next();
         return rs.getLong(1);
@@ -201,8 +217,11 @@ public class ThingWriteBenchmark {
           case "raw" -> start(backend, pgSync, "reWriteBatchedInserts=true", false);
           case "thingdb" -> start(backend, pgSync, "", true);
           case "thingdb-nocache" -> start(backend, pgSync, "", false);
-          default -> throw new IllegalArgumentException(
-              "backend must be raw, thingdb or thingdb-nocache for createBatch: \"" + backend + "\"");
+          default ->
+              throw new IllegalArgumentException(
+                  "backend must be raw, thingdb or thingdb-nocache for createBatch: \""
+                      + backend
+                      + "\"");
         }
         inputs = BenchThings.inputs(BATCH, SEED);
         if (backend.equals("raw")) {
@@ -212,7 +231,8 @@ public class ThingWriteBenchmark {
         long things = count("select count(*) from thing_link");
         long data = count("select count(*) from data_link");
         if (things != BATCH || data != 5L * BATCH) {
-          throw new IllegalStateException(backend + " wrote " + things + " thing rows and " + data + " data rows");
+          throw new IllegalStateException(
+              backend + " wrote " + things + " thing rows and " + data + " data rows");
         }
         countFromHere();
       } catch (RuntimeException | SQLException e) {
@@ -239,8 +259,16 @@ public class ThingWriteBenchmark {
     public void tearDown() {
       try {
         if (pg != null && inputs != null) {
-          System.out.println("\ncreateBatch " + backend + ": " + batches + " batches over all iterations" + cacheReport()
-              + "; PostgreSQL: " + settings + serverReport(batches));
+          System.out.println(
+              "\ncreateBatch "
+                  + backend
+                  + ": "
+                  + batches
+                  + " batches over all iterations"
+                  + cacheReport()
+                  + "; PostgreSQL: "
+                  + settings
+                  + serverReport(batches));
         }
       } finally {
         stop();
@@ -258,13 +286,16 @@ public class ThingWriteBenchmark {
       return db.createAll(things);
     }
 
-    /** One transaction: ids, then the thing rows and the data rows as two rewritten JDBC batches. */
+    /**
+     * One transaction: ids, then the thing rows and the data rows as two rewritten JDBC batches.
+     */
     private long[] rawCreate() throws SQLException {
       long[] ids = new long[BATCH];
       try (Connection c = pool.getConnection()) {
         c.setAutoCommit(false);
         try {
-          try (PreparedStatement ps = c.prepareStatement("select nextval('thingseq_link') from generate_series(1, ?)")) {
+          try (PreparedStatement ps =
+              c.prepareStatement("select nextval('thingseq_link') from generate_series(1, ?)")) {
             ps.setInt(1, BATCH);
             try (ResultSet rs = ps.executeQuery()) {
               for (int i = 0; rs.next(); i++) {
@@ -272,8 +303,9 @@ public class ThingWriteBenchmark {
               }
             }
           }
-          try (PreparedStatement ps = c.prepareStatement(
-              "insert into thing_link (thing_id, ups, downs, spam, date) values (?, ?, ?, ?, ?)")) {
+          try (PreparedStatement ps =
+              c.prepareStatement(
+                  "insert into thing_link (thing_id, ups, downs, spam, date) values (?, ?, ?, ?, ?)")) {
             for (int i = 0; i < BATCH; i++) {
               ps.setLong(1, ids[i]);
               ps.setInt(2, 0);
@@ -284,11 +316,18 @@ public class ThingWriteBenchmark {
             }
             ps.executeBatch();
           }
-          try (PreparedStatement ps = c.prepareStatement(
-              "insert into data_link (thing_id, key, value, kind) values (?, ?, ?, ?)")) {
+          try (PreparedStatement ps =
+              c.prepareStatement(
+                  "insert into data_link (thing_id, key, value, kind) values (?, ?, ?, ?)")) {
             for (int i = 0; i < BATCH; i++) {
               BenchThings.Input in = inputs.get(i);
-              String[] values = {in.title(), in.url(), in.author(), Long.toString(in.srId()), Boolean.toString(in.media())};
+              String[] values = {
+                in.title(),
+                in.url(),
+                in.author(),
+                Long.toString(in.srId()),
+                Boolean.toString(in.media())
+              };
               for (int p = 0; p < values.length; p++) {
                 ps.setLong(1, ids[i]);
                 ps.setString(2, BenchThings.KEYS[p]);
@@ -342,8 +381,11 @@ public class ThingWriteBenchmark {
         switch (backend) {
           case "raw", "raw-cte", "thingdb-nocache" -> start(backend, pgSync, "", false);
           case "thingdb", "raw-wt" -> start(backend, pgSync, "", true);
-          default -> throw new IllegalArgumentException(
-              "backend must be raw, raw-cte, raw-wt, thingdb or thingdb-nocache for incr: \"" + backend + "\"");
+          default ->
+              throw new IllegalArgumentException(
+                  "backend must be raw, raw-cte, raw-wt, thingdb or thingdb-nocache for incr: \""
+                      + backend
+                      + "\"");
         }
         ids = BenchThings.populate(db, INCR_THINGS, SEED);
         cacheKeys = new String[ids.length];
@@ -402,7 +444,8 @@ public class ThingWriteBenchmark {
         }
         BenchThings.sleep(100);
       }
-      throw new IllegalStateException("the cache did not hold all " + ids.length + " things after 10 passes");
+      throw new IllegalStateException(
+          "the cache did not hold all " + ids.length + " things after 10 passes");
     }
 
     /** raw-cte never deletes its outbox rows; ThingDB's cleanup would. */
@@ -425,15 +468,30 @@ public class ThingWriteBenchmark {
         if (pg != null && sequence != null) {
           long ops = count("select sum(ups) from thing_link") - upsStart;
           String servers = serverReport(ops); // before uncached() adds its reads
-          StringBuilder report = new StringBuilder("\nincr " + backend + ": " + ops + " increments over all iterations"
-              + ", outbox rows left " + count("select count(*) from thingdb_outbox"));
+          StringBuilder report =
+              new StringBuilder(
+                  "\nincr "
+                      + backend
+                      + ": "
+                      + ops
+                      + " increments over all iterations"
+                      + ", outbox rows left "
+                      + count("select count(*) from thingdb_outbox"));
           if (rawClient != null) {
-            report.append(", raw cache failures ").append(rawCacheFailures.sum()).append(", cas skipped (version moved) ")
+            report
+                .append(", raw cache failures ")
+                .append(rawCacheFailures.sum())
+                .append(", cas skipped (version moved) ")
                 .append(rawCacheSkips.sum());
           }
           if (memcachedCache != null) {
-            report.append(", things not cached as values at the end (tombstoned by contended increments): ")
-                .append(uncached()).append(" of ").append(ids.length).append(cacheReport());
+            report
+                .append(
+                    ", things not cached as values at the end (tombstoned by contended increments): ")
+                .append(uncached())
+                .append(" of ")
+                .append(ids.length)
+                .append(cacheReport());
           }
           System.out.println(report.append("; PostgreSQL: ").append(settings).append(servers));
         }
@@ -454,7 +512,8 @@ public class ThingWriteBenchmark {
       try (VersionedCache vc = VersionedCache.builder(memcachedCache).build()) {
         int missing = 0;
         for (int from = 0; from < cacheKeys.length; from += 100) {
-          List<String> chunk = List.of(cacheKeys).subList(from, Math.min(cacheKeys.length, from + 100));
+          List<String> chunk =
+              List.of(cacheKeys).subList(from, Math.min(cacheKeys.length, from + 100));
           missing += chunk.size() - vc.getAll(chunk).size();
         }
         return missing;
@@ -489,7 +548,8 @@ public class ThingWriteBenchmark {
             // Decoded as ThingDB decodes it: the counts and the outbox id, by position.
             counts = new Counts(rs.getLong(1), rs.getInt(2), rs.getInt(3), rs.getLong(4));
             if (rs.getLong(5) <= 0) {
-              throw new IllegalStateException("raw-cte increment of " + id + " wrote no outbox row");
+              throw new IllegalStateException(
+                  "raw-cte increment of " + id + " wrote no outbox row");
             }
           }
           if (rawClient != null) {
@@ -508,18 +568,25 @@ public class ThingWriteBenchmark {
      */
     private void patchCached(String wire, Counts counts) {
       try {
-        GetsResponse<byte[]> r = rawClient.gets(wire, ThingReadBenchmark.READ_ATTEMPT_MILLIS, PassThroughTranscoder.INSTANCE);
+        GetsResponse<byte[]> r =
+            rawClient.gets(
+                wire, ThingReadBenchmark.READ_ATTEMPT_MILLIS, PassThroughTranscoder.INSTANCE);
         if (r == null) {
           rawCacheSkips.increment();
           return;
         }
         ByteBuffer b = ByteBuffer.wrap(r.getValue());
         if (b.getLong(2) != counts.version() - 1) {
-          rawCacheSkips.increment(); // a concurrent increment got there first; ThingDB would invalidate
+          rawCacheSkips
+              .increment(); // a concurrent increment got there first; ThingDB would invalidate
           return;
         }
-        b.putLong(2, counts.version()).putInt(31, counts.ups()).putInt(35, counts.downs()).putLong(48, counts.version());
-        if (!rawClient.cas(wire, 0, r.getValue(), PassThroughTranscoder.INSTANCE, 100, r.getCas())) {
+        b.putLong(2, counts.version())
+            .putInt(31, counts.ups())
+            .putInt(35, counts.downs())
+            .putLong(48, counts.version());
+        if (!rawClient.cas(
+            wire, 0, r.getValue(), PassThroughTranscoder.INSTANCE, 100, r.getCas())) {
           rawCacheSkips.increment();
         }
       } catch (TimeoutException | MemcachedException e) {

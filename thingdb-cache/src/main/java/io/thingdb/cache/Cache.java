@@ -12,12 +12,14 @@ import java.util.OptionalLong;
  * semantics made explicit.
  *
  * <h2>Keys</h2>
+ *
  * Any non-null string is a valid key. Each backend prefixes keys with its namespace and codec
  * version; a key that memcached cannot carry (longer than 250 bytes once prefixed, containing
  * spaces, control characters or non-ASCII characters, or starting with {@code #}) is replaced by a
  * deterministic SHA-256 digest of its UTF-8 bytes. A key is never rejected and never sent raw.
  *
  * <h2>Values</h2>
+ *
  * Every stored value starts with a format byte written by the backend, so an entry written by a
  * future encoding is read as a miss rather than misread. A value (plus that byte) that would not
  * fit in one memcached item for its key is refused with {@link ValueTooLargeException} before
@@ -27,16 +29,18 @@ import java.util.OptionalLong;
  * backend: do not modify an array after passing it to a cache or after getting it back.
  *
  * <h2>Time to live</h2>
+ *
  * A TTL of {@link Duration#ZERO} means "no expiry". Other TTLs are rounded up to whole seconds
  * (memcached's unit). TTLs longer than 30 days are sent as absolute Unix times, as memcached
  * requires. A negative TTL is an {@link IllegalArgumentException}.
  *
  * <h2>Failures</h2>
+ *
  * Reads never fail because a server is down, hung or slow: an unreachable server is a miss within
  * the backend's read deadline. Writes report {@link Outcome#UNCONFIRMED} when the server could not
- * confirm them; the backend then remembers the key and deletes it from that server before using
- * the server again (see {@code MemcachedCache} for the guarantee and its window). Programming
- * errors (null arguments, negative TTLs, oversized values, a closed cache) throw.
+ * confirm them; the backend then remembers the key and deletes it from that server before using the
+ * server again (see {@code MemcachedCache} for the guarantee and its window). Programming errors
+ * (null arguments, negative TTLs, oversized values, a closed cache) throw.
  *
  * <p>Implementations are thread-safe. {@link #close()} is idempotent; any other call on a closed
  * cache throws {@link IllegalStateException}.
@@ -53,24 +57,24 @@ public interface Cache extends AutoCloseable {
      */
     NOT_APPLIED,
     /**
-     * The server could not be reached in time. The write may or may not have happened; the key
-     * is scheduled for deletion on that server before the server is used again.
+     * The server could not be reached in time. The write may or may not have happened; the key is
+     * scheduled for deletion on that server before the server is used again.
      */
     UNCONFIRMED
   }
 
   /**
-   * Returns the value stored under {@code key}, or {@code null} on a miss (absent, expired,
-   * written by an unknown format, or its server unreachable within the read deadline).
+   * Returns the value stored under {@code key}, or {@code null} on a miss (absent, expired, written
+   * by an unknown format, or its server unreachable within the read deadline).
    *
    * @throws NullPointerException if {@code key} is null
    */
   byte[] get(String key);
 
   /**
-   * Multi-get: returns the hits among {@code keys}; misses are absent from the map. Keys are
-   * split by server, fetched with one multi-get per server, and merged. A server that cannot be
-   * reached makes only its own keys miss.
+   * Multi-get: returns the hits among {@code keys}; misses are absent from the map. Keys are split
+   * by server, fetched with one multi-get per server, and merged. A server that cannot be reached
+   * makes only its own keys miss.
    *
    * @throws NullPointerException if {@code keys} or any key is null
    */
@@ -118,25 +122,25 @@ public interface Cache extends AutoCloseable {
   /**
    * Stores {@code value} only if no live item exists under {@code key}.
    *
-   * @return {@link Outcome#APPLIED} if added, {@link Outcome#NOT_APPLIED} if an item exists,
-   *     {@link Outcome#UNCONFIRMED} if the server could not answer
+   * @return {@link Outcome#APPLIED} if added, {@link Outcome#NOT_APPLIED} if an item exists, {@link
+   *     Outcome#UNCONFIRMED} if the server could not answer
    */
   Outcome add(String key, byte[] value, Duration ttl);
 
   /**
-   * Best-effort {@code add} of many values without waiting for answers (memcached's noreply):
-   * like {@link #add}, it never replaces a live item; unlike it, nothing is reported, and a value
-   * whose server is unreachable, or whose key has an unconfirmed write pending, is skipped. Meant
-   * for filling a cache after a multi-get miss, where one round trip per key would cost more than
-   * the fill is worth.
+   * Best-effort {@code add} of many values without waiting for answers (memcached's noreply): like
+   * {@link #add}, it never replaces a live item; unlike it, nothing is reported, and a value whose
+   * server is unreachable, or whose key has an unconfirmed write pending, is skipped. Meant for
+   * filling a cache after a multi-get miss, where one round trip per key would cost more than the
+   * fill is worth.
    *
    * @throws ValueTooLargeException if any value cannot fit (nothing is sent)
    */
   void addAll(Map<String, byte[]> values, Duration ttl);
 
   /**
-   * Reads a value together with its CAS id, or returns {@code null} on a miss (same rules as
-   * {@link #get}).
+   * Reads a value together with its CAS id, or returns {@code null} on a miss (same rules as {@link
+   * #get}).
    */
   CasValue gets(String key);
 
@@ -181,21 +185,21 @@ public interface Cache extends AutoCloseable {
   String serverFor(String key);
 
   /**
-   * The largest value, in bytes, that {@link #set} accepts for {@code key} (it depends on the
-   * key's encoded length, because the server's item limit covers the key and item header).
+   * The largest value, in bytes, that {@link #set} accepts for {@code key} (it depends on the key's
+   * encoded length, because the server's item limit covers the key and item header).
    */
   int maxValueSize(String key);
 
   /**
-   * Waits until no write of {@code key} made through this client is still unconfirmed: a write
-   * that returned {@link Outcome#UNCONFIRMED} leaves the old value readable by other clients until
-   * this client's reconciler has deleted the key on its server. Returns at once when nothing is
-   * pending. Gives up (returns false) after {@code timeout}, or at once when the key's server has
-   * been failing for longer than {@code timeout} (an outage: waiting would only delay the caller,
-   * and the durable replay of the caller's writes is what closes that window). The default implementation,
-   * for backends that never leave writes unconfirmed, returns true.
+   * Waits until no write of {@code key} made through this client is still unconfirmed: a write that
+   * returned {@link Outcome#UNCONFIRMED} leaves the old value readable by other clients until this
+   * client's reconciler has deleted the key on its server. Returns at once when nothing is pending.
+   * Gives up (returns false) after {@code timeout}, or at once when the key's server has been
+   * failing for longer than {@code timeout} (an outage: waiting would only delay the caller, and
+   * the durable replay of the caller's writes is what closes that window). The default
+   * implementation, for backends that never leave writes unconfirmed, returns true.
    *
-   * @param key     the application key
+   * @param key the application key
    * @param timeout the longest wait
    * @return true if no write of {@code key} is unconfirmed in this client
    */

@@ -3,8 +3,8 @@ package io.thingdb.cache;
 import java.util.Map;
 
 /**
- * An immutable snapshot of a cache client's counters, per server and in total. Servers are named
- * as configured ({@code host:port}); the in-process backend reports one server, {@code local}.
+ * An immutable snapshot of a cache client's counters, per server and in total. Servers are named as
+ * configured ({@code host:port}); the in-process backend reports one server, {@code local}.
  *
  * @param perServer counters per server, in configuration order
  */

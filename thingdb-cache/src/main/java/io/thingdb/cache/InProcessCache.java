@@ -68,8 +68,8 @@ public final class InProcessCache implements Cache {
 
   /**
    * A stored value. Unlike memcached entries, values carry no format byte: nothing written by
-   * another process or version ever reads them. {@code counter} marks values written by
-   * incr/decr, which memcached tells apart by our format byte.
+   * another process or version ever reads them. {@code counter} marks values written by incr/decr,
+   * which memcached tells apart by our format byte.
    */
   private record Item(byte[] value, long cas, long expiresAtNanos, boolean counter) {
     boolean live(Ticker ticker) {
@@ -99,7 +99,8 @@ public final class InProcessCache implements Cache {
     if (seconds == 0) {
       return Long.MAX_VALUE;
     }
-    long nanos = seconds >= Long.MAX_VALUE / 1_000_000_000L ? Long.MAX_VALUE : seconds * 1_000_000_000L;
+    long nanos =
+        seconds >= Long.MAX_VALUE / 1_000_000_000L ? Long.MAX_VALUE : seconds * 1_000_000_000L;
     long at = now() + nanos;
     return at < 0 ? Long.MAX_VALUE : at;
   }
@@ -123,8 +124,8 @@ public final class InProcessCache implements Cache {
   }
 
   /**
-   * Checks the key. The map is keyed by the application key itself: the wire encoding is
-   * one-to-one and only its length matters here (for the item limit), so no string is built.
+   * Checks the key. The map is keyed by the application key itself: the wire encoding is one-to-one
+   * and only its length matters here (for the item limit), so no string is built.
    */
   private String wire(String key) {
     Objects.requireNonNull(key, "key must not be null");
@@ -250,10 +251,12 @@ public final class InProcessCache implements Cache {
     String wire = wire(key);
     Expiry.check(ttl, key);
     if (delta < 0) {
-      throw new IllegalArgumentException("delta must not be negative: " + delta + " (key=" + key + ")");
+      throw new IllegalArgumentException(
+          "delta must not be negative: " + delta + " (key=" + key + ")");
     }
     if (initial < 0) {
-      throw new IllegalArgumentException("initial must not be negative: " + initial + " (key=" + key + ")");
+      throw new IllegalArgumentException(
+          "initial must not be negative: " + initial + " (key=" + key + ")");
     }
     long[] result = new long[1];
     map.compute(
@@ -266,11 +269,18 @@ public final class InProcessCache implements Cache {
           }
           if (!old.counter) {
             throw new CacheException(
-                "cannot " + (up ? "increment" : "decrement") + " a non-numeric value (key=" + key + ")");
+                "cannot "
+                    + (up ? "increment" : "decrement")
+                    + " a non-numeric value (key="
+                    + key
+                    + ")");
           }
           long current = Long.parseUnsignedLong(new String(old.value, StandardCharsets.US_ASCII));
           // memcached: incr wraps at 2^64, decr stops at 0.
-          long next = up ? current + delta : (Long.compareUnsigned(current, delta) <= 0 ? 0 : current - delta);
+          long next =
+              up
+                  ? current + delta
+                  : (Long.compareUnsigned(current, delta) <= 0 ? 0 : current - delta);
           result[0] = next;
           // incr/decr do not change an item's expiry in memcached.
           return new Item(digits(next), newCas(), old.expiresAtNanos, true);
@@ -376,7 +386,11 @@ public final class InProcessCache implements Cache {
     public InProcessCache build() {
       if (itemSizeMax > maximumBytes) {
         throw new IllegalArgumentException(
-            "itemSizeMax (" + itemSizeMax + ") must not exceed maximumBytes (" + maximumBytes + ")");
+            "itemSizeMax ("
+                + itemSizeMax
+                + ") must not exceed maximumBytes ("
+                + maximumBytes
+                + ")");
       }
       return new InProcessCache(this);
     }

@@ -8,9 +8,9 @@ import java.util.OptionalLong;
  * by its former holder.
  *
  * <p>The first call of {@link #release()} or {@link #close()} releases the lock and decides the
- * outcome; later calls repeat that outcome without contacting the store: {@code release()}
- * returns the same result, {@code close()} returns normally after a successful release and throws
- * {@link LockLostException} again after a lost one.
+ * outcome; later calls repeat that outcome without contacting the store: {@code release()} returns
+ * the same result, {@code close()} returns normally after a successful release and throws {@link
+ * LockLostException} again after a lost one.
  *
  * <p>Thread-safe: the lock may be released from a thread other than the one that acquired it, and
  * concurrent release calls release it once.
@@ -22,17 +22,17 @@ public interface Lock extends AutoCloseable {
 
   /**
    * A number that is larger for every later holder of the same lock, to pass along with writes so
-   * that the system receiving them can refuse a write from a holder that has since lost the lock
-   * (a "fencing token"). Present only for {@link PostgresLocks}; {@link MemcachedLocks} cannot
-   * give one that never goes backwards.
+   * that the system receiving them can refuse a write from a holder that has since lost the lock (a
+   * "fencing token"). Present only for {@link PostgresLocks}; {@link MemcachedLocks} cannot give
+   * one that never goes backwards.
    */
   OptionalLong fencingToken();
 
   /**
    * Releases the lock if this holder still has it.
    *
-   * @return true if this holder held the lock without interruption up to now and released it;
-   *     false if it had been lost before (expired and possibly taken by another holder, its session
+   * @return true if this holder held the lock without interruption up to now and released it; false
+   *     if it had been lost before (expired and possibly taken by another holder, its session
    *     ended, or its store could not confirm the release), in which case the guarded section may
    *     have overlapped another holder's
    */

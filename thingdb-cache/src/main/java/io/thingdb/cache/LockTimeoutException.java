@@ -4,9 +4,9 @@ import java.util.Objects;
 import java.util.Optional;
 
 /**
- * Thrown by {@link Locks#acquire} when a lock was not acquired within the wait timeout. The
- * message names the lock, the wait and what stood in the way: the holder when the store could
- * tell ({@link #holder()}), or an unreachable store.
+ * Thrown by {@link Locks#acquire} when a lock was not acquired within the wait timeout. The message
+ * names the lock, the wait and what stood in the way: the holder when the store could tell ({@link
+ * #holder()}), or an unreachable store.
  */
 public final class LockTimeoutException extends CacheException {
   private static final long serialVersionUID = 1L;
@@ -27,8 +27,8 @@ public final class LockTimeoutException extends CacheException {
 
   /**
    * The holder as last seen while waiting, if the store could tell: for {@link MemcachedLocks} the
-   * holder's owner description ({@code host:pid:thread} by default), for {@link PostgresLocks}
-   * the holding backend ({@code backend pid 1234 (application_name=..., ...)}).
+   * holder's owner description ({@code host:pid:thread} by default), for {@link PostgresLocks} the
+   * holding backend ({@code backend pid 1234 (application_name=..., ...)}).
    */
   public Optional<String> holder() {
     return Optional.ofNullable(holder);

@@ -14,13 +14,13 @@ import java.util.Optional;
  *       expiry bounds the hold (a holder paused longer than it loses the lock) and the lock is lost
  *       if its memcached node dies or restarts. No fencing tokens.
  *   <li>{@link PostgresLocks}: a PostgreSQL session-level advisory lock. Held for as long as the
- *       holder's database session lives, whatever happens to the cache, and each acquisition gets
- *       a fencing token that increases from one holder to the next. Costs one pooled connection
- *       per held lock.
+ *       holder's database session lives, whatever happens to the cache, and each acquisition gets a
+ *       fencing token that increases from one holder to the next. Costs one pooled connection per
+ *       held lock.
  * </ul>
  *
- * <p>Locks are not reentrant: a thread that acquires a name it already holds waits like any
- * other caller (and times out). Names are case-sensitive; any non-blank string is a valid name.
+ * <p>Locks are not reentrant: a thread that acquires a name it already holds waits like any other
+ * caller (and times out). Names are case-sensitive; any non-blank string is a valid name.
  *
  * <p>Typical use:
  *

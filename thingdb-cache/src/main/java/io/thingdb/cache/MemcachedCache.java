@@ -44,41 +44,42 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The memcached {@link Cache} backend: xmemcached underneath, keys placed on a ketama ring that
- * agrees with libmemcached's classic {@code ketama_weighted} for the same server list (so
- * services in other languages share the cluster), never modulo.
+ * agrees with libmemcached's classic {@code ketama_weighted} for the same server list (so services
+ * in other languages share the cluster), never modulo.
  *
  * <h2>Reads</h2>
- * A read never fails because of a server: a dead, hung or slow server is a miss within one
- * deadline ({@link Builder#readDeadline}, default 100 ms) that covers one retry. The retry exists
- * because xmemcached stalls about one operation in 10<sup>4</sup>–10<sup>5</sup> for its whole
- * timeout even on a healthy server. A server that fails {@link Builder#suspectAfter} operations in
- * a row (or drops its connection) is <em>suspect</em>: its keys are misses at once, without
- * waiting for a timeout, until a probe finds it answering again. A dead server's keys are never
- * rehashed onto other servers.
+ *
+ * A read never fails because of a server: a dead, hung or slow server is a miss within one deadline
+ * ({@link Builder#readDeadline}, default 100 ms) that covers one retry. The retry exists because
+ * xmemcached stalls about one operation in 10<sup>4</sup>–10<sup>5</sup> for its whole timeout even
+ * on a healthy server. A server that fails {@link Builder#suspectAfter} operations in a row (or
+ * drops its connection) is <em>suspect</em>: its keys are misses at once, without waiting for a
+ * timeout, until a probe finds it answering again. A dead server's keys are never rehashed onto
+ * other servers.
  *
  * <h2>Writes that cannot reach their server</h2>
+ *
  * A write that times out, fails, or is skipped because its server is suspect returns {@link
  * Outcome#UNCONFIRMED}, and its key is remembered as <em>dirty</em> for that server. Reads of a
  * dirty key are misses. When the server answers again, the client's reconciler deletes every dirty
  * key from it (or flushes the server when more than {@link Builder#maxPendingInvalidations} keys
  * are dirty) <em>before</em> any other read or write of those keys is sent to it; only then is the
- * server trusted again ({@link #status}). Lease and lock keys ({@code thingdb-lease:},
- * {@code thingdb-lock:}) are the exception: they expire on their own, and deleting one after a
- * waiter's unconfirmed {@code add} would remove the current holder's.
+ * server trusted again ({@link #status}). Lease and lock keys ({@code thingdb-lease:}, {@code
+ * thingdb-lock:}) are the exception: they expire on their own, and deleting one after a waiter's
+ * unconfirmed {@code add} would remove the current holder's.
  *
- * <p><b>Guarantee.</b> Once this client has reported a server reconciled, no value written
- * before an unconfirmed write of this client survives on that server. <b>Window.</b> Another
- * client that did not write can read such an older value between the moment the server comes
- * back and the moment this client has reconciled it: about one {@link Builder#probeInterval}
- * (default 100 ms) plus the time to send the deletes (about 1 ms per 1,000 keys on a LAN). A
- * writer that crashes before reconciling loses its dirty set; thingdb-core's durable outbox
- * covers that case.
+ * <p><b>Guarantee.</b> Once this client has reported a server reconciled, no value written before
+ * an unconfirmed write of this client survives on that server. <b>Window.</b> Another client that
+ * did not write can read such an older value between the moment the server comes back and the
+ * moment this client has reconciled it: about one {@link Builder#probeInterval} (default 100 ms)
+ * plus the time to send the deletes (about 1 ms per 1,000 keys on a LAN). A writer that crashes
+ * before reconciling loses its dirty set; thingdb-core's durable outbox covers that case.
  *
  * <h2>Threads and lifecycle</h2>
- * Thread-safe. The client owns xmemcached's connections and threads, one maintenance thread
- * (probes and reconciliation) and a small pool for multi-gets spanning several servers. {@link
- * #close()} stops them all and is idempotent; any other call afterwards throws {@link
- * IllegalStateException}.
+ *
+ * Thread-safe. The client owns xmemcached's connections and threads, one maintenance thread (probes
+ * and reconciliation) and a small pool for multi-gets spanning several servers. {@link #close()}
+ * stops them all and is idempotent; any other call afterwards throws {@link IllegalStateException}.
  */
 public final class MemcachedCache implements Cache {
   private static final Logger log = LoggerFactory.getLogger(MemcachedCache.class);
@@ -120,7 +121,12 @@ public final class MemcachedCache implements Cache {
       for (Node other : list) {
         if (other.address.equals(address)) {
           throw new IllegalArgumentException(
-              "servers " + other.name + " and " + server + " resolve to the same address " + address);
+              "servers "
+                  + other.name
+                  + " and "
+                  + server
+                  + " resolve to the same address "
+                  + address);
         }
       }
       list.add(new Node(i, server, address));
@@ -164,7 +170,8 @@ public final class MemcachedCache implements Cache {
     }
     this.client = built;
     long probeMillis = b.probeInterval.toMillis();
-    maintenance.scheduleWithFixedDelay(this::maintain, probeMillis, probeMillis, TimeUnit.MILLISECONDS);
+    maintenance.scheduleWithFixedDelay(
+        this::maintain, probeMillis, probeMillis, TimeUnit.MILLISECONDS);
   }
 
   /** A builder; at least one server is required. */
@@ -221,8 +228,8 @@ public final class MemcachedCache implements Cache {
   /**
    * {@inheritDoc}
    *
-   * <p>A stalled write on a healthy server (about one operation in 10^4 to 10^5 with xmemcached)
-   * is the case this is for: its reconcile is requested when the write times out and usually lands
+   * <p>A stalled write on a healthy server (about one operation in 10^4 to 10^5 with xmemcached) is
+   * the case this is for: its reconcile is requested when the write times out and usually lands
    * within a few milliseconds, so a writer that waits for it returns only once no other client can
    * read the value it replaced. A server that has been suspect for longer than {@code timeout} is
    * treated as down and not waited for.
@@ -301,7 +308,13 @@ public final class MemcachedCache implements Cache {
         return null;
       } catch (MemcachedClientException e) {
         throw new CacheException(
-            "memcached refused a read (server=" + node.name + ", key=" + wire + "): " + e.getMessage(), e);
+            "memcached refused a read (server="
+                + node.name
+                + ", key="
+                + wire
+                + "): "
+                + e.getMessage(),
+            e);
       } catch (MemcachedException | RuntimeException e) {
         failed(node, e, started);
         return null;
@@ -339,7 +352,10 @@ public final class MemcachedCache implements Cache {
       Map.Entry<Node, Map<String, String>> e = entries.get(i);
       futures.add(fanout.submit(() -> readMany(e.getKey(), e.getValue().keySet(), deadline)));
     }
-    merge(out, entries.get(0), readMany(entries.get(0).getKey(), entries.get(0).getValue().keySet(), deadline));
+    merge(
+        out,
+        entries.get(0),
+        readMany(entries.get(0).getKey(), entries.get(0).getValue().keySet(), deadline));
     for (int i = 1; i < entries.size(); i++) {
       Map<String, byte[]> got = null;
       try {
@@ -351,7 +367,8 @@ public final class MemcachedCache implements Cache {
         if (e.getCause() instanceof CacheException ce) {
           throw ce;
         }
-        throw new CacheException("multi-get failed on " + entries.get(i).getKey().name, e.getCause());
+        throw new CacheException(
+            "multi-get failed on " + entries.get(i).getKey().name, e.getCause());
       } catch (TimeoutException e) {
         futures.get(i - 1).cancel(true);
         entries.get(i).getKey().counters.timeouts.increment();
@@ -362,7 +379,9 @@ public final class MemcachedCache implements Cache {
   }
 
   private static void merge(
-      Map<String, byte[]> out, Map.Entry<Node, Map<String, String>> group, Map<String, byte[]> got) {
+      Map<String, byte[]> out,
+      Map.Entry<Node, Map<String, String>> group,
+      Map<String, byte[]> got) {
     Node node = group.getKey();
     for (Map.Entry<String, String> wk : group.getValue().entrySet()) {
       byte[] stored = got == null ? null : got.get(wk.getKey());
@@ -379,8 +398,8 @@ public final class MemcachedCache implements Cache {
   /**
    * The positional multi-get: one wire key per position, no grouping map and no result map of our
    * own (xmemcached's is the only one), and each value handed over in place, behind its format
-   * byte, instead of copied. With one server, or every key on one server, the multi-get runs on
-   * the calling thread; otherwise as {@link #getAll(Collection)}.
+   * byte, instead of copied. With one server, or every key on one server, the multi-get runs on the
+   * calling thread; otherwise as {@link #getAll(Collection)}.
    */
   @Override
   public void getAll(List<String> keyList, Hits hits) {
@@ -419,7 +438,8 @@ public final class MemcachedCache implements Cache {
     long deadline = System.nanoTime() + readDeadlineNanos;
     if (!spread) {
       Node node = nodes.get(first);
-      List<String> batch = readable == n ? Arrays.asList(wires) : group(wires, owner, first, readable);
+      List<String> batch =
+          readable == n ? Arrays.asList(wires) : group(wires, owner, first, readable);
       deliver(node, wires, owner, readMany(node, batch, deadline), hits);
       return;
     }
@@ -439,7 +459,12 @@ public final class MemcachedCache implements Cache {
       }
     }
     Node mine = nodes.get(first);
-    deliver(mine, wires, owner, readMany(mine, group(wires, owner, first, perNode[first]), deadline), hits);
+    deliver(
+        mine,
+        wires,
+        owner,
+        readMany(mine, group(wires, owner, first, perNode[first]), deadline),
+        hits);
     for (int g = 0; g < others.size(); g++) {
       Node node = others.get(g);
       Map<String, byte[]> got = null;
@@ -472,7 +497,8 @@ public final class MemcachedCache implements Cache {
   }
 
   /** Hands {@code node}'s hits to {@code hits} by position; a null {@code got} is all misses. */
-  private static void deliver(Node node, String[] wires, int[] owner, Map<String, byte[]> got, Hits hits) {
+  private static void deliver(
+      Node node, String[] wires, int[] owner, Map<String, byte[]> got, Hits hits) {
     int hit = 0;
     int miss = 0;
     for (int i = 0; i < wires.length; i++) {
@@ -485,7 +511,8 @@ public final class MemcachedCache implements Cache {
         hit++;
         continue;
       }
-      byte[] value = stored == null ? null : Frames.unwrap(stored); // a counter's digits, or unknown
+      byte[] value =
+          stored == null ? null : Frames.unwrap(stored); // a counter's digits, or unknown
       if (value == null) {
         miss++;
       } else {
@@ -517,7 +544,13 @@ public final class MemcachedCache implements Cache {
         return null;
       } catch (MemcachedClientException e) {
         throw new CacheException(
-            "memcached refused a multi-get (server=" + node.name + ", keys=" + wires.size() + "): " + e.getMessage(), e);
+            "memcached refused a multi-get (server="
+                + node.name
+                + ", keys="
+                + wires.size()
+                + "): "
+                + e.getMessage(),
+            e);
       } catch (MemcachedException | RuntimeException e) {
         failed(node, e, started);
         return null;
@@ -563,7 +596,15 @@ public final class MemcachedCache implements Cache {
     } catch (MemcachedClientException e) {
       // The server parsed the command and refused it: a bug or misuse, not an outage.
       throw new CacheException(
-          "memcached refused " + op + " (server=" + node.name + ", key=" + key + "): " + e.getMessage(), e);
+          "memcached refused "
+              + op
+              + " (server="
+              + node.name
+              + ", key="
+              + key
+              + "): "
+              + e.getMessage(),
+          e);
     } catch (TimeoutException e) {
       node.counters.timeouts.increment();
       failed(node, e, started);
@@ -589,7 +630,8 @@ public final class MemcachedCache implements Cache {
     String wire = wire(key);
     byte[] stored = frame(key, wire, value);
     int exp = Expiry.toMemcached(ttl, clock, key);
-    return write("set", key, wire, (w, t) -> client.set(w, exp, stored, BytesTranscoder.INSTANCE, t));
+    return write(
+        "set", key, wire, (w, t) -> client.set(w, exp, stored, BytesTranscoder.INSTANCE, t));
   }
 
   @Override
@@ -597,7 +639,8 @@ public final class MemcachedCache implements Cache {
     String wire = wire(key);
     byte[] stored = frame(key, wire, value);
     int exp = Expiry.toMemcached(ttl, clock, key);
-    return write("add", key, wire, (w, t) -> client.add(w, exp, stored, BytesTranscoder.INSTANCE, t));
+    return write(
+        "add", key, wire, (w, t) -> client.add(w, exp, stored, BytesTranscoder.INSTANCE, t));
   }
 
   @Override
@@ -665,10 +708,12 @@ public final class MemcachedCache implements Cache {
     String wire = wire(key);
     int exp = Expiry.toMemcached(ttl, clock, key);
     if (delta < 0) {
-      throw new IllegalArgumentException("delta must not be negative: " + delta + " (key=" + key + ")");
+      throw new IllegalArgumentException(
+          "delta must not be negative: " + delta + " (key=" + key + ")");
     }
     if (initial < 0) {
-      throw new IllegalArgumentException("initial must not be negative: " + initial + " (key=" + key + ")");
+      throw new IllegalArgumentException(
+          "initial must not be negative: " + initial + " (key=" + key + ")");
     }
     long[] result = new long[1];
     Outcome o =
@@ -702,24 +747,29 @@ public final class MemcachedCache implements Cache {
    * Counts a failure of an operation sent at {@code startedNanos}. xmemcached's stalls time out
    * every operation in flight on the connection at once, so only a failure of an operation sent
    * after the previous counted failure was seen counts: {@code suspectAfter} failures in a row then
-   * mean the server failed that many operations one after another (about 150 ms of silence with
-   * the default deadline), not one stall seen by several threads.
+   * mean the server failed that many operations one after another (about 150 ms of silence with the
+   * default deadline), not one stall seen by several threads.
    */
   private void failed(Node node, Exception e, long startedNanos) {
     long now = System.nanoTime();
     int n;
     synchronized (node) {
       if (node.consecutiveFailures.get() > 0 && startedNanos - node.firstFailureNanos < 0) {
-        log.debug("memcached operation failed together with others (server={}): {}", node.name, e.toString());
+        log.debug(
+            "memcached operation failed together with others (server={}): {}",
+            node.name,
+            e.toString());
         return;
       }
       n = node.consecutiveFailures.incrementAndGet();
-      node.firstFailureNanos = now; // the last counted failure: later operations must start after it
+      node.firstFailureNanos =
+          now; // the last counted failure: later operations must start after it
     }
     if (n >= suspectAfter && !node.suspect) {
       markSuspect(node, n + " consecutive failures, last: " + e);
     } else if (log.isDebugEnabled()) {
-      log.debug("memcached operation failed (server={}, consecutive={}): {}", node.name, n, e.toString());
+      log.debug(
+          "memcached operation failed (server={}, consecutive={}): {}", node.name, n, e.toString());
     }
   }
 
@@ -727,7 +777,10 @@ public final class MemcachedCache implements Cache {
     if (!node.suspect && !closed) {
       node.suspectSinceMillis = clock.millis();
       node.suspect = true;
-      log.warn("memcached server {} is suspect ({}); its keys are misses until it answers and is reconciled", node.name, why);
+      log.warn(
+          "memcached server {} is suspect ({}); its keys are misses until it answers and is reconciled",
+          node.name,
+          why);
       requestReconcile(); // probe at once rather than at the next tick
     }
   }
@@ -738,7 +791,10 @@ public final class MemcachedCache implements Cache {
       if (node.dirty.size() >= maxPending) {
         node.flushNeeded = true;
         node.dirty.clear();
-        log.warn("memcached server {}: more than {} unconfirmed writes; it will be flushed when it returns", node.name, maxPending);
+        log.warn(
+            "memcached server {}: more than {} unconfirmed writes; it will be flushed when it returns",
+            node.name,
+            maxPending);
       } else {
         node.dirty.add(wire);
       }
@@ -819,7 +875,9 @@ public final class MemcachedCache implements Cache {
             node.name,
             deleted,
             TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started),
-            wasSuspect ? " after " + (clock.millis() - node.suspectSinceMillis) + " ms suspect" : "");
+            wasSuspect
+                ? " after " + (clock.millis() - node.suspectSinceMillis) + " ms suspect"
+                : "");
       }
     } catch (TimeoutException | MemcachedException e) {
       markSuspect(node, "reconciliation failed: " + e);
@@ -875,7 +933,11 @@ public final class MemcachedCache implements Cache {
    * @param lastReconciled when it was last reconciled, or null
    */
   public record ServerStatus(
-      String server, State state, boolean connected, int pendingInvalidations, boolean flushPending,
+      String server,
+      State state,
+      boolean connected,
+      int pendingInvalidations,
+      boolean flushPending,
       Instant lastReconciled) {}
 
   /** The status of {@code server} (as configured). */
@@ -885,7 +947,8 @@ public final class MemcachedCache implements Cache {
         return statusOf(n);
       }
     }
-    throw new IllegalArgumentException("unknown memcached server: " + server + " (configured: " + ring.servers() + ")");
+    throw new IllegalArgumentException(
+        "unknown memcached server: " + server + " (configured: " + ring.servers() + ")");
   }
 
   /** The status of every server, in configuration order. */
@@ -900,10 +963,17 @@ public final class MemcachedCache implements Cache {
   private static ServerStatus statusOf(Node n) {
     int pending = n.dirty.size();
     State state =
-        n.suspect ? State.SUSPECT : (pending > 0 || n.flushNeeded ? State.RECONCILING : State.HEALTHY);
+        n.suspect
+            ? State.SUSPECT
+            : (pending > 0 || n.flushNeeded ? State.RECONCILING : State.HEALTHY);
     long at = n.reconciledAtMillis;
     return new ServerStatus(
-        n.name, state, n.session != null, pending, n.flushNeeded, at == 0 ? null : Instant.ofEpochMilli(at));
+        n.name,
+        state,
+        n.session != null,
+        pending,
+        n.flushNeeded,
+        at == 0 ? null : Instant.ofEpochMilli(at));
   }
 
   /** The configured servers, in order. */
@@ -947,7 +1017,9 @@ public final class MemcachedCache implements Cache {
       if (!n.dirty.isEmpty() || n.flushNeeded) {
         log.warn(
             "memcached client closed with {} unconfirmed keys on {}{}: they may hold stale values",
-            n.dirty.size(), n.name, n.flushNeeded ? " (and a pending flush)" : "");
+            n.dirty.size(),
+            n.name,
+            n.flushNeeded ? " (and a pending flush)" : "");
       }
     }
   }
@@ -996,42 +1068,47 @@ public final class MemcachedCache implements Cache {
     }
 
     /**
-     * The longest a read may take, including its one retry (default 100 ms; 2 ms to 10 s). After
-     * it the read is a miss.
+     * The longest a read may take, including its one retry (default 100 ms; 2 ms to 10 s). After it
+     * the read is a miss.
      */
     public Builder readDeadline(Duration deadline) {
-      this.readDeadline = checkRange("readDeadline", deadline, Duration.ofMillis(2), Duration.ofSeconds(10));
+      this.readDeadline =
+          checkRange("readDeadline", deadline, Duration.ofMillis(2), Duration.ofSeconds(10));
       return this;
     }
 
     /** How long a write waits for its answer before it is UNCONFIRMED (default 100 ms). */
     public Builder writeTimeout(Duration timeout) {
-      this.writeTimeout = checkRange("writeTimeout", timeout, Duration.ofMillis(1), Duration.ofSeconds(10));
+      this.writeTimeout =
+          checkRange("writeTimeout", timeout, Duration.ofMillis(1), Duration.ofSeconds(10));
       return this;
     }
 
     /** The TCP connect timeout (default 1 s). */
     public Builder connectTimeout(Duration timeout) {
-      this.connectTimeout = checkRange("connectTimeout", timeout, Duration.ofMillis(10), Duration.ofMinutes(1));
+      this.connectTimeout =
+          checkRange("connectTimeout", timeout, Duration.ofMillis(10), Duration.ofMinutes(1));
       return this;
     }
 
     /** How often a suspect server is probed (default 100 ms); this bounds the reconcile window. */
     public Builder probeInterval(Duration interval) {
-      this.probeInterval = checkRange("probeInterval", interval, Duration.ofMillis(5), Duration.ofMinutes(1));
+      this.probeInterval =
+          checkRange("probeInterval", interval, Duration.ofMillis(5), Duration.ofMinutes(1));
       return this;
     }
 
     /** How often xmemcached tries to reconnect to a lost server (default 500 ms). */
     public Builder reconnectInterval(Duration interval) {
-      this.reconnectInterval = checkRange("reconnectInterval", interval, Duration.ofMillis(50), Duration.ofMinutes(1));
+      this.reconnectInterval =
+          checkRange("reconnectInterval", interval, Duration.ofMillis(50), Duration.ofMinutes(1));
       return this;
     }
 
     /**
      * Consecutive failed operations after which a server is suspect (default 3, at least 1). A
-     * failure counts only if its operation was sent after the previous counted failure was seen,
-     * so one xmemcached stall, which times out every operation in flight at once, counts once.
+     * failure counts only if its operation was sent after the previous counted failure was seen, so
+     * one xmemcached stall, which times out every operation in flight at once, counts once.
      */
     public Builder suspectAfter(int failures) {
       if (failures < 1) {
@@ -1068,8 +1145,15 @@ public final class MemcachedCache implements Cache {
     private static Duration checkRange(String name, Duration d, Duration min, Duration max) {
       Objects.requireNonNull(d, name + " must not be null");
       if (d.compareTo(min) < 0 || d.compareTo(max) > 0) {
-        throw new IllegalArgumentException(name + " must be between " + min.toMillis() + " ms and "
-            + max.toMillis() + " ms: " + d.toMillis() + " ms");
+        throw new IllegalArgumentException(
+            name
+                + " must be between "
+                + min.toMillis()
+                + " ms and "
+                + max.toMillis()
+                + " ms: "
+                + d.toMillis()
+                + " ms");
       }
       return d;
     }
@@ -1088,7 +1172,8 @@ public final class MemcachedCache implements Cache {
       try {
         return new MemcachedCache(this);
       } catch (IOException e) {
-        throw new CacheException("cannot start the memcached client for " + servers + ": " + e.getMessage(), e);
+        throw new CacheException(
+            "cannot start the memcached client for " + servers + ": " + e.getMessage(), e);
       }
     }
   }

@@ -17,22 +17,24 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 
 /**
- * {@link Locks} kept in a {@link Cache}: a lock is an item added with a unique token and an
- * expiry. Works on any {@code Cache} backend ({@link MemcachedCache}, {@link InProcessCache}),
- * since it uses only {@code add}, {@code gets} and {@code compareAndSet}.
+ * {@link Locks} kept in a {@link Cache}: a lock is an item added with a unique token and an expiry.
+ * Works on any {@code Cache} backend ({@link MemcachedCache}, {@link InProcessCache}), since it
+ * uses only {@code add}, {@code gets} and {@code compareAndSet}.
  *
  * <h2>Protocol</h2>
+ *
  * The item {@code thingdb-lock:NAME} holds either {@code H <token> <holder>} (held) or {@code R}
  * (released). Acquiring reads the item: if there is none, it adds the held value with a TTL of
  * {@link Builder#holdFor}; if it is the released marker, it replaces it by compare-and-set; either
- * way exactly one of several racing callers wins. A held value is never written over. Releasing reads the item and, only if it still carries this holder's token, swaps it for
- * the released marker (1 s TTL) by compare-and-set. Nobody else can release a lock: a token is
- * 128 random bits, new for every acquisition. (Release is not a {@code delete}: xmemcached's text
- * protocol drops the CAS argument of {@code delete}, so a delete could remove the next holder's
- * item.) A write whose outcome the server could not confirm ({@link Cache.Outcome#UNCONFIRMED})
- * never counts as acquired: the caller keeps trying until its wait timeout, and the timeout says
- * that the server was unreachable. Threads of one {@code MemcachedLocks} instance queue for a
- * name locally, first come first served, and only the first in line polls the server.
+ * way exactly one of several racing callers wins. A held value is never written over. Releasing
+ * reads the item and, only if it still carries this holder's token, swaps it for the released
+ * marker (1 s TTL) by compare-and-set. Nobody else can release a lock: a token is 128 random bits,
+ * new for every acquisition. (Release is not a {@code delete}: xmemcached's text protocol drops the
+ * CAS argument of {@code delete}, so a delete could remove the next holder's item.) A write whose
+ * outcome the server could not confirm ({@link Cache.Outcome#UNCONFIRMED}) never counts as
+ * acquired: the caller keeps trying until its wait timeout, and the timeout says that the server
+ * was unreachable. Threads of one {@code MemcachedLocks} instance queue for a name locally, first
+ * come first served, and only the first in line polls the server.
  *
  * <h2>What this lock does not guarantee — use {@link PostgresLocks} when these matter</h2>
  *
@@ -54,10 +56,9 @@ import java.util.concurrent.TimeUnit;
  *       <em>current</em> holder's item, and a third caller can then take the lock. Waiters write a
  *       lock key only when they have just read it free, and one thread per process at a time, which
  *       makes this rare; the holder learns of it at release. Give the {@code MemcachedCache} used
- *       for locks a write timeout well above the server's worst response time under load
- *       ({@link MemcachedCache.Builder#writeTimeout}; on a starved machine 100 ms is not enough).
+ *       for locks a write timeout well above the server's worst response time under load ({@link
+ *       MemcachedCache.Builder#writeTimeout}; on a starved machine 100 ms is not enough).
  * </ul>
-
  *
  * <p>Thread-safe. Holds no threads or connections of its own; the {@code Cache} belongs to the
  * caller, who closes it when no lock is in use any more.
@@ -65,8 +66,10 @@ import java.util.concurrent.TimeUnit;
 public final class MemcachedLocks implements Locks {
   static final String KEY_PREFIX = "thingdb-lock:";
   private static final byte[] RELEASED = {'R'};
+
   /** The released marker only has to outlive the waiters' compare-and-set; it may vanish early. */
   private static final Duration RELEASED_TTL = Duration.ofSeconds(1);
+
   private static final Duration MIN_HOLD = Duration.ofSeconds(2);
   private static final Duration MAX_HOLD = Duration.ofDays(30);
   private static final int MAX_OWNER_LENGTH = 200;
@@ -110,10 +113,10 @@ public final class MemcachedLocks implements Locks {
    *
    * <p>Threads of this instance wait their turn locally in arrival order; the first in line polls
    * the server with exponential backoff (2 ms doubling up to {@link Builder#pollInterval}, with
-   * jitter). Across processes there is no queue, so waiters are not served in order. A wait
-   * timeout shorter than the remaining hold of a dead holder times out (the lock frees itself only
-   * when its item expires). One server operation in progress at the deadline is completed, so the
-   * call may return up to one write timeout of the cache late.
+   * jitter). Across processes there is no queue, so waiters are not served in order. A wait timeout
+   * shorter than the remaining hold of a dead holder times out (the lock frees itself only when its
+   * item expires). One server operation in progress at the deadline is completed, so the call may
+   * return up to one write timeout of the cache late.
    */
   @Override
   public Lock acquire(String name, Duration waitTimeout) {
@@ -126,7 +129,8 @@ public final class MemcachedLocks implements Locks {
     boolean passed = false;
     try {
       try {
-        passed = gate.permit.tryAcquire(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+        passed =
+            gate.permit.tryAcquire(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         throw interrupted(name, start, e);
@@ -147,7 +151,8 @@ public final class MemcachedLocks implements Locks {
   }
 
   /** Polls memcached for the lock until {@code deadline}; the caller has passed the local gate. */
-  private MemcachedLock poll(String name, Gate gate, long start, long deadline, Duration waitTimeout) {
+  private MemcachedLock poll(
+      String name, Gate gate, long start, long deadline, Duration waitTimeout) {
     Attempt attempt = new Attempt(name, gate);
     long backoff = Math.min(FIRST_BACKOFF_NANOS, pollNanos);
     while (true) {
@@ -160,7 +165,8 @@ public final class MemcachedLocks implements Locks {
         throw attempt.timeout(waitTimeout);
       }
       // Full jitter between half and all of the backoff, so waiters in other JVMs spread out.
-      long sleep = Math.min(remaining, backoff / 2 + ThreadLocalRandom.current().nextLong(backoff / 2 + 1));
+      long sleep =
+          Math.min(remaining, backoff / 2 + ThreadLocalRandom.current().nextLong(backoff / 2 + 1));
       sleepNanos(sleep, name, start);
       backoff = Math.min(pollNanos, backoff * 2);
     }
@@ -198,22 +204,28 @@ public final class MemcachedLocks implements Locks {
 
   private static CacheException interrupted(String name, long start, InterruptedException e) {
     return new CacheException(
-        "interrupted while waiting for lock '" + ValueTooLargeException.abbreviate(name) + "' after "
-            + LockArguments.millisSince(start) + " ms", e);
+        "interrupted while waiting for lock '"
+            + ValueTooLargeException.abbreviate(name)
+            + "' after "
+            + LockArguments.millisSince(start)
+            + " ms",
+        e);
   }
 
   /**
-   * The local gate of a name: callers in this process queue on it (first come, first served)
-   * before they poll memcached, so at most one of them polls and writes the lock's key at a time.
-   * Besides sparing the server, this matters for safety: when a write to the key is unconfirmed,
-   * a {@link MemcachedCache} later deletes the key, which could remove the holder's item; fewer
-   * writers racing for a just-released lock make that rarer. Gates live in {@link #gates} while
-   * a caller uses them, so memory does not grow with the number of names ever locked.
+   * The local gate of a name: callers in this process queue on it (first come, first served) before
+   * they poll memcached, so at most one of them polls and writes the lock's key at a time. Besides
+   * sparing the server, this matters for safety: when a write to the key is unconfirmed, a {@link
+   * MemcachedCache} later deletes the key, which could remove the holder's item; fewer writers
+   * racing for a just-released lock make that rarer. Gates live in {@link #gates} while a caller
+   * uses them, so memory does not grow with the number of names ever locked.
    */
   private static final class Gate {
     final Semaphore permit = new Semaphore(1, true);
+
     /** Callers using the gate; changed only inside {@code gates.compute} for its name. */
     int users;
+
     /** The holder description while a caller of this process holds the lock, else null. */
     volatile String holder;
 
@@ -222,8 +234,11 @@ public final class MemcachedLocks implements Locks {
       return new LockTimeoutException(
           name,
           h,
-          "lock '" + ValueTooLargeException.abbreviate(name) + "' not acquired within "
-              + waitTimeout.toMillis() + " ms; "
+          "lock '"
+              + ValueTooLargeException.abbreviate(name)
+              + "' not acquired within "
+              + waitTimeout.toMillis()
+              + " ms; "
               + (h != null
                   ? "held by " + h + " (in this process)"
                   : "another thread of this process was still trying to take it"),
@@ -232,28 +247,32 @@ public final class MemcachedLocks implements Locks {
   }
 
   private Gate enter(String name) {
-    return gates.compute(name, (k, g) -> {
-      Gate gate = g != null ? g : new Gate();
-      gate.users++;
-      return gate;
-    });
+    return gates.compute(
+        name,
+        (k, g) -> {
+          Gate gate = g != null ? g : new Gate();
+          gate.users++;
+          return gate;
+        });
   }
 
   private void leave(String name, Gate gate) {
-    gates.computeIfPresent(name, (k, g) -> {
-      if (g != gate) {
-        throw new IllegalStateException("lock gate of '" + name + "' replaced while in use");
-      }
-      return --g.users == 0 ? null : g;
-    });
+    gates.computeIfPresent(
+        name,
+        (k, g) -> {
+          if (g != gate) {
+            throw new IllegalStateException("lock gate of '" + name + "' replaced while in use");
+          }
+          return --g.users == 0 ? null : g;
+        });
   }
 
   /**
    * True if writes to {@code key}'s server are safe. A {@link MemcachedCache} that reported a write
    * to that server UNCONFIRMED deletes the written keys from it when it answers again; a lock item
-   * added before that cleanup ran would be deleted under its holder. So no lock write is sent
-   * while the client does not fully trust the server (suspect, or still reconciling). Other
-   * backends never report UNCONFIRMED writes that they later undo.
+   * added before that cleanup ran would be deleted under its holder. So no lock write is sent while
+   * the client does not fully trust the server (suspect, or still reconciling). Other backends
+   * never report UNCONFIRMED writes that they later undo.
    */
   private boolean trusted(String server) {
     return !(cache instanceof MemcachedCache mc)
@@ -286,8 +305,10 @@ public final class MemcachedLocks implements Locks {
     final byte[] value;
     int attempts;
     int unconfirmed;
+
     /** Last attempt: the server could not confirm or was not trusted. */
     boolean unreachable;
+
     /** Last attempt: the holder seen, or null. */
     String seenHolder;
 
@@ -341,19 +362,33 @@ public final class MemcachedLocks implements Locks {
 
     LockTimeoutException timeout(Duration waitTimeout) {
       StringBuilder m = new StringBuilder();
-      m.append("lock '").append(ValueTooLargeException.abbreviate(name)).append("' not acquired within ")
-          .append(waitTimeout.toMillis()).append(" ms; ");
+      m.append("lock '")
+          .append(ValueTooLargeException.abbreviate(name))
+          .append("' not acquired within ")
+          .append(waitTimeout.toMillis())
+          .append(" ms; ");
       if (unreachable) {
-        m.append("memcached server ").append(server).append(" was unreachable (")
-            .append(unconfirmed).append(" of ").append(attempts)
+        m.append("memcached server ")
+            .append(server)
+            .append(" was unreachable (")
+            .append(unconfirmed)
+            .append(" of ")
+            .append(attempts)
             .append(" attempts unconfirmed), so the lock could not be taken");
       } else if (seenHolder != null) {
-        m.append("held by ").append(seenHolder).append(" (memcached server ").append(server).append(')');
+        m.append("held by ")
+            .append(seenHolder)
+            .append(" (memcached server ")
+            .append(server)
+            .append(')');
       } else {
         m.append("other callers took it first (memcached server ").append(server).append(')');
       }
       if (unconfirmed > 0 && !unreachable) {
-        m.append("; ").append(unconfirmed).append(" of ").append(attempts)
+        m.append("; ")
+            .append(unconfirmed)
+            .append(" of ")
+            .append(attempts)
             .append(" attempts were unconfirmed by the server");
       }
       return new LockTimeoutException(name, unreachable ? null : seenHolder, m.toString(), null);
@@ -420,22 +455,33 @@ public final class MemcachedLocks implements Locks {
         if (!trusted(server)) {
           // A MemcachedCache reads a key as a miss while the server is suspect or the key awaits
           // cleanup after an unconfirmed write; the item may or may not still be there.
-          lostDetail = "memcached server " + server + " could not be read (unreachable, or this"
-              + " client is cleaning up after unconfirmed writes), so the hold could not be confirmed";
+          lostDetail =
+              "memcached server "
+                  + server
+                  + " could not be read (unreachable, or this"
+                  + " client is cleaning up after unconfirmed writes), so the hold could not be confirmed";
           return Released.UNCONFIRMED;
         }
-        lostDetail = "its item on memcached server " + server
-            + " is gone (expired after holdFor=" + holdFor.toMillis()
-            + " ms, evicted, deleted, or the server restarted)";
+        lostDetail =
+            "its item on memcached server "
+                + server
+                + " is gone (expired after holdFor="
+                + holdFor.toMillis()
+                + " ms, evicted, deleted, or the server restarted)";
         return Released.LOST;
       }
       if (!Arrays.equals(current.value(), value)) {
         String other = holderIn(current.value());
-        lostDetail = "its item expired (holdFor=" + holdFor.toMillis() + " ms) or was removed, and "
-            + (other != null
-                ? "the lock is now held by " + other
-                : "another holder took and released it")
-            + " (memcached server " + server + ")";
+        lostDetail =
+            "its item expired (holdFor="
+                + holdFor.toMillis()
+                + " ms) or was removed, and "
+                + (other != null
+                    ? "the lock is now held by " + other
+                    : "another holder took and released it")
+                + " (memcached server "
+                + server
+                + ")";
         return Released.LOST;
       }
       // Seeing our own token means the item was live all along: nobody else could have added
@@ -444,12 +490,20 @@ public final class MemcachedLocks implements Locks {
         case APPLIED:
           return Released.RELEASED;
         case NOT_APPLIED:
-          lostDetail = "its item expired (holdFor=" + holdFor.toMillis() + " ms) or was removed"
-              + " just before the release (memcached server " + server + ")";
+          lostDetail =
+              "its item expired (holdFor="
+                  + holdFor.toMillis()
+                  + " ms) or was removed"
+                  + " just before the release (memcached server "
+                  + server
+                  + ")";
           return Released.LOST;
         default:
-          lostDetail = "memcached server " + server + " did not confirm the release; the lock may"
-              + " still be held until its expiry";
+          lostDetail =
+              "memcached server "
+                  + server
+                  + " did not confirm the release; the lock may"
+                  + " still be held until its expiry";
           return Released.UNCONFIRMED;
       }
     }
@@ -465,8 +519,12 @@ public final class MemcachedLocks implements Locks {
       }
       throw new LockLostException(
           name,
-          "lock '" + ValueTooLargeException.abbreviate(name) + "' was lost before release after "
-              + LockArguments.millisSince(acquiredNanos) + " ms: " + detail
+          "lock '"
+              + ValueTooLargeException.abbreviate(name)
+              + "' was lost before release after "
+              + LockArguments.millisSince(acquiredNanos)
+              + " ms: "
+              + detail
               + "; the guarded section may have overlapped another holder's",
           null);
     }
@@ -479,7 +537,13 @@ public final class MemcachedLocks implements Locks {
 
   @Override
   public String toString() {
-    return "MemcachedLocks[cache=" + cache + ", holdFor=" + holdFor.toMillis() + " ms, owner=" + owner + "]";
+    return "MemcachedLocks[cache="
+        + cache
+        + ", holdFor="
+        + holdFor.toMillis()
+        + " ms, owner="
+        + owner
+        + "]";
   }
 
   /** The default owner, {@code host:pid}; resolved once, on first use. */
@@ -495,9 +559,7 @@ public final class MemcachedLocks implements Locks {
     }
   }
 
-  /**
-   * Builds {@link MemcachedLocks}. Each setter validates its argument at once. Not thread-safe.
-   */
+  /** Builds {@link MemcachedLocks}. Each setter validates its argument at once. Not thread-safe. */
   public static final class Builder {
     private final Cache cache;
     private Duration holdFor = Duration.ofSeconds(30);
@@ -510,17 +572,19 @@ public final class MemcachedLocks implements Locks {
 
     /**
      * How long a lock is held at most (default 30 s; from 2 s to 30 days, rounded up to whole
-     * seconds). The lock's item expires then, released or not, so a holder that dies frees the
-     * lock after at most this long, and a holder that takes longer loses it. memcached counts
-     * whole seconds and an item with a 1 s TTL can expire within milliseconds, so a finer or
-     * shorter hold is not possible; the real hold may end up to 1 s early.
+     * seconds). The lock's item expires then, released or not, so a holder that dies frees the lock
+     * after at most this long, and a holder that takes longer loses it. memcached counts whole
+     * seconds and an item with a 1 s TTL can expire within milliseconds, so a finer or shorter hold
+     * is not possible; the real hold may end up to 1 s early.
      */
     public Builder holdFor(Duration holdFor) {
       Objects.requireNonNull(holdFor, "holdFor must not be null");
       if (holdFor.compareTo(MIN_HOLD) < 0) {
         throw new IllegalArgumentException(
             "holdFor must be at least 2000 ms (memcached TTLs are whole seconds and an item with a"
-                + " 1 s TTL can expire within milliseconds): " + holdFor.toMillis() + " ms");
+                + " 1 s TTL can expire within milliseconds): "
+                + holdFor.toMillis()
+                + " ms");
       }
       if (holdFor.compareTo(MAX_HOLD) > 0) {
         throw new IllegalArgumentException(
@@ -536,7 +600,8 @@ public final class MemcachedLocks implements Locks {
      */
     public Builder pollInterval(Duration interval) {
       Objects.requireNonNull(interval, "pollInterval must not be null");
-      if (interval.compareTo(Duration.ofMillis(1)) < 0 || interval.compareTo(Duration.ofSeconds(10)) > 0) {
+      if (interval.compareTo(Duration.ofMillis(1)) < 0
+          || interval.compareTo(Duration.ofSeconds(10)) > 0) {
         throw new IllegalArgumentException(
             "pollInterval must be between 1 ms and 10000 ms: " + interval.toMillis() + " ms");
       }
@@ -545,9 +610,9 @@ public final class MemcachedLocks implements Locks {
     }
 
     /**
-     * Who this process is, as shown to callers that time out waiting for its locks (default
-     * {@code host:pid}). The acquiring thread's name is appended: {@code owner:thread}. At most
-     * 200 characters, not blank.
+     * Who this process is, as shown to callers that time out waiting for its locks (default {@code
+     * host:pid}). The acquiring thread's name is appended: {@code owner:thread}. At most 200
+     * characters, not blank.
      */
     public Builder owner(String owner) {
       Objects.requireNonNull(owner, "owner must not be null");

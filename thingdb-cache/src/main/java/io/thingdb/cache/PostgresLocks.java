@@ -21,23 +21,25 @@ import org.slf4j.LoggerFactory;
  * {@link Locks} backed by PostgreSQL session-level advisory locks ({@code pg_advisory_lock}).
  *
  * <h2>Connections</h2>
+ *
  * <b>Every held lock keeps one connection from the {@link DataSource} checked out until it is
  * released</b>: an advisory lock belongs to a database session. Size the pool for the most locks
  * held at once plus the application's other needs, and do not put PgBouncer in transaction or
- * statement pooling mode in front of it (the session would change under the lock). A waiting
- * {@code acquire} holds a connection too. The connection goes back to the pool on release, and on
- * every failure path of {@code acquire}, in the state it came in (auto-commit restored; the lock
- * timeout is only ever set for one transaction). A connection whose state cannot be confirmed is
- * aborted instead of returned, so the pool never gets one back that still holds a lock.
+ * statement pooling mode in front of it (the session would change under the lock). A waiting {@code
+ * acquire} holds a connection too. The connection goes back to the pool on release, and on every
+ * failure path of {@code acquire}, in the state it came in (auto-commit restored; the lock timeout
+ * is only ever set for one transaction). A connection whose state cannot be confirmed is aborted
+ * instead of returned, so the pool never gets one back that still holds a lock.
  *
  * <h2>Guarantees</h2>
+ *
  * <ul>
- *   <li>The lock is held for as long as the holder's session lives, however long that is, and
- *       does not depend on any cache node. If the session ends (the connection closes or breaks,
- *       the backend is terminated, the holder's process dies), PostgreSQL frees the lock at once —
- *       or, on a network partition, when the server notices the dead connection (TCP keepalive).
- *       The former holder learns it at release: {@code release()} returns false and {@code
- *       close()} throws {@link LockLostException}.
+ *   <li>The lock is held for as long as the holder's session lives, however long that is, and does
+ *       not depend on any cache node. If the session ends (the connection closes or breaks, the
+ *       backend is terminated, the holder's process dies), PostgreSQL frees the lock at once — or,
+ *       on a network partition, when the server notices the dead connection (TCP keepalive). The
+ *       former holder learns it at release: {@code release()} returns false and {@code close()}
+ *       throws {@link LockLostException}.
  *   <li>{@link Lock#fencingToken()} is present and strictly larger for every later holder of the
  *       same lock, within one PostgreSQL cluster (see {@link #acquire}).
  *   <li>Waiters are served in the order they started waiting (PostgreSQL's lock queue). The wait
@@ -46,13 +48,14 @@ import org.slf4j.LoggerFactory;
  * </ul>
  *
  * <h2>Lock keys</h2>
- * A name maps to the 64-bit key made of the first 8 bytes of SHA-256 of {@code
- * "thingdb-lock\0" + namespace + "\0" + name} (UTF-8). Two different names share a key with
- * probability 2<sup>-64</sup>; with <i>n</i> names in use, some pair does with probability about
+ *
+ * A name maps to the 64-bit key made of the first 8 bytes of SHA-256 of {@code "thingdb-lock\0" +
+ * namespace + "\0" + name} (UTF-8). Two different names share a key with probability
+ * 2<sup>-64</sup>; with <i>n</i> names in use, some pair does with probability about
  * <i>n</i><sup>2</sup>/2<sup>65</sup> (3&times;10<sup>-8</sup> for a million names). A shared key
- * makes the two locks exclude each other; it never lets two holders of one name in. The keys
- * share PostgreSQL's advisory-lock space with any other advisory locks in the same database;
- * being hash values, they do not meet small hand-picked keys in practice.
+ * makes the two locks exclude each other; it never lets two holders of one name in. The keys share
+ * PostgreSQL's advisory-lock space with any other advisory locks in the same database; being hash
+ * values, they do not meet small hand-picked keys in practice.
  *
  * <p>Requires PostgreSQL 13 or later ({@code pg_current_xact_id}) and a primary (a fencing token
  * needs a transaction id). Each acquisition uses one transaction id, like a small write
@@ -111,8 +114,8 @@ public final class PostgresLocks implements Locks {
    * <p>Takes a connection from the data source and waits in {@code pg_advisory_lock} with {@code
    * lock_timeout} set for that one transaction to what remains of {@code waitTimeout} (whole
    * milliseconds, rounded up; waits beyond about 24 days are capped there). The fencing token is
-   * the transaction id ({@code pg_current_xact_id()}) of a transaction started after the lock
-   * was granted. Transaction ids are handed out from one counter in increasing order and the 64-bit
+   * the transaction id ({@code pg_current_xact_id()}) of a transaction started after the lock was
+   * granted. Transaction ids are handed out from one counter in increasing order and the 64-bit
    * form never wraps, and the next holder's transaction can only start after this holder released
    * the lock, which is after this holder's id was assigned; so every later holder's token is
    * larger. Tokens from before a failover to an asynchronous replica may be issued again after it.
@@ -176,7 +179,8 @@ public final class PostgresLocks implements Locks {
           }
           acquired = true;
         } catch (SQLException e) {
-          if (!LOCK_NOT_AVAILABLE.equals(e.getSQLState()) && !QUERY_CANCELED.equals(e.getSQLState())) {
+          if (!LOCK_NOT_AVAILABLE.equals(e.getSQLState())
+              && !QUERY_CANCELED.equals(e.getSQLState())) {
             throw e;
           }
           // 55P03: lock_timeout ran out, and the lock was not granted. 57014: a statement_timeout
@@ -220,7 +224,8 @@ public final class PostgresLocks implements Locks {
     }
   }
 
-  private static boolean queryBoolean(Connection connection, String sql, long key) throws SQLException {
+  private static boolean queryBoolean(Connection connection, String sql, long key)
+      throws SQLException {
     try (PreparedStatement ps = connection.prepareStatement(sql)) {
       ps.setLong(1, key);
       try (ResultSet rs = ps.executeQuery()) {
@@ -250,20 +255,22 @@ public final class PostgresLocks implements Locks {
       connection.setAutoCommit(autoCommit);
       connection.close();
     } catch (SQLException | RuntimeException e) {
-      log.debug("aborting the connection of lock '{}' instead of returning it: {}", name, e.toString());
+      log.debug(
+          "aborting the connection of lock '{}' instead of returning it: {}", name, e.toString());
       abort(connection);
     }
   }
 
   /**
-   * Unlocks {@code key} if this session holds it. Going through pg_locks avoids the server's
-   * "you don't own a lock" warning, which a plain unlock of a lock not held would log.
+   * Unlocks {@code key} if this session holds it. Going through pg_locks avoids the server's "you
+   * don't own a lock" warning, which a plain unlock of a lock not held would log.
    */
   private static void unlockIfHeld(Connection connection, long key) throws SQLException {
-    try (PreparedStatement ps = connection.prepareStatement(
-        "select pg_advisory_unlock(?) from pg_locks where locktype = 'advisory'"
-            + " and pid = pg_backend_pid() and granted and objsubid = 1"
-            + " and classid::bigint = ? and objid::bigint = ?")) {
+    try (PreparedStatement ps =
+        connection.prepareStatement(
+            "select pg_advisory_unlock(?) from pg_locks where locktype = 'advisory'"
+                + " and pid = pg_backend_pid() and granted and objsubid = 1"
+                + " and classid::bigint = ? and objid::bigint = ?")) {
       ps.setLong(1, key);
       ps.setLong(2, key >>> 32);
       ps.setLong(3, key & 0xFFFF_FFFFL);
@@ -302,8 +309,14 @@ public final class PostgresLocks implements Locks {
         String app = rs.getString(2);
         String addr = rs.getString(3);
         return new Holder(
-            "backend pid " + rs.getInt(1) + " (application_name=" + (app == null ? "" : app)
-                + ", client_addr=" + (addr == null ? "local" : addr) + ", user=" + rs.getString(4)
+            "backend pid "
+                + rs.getInt(1)
+                + " (application_name="
+                + (app == null ? "" : app)
+                + ", client_addr="
+                + (addr == null ? "local" : addr)
+                + ", user="
+                + rs.getString(4)
                 + ")",
             rs.getLong(5));
       }
@@ -323,9 +336,13 @@ public final class PostgresLocks implements Locks {
 
   private static LockTimeoutException timeout(
       String name, Duration waitTimeout, Holder holder, String sqlState, SQLException cause) {
-    StringBuilder m = new StringBuilder()
-        .append("lock '").append(abbreviate(name)).append("' not acquired within ")
-        .append(waitTimeout.toMillis()).append(" ms; held by ");
+    StringBuilder m =
+        new StringBuilder()
+            .append("lock '")
+            .append(abbreviate(name))
+            .append("' not acquired within ")
+            .append(waitTimeout.toMillis())
+            .append(" ms; held by ");
     if (holder == null) {
       m.append("an unknown holder (it released the lock while we looked)");
     } else {
@@ -335,8 +352,9 @@ public final class PostgresLocks implements Locks {
       }
     }
     if (QUERY_CANCELED.equals(sqlState)) {
-      m.append("; the wait was cancelled by PostgreSQL (57014: statement_timeout shorter than the"
-          + " wait, or a cancel request)");
+      m.append(
+          "; the wait was cancelled by PostgreSQL (57014: statement_timeout shorter than the"
+              + " wait, or a cancel request)");
     }
     return new LockTimeoutException(
         name, holder == null ? null : holder.description(), m.toString(), cause);
@@ -417,14 +435,21 @@ public final class PostgresLocks implements Locks {
       synchronized (this) {
         cause = failure;
       }
-      String why = cause != null
-          ? "its PostgreSQL session ended (" + describe(cause) + "), which freed the lock"
-          : "its PostgreSQL session no longer held it";
+      String why =
+          cause != null
+              ? "its PostgreSQL session ended (" + describe(cause) + "), which freed the lock"
+              : "its PostgreSQL session no longer held it";
       throw new LockLostException(
           name,
-          "lock '" + abbreviate(name) + "' was lost before release after "
-              + LockArguments.millisSince(acquiredNanos) + " ms: " + why
-              + "; the guarded section may have overlapped another holder's (fencing token " + token + ")",
+          "lock '"
+              + abbreviate(name)
+              + "' was lost before release after "
+              + LockArguments.millisSince(acquiredNanos)
+              + " ms: "
+              + why
+              + "; the guarded section may have overlapped another holder's (fencing token "
+              + token
+              + ")",
           cause);
     }
 

@@ -11,11 +11,19 @@ public final class ValueTooLargeException extends CacheException {
   private final int size;
   private final int limit;
 
-  /** Creates the exception for {@code key}, whose value of {@code size} bytes exceeds {@code limit}. */
+  /**
+   * Creates the exception for {@code key}, whose value of {@code size} bytes exceeds {@code limit}.
+   */
   public ValueTooLargeException(String key, int size, int limit) {
-    super("value too large for the cache: key=" + abbreviate(key) + ", size=" + size
-        + " bytes, limit for this key=" + limit + " bytes (the server's item limit covers the key"
-        + " and item header too); nothing was written");
+    super(
+        "value too large for the cache: key="
+            + abbreviate(key)
+            + ", size="
+            + size
+            + " bytes, limit for this key="
+            + limit
+            + " bytes (the server's item limit covers the key"
+            + " and item header too); nothing was written");
     this.key = key;
     this.size = size;
     this.limit = limit;

@@ -18,7 +18,6 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.random.RandomGenerator;
 import org.slf4j.Logger;
@@ -28,26 +27,27 @@ import org.slf4j.LoggerFactory;
  * Versioned write-through and stampede-protected loading on top of any {@link Cache}.
  *
  * <h2>Versions</h2>
+ *
  * Every entry carries the version of the data it holds (for example a row's {@code version}
- * column). {@link #publish} and {@link #fill} never replace a cached value with an older version:
- * a fill after a miss uses {@code add}, a newer version replaces an older one by gets/cas with
+ * column). {@link #publish} and {@link #fill} never replace a cached value with an older version: a
+ * fill after a miss uses {@code add}, a newer version replaces an older one by gets/cas with
  * bounded retries. {@link #invalidate} leaves a versioned <em>tombstone</em> rather than deleting,
  * so that a reader which fetched an older version before the invalidation cannot put it back
  * afterwards. Both report what happened ({@link Result}).
  *
  * <h2>Stampede protection</h2>
+ *
  * {@link #load} (and {@link #loadView}, the same without copying the value) protects a loader in
- * three layers: (1) single-flight per key inside this JVM; (2) a cluster-wide lease per key
- * taken with {@code add} (a random token, TTL at least 2 s because
- * memcached TTLs are whole seconds and a 1 s item can vanish after a few milliseconds), so one
- * loader runs across all client instances while the others serve the stale copy if there is one,
- * or wait briefly and re-read; (3) probabilistic early refresh (XFetch: an entry keeps its last
- * load duration {@code delta}; a read refreshes it when {@code now - delta * beta * ln(rand) >=
- * expiry}), done in the background by one caller while everyone else keeps reading the current
- * value. Soft expiry lives inside the entry on the injected {@link Clock}; the memcached TTL is
- * the soft TTL plus {@link Builder#staleGrace}, the period during which an expired value may still
- * be served while one caller refreshes it. Loader results of "absent" are cached as negative
- * entries for {@link Builder#negativeTtl}.
+ * three layers: (1) single-flight per key inside this JVM; (2) a cluster-wide lease per key taken
+ * with {@code add} (a random token, TTL at least 2 s because memcached TTLs are whole seconds and a
+ * 1 s item can vanish after a few milliseconds), so one loader runs across all client instances
+ * while the others serve the stale copy if there is one, or wait briefly and re-read; (3)
+ * probabilistic early refresh (XFetch: an entry keeps its last load duration {@code delta}; a read
+ * refreshes it when {@code now - delta * beta * ln(rand) >= expiry}), done in the background by one
+ * caller while everyone else keeps reading the current value. Soft expiry lives inside the entry on
+ * the injected {@link Clock}; the memcached TTL is the soft TTL plus {@link Builder#staleGrace},
+ * the period during which an expired value may still be served while one caller refreshes it.
+ * Loader results of "absent" are cached as negative entries for {@link Builder#negativeTtl}.
  *
  * <p>Thread-safe. {@link #close()} stops this object's refresh threads (not the underlying cache,
  * which belongs to the caller) and is idempotent; calls afterwards throw {@link
@@ -62,7 +62,9 @@ public final class VersionedCache implements AutoCloseable {
   public enum Result {
     /** The value (or tombstone) is now in the cache. */
     PUBLISHED,
-    /** The cache already holds this version or a newer one (value or tombstone); nothing changed. */
+    /**
+     * The cache already holds this version or a newer one (value or tombstone); nothing changed.
+     */
     SUPERSEDED,
     /**
      * Concurrent writers kept changing the key for every retry; a tombstone of this version was
@@ -106,8 +108,8 @@ public final class VersionedCache implements AutoCloseable {
   @FunctionalInterface
   public interface Values {
     /**
-     * The key at {@code index} holds a value at {@code version}: the {@code length} bytes of
-     * {@code buffer} from {@code offset}, which must not be modified (see {@link Cache.Hits}).
+     * The key at {@code index} holds a value at {@code version}: the {@code length} bytes of {@code
+     * buffer} from {@code offset}, which must not be modified (see {@link Cache.Hits}).
      */
     void value(int index, long version, byte[] buffer, int offset, int length);
   }
@@ -149,7 +151,7 @@ public final class VersionedCache implements AutoCloseable {
   /**
    * The kind and version of a cached entry, as {@link #inspect} found it.
    *
-   * @param kind    a value, a tombstone or a negative entry
+   * @param kind a value, a tombstone or a negative entry
    * @param version the version it was written with
    */
   public record Stored(Kind kind, long version) {}
@@ -198,7 +200,8 @@ public final class VersionedCache implements AutoCloseable {
   private final boolean singleFlight;
   private final boolean leases;
   private final int maxCasRetries;
-  private final ConcurrentHashMap<String, CompletableFuture<View>> flights = new ConcurrentHashMap<>();
+  private final ConcurrentHashMap<String, CompletableFuture<View>> flights =
+      new ConcurrentHashMap<>();
   private final ConcurrentHashMap<String, Boolean> refreshing = new ConcurrentHashMap<>();
   private final ConcurrentHashMap<String, ServerCounters> counters = new ConcurrentHashMap<>();
   private final ThreadPoolExecutor refresher;
@@ -259,10 +262,10 @@ public final class VersionedCache implements AutoCloseable {
 
   /**
    * The largest value, in bytes, that {@link #publish}, {@link #fill}, {@link #fillAll}, {@link
-   * #patch} and a load can cache under {@code key}: the underlying cache's {@link Cache#maxValueSize} less the
-   * header this class stores with every entry (kind, version, soft expiry, load time). They throw
-   * {@link ValueTooLargeException} for a larger value and write nothing; a caller that would rather
-   * serve such data uncached checks this first.
+   * #patch} and a load can cache under {@code key}: the underlying cache's {@link
+   * Cache#maxValueSize} less the header this class stores with every entry (kind, version, soft
+   * expiry, load time). They throw {@link ValueTooLargeException} for a larger value and write
+   * nothing; a caller that would rather serve such data uncached checks this first.
    *
    * @throws NullPointerException if {@code key} is null
    */
@@ -273,8 +276,8 @@ public final class VersionedCache implements AutoCloseable {
 
   /**
    * What the cache holds under {@code key}, read once with no loading, lease, retry or counting: a
-   * value, a tombstone or a negative entry, and the version it was written with, whether or not
-   * its soft expiry has passed. Returns null on a miss (no item, its server unreachable, or an item
+   * value, a tombstone or a negative entry, and the version it was written with, whether or not its
+   * soft expiry has passed. Returns null on a miss (no item, its server unreachable, or an item
    * this class did not write). For tests and diagnostics that must tell a tombstone from a miss, or
    * see which version is cached; readers use {@link #get} or {@link #load}.
    *
@@ -312,28 +315,35 @@ public final class VersionedCache implements AutoCloseable {
   }
 
   /**
-   * Multi-get by position without copies: each value among {@code keys} (not misses, tombstones
-   * or negative entries) is handed to {@code values} with its index in {@code keys}, on the
-   * calling thread. The same lookup as {@link #getAll(Collection)} without its map.
+   * Multi-get by position without copies: each value among {@code keys} (not misses, tombstones or
+   * negative entries) is handed to {@code values} with its index in {@code keys}, on the calling
+   * thread. The same lookup as {@link #getAll(Collection)} without its map.
    */
   public void getAll(List<String> keys, Values values) {
     checkOpen();
     Objects.requireNonNull(values, "values must not be null");
-    cache.getAll(keys, (i, buffer, offset, length) -> {
-      if (Entry.kindAt(buffer, offset, length) == Entry.VALUE) {
-        values.value(i, Entry.versionAt(buffer, offset), buffer, offset + Entry.HEADER, length - Entry.HEADER);
-      }
-    });
+    cache.getAll(
+        keys,
+        (i, buffer, offset, length) -> {
+          if (Entry.kindAt(buffer, offset, length) == Entry.VALUE) {
+            values.value(
+                i,
+                Entry.versionAt(buffer, offset),
+                buffer,
+                offset + Entry.HEADER,
+                length - Entry.HEADER);
+          }
+        });
   }
 
   /**
-   * A writer's update of {@code key} to {@code version} when the writer knows how the value
-   * changed but not all of it (an increment returns the new counters, not the other fields): one
-   * {@code gets}, then one {@code cas}. If the cache holds the value of {@code version - 1}, {@code
-   * patch} derives the new value from it and that is published; if it holds {@code version} or
-   * newer (value or tombstone), nothing changes; otherwise (a miss, an older version, or a patch
-   * that returns null) the key is invalidated at {@code version}, as {@link #invalidate} would.
-   * Never replaces a newer version, and, like {@link #publish}, gives up after {@link
+   * A writer's update of {@code key} to {@code version} when the writer knows how the value changed
+   * but not all of it (an increment returns the new counters, not the other fields): one {@code
+   * gets}, then one {@code cas}. If the cache holds the value of {@code version - 1}, {@code patch}
+   * derives the new value from it and that is published; if it holds {@code version} or newer
+   * (value or tombstone), nothing changes; otherwise (a miss, an older version, or a patch that
+   * returns null) the key is invalidated at {@code version}, as {@link #invalidate} would. Never
+   * replaces a newer version, and, like {@link #publish}, gives up after {@link
    * Builder#maxCasRetries} lost races with a tombstone of {@code version}.
    *
    * @return {@link Result#PUBLISHED} if the patched value or the tombstone is now cached, {@link
@@ -371,9 +381,11 @@ public final class VersionedCache implements AutoCloseable {
           next = entryFor(Entry.VALUE, version, value, ttl, 0).encode();
         }
       }
-      Cache.Outcome o = next != null
-          ? cache.compareAndSet(key, current.cas(), next, ttl.isZero() ? ttl : ttl.plus(staleGrace))
-          : cache.compareAndSet(key, current.cas(), tomb.encode(), tombstoneTtl);
+      Cache.Outcome o =
+          next != null
+              ? cache.compareAndSet(
+                  key, current.cas(), next, ttl.isZero() ? ttl : ttl.plus(staleGrace))
+              : cache.compareAndSet(key, current.cas(), tomb.encode(), tombstoneTtl);
       if (o == Cache.Outcome.APPLIED) {
         return Result.PUBLISHED;
       }
@@ -382,19 +394,24 @@ public final class VersionedCache implements AutoCloseable {
       }
     }
     Cache.Outcome o = cache.set(key, tomb.encode(), tombstoneTtl);
-    log.debug("patch of {} v{} gave up after {} cas conflicts; tombstone written", key, version, maxCasRetries);
+    log.debug(
+        "patch of {} v{} gave up after {} cas conflicts; tombstone written",
+        key,
+        version,
+        maxCasRetries);
     return o == Cache.Outcome.UNCONFIRMED ? Result.UNCONFIRMED : Result.CONTENDED;
   }
 
   /**
    * A writer's publish: makes {@code value} at {@code version} the cached value unless the cache
-   * holds the same or a newer version, or a tombstone newer than {@code version}. Starts with
-   * gets, since after a write the key is usually present.
+   * holds the same or a newer version, or a tombstone newer than {@code version}. Starts with gets,
+   * since after a write the key is usually present.
    */
   public Result publish(String key, byte[] value, long version, Duration ttl) {
     checkOpen();
     if (value == null) {
-      throw new NullPointerException("value must not be null (key=" + key + ")"); // message built only on failure
+      throw new NullPointerException(
+          "value must not be null (key=" + key + ")"); // message built only on failure
     }
     return put(key, entryFor(Entry.VALUE, version, value, ttl, 0), ttl, false);
   }
@@ -407,7 +424,8 @@ public final class VersionedCache implements AutoCloseable {
   public Result fill(String key, byte[] value, long version, Duration ttl) {
     checkOpen();
     if (value == null) {
-      throw new NullPointerException("value must not be null (key=" + key + ")"); // message built only on failure
+      throw new NullPointerException(
+          "value must not be null (key=" + key + ")"); // message built only on failure
     }
     return put(key, entryFor(Entry.VALUE, version, value, ttl, 0), ttl, true);
   }
@@ -518,17 +536,23 @@ public final class VersionedCache implements AutoCloseable {
     // Every retry lost a race. A tombstone of this version written unconditionally can only turn
     // a newer value into a miss, never let an older one be read.
     long version = entry.version;
-    Cache.Outcome o = cache.set(key, new Entry(Entry.TOMBSTONE, version, 0, 0, new byte[0]).encode(), tombstoneTtl);
-    log.debug("publish of {} v{} gave up after {} cas conflicts; tombstone written", key, version, maxCasRetries);
+    Cache.Outcome o =
+        cache.set(
+            key, new Entry(Entry.TOMBSTONE, version, 0, 0, new byte[0]).encode(), tombstoneTtl);
+    log.debug(
+        "publish of {} v{} gave up after {} cas conflicts; tombstone written",
+        key,
+        version,
+        maxCasRetries);
     return o == Cache.Outcome.UNCONFIRMED ? Result.UNCONFIRMED : Result.CONTENDED;
   }
 
   // ---------------------------------------------------------------- stampede-protected load
 
   /**
-   * Returns the value of {@code key} from the cache, loading it with {@code loader} when missing
-   * or expired, with the stampede protection described on this class. Returns null if the loader
-   * said the data is absent (that answer is cached for the negative TTL).
+   * Returns the value of {@code key} from the cache, loading it with {@code loader} when missing or
+   * expired, with the stampede protection described on this class. Returns null if the loader said
+   * the data is absent (that answer is cached for the negative TTL).
    *
    * <p>The loader runs at most once at a time per key in this JVM, and with leases on, normally
    * once across all instances sharing the cache. A loader's unchecked exception is rethrown to
@@ -544,15 +568,17 @@ public final class VersionedCache implements AutoCloseable {
       return null;
     }
     byte[] b = v.buffer();
-    return v.offset() == 0 && v.length() == b.length ? b : Arrays.copyOfRange(b, v.offset(), v.offset() + v.length());
+    return v.offset() == 0 && v.length() == b.length
+        ? b
+        : Arrays.copyOfRange(b, v.offset(), v.offset() + v.length());
   }
 
   /**
    * {@link #load} without copying the value, saying where it came from: the same lookup, stampede
    * protection and loader contract, for callers that pass cached bytes on as they are (a web page
-   * written straight to a socket). A hit costs one {@link Cache#get} and no copy beyond the one
-   * the backend's get makes (none in process). The per-call {@code ttl} lets each caller choose
-   * how long its values stay fresh.
+   * written straight to a socket). A hit costs one {@link Cache#get} and no copy beyond the one the
+   * backend's get makes (none in process). The per-call {@code ttl} lets each caller choose how
+   * long its values stay fresh.
    *
    * @param ttl how long a loaded value is fresh ({@link Duration#ZERO}: until invalidated)
    * @return the value, or null if the loader said the data is absent
@@ -592,7 +618,8 @@ public final class VersionedCache implements AutoCloseable {
     if (Entry.kindAt(entry, 0, entry.length) != Entry.VALUE) {
       return null;
     }
-    return new View(entry, Entry.HEADER, entry.length - Entry.HEADER, Entry.versionAt(entry, 0), origin);
+    return new View(
+        entry, Entry.HEADER, entry.length - Entry.HEADER, Entry.versionAt(entry, 0), origin);
   }
 
   private static View view(Loaded loaded, Origin origin) {
@@ -630,7 +657,10 @@ public final class VersionedCache implements AutoCloseable {
                 loadAndFill(key, ttl, loader, true, token);
               }
             } catch (Exception ex) {
-              log.warn("background refresh of {} failed; the current value stays until its TTL", key, ex);
+              log.warn(
+                  "background refresh of {} failed; the current value stays until its TTL",
+                  key,
+                  ex);
             } finally {
               refreshing.remove(key);
             }
@@ -713,7 +743,10 @@ public final class VersionedCache implements AutoCloseable {
         return view(filled, Origin.SHARED);
       }
       if (System.nanoTime() >= giveUp) {
-        log.warn("waited {} ms for another instance's load of {}; loading it here", leaseWait.toMillis(), key);
+        log.warn(
+            "waited {} ms for another instance's load of {}; loading it here",
+            leaseWait.toMillis(),
+            key);
         return view(loadAndFill(key, ttl, loader, false), Origin.LOADED);
       }
     }
@@ -722,7 +755,11 @@ public final class VersionedCache implements AutoCloseable {
   /** Takes the cluster-wide lease; returns its token, "" if the cache could not answer, or null. */
   private String acquireLease(String key) {
     String token = Long.toHexString(random.nextLong()) + Long.toHexString(random.nextLong());
-    Cache.Outcome o = cache.add(LEASE_PREFIX + key, token.getBytes(java.nio.charset.StandardCharsets.US_ASCII), leaseTtl);
+    Cache.Outcome o =
+        cache.add(
+            LEASE_PREFIX + key,
+            token.getBytes(java.nio.charset.StandardCharsets.US_ASCII),
+            leaseTtl);
     if (o == Cache.Outcome.APPLIED) {
       return token;
     }
@@ -735,7 +772,8 @@ public final class VersionedCache implements AutoCloseable {
       return;
     }
     CasValue held = cache.gets(LEASE_PREFIX + key);
-    if (held != null && token.equals(new String(held.value(), java.nio.charset.StandardCharsets.US_ASCII))) {
+    if (held != null
+        && token.equals(new String(held.value(), java.nio.charset.StandardCharsets.US_ASCII))) {
       // A gets/delete pair: if our lease expired in between (a load longer than the lease TTL),
       // this may delete the next holder's lease and let one extra load through; harmless here.
       cache.delete(LEASE_PREFIX + key);
@@ -746,7 +784,8 @@ public final class VersionedCache implements AutoCloseable {
     return loadAndFill(key, ttl, loader, refresh, null);
   }
 
-  private Loaded loadAndFill(String key, Duration ttl, Loader loader, boolean refresh, String token) {
+  private Loaded loadAndFill(
+      String key, Duration ttl, Loader loader, boolean refresh, String token) {
     long started = System.nanoTime();
     try {
       countersFor(key).loads.increment();
@@ -762,9 +801,13 @@ public final class VersionedCache implements AutoCloseable {
         throw new CacheException("loader for " + key + " failed: " + ex.getMessage(), ex);
       }
       if (loaded == null) {
-        throw new CacheException("loader for " + key + " returned null; return Loaded.absent(version) instead");
+        throw new CacheException(
+            "loader for " + key + " returned null; return Loaded.absent(version) instead");
       }
-      int loadMillis = (int) Math.min(Integer.MAX_VALUE, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
+      int loadMillis =
+          (int)
+              Math.min(
+                  Integer.MAX_VALUE, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
       Duration entryTtl = loaded.value() == null ? negativeTtl : ttl;
       Entry entry =
           loaded.value() == null
@@ -832,13 +875,12 @@ public final class VersionedCache implements AutoCloseable {
     }
   }
 
-  /**
-   * Builds a {@link VersionedCache}. Each setter validates at once. Not thread-safe.
-   */
+  /** Builds a {@link VersionedCache}. Each setter validates at once. Not thread-safe. */
   public static final class Builder {
     private final Cache cache;
     private Clock clock = Clock.systemUTC();
-    private RandomGenerator random = () -> java.util.concurrent.ThreadLocalRandom.current().nextLong();
+    private RandomGenerator random =
+        () -> java.util.concurrent.ThreadLocalRandom.current().nextLong();
     private Duration tombstoneTtl = Duration.ofMinutes(1);
     private Duration negativeTtl = Duration.ofSeconds(30);
     private Duration staleGrace = Duration.ofSeconds(10);
@@ -871,8 +913,8 @@ public final class VersionedCache implements AutoCloseable {
     }
 
     /**
-     * How long a tombstone refuses older fills (default 1 minute). It must outlast the longest
-     * time between a reader's database read and its fill.
+     * How long a tombstone refuses older fills (default 1 minute). It must outlast the longest time
+     * between a reader's database read and its fill.
      */
     public Builder tombstoneTtl(Duration ttl) {
       this.tombstoneTtl = positive("tombstoneTtl", ttl, Duration.ofSeconds(2));
@@ -922,7 +964,8 @@ public final class VersionedCache implements AutoCloseable {
     /** XFetch's beta (default 1.0; 0 turns early refresh off; above 1 refreshes earlier). */
     public Builder earlyRefreshBeta(double beta) {
       if (!(beta >= 0) || Double.isInfinite(beta)) {
-        throw new IllegalArgumentException("earlyRefreshBeta must be a finite number >= 0: " + beta);
+        throw new IllegalArgumentException(
+            "earlyRefreshBeta must be a finite number >= 0: " + beta);
       }
       this.beta = beta;
       return this;
@@ -969,7 +1012,8 @@ public final class VersionedCache implements AutoCloseable {
     private static Duration positive(String name, Duration d, Duration min) {
       Objects.requireNonNull(d, name + " must not be null");
       if (d.compareTo(min) < 0) {
-        throw new IllegalArgumentException(name + " must be at least " + min.toMillis() + " ms: " + d.toMillis() + " ms");
+        throw new IllegalArgumentException(
+            name + " must be at least " + min.toMillis() + " ms: " + d.toMillis() + " ms");
       }
       return d;
     }
@@ -977,7 +1021,12 @@ public final class VersionedCache implements AutoCloseable {
     /** Builds it. */
     public VersionedCache build() {
       if (leaseWait.compareTo(leasePoll) < 0) {
-        throw new IllegalArgumentException("leaseWait (" + leaseWait.toMillis() + " ms) must not be shorter than leasePoll (" + leasePoll.toMillis() + " ms)");
+        throw new IllegalArgumentException(
+            "leaseWait ("
+                + leaseWait.toMillis()
+                + " ms) must not be shorter than leasePoll ("
+                + leasePoll.toMillis()
+                + " ms)");
       }
       return new VersionedCache(this);
     }

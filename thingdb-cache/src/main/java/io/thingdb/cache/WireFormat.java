@@ -21,8 +21,8 @@ import java.util.Objects;
  *       ketama_weighted} picks for the wire key, with each server hashed as the string it was
  *       configured as (no DNS lookup).
  *   <li>{@link #frame} is what the cache stores for a value given to {@link Cache#set}: the format
- *       byte {@code 0x01}, then the value, with memcached flags 0. An item whose first byte is not a
- *       known format is a miss for the cache, never misread. Counters ({@link Cache#incr}) are
+ *       byte {@code 0x01}, then the value, with memcached flags 0. An item whose first byte is not
+ *       a known format is a miss for the cache, never misread. Counters ({@link Cache#incr}) are
  *       memcached's bare decimal digits.
  * </ul>
  *
@@ -44,8 +44,8 @@ public final class WireFormat {
    * The format of a {@link MemcachedCache} built with {@code namespace} and {@code servers}.
    *
    * @param namespace the cache's namespace ({@code thingdb} unless the builder set another)
-   * @param servers   the cache's servers, {@code host:port}, in the order it was given them
-   * @throws NullPointerException     if {@code namespace}, {@code servers} or a server is null
+   * @param servers the cache's servers, {@code host:port}, in the order it was given them
+   * @throws NullPointerException if {@code namespace}, {@code servers} or a server is null
    * @throws IllegalArgumentException as {@link MemcachedCache.Builder#namespace} and {@link
    *     MemcachedCache.Builder#servers(List)} would, naming the namespace or server
    */

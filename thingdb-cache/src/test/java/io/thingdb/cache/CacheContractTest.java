@@ -106,7 +106,8 @@ abstract class CacheContractTest {
 
   @Test
   void compareAndSetOnAbsentKeyIsNotApplied() {
-    assertThat(cache.compareAndSet("absent", 12345L, bytes("x"), TTL)).isEqualTo(Outcome.NOT_APPLIED);
+    assertThat(cache.compareAndSet("absent", 12345L, bytes("x"), TTL))
+        .isEqualTo(Outcome.NOT_APPLIED);
     assertThat(cache.get("absent")).isNull();
   }
 
@@ -203,11 +204,13 @@ abstract class CacheContractTest {
     }
     String[] seen = new String[keys.size()];
     AtomicInteger calls = new AtomicInteger();
-    cache.getAll(keys, (i, buffer, offset, length) -> {
-      calls.incrementAndGet();
-      assertThat(seen[i]).as("index %d reported once", i).isNull();
-      seen[i] = new String(buffer, offset, length, UTF_8);
-    });
+    cache.getAll(
+        keys,
+        (i, buffer, offset, length) -> {
+          calls.incrementAndGet();
+          assertThat(seen[i]).as("index %d reported once", i).isNull();
+          seen[i] = new String(buffer, offset, length, UTF_8);
+        });
     assertThat(calls).hasValue(200);
     for (int i = 0; i < 300; i++) {
       assertThat(seen[i]).as("index %d", i).isEqualTo(i % 3 != 0 ? "v" + i : null);
@@ -221,13 +224,17 @@ abstract class CacheContractTest {
     cache.incr("pcount", 60, 0, TTL); // 100
     cache.decr("pcount", 92, 0, TTL); // 8, which memcached pads with spaces to the old width
     String[] seen = new String[5];
-    cache.getAll(List.of("pdup", "pnope", "pdup", "pcount", "pnope"),
+    cache.getAll(
+        List.of("pdup", "pnope", "pdup", "pcount", "pnope"),
         (i, buffer, offset, length) -> seen[i] = new String(buffer, offset, length, UTF_8));
     assertThat(seen).containsExactly("v", null, "v", "8", null);
-    cache.getAll(List.of(), (i, buffer, offset, length) -> {
-      throw new AssertionError("no keys, no hits");
-    });
-    assertThatThrownBy(() -> cache.getAll(List.of("a"), null)).isInstanceOf(NullPointerException.class)
+    cache.getAll(
+        List.of(),
+        (i, buffer, offset, length) -> {
+          throw new AssertionError("no keys, no hits");
+        });
+    assertThatThrownBy(() -> cache.getAll(List.of("a"), null))
+        .isInstanceOf(NullPointerException.class)
         .hasMessage("hits must not be null");
   }
 
@@ -236,8 +243,18 @@ abstract class CacheContractTest {
     String longKey = "x".repeat(300);
     String longKey2 = "x".repeat(299) + "y";
     List<String> odd =
-        List.of(longKey, longKey2, "with space", "with\ttab", "with\nnewline", "ctl\u0001", "caf\u00e9",
-            "emoji\uD83D\uDE00", "#hash", "", "del\u007f");
+        List.of(
+            longKey,
+            longKey2,
+            "with space",
+            "with\ttab",
+            "with\nnewline",
+            "ctl\u0001",
+            "caf\u00e9",
+            "emoji\uD83D\uDE00",
+            "#hash",
+            "",
+            "del\u007f");
     for (String k : odd) {
       assertThat(cache.set(k, bytes("v:" + k), TTL)).as(k).isEqualTo(Outcome.APPLIED);
     }
@@ -297,7 +314,9 @@ abstract class CacheContractTest {
       int max = cache.maxValueSize(key);
       byte[] big = new byte[max];
       Arrays.fill(big, (byte) 'a');
-      assertThat(cache.set(key, big, TTL)).as("key length %d", key.length()).isEqualTo(Outcome.APPLIED);
+      assertThat(cache.set(key, big, TTL))
+          .as("key length %d", key.length())
+          .isEqualTo(Outcome.APPLIED);
       assertThat(cache.get(key)).hasSize(max);
 
       cache.set(key, bytes("old"), TTL);
@@ -309,7 +328,8 @@ abstract class CacheContractTest {
           .hasMessageContaining("size=" + (max + 1) + " bytes")
           .hasMessageContaining("limit for this key=" + max + " bytes")
           .hasMessageContaining("nothing was written");
-      assertThatThrownBy(() -> cache.add(key + "-new", new byte[cache.maxValueSize(key + "-new") + 1], TTL))
+      assertThatThrownBy(
+              () -> cache.add(key + "-new", new byte[cache.maxValueSize(key + "-new") + 1], TTL))
           .isInstanceOf(ValueTooLargeException.class);
       assertThat(str(cache.get(key))).isEqualTo("old");
       assertThat(cache.get(key + "-new")).isNull();
@@ -318,15 +338,27 @@ abstract class CacheContractTest {
 
   @Test
   void nullsAreRejectedWithAMessage() {
-    assertThatThrownBy(() -> cache.get(null)).isInstanceOf(NullPointerException.class).hasMessage("key must not be null");
-    assertThatThrownBy(() -> cache.set(null, bytes("v"), TTL)).isInstanceOf(NullPointerException.class).hasMessage("key must not be null");
-    assertThatThrownBy(() -> cache.set("k", null, TTL)).isInstanceOf(NullPointerException.class).hasMessage("value must not be null (key=k)");
-    assertThatThrownBy(() -> cache.set("k", bytes("v"), null)).isInstanceOf(NullPointerException.class).hasMessage("ttl must not be null");
-    assertThatThrownBy(() -> cache.getAll(null)).isInstanceOf(NullPointerException.class).hasMessage("keys must not be null");
+    assertThatThrownBy(() -> cache.get(null))
+        .isInstanceOf(NullPointerException.class)
+        .hasMessage("key must not be null");
+    assertThatThrownBy(() -> cache.set(null, bytes("v"), TTL))
+        .isInstanceOf(NullPointerException.class)
+        .hasMessage("key must not be null");
+    assertThatThrownBy(() -> cache.set("k", null, TTL))
+        .isInstanceOf(NullPointerException.class)
+        .hasMessage("value must not be null (key=k)");
+    assertThatThrownBy(() -> cache.set("k", bytes("v"), null))
+        .isInstanceOf(NullPointerException.class)
+        .hasMessage("ttl must not be null");
+    assertThatThrownBy(() -> cache.getAll(null))
+        .isInstanceOf(NullPointerException.class)
+        .hasMessage("keys must not be null");
     List<String> withNull = new ArrayList<>();
     withNull.add("a");
     withNull.add(null);
-    assertThatThrownBy(() -> cache.getAll(withNull)).isInstanceOf(NullPointerException.class).hasMessage("key must not be null");
+    assertThatThrownBy(() -> cache.getAll(withNull))
+        .isInstanceOf(NullPointerException.class)
+        .hasMessage("key must not be null");
     assertThat(cache.get("k")).isNull();
   }
 
@@ -346,8 +378,11 @@ abstract class CacheContractTest {
   void closedCacheRefusesCallsAndCloseIsIdempotent() {
     cache.close();
     cache.close();
-    assertThatThrownBy(() -> cache.get("k")).isInstanceOf(IllegalStateException.class).hasMessageContaining("closed");
-    assertThatThrownBy(() -> cache.set("k", bytes("v"), TTL)).isInstanceOf(IllegalStateException.class);
+    assertThatThrownBy(() -> cache.get("k"))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("closed");
+    assertThatThrownBy(() -> cache.set("k", bytes("v"), TTL))
+        .isInstanceOf(IllegalStateException.class);
     assertThatThrownBy(() -> cache.getAll(List.of("k"))).isInstanceOf(IllegalStateException.class);
   }
 
@@ -358,22 +393,27 @@ abstract class CacheContractTest {
     List<Thread> list = new ArrayList<>();
     Set<Throwable> errors = Collections.synchronizedSet(new HashSet<>());
     Set<Long> seen = Collections.synchronizedSet(new HashSet<>());
-    java.util.concurrent.atomic.AtomicInteger unconfirmed = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.atomic.AtomicInteger unconfirmed =
+        new java.util.concurrent.atomic.AtomicInteger();
     for (int t = 0; t < threads; t++) {
-      Thread th = new Thread(() -> {
-        try {
-          for (int i = 0; i < each; i++) {
-            OptionalLong v = cache.incr("ctr", 1, 1, TTL);
-            if (v.isPresent()) {
-              assertThat(seen.add(v.getAsLong())).as("value %d returned twice", v.getAsLong()).isTrue();
-            } else {
-              unconfirmed.incrementAndGet();
-            }
-          }
-        } catch (Throwable e) {
-          errors.add(e);
-        }
-      });
+      Thread th =
+          new Thread(
+              () -> {
+                try {
+                  for (int i = 0; i < each; i++) {
+                    OptionalLong v = cache.incr("ctr", 1, 1, TTL);
+                    if (v.isPresent()) {
+                      assertThat(seen.add(v.getAsLong()))
+                          .as("value %d returned twice", v.getAsLong())
+                          .isTrue();
+                    } else {
+                      unconfirmed.incrementAndGet();
+                    }
+                  }
+                } catch (Throwable e) {
+                  errors.add(e);
+                }
+              });
       list.add(th);
       th.start();
     }
@@ -383,7 +423,8 @@ abstract class CacheContractTest {
     if (unconfirmed.get() > 0) {
       // An unconfirmed incr (an xmemcached stall) makes the counter uncertain: the backend deletes
       // it and the next incr starts again from "initial"; exactness is then not promised.
-      System.out.println("concurrent incr: " + unconfirmed.get() + " of " + threads * each + " unconfirmed");
+      System.out.println(
+          "concurrent incr: " + unconfirmed.get() + " of " + threads * each + " unconfirmed");
       assertThat(errors).allMatch(e -> e instanceof AssertionError);
       return;
     }

@@ -77,43 +77,45 @@ final class CheckingLockPool implements DataSource, AutoCloseable {
   }
 
   private Connection wrap(Connection physical) {
-    InvocationHandler handler = new InvocationHandler() {
-      private boolean closed; // guarded by the handler
+    InvocationHandler handler =
+        new InvocationHandler() {
+          private boolean closed; // guarded by the handler
 
-      @Override
-      public Object invoke(Object proxy, Method method, Object[] args) throws Throwable {
-        synchronized (this) {
-          switch (method.getName()) {
-            case "close":
-              if (!closed) {
-                closed = true;
-                giveBack(physical);
+          @Override
+          public Object invoke(Object proxy, Method method, Object[] args) throws Throwable {
+            synchronized (this) {
+              switch (method.getName()) {
+                case "close":
+                  if (!closed) {
+                    closed = true;
+                    giveBack(physical);
+                  }
+                  return null;
+                case "isClosed":
+                  return closed || physical.isClosed();
+                case "abort":
+                  if (!closed) {
+                    closed = true;
+                    physical.abort((Executor) args[0]);
+                    dropAborted();
+                  }
+                  return null;
+                default:
+                  if (closed) {
+                    throw new SQLException("connection returned to the pool: " + method.getName());
+                  }
               }
-              return null;
-            case "isClosed":
-              return closed || physical.isClosed();
-            case "abort":
-              if (!closed) {
-                closed = true;
-                physical.abort((Executor) args[0]);
-                dropAborted();
-              }
-              return null;
-            default:
-              if (closed) {
-                throw new SQLException("connection returned to the pool: " + method.getName());
-              }
+            }
+            try {
+              return method.invoke(physical, args);
+            } catch (InvocationTargetException e) {
+              throw e.getCause();
+            }
           }
-        }
-        try {
-          return method.invoke(physical, args);
-        } catch (InvocationTargetException e) {
-          throw e.getCause();
-        }
-      }
-    };
-    return (Connection) Proxy.newProxyInstance(
-        Connection.class.getClassLoader(), new Class<?>[] {Connection.class}, handler);
+        };
+    return (Connection)
+        Proxy.newProxyInstance(
+            Connection.class.getClassLoader(), new Class<?>[] {Connection.class}, handler);
   }
 
   private void giveBack(Connection physical) {
@@ -148,10 +150,11 @@ final class CheckingLockPool implements DataSource, AutoCloseable {
         return "a connection was returned with auto-commit off";
       }
       try (Statement s = c.createStatement();
-          ResultSet rs = s.executeQuery(
-              "select current_setting('lock_timeout'),"
-                  + " (select count(*) from pg_locks where locktype = 'advisory'"
-                  + "  and pid = pg_backend_pid())")) {
+          ResultSet rs =
+              s.executeQuery(
+                  "select current_setting('lock_timeout'),"
+                      + " (select count(*) from pg_locks where locktype = 'advisory'"
+                      + "  and pid = pg_backend_pid())")) {
         rs.next();
         if (!rs.getString(1).equals("0")) {
           return "a connection was returned with lock_timeout=" + rs.getString(1);

@@ -18,9 +18,10 @@ class InProcessVersionedCacheTest extends VersionedCacheContractTest {
   @Test
   void loadViewHitsInProcessShareTheStoredBufferWithoutAnyCopy() {
     vc.loadView("k", TTL, key -> Loaded.of("page".getBytes(UTF_8), 1));
-    VersionedCache.Loader none = key -> {
-      throw new AssertionError("a hit must not load");
-    };
+    VersionedCache.Loader none =
+        key -> {
+          throw new AssertionError("a hit must not load");
+        };
     View first = vc.loadView("k", TTL, none);
     View second = vc.loadView("k", TTL, none);
     assertThat(first.origin()).isEqualTo(Origin.HIT);

@@ -17,9 +17,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * Behaviour every {@link Locks} implementation shares. A subclass provides two independent
- * clients (two cache clients or two connection pools) of the same store, and counters that live
- * in that store, which the tests increment non-atomically.
+ * Behaviour every {@link Locks} implementation shares. A subclass provides two independent clients
+ * (two cache clients or two connection pools) of the same store, and counters that live in that
+ * store, which the tests increment non-atomically.
  */
 @SuppressWarnings("try") // try-with-resources holds a lock the body need not name
 abstract class LocksContract {
@@ -82,13 +82,15 @@ abstract class LocksContract {
     ExecutorService pool = Executors.newSingleThreadExecutor();
     try {
       CountDownLatch started = new CountDownLatch(1);
-      Future<Long> waited = pool.submit(() -> {
-        started.countDown();
-        long start = System.nanoTime();
-        try (Lock lock = b().acquire("orders", Duration.ofSeconds(5))) {
-          return TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
-        }
-      });
+      Future<Long> waited =
+          pool.submit(
+              () -> {
+                started.countDown();
+                long start = System.nanoTime();
+                try (Lock lock = b().acquire("orders", Duration.ofSeconds(5))) {
+                  return TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+                }
+              });
       started.await();
       Thread.sleep(200);
       assertThat(held.release()).isTrue();
@@ -112,10 +114,13 @@ abstract class LocksContract {
   void zeroWaitOnHeldLockTimesOutNamingTheLock() {
     try (Lock held = a().acquire("orders", Duration.ZERO)) {
       assertThatThrownBy(() -> b().acquire("orders", Duration.ZERO))
-          .isInstanceOfSatisfying(LockTimeoutException.class, e -> {
-            assertThat(e.lockName()).isEqualTo("orders");
-            assertThat(e.getMessage()).startsWith("lock 'orders' not acquired within 0 ms; held by ");
-          });
+          .isInstanceOfSatisfying(
+              LockTimeoutException.class,
+              e -> {
+                assertThat(e.lockName()).isEqualTo("orders");
+                assertThat(e.getMessage())
+                    .startsWith("lock 'orders' not acquired within 0 ms; held by ");
+              });
     }
   }
 
@@ -143,8 +148,8 @@ abstract class LocksContract {
   }
 
   /**
-   * 2 clients x 8 threads x 50 iterations of read, pause, write value+1 under the lock: any
-   * overlap of two guarded sections loses an increment.
+   * 2 clients x 8 threads x 50 iterations of read, pause, write value+1 under the lock: any overlap
+   * of two guarded sections loses an increment.
    */
   @Test
   @Timeout(60)
@@ -171,19 +176,21 @@ abstract class LocksContract {
         Locks locks = locks(c);
         Counter counter = counter(c, counterName);
         for (int t = 0; t < THREADS_PER_CLIENT; t++) {
-          futures.add(pool.submit(() -> {
-            go.await();
-            for (int i = 0; i < iterations; i++) {
-              if (guarded) {
-                try (Lock lock = locks.acquire("increment", Duration.ofSeconds(30))) {
-                  increment(counter);
-                }
-              } else {
-                increment(counter);
-              }
-            }
-            return null;
-          }));
+          futures.add(
+              pool.submit(
+                  () -> {
+                    go.await();
+                    for (int i = 0; i < iterations; i++) {
+                      if (guarded) {
+                        try (Lock lock = locks.acquire("increment", Duration.ofSeconds(30))) {
+                          increment(counter);
+                        }
+                      } else {
+                        increment(counter);
+                      }
+                    }
+                    return null;
+                  }));
         }
       }
       go.countDown();

@@ -9,6 +9,9 @@ class MemcachedCacheContractTest extends CacheContractTest {
 
   @Override
   Cache newCache() {
-    return MemcachedCache.builder().servers(memcached.cluster().servers()).namespace("contract").build();
+    return MemcachedCache.builder()
+        .servers(memcached.cluster().servers())
+        .namespace("contract")
+        .build();
   }
 }

@@ -43,7 +43,9 @@ class MemcachedCacheTest {
         int expected = ring.indexFor(wire);
         assertThat(cache.serverFor(key)).isEqualTo(cluster.server(expected));
         for (int n = 0; n < 3; n++) {
-          assertThat(holds(cluster, n, wire)).as("key %s on node %d", key, n).isEqualTo(n == expected);
+          assertThat(holds(cluster, n, wire))
+              .as("key %s on node %d", key, n)
+              .isEqualTo(n == expected);
         }
         perNode[expected]++;
       }
@@ -61,14 +63,19 @@ class MemcachedCacheTest {
         String wire = CODEC.encode(key);
         int node = cluster.servers().indexOf(cache.serverFor(key));
         int stored = cache.maxValueSize(key) + 1;
-        assertThat(rawSet(cluster, node, wire, stored)).as("raw set of %d bytes", stored).startsWith("STORED");
-        assertThat(rawSet(cluster, node, wire, stored + 1)).as("raw set of %d bytes", stored + 1).startsWith("SERVER_ERROR");
+        assertThat(rawSet(cluster, node, wire, stored))
+            .as("raw set of %d bytes", stored)
+            .startsWith("STORED");
+        assertThat(rawSet(cluster, node, wire, stored + 1))
+            .as("raw set of %d bytes", stored + 1)
+            .startsWith("SERVER_ERROR");
       }
     }
   }
 
   private static String rawSet(MemcachedCluster cluster, int node, String wire, int size) {
-    return cluster.rawCommand(node, "set " + wire + " 0 0 " + size + "\r\n" + "x".repeat(size), Duration.ofSeconds(5));
+    return cluster.rawCommand(
+        node, "set " + wire + " 0 0 " + size + "\r\n" + "x".repeat(size), Duration.ofSeconds(5));
   }
 
   @Test
@@ -152,7 +159,9 @@ class MemcachedCacheTest {
   void statusNamesEveryServer() {
     MemcachedCluster cluster = memcached.cluster();
     try (MemcachedCache cache = open(cluster)) {
-      assertThat(cache.status()).extracting(MemcachedCache.ServerStatus::server).isEqualTo(cluster.servers());
+      assertThat(cache.status())
+          .extracting(MemcachedCache.ServerStatus::server)
+          .isEqualTo(cluster.servers());
       assertThat(cache.status()).allMatch(s -> s.state() == MemcachedCache.State.HEALTHY);
       assertThatThrownBy(() -> cache.status("nope:1"))
           .isInstanceOf(IllegalArgumentException.class)
@@ -168,7 +177,8 @@ class MemcachedCacheTest {
     } catch (java.io.IOException e) {
       throw new java.io.UncheckedIOException(e);
     }
-    try (MemcachedCache cache = MemcachedCache.builder().servers("127.0.0.1:" + deadPort).namespace("routing").build()) {
+    try (MemcachedCache cache =
+        MemcachedCache.builder().servers("127.0.0.1:" + deadPort).namespace("routing").build()) {
       assertThat(cache.get("k")).isNull();
       assertThat(cache.set("k", "v".getBytes(UTF_8), TTL)).isEqualTo(Outcome.UNCONFIRMED);
       assertThat(cache.getAll(List.of("a", "b"))).isEmpty();

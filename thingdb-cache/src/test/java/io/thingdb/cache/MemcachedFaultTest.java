@@ -58,7 +58,8 @@ class MemcachedFaultTest {
         assertThat(reader.get(key).version()).isEqualTo(1);
 
         cluster.hang(node);
-        assertThat(writer.publish(key, "new".getBytes(UTF_8), 2, TTL)).isEqualTo(Result.UNCONFIRMED);
+        assertThat(writer.publish(key, "new".getBytes(UTF_8), 2, TTL))
+            .isEqualTo(Result.UNCONFIRMED);
         assertThat(writer.get(key)).as("the writer never reads its dirty key back").isNull();
 
         long resumed = System.nanoTime();
@@ -76,19 +77,20 @@ class MemcachedFaultTest {
             .as("reader saw %s", seen == null ? "a miss" : "version " + seen.version())
             .isTrue();
         // And the writer can publish again: the node is trusted.
-        assertThat(writer.publish(key, "newer".getBytes(UTF_8), 3, TTL)).isEqualTo(Result.PUBLISHED);
+        assertThat(writer.publish(key, "newer".getBytes(UTF_8), 3, TTL))
+            .isEqualTo(Result.PUBLISHED);
         assertThat(reader.get(key).version()).isEqualTo(3);
       }
     }
-    System.out.println("node bounce: window from resume to reconciled (ms) = " + windows
-        + " (goal <= 1000)");
+    System.out.println(
+        "node bounce: window from resume to reconciled (ms) = " + windows + " (goal <= 1000)");
   }
 
   /**
    * A stall, not an outage: the node stops answering for one write and answers again before the
    * reconcile gives up. A writer that then waits for its key to be reconciled returns only once a
-   * second client reads the new version or a miss, never the version the write replaced. While
-   * the node is still hung the wait gives up instead.
+   * second client reads the new version or a miss, never the version the write replaced. While the
+   * node is still hung the wait gives up instead.
    */
   @Test
   void aWriterThatAwaitsTheReconcileOfAStalledWriteLeavesNoOldValueReadable() throws Exception {
@@ -99,11 +101,15 @@ class MemcachedFaultTest {
         VersionedCache writer = VersionedCache.builder(writerCache).build();
         VersionedCache reader = VersionedCache.builder(readerCache).build()) {
       String hungKey = keyOn(writerCache, cluster.server(0), "stall-hung:");
-      assertThat(writer.publish(hungKey, "old".getBytes(UTF_8), 1, TTL)).isEqualTo(Result.PUBLISHED);
+      assertThat(writer.publish(hungKey, "old".getBytes(UTF_8), 1, TTL))
+          .isEqualTo(Result.PUBLISHED);
       cluster.hang(0);
       try {
-        assertThat(writer.publish(hungKey, "new".getBytes(UTF_8), 2, TTL)).isEqualTo(Result.UNCONFIRMED);
-        assertThat(writer.awaitReconciled(hungKey, Duration.ofMillis(50))).as("the node is still hung").isFalse();
+        assertThat(writer.publish(hungKey, "new".getBytes(UTF_8), 2, TTL))
+            .isEqualTo(Result.UNCONFIRMED);
+        assertThat(writer.awaitReconciled(hungKey, Duration.ofMillis(50)))
+            .as("the node is still hung")
+            .isFalse();
       } finally {
         cluster.resume(0);
       }
@@ -127,7 +133,9 @@ class MemcachedFaultTest {
           confirmed++;
           Versioned seen = reader.get(key);
           assertThat(seen == null || seen.version() == 2)
-              .as("round %d: reader saw %s right after the writer's wait", round, seen == null ? "a miss" : "version " + seen.version())
+              .as(
+                  "round %d: reader saw %s right after the writer's wait",
+                  round, seen == null ? "a miss" : "version " + seen.version())
               .isTrue();
         }
         // Otherwise the reconcile failed too (the resume came late on a loaded machine) and the
@@ -135,11 +143,13 @@ class MemcachedFaultTest {
         awaitHealthy(writerCache, server);
       }
     }
-    System.out.println("stalled writes reconciled before the writer's wait ended: " + confirmed + " of 5");
+    System.out.println(
+        "stalled writes reconciled before the writer's wait ended: " + confirmed + " of 5");
     assertThat(confirmed).as("rounds whose reconcile landed within the wait").isGreaterThan(0);
   }
 
-  private static void awaitHealthy(MemcachedCache cache, String server) throws InterruptedException {
+  private static void awaitHealthy(MemcachedCache cache, String server)
+      throws InterruptedException {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
     while (!reconciled(cache.status(server))) {
       assertThat(System.nanoTime()).as("%s reconciled within 10 s", server).isLessThan(deadline);
@@ -152,9 +162,9 @@ class MemcachedFaultTest {
   }
 
   /**
-   * Kill one node and hang another under load from 8 threads: no exception reaches a caller,
-   * every read returns the right value (falling through to the loader), and the survivors' keys
-   * keep hitting.
+   * Kill one node and hang another under load from 8 threads: no exception reaches a caller, every
+   * read returns the right value (falling through to the loader), and the survivors' keys keep
+   * hitting.
    */
   @Test
   void killedAndHungNodesCostOnlyTheirOwnKeys() throws Exception {
@@ -175,35 +185,42 @@ class MemcachedFaultTest {
       LongAdder faultyReads = new LongAdder();
       List<Thread> threads = new ArrayList<>();
       for (int t = 0; t < 8; t++) {
-        Thread th = new Thread(() -> {
-          try {
-            while (!stop.get()) {
-              String key = "load:" + ThreadLocalRandom.current().nextInt(keys);
-              int down = faulty.get();
-              boolean onFaulty = down >= 0 && cache.serverFor(key).equals(cluster.server(down));
-              boolean[] loaded = {false};
-              byte[] v = vc.load(key, TTL, k -> {
-                loaded[0] = true;
-                return loader.load(k);
-              });
-              if (!("value:" + key).equals(new String(v, UTF_8))) {
-                wrong.incrementAndGet();
-              }
-              if (down >= 0) {
-                if (onFaulty) {
-                  faultyReads.increment();
-                } else {
-                  survivorReads.increment();
-                  if (loaded[0]) {
-                    survivorLoads.increment();
+        Thread th =
+            new Thread(
+                () -> {
+                  try {
+                    while (!stop.get()) {
+                      String key = "load:" + ThreadLocalRandom.current().nextInt(keys);
+                      int down = faulty.get();
+                      boolean onFaulty =
+                          down >= 0 && cache.serverFor(key).equals(cluster.server(down));
+                      boolean[] loaded = {false};
+                      byte[] v =
+                          vc.load(
+                              key,
+                              TTL,
+                              k -> {
+                                loaded[0] = true;
+                                return loader.load(k);
+                              });
+                      if (!("value:" + key).equals(new String(v, UTF_8))) {
+                        wrong.incrementAndGet();
+                      }
+                      if (down >= 0) {
+                        if (onFaulty) {
+                          faultyReads.increment();
+                        } else {
+                          survivorReads.increment();
+                          if (loaded[0]) {
+                            survivorLoads.increment();
+                          }
+                        }
+                      }
+                    }
+                  } catch (Throwable e) {
+                    errors.add(e);
                   }
-                }
-              }
-            }
-          } catch (Throwable e) {
-            errors.add(e);
-          }
-        });
+                });
         threads.add(th);
         th.start();
       }
@@ -225,9 +242,15 @@ class MemcachedFaultTest {
         th.join();
       }
       double survivorHitRatio = 1.0 - (double) survivorLoads.sum() / survivorReads.sum();
-      System.out.printf("node faults under 8 threads: survivor reads=%d hit ratio=%.4f, faulty-node reads=%d,"
-          + " errors=%d, wrong=%d, stats=%s%n", survivorReads.sum(), survivorHitRatio, faultyReads.sum(),
-          errors.size(), wrong.get(), cache.stats().total());
+      System.out.printf(
+          "node faults under 8 threads: survivor reads=%d hit ratio=%.4f, faulty-node reads=%d,"
+              + " errors=%d, wrong=%d, stats=%s%n",
+          survivorReads.sum(),
+          survivorHitRatio,
+          faultyReads.sum(),
+          errors.size(),
+          wrong.get(),
+          cache.stats().total());
       assertThat(errors).isEmpty();
       assertThat(wrong).hasValue(0);
       assertThat(survivorReads.sum()).isGreaterThan(1_000);
@@ -246,7 +269,9 @@ class MemcachedFaultTest {
       cluster.restart(0);
       long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
       while (!reconciled(cache.status(cluster.server(0)))) {
-        assertThat(System.nanoTime()).as("reconnected and reconciled within 10 s").isLessThan(deadline);
+        assertThat(System.nanoTime())
+            .as("reconnected and reconciled within 10 s")
+            .isLessThan(deadline);
         Thread.sleep(10);
       }
       assertThat(cache.set(key, "v2".getBytes(UTF_8), TTL)).isEqualTo(Cache.Outcome.APPLIED);

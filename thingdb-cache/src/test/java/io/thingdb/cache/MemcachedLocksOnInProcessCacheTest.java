@@ -21,18 +21,19 @@ import org.junit.jupiter.api.Timeout;
 
 /**
  * {@link MemcachedLocks} on the {@link InProcessCache}: the lock protocol uses only {@code add},
- * {@code gets} and {@code compareAndSet}, so it works on any {@link Cache}. Two lock instances
- * over one cache stand for two clients; a fake ticker moves expiry along without sleeping.
+ * {@code gets} and {@code compareAndSet}, so it works on any {@link Cache}. Two lock instances over
+ * one cache stand for two clients; a fake ticker moves expiry along without sleeping.
  */
 @SuppressWarnings("try") // try-with-resources holds a lock the body need not name
 class MemcachedLocksOnInProcessCacheTest extends LocksContract {
   private final AtomicLong nanos = new AtomicLong(1_000_000_000L);
-  private final Ticker ticker = new Ticker() {
-    @Override
-    public long read() {
-      return nanos.get();
-    }
-  };
+  private final Ticker ticker =
+      new Ticker() {
+        @Override
+        public long read() {
+          return nanos.get();
+        }
+      };
   private InProcessCache cache;
   private MemcachedLocks first;
   private MemcachedLocks second;
@@ -40,10 +41,18 @@ class MemcachedLocksOnInProcessCacheTest extends LocksContract {
   @BeforeEach
   void createCache() {
     cache = InProcessCache.builder().ticker(ticker).build();
-    first = MemcachedLocks.builder(cache).owner("one").holdFor(Duration.ofSeconds(2))
-        .pollInterval(Duration.ofMillis(2)).build();
-    second = MemcachedLocks.builder(cache).owner("two").holdFor(Duration.ofSeconds(2))
-        .pollInterval(Duration.ofMillis(2)).build();
+    first =
+        MemcachedLocks.builder(cache)
+            .owner("one")
+            .holdFor(Duration.ofSeconds(2))
+            .pollInterval(Duration.ofMillis(2))
+            .build();
+    second =
+        MemcachedLocks.builder(cache)
+            .owner("two")
+            .holdFor(Duration.ofSeconds(2))
+            .pollInterval(Duration.ofMillis(2))
+            .build();
   }
 
   @AfterEach
@@ -97,8 +106,9 @@ class MemcachedLocksOnInProcessCacheTest extends LocksContract {
     assertThat(stale.release()).isFalse();
     assertThatThrownBy(stale::close)
         .isInstanceOf(LockLostException.class)
-        .hasMessageContaining("its item expired (holdFor=2000 ms) or was removed, and the lock is now"
-            + " held by two:");
+        .hasMessageContaining(
+            "its item expired (holdFor=2000 ms) or was removed, and the lock is now"
+                + " held by two:");
     assertThat(first.tryAcquire("job")).as("the refused release left the lock held").isEmpty();
     assertThat(current.release()).isTrue();
   }
@@ -109,8 +119,9 @@ class MemcachedLocksOnInProcessCacheTest extends LocksContract {
     advance(Duration.ofSeconds(3));
     assertThatThrownBy(stale::close)
         .isInstanceOf(LockLostException.class)
-        .hasMessageContaining("its item on memcached server local is gone (expired after"
-            + " holdFor=2000 ms, evicted, deleted, or the server restarted)");
+        .hasMessageContaining(
+            "its item on memcached server local is gone (expired after"
+                + " holdFor=2000 ms, evicted, deleted, or the server restarted)");
   }
 
   @Test
@@ -119,7 +130,8 @@ class MemcachedLocksOnInProcessCacheTest extends LocksContract {
     assertThat(new String(cache.get(MemcachedLocks.keyFor("job")), US_ASCII)).isEqualTo("R");
     try (Lock lock = second.acquire("job", Duration.ZERO)) {
       assertThat(new String(cache.get(MemcachedLocks.keyFor("job")), US_ASCII))
-          .startsWith("H ").endsWith(" two:" + Thread.currentThread().getName());
+          .startsWith("H ")
+          .endsWith(" two:" + Thread.currentThread().getName());
     }
   }
 
@@ -127,8 +139,11 @@ class MemcachedLocksOnInProcessCacheTest extends LocksContract {
   void itemThatIsNotALockValueCountsAsHeldByAnUnknownHolder() {
     cache.set(MemcachedLocks.keyFor("job"), "something else".getBytes(US_ASCII), Duration.ZERO);
     assertThatThrownBy(() -> first.acquire("job", Duration.ofMillis(20)))
-        .isInstanceOfSatisfying(LockTimeoutException.class, e -> assertThat(e.holder())
-            .contains("an unknown holder (the item does not hold a lock value)"));
+        .isInstanceOfSatisfying(
+            LockTimeoutException.class,
+            e ->
+                assertThat(e.holder())
+                    .contains("an unknown holder (the item does not hold a lock value)"));
   }
 
   /**
@@ -140,7 +155,8 @@ class MemcachedLocksOnInProcessCacheTest extends LocksContract {
   void sixteenInstancesRacingWithoutLocalQueueingNeverOverlap() throws Exception {
     List<MemcachedLocks> instances = new ArrayList<>();
     for (int i = 0; i < 16; i++) {
-      instances.add(MemcachedLocks.builder(cache).owner("i" + i).pollInterval(Duration.ofMillis(1)).build());
+      instances.add(
+          MemcachedLocks.builder(cache).owner("i" + i).pollInterval(Duration.ofMillis(1)).build());
     }
     AtomicInteger inside = new AtomicInteger();
     AtomicInteger overlaps = new AtomicInteger();
@@ -149,19 +165,21 @@ class MemcachedLocksOnInProcessCacheTest extends LocksContract {
     try {
       List<Future<?>> futures = new ArrayList<>();
       for (MemcachedLocks locks : instances) {
-        futures.add(pool.submit(() -> {
-          for (int i = 0; i < 100; i++) {
-            try (Lock lock = locks.acquire("hot", Duration.ofSeconds(20))) {
-              if (inside.incrementAndGet() != 1) {
-                overlaps.incrementAndGet();
-              }
-              entries.incrementAndGet();
-              Thread.yield();
-              inside.decrementAndGet();
-            }
-          }
-          return null;
-        }));
+        futures.add(
+            pool.submit(
+                () -> {
+                  for (int i = 0; i < 100; i++) {
+                    try (Lock lock = locks.acquire("hot", Duration.ofSeconds(20))) {
+                      if (inside.incrementAndGet() != 1) {
+                        overlaps.incrementAndGet();
+                      }
+                      entries.incrementAndGet();
+                      Thread.yield();
+                      inside.decrementAndGet();
+                    }
+                  }
+                  return null;
+                }));
       }
       for (Future<?> f : futures) {
         f.get(30, TimeUnit.SECONDS);
@@ -179,18 +197,24 @@ class MemcachedLocksOnInProcessCacheTest extends LocksContract {
       String holder = "one:" + Thread.currentThread().getName();
       ExecutorService other = Executors.newSingleThreadExecutor();
       try {
-        Future<Throwable> failure = other.submit(() -> {
-          try {
-            first.acquire("orders", Duration.ofMillis(30)).close();
-            return null;
-          } catch (LockTimeoutException e) {
-            return e;
-          }
-        });
+        Future<Throwable> failure =
+            other.submit(
+                () -> {
+                  try {
+                    first.acquire("orders", Duration.ofMillis(30)).close();
+                    return null;
+                  } catch (LockTimeoutException e) {
+                    return e;
+                  }
+                });
         assertThat(failure.get(5, TimeUnit.SECONDS))
             .isInstanceOf(LockTimeoutException.class)
-            .hasMessage("lock 'orders' not acquired within 30 ms; held by " + holder + " (in this process)");
-        assertThat(other.submit(() -> first.tryAcquire("orders")).get(5, TimeUnit.SECONDS)).isEmpty();
+            .hasMessage(
+                "lock 'orders' not acquired within 30 ms; held by "
+                    + holder
+                    + " (in this process)");
+        assertThat(other.submit(() -> first.tryAcquire("orders")).get(5, TimeUnit.SECONDS))
+            .isEmpty();
       } finally {
         other.shutdownNow();
       }
@@ -202,7 +226,8 @@ class MemcachedLocksOnInProcessCacheTest extends LocksContract {
     first.acquire("a", Duration.ZERO).close();
     Lock b = first.acquire("b", Duration.ZERO);
     assertThat(first.tryAcquire("b")).isEmpty();
-    assertThatThrownBy(() -> first.acquire("b", Duration.ofMillis(5))).isInstanceOf(LockTimeoutException.class);
+    assertThatThrownBy(() -> first.acquire("b", Duration.ofMillis(5)))
+        .isInstanceOf(LockTimeoutException.class);
     assertThat(first.gatesInUse()).isEqualTo(1);
     b.close();
     assertThat(first.gatesInUse()).isZero();
@@ -213,8 +238,10 @@ class MemcachedLocksOnInProcessCacheTest extends LocksContract {
     try (Lock held = first.acquire("orders", Duration.ZERO)) {
       assertThatThrownBy(() -> second.acquire("orders", Duration.ofMillis(30)))
           .isInstanceOf(LockTimeoutException.class)
-          .hasMessage("lock 'orders' not acquired within 30 ms; held by one:"
-              + Thread.currentThread().getName() + " (memcached server local)");
+          .hasMessage(
+              "lock 'orders' not acquired within 30 ms; held by one:"
+                  + Thread.currentThread().getName()
+                  + " (memcached server local)");
     }
   }
 }

@@ -30,10 +30,11 @@ class MemcachedLocksTest extends LocksContract {
       // go unconfirmed, which makes the client delete the key later (the test counter, or even a
       // lock another client holds: see MemcachedLocks). Client 2 keeps the defaults.
       MemcachedCache cache = i < 2 ? newCache(Duration.ofSeconds(2)) : newCache(null);
-      locks.add(MemcachedLocks.builder(cache)
-          .owner("app-" + i)
-          .pollInterval(Duration.ofMillis(5))
-          .build());
+      locks.add(
+          MemcachedLocks.builder(cache)
+              .owner("app-" + i)
+              .pollInterval(Duration.ofMillis(5))
+              .build());
     }
   }
 
@@ -43,7 +44,8 @@ class MemcachedLocksTest extends LocksContract {
   }
 
   private MemcachedCache newCache(Duration timeouts) {
-    MemcachedCache.Builder builder = MemcachedCache.builder().servers(memcached.cluster().servers());
+    MemcachedCache.Builder builder =
+        MemcachedCache.builder().servers(memcached.cluster().servers());
     if (timeouts != null) {
       builder.writeTimeout(timeouts).readDeadline(timeouts);
     }
@@ -69,7 +71,9 @@ class MemcachedLocksTest extends LocksContract {
 
       @Override
       public void write(long value) {
-        assertThat(cache.set("counter:" + name, Long.toString(value).getBytes(US_ASCII), Duration.ZERO))
+        assertThat(
+                cache.set(
+                    "counter:" + name, Long.toString(value).getBytes(US_ASCII), Duration.ZERO))
             .isEqualTo(Cache.Outcome.APPLIED);
       }
     };
@@ -84,7 +88,10 @@ class MemcachedLocksTest extends LocksContract {
   }
 
   private int nodeOf(String name) {
-    return memcached.cluster().servers().indexOf(caches.get(0).serverFor(MemcachedLocks.keyFor(name)));
+    return memcached
+        .cluster()
+        .servers()
+        .indexOf(caches.get(0).serverFor(MemcachedLocks.keyFor(name)));
   }
 
   @Test
@@ -109,10 +116,12 @@ class MemcachedLocksTest extends LocksContract {
 
     assertThat(first.release()).isFalse();
     assertThatThrownBy(first::close)
-        .isInstanceOfSatisfying(LockLostException.class, e -> assertThat(e.lockName()).isEqualTo("job"))
+        .isInstanceOfSatisfying(
+            LockLostException.class, e -> assertThat(e.lockName()).isEqualTo("job"))
         .hasMessageStartingWith("lock 'job' was lost before release after ")
-        .hasMessageContaining("its item expired (holdFor=2000 ms) or was removed, and the lock is"
-            + " now held by short-1:")
+        .hasMessageContaining(
+            "its item expired (holdFor=2000 ms) or was removed, and the lock is"
+                + " now held by short-1:")
         .hasMessageEndingWith("the guarded section may have overlapped another holder's");
 
     // The refused release left the second holder's lock in place.
@@ -127,12 +136,18 @@ class MemcachedLocksTest extends LocksContract {
       String holder = "app-0:" + Thread.currentThread().getName();
       String server = caches.get(0).serverFor(MemcachedLocks.keyFor("orders"));
       assertThatThrownBy(() -> locks(1).acquire("orders", Duration.ofMillis(250)))
-          .isInstanceOfSatisfying(LockTimeoutException.class, e -> {
-            assertThat(e.lockName()).isEqualTo("orders");
-            assertThat(e.holder()).contains(holder);
-          })
-          .hasMessage("lock 'orders' not acquired within 250 ms; held by " + holder
-              + " (memcached server " + server + ")");
+          .isInstanceOfSatisfying(
+              LockTimeoutException.class,
+              e -> {
+                assertThat(e.lockName()).isEqualTo("orders");
+                assertThat(e.holder()).contains(holder);
+              })
+          .hasMessage(
+              "lock 'orders' not acquired within 250 ms; held by "
+                  + holder
+                  + " (memcached server "
+                  + server
+                  + ")");
     }
   }
 
@@ -144,13 +159,16 @@ class MemcachedLocksTest extends LocksContract {
     // A short hold: an add that timed out may still land once the node resumes, and lock keys
     // are deliberately not deleted after an unconfirmed write (that delete could remove another
     // holder's lock), so such a phantom lock simply expires after holdFor.
-    Locks shortHold = MemcachedLocks.builder(caches.get(2)).holdFor(Duration.ofSeconds(2)).owner("app-2").build();
+    Locks shortHold =
+        MemcachedLocks.builder(caches.get(2)).holdFor(Duration.ofSeconds(2)).owner("app-2").build();
     cluster.hang(node);
     try {
       assertThatThrownBy(() -> shortHold.acquire("orders", Duration.ofMillis(500)))
           .isInstanceOfSatisfying(LockTimeoutException.class, e -> assertThat(e.holder()).isEmpty())
-          .hasMessageStartingWith("lock 'orders' not acquired within 500 ms; memcached server "
-              + cluster.server(node) + " was unreachable (")
+          .hasMessageStartingWith(
+              "lock 'orders' not acquired within 500 ms; memcached server "
+                  + cluster.server(node)
+                  + " was unreachable (")
           .hasMessageEndingWith("attempts unconfirmed), so the lock could not be taken");
       assertThat(shortHold.tryAcquire("orders")).isEmpty();
     } finally {
@@ -162,7 +180,6 @@ class MemcachedLocksTest extends LocksContract {
       assertThat(lock.name()).isEqualTo("orders");
     }
   }
-
 
   @Test
   @Timeout(15)
@@ -190,8 +207,9 @@ class MemcachedLocksTest extends LocksContract {
     Cache cache = caches.get(0);
     assertThatThrownBy(() -> MemcachedLocks.builder(cache).holdFor(Duration.ofMillis(1999)))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessage("holdFor must be at least 2000 ms (memcached TTLs are whole seconds and an"
-            + " item with a 1 s TTL can expire within milliseconds): 1999 ms");
+        .hasMessage(
+            "holdFor must be at least 2000 ms (memcached TTLs are whole seconds and an"
+                + " item with a 1 s TTL can expire within milliseconds): 1999 ms");
     assertThatThrownBy(() -> MemcachedLocks.builder(cache).holdFor(Duration.ofDays(31)))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("holdFor must be at most 30 days (memcached's longest relative TTL): PT744H");

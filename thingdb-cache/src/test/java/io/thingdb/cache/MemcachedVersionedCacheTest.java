@@ -9,6 +9,9 @@ class MemcachedVersionedCacheTest extends VersionedCacheContractTest {
 
   @Override
   Cache newCache() {
-    return MemcachedCache.builder().servers(memcached.cluster().servers()).namespace("versioned").build();
+    return MemcachedCache.builder()
+        .servers(memcached.cluster().servers())
+        .namespace("versioned")
+        .build();
   }
 }

@@ -40,7 +40,8 @@ class PostgresLocksTest extends LocksContract {
   @BeforeAll
   static void startPostgres() throws SQLException {
     pg = PostgresFixture.start();
-    try (Connection c = pg.dataSource().getConnection(); Statement s = c.createStatement()) {
+    try (Connection c = pg.dataSource().getConnection();
+        Statement s = c.createStatement()) {
       s.execute("create table lock_counter (name text primary key, n bigint not null)");
     }
   }
@@ -60,7 +61,8 @@ class PostgresLocksTest extends LocksContract {
       locks.add(PostgresLocks.create(pool));
     }
     admin = new CheckingLockPool(pg.jdbcUrl(), "locks-admin", 2);
-    try (Connection c = admin.getConnection(); Statement s = c.createStatement()) {
+    try (Connection c = admin.getConnection();
+        Statement s = c.createStatement()) {
       s.execute("truncate lock_counter");
     }
   }
@@ -87,7 +89,8 @@ class PostgresLocksTest extends LocksContract {
       @Override
       public long read() throws SQLException {
         try (Connection c = pool.getConnection();
-            PreparedStatement ps = c.prepareStatement("select n from lock_counter where name = ?")) {
+            PreparedStatement ps =
+                c.prepareStatement("select n from lock_counter where name = ?")) {
           ps.setString(1, name);
           try (ResultSet rs = ps.executeQuery()) {
             return rs.next() ? rs.getLong(1) : 0;
@@ -98,8 +101,9 @@ class PostgresLocksTest extends LocksContract {
       @Override
       public void write(long value) throws SQLException {
         try (Connection c = pool.getConnection();
-            PreparedStatement ps = c.prepareStatement(
-                "insert into lock_counter values (?, ?) on conflict (name) do update set n = excluded.n")) {
+            PreparedStatement ps =
+                c.prepareStatement(
+                    "insert into lock_counter values (?, ?) on conflict (name) do update set n = excluded.n")) {
           ps.setString(1, name);
           ps.setLong(2, value);
           ps.executeUpdate();
@@ -111,9 +115,10 @@ class PostgresLocksTest extends LocksContract {
   /** The backend pid holding an advisory lock for application {@code app}, seen from outside. */
   private int holderPid(String app) throws SQLException {
     try (Connection c = admin.getConnection();
-        PreparedStatement ps = c.prepareStatement(
-            "select l.pid from pg_locks l join pg_stat_activity a on a.pid = l.pid"
-                + " where l.locktype = 'advisory' and l.granted and a.application_name = ?")) {
+        PreparedStatement ps =
+            c.prepareStatement(
+                "select l.pid from pg_locks l join pg_stat_activity a on a.pid = l.pid"
+                    + " where l.locktype = 'advisory' and l.granted and a.application_name = ?")) {
       ps.setString(1, app);
       try (ResultSet rs = ps.executeQuery()) {
         assertThat(rs.next()).as("an advisory lock held by " + app).isTrue();
@@ -160,28 +165,36 @@ class PostgresLocksTest extends LocksContract {
 
       assertThat(orphan.release()).isFalse();
       assertThatThrownBy(orphan::close)
-          .isInstanceOfSatisfying(LockLostException.class, e -> assertThat(e.lockName()).isEqualTo("orders"))
+          .isInstanceOfSatisfying(
+              LockLostException.class, e -> assertThat(e.lockName()).isEqualTo("orders"))
           .hasMessageStartingWith("lock 'orders' was lost before release after ")
           .hasMessageContaining("its PostgreSQL session ended (")
           .hasMessageContaining("the guarded section may have overlapped another holder's");
       // The former holder's release did not touch the new holder's lock.
       assertThat(locks(0).tryAcquire("orders")).isEmpty();
     }
-    assertThat(pools.get(0).aborted()).as("the broken connection was aborted, not pooled").isEqualTo(1);
+    assertThat(pools.get(0).aborted())
+        .as("the broken connection was aborted, not pooled")
+        .isEqualTo(1);
   }
 
   @Test
   void timeoutMessageNamesLockWaitAndHoldingBackend() throws SQLException {
     try (Lock held = locks(0).acquire("orders", Duration.ZERO)) {
       int pid = holderPid("locks-a");
-      String holder = "backend pid " + pid + " (application_name=locks-a, client_addr=127.0.0.1,"
-          + " user=postgres)";
+      String holder =
+          "backend pid "
+              + pid
+              + " (application_name=locks-a, client_addr=127.0.0.1,"
+              + " user=postgres)";
       long start = System.nanoTime();
       assertThatThrownBy(() -> locks(1).acquire("orders", Duration.ofMillis(250)))
-          .isInstanceOfSatisfying(LockTimeoutException.class, e -> {
-            assertThat(e.lockName()).isEqualTo("orders");
-            assertThat(e.holder()).contains(holder);
-          })
+          .isInstanceOfSatisfying(
+              LockTimeoutException.class,
+              e -> {
+                assertThat(e.lockName()).isEqualTo("orders");
+                assertThat(e.holder()).contains(holder);
+              })
           .hasMessage("lock 'orders' not acquired within 250 ms; held by " + holder);
       assertThat((System.nanoTime() - start) / 1_000_000).isBetween(240L, 1000L);
     }
@@ -193,7 +206,8 @@ class PostgresLocksTest extends LocksContract {
     try (Lock held = locks(0).acquire("orders", Duration.ZERO)) {
       ExecutorService waiter = Executors.newSingleThreadExecutor();
       try {
-        Future<Lock> waiting = waiter.submit(() -> locks(1).acquire("orders", Duration.ofSeconds(8)));
+        Future<Lock> waiting =
+            waiter.submit(() -> locks(1).acquire("orders", Duration.ofSeconds(8)));
         int pid = waitingPid("locks-b");
         terminate(pid);
         assertThatThrownBy(() -> waiting.get(5, TimeUnit.SECONDS))
@@ -215,8 +229,9 @@ class PostgresLocksTest extends LocksContract {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
     while (System.nanoTime() < deadline) {
       try (Connection c = admin.getConnection();
-          PreparedStatement ps = c.prepareStatement(
-              "select pid from pg_stat_activity where application_name = ? and wait_event_type = 'Lock'")) {
+          PreparedStatement ps =
+              c.prepareStatement(
+                  "select pid from pg_stat_activity where application_name = ? and wait_event_type = 'Lock'")) {
         ps.setString(1, app);
         try (ResultSet rs = ps.executeQuery()) {
           if (rs.next()) {
@@ -280,10 +295,11 @@ class PostgresLocksTest extends LocksContract {
     assertThat(PostgresLocks.keyFor("other", "orders")).isNotEqualTo(key);
     try (Lock held = locks(0).acquire("orders", Duration.ZERO);
         Connection c = admin.getConnection();
-        PreparedStatement ps = c.prepareStatement(
-            "select l.classid::bigint, l.objid::bigint, l.objsubid from pg_locks l"
-                + " join pg_stat_activity a on a.pid = l.pid"
-                + " where l.locktype = 'advisory' and a.application_name = 'locks-a'");
+        PreparedStatement ps =
+            c.prepareStatement(
+                "select l.classid::bigint, l.objid::bigint, l.objsubid from pg_locks l"
+                    + " join pg_stat_activity a on a.pid = l.pid"
+                    + " where l.locktype = 'advisory' and a.application_name = 'locks-a'");
         ResultSet rs = ps.executeQuery()) {
       assertThat(rs.next()).isTrue();
       assertThat(rs.getLong(1)).isEqualTo(key >>> 32);
@@ -295,8 +311,11 @@ class PostgresLocksTest extends LocksContract {
   /** First 8 bytes, big-endian, of SHA-256("thingdb-lock\0" + namespace + "\0" + name). */
   private static long expectedKey(String namespace, String name) {
     try {
-      byte[] d = java.security.MessageDigest.getInstance("SHA-256")
-          .digest(("thingdb-lock\0" + namespace + "\0" + name).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      byte[] d =
+          java.security.MessageDigest.getInstance("SHA-256")
+              .digest(
+                  ("thingdb-lock\0" + namespace + "\0" + name)
+                      .getBytes(java.nio.charset.StandardCharsets.UTF_8));
       long k = 0;
       for (int i = 0; i < 8; i++) {
         k = (k << 8) | (d[i] & 0xFF);

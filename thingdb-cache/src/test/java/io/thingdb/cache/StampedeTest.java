@@ -59,12 +59,14 @@ class StampedeTest {
   }
 
   /** Runs 64 concurrent loads, half on each instance, released together; returns the values. */
-  private static List<String> stampede(TwoInstances clients, VersionedCache.Loader loader, Duration ttl)
-      throws Exception {
-    return stampede(clients, vc -> {
-      byte[] v = vc.load(KEY, ttl, loader);
-      return v == null ? null : new String(v, UTF_8);
-    });
+  private static List<String> stampede(
+      TwoInstances clients, VersionedCache.Loader loader, Duration ttl) throws Exception {
+    return stampede(
+        clients,
+        vc -> {
+          byte[] v = vc.load(KEY, ttl, loader);
+          return v == null ? null : new String(v, UTF_8);
+        });
   }
 
   /** One reader's call on its instance. */
@@ -81,10 +83,12 @@ class StampedeTest {
       List<Future<T>> results = new ArrayList<>();
       for (int t = 0; t < THREADS; t++) {
         VersionedCache vc = clients.versioned.get(t % 2);
-        results.add(pool.submit(() -> {
-          go.await();
-          return read.read(vc);
-        }));
+        results.add(
+            pool.submit(
+                () -> {
+                  go.await();
+                  return read.read(vc);
+                }));
       }
       go.countDown();
       List<T> values = new ArrayList<>();
@@ -108,7 +112,8 @@ class StampedeTest {
   @Test
   void aKeyThatHasJustExpiredIsLoadedOnceAcrossInstances() throws Exception {
     // Real expiry: no stale copy to serve, every reader misses at the same moment.
-    try (TwoInstances clients = new TwoInstances(Clock.systemUTC(), b -> b.staleGrace(Duration.ZERO))) {
+    try (TwoInstances clients =
+        new TwoInstances(Clock.systemUTC(), b -> b.staleGrace(Duration.ZERO))) {
       AtomicInteger first = new AtomicInteger();
       clients.versioned.get(0).load(KEY, Duration.ofSeconds(2), slowLoader(first, "v1"));
       awaitGone(clients.caches.get(0));
@@ -117,37 +122,58 @@ class StampedeTest {
       List<String> values = stampede(clients, slowLoader(loads, "v2"), Duration.ofSeconds(2));
       long protectedLoads = loads.get();
 
-      try (TwoInstances unprotected = new TwoInstances(Clock.systemUTC(), VersionedCache.Builder::unprotected)) {
+      try (TwoInstances unprotected =
+          new TwoInstances(Clock.systemUTC(), VersionedCache.Builder::unprotected)) {
         unprotected.caches.get(0).delete(KEY);
         AtomicInteger baseline = new AtomicInteger();
         stampede(unprotected, slowLoader(baseline, "v3"), Duration.ofSeconds(2));
-        System.out.printf("stampede after expiry, %d threads over 2 instances, 50 ms loader:"
-            + " protected loads=%d, unprotected baseline loads=%d%n", THREADS, protectedLoads, baseline.get());
+        System.out.printf(
+            "stampede after expiry, %d threads over 2 instances, 50 ms loader:"
+                + " protected loads=%d, unprotected baseline loads=%d%n",
+            THREADS, protectedLoads, baseline.get());
         assertThat(baseline.get()).isGreaterThan(1);
       }
       assertThat(protectedLoads).isEqualTo(1);
       assertThat(values).containsOnly("v2");
-      long leaseWaits = clients.versioned.stream().mapToLong(v -> v.stats().total().leaseWaits()).sum();
+      long leaseWaits =
+          clients.versioned.stream().mapToLong(v -> v.stats().total().leaseWaits()).sum();
       assertThat(leaseWaits).isGreaterThanOrEqualTo(1);
     }
   }
 
   @Test
-  void aColdKeyReadInPlaceIsLoadedOnceAcrossInstancesAndEveryOtherReaderSharesThatLoad() throws Exception {
+  void aColdKeyReadInPlaceIsLoadedOnceAcrossInstancesAndEveryOtherReaderSharesThatLoad()
+      throws Exception {
     try (TwoInstances clients = new TwoInstances(Clock.systemUTC(), UnaryOperator.identity())) {
       AtomicInteger loads = new AtomicInteger();
       VersionedCache.Loader loader = slowLoader(loads, "v1");
-      List<VersionedCache.View> views = stampede(clients, vc -> vc.loadView(KEY, Duration.ofSeconds(30), loader));
-      List<VersionedCache.Origin> origins = views.stream().map(VersionedCache.View::origin).toList();
-      System.out.printf("cold key read in place, %d threads over 2 instances: loads=%d, origins=%s%n", THREADS,
-          loads.get(), origins.stream().collect(java.util.stream.Collectors.groupingBy(o -> o,
-              java.util.stream.Collectors.counting())));
+      List<VersionedCache.View> views =
+          stampede(clients, vc -> vc.loadView(KEY, Duration.ofSeconds(30), loader));
+      List<VersionedCache.Origin> origins =
+          views.stream().map(VersionedCache.View::origin).toList();
+      System.out.printf(
+          "cold key read in place, %d threads over 2 instances: loads=%d, origins=%s%n",
+          THREADS,
+          loads.get(),
+          origins.stream()
+              .collect(
+                  java.util.stream.Collectors.groupingBy(
+                      o -> o, java.util.stream.Collectors.counting())));
       assertThat(loads).hasValue(1);
-      assertThat(origins).containsOnlyOnce(VersionedCache.Origin.LOADED)
-          .isSubsetOf(VersionedCache.Origin.LOADED, VersionedCache.Origin.SHARED, VersionedCache.Origin.HIT);
-      assertThat(views).allSatisfy(v -> assertThat(new String(v.buffer(), v.offset(), v.length(), UTF_8)).isEqualTo("v1"));
+      assertThat(origins)
+          .containsOnlyOnce(VersionedCache.Origin.LOADED)
+          .isSubsetOf(
+              VersionedCache.Origin.LOADED,
+              VersionedCache.Origin.SHARED,
+              VersionedCache.Origin.HIT);
+      assertThat(views)
+          .allSatisfy(
+              v ->
+                  assertThat(new String(v.buffer(), v.offset(), v.length(), UTF_8))
+                      .isEqualTo("v1"));
       // The other instance did not load: it waited on the lease and read the value back.
-      long leaseWaits = clients.versioned.stream().mapToLong(v -> v.stats().total().leaseWaits()).sum();
+      long leaseWaits =
+          clients.versioned.stream().mapToLong(v -> v.stats().total().leaseWaits()).sum();
       assertThat(leaseWaits).isGreaterThanOrEqualTo(1);
     }
   }
@@ -196,16 +222,17 @@ class StampedeTest {
       AtomicInteger loads = new AtomicInteger();
       AtomicInteger early = new AtomicInteger();
       MemcachedCache raw = clients.caches.get(0);
-      VersionedCache.Loader loader = key -> {
-        loads.incrementAndGet();
-        loaderThreads.add(Thread.currentThread().getName());
-        Entry current = Entry.decode(raw.get(key));
-        if (current != null && System.currentTimeMillis() < current.softExpiryMillis) {
-          early.incrementAndGet();
-        }
-        Thread.sleep(30);
-        return Loaded.of(("v" + loads.get()).getBytes(UTF_8), loads.get());
-      };
+      VersionedCache.Loader loader =
+          key -> {
+            loads.incrementAndGet();
+            loaderThreads.add(Thread.currentThread().getName());
+            Entry current = Entry.decode(raw.get(key));
+            if (current != null && System.currentTimeMillis() < current.softExpiryMillis) {
+              early.incrementAndGet();
+            }
+            Thread.sleep(30);
+            return Loaded.of(("v" + loads.get()).getBytes(UTF_8), loads.get());
+          };
       clients.versioned.get(0).load(KEY, ttl, loader);
       loaderThreads.clear();
 
@@ -216,20 +243,23 @@ class StampedeTest {
       List<Thread> readers = new ArrayList<>();
       for (int t = 0; t < 4; t++) {
         VersionedCache vc = clients.versioned.get(t % 2);
-        Thread th = new Thread(() -> {
-          readerThreads.add(Thread.currentThread().getName());
-          try {
-            while (System.nanoTime() < end) {
-              if (vc.load(KEY, ttl, loader) == null) {
-                failures.incrementAndGet();
-              }
-              reads.incrementAndGet();
-              Thread.sleep(1);
-            }
-          } catch (Exception e) {
-            failures.incrementAndGet();
-          }
-        }, "reader-" + t);
+        Thread th =
+            new Thread(
+                () -> {
+                  readerThreads.add(Thread.currentThread().getName());
+                  try {
+                    while (System.nanoTime() < end) {
+                      if (vc.load(KEY, ttl, loader) == null) {
+                        failures.incrementAndGet();
+                      }
+                      reads.incrementAndGet();
+                      Thread.sleep(1);
+                    }
+                  } catch (Exception e) {
+                    failures.incrementAndGet();
+                  }
+                },
+                "reader-" + t);
         readers.add(th);
         th.start();
       }
@@ -237,8 +267,10 @@ class StampedeTest {
         th.join();
       }
       long timeouts = clients.caches.stream().mapToLong(c -> c.stats().total().timeouts()).sum();
-      System.out.printf("XFetch over %d expiries: reads=%d, refreshes=%d (before expiry: %d), timeouts=%d,"
-          + " loader threads=%s%n", expiries, reads.get(), loads.get() - 1, early.get(), timeouts, loaderThreads);
+      System.out.printf(
+          "XFetch over %d expiries: reads=%d, refreshes=%d (before expiry: %d), timeouts=%d,"
+              + " loader threads=%s%n",
+          expiries, reads.get(), loads.get() - 1, early.get(), timeouts, loaderThreads);
       assertThat(failures).hasValue(0);
       // No reader ever ran the loader itself: every refresh was a background one.
       assertThat(loaderThreads).noneMatch(readerThreads::contains);

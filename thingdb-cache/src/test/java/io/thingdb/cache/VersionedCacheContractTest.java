@@ -105,13 +105,17 @@ abstract class VersionedCacheContractTest {
     assertThat(s(vc.get("k"))).isEqualTo("v7@7");
     vc.invalidate("k", 9);
     assertThat(vc.patch("k", 8, appending(8), TTL)).isEqualTo(Result.SUPERSEDED);
-    assertThat(vc.fill("k", b("v8"), 8, TTL)).as("the tombstone of 9 is still there").isEqualTo(Result.SUPERSEDED);
+    assertThat(vc.fill("k", b("v8"), 8, TTL))
+        .as("the tombstone of 9 is still there")
+        .isEqualTo(Result.SUPERSEDED);
   }
 
   @Test
   void patchOverAnOlderVersionOrARefusedPatchInvalidatesAtTheNewVersion() {
     vc.publish("k", b("v3"), 3, TTL);
-    assertThat(vc.patch("k", 5, appending(5), TTL)).as("v3 is not the version before 5").isEqualTo(Result.PUBLISHED);
+    assertThat(vc.patch("k", 5, appending(5), TTL))
+        .as("v3 is not the version before 5")
+        .isEqualTo(Result.PUBLISHED);
     assertThat(vc.get("k")).isNull();
     assertThat(vc.fill("k", b("v4"), 4, TTL)).isEqualTo(Result.SUPERSEDED);
 
@@ -130,14 +134,18 @@ abstract class VersionedCacheContractTest {
       CyclicBarrier start = new CyclicBarrier(2);
       ExecutorService pool = Executors.newFixedThreadPool(2);
       try {
-        Future<Result> two = pool.submit(() -> {
-          start.await();
-          return vc.patch(key, 2, appending(2), TTL);
-        });
-        Future<Result> three = pool.submit(() -> {
-          start.await();
-          return vc.patch(key, 3, appending(3), TTL);
-        });
+        Future<Result> two =
+            pool.submit(
+                () -> {
+                  start.await();
+                  return vc.patch(key, 2, appending(2), TTL);
+                });
+        Future<Result> three =
+            pool.submit(
+                () -> {
+                  start.await();
+                  return vc.patch(key, 3, appending(3), TTL);
+                });
         assertThat(two.get(10, TimeUnit.SECONDS)).isNotEqualTo(Result.UNCONFIRMED);
         assertThat(three.get(10, TimeUnit.SECONDS)).isNotEqualTo(Result.UNCONFIRMED);
       } finally {
@@ -162,8 +170,10 @@ abstract class VersionedCacheContractTest {
     vc.load("n", TTL, k -> Loaded.absent(1));
     vc.publish("c", b("vc"), 9, TTL);
     String[] seen = new String[5];
-    vc.getAll(List.of("a", "t", "n", "missing", "c"),
-        (i, version, buffer, offset, length) -> seen[i] = new String(buffer, offset, length, UTF_8) + "@" + version);
+    vc.getAll(
+        List.of("a", "t", "n", "missing", "c"),
+        (i, version, buffer, offset, length) ->
+            seen[i] = new String(buffer, offset, length, UTF_8) + "@" + version);
     assertThat(seen).containsExactly("va@3", null, null, null, "vc@9");
   }
 
@@ -237,10 +247,14 @@ abstract class VersionedCacheContractTest {
   void loadCachesTheValueAndCallsTheLoaderOnce() {
     AtomicInteger loads = new AtomicInteger();
     for (int i = 0; i < 5; i++) {
-      byte[] v = vc.load("k", TTL, key -> {
-        loads.incrementAndGet();
-        return Loaded.of(b("loaded"), 3);
-      });
+      byte[] v =
+          vc.load(
+              "k",
+              TTL,
+              key -> {
+                loads.incrementAndGet();
+                return Loaded.of(b("loaded"), 3);
+              });
       assertThat(new String(v, UTF_8)).isEqualTo("loaded");
     }
     assertThat(loads).hasValue(1);
@@ -251,10 +265,11 @@ abstract class VersionedCacheContractTest {
   @Test
   void absentResultsAreCachedAsNegativeEntries() {
     AtomicInteger loads = new AtomicInteger();
-    VersionedCache.Loader loader = key -> {
-      loads.incrementAndGet();
-      return Loaded.absent(0);
-    };
+    VersionedCache.Loader loader =
+        key -> {
+          loads.incrementAndGet();
+          return Loaded.absent(0);
+        };
     assertThat(vc.load("k", TTL, loader)).isNull();
     assertThat(vc.load("k", TTL, loader)).isNull();
     assertThat(loads).hasValue(1);
@@ -270,12 +285,16 @@ abstract class VersionedCacheContractTest {
     vc.publish("k", b("v5"), 5, TTL);
     assertThat(vc.inspect("k")).isEqualTo(new VersionedCache.Stored(VersionedCache.Kind.VALUE, 5));
     vc.invalidate("k", 7);
-    assertThat(vc.inspect("k")).isEqualTo(new VersionedCache.Stored(VersionedCache.Kind.TOMBSTONE, 7));
+    assertThat(vc.inspect("k"))
+        .isEqualTo(new VersionedCache.Stored(VersionedCache.Kind.TOMBSTONE, 7));
     assertThat(vc.load("gone", TTL, key -> Loaded.absent(3))).isNull();
-    assertThat(vc.inspect("gone")).isEqualTo(new VersionedCache.Stored(VersionedCache.Kind.NEGATIVE, 3));
+    assertThat(vc.inspect("gone"))
+        .isEqualTo(new VersionedCache.Stored(VersionedCache.Kind.NEGATIVE, 3));
     cache.set("foreign", b("not an entry"), TTL);
     assertThat(vc.inspect("foreign")).isNull();
-    assertThatThrownBy(() -> vc.inspect(null)).isInstanceOf(NullPointerException.class).hasMessage("key must not be null");
+    assertThatThrownBy(() -> vc.inspect(null))
+        .isInstanceOf(NullPointerException.class)
+        .hasMessage("key must not be null");
   }
 
   @Test
@@ -284,7 +303,8 @@ abstract class VersionedCacheContractTest {
     assertThat(max).isPositive().isLessThan(cache.maxValueSize("k"));
     assertThat(vc.publish("k", new byte[max], 1, TTL)).isEqualTo(Result.PUBLISHED);
     assertThat(vc.get("k").value()).hasSize(max);
-    assertThatThrownBy(() -> vc.publish("k", new byte[max + 1], 2, TTL)).isInstanceOf(ValueTooLargeException.class);
+    assertThatThrownBy(() -> vc.publish("k", new byte[max + 1], 2, TTL))
+        .isInstanceOf(ValueTooLargeException.class);
     assertThatThrownBy(() -> vc.fill("other", new byte[vc.maxValueSize("other") + 1], 1, TTL))
         .isInstanceOf(ValueTooLargeException.class);
     assertThat(vc.get("k").version()).isEqualTo(1);
@@ -302,12 +322,26 @@ abstract class VersionedCacheContractTest {
 
   @Test
   void loaderExceptionsReachTheCallerAndNothingIsCached() {
-    assertThatThrownBy(() -> vc.load("k", TTL, key -> {
-      throw new IllegalStateException("db down");
-    })).isInstanceOf(IllegalStateException.class).hasMessage("db down");
-    assertThatThrownBy(() -> vc.load("k", TTL, key -> {
-      throw new IOException("disk");
-    })).isInstanceOf(CacheException.class).hasMessageContaining("loader for k failed: disk")
+    assertThatThrownBy(
+            () ->
+                vc.load(
+                    "k",
+                    TTL,
+                    key -> {
+                      throw new IllegalStateException("db down");
+                    }))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessage("db down");
+    assertThatThrownBy(
+            () ->
+                vc.load(
+                    "k",
+                    TTL,
+                    key -> {
+                      throw new IOException("disk");
+                    }))
+        .isInstanceOf(CacheException.class)
+        .hasMessageContaining("loader for k failed: disk")
         .hasCauseInstanceOf(IOException.class);
     assertThatThrownBy(() -> vc.load("k", TTL, key -> null))
         .isInstanceOf(CacheException.class)
@@ -325,18 +359,23 @@ abstract class VersionedCacheContractTest {
     try {
       List<Future<String>> results = new ArrayList<>();
       for (int i = 0; i < 4; i++) {
-        results.add(pool.submit(() -> {
-          try {
-            vc.load("k", TTL, key -> {
-              started.countDown();
-              release.await();
-              throw new IllegalStateException("boom");
-            });
-            return "no exception";
-          } catch (IllegalStateException e) {
-            return e.getMessage();
-          }
-        }));
+        results.add(
+            pool.submit(
+                () -> {
+                  try {
+                    vc.load(
+                        "k",
+                        TTL,
+                        key -> {
+                          started.countDown();
+                          release.await();
+                          throw new IllegalStateException("boom");
+                        });
+                    return "no exception";
+                  } catch (IllegalStateException e) {
+                    return e.getMessage();
+                  }
+                }));
       }
       assertThat(started.await(5, TimeUnit.SECONDS)).isTrue();
       Thread.sleep(100);
@@ -350,7 +389,9 @@ abstract class VersionedCacheContractTest {
   }
 
   static String s(View v) {
-    return v == null ? null : new String(v.buffer(), v.offset(), v.length(), UTF_8) + "@" + v.version();
+    return v == null
+        ? null
+        : new String(v.buffer(), v.offset(), v.length(), UTF_8) + "@" + v.version();
   }
 
   @Test
@@ -360,9 +401,13 @@ abstract class VersionedCacheContractTest {
     assertThat(loaded.origin()).isEqualTo(Origin.LOADED);
     assertThat(loaded.buffer()).as("the loader's own array").isSameAs(page);
     assertThat(s(loaded)).isEqualTo("page@4");
-    View hit = vc.loadView("k", TTL, key -> {
-      throw new AssertionError("a hit must not load");
-    });
+    View hit =
+        vc.loadView(
+            "k",
+            TTL,
+            key -> {
+              throw new AssertionError("a hit must not load");
+            });
     assertThat(hit.origin()).isEqualTo(Origin.HIT);
     assertThat(s(hit)).isEqualTo("page@4");
     assertThat(vc.stats().total().loads()).isEqualTo(1);
@@ -371,9 +416,14 @@ abstract class VersionedCacheContractTest {
   @Test
   void loadViewOfAnAbsentAnswerIsNullAndCachedAsANegativeEntry() {
     assertThat(vc.loadView("k", TTL, key -> Loaded.absent(1))).isNull();
-    assertThat(vc.loadView("k", TTL, key -> {
-      throw new AssertionError("the negative entry must answer");
-    })).isNull();
+    assertThat(
+            vc.loadView(
+                "k",
+                TTL,
+                key -> {
+                  throw new AssertionError("the negative entry must answer");
+                }))
+        .isNull();
   }
 
   @Test
@@ -383,11 +433,12 @@ abstract class VersionedCacheContractTest {
     clock.advance(Duration.ofSeconds(11));
     CountDownLatch finish = new CountDownLatch(1);
     AtomicInteger loads = new AtomicInteger();
-    VersionedCache.Loader slow = key -> {
-      loads.incrementAndGet();
-      finish.await();
-      return Loaded.of(b("new"), 2);
-    };
+    VersionedCache.Loader slow =
+        key -> {
+          loads.incrementAndGet();
+          finish.await();
+          return Loaded.of(b("new"), 2);
+        };
     for (int i = 0; i < 5; i++) {
       View v = vc.loadView("k", ttl, slow);
       assertThat(v.origin()).isEqualTo(Origin.STALE);
@@ -407,12 +458,13 @@ abstract class VersionedCacheContractTest {
     CountDownLatch started = new CountDownLatch(1);
     CountDownLatch release = new CountDownLatch(1);
     AtomicInteger loads = new AtomicInteger();
-    VersionedCache.Loader slow = key -> {
-      loads.incrementAndGet();
-      started.countDown();
-      release.await();
-      return Loaded.of(b("once"), 1);
-    };
+    VersionedCache.Loader slow =
+        key -> {
+          loads.incrementAndGet();
+          started.countDown();
+          release.await();
+          return Loaded.of(b("once"), 1);
+        };
     ExecutorService pool = Executors.newFixedThreadPool(callers);
     try {
       List<Future<View>> views = new ArrayList<>();
@@ -429,7 +481,9 @@ abstract class VersionedCacheContractTest {
         origins.add(v.origin());
       }
       // A caller the pool started after the fill finds it cached: a hit, never a second load.
-      assertThat(origins).containsOnlyOnce(Origin.LOADED).isSubsetOf(Origin.LOADED, Origin.SHARED, Origin.HIT);
+      assertThat(origins)
+          .containsOnlyOnce(Origin.LOADED)
+          .isSubsetOf(Origin.LOADED, Origin.SHARED, Origin.HIT);
       assertThat(loads).hasValue(1);
     } finally {
       pool.shutdownNow();
@@ -442,13 +496,15 @@ abstract class VersionedCacheContractTest {
     int max = vc.maxValueSize("big:1");
     assertThat(vc.maxValueSize("big:2")).isEqualTo(max);
     byte[] fits = new byte[max];
-    assertThat(vc.loadView("big:1", TTL, key -> Loaded.of(fits, 1)).origin()).isEqualTo(Origin.LOADED);
+    assertThat(vc.loadView("big:1", TTL, key -> Loaded.of(fits, 1)).origin())
+        .isEqualTo(Origin.LOADED);
     assertThat(vc.get("big:1")).as("cached").isNotNull();
     byte[] tooLarge = new byte[max + 1];
     assertThatThrownBy(() -> vc.loadView("big:2", TTL, key -> Loaded.of(tooLarge, 1)))
         .isInstanceOf(ValueTooLargeException.class);
     assertThat(vc.get("big:2")).isNull();
-    assertThatThrownBy(() -> vc.fill("big:2", tooLarge, 1, TTL)).isInstanceOf(ValueTooLargeException.class);
+    assertThatThrownBy(() -> vc.fill("big:2", tooLarge, 1, TTL))
+        .isInstanceOf(ValueTooLargeException.class);
   }
 
   @Test
@@ -458,12 +514,13 @@ abstract class VersionedCacheContractTest {
     CountDownLatch loading = new CountDownLatch(1);
     CountDownLatch finish = new CountDownLatch(1);
     AtomicInteger loads = new AtomicInteger();
-    VersionedCache.Loader slow = key -> {
-      loads.incrementAndGet();
-      loading.countDown();
-      finish.await();
-      return Loaded.of(b("new"), 2);
-    };
+    VersionedCache.Loader slow =
+        key -> {
+          loads.incrementAndGet();
+          loading.countDown();
+          finish.await();
+          return Loaded.of(b("new"), 2);
+        };
     for (int i = 0; i < 20; i++) {
       assertThat(new String(vc.load("k", Duration.ofSeconds(10), slow), UTF_8)).isEqualTo("old");
     }
@@ -484,28 +541,36 @@ abstract class VersionedCacheContractTest {
 
   @Test
   void builderRejectsBadSettingsWithMessages() {
-    assertThatThrownBy(() -> VersionedCache.builder(null)).isInstanceOf(NullPointerException.class).hasMessage("cache must not be null");
+    assertThatThrownBy(() -> VersionedCache.builder(null))
+        .isInstanceOf(NullPointerException.class)
+        .hasMessage("cache must not be null");
     assertThatThrownBy(() -> VersionedCache.builder(cache).leaseTtl(Duration.ofSeconds(1)))
-        .isInstanceOf(IllegalArgumentException.class).hasMessage("leaseTtl must be at least 2000 ms: 1000 ms");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("leaseTtl must be at least 2000 ms: 1000 ms");
     assertThatThrownBy(() -> VersionedCache.builder(cache).earlyRefreshBeta(-1))
-        .isInstanceOf(IllegalArgumentException.class).hasMessage("earlyRefreshBeta must be a finite number >= 0: -1.0");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("earlyRefreshBeta must be a finite number >= 0: -1.0");
     assertThatThrownBy(() -> VersionedCache.builder(cache).staleGrace(Duration.ofSeconds(-1)))
-        .isInstanceOf(IllegalArgumentException.class).hasMessage("staleGrace must not be negative: PT-1S");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("staleGrace must not be negative: PT-1S");
     assertThatThrownBy(() -> vc.load("k", Duration.ofSeconds(-1), key -> Loaded.absent(0)))
-        .isInstanceOf(IllegalArgumentException.class).hasMessage("ttl must not be negative: PT-1S (key=k)");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("ttl must not be negative: PT-1S (key=k)");
   }
 
   @Test
   void closedVersionedCacheRefusesCalls() {
     vc.close();
     vc.close();
-    assertThatThrownBy(() -> vc.get("k")).isInstanceOf(IllegalStateException.class).hasMessage("VersionedCache is closed");
+    assertThatThrownBy(() -> vc.get("k"))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessage("VersionedCache is closed");
   }
 
   /**
    * The cache-fill-versus-write race (P3): a writer publishes (or invalidates at) a new version
-   * while a filler that read the previous version tries to fill it. Whatever the interleaving,
-   * the cache must never end up holding the older version.
+   * while a filler that read the previous version tries to fill it. Whatever the interleaving, the
+   * cache must never end up holding the older version.
    */
   @Test
   void fillRacingAWriteNeverLeavesTheOlderVersion() throws Exception {
@@ -515,39 +580,43 @@ abstract class VersionedCacheContractTest {
     String[] key = new String[1];
     boolean[] invalidateRound = new boolean[1];
     AtomicInteger errors = new AtomicInteger();
-    Thread writer = new Thread(() -> {
-      try {
-        while (true) {
-          start.await();
-          if (key[0] == null) {
-            return;
-          }
-          if (invalidateRound[0]) {
-            vc.invalidate(key[0], 2);
-          } else {
-            vc.publish(key[0], b("v2"), 2, TTL);
-          }
-          done.await();
-        }
-      } catch (Exception e) {
-        errors.incrementAndGet();
-      }
-    });
-    Thread filler = new Thread(() -> {
-      try {
-        while (true) {
-          start.await();
-          if (key[0] == null) {
-            return;
-          }
-          // The filler's database read happened before the write: it holds version 1.
-          vc.fill(key[0], b("v1"), 1, TTL);
-          done.await();
-        }
-      } catch (Exception e) {
-        errors.incrementAndGet();
-      }
-    });
+    Thread writer =
+        new Thread(
+            () -> {
+              try {
+                while (true) {
+                  start.await();
+                  if (key[0] == null) {
+                    return;
+                  }
+                  if (invalidateRound[0]) {
+                    vc.invalidate(key[0], 2);
+                  } else {
+                    vc.publish(key[0], b("v2"), 2, TTL);
+                  }
+                  done.await();
+                }
+              } catch (Exception e) {
+                errors.incrementAndGet();
+              }
+            });
+    Thread filler =
+        new Thread(
+            () -> {
+              try {
+                while (true) {
+                  start.await();
+                  if (key[0] == null) {
+                    return;
+                  }
+                  // The filler's database read happened before the write: it holds version 1.
+                  vc.fill(key[0], b("v1"), 1, TTL);
+                  done.await();
+                }
+              } catch (Exception e) {
+                errors.incrementAndGet();
+              }
+            });
     writer.start();
     filler.start();
     int stale = 0;
@@ -566,8 +635,14 @@ abstract class VersionedCacheContractTest {
     start.await(10, TimeUnit.SECONDS);
     writer.join();
     filler.join();
-    System.out.println(getClass().getSimpleName() + ": " + rounds + " fill/write races, stale=" + stale
-        + ", unconfirmed=" + unconfirmed);
+    System.out.println(
+        getClass().getSimpleName()
+            + ": "
+            + rounds
+            + " fill/write races, stale="
+            + stale
+            + ", unconfirmed="
+            + unconfirmed);
     assertThat(errors).hasValue(0);
     assertThat(stale).isZero();
   }

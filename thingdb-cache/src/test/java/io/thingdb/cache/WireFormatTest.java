@@ -49,14 +49,18 @@ class WireFormatTest {
         assertThat(format.serverFor(key)).as(key).isEqualTo(cache.serverFor(key));
         assertThat(format.serverForWireKey(wire)).as(key).isEqualTo(format.serverFor(key));
         for (int n = 0; n < 3; n++) {
-          assertThat(holds(cluster, n, wire)).as("key %s (wire %s) on node %d", key, wire, n).isEqualTo(n == expected);
+          assertThat(holds(cluster, n, wire))
+              .as("key %s (wire %s) on node %d", key, wire, n)
+              .isEqualTo(n == expected);
         }
         perNode[expected]++;
       }
       assertThat(java.util.Arrays.stream(perNode).min().orElse(0)).isGreaterThan(30);
     }
     assertThat(format.wireKey("placed:1")).isEqualTo("shared:1:placed:1");
-    assertThat(format.wireKey("with space")).startsWith("shared:1:#").hasSize("shared:1:#".length() + 43);
+    assertThat(format.wireKey("with space"))
+        .startsWith("shared:1:#")
+        .hasSize("shared:1:#".length() + 43);
   }
 
   @Test
@@ -68,7 +72,8 @@ class WireFormatTest {
       int node = cluster.servers().indexOf(format.serverFor("written-elsewhere"));
       byte[] framed = WireFormat.frame("hello".getBytes(UTF_8));
       assertThat(framed).hasSize(6);
-      String set = "set " + wire + " 0 0 " + framed.length + "\r\n" + new String(framed, ISO_8859_1);
+      String set =
+          "set " + wire + " 0 0 " + framed.length + "\r\n" + new String(framed, ISO_8859_1);
       assertThat(cluster.rawCommand(node, set)).startsWith("STORED");
       assertThat(cache.get("written-elsewhere")).isEqualTo("hello".getBytes(UTF_8));
 
@@ -76,7 +81,8 @@ class WireFormatTest {
       int here = cluster.servers().indexOf(format.serverFor("written-here"));
       String reply = cluster.rawCommand(here, "get " + format.wireKey("written-here"));
       String expected = new String(WireFormat.frame("world".getBytes(UTF_8)), ISO_8859_1);
-      assertThat(reply).isEqualTo("VALUE " + format.wireKey("written-here") + " 0 6\r\n" + expected + "\r\nEND");
+      assertThat(reply)
+          .isEqualTo("VALUE " + format.wireKey("written-here") + " 0 6\r\n" + expected + "\r\nEND");
     }
   }
 

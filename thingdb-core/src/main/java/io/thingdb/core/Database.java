@@ -5,9 +5,9 @@ import java.util.Objects;
 import javax.sql.DataSource;
 
 /**
- * One database as ThingDB sees it: a primary {@link DataSource} that takes every write, and zero
- * or more replica {@link DataSource}s (streaming replicas of that primary) that serve reads when
- * the reader's {@link Session} allows. The DataSources (normally HikariCP pools) belong to the
+ * One database as ThingDB sees it: a primary {@link DataSource} that takes every write, and zero or
+ * more replica {@link DataSource}s (streaming replicas of that primary) that serve reads when the
+ * reader's {@link Session} allows. The DataSources (normally HikariCP pools) belong to the
  * application: ThingDB never closes them. Immutable and thread-safe.
  */
 public final class Database {

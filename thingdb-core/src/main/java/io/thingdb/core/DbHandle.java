@@ -18,11 +18,13 @@ final class DbHandle {
 
     final int index;
     final DataSource dataSource;
+
     /**
      * Clock millis until which the replica is out of rotation, or {@link #IN_ROTATION}. Changed by
      * compare-and-set so that exactly one reader probes a replica whose time is up.
      */
     final AtomicLong downUntil = new AtomicLong(IN_ROTATION);
+
     /**
      * The highest replay position seen on this replica; positions only move forward. This assumes
      * the DataSource always reaches the same standby: a pool over several hosts would need one

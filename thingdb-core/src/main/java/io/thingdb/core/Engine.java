@@ -1,6 +1,5 @@
 package io.thingdb.core;
 
-import io.thingdb.cache.Cache;
 import io.thingdb.cache.VersionedCache;
 import io.thingdb.cache.VersionedCache.Result;
 import java.sql.Connection;
@@ -25,12 +24,16 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The machinery behind {@link ThingDb}: the registered types and databases, the SQL runner, the
- * versioned cache, replica routing, retries, the outbox and the query cache, and the operations
- * the facade exposes. Package-private: the public contract is ThingDb's. Thread-safe.
+ * versioned cache, replica routing, retries, the outbox and the query cache, and the operations the
+ * facade exposes. Package-private: the public contract is ThingDb's. Thread-safe.
  */
 final class Engine implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ThingDb.class);
-  /** The longest a writer waits for the cache client to reconcile a key whose update it could not confirm. */
+
+  /**
+   * The longest a writer waits for the cache client to reconcile a key whose update it could not
+   * confirm.
+   */
   static final Duration UNCONFIRMED_WAIT = Duration.ofMillis(250);
 
   final Sql sql;
@@ -46,8 +49,10 @@ final class Engine implements AutoCloseable {
   final Retry retry;
   final Consumer<String> afterCommitHook;
   final QueryCache queryCache;
+
   /** What the read and write paths get. */
   final Io io;
+
   private volatile boolean closed;
 
   Engine(ThingDbBuilder b) {
@@ -69,19 +74,26 @@ final class Engine implements AutoCloseable {
     String registryDb = dbs.keySet().iterator().next();
     try {
       for (DbHandle db : dbs.values()) {
-        inTransaction(db.database.primary(), c -> {
-          schema.bootstrap(c, db.name.equals(registryDb));
-          return null;
-        });
+        inTransaction(
+            db.database.primary(),
+            c -> {
+              schema.bootstrap(c, db.name.equals(registryDb));
+              return null;
+            });
       }
       for (Map.Entry<ThingType, String> e : b.types.entrySet()) {
         ThingType type = e.getKey();
         DbHandle db = dbs.get(e.getValue());
-        int id = inTransaction(dbs.get(registryDb).database.primary(), c -> schema.register(c, 't', type.name(), type.props()));
-        inTransaction(db.database.primary(), c -> {
-          schema.createThingTables(c, type.name());
-          return null;
-        });
+        int id =
+            inTransaction(
+                dbs.get(registryDb).database.primary(),
+                c -> schema.register(c, 't', type.name(), type.props()));
+        inTransaction(
+            db.database.primary(),
+            c -> {
+              schema.createThingTables(c, type.name());
+              return null;
+            });
         TypeHandle h = new TypeHandle(type, id, db);
         types.put(type.name(), h);
         typesById.put(id, h);
@@ -89,12 +101,20 @@ final class Engine implements AutoCloseable {
       for (Map.Entry<RelationType, String> e : b.relations.entrySet()) {
         RelationType rt = e.getKey();
         DbHandle db = dbs.get(e.getValue());
-        int id = inTransaction(dbs.get(registryDb).database.primary(), c -> schema.register(c, 'r', rt.name(), rt.props()));
-        inTransaction(db.database.primary(), c -> {
-          schema.createRelationTables(c, rt.name());
-          return null;
-        });
-        relationTypes.put(rt.name(), new RelationHandle(rt, id, db, types.get(rt.thing1().name()), types.get(rt.thing2().name())));
+        int id =
+            inTransaction(
+                dbs.get(registryDb).database.primary(),
+                c -> schema.register(c, 'r', rt.name(), rt.props()));
+        inTransaction(
+            db.database.primary(),
+            c -> {
+              schema.createRelationTables(c, rt.name());
+              return null;
+            });
+        relationTypes.put(
+            rt.name(),
+            new RelationHandle(
+                rt, id, db, types.get(rt.thing1().name()), types.get(rt.thing2().name())));
       }
     } catch (SQLException e) {
       queryCache.close(this);
@@ -130,22 +150,28 @@ final class Engine implements AutoCloseable {
     for (int i = 0; i < things.size(); i++) {
       NewThing t = Objects.requireNonNull(things.get(i), "things must not contain null");
       TypeHandle h = handle(t.type());
-      byDb.computeIfAbsent(h.db, k -> new LinkedHashMap<>()).computeIfAbsent(h, k -> new ArrayList<>()).add(i);
+      byDb.computeIfAbsent(h.db, k -> new LinkedHashMap<>())
+          .computeIfAbsent(h, k -> new ArrayList<>())
+          .add(i);
     }
     Thing[] out = new Thing[things.size()];
     for (Map.Entry<DbHandle, Map<TypeHandle, List<Integer>>> d : byDb.entrySet()) {
       Map<TypeHandle, List<Integer>> byType = d.getValue();
-      Map<TypeHandle, List<Thing>> createdByType = writeTx(d.getKey(), session, c -> {
-        Map<TypeHandle, List<Thing>> done = new LinkedHashMap<>();
-        for (Map.Entry<TypeHandle, List<Integer>> e : byType.entrySet()) {
-          List<NewThing> batch = new ArrayList<>();
-          for (int i : e.getValue()) {
-            batch.add(things.get(i));
-          }
-          done.put(e.getKey(), ThingWrites.insert(io, c, e.getKey(), batch));
-        }
-        return done;
-      });
+      Map<TypeHandle, List<Thing>> createdByType =
+          writeTx(
+              d.getKey(),
+              session,
+              c -> {
+                Map<TypeHandle, List<Thing>> done = new LinkedHashMap<>();
+                for (Map.Entry<TypeHandle, List<Integer>> e : byType.entrySet()) {
+                  List<NewThing> batch = new ArrayList<>();
+                  for (int i : e.getValue()) {
+                    batch.add(things.get(i));
+                  }
+                  done.put(e.getKey(), ThingWrites.insert(io, c, e.getKey(), batch));
+                }
+                return done;
+              });
       for (Map.Entry<TypeHandle, List<Integer>> e : byType.entrySet()) {
         TypeHandle h = e.getKey();
         List<Thing> created = createdByType.get(h);
@@ -159,7 +185,9 @@ final class Engine implements AutoCloseable {
     return List.of(out);
   }
 
-  /** After COMMIT of created things: fills their cache keys and retires the type's cached queries. */
+  /**
+   * After COMMIT of created things: fills their cache keys and retires the type's cached queries.
+   */
   void createdCommitted(TypeHandle h, List<Thing> created) {
     if (cache != null) {
       cache.fillAll(ThingCodec.fills(cache, created), cacheTtl);
@@ -179,7 +207,8 @@ final class Engine implements AutoCloseable {
    * Things by id, in input order (duplicates returned once, at their first position): one cache
    * multi-get, then one {@code = ANY} query per table for the misses, whatever the count.
    */
-  List<Thing> getMany(Session session, ThingType type, Collection<Long> ids, ThingDb.Missing missing) {
+  List<Thing> getMany(
+      Session session, ThingType type, Collection<Long> ids, ThingDb.Missing missing) {
     checkOpen();
     TypeHandle h = handle(type);
     Objects.requireNonNull(ids, "ids must not be null");
@@ -256,14 +285,19 @@ final class Engine implements AutoCloseable {
       return List.of();
     }
     Map<Long, Long> versions = new HashMap<>();
-    retry.run("reading the committed versions of " + unique.length + " " + type.name() + " things", () -> {
-      versions.clear();
-      try (Connection c = h.db.database.primary().getConnection()) {
-        sql.query(c, "select thing_id, version from thing_" + type.name() + " where thing_id = any(?)",
-            rs -> versions.put(rs.getLong(1), rs.getLong(2)), unique);
-      }
-      return null;
-    });
+    retry.run(
+        "reading the committed versions of " + unique.length + " " + type.name() + " things",
+        () -> {
+          versions.clear();
+          try (Connection c = h.db.database.primary().getConnection()) {
+            sql.query(
+                c,
+                "select thing_id, version from thing_" + type.name() + " where thing_id = any(?)",
+                rs -> versions.put(rs.getLong(1), rs.getLong(2)),
+                unique);
+          }
+          return null;
+        });
     long[] existing = new long[versions.size()];
     int n = 0;
     for (long id : unique) {
@@ -289,12 +323,27 @@ final class Engine implements AutoCloseable {
         return List.of(found);
       }
       if (attempt == 3 || cache == null) {
-        String example = stale.isEmpty() ? "a thing the primary holds was missing from the read"
-            : "e.g. " + stale.get(0).fullname() + " at version " + stale.get(0).version() + ", database has "
-                + versions.get(stale.get(0).id());
-        throw new ThingDbException("could not read " + (absent + stale.size()) + " of " + existing.length + " "
-            + type.name() + " things at their committed versions after " + attempt + " attempts (" + example
-            + "); is the cache refusing invalidations?");
+        String example =
+            stale.isEmpty()
+                ? "a thing the primary holds was missing from the read"
+                : "e.g. "
+                    + stale.get(0).fullname()
+                    + " at version "
+                    + stale.get(0).version()
+                    + ", database has "
+                    + versions.get(stale.get(0).id());
+        throw new ThingDbException(
+            "could not read "
+                + (absent + stale.size())
+                + " of "
+                + existing.length
+                + " "
+                + type.name()
+                + " things at their committed versions after "
+                + attempt
+                + " attempts ("
+                + example
+                + "); is the cache refusing invalidations?");
       }
       for (Thing t : stale) {
         cache.invalidate(cacheKey(h, t.id()), versions.get(t.id()));
@@ -321,7 +370,8 @@ final class Engine implements AutoCloseable {
     try {
       return scan.run(sql, source, visitor);
     } catch (SQLException e) {
-      throw new ThingDbException("scanning " + scan.type().name() + " things failed: " + e.getMessage(), e);
+      throw new ThingDbException(
+          "scanning " + scan.type().name() + " things failed: " + e.getMessage(), e);
     }
   }
 
@@ -333,7 +383,8 @@ final class Engine implements AutoCloseable {
    *
    * @throws ThingDbException if the database fails
    */
-  List<String> tablesMissingFrom(DataSource dataSource, List<ThingType> types, List<RelationType> relations) {
+  List<String> tablesMissingFrom(
+      DataSource dataSource, List<ThingType> types, List<RelationType> relations) {
     checkOpen();
     Objects.requireNonNull(dataSource, "dataSource must not be null");
     List<String> tables = new ArrayList<>();
@@ -347,10 +398,15 @@ final class Engine implements AutoCloseable {
     }
     tables.add("thingdb_outbox");
     try (Connection c = dataSource.getConnection()) {
-      return sql.query(c, "select t from unnest(?::text[]) with ordinality as u(t, n) where to_regclass(t) is null"
-          + " order by n", rs -> rs.getString(1), (Object) tables.toArray(new String[0]));
+      return sql.query(
+          c,
+          "select t from unnest(?::text[]) with ordinality as u(t, n) where to_regclass(t) is null"
+              + " order by n",
+          rs -> rs.getString(1),
+          (Object) tables.toArray(new String[0]));
     } catch (SQLException e) {
-      throw new ThingDbException("checking the tables of database " + dataSource + " failed: " + e.getMessage(), e);
+      throw new ThingDbException(
+          "checking the tables of database " + dataSource + " failed: " + e.getMessage(), e);
     }
   }
 
@@ -367,7 +423,8 @@ final class Engine implements AutoCloseable {
       }
       TypeHandle h = typesById.get(p.typeId());
       if (h == null) {
-        throw new IllegalArgumentException("fullname '" + f + "' names type id " + p.typeId() + ", which is not registered here");
+        throw new IllegalArgumentException(
+            "fullname '" + f + "' names type id " + p.typeId() + ", which is not registered here");
       }
       parsed.add(p);
       byType.computeIfAbsent(h, k -> new ArrayList<>()).add(p.id());
@@ -401,7 +458,8 @@ final class Engine implements AutoCloseable {
    * read: a replica unless {@code session} holds a WAL position it has not replayed), then the
    * things are loaded cache first ({@link #getMany}: one multi-get, at most two statements for the
    * misses). A query {@link ThingQuery#cached cached} and warm runs no SQL statement at all; how
-   * long a cached list can outlive a write is bounded as {@link ThingQuery#cached} states. Thread-safe.
+   * long a cached list can outlive a write is bounded as {@link ThingQuery#cached} states.
+   * Thread-safe.
    *
    * @throws IllegalArgumentException if the query's type is not registered here, or its cursor
    *     names another type
@@ -437,9 +495,9 @@ final class Engine implements AutoCloseable {
   /**
    * Runs {@code work} in one database transaction and commits it: things created, updated and
    * counted, relations set by their pair, and the caller's statements on its own tables commit
-   * together or not at all, each with ThingDB's versions, outbox rows and cache updates (see
-   * {@link WriteTransaction}). Transient failures before COMMIT (deadlock, serialization failure,
-   * lost connection) run the work again, a bounded number of times ({@link
+   * together or not at all, each with ThingDB's versions, outbox rows and cache updates (see {@link
+   * WriteTransaction}). Transient failures before COMMIT (deadlock, serialization failure, lost
+   * connection) run the work again, a bounded number of times ({@link
    * ThingDbBuilder#transientRetries}); a failure during COMMIT is never retried. Thread-safe.
    *
    * @param session records the commit for read-your-writes; may be null
@@ -452,31 +510,33 @@ final class Engine implements AutoCloseable {
     checkOpen();
     Objects.requireNonNull(work, "work must not be null");
     WriteTransaction[] last = new WriteTransaction[1];
-    return retry.run(() -> last[0] == null ? "write transaction" : last[0].describe(), () -> {
-      WriteTransaction tx = new WriteTransaction(this);
-      last[0] = tx;
-      T result;
-      try {
-        result = work.run(tx);
-        tx.finish();
-      } catch (WriteTransaction.Failure e) {
-        tx.abandon(e.sqlCause());
-        throw e.sqlCause();
-      } catch (RuntimeException e) {
-        tx.abandon(e);
-        throw e;
-      }
-      if (tx.commit(session)) {
-        tx.afterCommit();
-      }
-      return result;
-    });
+    return retry.run(
+        () -> last[0] == null ? "write transaction" : last[0].describe(),
+        () -> {
+          WriteTransaction tx = new WriteTransaction(this);
+          last[0] = tx;
+          T result;
+          try {
+            result = work.run(tx);
+            tx.finish();
+          } catch (WriteTransaction.Failure e) {
+            tx.abandon(e.sqlCause());
+            throw e.sqlCause();
+          } catch (RuntimeException e) {
+            tx.abandon(e);
+            throw e;
+          }
+          if (tx.commit(session)) {
+            tx.afterCommit();
+          }
+          return result;
+        });
   }
 
   /**
    * Atomically adds {@code delta} to a vote counter in one autocommitted statement that also
-   * records the outbox row. The cache is updated by patching a cached copy of the previous
-   * version, or else invalidated at the new version.
+   * records the outbox row. The cache is updated by patching a cached copy of the previous version,
+   * or else invalidated at the new version.
    *
    * @throws NotFoundException if there is no such thing
    * @throws OutcomeUnknownException if the connection failed while the statement ran
@@ -487,7 +547,8 @@ final class Engine implements AutoCloseable {
     checkId(type, id);
     Objects.requireNonNull(counter, "counter must not be null");
     String key = cacheKey(h, id);
-    ThingWrites.CountsCommitted done = ThingWrites.incrCounter(io, session, h, id, key, counter, delta);
+    ThingWrites.CountsCommitted done =
+        ThingWrites.incrCounter(io, session, h, id, key, counter, delta);
     Counts row = done.counts();
     afterCommit("incr " + key);
     if (cache != null) {
@@ -507,10 +568,17 @@ final class Engine implements AutoCloseable {
     Prop.checkDeclaredOn(type, prop);
     Objects.requireNonNull(delta, "delta must not be null");
     if (prop.kind() != PropKind.LONG && prop.kind() != PropKind.DOUBLE) {
-      throw new IllegalArgumentException("prop '" + prop.name() + "' of type " + type.name() + " is " + prop.kind()
-          + "; only LONG and DOUBLE props can be incremented");
+      throw new IllegalArgumentException(
+          "prop '"
+              + prop.name()
+              + "' of type "
+              + type.name()
+              + " is "
+              + prop.kind()
+              + "; only LONG and DOUBLE props can be incremented");
     }
-    ThingWrites.Committed done = writeTx(h.db, session, c -> ThingWrites.incrProp(io, c, h, id, prop, delta));
+    ThingWrites.Committed done =
+        writeTx(h.db, session, c -> ThingWrites.incrProp(io, c, h, id, prop, delta));
     afterCommit("write " + done.thing().fullname());
     thingCommitted(h, done);
     return done.thing();
@@ -528,13 +596,13 @@ final class Engine implements AutoCloseable {
   // ------------------------------------------------------------------ relations
 
   /**
-   * Starts a relation of {@code type} from {@code thing1} to {@code thing2} named {@code name}
-   * (for a vote, its direction). The snapshots prove that the endpoints exist; their types are
-   * checked here.
+   * Starts a relation of {@code type} from {@code thing1} to {@code thing2} named {@code name} (for
+   * a vote, its direction). The snapshots prove that the endpoints exist; their types are checked
+   * here.
    *
-   * @throws IllegalArgumentException if the relation type is not registered, an endpoint is of
-   *     the wrong type, or the name is null, longer than {@value Relation#MAX_NAME_LENGTH}
-   *     characters or contains NUL
+   * @throws IllegalArgumentException if the relation type is not registered, an endpoint is of the
+   *     wrong type, or the name is null, longer than {@value Relation#MAX_NAME_LENGTH} characters
+   *     or contains NUL
    */
   NewRelation newRelation(RelationType type, Thing thing1, Thing thing2, String name) {
     RelationHandle h = relationHandle(type);
@@ -550,8 +618,8 @@ final class Engine implements AutoCloseable {
    * NewRelation)} checks that both exist (a cache-first read of each, so usually no SQL): nothing
    * is written for a missing endpoint.
    *
-   * @throws IllegalArgumentException if the relation type is not registered, an id is below 1,
-   *     or the name is null, too long or contains NUL
+   * @throws IllegalArgumentException if the relation type is not registered, an id is below 1, or
+   *     the name is null, too long or contains NUL
    */
   NewRelation newRelation(RelationType type, long thing1Id, long thing2Id, String name) {
     RelationHandle h = relationHandle(type);
@@ -562,8 +630,8 @@ final class Engine implements AutoCloseable {
 
   /**
    * Creates a relation in one transaction on its database (the relation row, its data rows, the
-   * pair's new cache version and the outbox row), then publishes the pair's list to the cache.
-   * The relation's version starts at 1. {@code session} may be null (no read-your-writes).
+   * pair's new cache version and the outbox row), then publishes the pair's list to the cache. The
+   * relation's version starts at 1. {@code session} may be null (no read-your-writes).
    *
    * @throws DuplicateRelationException if a relation with the same (thing1, thing2, name) exists
    *     (nothing is written)
@@ -577,39 +645,50 @@ final class Engine implements AutoCloseable {
       requireEndpoint(session, h, h.thing1, "thing1", relation.thing1Id(), relation.thing2Id());
       requireEndpoint(session, h, h.thing2, "thing2", relation.thing1Id(), relation.thing2Id());
     }
-    RelationWrites.Committed done = writeTx(h.db, session, c -> RelationWrites.create(io, c, h, relation));
+    RelationWrites.Committed done =
+        writeTx(h.db, session, c -> RelationWrites.create(io, c, h, relation));
     publishPairAfterCommit(h, relation.thing1Id(), relation.thing2Id(), done);
     return done.relation();
   }
 
   /**
-   * The relation with this id as {@code session} may read it (null session: any replica), or
-   * empty. One statement; not cached (the cached read is {@link #lookup}).
+   * The relation with this id as {@code session} may read it (null session: any replica), or empty.
+   * One statement; not cached (the cached read is {@link #lookup}).
    */
   Optional<Relation> getRelation(Session session, RelationType type, long id) {
     checkOpen();
     RelationHandle h = relationHandle(type);
     if (id < 1) {
-      throw new IllegalArgumentException("id out of range for relation " + type.name() + ": " + id + " (ids start at 1)");
+      throw new IllegalArgumentException(
+          "id out of range for relation " + type.name() + ": " + id + " (ids start at 1)");
     }
     return Optional.ofNullable(RelationReads.byId(io, session, h, id));
   }
 
   /**
-   * All relations of {@code type} from the thing {@code thing1Id}, by relation id, in one
-   * statement (not cached, not paginated). {@code session} may be null.
+   * All relations of {@code type} from the thing {@code thing1Id}, by relation id, in one statement
+   * (not cached, not paginated). {@code session} may be null.
    */
   List<Relation> relationsByThing1(Session session, RelationType type, long thing1Id) {
     checkOpen();
     RelationHandle h = relationHandle(type);
-    return RelationReads.byThing(io, session, h, "thing1_id", checkEndpointId(h, "thing1", thing1Id), null);
+    return RelationReads.byThing(
+        io, session, h, "thing1_id", checkEndpointId(h, "thing1", thing1Id), null);
   }
 
-  /** Like {@link #relationsByThing1(Session, RelationType, long)}, only relations named {@code name}. */
+  /**
+   * Like {@link #relationsByThing1(Session, RelationType, long)}, only relations named {@code
+   * name}.
+   */
   List<Relation> relationsByThing1(Session session, RelationType type, long thing1Id, String name) {
     checkOpen();
     RelationHandle h = relationHandle(type);
-    return RelationReads.byThing(io, session, h, "thing1_id", checkEndpointId(h, "thing1", thing1Id),
+    return RelationReads.byThing(
+        io,
+        session,
+        h,
+        "thing1_id",
+        checkEndpointId(h, "thing1", thing1Id),
         Relation.checkName(type, name));
   }
 
@@ -620,14 +699,23 @@ final class Engine implements AutoCloseable {
   List<Relation> relationsByThing2(Session session, RelationType type, long thing2Id) {
     checkOpen();
     RelationHandle h = relationHandle(type);
-    return RelationReads.byThing(io, session, h, "thing2_id", checkEndpointId(h, "thing2", thing2Id), null);
+    return RelationReads.byThing(
+        io, session, h, "thing2_id", checkEndpointId(h, "thing2", thing2Id), null);
   }
 
-  /** Like {@link #relationsByThing2(Session, RelationType, long)}, only relations named {@code name}. */
+  /**
+   * Like {@link #relationsByThing2(Session, RelationType, long)}, only relations named {@code
+   * name}.
+   */
   List<Relation> relationsByThing2(Session session, RelationType type, long thing2Id, String name) {
     checkOpen();
     RelationHandle h = relationHandle(type);
-    return RelationReads.byThing(io, session, h, "thing2_id", checkEndpointId(h, "thing2", thing2Id),
+    return RelationReads.byThing(
+        io,
+        session,
+        h,
+        "thing2_id",
+        checkEndpointId(h, "thing2", thing2Id),
         Relation.checkName(type, name));
   }
 
@@ -637,13 +725,14 @@ final class Engine implements AutoCloseable {
    * none). One cache multi-get; then ONE statement for all pairs that missed, whatever their
    * number; the answers, negative ones included, are cached per pair. A warm lookup runs no SQL.
    *
-   * <p>Cache entries carry the pair's version, which every relation write of the pair raises in
-   * its transaction and publishes after COMMIT (guarded by the outbox), so once a write has
-   * returned no lookup returns the pair's older list from the cache. {@code session} may be null.
+   * <p>Cache entries carry the pair's version, which every relation write of the pair raises in its
+   * transaction and publishes after COMMIT (guarded by the outbox), so once a write has returned no
+   * lookup returns the pair's older list from the cache. {@code session} may be null.
    *
    * @throws IllegalArgumentException if a pair has an id below 1
    */
-  Map<Relation.Pair, List<Relation>> lookup(Session session, RelationType type, Collection<Relation.Pair> pairs) {
+  Map<Relation.Pair, List<Relation>> lookup(
+      Session session, RelationType type, Collection<Relation.Pair> pairs) {
     checkOpen();
     RelationHandle h = relationHandle(type);
     Objects.requireNonNull(pairs, "pairs must not be null");
@@ -673,15 +762,16 @@ final class Engine implements AutoCloseable {
     if (update.isEmpty()) {
       return base;
     }
-    RelationWrites.Committed done = writeTx(h.db, session, c -> RelationWrites.update(io, c, h, update));
+    RelationWrites.Committed done =
+        writeTx(h.db, session, c -> RelationWrites.update(io, c, h, update));
     publishPairAfterCommit(h, base.thing1Id(), base.thing2Id(), done);
     return done.relation();
   }
 
   /**
-   * Deletes the relation row and its data rows (a hard delete: a relation is a link, and the
-   * same (thing1, thing2, name) may be created again), bumps the pair's cache version and
-   * publishes the pair's remaining list.
+   * Deletes the relation row and its data rows (a hard delete: a relation is a link, and the same
+   * (thing1, thing2, name) may be created again), bumps the pair's cache version and publishes the
+   * pair's remaining list.
    *
    * @return false if the relation did not exist (then nothing is written)
    */
@@ -699,19 +789,27 @@ final class Engine implements AutoCloseable {
     return true;
   }
 
-  private void publishPairAfterCommit(RelationHandle h, long thing1Id, long thing2Id, RelationWrites.Committed done) {
+  private void publishPairAfterCommit(
+      RelationHandle h, long thing1Id, long thing2Id, RelationWrites.Committed done) {
     afterCommit("write relation " + h.cacheKey(thing1Id, thing2Id));
     pairCommitted(h, thing1Id, thing2Id, done.pairVersion(), done.pairList(), done.outboxId());
   }
 
   /** After COMMIT of a relation pair's write: publishes the pair's list at its new version. */
-  void pairCommitted(RelationHandle h, long thing1Id, long thing2Id, long pairVersion, List<Relation> pairList,
+  void pairCommitted(
+      RelationHandle h,
+      long thing1Id,
+      long thing2Id,
+      long pairVersion,
+      List<Relation> pairList,
       long outboxId) {
     if (cache == null) {
       return;
     }
     String key = h.cacheKey(thing1Id, thing2Id);
-    Result r = cache.publish(key, RelationCodec.encode(thing1Id, thing2Id, pairList), pairVersion, cacheTtl);
+    Result r =
+        cache.publish(
+            key, RelationCodec.encode(thing1Id, thing2Id, pairList), pairVersion, cacheTtl);
     settle(key, r);
     outbox.confirm(h.db, outboxId, r);
   }
@@ -720,38 +818,75 @@ final class Engine implements AutoCloseable {
     Objects.requireNonNull(type, "relation type must not be null");
     RelationHandle h = relationTypes.get(type.name());
     if (h == null || h.type != type) {
-      throw new IllegalArgumentException("unknown relation type " + type.name()
-          + ": register it with ThingDb.builder().relation(...) (registered: " + relationTypes.keySet() + ")");
+      throw new IllegalArgumentException(
+          "unknown relation type "
+              + type.name()
+              + ": register it with ThingDb.builder().relation(...) (registered: "
+              + relationTypes.keySet()
+              + ")");
     }
     return h;
   }
 
   private static long checkEndpointId(RelationHandle h, String which, long id) {
     if (id < 1) {
-      throw new IllegalArgumentException("relation " + h.type.name() + ": " + which + " id out of range: " + id
-          + " (ids start at 1)");
+      throw new IllegalArgumentException(
+          "relation "
+              + h.type.name()
+              + ": "
+              + which
+              + " id out of range: "
+              + id
+              + " (ids start at 1)");
     }
     return id;
   }
 
-  private static void checkEndpointType(RelationHandle h, String which, ThingType expected, Thing thing) {
+  private static void checkEndpointType(
+      RelationHandle h, String which, ThingType expected, Thing thing) {
     if (thing.type() != expected) {
-      throw new IllegalArgumentException("relation " + h.type.name() + " links " + h.type.thing1().name() + " -> "
-          + h.type.thing2().name() + ": " + which + " " + thing.fullname() + " is of type " + thing.type().name()
-          + ", not " + expected.name());
+      throw new IllegalArgumentException(
+          "relation "
+              + h.type.name()
+              + " links "
+              + h.type.thing1().name()
+              + " -> "
+              + h.type.thing2().name()
+              + ": "
+              + which
+              + " "
+              + thing.fullname()
+              + " is of type "
+              + thing.type().name()
+              + ", not "
+              + expected.name());
     }
   }
 
-  private void requireEndpoint(Session session, RelationHandle h, TypeHandle endpoint, String which, long thing1Id,
+  private void requireEndpoint(
+      Session session,
+      RelationHandle h,
+      TypeHandle endpoint,
+      String which,
+      long thing1Id,
       long thing2Id) {
     long id = which.equals("thing1") ? thing1Id : thing2Id;
     if (ThingReads.load(io, session, endpoint, List.of(id)).isEmpty()) {
-      throw new NotFoundException("relation " + h.describe(thing1Id, thing2Id) + ": no " + endpoint.type.name()
-          + " with id " + id + " (" + which + "); nothing was written");
+      throw new NotFoundException(
+          "relation "
+              + h.describe(thing1Id, thing2Id)
+              + ": no "
+              + endpoint.type.name()
+              + " with id "
+              + id
+              + " ("
+              + which
+              + "); nothing was written");
     }
   }
 
-  // ------------------------------------------------------------------ internals shared with helpers
+  // ------------------------------------------------------------------ internals shared with
+  // helpers
 
   /**
    * The cache key under which this ThingDb caches thing {@code id} of {@code type} (before the
@@ -791,7 +926,9 @@ final class Engine implements AutoCloseable {
    */
   private void settle(String key, Result r) {
     if (r == Result.UNCONFIRMED && !cache.awaitReconciled(key, UNCONFIRMED_WAIT)) {
-      log.debug("cache update of {} unconfirmed and not reconciled within {}; the outbox replay covers it", key,
+      log.debug(
+          "cache update of {} unconfirmed and not reconciled within {}; the outbox replay covers it",
+          key,
           UNCONFIRMED_WAIT);
     }
   }
@@ -806,15 +943,21 @@ final class Engine implements AutoCloseable {
     Objects.requireNonNull(type, "type must not be null");
     TypeHandle h = types.get(type.name());
     if (h == null || h.type != type) {
-      throw new IllegalArgumentException("unknown type " + type.name() + ": register it with ThingDb.builder().type(...)"
-          + " (registered: " + types.keySet() + ")");
+      throw new IllegalArgumentException(
+          "unknown type "
+              + type.name()
+              + ": register it with ThingDb.builder().type(...)"
+              + " (registered: "
+              + types.keySet()
+              + ")");
     }
     return h;
   }
 
   static long checkId(ThingType type, long id) {
     if (id < 1) {
-      throw new IllegalArgumentException("id out of range for " + type.name() + ": " + id + " (ids start at 1)");
+      throw new IllegalArgumentException(
+          "id out of range for " + type.name() + ": " + id + " (ids start at 1)");
     }
     return id;
   }
@@ -858,46 +1001,54 @@ final class Engine implements AutoCloseable {
    * position in {@code session} when the database has replicas.
    */
   <T> T writeTx(DbHandle db, Session session, TxWork<T> work) {
-    return retry.run("write on " + db.name, () -> {
-      Connection c = db.database.primary().getConnection();
-      T result;
-      try {
-        c.setAutoCommit(false);
-        try {
-          result = work.run(c);
-        } catch (SQLException | RuntimeException e) {
-          rollbackQuietly(c, e);
-          throw e;
-        }
-        try {
-          sql.commit(c);
-        } catch (SQLException e) {
-          if (Retry.isConnectionFailure(e)) {
-            throw new OutcomeUnknownException("the connection to database " + db.name
-                + " failed during COMMIT; the write may or may not have been committed: " + e.getMessage(), e);
+    return retry.run(
+        "write on " + db.name,
+        () -> {
+          Connection c = db.database.primary().getConnection();
+          T result;
+          try {
+            c.setAutoCommit(false);
+            try {
+              result = work.run(c);
+            } catch (SQLException | RuntimeException e) {
+              rollbackQuietly(c, e);
+              throw e;
+            }
+            try {
+              sql.commit(c);
+            } catch (SQLException e) {
+              if (Retry.isConnectionFailure(e)) {
+                throw new OutcomeUnknownException(
+                    "the connection to database "
+                        + db.name
+                        + " failed during COMMIT; the write may or may not have been committed: "
+                        + e.getMessage(),
+                    e);
+              }
+              throw e;
+            }
+          } catch (SQLException | RuntimeException e) {
+            try {
+              c.close();
+            } catch (SQLException suppressed) {
+              e.addSuppressed(suppressed);
+            }
+            throw e;
           }
-          throw e;
-        }
-      } catch (SQLException | RuntimeException e) {
-        try {
-          c.close();
-        } catch (SQLException suppressed) {
-          e.addSuppressed(suppressed);
-        }
-        throw e;
-      }
-      // Committed. Nothing from here on may throw SQLException: Retry would run the committed
-      // write again (a connection lost right after COMMIT made an update apply twice).
-      // recordPosition does not throw; closing a broken connection is only logged.
-      recordPosition(db, session, c);
-      try (Connection closing = c) {
-        closing.setAutoCommit(true);
-      } catch (SQLException e) {
-        log.warn("closing the connection to database {} after COMMIT failed; the write is committed: {}", db.name,
-            e.getMessage());
-      }
-      return result;
-    });
+          // Committed. Nothing from here on may throw SQLException: Retry would run the committed
+          // write again (a connection lost right after COMMIT made an update apply twice).
+          // recordPosition does not throw; closing a broken connection is only logged.
+          recordPosition(db, session, c);
+          try (Connection closing = c) {
+            closing.setAutoCommit(true);
+          } catch (SQLException e) {
+            log.warn(
+                "closing the connection to database {} after COMMIT failed; the write is committed: {}",
+                db.name,
+                e.getMessage());
+          }
+          return result;
+        });
   }
 
   void recordPosition(DbHandle db, Session session, Connection c) {
@@ -926,8 +1077,9 @@ final class Engine implements AutoCloseable {
    * After COMMIT of new counts (an increment, or {@link WriteTransaction#addCounts}): patches the
    * cached previous version to {@code counts} (one {@code gets} and one {@code cas}), or
    * invalidates the key at {@code counts.version()}; then owes the type a background query-cache
-   * generation bump ({@link ThingDbBuilder#queryCacheBumpDelay}) and hands the outbox row to the cleanup
-   * once that bump has landed (if the cache update was unconfirmed, the row stays for the replayer).
+   * generation bump ({@link ThingDbBuilder#queryCacheBumpDelay}) and hands the outbox row to the
+   * cleanup once that bump has landed (if the cache update was unconfirmed, the row stays for the
+   * replayer).
    */
   void countsCommitted(TypeHandle h, Counts counts, long outboxId) {
     if (cache == null) {
@@ -936,9 +1088,14 @@ final class Engine implements AutoCloseable {
     }
     long id = counts.id();
     String key = cacheKey(h, id);
-    Result r = cache.patch(key, counts.version(),
-        (b, offset, length) -> ThingCodec.withCounters(b, offset, length, id, counts.ups(), counts.downs(), counts.version()),
-        cacheTtl);
+    Result r =
+        cache.patch(
+            key,
+            counts.version(),
+            (b, offset, length) ->
+                ThingCodec.withCounters(
+                    b, offset, length, id, counts.ups(), counts.downs(), counts.version()),
+            cacheTtl);
     settle(key, r);
     queryCache.bumpLater(this, h, outboxId, r);
   }
@@ -967,7 +1124,13 @@ final class Engine implements AutoCloseable {
 
   /** Maps a thing row (without props) read with {@code select *}. */
   static Thing.Row row(ResultSet rs) throws SQLException {
-    return new Thing.Row(rs.getLong("thing_id"), rs.getInt("ups"), rs.getInt("downs"), rs.getBoolean("deleted"),
-        rs.getBoolean("spam"), Sql.instant(rs, "date"), rs.getLong("version"));
+    return new Thing.Row(
+        rs.getLong("thing_id"),
+        rs.getInt("ups"),
+        rs.getInt("downs"),
+        rs.getBoolean("deleted"),
+        rs.getBoolean("spam"),
+        Sql.instant(rs, "date"),
+        rs.getLong("version"));
   }
 }

@@ -57,8 +57,8 @@ abstract sealed class Entity<T extends EntityType> permits Thing, Relation {
   }
 
   /**
-   * Starts at 1 and is incremented by every write; the cache never replaces a higher version
-   * with a lower one.
+   * Starts at 1 and is incremented by every write; the cache never replaces a higher version with a
+   * lower one.
    */
   public long version() {
     return version;
@@ -67,8 +67,8 @@ abstract sealed class Entity<T extends EntityType> permits Thing, Relation {
   /**
    * The value of {@code prop}, or its default (a copy for bytes). Never touches the database.
    *
-   * @throws IllegalArgumentException if the type does not declare {@code prop} (the same name,
-   *     kind and default); the message names the prop and the type
+   * @throws IllegalArgumentException if the type does not declare {@code prop} (the same name, kind
+   *     and default); the message names the prop and the type
    */
   @SuppressWarnings("unchecked")
   public <V> V get(Prop<V> prop) {
@@ -80,17 +80,23 @@ abstract sealed class Entity<T extends EntityType> permits Thing, Relation {
     return prop.kind() == PropKind.BYTES ? (V) ((byte[]) v).clone() : (V) v;
   }
 
-  /** The props whose values differ from their defaults, read-only. Bytes values must not be modified. */
+  /**
+   * The props whose values differ from their defaults, read-only. Bytes values must not be
+   * modified.
+   */
   public Map<String, Object> storedProps() {
     return props;
   }
 
   /**
-   * Whether {@code o} has the same type id, id, date, version and props (bytes by content) as
-   * this; the subclasses' {@code equals} add their own fields.
+   * Whether {@code o} has the same type id, id, date, version and props (bytes by content) as this;
+   * the subclasses' {@code equals} add their own fields.
    */
   final boolean sameSnapshot(Entity<?> o) {
-    if (o.typeId != typeId || o.id != id || !o.date.equals(date) || o.version != version
+    if (o.typeId != typeId
+        || o.id != id
+        || !o.date.equals(date)
+        || o.version != version
         || !o.props.keySet().equals(props.keySet())) {
       return false;
     }
@@ -113,7 +119,9 @@ abstract sealed class Entity<T extends EntityType> permits Thing, Relation {
   /** What only the subclass has, for {@link #toString()}: " ups=3 downs=1", " 3 -> 9 '1'". */
   abstract String details();
 
-  /** {@code link[t3_15bfi0 v2 ups=3 downs=0 [title, url]]}, {@code vote[r5_2s v1 3 -> 9 '1' []]}. */
+  /**
+   * {@code link[t3_15bfi0 v2 ups=3 downs=0 [title, url]]}, {@code vote[r5_2s v1 3 -> 9 '1' []]}.
+   */
   @Override
   public final String toString() {
     return type.name() + "[" + fullname() + " v" + version + details() + " " + props.keySet() + "]";

@@ -10,8 +10,8 @@ import java.util.Arrays;
 import java.util.Map;
 
 /**
- * The framing the cache encodings of a {@link Thing} ({@link ThingCodec}) and of a pair's
- * {@link Relation}s ({@link RelationCodec}) share. Each entity is written as
+ * The framing the cache encodings of a {@link Thing} ({@link ThingCodec}) and of a pair's {@link
+ * Relation}s ({@link RelationCodec}) share. Each entity is written as
  *
  * <pre>
  *   id                 long
@@ -22,11 +22,10 @@ import java.util.Map;
  *   per stored prop:   name (DataOutputStream.writeUTF), kind code (byte), value text (int length, UTF-8)
  * </pre>
  *
- * and read in place, without a stream: prop names are matched against the type's declared names
- * as bytes ({@link Names}), and each value becomes one object straight from the buffer. A prop
- * no longer declared is skipped (as when loading from the database); a prop whose kind changed,
- * a prop named twice or a value that does not parse makes the whole entry unreadable: a miss.
- * Stateless.
+ * and read in place, without a stream: prop names are matched against the type's declared names as
+ * bytes ({@link Names}), and each value becomes one object straight from the buffer. A prop no
+ * longer declared is skipped (as when loading from the database); a prop whose kind changed, a prop
+ * named twice or a value that does not parse makes the whole entry unreadable: a miss. Stateless.
  */
 final class EntityCodec {
   /** The bytes between the own fields and the props: date, version, prop count. */
@@ -40,7 +39,9 @@ final class EntityCodec {
     void write(DataOutputStream out) throws IOException;
   }
 
-  /** Writes {@code e} in the layout above, with {@code own} writing the fields only its class has. */
+  /**
+   * Writes {@code e} in the layout above, with {@code own} writing the fields only its class has.
+   */
   static void write(DataOutputStream out, Entity<?> e, OwnFields own) throws IOException {
     out.writeLong(e.id());
     own.write(out);
@@ -60,9 +61,9 @@ final class EntityCodec {
 
   /**
    * Reads the {@code n} props that start at {@code p} into {@code into} and returns the position
-   * after them, or -1 if they run past {@code end}, name a prop twice or hold a declared prop
-   * under another kind. Throws for a value that does not parse as its kind; the decoders catch
-   * that and treat the entry as a miss.
+   * after them, or -1 if they run past {@code end}, name a prop twice or hold a declared prop under
+   * another kind. Throws for a value that does not parse as its kind; the decoders catch that and
+   * treat the entry as a miss.
    */
   static int readProps(Names<?> names, byte[] b, int p, int end, int n, PropMap into) {
     for (int i = 0; i < n; i++) {
@@ -109,7 +110,12 @@ final class EntityCodec {
         if (n == 4 && b[p] == 't' && b[p + 1] == 'r' && b[p + 2] == 'u' && b[p + 3] == 'e') {
           return Boolean.TRUE;
         }
-        if (n == 5 && b[p] == 'f' && b[p + 1] == 'a' && b[p + 2] == 'l' && b[p + 3] == 's' && b[p + 4] == 'e') {
+        if (n == 5
+            && b[p] == 'f'
+            && b[p + 1] == 'a'
+            && b[p + 2] == 'l'
+            && b[p + 3] == 's'
+            && b[p + 4] == 'e') {
           return Boolean.FALSE;
         }
         throw new IllegalArgumentException("not a boolean");
@@ -118,7 +124,10 @@ final class EntityCodec {
     }
   }
 
-  /** {@link Long#parseLong} of ASCII digits with an optional minus, accumulated negatively as it does. */
+  /**
+   * {@link Long#parseLong} of ASCII digits with an optional minus, accumulated negatively as it
+   * does.
+   */
   static long parseLong(byte[] b, int p, int n) {
     boolean negative = n > 0 && b[p] == '-';
     int i = negative ? 1 : 0;
@@ -141,7 +150,10 @@ final class EntityCodec {
   }
 
   static int getInt(byte[] b, int at) {
-    return (b[at] & 0xFF) << 24 | (b[at + 1] & 0xFF) << 16 | (b[at + 2] & 0xFF) << 8 | (b[at + 3] & 0xFF);
+    return (b[at] & 0xFF) << 24
+        | (b[at + 1] & 0xFF) << 16
+        | (b[at + 2] & 0xFF) << 8
+        | (b[at + 3] & 0xFF);
   }
 
   static void putInt(byte[] b, int at, int v) {
@@ -161,7 +173,8 @@ final class EntityCodec {
   }
 
   static Instant fromMicros(long micros) {
-    return Instant.ofEpochSecond(Math.floorDiv(micros, 1_000_000L), Math.floorMod(micros, 1_000_000L) * 1_000L);
+    return Instant.ofEpochSecond(
+        Math.floorDiv(micros, 1_000_000L), Math.floorMod(micros, 1_000_000L) * 1_000L);
   }
 
   /**

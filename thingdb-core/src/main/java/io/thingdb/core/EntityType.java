@@ -9,15 +9,14 @@ import java.util.regex.Pattern;
 
 /**
  * What a {@link ThingType} and a {@link RelationType} share: a checked name (it becomes table
- * names), the props declared in code, in order, and the prop checks every read and write makes.
- * The subclasses add what only they have (a relation type's endpoint types) and the {@link #noun}
- * their messages use ("type link", "relation type vote"). Immutable and thread-safe.
+ * names), the props declared in code, in order, and the prop checks every read and write makes. The
+ * subclasses add what only they have (a relation type's endpoint types) and the {@link #noun} their
+ * messages use ("type link", "relation type vote"). Immutable and thread-safe.
  *
  * <p>The public methods here and in {@link PropsBuilder} are public API of the subclasses and are
- * deliberately not {@code final}: javac gives a public class a public bridge for each public
- * method it inherits from a package-private class only when that method is not final, and without
- * the bridge reflection from another package (a template engine, an assertion library) cannot
- * call it.
+ * deliberately not {@code final}: javac gives a public class a public bridge for each public method
+ * it inherits from a package-private class only when that method is not final, and without the
+ * bridge reflection from another package (a template engine, an assertion library) cannot call it.
  */
 abstract sealed class EntityType permits ThingType, RelationType {
   static final Pattern NAME = Pattern.compile("[a-z][a-z0-9_]{0,39}");
@@ -36,7 +35,8 @@ abstract sealed class EntityType permits ThingType, RelationType {
   static String checkName(String what, String name) {
     Objects.requireNonNull(name, what + " name must not be null");
     if (!NAME.matcher(name).matches()) {
-      throw new IllegalArgumentException(what + " name must match [a-z][a-z0-9_]{0,39}: '" + name + "'");
+      throw new IllegalArgumentException(
+          what + " name must match [a-z][a-z0-9_]{0,39}: '" + name + "'");
     }
     return name;
   }
@@ -66,9 +66,9 @@ abstract sealed class EntityType permits ThingType, RelationType {
   }
 
   /**
-   * Checks that {@code prop} is declared on this type (same name, kind and default); a prop of
-   * the same name but another kind or default is "unknown" here. Reads and writes of values use
-   * {@link Prop#checkDeclaredOn}, whose message tells that case apart.
+   * Checks that {@code prop} is declared on this type (same name, kind and default); a prop of the
+   * same name but another kind or default is "unknown" here. Reads and writes of values use {@link
+   * Prop#checkDeclaredOn}, whose message tells that case apart.
    */
   final void check(Prop<?> prop) {
     Objects.requireNonNull(prop, "prop must not be null");
@@ -80,7 +80,15 @@ abstract sealed class EntityType permits ThingType, RelationType {
 
   private IllegalArgumentException unknown(String prop) {
     return new IllegalArgumentException(
-        "unknown prop '" + prop + "' of " + noun + " " + name + " (declared: " + props.keySet() + ")");
+        "unknown prop '"
+            + prop
+            + "' of "
+            + noun
+            + " "
+            + name
+            + " (declared: "
+            + props.keySet()
+            + ")");
   }
 
   final boolean hasProp(String name) {
@@ -103,15 +111,22 @@ abstract sealed class EntityType permits ThingType, RelationType {
       return null;
     }
     if (kind.charAt(0) != prop.kind().code()) {
-      throw new ThingDbException("stored prop '" + key + "' of " + describe(id) + " has kind " + kind
-          + " but is declared " + prop.kind());
+      throw new ThingDbException(
+          "stored prop '"
+              + key
+              + "' of "
+              + describe(id)
+              + " has kind "
+              + kind
+              + " but is declared "
+              + prop.kind());
     }
     return prop.kind().decode(value);
   }
 
   /**
-   * What the builders of both kinds of type share: the name, checked when the builder is made,
-   * and the props, each checked when added. Not thread-safe.
+   * What the builders of both kinds of type share: the name, checked when the builder is made, and
+   * the props, each checked when added. Not thread-safe.
    *
    * @param <B> the builder itself, so that chained calls keep its type
    */
@@ -131,7 +146,8 @@ abstract sealed class EntityType permits ThingType, RelationType {
     public B prop(Prop<?> prop) {
       Objects.requireNonNull(prop, () -> noun + " " + name + ": prop must not be null");
       if (props.putIfAbsent(prop.name(), prop) != null) {
-        throw new IllegalArgumentException(noun + " " + name + " declares prop '" + prop.name() + "' twice");
+        throw new IllegalArgumentException(
+            noun + " " + name + " declares prop '" + prop.name() + "' twice");
       }
       return self();
     }

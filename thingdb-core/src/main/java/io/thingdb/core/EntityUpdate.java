@@ -28,9 +28,9 @@ abstract sealed class EntityUpdate<E extends Entity<?>, U extends EntityUpdate<E
   abstract U self();
 
   /**
-   * Sets a prop, validated at once against the type: a prop it does not declare, one declared
-   * with another kind or default, a null or a value of the wrong kind is refused with a message
-   * naming the prop. Setting a prop to its default deletes its row when the update is applied.
+   * Sets a prop, validated at once against the type: a prop it does not declare, one declared with
+   * another kind or default, a null or a value of the wrong kind is refused with a message naming
+   * the prop. Setting a prop to its default deletes its row when the update is applied.
    */
   public <T> U set(Prop<T> prop, T value) {
     Prop.checkDeclaredOn(base.type(), prop);
@@ -68,7 +68,9 @@ abstract sealed class EntityUpdate<E extends Entity<?>, U extends EntityUpdate<E
     return changedProps().isEmpty() && !ownFieldsChanged();
   }
 
-  /** Whether {@code o} edits an equal snapshot with equal props; the subclasses add their fields. */
+  /**
+   * Whether {@code o} edits an equal snapshot with equal props; the subclasses add their fields.
+   */
   final boolean sameEdits(EntityUpdate<?, ?> o) {
     return o.base.equals(base) && o.props.equals(props);
   }
@@ -86,6 +88,12 @@ abstract sealed class EntityUpdate<E extends Entity<?>, U extends EntityUpdate<E
 
   @Override
   public final String toString() {
-    return getClass().getSimpleName() + "{" + base.fullname() + " props=" + props.keySet() + details() + "}";
+    return getClass().getSimpleName()
+        + "{"
+        + base.fullname()
+        + " props="
+        + props.keySet()
+        + details()
+        + "}";
   }
 }

@@ -13,16 +13,16 @@ import java.util.Objects;
  * A condition on the things of one type, for {@link ThingQuery#where}: a comparison of a base
  * column or a prop with values, or an {@code and}/{@code or} of other filters (nestable).
  *
- * <p>A prop compares by its value as the thing has it: a thing with no stored row for the prop
- * has the prop's default, so {@code eq(TITLE, "")} (the default) matches every thing that never
- * set a title. Values compare as their kind does: long and instant props numerically (instants
- * to the microsecond), double props as IEEE doubles ({@code -0.0} equals {@code 0.0}), strings by
- * Unicode code point (collation {@code "C"}, the order of {@link String#compareTo} outside the
- * surrogate range), booleans and bytes for equality only.
+ * <p>A prop compares by its value as the thing has it: a thing with no stored row for the prop has
+ * the prop's default, so {@code eq(TITLE, "")} (the default) matches every thing that never set a
+ * title. Values compare as their kind does: long and instant props numerically (instants to the
+ * microsecond), double props as IEEE doubles ({@code -0.0} equals {@code 0.0}), strings by Unicode
+ * code point (collation {@code "C"}, the order of {@link String#compareTo} outside the surrogate
+ * range), booleans and bytes for equality only.
  *
  * <p>Every factory validates at once: a value of the wrong kind is an {@link
- * IllegalArgumentException} that names the prop (or column) and the value; a null value is a
- * {@link NullPointerException}. Whether a prop belongs to the queried type is checked by {@link
+ * IllegalArgumentException} that names the prop (or column) and the value; a null value is a {@link
+ * NullPointerException}. Whether a prop belongs to the queried type is checked by {@link
  * ThingQuery#where}. Immutable and thread-safe.
  */
 public final class Filter {
@@ -75,8 +75,15 @@ public final class Filter {
     }
 
     private IllegalArgumentException wrong(String wanted, Object value) {
-      return new IllegalArgumentException("column " + label() + " takes " + wanted + ", but the value is a "
-          + value.getClass().getSimpleName() + ": " + value);
+      return new IllegalArgumentException(
+          "column "
+              + label()
+              + " takes "
+              + wanted
+              + ", but the value is a "
+              + value.getClass().getSimpleName()
+              + ": "
+              + value);
     }
   }
 
@@ -108,8 +115,10 @@ public final class Filter {
   private final Op op;
   private final Column column;
   private final Prop<?> prop;
+
   /** Normalised values: Long/Instant/Boolean for columns, the prop's Java values for props. */
   private final List<Object> values;
+
   private final List<Filter> children;
 
   private Filter(Op op, Column column, Prop<?> prop, List<Object> values, List<Filter> children) {
@@ -178,8 +187,13 @@ public final class Filter {
     Objects.requireNonNull(prop, "prop must not be null");
     Object v = prop.accept(value);
     if (op.ordering() && (prop.kind() == PropKind.BOOLEAN || prop.kind() == PropKind.BYTES)) {
-      throw new IllegalArgumentException(op.label + " is not defined on " + prop.kind() + " prop '" + prop.name()
-          + "': use eq, ne or in");
+      throw new IllegalArgumentException(
+          op.label
+              + " is not defined on "
+              + prop.kind()
+              + " prop '"
+              + prop.name()
+              + "': use eq, ne or in");
     }
     return new Filter(op, null, prop, List.of(v), List.of());
   }
@@ -237,7 +251,8 @@ public final class Filter {
     Objects.requireNonNull(column, "column must not be null");
     Object v = column.accept(value);
     if (op.ordering() && !column.ordered()) {
-      throw new IllegalArgumentException(op.label + " is not defined on column " + column.label() + ": use eq, ne or in");
+      throw new IllegalArgumentException(
+          op.label + " is not defined on column " + column.label() + ": use eq, ne or in");
     }
     return new Filter(op, column, null, List.of(v), List.of());
   }
@@ -323,7 +338,10 @@ public final class Filter {
     String subject = column != null ? column.label() : "'" + prop.name() + "'";
     List<String> shown = new ArrayList<>(values.size());
     for (Object v : values) {
-      shown.add(v instanceof byte[] b ? "base64:" + Base64.getEncoder().encodeToString(b) : String.valueOf(v));
+      shown.add(
+          v instanceof byte[] b
+              ? "base64:" + Base64.getEncoder().encodeToString(b)
+              : String.valueOf(v));
     }
     return op.label + "(" + subject + ", " + (op == Op.IN ? shown.toString() : shown.get(0)) + ")";
   }

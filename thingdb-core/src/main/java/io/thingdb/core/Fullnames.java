@@ -32,26 +32,34 @@ public final class Fullnames {
       throw new IllegalArgumentException("fullname must not be null");
     }
     int underscore = fullname.indexOf('_');
-    if (fullname.length() < 4 || (fullname.charAt(0) != 't' && fullname.charAt(0) != 'r') || underscore < 2
+    if (fullname.length() < 4
+        || (fullname.charAt(0) != 't' && fullname.charAt(0) != 'r')
+        || underscore < 2
         || underscore == fullname.length() - 1) {
       throw new IllegalArgumentException(
-          "malformed fullname '" + abbreviate(fullname) + "': expected t<base36 type>_<base36 id>, e.g. t3_15bfi0");
+          "malformed fullname '"
+              + abbreviate(fullname)
+              + "': expected t<base36 type>_<base36 id>, e.g. t3_15bfi0");
     }
     String type = fullname.substring(1, underscore);
     String id = fullname.substring(underscore + 1);
     if (!isBase36(type) || !isBase36(id)) {
       throw new IllegalArgumentException(
-          "malformed fullname '" + abbreviate(fullname) + "': type and id must be lowercase base36");
+          "malformed fullname '"
+              + abbreviate(fullname)
+              + "': type and id must be lowercase base36");
     }
     try {
       int typeId = Integer.parseInt(type, 36);
       long value = Long.parseLong(id, 36);
       if (typeId < 1 || value < 1) {
-        throw new IllegalArgumentException("malformed fullname '" + abbreviate(fullname) + "': ids start at 1");
+        throw new IllegalArgumentException(
+            "malformed fullname '" + abbreviate(fullname) + "': ids start at 1");
       }
       return new Parsed(fullname.charAt(0) == 'r', typeId, value);
     } catch (NumberFormatException e) {
-      throw new IllegalArgumentException("malformed fullname '" + abbreviate(fullname) + "': id out of range", e);
+      throw new IllegalArgumentException(
+          "malformed fullname '" + abbreviate(fullname) + "': id out of range", e);
     }
   }
 

@@ -9,16 +9,17 @@ import java.util.Objects;
 
 /**
  * What a {@link NewThing} and a {@link NewRelation} share before they are created: the type, the
- * props being set (each checked against the type when set; a prop set to its default is not
- * stored) and the creation date. The subclasses keep what only they have (a thing's initial votes
- * and spam flag, a relation's endpoints and name). Not thread-safe.
+ * props being set (each checked against the type when set; a prop set to its default is not stored)
+ * and the creation date. The subclasses keep what only they have (a thing's initial votes and spam
+ * flag, a relation's endpoints and name). Not thread-safe.
  *
  * <p>Public methods are not {@code final}: see {@link EntityType} for why.
  *
  * @param <T> the type's class
  * @param <N> the builder itself, so that chained calls keep its type
  */
-abstract sealed class NewEntity<T extends EntityType, N extends NewEntity<T, N>> permits NewThing, NewRelation {
+abstract sealed class NewEntity<T extends EntityType, N extends NewEntity<T, N>>
+    permits NewThing, NewRelation {
   private final T type;
   private final Map<String, Object> props = new LinkedHashMap<>();
   private Instant date;
@@ -30,9 +31,9 @@ abstract sealed class NewEntity<T extends EntityType, N extends NewEntity<T, N>>
   abstract N self();
 
   /**
-   * Sets a prop, validated at once against the type: a prop it does not declare, one declared
-   * with another kind or default, a null or a value of the wrong kind is refused with a message
-   * naming the prop. A value equal to the prop's default is not stored.
+   * Sets a prop, validated at once against the type: a prop it does not declare, one declared with
+   * another kind or default, a null or a value of the wrong kind is refused with a message naming
+   * the prop. A value equal to the prop's default is not stored.
    */
   public <V> N set(Prop<V> prop, V value) {
     Prop.checkDeclaredOn(type, prop);
@@ -45,9 +46,13 @@ abstract sealed class NewEntity<T extends EntityType, N extends NewEntity<T, N>>
     return self();
   }
 
-  /** The creation date, truncated to microseconds (default: now, on the configured {@link java.time.Clock}). */
+  /**
+   * The creation date, truncated to microseconds (default: now, on the configured {@link
+   * java.time.Clock}).
+   */
   public N date(Instant date) {
-    this.date = Objects.requireNonNull(date, "date must not be null").truncatedTo(ChronoUnit.MICROS);
+    this.date =
+        Objects.requireNonNull(date, "date must not be null").truncatedTo(ChronoUnit.MICROS);
     return self();
   }
 

@@ -2,8 +2,7 @@ package io.thingdb.core;
 
 /**
  * A relation to create, started with {@link ThingDb#newRelation}; pass it to {@link
- * ThingDb#create(NewRelation)}. Props equal to their defaults are not stored. Not
- * thread-safe.
+ * ThingDb#create(NewRelation)}. Props equal to their defaults are not stored. Not thread-safe.
  *
  * <p>Setting props ({@link #set}) and the date ({@link #date(java.time.Instant)}) are shared with
  * {@link NewThing}; the endpoints and the name, fixed when it is started, are a relation's own.
@@ -14,7 +13,8 @@ public final class NewRelation extends NewEntity<RelationType, NewRelation> {
   private final String name;
   private final boolean endpointsKnown;
 
-  NewRelation(RelationType type, long thing1Id, long thing2Id, String name, boolean endpointsKnown) {
+  NewRelation(
+      RelationType type, long thing1Id, long thing2Id, String name, boolean endpointsKnown) {
     super(type);
     this.thing1Id = thing1Id;
     this.thing2Id = thing2Id;

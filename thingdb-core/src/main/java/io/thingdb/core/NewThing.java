@@ -24,7 +24,8 @@ public final class NewThing extends NewEntity<ThingType, NewThing> {
   /** Initial votes (default 0, 0); must not be negative. */
   public NewThing votes(int ups, int downs) {
     if (ups < 0 || downs < 0) {
-      throw new IllegalArgumentException("votes must not be negative: ups=" + ups + ", downs=" + downs);
+      throw new IllegalArgumentException(
+          "votes must not be negative: ups=" + ups + ", downs=" + downs);
     }
     this.ups = ups;
     this.downs = downs;

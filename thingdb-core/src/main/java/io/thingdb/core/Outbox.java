@@ -18,13 +18,13 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The durable side of write-through. Every write records (cache key, version) in
- * {@code thingdb_outbox} in its own transaction. After COMMIT the writer updates the cache; rows
- * whose update the cache confirmed, and whose type's query-cache bump has landed, are deleted in
- * batches (one statement per database every 50 ms, not one per write). Rows still present after
- * the grace period belong to writers that crashed or could not reach the cache: any instance's
- * replayer invalidates their keys at the recorded version and bumps the query-cache generations
- * of their types, retrying until the cache confirms. Thread-safe; owns one thread.
+ * The durable side of write-through. Every write records (cache key, version) in {@code
+ * thingdb_outbox} in its own transaction. After COMMIT the writer updates the cache; rows whose
+ * update the cache confirmed, and whose type's query-cache bump has landed, are deleted in batches
+ * (one statement per database every 50 ms, not one per write). Rows still present after the grace
+ * period belong to writers that crashed or could not reach the cache: any instance's replayer
+ * invalidates their keys at the recorded version and bumps the query-cache generations of their
+ * types, retrying until the cache confirms. Thread-safe; owns one thread.
  */
 final class Outbox implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(Outbox.class);
@@ -42,11 +42,13 @@ final class Outbox implements AutoCloseable {
     this.replayInterval = replayInterval;
     this.grace = grace;
     String name = "thingdb-outbox-" + INSTANCES.incrementAndGet();
-    this.thread = Executors.newSingleThreadScheduledExecutor(r -> {
-      Thread t = new Thread(r, name);
-      t.setDaemon(true);
-      return t;
-    });
+    this.thread =
+        Executors.newSingleThreadScheduledExecutor(
+            r -> {
+              Thread t = new Thread(r, name);
+              t.setDaemon(true);
+              return t;
+            });
   }
 
   void start() {
@@ -83,8 +85,11 @@ final class Outbox implements AutoCloseable {
           delete(e.getKey(), ids);
         } catch (SQLException | RuntimeException ex) {
           // The rows stay; the replayer will find them confirmed (SUPERSEDED) and delete them.
-          log.warn("deleting {} confirmed outbox rows on {} failed; the replayer will clean them up", ids.size(),
-              e.getKey().name, ex);
+          log.warn(
+              "deleting {} confirmed outbox rows on {} failed; the replayer will clean them up",
+              ids.size(),
+              e.getKey().name,
+              ex);
         }
       }
     }
@@ -92,7 +97,10 @@ final class Outbox implements AutoCloseable {
 
   private void delete(DbHandle database, List<Long> ids) throws SQLException {
     try (Connection c = database.database.primary().getConnection()) {
-      db.sql.update(c, "delete from thingdb_outbox where id = any(?)", ids.stream().mapToLong(Long::longValue).toArray());
+      db.sql.update(
+          c,
+          "delete from thingdb_outbox where id = any(?)",
+          ids.stream().mapToLong(Long::longValue).toArray());
     }
   }
 
@@ -101,7 +109,11 @@ final class Outbox implements AutoCloseable {
       try {
         replay(database);
       } catch (SQLException | RuntimeException e) {
-        log.warn("replaying the cache outbox of {} failed; will retry in {} ms", database.name, replayInterval.toMillis(), e);
+        log.warn(
+            "replaying the cache outbox of {} failed; will retry in {} ms",
+            database.name,
+            replayInterval.toMillis(),
+            e);
       }
     }
   }
@@ -111,9 +123,13 @@ final class Outbox implements AutoCloseable {
     record Row(long id, String key, long version) {}
     List<Row> rows;
     try (Connection c = database.database.primary().getConnection()) {
-      rows = db.sql.query(c, "select id, cache_key, version from thingdb_outbox"
-          + " where created_at < now() - ? * interval '1 millisecond' order by id limit 1000",
-          rs -> new Row(rs.getLong(1), rs.getString(2), rs.getLong(3)), grace.toMillis());
+      rows =
+          db.sql.query(
+              c,
+              "select id, cache_key, version from thingdb_outbox"
+                  + " where created_at < now() - ? * interval '1 millisecond' order by id limit 1000",
+              rs -> new Row(rs.getLong(1), rs.getString(2), rs.getLong(3)),
+              grace.toMillis());
     }
     if (rows.isEmpty()) {
       return 0;
@@ -130,15 +146,20 @@ final class Outbox implements AutoCloseable {
     // The writer may have died before its query-cache bump too (QueryCache confirms a row only
     // once the bump landed): bump the types of these things before the rows go.
     if (!done.isEmpty() && !db.queryCache.bumpForReplay(db, keys)) {
-      log.warn("outbox of {}: could not bump the query-cache generations of {} replayed keys; will retry", database.name,
+      log.warn(
+          "outbox of {}: could not bump the query-cache generations of {} replayed keys; will retry",
+          database.name,
           done.size());
       return 0;
     }
     if (!done.isEmpty()) {
       delete(database, done);
       replayed.add(done.size());
-      log.info("outbox of {}: invalidated {} cache keys left by writers that could not update the cache ({} still pending)",
-          database.name, done.size(), rows.size() - done.size());
+      log.info(
+          "outbox of {}: invalidated {} cache keys left by writers that could not update the cache ({} still pending)",
+          database.name,
+          done.size(),
+          rows.size() - done.size());
     }
     return done.size();
   }

@@ -5,10 +5,10 @@ import java.util.Arrays;
 import java.util.Objects;
 
 /**
- * A typed property key of a thing or relation type, with its kind and default. A thing stores a
- * row for a prop only when its value differs from the default, so adding a prop to a type needs
- * no DDL. Prop names are data, not SQL: any non-empty string of at most 200 characters without
- * NUL works. Immutable and thread-safe.
+ * A typed property key of a thing or relation type, with its kind and default. A thing stores a row
+ * for a prop only when its value differs from the default, so adding a prop to a type needs no DDL.
+ * Prop names are data, not SQL: any non-empty string of at most 200 characters without NUL works.
+ * Immutable and thread-safe.
  *
  * @param <T> the Java type of the value
  */
@@ -37,12 +37,21 @@ public final class Prop<T> {
 
   static Object checkValue(PropKind kind, String name, Object value) {
     if (!kind.javaType().isInstance(value)) {
-      throw new IllegalArgumentException("prop '" + name + "' is " + kind + " but the value is a "
-          + value.getClass().getSimpleName() + ": " + value);
+      throw new IllegalArgumentException(
+          "prop '"
+              + name
+              + "' is "
+              + kind
+              + " but the value is a "
+              + value.getClass().getSimpleName()
+              + ": "
+              + value);
     }
     if (kind == PropKind.STRING && ((String) value).indexOf('\0') >= 0) {
       throw new IllegalArgumentException(
-          "prop '" + name + "': strings must not contain NUL characters (PostgreSQL text cannot store them)");
+          "prop '"
+              + name
+              + "': strings must not contain NUL characters (PostgreSQL text cannot store them)");
     }
     if (kind == PropKind.DOUBLE && !Double.isFinite((Double) value)) {
       throw new IllegalArgumentException("prop '" + name + "': doubles must be finite: " + value);
@@ -60,10 +69,22 @@ public final class Prop<T> {
     if (type.hasProp(prop.name())) {
       Prop<?> declared = type.prop(prop.name());
       if (!declared.equals(prop)) {
-        throw new IllegalArgumentException("prop '" + prop.name() + "' of " + type.noun() + " " + type.name()
-            + " is declared as " + declared.kind() + " with default '" + declared.kind().encode(declared.defaultValue)
-            + "', but was used as " + prop.kind() + " with default '" + prop.kind().encode(prop.defaultValue)
-            + "': use the Prop the type was declared with");
+        throw new IllegalArgumentException(
+            "prop '"
+                + prop.name()
+                + "' of "
+                + type.noun()
+                + " "
+                + type.name()
+                + " is declared as "
+                + declared.kind()
+                + " with default '"
+                + declared.kind().encode(declared.defaultValue)
+                + "', but was used as "
+                + prop.kind()
+                + " with default '"
+                + prop.kind().encode(prop.defaultValue)
+                + "': use the Prop the type was declared with");
       }
     }
     type.check(prop);
@@ -135,7 +156,10 @@ public final class Prop<T> {
 
   @Override
   public boolean equals(Object o) {
-    return o instanceof Prop<?> p && p.name.equals(name) && p.kind == kind && valueEquals(kind, p.defaultValue, defaultValue);
+    return o instanceof Prop<?> p
+        && p.name.equals(name)
+        && p.kind == kind
+        && valueEquals(kind, p.defaultValue, defaultValue);
   }
 
   @Override

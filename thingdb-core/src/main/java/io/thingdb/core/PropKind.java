@@ -5,8 +5,8 @@ import java.time.temporal.ChronoUnit;
 import java.util.Base64;
 
 /**
- * The value kinds a {@link Prop} can have, with their text encoding in the {@code data_*}
- * tables. The one-letter code is stored with every value and in the prop registry.
+ * The value kinds a {@link Prop} can have, with their text encoding in the {@code data_*} tables.
+ * The one-letter code is stored with every value and in the prop registry.
  */
 public enum PropKind {
   /** {@link String}; must not contain NUL characters (PostgreSQL text cannot store them). */
@@ -73,7 +73,8 @@ public enum PropKind {
         return Double.toString((Double) value);
       case INSTANT:
         Instant i = (Instant) value;
-        return Long.toString(Math.addExact(Math.multiplyExact(i.getEpochSecond(), 1_000_000L), i.getNano() / 1_000));
+        return Long.toString(
+            Math.addExact(Math.multiplyExact(i.getEpochSecond(), 1_000_000L), i.getNano() / 1_000));
       case BYTES:
         return Base64.getEncoder().encodeToString((byte[]) value);
       default:
@@ -94,7 +95,8 @@ public enum PropKind {
         return Boolean.parseBoolean(text);
       case INSTANT:
         long micros = Long.parseLong(text);
-        return Instant.ofEpochSecond(Math.floorDiv(micros, 1_000_000L), Math.floorMod(micros, 1_000_000L) * 1_000L);
+        return Instant.ofEpochSecond(
+            Math.floorDiv(micros, 1_000_000L), Math.floorMod(micros, 1_000_000L) * 1_000L);
       case BYTES:
         return Base64.getDecoder().decode(text);
       default:

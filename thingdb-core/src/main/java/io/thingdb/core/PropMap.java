@@ -9,12 +9,12 @@ import java.util.Set;
 
 /**
  * The props of a thing or relation decoded from the cache: names and values in two arrays, in
- * stored order. An entity has a handful of props, so a scan (names are usually the declared
- * {@link Prop#name()} instances, so identity matches first) beats hashing, and two arrays replace
- * a LinkedHashMap's table and one node per entry: the read path builds one of these per entity.
- * Filled once by the decoder ({@link EntityCodec#readProps}), then never changed; {@link Thing}
- * and {@link Relation} hand it out read-only. Not thread-safe while being filled; safely
- * published with its entity afterwards.
+ * stored order. An entity has a handful of props, so a scan (names are usually the declared {@link
+ * Prop#name()} instances, so identity matches first) beats hashing, and two arrays replace a
+ * LinkedHashMap's table and one node per entry: the read path builds one of these per entity.
+ * Filled once by the decoder ({@link EntityCodec#readProps}), then never changed; {@link Thing} and
+ * {@link Relation} hand it out read-only. Not thread-safe while being filled; safely published with
+ * its entity afterwards.
  */
 final class PropMap extends AbstractMap<String, Object> {
   private final String[] names;

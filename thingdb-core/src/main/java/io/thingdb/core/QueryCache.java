@@ -32,27 +32,28 @@ import org.slf4j.LoggerFactory;
  * <p>A type's generation is a memcached counter, {@code gen:<type>}; cached id lists are keyed by
  * it, so a bump retires every list of the type at once. A counter can vanish (node restart,
  * eviction, flush). Re-created at 1 it could climb back to a value some old list was cached under
- * and serve that list as current, so it is re-created at the clock's time in microseconds
- * instead, which is above every value it had unless writes to the type averaged more than one per
+ * and serve that list as current, so it is re-created at the clock's time in microseconds instead,
+ * which is above every value it had unless writes to the type averaged more than one per
  * microsecond since it was first created, and above the highest generation this instance has seen
  * (a safeguard for clocks that stand still or step back). A counter found below that highest value
  * was lost and re-created by an instance whose clock is behind; it is pushed forward the same way.
  *
  * <h2>When writes bump it</h2>
+ *
  * Creates bump it before they return ({@link #bump}). Updates and increments do not wait for a
  * bump: they mark the type as owing one ({@link #bumpLater}), and a background thread sends one
  * bump per owing type at most {@code delay} after the first write that marked it, for all the
- * writes since. A busy type then costs one cache round trip per delay instead of one per write
- * (an increment's generation bump was one of its four round trips). This instance's own queries
- * never miss its writes: reading the generation while the type owes a bump, or while the
- * background thread is sending one, bumps it instead ({@code incr} by 1 rather than 0), one round
- * trip either way. Other instances may serve
- * a result cached before a write until the bump lands: at most {@code delay} plus one cache write
- * after the write returned. A write's outbox row is confirmed only once its bump has landed, so a
- * writer that dies owing a bump leaves the row behind, and the outbox replay of any instance bumps
- * the type ({@link #bumpForReplay}) within the replay interval plus grace. A bump the cache could
- * not confirm stays owed and is retried; meanwhile MemcachedCache treats the counter as dirty and
- * deletes it once the server answers, after which it is re-created above every older value.
+ * writes since. A busy type then costs one cache round trip per delay instead of one per write (an
+ * increment's generation bump was one of its four round trips). This instance's own queries never
+ * miss its writes: reading the generation while the type owes a bump, or while the background
+ * thread is sending one, bumps it instead ({@code incr} by 1 rather than 0), one round trip either
+ * way. Other instances may serve a result cached before a write until the bump lands: at most
+ * {@code delay} plus one cache write after the write returned. A write's outbox row is confirmed
+ * only once its bump has landed, so a writer that dies owing a bump leaves the row behind, and the
+ * outbox replay of any instance bumps the type ({@link #bumpForReplay}) within the replay interval
+ * plus grace. A bump the cache could not confirm stays owed and is retried; meanwhile
+ * MemcachedCache treats the counter as dirty and deletes it once the server answers, after which it
+ * is re-created above every older value.
  *
  * <p>Thread-safe; owns one daemon thread when a cache is configured, stopped by {@link #close}.
  */
@@ -63,8 +64,10 @@ final class QueryCache {
 
   /** Per type: the highest generation this instance has read or written. */
   private final ConcurrentHashMap<String, AtomicLong> seen = new ConcurrentHashMap<>();
+
   /** Per type: the bump owed by writes that have returned, and the outbox rows waiting for it. */
   private final ConcurrentHashMap<TypeHandle, Owed> owed = new ConcurrentHashMap<>();
+
   private final AtomicBoolean scheduled = new AtomicBoolean();
   private final long delayNanos;
   private final ScheduledExecutorService bumper;
@@ -76,11 +79,13 @@ final class QueryCache {
       return;
     }
     String name = "thingdb-querycache-" + INSTANCES.incrementAndGet();
-    this.bumper = Executors.newSingleThreadScheduledExecutor(r -> {
-      Thread t = new Thread(r, name);
-      t.setDaemon(true);
-      return t;
-    });
+    this.bumper =
+        Executors.newSingleThreadScheduledExecutor(
+            r -> {
+              Thread t = new Thread(r, name);
+              t.setDaemon(true);
+              return t;
+            });
   }
 
   /**
@@ -154,8 +159,8 @@ final class QueryCache {
   }
 
   /**
-   * Retires the type's cached query results now; called after a create's COMMIT. A bump that
-   * fails (node unreachable) is covered by MemcachedCache's reconciliation of the counter.
+   * Retires the type's cached query results now; called after a create's COMMIT. A bump that fails
+   * (node unreachable) is covered by MemcachedCache's reconciliation of the counter.
    */
   void bump(Engine db, TypeHandle h) {
     if (db.cache != null) {
@@ -195,7 +200,10 @@ final class QueryCache {
           ok = advance(db, e.getKey(), 1).isPresent();
         } catch (RuntimeException ex) {
           ok = false;
-          log.warn("bumping the query-cache generation of {} failed; will retry", e.getKey().type.name(), ex);
+          log.warn(
+              "bumping the query-cache generation of {} failed; will retry",
+              e.getKey().type.name(),
+              ex);
         }
         landed(db, e.getKey(), e.getValue(), rows, ok);
         failed |= !ok;
@@ -203,7 +211,10 @@ final class QueryCache {
     }
     if (failed && scheduled.compareAndSet(false, true)) {
       try {
-        bumper.schedule(() -> sendOwed(db), Math.max(delayNanos, TimeUnit.MILLISECONDS.toNanos(100)), TimeUnit.NANOSECONDS);
+        bumper.schedule(
+            () -> sendOwed(db),
+            Math.max(delayNanos, TimeUnit.MILLISECONDS.toNanos(100)),
+            TimeUnit.NANOSECONDS);
       } catch (RejectedExecutionException ex) {
         scheduled.set(false);
       }
@@ -220,10 +231,10 @@ final class QueryCache {
   }
 
   /**
-   * The outbox replay found rows of writers that never confirmed them (crashed, or cut off from
-   * the cache): bumps each type named by a thing key among {@code keys}, so that results cached
-   * before those writes retire too. Returns false if a bump could not be confirmed (the rows then
-   * stay for the next replay).
+   * The outbox replay found rows of writers that never confirmed them (crashed, or cut off from the
+   * cache): bumps each type named by a thing key among {@code keys}, so that results cached before
+   * those writes retire too. Returns false if a bump could not be confirmed (the rows then stay for
+   * the next replay).
    */
   boolean bumpForReplay(Engine db, Collection<String> keys) {
     Set<TypeHandle> types = new LinkedHashSet<>();
@@ -326,7 +337,12 @@ final class QueryCache {
     for (Object p : st.params()) {
       update(sha, canonical(p));
     }
-    return "query:" + h.type.name() + ":" + HexFormat.of().formatHex(sha.digest()) + ":" + generation;
+    return "query:"
+        + h.type.name()
+        + ":"
+        + HexFormat.of().formatHex(sha.digest())
+        + ":"
+        + generation;
   }
 
   /** Length-prefixed, so no two different parameter lists hash the same bytes. */

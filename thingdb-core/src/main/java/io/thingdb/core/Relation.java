@@ -5,9 +5,9 @@ import java.util.Map;
 
 /**
  * An immutable snapshot of one relation: a link from a {@code thing1} thing to a {@code thing2}
- * thing with an application-defined {@link #name()} (for a vote, the direction {@code "1"},
- * {@code "-1"} or {@code "0"}), its props, at one {@link #version()}. Reading a prop never
- * touches the database. Thread-safe.
+ * thing with an application-defined {@link #name()} (for a vote, the direction {@code "1"}, {@code
+ * "-1"} or {@code "0"}), its props, at one {@link #version()}. Reading a prop never touches the
+ * database. Thread-safe.
  *
  * <p>The type, id, date, version and props ({@link #get}, {@link #storedProps()}) are shared with
  * {@link Thing}; the endpoints and the name are a relation's own.
@@ -17,8 +17,8 @@ public final class Relation extends Entity<RelationType> {
   public static final int MAX_NAME_LENGTH = 100;
 
   /**
-   * A (thing1, thing2) pair, the key of {@link ThingDb#lookup}. Immutable and thread-safe; ids
-   * are checked (at least 1) where a pair is used.
+   * A (thing1, thing2) pair, the key of {@link ThingDb#lookup}. Immutable and thread-safe; ids are
+   * checked (at least 1) where a pair is used.
    *
    * @param thing1Id the id of the thing relations start from
    * @param thing2Id the id of the thing relations point to
@@ -29,8 +29,16 @@ public final class Relation extends Entity<RelationType> {
   private final long thing2Id;
   private final String name;
 
-  Relation(RelationType type, int typeId, long id, long thing1Id, long thing2Id, String name, Instant date,
-      long version, Map<String, Object> props) {
+  Relation(
+      RelationType type,
+      int typeId,
+      long id,
+      long thing1Id,
+      long thing2Id,
+      String name,
+      Instant date,
+      long version,
+      Map<String, Object> props) {
     super(type, typeId, id, date, version, props);
     this.thing1Id = thing1Id;
     this.thing2Id = thing2Id;
@@ -70,7 +78,10 @@ public final class Relation extends Entity<RelationType> {
 
   @Override
   public boolean equals(Object o) {
-    return o instanceof Relation r && r.thing1Id == thing1Id && r.thing2Id == thing2Id && r.name.equals(name)
+    return o instanceof Relation r
+        && r.thing1Id == thing1Id
+        && r.thing2Id == thing2Id
+        && r.name.equals(name)
         && sameSnapshot(r);
   }
 
@@ -82,15 +93,29 @@ public final class Relation extends Entity<RelationType> {
   /** Checks a relation name: non-null, at most {@link #MAX_NAME_LENGTH} chars, no NUL. */
   static String checkName(RelationType type, String name) {
     if (name == null) {
-      throw new IllegalArgumentException("relation " + type.name() + ": name must not be null (use \"\" for none)");
+      throw new IllegalArgumentException(
+          "relation " + type.name() + ": name must not be null (use \"\" for none)");
     }
     if (name.length() > MAX_NAME_LENGTH) {
-      throw new IllegalArgumentException("relation " + type.name() + ": name must be at most " + MAX_NAME_LENGTH
-          + " characters, was " + name.length() + ": '" + name.substring(0, 40) + "...'");
+      throw new IllegalArgumentException(
+          "relation "
+              + type.name()
+              + ": name must be at most "
+              + MAX_NAME_LENGTH
+              + " characters, was "
+              + name.length()
+              + ": '"
+              + name.substring(0, 40)
+              + "...'");
     }
     if (name.indexOf('\0') >= 0) {
-      throw new IllegalArgumentException("relation " + type.name() + ": name must not contain NUL characters"
-          + " (PostgreSQL text cannot store them): '" + name.replace("\0", "\\0") + "'");
+      throw new IllegalArgumentException(
+          "relation "
+              + type.name()
+              + ": name must not contain NUL characters"
+              + " (PostgreSQL text cannot store them): '"
+              + name.replace("\0", "\\0")
+              + "'");
     }
     return name;
   }

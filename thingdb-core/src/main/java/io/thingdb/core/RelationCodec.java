@@ -16,15 +16,17 @@ import java.util.List;
 
 /**
  * The cache encoding of the relations of one (thing1, thing2) pair: a format byte, the pair, the
- * count, then each relation in {@link EntityCodec}'s framing (id; a relation's own field, its
- * name, as {@link DataOutputStream#writeUTF}; date, version, props). An empty list is a cached
- * negative answer. Bytes that are of another format, name another pair, are truncated or hold a
- * prop whose declared kind changed decode to null: a miss. Stateless.
+ * count, then each relation in {@link EntityCodec}'s framing (id; a relation's own field, its name,
+ * as {@link DataOutputStream#writeUTF}; date, version, props). An empty list is a cached negative
+ * answer. Bytes that are of another format, name another pair, are truncated or hold a prop whose
+ * declared kind changed decode to null: a miss. Stateless.
  */
 final class RelationCodec {
   private static final byte FORMAT = 1;
+
   /** Format, thing1 id, thing2 id, relation count. */
   private static final int HEADER = 1 + 8 + 8 + 4;
+
   /** The fewest bytes one relation takes: id, name length, the tail; no name, no props. */
   private static final int SMALLEST = 8 + 2 + EntityCodec.TAIL;
 
@@ -48,13 +50,16 @@ final class RelationCodec {
   }
 
   /**
-   * The relations of the pair, or null if the bytes are unreadable or name another pair. Reads
-   * in place, like {@link ThingCodec#decode(ThingCodec.Names, int, byte[], int, int)}.
+   * The relations of the pair, or null if the bytes are unreadable or name another pair. Reads in
+   * place, like {@link ThingCodec#decode(ThingCodec.Names, int, byte[], int, int)}.
    */
   static List<Relation> decode(RelationHandle h, long thing1Id, long thing2Id, byte[] data) {
     try {
       int end = data.length;
-      if (end < HEADER || data[0] != FORMAT || getLong(data, 1) != thing1Id || getLong(data, 9) != thing2Id) {
+      if (end < HEADER
+          || data[0] != FORMAT
+          || getLong(data, 1) != thing1Id
+          || getLong(data, 9) != thing2Id) {
         return null;
       }
       int n = getInt(data, 17);
@@ -97,8 +102,8 @@ final class RelationCodec {
 
   /**
    * The name {@link DataOutputStream#writeUTF} wrote as the {@code n} bytes at {@code p} (its
-   * length is in the two bytes before). A vote's name is ASCII ("1", "-1"), read straight from
-   * the buffer; anything else goes through {@link DataInputStream#readUTF}, the only decoder of
+   * length is in the two bytes before). A vote's name is ASCII ("1", "-1"), read straight from the
+   * buffer; anything else goes through {@link DataInputStream#readUTF}, the only decoder of
    * modified UTF-8 (NUL and non-BMP characters are encoded differently from UTF-8).
    */
   private static String name(byte[] b, int p, int n) throws IOException {

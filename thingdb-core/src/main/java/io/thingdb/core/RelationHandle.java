@@ -4,12 +4,12 @@ package io.thingdb.core;
  * A registered relation type: where it lives, its stable id, its endpoint types and its table
  * names. Immutable and thread-safe.
  *
- * <p>Table names: {@code rel_<name>} and {@code data_rel_<name>} (DESIGN.md section 2), plus
- * {@code relpair_<name>} (one row per pair ever written, holding the pair's cache version),
- * sequences {@code relseq_<name>} (relation ids) and {@code relverseq_<name>} (pair versions), and
- * index {@code relidx_<name>_thing2}. The extra objects use their own prefixes rather than
- * suffixes of {@code rel_<name>}: a suffix such as {@code rel_<name>_seq} would be the table of a
- * relation type named {@code <name>_seq}.
+ * <p>Table names: {@code rel_<name>} and {@code data_rel_<name>} (DESIGN.md section 2), plus {@code
+ * relpair_<name>} (one row per pair ever written, holding the pair's cache version), sequences
+ * {@code relseq_<name>} (relation ids) and {@code relverseq_<name>} (pair versions), and index
+ * {@code relidx_<name>_thing2}. The extra objects use their own prefixes rather than suffixes of
+ * {@code rel_<name>}: a suffix such as {@code rel_<name>_seq} would be the table of a relation type
+ * named {@code <name>_seq}.
  */
 final class RelationHandle {
   final RelationType type;
@@ -22,6 +22,7 @@ final class RelationHandle {
   final String pairTable;
   final String idSequence;
   final String versionSequence;
+
   /** The declared props' encoded names, for {@link RelationCodec#decode}. */
   final EntityCodec.Names<RelationType> names;
 
@@ -50,7 +51,16 @@ final class RelationHandle {
 
   /** "vote (account 3 -> link 9)" for messages. */
   String describe(long thing1Id, long thing2Id) {
-    return type.name() + " (" + thing1.type.name() + " " + thing1Id + " -> " + thing2.type.name() + " " + thing2Id + ")";
+    return type.name()
+        + " ("
+        + thing1.type.name()
+        + " "
+        + thing1Id
+        + " -> "
+        + thing2.type.name()
+        + " "
+        + thing2Id
+        + ")";
   }
 
   @Override

@@ -5,10 +5,10 @@ import java.util.Objects;
 
 /**
  * A relation type declared in code: a name (which becomes the table names {@code rel_<name>} and
- * {@code data_rel_<name>}), the thing types it links ({@code thing1 -> thing2}) and its props.
- * Each relation is unique on (thing1, thing2, {@link Relation#name() name}). Immutable and
- * thread-safe; build with {@link #named}. {@link #name()}, {@link #props()} and {@link
- * #prop(String)} are shared with {@link ThingType}; the endpoint types are a relation type's own.
+ * {@code data_rel_<name>}), the thing types it links ({@code thing1 -> thing2}) and its props. Each
+ * relation is unique on (thing1, thing2, {@link Relation#name() name}). Immutable and thread-safe;
+ * build with {@link #named}. {@link #name()}, {@link #props()} and {@link #prop(String)} are shared
+ * with {@link ThingType}; the endpoint types are a relation type's own.
  *
  * <pre>{@code
  * static final Prop<Long> WEIGHT = Prop.int64("weight", 1);
@@ -19,7 +19,8 @@ public final class RelationType extends EntityType {
   private final ThingType thing1;
   private final ThingType thing2;
 
-  private RelationType(String name, ThingType thing1, ThingType thing2, Map<String, Prop<?>> props) {
+  private RelationType(
+      String name, ThingType thing1, ThingType thing2, Map<String, Prop<?>> props) {
     super("relation type", name, props);
     this.thing1 = thing1;
     this.thing2 = thing2;
@@ -73,8 +74,12 @@ public final class RelationType extends EntityType {
 
     /** The linked types: relations go from a {@code thing1} thing to a {@code thing2} thing. */
     public Builder between(ThingType thing1, ThingType thing2) {
-      this.thing1 = Objects.requireNonNull(thing1, "relation type " + name + ": thing1 type must not be null");
-      this.thing2 = Objects.requireNonNull(thing2, "relation type " + name + ": thing2 type must not be null");
+      this.thing1 =
+          Objects.requireNonNull(
+              thing1, "relation type " + name + ": thing1 type must not be null");
+      this.thing2 =
+          Objects.requireNonNull(
+              thing2, "relation type " + name + ": thing2 type must not be null");
       return this;
     }
 

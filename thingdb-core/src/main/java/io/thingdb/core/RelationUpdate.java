@@ -3,13 +3,13 @@ package io.thingdb.core;
 import java.util.Objects;
 
 /**
- * Changes to one relation, made from a snapshot with {@link Relation#edit()} and applied by
- * {@link ThingDb#update(RelationUpdate)}: props (a prop set to its default has its row
- * deleted) and the relation's name (a vote changing direction). Only what differs from the
- * snapshot is written. Not thread-safe.
+ * Changes to one relation, made from a snapshot with {@link Relation#edit()} and applied by {@link
+ * ThingDb#update(RelationUpdate)}: props (a prop set to its default has its row deleted) and the
+ * relation's name (a vote changing direction). Only what differs from the snapshot is written. Not
+ * thread-safe.
  *
- * <p>Setting props ({@link #set}) and {@link #base()} are shared with {@link ThingUpdate}; the
- * name is a relation's own.
+ * <p>Setting props ({@link #set}) and {@link #base()} are shared with {@link ThingUpdate}; the name
+ * is a relation's own.
  */
 public final class RelationUpdate extends EntityUpdate<Relation, RelationUpdate> {
   private String name;

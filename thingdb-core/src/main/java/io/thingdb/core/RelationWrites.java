@@ -10,8 +10,8 @@ import java.util.Map;
 /**
  * The relation write path. Every write first takes the pair's row in {@code relpair_<name>} (an
  * upsert that locks it and draws the pair's next version) and records the pair's cache key at that
- * version in {@code thingdb_outbox}, in one statement; then changes the relation rows; then, with
- * a cache, reads the pair's whole list back inside the transaction so that the writer can publish
+ * version in {@code thingdb_outbox}, in one statement; then changes the relation rows; then, with a
+ * cache, reads the pair's whole list back inside the transaction so that the writer can publish
  * exactly what that version holds.
  *
  * <p>Why a pair row and not the relation rows' own versions: a delete leaves no row to carry a
@@ -39,30 +39,60 @@ final class RelationWrites {
   private static final String UNIQUE_VIOLATION = "23505";
 
   /** Locks the pair, bumps its version and records the outbox row: {version, outboxId}. */
-  private static long[] lockPair(Io io, Connection c, RelationHandle h, long thing1Id, long thing2Id)
-      throws SQLException {
-    String upsert = "insert into " + h.pairTable + " as cur (thing1_id, thing2_id, version)"
-        + " values (?, ?, nextval('" + h.versionSequence + "')) on conflict (thing1_id, thing2_id)"
-        + " do update set version = greatest(cur.version + 1, nextval('" + h.versionSequence + "')) returning version";
+  private static long[] lockPair(
+      Io io, Connection c, RelationHandle h, long thing1Id, long thing2Id) throws SQLException {
+    String upsert =
+        "insert into "
+            + h.pairTable
+            + " as cur (thing1_id, thing2_id, version)"
+            + " values (?, ?, nextval('"
+            + h.versionSequence
+            + "')) on conflict (thing1_id, thing2_id)"
+            + " do update set version = greatest(cur.version + 1, nextval('"
+            + h.versionSequence
+            + "')) returning version";
     if (!io.cached()) {
       long v = io.sql().query(c, upsert, rs -> rs.getLong(1), thing1Id, thing2Id).get(0);
       return new long[] {v, 0};
     }
-    return io.sql().query(c, "with p as (" + upsert + "), o as (insert into thingdb_outbox (cache_key, version)"
-        + " select ?, version from p returning id) select p.version, (select id from o) from p",
-        rs -> new long[] {rs.getLong(1), rs.getLong(2)}, thing1Id, thing2Id, h.cacheKey(thing1Id, thing2Id)).get(0);
+    return io.sql()
+        .query(
+            c,
+            "with p as ("
+                + upsert
+                + "), o as (insert into thingdb_outbox (cache_key, version)"
+                + " select ?, version from p returning id) select p.version, (select id from o) from p",
+            rs -> new long[] {rs.getLong(1), rs.getLong(2)},
+            thing1Id,
+            thing2Id,
+            h.cacheKey(thing1Id, thing2Id))
+        .get(0);
   }
 
-  static Committed create(Io io, Connection c, RelationHandle h, NewRelation nr) throws SQLException {
+  static Committed create(Io io, Connection c, RelationHandle h, NewRelation nr)
+      throws SQLException {
     long t1 = nr.thing1Id();
     long t2 = nr.thing2Id();
     long[] pair = lockPair(io, c, h, t1, t2);
     Instant date = nr.date() != null ? nr.date() : io.now();
     long id;
     try {
-      id = io.sql().query(c, "insert into " + h.table + " (rel_id, thing1_id, thing2_id, name, date)"
-          + " values (nextval('" + h.idSequence + "'), ?, ?, ?, ?) returning rel_id", rs -> rs.getLong(1),
-          t1, t2, nr.name(), date).get(0);
+      id =
+          io.sql()
+              .query(
+                  c,
+                  "insert into "
+                      + h.table
+                      + " (rel_id, thing1_id, thing2_id, name, date)"
+                      + " values (nextval('"
+                      + h.idSequence
+                      + "'), ?, ?, ?, ?) returning rel_id",
+                  rs -> rs.getLong(1),
+                  t1,
+                  t2,
+                  nr.name(),
+                  date)
+              .get(0);
     } catch (SQLException e) {
       throw duplicateOr(e, h, t1, t2, nr.name());
     }
@@ -70,35 +100,64 @@ final class RelationWrites {
     if (!props.isEmpty()) {
       writeProps(io, c, h, id, props);
     }
-    Relation created = new Relation(h.type, h.id, id, t1, t2, nr.name(), date, 1, new java.util.LinkedHashMap<>(props));
+    Relation created =
+        new Relation(
+            h.type, h.id, id, t1, t2, nr.name(), date, 1, new java.util.LinkedHashMap<>(props));
     List<Relation> list = !io.cached() ? null : RelationReads.pair(io, c, h, t1, t2);
     return new Committed(created, pair[0], list, pair[1]);
   }
 
-  /** Deletes the relation and its data rows; throws {@link NotFoundException} (rolled back) if gone. */
+  /**
+   * Deletes the relation and its data rows; throws {@link NotFoundException} (rolled back) if gone.
+   */
   static Committed delete(Io io, Connection c, RelationHandle h, Relation r) throws SQLException {
     long[] pair = lockPair(io, c, h, r.thing1Id(), r.thing2Id());
-    int deleted = io.sql().query(c, "with d as (delete from " + h.table + " where rel_id = ? and thing1_id = ? and thing2_id = ?"
-        + " returning rel_id), dd as (delete from " + h.dataTable + " where rel_id in (select rel_id from d))"
-        + " select count(*) from d", rs -> rs.getInt(1), r.id(), r.thing1Id(), r.thing2Id()).get(0);
+    int deleted =
+        io.sql()
+            .query(
+                c,
+                "with d as (delete from "
+                    + h.table
+                    + " where rel_id = ? and thing1_id = ? and thing2_id = ?"
+                    + " returning rel_id), dd as (delete from "
+                    + h.dataTable
+                    + " where rel_id in (select rel_id from d))"
+                    + " select count(*) from d",
+                rs -> rs.getInt(1),
+                r.id(),
+                r.thing1Id(),
+                r.thing2Id())
+            .get(0);
     if (deleted == 0) {
       throw new NotFoundException("no relation " + h.type.name() + " with id " + r.id());
     }
-    List<Relation> list = !io.cached() ? null : RelationReads.pair(io, c, h, r.thing1Id(), r.thing2Id());
+    List<Relation> list =
+        !io.cached() ? null : RelationReads.pair(io, c, h, r.thing1Id(), r.thing2Id());
     return new Committed(null, pair[0], list, pair[1]);
   }
 
-  static Committed update(Io io, Connection c, RelationHandle h, RelationUpdate u) throws SQLException {
+  static Committed update(Io io, Connection c, RelationHandle h, RelationUpdate u)
+      throws SQLException {
     Relation base = u.base();
     long[] pair = lockPair(io, c, h, base.thing1Id(), base.thing2Id());
     String name = u.changedName();
     int updated;
     try {
       String set = "version = version + 1" + (name == null ? "" : ", name = ?");
-      Object[] params = name == null ? new Object[] {base.id(), base.thing1Id(), base.thing2Id()}
-          : new Object[] {name, base.id(), base.thing1Id(), base.thing2Id()};
-      updated = io.sql().update(c, "update " + h.table + " set " + set + " where rel_id = ? and thing1_id = ? and thing2_id = ?",
-          params);
+      Object[] params =
+          name == null
+              ? new Object[] {base.id(), base.thing1Id(), base.thing2Id()}
+              : new Object[] {name, base.id(), base.thing1Id(), base.thing2Id()};
+      updated =
+          io.sql()
+              .update(
+                  c,
+                  "update "
+                      + h.table
+                      + " set "
+                      + set
+                      + " where rel_id = ? and thing1_id = ? and thing2_id = ?",
+                  params);
     } catch (SQLException e) {
       throw duplicateOr(e, h, base.thing1Id(), base.thing2Id(), name);
     }
@@ -115,8 +174,12 @@ final class RelationWrites {
       }
     }
     if (!toDelete.isEmpty()) {
-      io.sql().update(c, "delete from " + h.dataTable + " where rel_id = ? and key = any(?)", base.id(),
-          toDelete.toArray(new String[0]));
+      io.sql()
+          .update(
+              c,
+              "delete from " + h.dataTable + " where rel_id = ? and key = any(?)",
+              base.id(),
+              toDelete.toArray(new String[0]));
     }
     if (!changed.isEmpty()) {
       writeProps(io, c, h, base.id(), changed);
@@ -131,13 +194,15 @@ final class RelationWrites {
       }
     }
     if (after == null) {
-      throw new IllegalStateException("relation " + base.fullname() + " vanished inside its own update transaction");
+      throw new IllegalStateException(
+          "relation " + base.fullname() + " vanished inside its own update transaction");
     }
     return new Committed(after, pair[0], !io.cached() ? null : list, pair[1]);
   }
 
   /** Upserts data rows in one statement. */
-  private static void writeProps(Io io, Connection c, RelationHandle h, long id, Map<String, Object> props)
+  private static void writeProps(
+      Io io, Connection c, RelationHandle h, long id, Map<String, Object> props)
       throws SQLException {
     List<String> keys = new ArrayList<>();
     List<String> values = new ArrayList<>();
@@ -148,10 +213,18 @@ final class RelationWrites {
       values.add(kind.encode(e.getValue()));
       kinds.add(String.valueOf(kind.code()));
     }
-    io.sql().update(c, "insert into " + h.dataTable + " (rel_id, key, value, kind)"
-        + " select ?, * from unnest(?::text[], ?::text[], ?::text[])"
-        + " on conflict (rel_id, key) do update set value = excluded.value, kind = excluded.kind",
-        id, keys.toArray(new String[0]), values.toArray(new String[0]), kinds.toArray(new String[0]));
+    io.sql()
+        .update(
+            c,
+            "insert into "
+                + h.dataTable
+                + " (rel_id, key, value, kind)"
+                + " select ?, * from unnest(?::text[], ?::text[], ?::text[])"
+                + " on conflict (rel_id, key) do update set value = excluded.value, kind = excluded.kind",
+            id,
+            keys.toArray(new String[0]),
+            values.toArray(new String[0]),
+            kinds.toArray(new String[0]));
   }
 
   /**
@@ -159,10 +232,16 @@ final class RelationWrites {
    * (ids come from a sequence), so SQLSTATE 23505 means "that relation exists". The transaction is
    * rolled back by the caller: nothing was written.
    */
-  private static SQLException duplicateOr(SQLException e, RelationHandle h, long t1, long t2, String name) {
+  private static SQLException duplicateOr(
+      SQLException e, RelationHandle h, long t1, long t2, String name) {
     if (UNIQUE_VIOLATION.equals(e.getSQLState())) {
-      throw new DuplicateRelationException("relation " + h.describe(t1, t2) + " with name '" + name
-          + "' already exists: (thing1, thing2, name) is unique; nothing was written", e);
+      throw new DuplicateRelationException(
+          "relation "
+              + h.describe(t1, t2)
+              + " with name '"
+              + name
+              + "' already exists: (thing1, thing2, name) is unique; nothing was written",
+          e);
     }
     return e;
   }

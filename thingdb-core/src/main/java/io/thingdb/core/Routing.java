@@ -17,13 +17,12 @@ import org.slf4j.LoggerFactory;
  *
  * <p>A replica whose connection fails (SQLSTATE class 08, an administrator or crash shutdown,
  * "cannot connect now", too many connections, or a pool timeout) is taken out of rotation for
- * {@code downFor}, measured on the ThingDb's clock, with one warning; the read goes to the
- * primary. Once that time is up exactly one reader probes the replica while the others keep
- * skipping it (a dead server can cost a whole connection timeout per attempt), and a probe on
- * which a statement runs puts it back. Any other error on a replica (a query cancelled by a
- * conflict with recovery, a table the replica has not replayed yet right after a type was
- * registered) sends just that read to the primary, which serves it or raises the error itself.
- * Thread-safe.
+ * {@code downFor}, measured on the ThingDb's clock, with one warning; the read goes to the primary.
+ * Once that time is up exactly one reader probes the replica while the others keep skipping it (a
+ * dead server can cost a whole connection timeout per attempt), and a probe on which a statement
+ * runs puts it back. Any other error on a replica (a query cancelled by a conflict with recovery, a
+ * table the replica has not replayed yet right after a type was registered) sends just that read to
+ * the primary, which serves it or raises the error itself. Thread-safe.
  */
 final class Routing {
   private static final Logger log = LoggerFactory.getLogger(Routing.class);
@@ -32,15 +31,22 @@ final class Routing {
   private final Clock clock;
   private final long downForMillis;
   private final AtomicInteger next = new AtomicInteger();
+
   /** Reads served by a replica. */
   final LongAdder replicaReads = new LongAdder();
+
   /** Reads served by the primary. */
   final LongAdder primaryReads = new LongAdder();
+
   /** Reads sent to the primary because the replica had not replayed the session's position. */
   final LongAdder laggingReplicaSkips = new LongAdder();
+
   /** Times a replica was taken out of rotation: a first failure, or a failed probe. */
   final LongAdder replicaFailures = new LongAdder();
-  /** Reads a replica failed for a reason of the read, not the connection, that went to the primary. */
+
+  /**
+   * Reads a replica failed for a reason of the read, not the connection, that went to the primary.
+   */
   final LongAdder replicaErrors = new LongAdder();
 
   Routing(Sql sql, Duration downFor) {
@@ -75,10 +81,10 @@ final class Routing {
   }
 
   /**
-   * Like {@link #read}, telling where the read ran. Callers fill the cache only from primary
-   * reads: a replica may lag behind a write whose cached value was evicted, and a fill from it
-   * would then put an older version into the empty slot, where nothing newer is left to refuse
-   * it (versioned fills stop a fill only while a newer value or tombstone is still cached).
+   * Like {@link #read}, telling where the read ran. Callers fill the cache only from primary reads:
+   * a replica may lag behind a write whose cached value was evicted, and a fill from it would then
+   * put an older version into the empty slot, where nothing newer is left to refuse it (versioned
+   * fills stop a fill only while a newer value or tombstone is still cached).
    */
   <T> Served<T> readServed(DbHandle db, Session session, Retry retry, ReadWork<T> work) {
     Pick pick = pick(db.replicas);
@@ -105,13 +111,15 @@ final class Routing {
         failed(db, pick, e);
       }
     }
-    return retry.run("read on the primary of " + db.name, () -> {
-      try (Connection c = db.database.primary().getConnection()) {
-        T result = work.run(c);
-        primaryReads.increment();
-        return new Served<>(result, false);
-      }
-    });
+    return retry.run(
+        "read on the primary of " + db.name,
+        () -> {
+          try (Connection c = db.database.primary().getConnection()) {
+            T result = work.run(c);
+            primaryReads.increment();
+            return new Served<>(result, false);
+          }
+        });
   }
 
   private Pick pick(List<DbHandle.Replica> replicas) {
@@ -137,7 +145,8 @@ final class Routing {
 
   private void backInRotation(DbHandle db, DbHandle.Replica replica) {
     long down = replica.downUntil.get();
-    if (down != DbHandle.Replica.IN_ROTATION && replica.downUntil.compareAndSet(down, DbHandle.Replica.IN_ROTATION)) {
+    if (down != DbHandle.Replica.IN_ROTATION
+        && replica.downUntil.compareAndSet(down, DbHandle.Replica.IN_ROTATION)) {
       log.info("{} of database {} answers again; back in rotation", replica, db.name);
     }
   }
@@ -149,10 +158,20 @@ final class Routing {
       long previous = replica.downUntil.getAndSet(clock.millis() + downForMillis);
       if (previous == DbHandle.Replica.IN_ROTATION || pick.probe()) {
         replicaFailures.increment();
-        log.warn("{} of database {} failed{} (SQLSTATE {}: {}); out of rotation for {} ms, reading from the primary",
-            replica, db.name, pick.probe() ? " when probed" : "", state, e.getMessage(), downForMillis);
+        log.warn(
+            "{} of database {} failed{} (SQLSTATE {}: {}); out of rotation for {} ms, reading from the primary",
+            replica,
+            db.name,
+            pick.probe() ? " when probed" : "",
+            state,
+            e.getMessage(),
+            downForMillis);
       } else {
-        log.debug("{} of database {} failed while already out of rotation (SQLSTATE {}: {})", replica, db.name, state,
+        log.debug(
+            "{} of database {} failed while already out of rotation (SQLSTATE {}: {})",
+            replica,
+            db.name,
+            state,
             e.getMessage());
       }
       return;
@@ -163,12 +182,20 @@ final class Routing {
     }
     if ("40001".equals(state)) {
       // Hot standby cancels queries that conflict with replay; routine under write load.
-      log.debug("{} of database {} cancelled a read (SQLSTATE 40001: {}); the primary serves it", replica, db.name,
+      log.debug(
+          "{} of database {} cancelled a read (SQLSTATE 40001: {}); the primary serves it",
+          replica,
+          db.name,
           e.getMessage());
     } else {
-      log.warn("{} of database {} could not serve a read (SQLSTATE {}: {}); the primary serves it. Right after a type"
-          + " is registered a lagging replica may not have its tables yet; if this persists, check that the replica"
-          + " DataSource reaches a standby of this database's primary", replica, db.name, state, e.getMessage());
+      log.warn(
+          "{} of database {} could not serve a read (SQLSTATE {}: {}); the primary serves it. Right after a type"
+              + " is registered a lagging replica may not have its tables yet; if this persists, check that the replica"
+              + " DataSource reaches a standby of this database's primary",
+          replica,
+          db.name,
+          state,
+          e.getMessage());
     }
   }
 
@@ -179,19 +206,21 @@ final class Routing {
   }
 
   /**
-   * Whether the replica has replayed {@code wanted}, the primary's {@code pg_current_wal_insert_lsn()}
-   * read after the session's COMMIT returned. That position is at or past the end of the commit
-   * record, so a replica whose {@code pg_last_wal_replay_lsn()} (the end of the last record it
-   * applied) reaches it has applied the commit, and the read that follows on the same connection
-   * takes a new snapshot that includes it. The position can overshoot by a page header when the
-   * commit record ended exactly on a WAL page boundary; the session then reads from the primary
-   * until more WAL is replayed, which costs load but never correctness.
+   * Whether the replica has replayed {@code wanted}, the primary's {@code
+   * pg_current_wal_insert_lsn()} read after the session's COMMIT returned. That position is at or
+   * past the end of the commit record, so a replica whose {@code pg_last_wal_replay_lsn()} (the end
+   * of the last record it applied) reaches it has applied the commit, and the read that follows on
+   * the same connection takes a new snapshot that includes it. The position can overshoot by a page
+   * header when the commit record ended exactly on a WAL page boundary; the session then reads from
+   * the primary until more WAL is replayed, which costs load but never correctness.
    */
-  private boolean caughtUp(Connection c, DbHandle.Replica replica, long wanted) throws SQLException {
+  private boolean caughtUp(Connection c, DbHandle.Replica replica, long wanted)
+      throws SQLException {
     if (replica.knownReplay >= wanted) {
       return true;
     }
-    String lsn = sql.query(c, "select pg_last_wal_replay_lsn()::text", rs -> rs.getString(1)).get(0);
+    String lsn =
+        sql.query(c, "select pg_last_wal_replay_lsn()::text", rs -> rs.getString(1)).get(0);
     if (lsn == null) {
       return true; // not in recovery: a promoted standby, which has everything up to its promotion
     }

@@ -14,13 +14,14 @@ import java.util.Map;
 /**
  * Creates and checks ThingDB's tables: the library's own (schema version, type registry, prop
  * registry, outbox, sort functions) and one pair per type. Everything runs in one transaction per
- * database under {@code pg_advisory_xact_lock}, so instances starting together do not collide,
- * and with {@code create ... if not exists}, so registering a type or prop never needs a
- * migration. Not thread-safe: used once, at startup.
+ * database under {@code pg_advisory_xact_lock}, so instances starting together do not collide, and
+ * with {@code create ... if not exists}, so registering a type or prop never needs a migration. Not
+ * thread-safe: used once, at startup.
  */
 final class Schema {
   /** The version of the library's tables and functions this code writes and understands. */
   static final int VERSION = 1;
+
   /** Advisory lock key for schema changes: "thingdb" in ASCII. */
   private static final long LOCK = 0x7468696e676462L;
 
@@ -33,31 +34,51 @@ final class Schema {
   /** The library's own objects on one database; checks the schema version first. */
   void bootstrap(Connection c, boolean registry) throws SQLException {
     sql.query(c, "select pg_advisory_xact_lock(?)", rs -> null, LOCK);
-    sql.execute(c, "create table if not exists thingdb_schema (component text primary key, version int not null)");
-    List<Integer> found = sql.query(c, "select version from thingdb_schema where component = 'thingdb'", rs -> rs.getInt(1));
+    sql.execute(
+        c,
+        "create table if not exists thingdb_schema (component text primary key, version int not null)");
+    List<Integer> found =
+        sql.query(
+            c,
+            "select version from thingdb_schema where component = 'thingdb'",
+            rs -> rs.getInt(1));
     if (!found.isEmpty() && found.get(0) > VERSION) {
-      throw new SchemaConflictException("the database schema is version " + found.get(0)
-          + ", newer than this library understands (" + VERSION + "); upgrade ThingDB, do not downgrade it");
+      throw new SchemaConflictException(
+          "the database schema is version "
+              + found.get(0)
+              + ", newer than this library understands ("
+              + VERSION
+              + "); upgrade ThingDB, do not downgrade it");
     }
     // Version 1 is the first; later versions add their upgrade steps here, each guarded by found.
-    sql.execute(c, "create table if not exists thingdb_outbox (id bigserial primary key, cache_key text not null,"
-        + " version bigint not null, created_at timestamptz not null default now())");
+    sql.execute(
+        c,
+        "create table if not exists thingdb_outbox (id bigserial primary key, cache_key text not null,"
+            + " version bigint not null, created_at timestamptz not null default now())");
     if (registry) {
-      sql.execute(c, "create table if not exists thingdb_registry (type_id serial primary key, kind char(1) not null,"
-          + " name text not null, unique (kind, name))");
-      sql.execute(c, "create table if not exists thingdb_props (kind char(1) not null, type_name text not null,"
-          + " prop text not null, value_kind char(1) not null, default_value text not null,"
-          + " primary key (kind, type_name, prop))");
+      sql.execute(
+          c,
+          "create table if not exists thingdb_registry (type_id serial primary key, kind char(1) not null,"
+              + " name text not null, unique (kind, name))");
+      sql.execute(
+          c,
+          "create table if not exists thingdb_props (kind char(1) not null, type_name text not null,"
+              + " prop text not null, value_kind char(1) not null, default_value text not null,"
+              + " primary key (kind, type_name, prop))");
     }
     sql.execute(c, sortFunctions());
-    sql.update(c, "insert into thingdb_schema (component, version) values ('thingdb', ?)"
-        + " on conflict (component) do update set version = excluded.version", VERSION);
+    sql.update(
+        c,
+        "insert into thingdb_schema (component, version) values ('thingdb', ?)"
+            + " on conflict (component) do update set version = excluded.version",
+        VERSION);
   }
 
   private static String sortFunctions() {
     try (InputStream in = Schema.class.getResourceAsStream("/io/thingdb/core/sorts.sql")) {
       if (in == null) {
-        throw new IllegalStateException("resource /io/thingdb/core/sorts.sql is missing from the thingdb-core jar");
+        throw new IllegalStateException(
+            "resource /io/thingdb/core/sorts.sql is missing from the thingdb-core jar");
       }
       return new String(in.readAllBytes(), StandardCharsets.UTF_8);
     } catch (IOException e) {
@@ -72,12 +93,27 @@ final class Schema {
    */
   int register(Connection c, char kind, String name, Iterable<Prop<?>> props) throws SQLException {
     sql.query(c, "select pg_advisory_xact_lock(?)", rs -> null, LOCK);
-    sql.update(c, "insert into thingdb_registry (kind, name) values (?, ?) on conflict do nothing", String.valueOf(kind), name);
-    int id = sql.query(c, "select type_id from thingdb_registry where kind = ? and name = ?", rs -> rs.getInt(1),
-        String.valueOf(kind), name).get(0);
+    sql.update(
+        c,
+        "insert into thingdb_registry (kind, name) values (?, ?) on conflict do nothing",
+        String.valueOf(kind),
+        name);
+    int id =
+        sql.query(
+                c,
+                "select type_id from thingdb_registry where kind = ? and name = ?",
+                rs -> rs.getInt(1),
+                String.valueOf(kind),
+                name)
+            .get(0);
     Map<String, String[]> recorded = new HashMap<>();
-    for (String[] row : sql.query(c, "select prop, value_kind, default_value from thingdb_props where kind = ? and type_name = ?",
-        rs -> new String[] {rs.getString(1), rs.getString(2), rs.getString(3)}, String.valueOf(kind), name)) {
+    for (String[] row :
+        sql.query(
+            c,
+            "select prop, value_kind, default_value from thingdb_props where kind = ? and type_name = ?",
+            rs -> new String[] {rs.getString(1), rs.getString(2), rs.getString(3)},
+            String.valueOf(kind),
+            name)) {
       recorded.put(row[0], row);
     }
     List<String> conflicts = new ArrayList<>();
@@ -86,17 +122,38 @@ final class Schema {
       String def = p.kind().encode(p.defaultValue());
       String[] old = recorded.get(p.name());
       if (old == null) {
-        sql.update(c, "insert into thingdb_props (kind, type_name, prop, value_kind, default_value) values (?, ?, ?, ?, ?)"
-            + " on conflict do nothing", String.valueOf(kind), name, p.name(), code, def);
+        sql.update(
+            c,
+            "insert into thingdb_props (kind, type_name, prop, value_kind, default_value) values (?, ?, ?, ?, ?)"
+                + " on conflict do nothing",
+            String.valueOf(kind),
+            name,
+            p.name(),
+            code,
+            def);
       } else if (!old[1].equals(code) || !old[2].equals(def)) {
-        conflicts.add("'" + p.name() + "' is recorded as " + PropKind.ofCode(old[1].charAt(0)) + " default '" + old[2]
-            + "' but declared as " + p.kind() + " default '" + def + "'");
+        conflicts.add(
+            "'"
+                + p.name()
+                + "' is recorded as "
+                + PropKind.ofCode(old[1].charAt(0))
+                + " default '"
+                + old[2]
+                + "' but declared as "
+                + p.kind()
+                + " default '"
+                + def
+                + "'");
       }
     }
     if (!conflicts.isEmpty()) {
-      throw new SchemaConflictException("type " + name + ": " + String.join("; ", conflicts)
-          + ". Changing a prop's kind or default would silently change every stored value that relied on it;"
-          + " migrate the stored data explicitly and update thingdb_props, or declare a new prop name");
+      throw new SchemaConflictException(
+          "type "
+              + name
+              + ": "
+              + String.join("; ", conflicts)
+              + ". Changing a prop's kind or default would silently change every stored value that relied on it;"
+              + " migrate the stored data explicitly and update thingdb_props, or declare a new prop name");
     }
     return id;
   }
@@ -107,13 +164,27 @@ final class Schema {
     // Sequence and index names use their own prefixes: a suffix (thing_<t>_seq) would be the
     // table of a type named <t>_seq.
     sql.execute(c, "create sequence if not exists thingseq_" + type);
-    sql.execute(c, "create table if not exists thing_" + type + " (thing_id bigint primary key,"
-        + " ups int not null default 0, downs int not null default 0,"
-        + " deleted bool not null default false, spam bool not null default false,"
-        + " date timestamptz not null default now(), version bigint not null default 1)");
-    sql.execute(c, "create table if not exists data_" + type + " (thing_id bigint not null, key text not null,"
-        + " value text not null, kind char(1) not null, primary key (thing_id, key))");
-    sql.execute(c, "create index if not exists thingidx_" + type + "_date on thing_" + type + " (date desc, thing_id desc)");
+    sql.execute(
+        c,
+        "create table if not exists thing_"
+            + type
+            + " (thing_id bigint primary key,"
+            + " ups int not null default 0, downs int not null default 0,"
+            + " deleted bool not null default false, spam bool not null default false,"
+            + " date timestamptz not null default now(), version bigint not null default 1)");
+    sql.execute(
+        c,
+        "create table if not exists data_"
+            + type
+            + " (thing_id bigint not null, key text not null,"
+            + " value text not null, kind char(1) not null, primary key (thing_id, key))");
+    sql.execute(
+        c,
+        "create index if not exists thingidx_"
+            + type
+            + "_date on thing_"
+            + type
+            + " (date desc, thing_id desc)");
   }
 
   /**
@@ -125,15 +196,33 @@ final class Schema {
   void createRelationTables(Connection c, String relation) throws SQLException {
     sql.query(c, "select pg_advisory_xact_lock(?)", rs -> null, LOCK);
     sql.execute(c, "create sequence if not exists relseq_" + relation);
-    sql.execute(c, "create table if not exists rel_" + relation + " (rel_id bigint primary key,"
-        + " thing1_id bigint not null, thing2_id bigint not null, name text not null,"
-        + " date timestamptz not null default now(), version bigint not null default 1,"
-        + " unique (thing1_id, thing2_id, name))");
-    sql.execute(c, "create index if not exists relidx_" + relation + "_thing2 on rel_" + relation + " (thing2_id)");
-    sql.execute(c, "create table if not exists data_rel_" + relation + " (rel_id bigint not null, key text not null,"
-        + " value text not null, kind char(1) not null, primary key (rel_id, key))");
+    sql.execute(
+        c,
+        "create table if not exists rel_"
+            + relation
+            + " (rel_id bigint primary key,"
+            + " thing1_id bigint not null, thing2_id bigint not null, name text not null,"
+            + " date timestamptz not null default now(), version bigint not null default 1,"
+            + " unique (thing1_id, thing2_id, name))");
+    sql.execute(
+        c,
+        "create index if not exists relidx_"
+            + relation
+            + "_thing2 on rel_"
+            + relation
+            + " (thing2_id)");
+    sql.execute(
+        c,
+        "create table if not exists data_rel_"
+            + relation
+            + " (rel_id bigint not null, key text not null,"
+            + " value text not null, kind char(1) not null, primary key (rel_id, key))");
     sql.execute(c, "create sequence if not exists relverseq_" + relation);
-    sql.execute(c, "create table if not exists relpair_" + relation + " (thing1_id bigint not null,"
-        + " thing2_id bigint not null, version bigint not null, primary key (thing1_id, thing2_id))");
+    sql.execute(
+        c,
+        "create table if not exists relpair_"
+            + relation
+            + " (thing1_id bigint not null,"
+            + " thing2_id bigint not null, version bigint not null, primary key (thing1_id, thing2_id))");
   }
 }

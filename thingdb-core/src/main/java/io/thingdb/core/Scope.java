@@ -10,7 +10,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * thread. The counters may be read from any thread.
  */
 public final class Scope implements AutoCloseable {
-  private static final ThreadLocal<ArrayDeque<Scope>> OPEN = ThreadLocal.withInitial(ArrayDeque::new);
+  private static final ThreadLocal<ArrayDeque<Scope>> OPEN =
+      ThreadLocal.withInitial(ArrayDeque::new);
 
   private final AtomicLong statements = new AtomicLong();
   private final AtomicLong cacheHits = new AtomicLong();
@@ -56,7 +57,8 @@ public final class Scope implements AutoCloseable {
       return;
     }
     if (Thread.currentThread() != owner) {
-      throw new IllegalStateException("a Scope must be closed on the thread that opened it (" + owner.getName() + ")");
+      throw new IllegalStateException(
+          "a Scope must be closed on the thread that opened it (" + owner.getName() + ")");
     }
     closed = true;
     OPEN.get().remove(this);

@@ -9,8 +9,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * A reader's position in each database's write-ahead log, for read-your-writes through replicas.
  * After each of its writes commits, the session records the primary's WAL insert position; a
  * replica that has not replayed that far is not used for this session's reads (the primary serves
- * them). A session is an explicit object the application carries (per HTTP request, or as a
- * cookie value via {@link #token()} and {@link ThingDb#session(String)}); it is thread-safe.
+ * them). A session is an explicit object the application carries (per HTTP request, or as a cookie
+ * value via {@link #token()} and {@link ThingDb#session(String)}); it is thread-safe.
  */
 public final class Session {
   private final ConcurrentHashMap<String, Long> positions = new ConcurrentHashMap<>();
@@ -51,12 +51,14 @@ public final class Session {
     for (String part : token.split(";")) {
       int eq = part.indexOf('=');
       if (eq < 1) {
-        throw new IllegalArgumentException("malformed session token '" + token + "': expected db=hexlsn;...");
+        throw new IllegalArgumentException(
+            "malformed session token '" + token + "': expected db=hexlsn;...");
       }
       try {
         s.committed(part.substring(0, eq), Long.parseUnsignedLong(part.substring(eq + 1), 16));
       } catch (NumberFormatException e) {
-        throw new IllegalArgumentException("malformed session token '" + token + "': bad position in '" + part + "'", e);
+        throw new IllegalArgumentException(
+            "malformed session token '" + token + "': bad position in '" + part + "'", e);
       }
     }
     return s;
@@ -65,7 +67,8 @@ public final class Session {
   /** Parses PostgreSQL's {@code pg_lsn} text form ({@code 16/B374D848}). */
   static long parseLsn(String lsn) {
     int slash = lsn.indexOf('/');
-    return (Long.parseLong(lsn.substring(0, slash), 16) << 32) | Long.parseLong(lsn.substring(slash + 1), 16);
+    return (Long.parseLong(lsn.substring(0, slash), 16) << 32)
+        | Long.parseLong(lsn.substring(slash + 1), 16);
   }
 
   @Override

@@ -16,9 +16,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Runs every SQL statement ThingDB issues: binds parameters, logs each statement at DEBUG on
- * {@code io.thingdb.sql} with its duration and row count (parameters masked unless enabled), and
- * counts it in the thread's open {@link Scope}s. Thread-safe (stateless apart from settings).
+ * Runs every SQL statement ThingDB issues: binds parameters, logs each statement at DEBUG on {@code
+ * io.thingdb.sql} with its duration and row count (parameters masked unless enabled), and counts it
+ * in the thread's open {@link Scope}s. Thread-safe (stateless apart from settings).
  */
 final class Sql {
   static final Logger SQL_LOG = LoggerFactory.getLogger("io.thingdb.sql");
@@ -35,7 +35,8 @@ final class Sql {
     this.logParameters = logParameters;
   }
 
-  <T> List<T> query(Connection c, String sql, RowMapper<T> mapper, Object... params) throws SQLException {
+  <T> List<T> query(Connection c, String sql, RowMapper<T> mapper, Object... params)
+      throws SQLException {
     long start = System.nanoTime();
     List<T> out = new ArrayList<>();
     try (PreparedStatement ps = c.prepareStatement(sql)) {
@@ -64,19 +65,20 @@ final class Sql {
   }
 
   /**
-   * One statement of a {@link #pipeline}: its SQL (no trailing semicolon), its parameters, and
-   * what to do with its result: {@code rows} (may be null) reads a result set, {@code count} (may
-   * be null) an update count.
+   * One statement of a {@link #pipeline}: its SQL (no trailing semicolon), its parameters, and what
+   * to do with its result: {@code rows} (may be null) reads a result set, {@code count} (may be
+   * null) an update count.
    */
-  record Piped(String sql, Object[] params, RowMapper<?> rows, java.util.function.IntConsumer count) {}
+  record Piped(
+      String sql, Object[] params, RowMapper<?> rows, java.util.function.IntConsumer count) {}
 
   /**
    * Runs {@code statements} in ONE round trip, in order, inside the connection's transaction:
    * pgjdbc sends the statements of one query string as consecutive parse/bind/execute messages
    * followed by a single sync, so three statements cost one network wait instead of three. Each
    * statement's result goes to its handler. The first failing statement fails the call (the
-   * transaction is then aborted and must be rolled back). Each statement is logged and counted
-   * as one statement.
+   * transaction is then aborted and must be rolled back). Each statement is logged and counted as
+   * one statement.
    */
   void pipeline(Connection c, List<Piped> statements) throws SQLException {
     if (statements.isEmpty()) {
@@ -152,8 +154,16 @@ final class Sql {
     Scope.countStatement();
     if (SQL_LOG.isDebugEnabled()) {
       double ms = (System.nanoTime() - start) / 1e6;
-      SQL_LOG.debug("{} ms, {} rows: {}{}", String.format("%.3f", ms), rows, oneLine(sql),
-          params.length == 0 ? "" : logParameters ? " " + describe(params) : " [" + params.length + " parameters masked]");
+      SQL_LOG.debug(
+          "{} ms, {} rows: {}{}",
+          String.format("%.3f", ms),
+          rows,
+          oneLine(sql),
+          params.length == 0
+              ? ""
+              : logParameters
+                  ? " " + describe(params)
+                  : " [" + params.length + " parameters masked]");
     }
   }
 

@@ -16,8 +16,17 @@ public final class Thing extends Entity<ThingType> {
   private final boolean deleted;
   private final boolean spam;
 
-  Thing(ThingType type, int typeId, long id, int ups, int downs, boolean deleted, boolean spam,
-      Instant date, long version, Map<String, Object> props) {
+  Thing(
+      ThingType type,
+      int typeId,
+      long id,
+      int ups,
+      int downs,
+      boolean deleted,
+      boolean spam,
+      Instant date,
+      long version,
+      Map<String, Object> props) {
     super(type, typeId, id, date, version, props);
     this.ups = ups;
     this.downs = downs;
@@ -62,15 +71,30 @@ public final class Thing extends Entity<ThingType> {
   }
 
   /** The base columns of a thing row. */
-  record Row(long id, int ups, int downs, boolean deleted, boolean spam, Instant date, long version) {}
+  record Row(
+      long id, int ups, int downs, boolean deleted, boolean spam, Instant date, long version) {}
 
   static Thing of(ThingType type, int typeId, Row r, Map<String, Object> props) {
-    return new Thing(type, typeId, r.id(), r.ups(), r.downs(), r.deleted(), r.spam(), r.date(), r.version(), props);
+    return new Thing(
+        type,
+        typeId,
+        r.id(),
+        r.ups(),
+        r.downs(),
+        r.deleted(),
+        r.spam(),
+        r.date(),
+        r.version(),
+        props);
   }
 
   @Override
   public boolean equals(Object o) {
-    return o instanceof Thing t && t.ups == ups && t.downs == downs && t.deleted == deleted && t.spam == spam
+    return o instanceof Thing t
+        && t.ups == ups
+        && t.downs == downs
+        && t.deleted == deleted
+        && t.spam == spam
         && sameSnapshot(t);
   }
 

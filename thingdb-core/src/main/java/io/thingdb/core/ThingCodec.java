@@ -22,8 +22,8 @@ import java.util.Map;
 /**
  * The cache encoding of a {@link Thing}: a format byte, then the thing in {@link EntityCodec}'s
  * framing (id; a thing's own fields ups, downs and a flags byte; date, version, props). A prop
- * whose kind in the cache differs from the declared one (code changed under a running cache)
- * makes the entry unreadable: it is treated as a miss. Stateless.
+ * whose kind in the cache differs from the declared one (code changed under a running cache) makes
+ * the entry unreadable: it is treated as a miss. Stateless.
  */
 final class ThingCodec {
   private static final byte FORMAT = 1;
@@ -31,10 +31,13 @@ final class ThingCodec {
   private static final int UPS_AT = ID_AT + 8;
   private static final int DOWNS_AT = UPS_AT + 4;
   private static final int FLAGS_AT = DOWNS_AT + 4;
+
   /** Where the shared tail starts: date, version, prop count, props. */
   private static final int DATE_AT = FLAGS_AT + 1;
+
   private static final int VERSION_AT = DATE_AT + 8;
   private static final int COUNT_AT = VERSION_AT + 8;
+
   /** Everything before the props. */
   private static final int FIXED = DATE_AT + EntityCodec.TAIL;
 
@@ -45,11 +48,14 @@ final class ThingCodec {
       ByteArrayOutputStream bytes = new ByteArrayOutputStream(64 + t.storedProps().size() * 32);
       DataOutputStream out = new DataOutputStream(bytes);
       out.writeByte(FORMAT);
-      EntityCodec.write(out, t, own -> {
-        own.writeInt(t.ups());
-        own.writeInt(t.downs());
-        own.writeByte((t.deleted() ? 1 : 0) | (t.spam() ? 2 : 0));
-      });
+      EntityCodec.write(
+          out,
+          t,
+          own -> {
+            own.writeInt(t.ups());
+            own.writeInt(t.downs());
+            own.writeByte((t.deleted() ? 1 : 0) | (t.spam() ? 2 : 0));
+          });
       return bytes.toByteArray();
     } catch (IOException e) {
       throw new UncheckedIOException(e);
@@ -58,9 +64,9 @@ final class ThingCodec {
 
   /**
    * Whether {@code encoded} fits in one cache item under {@code key}, with VersionedCache's entry
-   * header in front. A thing that does not (a prop of a megabyte) is stored and read like any
-   * other but served from the database: the cache refuses it with ValueTooLargeException, which
-   * used to escape from writes that had already committed and from every read of the thing.
+   * header in front. A thing that does not (a prop of a megabyte) is stored and read like any other
+   * but served from the database: the cache refuses it with ValueTooLargeException, which used to
+   * escape from writes that had already committed and from every read of the thing.
    */
   static boolean fits(VersionedCache cache, String key, byte[] encoded) {
     return encoded.length <= cache.maxValueSize(key);
@@ -85,7 +91,9 @@ final class ThingCodec {
    */
   static Result publish(VersionedCache cache, String key, Thing t, Duration ttl) {
     byte[] bytes = encode(t);
-    return fits(cache, key, bytes) ? cache.publish(key, bytes, t.version(), ttl) : cache.invalidate(key, t.version());
+    return fits(cache, key, bytes)
+        ? cache.publish(key, bytes, t.version(), ttl)
+        : cache.invalidate(key, t.version());
   }
 
   /** Decodes, or returns null if the bytes are of another format or disagree with the type. */
@@ -119,20 +127,33 @@ final class ThingCodec {
       if (EntityCodec.readProps(names, b, p, end, n, props) < 0) {
         return null;
       }
-      return new Thing(names.type, typeId, id, ups, downs, (flags & 1) != 0, (flags & 2) != 0, date, version, props);
+      return new Thing(
+          names.type,
+          typeId,
+          id,
+          ups,
+          downs,
+          (flags & 1) != 0,
+          (flags & 2) != 0,
+          date,
+          version,
+          props);
     } catch (RuntimeException e) {
       return null; // a value that does not parse as its kind: unreadable, a miss
     }
   }
 
   /**
-   * The encoding of thing {@code id} at {@code version} with new vote counts, made from the
-   * cached encoding of {@code version - 1} (the {@code length} bytes of {@code b} from {@code
-   * offset}) by rewriting the counters and the version in a copy; or null if those bytes are not
-   * that thing at that version. An increment changes nothing else, so nothing else is decoded.
+   * The encoding of thing {@code id} at {@code version} with new vote counts, made from the cached
+   * encoding of {@code version - 1} (the {@code length} bytes of {@code b} from {@code offset}) by
+   * rewriting the counters and the version in a copy; or null if those bytes are not that thing at
+   * that version. An increment changes nothing else, so nothing else is decoded.
    */
-  static byte[] withCounters(byte[] b, int offset, int length, long id, int ups, int downs, long version) {
-    if (length < FIXED || b[offset] != FORMAT || getLong(b, offset + ID_AT) != id
+  static byte[] withCounters(
+      byte[] b, int offset, int length, long id, int ups, int downs, long version) {
+    if (length < FIXED
+        || b[offset] != FORMAT
+        || getLong(b, offset + ID_AT) != id
         || getLong(b, offset + VERSION_AT) != version - 1) {
       return null;
     }

@@ -8,33 +8,36 @@ import java.util.Optional;
 import javax.sql.DataSource;
 
 /**
- * The thing/data store: things of declared types stored on PostgreSQL (a {@code thing_<type>}
- * row of base columns and one {@code data_<type>} row per prop that differs from its default),
- * each type placed on one named {@link Database}, fronted by a write-through cache. Built by
- * {@link #builder()}.
+ * The thing/data store: things of declared types stored on PostgreSQL (a {@code thing_<type>} row
+ * of base columns and one {@code data_<type>} row per prop that differs from its default), each
+ * type placed on one named {@link Database}, fronted by a write-through cache. Built by {@link
+ * #builder()}.
  *
  * <h2>Sessions</h2>
+ *
  * Every operation has one form. A ThingDb from {@link ThingDbBuilder#build()} reads without a
  * session: any healthy replica may serve a read, so a caller may not see its own write at once.
- * {@link #withSession(Session)} returns a view of the same ThingDb that records each write's
- * commit position in the session and reads from a replica only once it has replayed that
- * position (read-your-writes); views are cheap, share everything, and may be made per request.
+ * {@link #withSession(Session)} returns a view of the same ThingDb that records each write's commit
+ * position in the session and reads from a replica only once it has replayed that position
+ * (read-your-writes); views are cheap, share everything, and may be made per request.
  *
  * <h2>Reads</h2>
- * Cache first (one multi-get), then one {@code = ANY(?)} query per table for the misses, then
- * fills that can never overwrite a newer version.
+ *
+ * Cache first (one multi-get), then one {@code = ANY(?)} query per table for the misses, then fills
+ * that can never overwrite a newer version.
  *
  * <h2>Writes</h2>
+ *
  * Every write bumps the thing's {@code version}. It records the cache key to invalidate in the
  * {@code thingdb_outbox} table in the same transaction, publishes the new version to the cache
  * after COMMIT, and deletes the outbox row once the cache confirmed it and the type's query-cache
  * generation has been bumped (in the background for updates and increments: see {@link
  * ThingQuery#cached} and {@link ThingDbBuilder#queryCacheBumpDelay}). If the cache could not be
- * updated (a node down, or this process dying between COMMIT and the cache update), any
- * instance's replayer invalidates the key within {@link ThingDbBuilder#outboxReplayInterval} plus
- * {@link ThingDbBuilder#outboxGrace}: staleness after a fault is bounded by those seconds, never by
- * the TTL. Several writes commit together through {@link #write}. A failure after COMMIT was sent
- * is never retried and surfaces as {@link OutcomeUnknownException}.
+ * updated (a node down, or this process dying between COMMIT and the cache update), any instance's
+ * replayer invalidates the key within {@link ThingDbBuilder#outboxReplayInterval} plus {@link
+ * ThingDbBuilder#outboxGrace}: staleness after a fault is bounded by those seconds, never by the
+ * TTL. Several writes commit together through {@link #write}. A failure after COMMIT was sent is
+ * never retried and surfaces as {@link OutcomeUnknownException}.
  *
  * <p>Thread-safe. {@link #close()} stops the library's background threads and leaves the
  * application's DataSources and cache open: they belong to the application.
@@ -65,8 +68,8 @@ public final class ThingDb implements AutoCloseable {
   public interface Work<T> {
     /**
      * Writes through {@code tx}. Throwing rolls the transaction back and {@link #write} throws the
-     * same exception. May run more than once (a transient failure before COMMIT runs it again in
-     * a new transaction).
+     * same exception. May run more than once (a transient failure before COMMIT runs it again in a
+     * new transaction).
      */
     T run(WriteTransaction tx);
   }
@@ -97,9 +100,9 @@ public final class ThingDb implements AutoCloseable {
   }
 
   /**
-   * A view of this ThingDb whose writes record their commits in {@code session} and whose reads
-   * see them (read-your-writes through replicas). The view shares everything with this ThingDb;
-   * making one costs one small object. {@code null} returns a view without a session.
+   * A view of this ThingDb whose writes record their commits in {@code session} and whose reads see
+   * them (read-your-writes through replicas). The view shares everything with this ThingDb; making
+   * one costs one small object. {@code null} returns a view without a session.
    */
   public ThingDb withSession(Session session) {
     return session == this.session ? this : new ThingDb(engine, session);
@@ -130,8 +133,8 @@ public final class ThingDb implements AutoCloseable {
 
   /**
    * Creates things: per type, one statement draws the ids, one inserts the thing rows and one the
-   * data rows, whatever the count. Things of types on different databases commit separately
-   * (use {@link #write} for writes that must commit together).
+   * data rows, whatever the count. Things of types on different databases commit separately (use
+   * {@link #write} for writes that must commit together).
    *
    * @return the things as created, in input order
    */
@@ -197,8 +200,8 @@ public final class ThingDb implements AutoCloseable {
   /**
    * Streams the live (not deleted, not spam) things that {@code scan} selects to {@code visitor},
    * in no particular order, through a cursor in one read-only transaction on the scan's DataSource
-   * (by default the type's primary): for batch jobs such as listing recomputes, which should read
-   * a replica kept for them. Bypasses the cache; not retried.
+   * (by default the type's primary): for batch jobs such as listing recomputes, which should read a
+   * replica kept for them. Bypasses the cache; not retried.
    *
    * @return how many things were visited
    */
@@ -255,9 +258,9 @@ public final class ThingDb implements AutoCloseable {
   /**
    * Runs {@code work} in one database transaction and commits it: things created, updated and
    * counted, relations set by their pair, and the caller's statements on its own tables commit
-   * together or not at all, each with ThingDB's versions, outbox rows and cache updates (see
-   * {@link WriteTransaction}). Transient failures before COMMIT (deadlock, serialization failure,
-   * lost connection) run the work again, a bounded number of times ({@link
+   * together or not at all, each with ThingDB's versions, outbox rows and cache updates (see {@link
+   * WriteTransaction}). Transient failures before COMMIT (deadlock, serialization failure, lost
+   * connection) run the work again, a bounded number of times ({@link
    * ThingDbBuilder#transientRetries}); a failure during COMMIT is never retried.
    *
    * @return what the work returned
@@ -272,13 +275,13 @@ public final class ThingDb implements AutoCloseable {
   // ------------------------------------------------------------------ relations
 
   /**
-   * Starts a relation of {@code type} from {@code thing1} to {@code thing2} named {@code name}
-   * (for a vote, its direction). The snapshots prove that the endpoints exist; their types are
-   * checked here.
+   * Starts a relation of {@code type} from {@code thing1} to {@code thing2} named {@code name} (for
+   * a vote, its direction). The snapshots prove that the endpoints exist; their types are checked
+   * here.
    *
-   * @throws IllegalArgumentException if the relation type is not registered, an endpoint is of
-   *     the wrong type, or the name is null, longer than {@value Relation#MAX_NAME_LENGTH}
-   *     characters or contains NUL
+   * @throws IllegalArgumentException if the relation type is not registered, an endpoint is of the
+   *     wrong type, or the name is null, longer than {@value Relation#MAX_NAME_LENGTH} characters
+   *     or contains NUL
    */
   public NewRelation newRelation(RelationType type, Thing thing1, Thing thing2, String name) {
     return engine.newRelation(type, thing1, thing2, name);
@@ -288,8 +291,8 @@ public final class ThingDb implements AutoCloseable {
    * Starts a relation of {@code type} between two things given by id; {@link #create(NewRelation)}
    * checks that both exist (a cache-first read of each): nothing is written for a missing one.
    *
-   * @throws IllegalArgumentException if the relation type is not registered, an id is below 1,
-   *     or the name is null, too long or contains NUL
+   * @throws IllegalArgumentException if the relation type is not registered, an id is below 1, or
+   *     the name is null, too long or contains NUL
    */
   public NewRelation newRelation(RelationType type, long thing1Id, long thing2Id, String name) {
     return engine.newRelation(type, thing1Id, thing2Id, name);
@@ -306,12 +309,18 @@ public final class ThingDb implements AutoCloseable {
     return engine.create(session, relation);
   }
 
-  /** The relation with this id, or empty: one statement, not cached (the cached read is {@link #lookup}). */
+  /**
+   * The relation with this id, or empty: one statement, not cached (the cached read is {@link
+   * #lookup}).
+   */
   public Optional<Relation> getRelation(RelationType type, long id) {
     return engine.getRelation(session, type, id);
   }
 
-  /** All relations of {@code type} from thing {@code thing1Id}, by id: one statement, not cached, not paginated. */
+  /**
+   * All relations of {@code type} from thing {@code thing1Id}, by id: one statement, not cached,
+   * not paginated.
+   */
   public List<Relation> relationsByThing1(RelationType type, long thing1Id) {
     return engine.relationsByThing1(session, type, thing1Id);
   }
@@ -321,7 +330,10 @@ public final class ThingDb implements AutoCloseable {
     return engine.relationsByThing1(session, type, thing1Id, name);
   }
 
-  /** All relations of {@code type} to thing {@code thing2Id}, by id: one statement, not cached, not paginated. */
+  /**
+   * All relations of {@code type} to thing {@code thing2Id}, by id: one statement, not cached, not
+   * paginated.
+   */
   public List<Relation> relationsByThing2(RelationType type, long thing2Id) {
     return engine.relationsByThing2(session, type, thing2Id);
   }
@@ -340,7 +352,8 @@ public final class ThingDb implements AutoCloseable {
    *
    * @throws IllegalArgumentException if a pair has an id below 1
    */
-  public Map<Relation.Pair, List<Relation>> lookup(RelationType type, Collection<Relation.Pair> pairs) {
+  public Map<Relation.Pair, List<Relation>> lookup(
+      RelationType type, Collection<Relation.Pair> pairs) {
     return engine.lookup(session, type, pairs);
   }
 
@@ -385,7 +398,8 @@ public final class ThingDb implements AutoCloseable {
    * for a module checking that its own tables share a database with a type's, so that its writes
    * can join the type's transactions.
    */
-  public List<String> tablesMissingFrom(DataSource dataSource, List<ThingType> types, List<RelationType> relations) {
+  public List<String> tablesMissingFrom(
+      DataSource dataSource, List<ThingType> types, List<RelationType> relations) {
     return engine.tablesMissingFrom(dataSource, types, relations);
   }
 

@@ -35,9 +35,9 @@ public final class ThingDbBuilder {
   ThingDbBuilder() {}
 
   /**
-   * Adds a named database. The first one added also holds the type registry (type ids), so
-   * every application sharing these databases must add the same one first. Names follow the
-   * type name rule.
+   * Adds a named database. The first one added also holds the type registry (type ids), so every
+   * application sharing these databases must add the same one first. Names follow the type name
+   * rule.
    */
   public ThingDbBuilder database(String name, Database database) {
     ThingType.checkName("database", name);
@@ -62,8 +62,8 @@ public final class ThingDbBuilder {
   }
 
   /**
-   * Places relation type {@code type} on the database named {@code database}; both of its
-   * endpoint types must be registered with {@link #type} as well (checked by {@link #build()}).
+   * Places relation type {@code type} on the database named {@code database}; both of its endpoint
+   * types must be registered with {@link #type} as well (checked by {@link #build()}).
    */
   public ThingDbBuilder relation(RelationType type, String database) {
     Objects.requireNonNull(type, "relation type must not be null");
@@ -79,7 +79,8 @@ public final class ThingDbBuilder {
 
   /** The cache in front of the database (memcached or in-process). */
   public ThingDbBuilder cache(Cache cache) {
-    this.cache = Objects.requireNonNull(cache, "cache must not be null; use noCache() to run without one");
+    this.cache =
+        Objects.requireNonNull(cache, "cache must not be null; use noCache() to run without one");
     this.cacheChosen = true;
     return this;
   }
@@ -126,18 +127,19 @@ public final class ThingDbBuilder {
   }
 
   /**
-   * How long after an update or increment returns its type's query-cache generation is bumped,
-   * at the latest (default 10 ms; 0 to 10 s). Updates and increments do not bump the generation
-   * themselves: a background thread sends one bump per type for all the writes of the last
-   * {@code delay}, so a busy type costs one cache round trip per delay, not one per write. Until
-   * then other instances may serve query results cached before the write; this instance does
-   * not (its next generation read carries the bump). {@link ThingDb#create} and {@link ThingDb#createAll} bump
-   * before they return. See {@link ThingQuery#cached} for the whole bound.
+   * How long after an update or increment returns its type's query-cache generation is bumped, at
+   * the latest (default 10 ms; 0 to 10 s). Updates and increments do not bump the generation
+   * themselves: a background thread sends one bump per type for all the writes of the last {@code
+   * delay}, so a busy type costs one cache round trip per delay, not one per write. Until then
+   * other instances may serve query results cached before the write; this instance does not (its
+   * next generation read carries the bump). {@link ThingDb#create} and {@link ThingDb#createAll}
+   * bump before they return. See {@link ThingQuery#cached} for the whole bound.
    */
   public ThingDbBuilder queryCacheBumpDelay(Duration delay) {
     Objects.requireNonNull(delay, "queryCacheBumpDelay must not be null");
     if (delay.isNegative() || delay.compareTo(Duration.ofSeconds(10)) > 0) {
-      throw new IllegalArgumentException("queryCacheBumpDelay must be between 0 and 10 s: " + delay);
+      throw new IllegalArgumentException(
+          "queryCacheBumpDelay must be between 0 and 10 s: " + delay);
     }
     this.queryCacheBumpDelay = delay;
     return this;
@@ -181,9 +183,17 @@ public final class ThingDbBuilder {
       return; // not a pool that reports its size
     }
     if (size < needed) {
-      throw new IllegalStateException("the " + role + " pool of database " + database + " allows " + size
-          + " connection(s), but ThingDB needs at least " + needed + " (its outbox thread holds one while it runs,"
-          + " and callers need the rest): raise maximumPoolSize");
+      throw new IllegalStateException(
+          "the "
+              + role
+              + " pool of database "
+              + database
+              + " allows "
+              + size
+              + " connection(s), but ThingDB needs at least "
+              + needed
+              + " (its outbox thread holds one while it runs,"
+              + " and callers need the rest): raise maximumPoolSize");
     }
   }
 
@@ -196,46 +206,77 @@ public final class ThingDbBuilder {
   }
 
   /**
-   * Prepares the schema (library tables, registry, one table pair per type) and starts the
-   * outbox replayer.
+   * Prepares the schema (library tables, registry, one table pair per type) and starts the outbox
+   * replayer.
    *
    * @throws IllegalStateException if the layout is incomplete
    * @throws SchemaConflictException if a registration disagrees with the database
    */
   public ThingDb build() {
     if (databases.isEmpty()) {
-      throw new IllegalStateException("at least one database is required: call database(\"main\", Database.of(dataSource))");
+      throw new IllegalStateException(
+          "at least one database is required: call database(\"main\", Database.of(dataSource))");
     }
     for (Map.Entry<String, Database> e : databases.entrySet()) {
       checkPoolSize(e.getKey(), "primary", e.getValue().primary(), cache != null ? 2 : 1);
     }
     if (!cacheChosen) {
-      throw new IllegalStateException("choose a cache: call cache(InProcessCache.create()), cache(memcached) or noCache()");
+      throw new IllegalStateException(
+          "choose a cache: call cache(InProcessCache.create()), cache(memcached) or noCache()");
     }
     for (Map.Entry<ThingType, String> e : types.entrySet()) {
       if (!databases.containsKey(e.getValue())) {
-        throw new IllegalStateException("type " + e.getKey().name() + " is placed on database " + e.getValue()
-            + ", which is not configured (configured: " + databases.keySet() + ")");
+        throw new IllegalStateException(
+            "type "
+                + e.getKey().name()
+                + " is placed on database "
+                + e.getValue()
+                + ", which is not configured (configured: "
+                + databases.keySet()
+                + ")");
       }
     }
     for (Map.Entry<RelationType, String> e : relations.entrySet()) {
       RelationType r = e.getKey();
       if (!databases.containsKey(e.getValue())) {
-        throw new IllegalStateException("relation type " + r.name() + " is placed on database " + e.getValue()
-            + ", which is not configured (configured: " + databases.keySet() + ")");
+        throw new IllegalStateException(
+            "relation type "
+                + r.name()
+                + " is placed on database "
+                + e.getValue()
+                + ", which is not configured (configured: "
+                + databases.keySet()
+                + ")");
       }
       for (ThingType endpoint : List.of(r.thing1(), r.thing2())) {
         String which = endpoint == r.thing1() ? "thing1" : "thing2";
         if (!types.containsKey(endpoint)) {
-          throw new IllegalStateException("relation type " + r.name() + " links " + r.thing1().name() + " -> "
-              + r.thing2().name() + ", but its " + which + " type " + endpoint.name()
-              + " is not registered (the same ThingType object): call type(" + endpoint.name() + ", database) too");
+          throw new IllegalStateException(
+              "relation type "
+                  + r.name()
+                  + " links "
+                  + r.thing1().name()
+                  + " -> "
+                  + r.thing2().name()
+                  + ", but its "
+                  + which
+                  + " type "
+                  + endpoint.name()
+                  + " is not registered (the same ThingType object): call type("
+                  + endpoint.name()
+                  + ", database) too");
         }
       }
       for (ThingType t : types.keySet()) {
         if (t.name().equals(RelationHandle.table(r.name()))) {
-          throw new IllegalStateException("type " + t.name() + " and relation type " + r.name()
-              + " would both use the table data_" + t.name() + "; rename one of them");
+          throw new IllegalStateException(
+              "type "
+                  + t.name()
+                  + " and relation type "
+                  + r.name()
+                  + " would both use the table data_"
+                  + t.name()
+                  + "; rename one of them");
         }
       }
     }

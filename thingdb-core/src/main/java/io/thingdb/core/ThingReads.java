@@ -7,7 +7,6 @@ import java.util.Arrays;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 
 /** The read path: cache multi-get, then one query per table for the misses, then fills. */
@@ -45,12 +44,15 @@ final class ThingReads {
       for (int i = 0; i < n; i++) {
         keys[i] = h.cacheKey(ids[i]);
       }
-      io.cache().getAll(Arrays.asList(keys), (i, version, b, offset, length) -> {
-        Thing t = ThingCodec.decode(h.names, h.id, b, offset, length);
-        if (t != null && t.id() == ids[i]) {
-          found[i] = t;
-        }
-      });
+      io.cache()
+          .getAll(
+              Arrays.asList(keys),
+              (i, version, b, offset, length) -> {
+                Thing t = ThingCodec.decode(h.names, h.id, b, offset, length);
+                if (t != null && t.id() == ids[i]) {
+                  found[i] = t;
+                }
+              });
       for (Thing t : found) {
         if (t != null) {
           hits++;
@@ -68,7 +70,8 @@ final class ThingReads {
         missing[m++] = ids[i];
       }
     }
-    Routing.Served<Map<Long, Thing>> served = io.routing().readServed(h.db, session, io.retry(), c -> fetch(io, c, h, missing));
+    Routing.Served<Map<Long, Thing>> served =
+        io.routing().readServed(h.db, session, io.retry(), c -> fetch(io, c, h, missing));
     Map<Long, Thing> loaded = served.value();
     for (int i = 0; i < n; i++) {
       if (found[i] == null) {
@@ -98,8 +101,8 @@ final class ThingReads {
   }
 
   /**
-   * One statement whatever the count: the thing rows joined with their data rows. One statement
-   * is one snapshot; the two statements this used to be (thing rows, then data rows, each in
+   * One statement whatever the count: the thing rows joined with their data rows. One statement is
+   * one snapshot; the two statements this used to be (thing rows, then data rows, each in
    * autocommit) returned the row of one version with the props of a later one whenever an update
    * committed in between, and that mix was cached under the older version.
    */
@@ -107,18 +110,26 @@ final class ThingReads {
     String t = h.type.name();
     Map<Long, Thing.Row> rows = new LinkedHashMap<>();
     Map<Long, Map<String, Object>> props = new HashMap<>();
-    io.sql().query(c, "select t.*, d.key as data_key, d.value as data_value, d.kind as data_kind from thing_" + t
-        + " t left join data_" + t + " d on d.thing_id = t.thing_id where t.thing_id = any(?)", rs -> {
-      long id = rs.getLong("thing_id");
-      if (!rows.containsKey(id)) {
-        rows.put(id, Engine.row(rs));
-      }
-      String key = rs.getString("data_key");
-      if (key != null) {
-        addProp(h, props, id, key, rs.getString("data_value"), rs.getString("data_kind"));
-      }
-      return null;
-    }, ids);
+    io.sql()
+        .query(
+            c,
+            "select t.*, d.key as data_key, d.value as data_value, d.kind as data_kind from thing_"
+                + t
+                + " t left join data_"
+                + t
+                + " d on d.thing_id = t.thing_id where t.thing_id = any(?)",
+            rs -> {
+              long id = rs.getLong("thing_id");
+              if (!rows.containsKey(id)) {
+                rows.put(id, Engine.row(rs));
+              }
+              String key = rs.getString("data_key");
+              if (key != null) {
+                addProp(h, props, id, key, rs.getString("data_value"), rs.getString("data_kind"));
+              }
+              return null;
+            },
+            ids);
     Map<Long, Thing> out = new LinkedHashMap<>();
     for (Thing.Row r : rows.values()) {
       out.put(r.id(), Thing.of(h.type, h.id, r, props.getOrDefault(r.id(), new LinkedHashMap<>())));
@@ -133,15 +144,27 @@ final class ThingReads {
   static Map<Long, Map<String, Object>> fetchProps(Io io, Connection c, TypeHandle h, long[] ids)
       throws SQLException {
     Map<Long, Map<String, Object>> props = new HashMap<>();
-    io.sql().query(c, "select thing_id, key, value, kind from data_" + h.type.name() + " where thing_id = any(?)", rs -> {
-      addProp(h, props, rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4));
-      return null;
-    }, ids);
+    io.sql()
+        .query(
+            c,
+            "select thing_id, key, value, kind from data_"
+                + h.type.name()
+                + " where thing_id = any(?)",
+            rs -> {
+              addProp(h, props, rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4));
+              return null;
+            },
+            ids);
     return props;
   }
 
-  private static void addProp(TypeHandle h, Map<Long, Map<String, Object>> props, long id, String key,
-      String value, String kind) {
+  private static void addProp(
+      TypeHandle h,
+      Map<Long, Map<String, Object>> props,
+      long id,
+      String key,
+      String value,
+      String kind) {
     Object v = h.type.storedValue(id, key, value, kind);
     if (v != null) {
       props.computeIfAbsent(id, k -> new LinkedHashMap<>()).put(key, v);

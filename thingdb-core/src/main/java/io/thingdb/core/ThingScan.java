@@ -16,8 +16,8 @@ import javax.sql.DataSource;
  * What {@link ThingDb#scan} reads: the live (not deleted, not spam) things of one type, optionally
  * only those whose prop holds one of some values and those dated at or after an instant, through a
  * DataSource of the caller's choice (a replica kept for batch jobs). One statement: the thing rows
- * joined with the one data row of the filter prop. Immutable and thread-safe; each setter returns
- * a new scan.
+ * joined with the one data row of the filter prop. Immutable and thread-safe; each setter returns a
+ * new scan.
  */
 public final class ThingScan {
   /** Receives the things of a scan, one at a time. */
@@ -31,7 +31,10 @@ public final class ThingScan {
     void visit(Row row);
   }
 
-  /** One scanned thing: its base columns and the filter prop. Valid only during {@link Visitor#visit}. */
+  /**
+   * One scanned thing: its base columns and the filter prop. Valid only during {@link
+   * Visitor#visit}.
+   */
   public interface Row {
     /** The thing's id. */
     long id();
@@ -63,7 +66,13 @@ public final class ThingScan {
   private final DataSource from;
   private final int fetchSize;
 
-  private ThingScan(ThingType type, Prop<?> prop, List<String> values, Instant since, DataSource from, int fetchSize) {
+  private ThingScan(
+      ThingType type,
+      Prop<?> prop,
+      List<String> values,
+      Instant since,
+      DataSource from,
+      int fetchSize) {
     this.type = type;
     this.prop = prop;
     this.values = values;
@@ -74,21 +83,23 @@ public final class ThingScan {
 
   /** A scan of every live thing of {@code type}, from its primary, 1,000 rows per fetch. */
   public static ThingScan of(ThingType type) {
-    return new ThingScan(Objects.requireNonNull(type, "type must not be null"), null, null, null, null, 1000);
+    return new ThingScan(
+        Objects.requireNonNull(type, "type must not be null"), null, null, null, null, 1000);
   }
 
   /**
    * Only things whose {@code prop} is one of {@code values} (a thing that stores no value has the
    * prop's default). One filter prop per scan.
    *
-   * @throws IllegalArgumentException if {@code prop} is not declared on the scan's type, or
-   *     {@code values} is empty
+   * @throws IllegalArgumentException if {@code prop} is not declared on the scan's type, or {@code
+   *     values} is empty
    */
   public <T> ThingScan where(Prop<T> prop, Collection<T> values) {
     Prop.checkDeclaredOn(type, prop);
     Objects.requireNonNull(values, "values must not be null");
     if (values.isEmpty()) {
-      throw new IllegalArgumentException("scan of " + type.name() + ": where(" + prop.name() + ") needs at least one value");
+      throw new IllegalArgumentException(
+          "scan of " + type.name() + ": where(" + prop.name() + ") needs at least one value");
     }
     List<String> encoded = new ArrayList<>(values.size());
     for (T v : values) {
@@ -99,7 +110,13 @@ public final class ThingScan {
 
   /** Only things dated at or after {@code since}. */
   public ThingScan since(Instant since) {
-    return new ThingScan(type, prop, values, Objects.requireNonNull(since, "since must not be null"), from, fetchSize);
+    return new ThingScan(
+        type,
+        prop,
+        values,
+        Objects.requireNonNull(since, "since must not be null"),
+        from,
+        fetchSize);
   }
 
   /**
@@ -107,8 +124,13 @@ public final class ThingScan {
    * of it (the default is the type's primary).
    */
   public ThingScan from(DataSource dataSource) {
-    return new ThingScan(type, prop, values, since,
-        Objects.requireNonNull(dataSource, "dataSource must not be null"), fetchSize);
+    return new ThingScan(
+        type,
+        prop,
+        values,
+        since,
+        Objects.requireNonNull(dataSource, "dataSource must not be null"),
+        fetchSize);
   }
 
   /**
@@ -118,7 +140,8 @@ public final class ThingScan {
    */
   public ThingScan fetchSize(int rows) {
     if (rows < 1 || rows > 1_000_000) {
-      throw new IllegalArgumentException("scan of " + type.name() + ": fetchSize must be between 1 and 1000000: " + rows);
+      throw new IllegalArgumentException(
+          "scan of " + type.name() + ": fetchSize must be between 1 and 1000000: " + rows);
     }
     return new ThingScan(type, prop, values, since, from, rows);
   }
@@ -139,7 +162,10 @@ public final class ThingScan {
     List<Object> params = new ArrayList<>();
     if (prop != null) {
       String dflt = prop.kind().encode(prop.defaultValue());
-      q.append(", coalesce(d.value, ?) from thing_").append(t).append(" t left join data_").append(t)
+      q.append(", coalesce(d.value, ?) from thing_")
+          .append(t)
+          .append(" t left join data_")
+          .append(t)
           .append(" d on d.thing_id = t.thing_id and d.key = ?");
       params.add(dflt);
       params.add(prop.name());
@@ -233,8 +259,13 @@ public final class ThingScan {
     @Override
     public <T> T get(Prop<T> p) {
       if (prop == null || !prop.name().equals(p.name())) {
-        throw new IllegalArgumentException("scan of " + type.name() + " reads only its filter prop"
-            + (prop == null ? " (none)" : " " + prop.name()) + ", not " + p.name());
+        throw new IllegalArgumentException(
+            "scan of "
+                + type.name()
+                + " reads only its filter prop"
+                + (prop == null ? " (none)" : " " + prop.name())
+                + ", not "
+                + p.name());
       }
       try {
         @SuppressWarnings("unchecked") // the filter prop is p: same name on the same type
@@ -247,12 +278,16 @@ public final class ThingScan {
   }
 
   private ThingDbException failed(SQLException e) {
-    return new ThingDbException("scan of " + type.name() + ": reading a row failed: " + e.getMessage(), e);
+    return new ThingDbException(
+        "scan of " + type.name() + ": reading a row failed: " + e.getMessage(), e);
   }
 
   @Override
   public String toString() {
-    return "ThingScan[" + type.name() + (prop == null ? "" : ", " + prop.name() + " in " + values)
-        + (since == null ? "" : ", since " + since) + "]";
+    return "ThingScan["
+        + type.name()
+        + (prop == null ? "" : ", " + prop.name() + " in " + values)
+        + (since == null ? "" : ", since " + since)
+        + "]";
   }
 }

@@ -4,9 +4,8 @@ import java.util.Map;
 
 /**
  * A thing type declared in code: a name (which becomes the table names {@code thing_<name>} and
- * {@code data_<name>}) and its props. Immutable and thread-safe; build with {@link #named}.
- * {@link #name()}, {@link #props()} and {@link #prop(String)} are shared with {@link
- * RelationType}.
+ * {@code data_<name>}) and its props. Immutable and thread-safe; build with {@link #named}. {@link
+ * #name()}, {@link #props()} and {@link #prop(String)} are shared with {@link RelationType}.
  *
  * <pre>{@code
  * static final Prop<String> TITLE = Prop.string("title", "");
@@ -38,8 +37,8 @@ public final class ThingType extends EntityType {
   }
 
   /**
-   * Declares a {@link ThingType}: {@link #prop} and {@link #props} add props (each name once),
-   * then {@link #build}. Not thread-safe.
+   * Declares a {@link ThingType}: {@link #prop} and {@link #props} add props (each name once), then
+   * {@link #build}. Not thread-safe.
    */
   public static final class Builder extends EntityType.PropsBuilder<Builder> {
     private Builder(String name) {

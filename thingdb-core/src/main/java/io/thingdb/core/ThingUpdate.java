@@ -52,7 +52,9 @@ public final class ThingUpdate extends EntityUpdate<Thing, ThingUpdate> {
 
   @Override
   public boolean equals(Object o) {
-    return o instanceof ThingUpdate u && sameEdits(u) && Objects.equals(u.deleted, deleted)
+    return o instanceof ThingUpdate u
+        && sameEdits(u)
+        && Objects.equals(u.deleted, deleted)
         && Objects.equals(u.spam, spam);
   }
 

@@ -27,10 +27,17 @@ final class ThingWrites {
           + " select u.*, (select id from o) as outbox_id from u";
 
   /** Per type: ids, thing rows and data rows in three statements whatever the count. */
-  static List<Thing> insert(Io io, Connection c, TypeHandle h, List<NewThing> batch) throws SQLException {
+  static List<Thing> insert(Io io, Connection c, TypeHandle h, List<NewThing> batch)
+      throws SQLException {
     String t = h.type.name();
     int n = batch.size();
-    List<Long> ids = io.sql().query(c, "select nextval('thingseq_" + t + "') from generate_series(1, ?)", rs -> rs.getLong(1), n);
+    List<Long> ids =
+        io.sql()
+            .query(
+                c,
+                "select nextval('thingseq_" + t + "') from generate_series(1, ?)",
+                rs -> rs.getLong(1),
+                n);
     long[] idArray = new long[n];
     int[] ups = new int[n];
     int[] downs = new int[n];
@@ -56,20 +63,40 @@ final class ThingWrites {
         kinds.add(String.valueOf(kind.code()));
       }
     }
-    io.sql().update(c, "insert into thing_" + t + " (thing_id, ups, downs, spam, date)"
-        + " select * from unnest(?::bigint[], ?::int[], ?::int[], ?::boolean[], ?::timestamptz[])",
-        idArray, ups, downs, spam, dates);
+    io.sql()
+        .update(
+            c,
+            "insert into thing_"
+                + t
+                + " (thing_id, ups, downs, spam, date)"
+                + " select * from unnest(?::bigint[], ?::int[], ?::int[], ?::boolean[], ?::timestamptz[])",
+            idArray,
+            ups,
+            downs,
+            spam,
+            dates);
     if (!keys.isEmpty()) {
-      io.sql().update(c, "insert into data_" + t + " (thing_id, key, value, kind)"
-          + " select * from unnest(?::bigint[], ?::text[], ?::text[], ?::text[])",
-          dataIds.stream().mapToLong(Long::longValue).toArray(), keys.toArray(new String[0]),
-          values.toArray(new String[0]), kinds.toArray(new String[0]));
+      io.sql()
+          .update(
+              c,
+              "insert into data_"
+                  + t
+                  + " (thing_id, key, value, kind)"
+                  + " select * from unnest(?::bigint[], ?::text[], ?::text[], ?::text[])",
+              dataIds.stream().mapToLong(Long::longValue).toArray(),
+              keys.toArray(new String[0]),
+              values.toArray(new String[0]),
+              kinds.toArray(new String[0]));
     }
     List<Thing> out = new ArrayList<>(n);
     for (int i = 0; i < n; i++) {
       NewThing nt = batch.get(i);
-      out.add(Thing.of(h.type, h.id, new Thing.Row(idArray[i], ups[i], downs[i], false, spam[i], dates[i], 1),
-          new LinkedHashMap<>(nt.props())));
+      out.add(
+          Thing.of(
+              h.type,
+              h.id,
+              new Thing.Row(idArray[i], ups[i], downs[i], false, spam[i], dates[i], 1),
+              new LinkedHashMap<>(nt.props())));
     }
     return out;
   }
@@ -104,35 +131,66 @@ final class ThingWrites {
     }
     RowCommitted updated = updateRow(io, c, h, set.toString(), params, id);
     if (!toDelete.isEmpty()) {
-      io.sql().update(c, "delete from data_" + t + " where thing_id = ? and key = any(?)", id, toDelete.toArray(new String[0]));
+      io.sql()
+          .update(
+              c,
+              "delete from data_" + t + " where thing_id = ? and key = any(?)",
+              id,
+              toDelete.toArray(new String[0]));
     }
     if (!keys.isEmpty()) {
-      io.sql().update(c, "insert into data_" + t + " (thing_id, key, value, kind)"
-          + " select ?, * from unnest(?::text[], ?::text[], ?::text[])"
-          + " on conflict (thing_id, key) do update set value = excluded.value, kind = excluded.kind",
-          id, keys.toArray(new String[0]), values.toArray(new String[0]), kinds.toArray(new String[0]));
+      io.sql()
+          .update(
+              c,
+              "insert into data_"
+                  + t
+                  + " (thing_id, key, value, kind)"
+                  + " select ?, * from unnest(?::text[], ?::text[], ?::text[])"
+                  + " on conflict (thing_id, key) do update set value = excluded.value, kind = excluded.kind",
+              id,
+              keys.toArray(new String[0]),
+              values.toArray(new String[0]),
+              kinds.toArray(new String[0]));
     }
     // Read the props back inside the transaction: the snapshot the update was made from may be
     // older than other writers' changes, and the cache must get exactly what this version holds.
-    Map<String, Object> props = ThingReads.fetchProps(io, c, h, new long[] {id}).getOrDefault(id, new LinkedHashMap<>());
+    Map<String, Object> props =
+        ThingReads.fetchProps(io, c, h, new long[] {id}).getOrDefault(id, new LinkedHashMap<>());
     return new Committed(Thing.of(h.type, h.id, updated.row(), props), updated.outboxId());
   }
 
   /** Updates the thing row (bumping its version) and records the outbox row in one statement. */
-  private static RowCommitted updateRow(Io io, Connection c, TypeHandle h, String set, List<Object> params,
-      long id) throws SQLException {
+  private static RowCommitted updateRow(
+      Io io, Connection c, TypeHandle h, String set, List<Object> params, long id)
+      throws SQLException {
     String t = h.type.name();
     List<Object> all = new ArrayList<>(params);
     all.add(id);
     String sql;
     if (io.cached()) {
-      sql = "with u as (update thing_" + t + " set " + set + " where thing_id = ? returning *)" + OUTBOX_CTE;
+      sql =
+          "with u as (update thing_"
+              + t
+              + " set "
+              + set
+              + " where thing_id = ? returning *)"
+              + OUTBOX_CTE;
       all.add(h.cacheKey(id));
     } else {
-      sql = "update thing_" + t + " set " + set + " where thing_id = ? returning *, 0::bigint as outbox_id";
+      sql =
+          "update thing_"
+              + t
+              + " set "
+              + set
+              + " where thing_id = ? returning *, 0::bigint as outbox_id";
     }
     List<RowCommitted> rows =
-        io.sql().query(c, sql, rs -> new RowCommitted(Engine.row(rs), rs.getLong("outbox_id")), all.toArray());
+        io.sql()
+            .query(
+                c,
+                sql,
+                rs -> new RowCommitted(Engine.row(rs), rs.getLong("outbox_id")),
+                all.toArray());
     if (rows.isEmpty()) {
       throw new NotFoundException("no " + t + " with id " + id);
     }
@@ -155,28 +213,50 @@ final class ThingWrites {
       expression = "(data_" + t + ".value::float8 + ?::float8)::text";
       deltaParam = delta.doubleValue();
     }
-    List<String> after = io.sql().query(c, "insert into data_" + t + " (thing_id, key, value, kind) values (?, ?, ?, ?)"
-        + " on conflict (thing_id, key) do update set value = " + expression + " returning value",
-        rs -> rs.getString(1), id, prop.name(), initial, String.valueOf(prop.kind().code()), deltaParam);
+    List<String> after =
+        io.sql()
+            .query(
+                c,
+                "insert into data_"
+                    + t
+                    + " (thing_id, key, value, kind) values (?, ?, ?, ?)"
+                    + " on conflict (thing_id, key) do update set value = "
+                    + expression
+                    + " returning value",
+                rs -> rs.getString(1),
+                id,
+                prop.name(),
+                initial,
+                String.valueOf(prop.kind().code()),
+                deltaParam);
     if (prop.isDefault(prop.kind().decode(after.get(0)))) {
       // Back at its default (+3 then -3): a prop equal to its default is not stored, as update
       // does. A second statement only in that case: the upsert's new row is invisible to a
       // DELETE in the same statement.
-      io.sql().update(c, "delete from data_" + t + " where thing_id = ? and key = ?", id, prop.name());
+      io.sql()
+          .update(c, "delete from data_" + t + " where thing_id = ? and key = ?", id, prop.name());
     }
-    Map<String, Object> props = ThingReads.fetchProps(io, c, h, new long[] {id}).getOrDefault(id, new LinkedHashMap<>());
+    Map<String, Object> props =
+        ThingReads.fetchProps(io, c, h, new long[] {id}).getOrDefault(id, new LinkedHashMap<>());
     return new Committed(Thing.of(h.type, h.id, updated.row(), props), updated.outboxId());
   }
 
   /**
-   * The statement of {@link #incrCounter}, built once per type, counter and cache setting: the
-   * same String instance every time, so pgjdbc's per-connection statement cache finds it without
-   * hashing a new string per increment.
+   * The statement of {@link #incrCounter}, built once per type, counter and cache setting: the same
+   * String instance every time, so pgjdbc's per-connection statement cache finds it without hashing
+   * a new string per increment.
    */
   static String incrSql(String type, ThingDb.Counter counter, boolean outbox) {
     String column = counter == ThingDb.Counter.UPS ? "ups" : "downs";
-    String update = "update thing_" + type + " set " + column + " = " + column + " + ?, version = version + 1"
-        + " where thing_id = ? returning thing_id, ups, downs, version";
+    String update =
+        "update thing_"
+            + type
+            + " set "
+            + column
+            + " = "
+            + column
+            + " + ?, version = version + 1"
+            + " where thing_id = ? returning thing_id, ups, downs, version";
     return outbox ? "with u as (" + update + ")" + OUTBOX_CTE : update + ", 0::bigint as outbox_id";
   }
 
@@ -186,8 +266,11 @@ final class ThingWrites {
    * deleted. Parameters: ups delta, downs delta, id (and the cache key).
    */
   static String addCountsSql(String type, boolean outbox) {
-    String update = "update thing_" + type + " set ups = ups + ?, downs = downs + ?, version = version + 1"
-        + " where thing_id = ? and not deleted returning thing_id, ups, downs, version";
+    String update =
+        "update thing_"
+            + type
+            + " set ups = ups + ?, downs = downs + ?, version = version + 1"
+            + " where thing_id = ? and not deleted returning thing_id, ups, downs, version";
     return outbox ? "with u as (" + update + ")" + OUTBOX_CTE : update + ", 0::bigint as outbox_id";
   }
 
@@ -197,48 +280,79 @@ final class ThingWrites {
   /**
    * {@code ups}/{@code downs} plus the outbox row in ONE autocommitted statement: one round trip,
    * like the raw {@code update ... set ups = ups + 1} it is measured against. It returns only the
-   * columns an increment changes (the cache is patched from the previous version's copy, which
-   * has the rest), read by position.
+   * columns an increment changes (the cache is patched from the previous version's copy, which has
+   * the rest), read by position.
    */
-  static CountsCommitted incrCounter(Io io, Session session, TypeHandle h, long id, String cacheKey,
-      ThingDb.Counter counter, int delta) {
+  static CountsCommitted incrCounter(
+      Io io,
+      Session session,
+      TypeHandle h,
+      long id,
+      String cacheKey,
+      ThingDb.Counter counter,
+      int delta) {
     String t = h.type.name();
     String column = counter == ThingDb.Counter.UPS ? "ups" : "downs";
     String sql = h.incrSql(counter, io.cached());
     Object[] params = io.cached() ? new Object[] {delta, id, cacheKey} : new Object[] {delta, id};
-    return io.retry().run("increment " + column + " of " + t + " " + id, () -> {
-      Connection c = h.db.database.primary().getConnection();
-      CountsCommitted updated;
-      try {
-        List<CountsCommitted> rows = io.sql().query(c, sql, rs -> new CountsCommitted(
-            new Counts(rs.getLong(1), rs.getInt(2), rs.getInt(3), rs.getLong(4)), rs.getLong(5)), params);
-        if (rows.isEmpty()) {
-          throw new NotFoundException("no " + t + " with id " + id);
-        }
-        updated = rows.get(0);
-      } catch (SQLException | RuntimeException e) {
-        try {
-          c.close();
-        } catch (SQLException suppressed) {
-          e.addSuppressed(suppressed);
-        }
-        if (e instanceof SQLException se && Retry.isConnectionFailure(se)) {
-          // Autocommit: the statement is its own COMMIT, so its outcome is unknown.
-          throw new OutcomeUnknownException("the connection to database " + h.db.name + " failed while incrementing "
-              + column + " of " + t + " " + id + "; it may or may not have been applied: " + e.getMessage(), e);
-        }
-        throw e;
-      }
-      // Committed. Nothing from here on may throw SQLException: Retry would apply the increment
-      // again (a connection lost right after the statement counted a vote twice).
-      io.recordPosition(h.db, session, c);
-      try {
-        c.close();
-      } catch (SQLException e) {
-        log.warn("closing the connection to database {} after an increment failed; the increment is committed: {}",
-            h.db.name, e.getMessage());
-      }
-      return updated;
-    });
+    return io.retry()
+        .run(
+            "increment " + column + " of " + t + " " + id,
+            () -> {
+              Connection c = h.db.database.primary().getConnection();
+              CountsCommitted updated;
+              try {
+                List<CountsCommitted> rows =
+                    io.sql()
+                        .query(
+                            c,
+                            sql,
+                            rs ->
+                                new CountsCommitted(
+                                    new Counts(
+                                        rs.getLong(1), rs.getInt(2), rs.getInt(3), rs.getLong(4)),
+                                    rs.getLong(5)),
+                            params);
+                if (rows.isEmpty()) {
+                  throw new NotFoundException("no " + t + " with id " + id);
+                }
+                updated = rows.get(0);
+              } catch (SQLException | RuntimeException e) {
+                try {
+                  c.close();
+                } catch (SQLException suppressed) {
+                  e.addSuppressed(suppressed);
+                }
+                if (e instanceof SQLException se && Retry.isConnectionFailure(se)) {
+                  // Autocommit: the statement is its own COMMIT, so its outcome is unknown.
+                  throw new OutcomeUnknownException(
+                      "the connection to database "
+                          + h.db.name
+                          + " failed while incrementing "
+                          + column
+                          + " of "
+                          + t
+                          + " "
+                          + id
+                          + "; it may or may not have been applied: "
+                          + e.getMessage(),
+                      e);
+                }
+                throw e;
+              }
+              // Committed. Nothing from here on may throw SQLException: Retry would apply the
+              // increment
+              // again (a connection lost right after the statement counted a vote twice).
+              io.recordPosition(h.db, session, c);
+              try {
+                c.close();
+              } catch (SQLException e) {
+                log.warn(
+                    "closing the connection to database {} after an increment failed; the increment is committed: {}",
+                    h.db.name,
+                    e.getMessage());
+              }
+              return updated;
+            });
   }
 }

@@ -1,15 +1,22 @@
 package io.thingdb.core;
 
-/** A registered type: where it lives, its stable id, and what its cache keys and decoder need. Immutable. */
+/**
+ * A registered type: where it lives, its stable id, and what its cache keys and decoder need.
+ * Immutable.
+ */
 final class TypeHandle {
   final ThingType type;
   final int id;
   final DbHandle db;
+
   /** {@code thing:t<base36 id>_}: a thing's cache key is this plus its base36 id. */
   final String keyPrefix;
+
   final ThingCodec.Names names;
+
   /** {@link ThingWrites#incrSql} by counter ordinal, without and with the outbox row. */
   private final String[][] incrSql = new String[2][ThingDb.Counter.values().length];
+
   private final String[] addCountsSql = new String[2];
 
   TypeHandle(ThingType type, int id, DbHandle db) {

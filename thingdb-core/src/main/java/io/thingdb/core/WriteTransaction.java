@@ -1,6 +1,5 @@
 package io.thingdb.core;
 
-import io.thingdb.cache.VersionedCache.Result;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -19,16 +18,18 @@ import org.slf4j.LoggerFactory;
  * updated and counted, relations set by their pair, and the caller's own statements on its own
  * tables, committed together or not at all. ThingDB's write protocol runs inside it exactly as in
  * ThingDb's single writes: every thing or relation pair written gets a new version and an outbox
- * row in this transaction, and after COMMIT the cache is updated (published, patched or
- * invalidated at the new version) and the outbox rows are confirmed, so a crash between COMMIT and
- * the cache update leaves a stale entry for at most the outbox replay window.
+ * row in this transaction, and after COMMIT the cache is updated (published, patched or invalidated
+ * at the new version) and the outbox rows are confirmed, so a crash between COMMIT and the cache
+ * update leaves a stale entry for at most the outbox replay window.
  *
  * <h2>One database</h2>
+ *
  * The transaction runs on the primary of the database of the first type or relation type it
- * touches; touching a type placed on another database throws {@link IllegalArgumentException}
- * (the write is then rolled back).
+ * touches; touching a type placed on another database throws {@link IllegalArgumentException} (the
+ * write is then rolled back).
  *
  * <h2>Round trips</h2>
+ *
  * Operations that return what they wrote run at once. {@link #addCounts}, the changes of a {@link
  * RelationPair} and {@link #execute} are queued instead and sent together, in ONE round trip, with
  * the next operation that runs at once, when a {@link Deferred} result is first read, or before
@@ -37,6 +38,7 @@ import org.slf4j.LoggerFactory;
  * and the caller's queue rows together.
  *
  * <h2>Caller's statements</h2>
+ *
  * {@link #execute} and {@link #query} run SQL on the caller's own tables (a listing queue, say) in
  * this transaction. They must not touch ThingDB's tables ({@code thing_*}, {@code data_*}, {@code
  * rel_*}, {@code relpair_*}, {@code thingdb_outbox}, {@code thingdb_registry}): ThingDB's cache and
@@ -130,7 +132,10 @@ public final class WriteTransaction {
       return locked;
     }
 
-    /** The first relation of the pair (by id, as locked) whose name is one of {@code names}, or empty. */
+    /**
+     * The first relation of the pair (by id, as locked) whose name is one of {@code names}, or
+     * empty.
+     */
     public Optional<Relation> named(java.util.Collection<String> names) {
       for (Relation r : locked) {
         if (names.contains(r.name())) {
@@ -150,18 +155,37 @@ public final class WriteTransaction {
       Instant at = date != null ? date : db.now();
       int index = after.size();
       after.add(null); // filled in when the insert returns the id
-      enqueue(new Sql.Piped("insert into " + h.table + " (rel_id, thing1_id, thing2_id, name, date)"
-          + " values (nextval('" + h.idSequence + "'), ?, ?, ?, ?) returning rel_id",
-          new Object[] {thing1Id, thing2Id, checked, at}, rs -> {
-            after.set(index, new Relation(h.type, h.id, rs.getLong(1), thing1Id, thing2Id, checked, at, 1,
-                new LinkedHashMap<>()));
-            return null;
-          }, null), this);
+      enqueue(
+          new Sql.Piped(
+              "insert into "
+                  + h.table
+                  + " (rel_id, thing1_id, thing2_id, name, date)"
+                  + " values (nextval('"
+                  + h.idSequence
+                  + "'), ?, ?, ?, ?) returning rel_id",
+              new Object[] {thing1Id, thing2Id, checked, at},
+              rs -> {
+                after.set(
+                    index,
+                    new Relation(
+                        h.type,
+                        h.id,
+                        rs.getLong(1),
+                        thing1Id,
+                        thing2Id,
+                        checked,
+                        at,
+                        1,
+                        new LinkedHashMap<>()));
+                return null;
+              },
+              null),
+          this);
     }
 
     /**
-     * Queues renaming {@code relation}, one of this pair's, to {@code name}; its version goes up
-     * by one.
+     * Queues renaming {@code relation}, one of this pair's, to {@code name}; its version goes up by
+     * one.
      *
      * @throws IllegalArgumentException if {@code relation} is not one of this pair's relations as
      *     locked, or the name is bad
@@ -170,23 +194,49 @@ public final class WriteTransaction {
       int index = indexOf(relation);
       String checked = Relation.checkName(h.type, name);
       Relation r = after.get(index);
-      after.set(index, new Relation(h.type, h.id, r.id(), thing1Id, thing2Id, checked, r.date(), r.version() + 1,
-          new LinkedHashMap<>(r.storedProps())));
-      enqueue(new Sql.Piped("update " + h.table + " set name = ?, version = version + 1 where rel_id = ?",
-          new Object[] {checked, r.id()}, null, null), this);
+      after.set(
+          index,
+          new Relation(
+              h.type,
+              h.id,
+              r.id(),
+              thing1Id,
+              thing2Id,
+              checked,
+              r.date(),
+              r.version() + 1,
+              new LinkedHashMap<>(r.storedProps())));
+      enqueue(
+          new Sql.Piped(
+              "update " + h.table + " set name = ?, version = version + 1 where rel_id = ?",
+              new Object[] {checked, r.id()},
+              null,
+              null),
+          this);
     }
 
     /**
      * Queues deleting {@code relation} (and its props), one of this pair's.
      *
-     * @throws IllegalArgumentException if {@code relation} is not one of this pair's relations as locked
+     * @throws IllegalArgumentException if {@code relation} is not one of this pair's relations as
+     *     locked
      */
     public void remove(Relation relation) {
       int index = indexOf(relation);
       long id = after.get(index).id();
       after.set(index, null);
-      enqueue(new Sql.Piped("with d as (delete from " + h.table + " where rel_id = ? returning rel_id)"
-          + " delete from " + h.dataTable + " where rel_id in (select rel_id from d)", new Object[] {id}, null, null), this);
+      enqueue(
+          new Sql.Piped(
+              "with d as (delete from "
+                  + h.table
+                  + " where rel_id = ? returning rel_id)"
+                  + " delete from "
+                  + h.dataTable
+                  + " where rel_id in (select rel_id from d)",
+              new Object[] {id},
+              null,
+              null),
+          this);
     }
 
     private int indexOf(Relation relation) {
@@ -196,8 +246,12 @@ public final class WriteTransaction {
           return i;
         }
       }
-      throw new IllegalArgumentException("relation " + relation.fullname() + " is not one of the locked relations of "
-          + h.describe(thing1Id, thing2Id) + " (or was removed in this transaction)");
+      throw new IllegalArgumentException(
+          "relation "
+              + relation.fullname()
+              + " is not one of the locked relations of "
+              + h.describe(thing1Id, thing2Id)
+              + " (or was removed in this transaction)");
     }
 
     private List<Relation> list() {
@@ -215,19 +269,26 @@ public final class WriteTransaction {
   private DbHandle bound;
   private Connection connection;
   private final List<Sql.Piped> queue = new ArrayList<>();
+
   /** Locked pairs: each has a new version and an outbox row, so each is published after COMMIT. */
   private final List<RelationPair> changedPairs = new ArrayList<>();
+
   /** Cache work after COMMIT, in the order the writes were made. */
   private final List<Runnable> published = new ArrayList<>();
+
   private final List<Runnable> hooks = new ArrayList<>();
   private boolean rollbackOnly;
   private boolean closed;
+
   /**
-   * A statement failed: PostgreSQL has aborted the transaction, and a COMMIT would silently roll
-   * it back (pgjdbc reports no error by default) while this side published its writes to the cache.
+   * A statement failed: PostgreSQL has aborted the transaction, and a COMMIT would silently roll it
+   * back (pgjdbc reports no error by default) while this side published its writes to the cache.
    */
   private SQLException failed;
-  /** What the test hook after COMMIT is told: the first write, as ThingDb's single writes say it. */
+
+  /**
+   * What the test hook after COMMIT is told: the first write, as ThingDb's single writes say it.
+   */
   private String what;
 
   WriteTransaction(Engine db) {
@@ -252,21 +313,22 @@ public final class WriteTransaction {
       byType.computeIfAbsent(h, k -> new ArrayList<>()).add(i);
     }
     Thing[] out = new Thing[things.size()];
-    run(() -> {
-      for (Map.Entry<TypeHandle, List<Integer>> e : byType.entrySet()) {
-        List<NewThing> batch = new ArrayList<>();
-        for (int i : e.getValue()) {
-          batch.add(things.get(i));
-        }
-        TypeHandle h = e.getKey();
-        List<Thing> created = ThingWrites.insert(db.io, connection, h, batch);
-        for (int i = 0; i < created.size(); i++) {
-          out[e.getValue().get(i)] = created.get(i);
-        }
-        published.add(() -> db.createdCommitted(h, created));
-        describe("create " + h.type.name());
-      }
-    });
+    run(
+        () -> {
+          for (Map.Entry<TypeHandle, List<Integer>> e : byType.entrySet()) {
+            List<NewThing> batch = new ArrayList<>();
+            for (int i : e.getValue()) {
+              batch.add(things.get(i));
+            }
+            TypeHandle h = e.getKey();
+            List<Thing> created = ThingWrites.insert(db.io, connection, h, batch);
+            for (int i = 0; i < created.size(); i++) {
+              out[e.getValue().get(i)] = created.get(i);
+            }
+            published.add(() -> db.createdCommitted(h, created));
+            describe("create " + h.type.name());
+          }
+        });
     return List.of(out);
   }
 
@@ -302,25 +364,34 @@ public final class WriteTransaction {
    * downs} ({@code x = x + ?} in SQL, with a version bump and the outbox row in the same
    * statement). After COMMIT the cached thing is patched to the new counts.
    *
-   * @return the counts as written, or empty if the thing does not exist or is deleted (then
-   *     nothing was changed; the caller decides whether to roll back)
+   * @return the counts as written, or empty if the thing does not exist or is deleted (then nothing
+   *     was changed; the caller decides whether to roll back)
    */
-  public Deferred<Optional<Counts>> addCounts(ThingType type, long id, int upsDelta, int downsDelta) {
+  public Deferred<Optional<Counts>> addCounts(
+      ThingType type, long id, int upsDelta, int downsDelta) {
     TypeHandle h = db.handle(type);
     Engine.checkId(type, id);
     bind(h.db, "type " + h.type.name());
     Deferred<Optional<Counts>> result = new Deferred<>(this);
     boolean cached = db.cache != null;
-    Object[] params = cached ? new Object[] {upsDelta, downsDelta, id, db.cacheKey(h, id)}
-        : new Object[] {upsDelta, downsDelta, id};
+    Object[] params =
+        cached
+            ? new Object[] {upsDelta, downsDelta, id, db.cacheKey(h, id)}
+            : new Object[] {upsDelta, downsDelta, id};
     describe("incr " + db.cacheKey(h, id));
-    enqueue(new Sql.Piped(h.addCountsSql(cached), params, rs -> {
-      Counts counts = new Counts(rs.getLong(1), rs.getInt(2), rs.getInt(3), rs.getLong(4));
-      long outboxId = rs.getLong(5);
-      result.set(Optional.of(counts));
-      published.add(() -> db.countsCommitted(h, counts, outboxId));
-      return null;
-    }, null), null);
+    enqueue(
+        new Sql.Piped(
+            h.addCountsSql(cached),
+            params,
+            rs -> {
+              Counts counts = new Counts(rs.getLong(1), rs.getInt(2), rs.getInt(3), rs.getLong(4));
+              long outboxId = rs.getLong(5);
+              result.set(Optional.of(counts));
+              published.add(() -> db.countsCommitted(h, counts, outboxId));
+              return null;
+            },
+            null),
+        null);
     // A statement that updated nothing returns no row: the result is then "no live thing".
     emptyUnlessSet.add(result);
     return result;
@@ -345,36 +416,65 @@ public final class WriteTransaction {
 
   /**
    * Locks the (thing1, thing2) pair of relation {@code type} until COMMIT, draws the pair's next
-   * version, records its outbox row and reads its relations, locking them too: one round trip,
-   * sent with whatever was queued before. Changes made through the returned pair are published to
-   * the cache (the pair's whole list at its new version) after COMMIT. The endpoints are not
-   * checked to exist.
+   * version, records its outbox row and reads its relations, locking them too: one round trip, sent
+   * with whatever was queued before. Changes made through the returned pair are published to the
+   * cache (the pair's whole list at its new version) after COMMIT. The endpoints are not checked to
+   * exist.
    *
    * @throws IllegalArgumentException if an id is below 1 or the type is not registered
    */
   public RelationPair lockPair(RelationType type, long thing1Id, long thing2Id) {
     RelationHandle h = db.relationHandle(type);
     if (thing1Id < 1 || thing2Id < 1) {
-      throw new IllegalArgumentException("relation " + type.name() + ": ids start at 1 (thing1=" + thing1Id
-          + ", thing2=" + thing2Id + ")");
+      throw new IllegalArgumentException(
+          "relation "
+              + type.name()
+              + ": ids start at 1 (thing1="
+              + thing1Id
+              + ", thing2="
+              + thing2Id
+              + ")");
     }
     bind(h.db, "relation type " + type.name());
     describe("write relation " + h.cacheKey(thing1Id, thing2Id));
     List<Relation> relations = new ArrayList<>();
     long[] pair = new long[2];
-    String upsert = "insert into " + h.pairTable + " as cur (thing1_id, thing2_id, version)"
-        + " values (?, ?, nextval('" + h.versionSequence + "')) on conflict (thing1_id, thing2_id)"
-        + " do update set version = greatest(cur.version + 1, nextval('" + h.versionSequence + "')) returning version";
+    String upsert =
+        "insert into "
+            + h.pairTable
+            + " as cur (thing1_id, thing2_id, version)"
+            + " values (?, ?, nextval('"
+            + h.versionSequence
+            + "')) on conflict (thing1_id, thing2_id)"
+            + " do update set version = greatest(cur.version + 1, nextval('"
+            + h.versionSequence
+            + "')) returning version";
     if (db.cache == null) {
-      queue.add(new Sql.Piped("with p as (" + upsert + ") select p.version, 0::bigint from p",
-          new Object[] {thing1Id, thing2Id}, rs -> pair(pair, rs), null));
+      queue.add(
+          new Sql.Piped(
+              "with p as (" + upsert + ") select p.version, 0::bigint from p",
+              new Object[] {thing1Id, thing2Id},
+              rs -> pair(pair, rs),
+              null));
     } else {
-      queue.add(new Sql.Piped("with p as (" + upsert + "), o as (insert into thingdb_outbox (cache_key, version)"
-          + " select ?, version from p returning id) select p.version, (select id from o) from p",
-          new Object[] {thing1Id, thing2Id, h.cacheKey(thing1Id, thing2Id)}, rs -> pair(pair, rs), null));
+      queue.add(
+          new Sql.Piped(
+              "with p as ("
+                  + upsert
+                  + "), o as (insert into thingdb_outbox (cache_key, version)"
+                  + " select ?, version from p returning id) select p.version, (select id from o) from p",
+              new Object[] {thing1Id, thing2Id, h.cacheKey(thing1Id, thing2Id)},
+              rs -> pair(pair, rs),
+              null));
     }
-    queue.add(new Sql.Piped(RelationReads.select(h) + " where r.thing1_id = ? and r.thing2_id = ? order by r.rel_id"
-        + " for update of r", new Object[] {thing1Id, thing2Id}, rs -> relations.add(RelationReads.map(h, rs)), null));
+    queue.add(
+        new Sql.Piped(
+            RelationReads.select(h)
+                + " where r.thing1_id = ? and r.thing2_id = ? order by r.rel_id"
+                + " for update of r",
+            new Object[] {thing1Id, thing2Id},
+            rs -> relations.add(RelationReads.map(h, rs)),
+            null));
     flush();
     RelationPair p = new RelationPair(h, thing1Id, thing2Id, relations);
     p.version = pair[0];
@@ -395,7 +495,7 @@ public final class WriteTransaction {
    * Queues a statement on the caller's own tables; it runs with the next round trip (see the class
    * comment), in order with the rest of the queue.
    *
-   * @param sql    one statement, without a trailing semicolon
+   * @param sql one statement, without a trailing semicolon
    * @param params its parameters
    */
   public void execute(String sql, Object... params) {
@@ -422,8 +522,8 @@ public final class WriteTransaction {
 
   /**
    * Runs {@code hook} after COMMIT, once ThingDB's own cache work for this transaction is done
-   * (never if the transaction rolls back). A hook that throws is logged; the write stays
-   * committed and later hooks still run.
+   * (never if the transaction rolls back). A hook that throws is logged; the write stays committed
+   * and later hooks still run.
    */
   public void afterCommit(Runnable hook) {
     hooks.add(Objects.requireNonNull(hook, "hook must not be null"));
@@ -461,7 +561,9 @@ public final class WriteTransaction {
     return bound == null ? "write transaction" : "write on " + bound.name;
   }
 
-  /** Binds the transaction to {@code database} on first use; refuses another database after that. */
+  /**
+   * Binds the transaction to {@code database} on first use; refuses another database after that.
+   */
   private void bind(DbHandle database, String what) {
     checkUsable();
     if (bound == null) {
@@ -483,22 +585,31 @@ public final class WriteTransaction {
         throw new Failure(e);
       }
     } else if (bound != database) {
-      throw new IllegalArgumentException(what + " is placed on database " + database.name + ", but this transaction"
-          + " runs on database " + bound.name + " (its first write); a transaction spans one database");
+      throw new IllegalArgumentException(
+          what
+              + " is placed on database "
+              + database.name
+              + ", but this transaction"
+              + " runs on database "
+              + bound.name
+              + " (its first write); a transaction spans one database");
     }
   }
 
   private void requireBound(String what) {
     checkUsable();
     if (bound == null) {
-      throw new IllegalStateException(what + " needs the transaction's database: write a thing or relation of it"
-          + " first (a transaction runs on the database of the first type it touches)");
+      throw new IllegalStateException(
+          what
+              + " needs the transaction's database: write a thing or relation of it"
+              + " first (a transaction runs on the database of the first type it touches)");
     }
   }
 
   private void checkUsable() {
     if (closed) {
-      throw new IllegalStateException("this WriteTransaction is finished: use it only inside the work of ThingDb.write");
+      throw new IllegalStateException(
+          "this WriteTransaction is finished: use it only inside the work of ThingDb.write");
     }
   }
 
@@ -535,12 +646,17 @@ public final class WriteTransaction {
     try {
       db.sql.pipeline(connection, sending);
     } catch (SQLException e) {
-      if (UNIQUE_VIOLATION.equals(e.getSQLState()) && lastChanged != null
+      if (UNIQUE_VIOLATION.equals(e.getSQLState())
+          && lastChanged != null
           && String.valueOf(e.getMessage()).contains(lastChanged.h.table)) {
         RelationPair p = lastChanged;
         failed = e;
-        throw new DuplicateRelationException("relation " + p.h.describe(p.thing1Id, p.thing2Id) + ": the new name is"
-            + " taken in this pair ((thing1, thing2, name) is unique); nothing was written", e);
+        throw new DuplicateRelationException(
+            "relation "
+                + p.h.describe(p.thing1Id, p.thing2Id)
+                + ": the new name is"
+                + " taken in this pair ((thing1, thing2, name) is unique); nothing was written",
+            e);
       }
       throw fail(e);
     }
@@ -554,9 +670,13 @@ public final class WriteTransaction {
   /** Before COMMIT: sends what is still queued (nothing, if the work asked for a rollback). */
   void finish() {
     if (failed != null) {
-      throw new ThingDbException(describe() + ": a statement of this transaction failed and the work went on (it"
-          + " caught the exception); PostgreSQL aborted the transaction, so it was rolled back and nothing was"
-          + " written: " + failed.getMessage(), failed);
+      throw new ThingDbException(
+          describe()
+              + ": a statement of this transaction failed and the work went on (it"
+              + " caught the exception); PostgreSQL aborted the transaction, so it was rolled back and nothing was"
+              + " written: "
+              + failed.getMessage(),
+          failed);
     }
     if (!rollbackOnly && connection != null) {
       flush();
@@ -584,8 +704,13 @@ public final class WriteTransaction {
           db.sql.commit(c);
         } catch (SQLException e) {
           if (Retry.isConnectionFailure(e)) {
-            throw new OutcomeUnknownException("the connection to database " + bound.name + " failed during COMMIT;"
-                + " the write may or may not have been committed: " + e.getMessage(), e);
+            throw new OutcomeUnknownException(
+                "the connection to database "
+                    + bound.name
+                    + " failed during COMMIT;"
+                    + " the write may or may not have been committed: "
+                    + e.getMessage(),
+                e);
           }
           throw e;
         }
@@ -604,7 +729,9 @@ public final class WriteTransaction {
     try (Connection closing = c) {
       closing.setAutoCommit(true);
     } catch (SQLException e) {
-      log.warn("closing the connection to database {} after COMMIT failed; the write is committed: {}", bound.name,
+      log.warn(
+          "closing the connection to database {} after COMMIT failed; the write is committed: {}",
+          bound.name,
           e.getMessage());
     }
     return !rollbackOnly;
@@ -627,13 +754,17 @@ public final class WriteTransaction {
   void afterCommit() {
     db.afterCommit(what != null ? what : "write transaction on " + bound.name);
     for (RelationPair p : changedPairs) {
-      published.add(() -> db.pairCommitted(p.h, p.thing1Id, p.thing2Id, p.version, p.list(), p.outboxId));
+      published.add(
+          () -> db.pairCommitted(p.h, p.thing1Id, p.thing2Id, p.version, p.list(), p.outboxId));
     }
     for (Runnable r : published) {
       try {
         r.run();
       } catch (RuntimeException e) {
-        log.warn("cache update after a committed write on {} failed; the outbox replay covers it", bound.name, e);
+        log.warn(
+            "cache update after a committed write on {} failed; the outbox replay covers it",
+            bound.name,
+            e);
       }
     }
     for (Runnable hook : hooks) {
@@ -645,7 +776,9 @@ public final class WriteTransaction {
     }
   }
 
-  /** A SQLException inside the work, carried out of it unchecked so that ThingDb.write can retry it. */
+  /**
+   * A SQLException inside the work, carried out of it unchecked so that ThingDb.write can retry it.
+   */
   static final class Failure extends RuntimeException {
     private static final long serialVersionUID = 1L;
 

@@ -24,7 +24,8 @@ class RelationCodecTest {
   static final Prop<Boolean> SEEN = Prop.bool("seen", false);
   static final ThingType ACCOUNT = ThingType.named("account").build();
   static final ThingType LINK = ThingType.named("link").build();
-  static final RelationType VOTE = RelationType.named("vote").between(ACCOUNT, LINK).props(WEIGHT, NOTE, SEEN).build();
+  static final RelationType VOTE =
+      RelationType.named("vote").between(ACCOUNT, LINK).props(WEIGHT, NOTE, SEEN).build();
   static final Instant DATE = Instant.parse("2026-11-26T12:34:56.123456Z");
 
   static RelationHandle handle(RelationType type) {
@@ -40,19 +41,24 @@ class RelationCodecTest {
     props.put("weight", -7L);
     props.put("note", "h\u00e9llo \uD83D\uDE00");
     props.put("seen", true);
-    return List.of(vote(1, "1", props), vote(2, "-1", new LinkedHashMap<>()),
-        vote(4, "\u00e9t\u00e9 \uD83D\uDE00", Map.of("weight", 2L)), vote(6, "", Map.of()));
+    return List.of(
+        vote(1, "1", props),
+        vote(2, "-1", new LinkedHashMap<>()),
+        vote(4, "\u00e9t\u00e9 \uD83D\uDE00", Map.of("weight", 2L)),
+        vote(6, "", Map.of()));
   }
 
   @Test
   void decodesEveryRelationOfThePairAndNamesThatAreNotAscii() {
     List<Relation> relations = sample();
-    List<Relation> decoded = RelationCodec.decode(handle(VOTE), 3, 9, RelationCodec.encode(3, 9, relations));
+    List<Relation> decoded =
+        RelationCodec.decode(handle(VOTE), 3, 9, RelationCodec.encode(3, 9, relations));
     assertThat(decoded).containsExactlyElementsOf(relations);
     assertThat(decoded.get(2).name()).isEqualTo("\u00e9t\u00e9 \uD83D\uDE00");
     assertThat(decoded.get(0).get(NOTE)).isEqualTo("h\u00e9llo \uD83D\uDE00");
     assertThat(decoded.get(1).get(WEIGHT)).isEqualTo(1L);
-    assertThat(RelationCodec.decode(handle(VOTE), 3, 9, RelationCodec.encode(3, 9, List.of()))).isEmpty();
+    assertThat(RelationCodec.decode(handle(VOTE), 3, 9, RelationCodec.encode(3, 9, List.of())))
+        .isEmpty();
   }
 
   @Test
@@ -62,7 +68,9 @@ class RelationCodecTest {
     assertThat(RelationCodec.decode(h, 3, 8, encoded)).isNull();
     assertThat(RelationCodec.decode(h, 2, 9, encoded)).isNull();
     for (int length = 0; length < encoded.length; length++) {
-      assertThat(RelationCodec.decode(h, 3, 9, Arrays.copyOf(encoded, length))).as("first %d bytes", length).isNull();
+      assertThat(RelationCodec.decode(h, 3, 9, Arrays.copyOf(encoded, length)))
+          .as("first %d bytes", length)
+          .isNull();
     }
     byte[] otherFormat = encoded.clone();
     otherFormat[0] = 2;
@@ -89,23 +97,40 @@ class RelationCodecTest {
     List<Relation> read = RelationCodec.decode(handle(fewer), 3, 9, encoded);
     assertThat(read).hasSize(4);
     assertThat(read.get(0).storedProps()).containsOnlyKeys("note");
-    RelationType changed = RelationType.named("vote").between(ACCOUNT, LINK).props(Prop.string("weight", "")).build();
+    RelationType changed =
+        RelationType.named("vote").between(ACCOUNT, LINK).props(Prop.string("weight", "")).build();
     assertThat(RelationCodec.decode(handle(changed), 3, 9, encoded)).isNull();
   }
 
   @Test
   void anEntryNamingAPropTwiceIsAMiss() throws IOException {
-    assertThat(RelationCodec.decode(handle(VOTE), 3, 9, entry(new String[] {"weight", "l", "2"},
-        new String[] {"gone", "s", "x"}, new String[] {"note", "s", "n"}))).singleElement()
+    assertThat(
+            RelationCodec.decode(
+                handle(VOTE),
+                3,
+                9,
+                entry(
+                    new String[] {"weight", "l", "2"},
+                    new String[] {"gone", "s", "x"},
+                    new String[] {"note", "s", "n"})))
+        .singleElement()
         .satisfies(r -> assertThat(r.storedProps()).containsOnlyKeys("weight", "note"));
-    assertThat(RelationCodec.decode(handle(VOTE), 3, 9, entry(new String[] {"weight", "l", "2"},
-        new String[] {"weight", "l", "3"}))).isNull();
+    assertThat(
+            RelationCodec.decode(
+                handle(VOTE),
+                3,
+                9,
+                entry(new String[] {"weight", "l", "2"}, new String[] {"weight", "l", "3"})))
+        .isNull();
   }
 
   @Test
   void aValueThatDoesNotParseAsItsKindIsAMiss() throws IOException {
-    assertThat(RelationCodec.decode(handle(VOTE), 3, 9, entry(new String[] {"weight", "l", "12x45"}))).isNull();
-    assertThat(RelationCodec.decode(handle(VOTE), 3, 9, entry(new String[] {"seen", "b", "yes"}))).isNull();
+    assertThat(
+            RelationCodec.decode(handle(VOTE), 3, 9, entry(new String[] {"weight", "l", "12x45"})))
+        .isNull();
+    assertThat(RelationCodec.decode(handle(VOTE), 3, 9, entry(new String[] {"seen", "b", "yes"})))
+        .isNull();
   }
 
   /** The pair (3, 9) with one relation named "1" whose props are the given (name, kind, text). */

@@ -31,11 +31,16 @@ class RelationTest {
   static final Prop<Long> WEIGHT = Prop.int64("weight", 1);
   static final Prop<String> NOTE = Prop.string("note", "");
   static final Prop<Instant> SEEN = Prop.instant("seen", Instant.EPOCH);
-  static final RelationType VOTE = RelationType.named("vote").between(ACCOUNT, LINK).props(WEIGHT, NOTE, SEEN).build();
+  static final RelationType VOTE =
+      RelationType.named("vote").between(ACCOUNT, LINK).props(WEIGHT, NOTE, SEEN).build();
 
   static PostgresFixture pg;
-  /** One database for the class; each test works on things of its own, so tests do not interfere. */
+
+  /**
+   * One database for the class; each test works on things of its own, so tests do not interfere.
+   */
   static DataSource ds;
+
   InProcessCache cache;
   ThingDb db;
   Thing alice;
@@ -71,7 +76,10 @@ class RelationTest {
   }
 
   ThingDbBuilder builder() {
-    return ThingDb.builder().database("main", Database.of(ds)).type(ACCOUNT, "main").type(LINK, "main")
+    return ThingDb.builder()
+        .database("main", Database.of(ds))
+        .type(ACCOUNT, "main")
+        .type(LINK, "main")
         .relation(VOTE, "main");
   }
 
@@ -80,20 +88,33 @@ class RelationTest {
   @Test
   void createWritesRelationRowAndDataRowsAndPublishesThePairList() {
     Instant date = Instant.parse("2026-03-01T10:00:00.123456789Z");
-    Relation vote = db.create(db.newRelation(VOTE, alice, link1, "1").set(WEIGHT, 3L).set(NOTE, "x").date(date));
+    Relation vote =
+        db.create(
+            db.newRelation(VOTE, alice, link1, "1").set(WEIGHT, 3L).set(NOTE, "x").date(date));
 
     assertThat(vote.id()).isPositive();
-    assertThat(vote.fullname()).isEqualTo(Fullnames.relation(db.engine.relationHandle(VOTE).id, vote.id())).startsWith("r");
+    assertThat(vote.fullname())
+        .isEqualTo(Fullnames.relation(db.engine.relationHandle(VOTE).id, vote.id()))
+        .startsWith("r");
     assertThat(vote.version()).isEqualTo(1);
     assertThat(vote.date()).isEqualTo(Instant.parse("2026-03-01T10:00:00.123456Z"));
     assertThat(vote.get(WEIGHT)).isEqualTo(3L);
     assertThat(vote.get(SEEN)).isEqualTo(Instant.EPOCH);
-    assertThat(rows("select thing1_id || ':' || thing2_id || ':' || name || ':' || version from rel_vote" + ours()))
+    assertThat(
+            rows(
+                "select thing1_id || ':' || thing2_id || ':' || name || ':' || version from rel_vote"
+                    + ours()))
         .containsExactly(alice.id() + ":" + link1.id() + ":1:1");
-    assertThat(rows("select key || '=' || value from data_rel_vote where rel_id = " + vote.id() + " order by key"))
+    assertThat(
+            rows(
+                "select key || '=' || value from data_rel_vote where rel_id = "
+                    + vote.id()
+                    + " order by key"))
         .containsExactly("note=x", "weight=3");
     assertThat(cachedList(alice.id(), link1.id())).containsExactly(vote);
-    assertThat(cachedVersion(alice.id(), link1.id())).isEqualTo(pairVersion(alice.id(), link1.id())).isPositive();
+    assertThat(cachedVersion(alice.id(), link1.id()))
+        .isEqualTo(pairVersion(alice.id(), link1.id()))
+        .isPositive();
     assertThat(db.getRelation(VOTE, vote.id())).contains(vote);
   }
 
@@ -121,12 +142,18 @@ class RelationTest {
     Prop<Double> score = Prop.float64("score", 0.0);
     Prop<Boolean> flag = Prop.bool("flag", false);
     Prop<byte[]> blob = Prop.bytes("blob", new byte[0]);
-    RelationType saved = RelationType.named("saved").between(ACCOUNT, LINK).props(score, flag, blob, SEEN).build();
+    RelationType saved =
+        RelationType.named("saved").between(ACCOUNT, LINK).props(score, flag, blob, SEEN).build();
     db.close();
     db = builder().relation(saved, "main").cache(cache).build();
     Instant seen = Instant.parse("2026-01-02T03:04:05.678901Z");
-    Relation r = db.create(db.newRelation(saved, alice.id(), link1.id(), "")
-        .set(score, 2.5).set(flag, true).set(blob, new byte[] {1, 2, 3}).set(SEEN, seen));
+    Relation r =
+        db.create(
+            db.newRelation(saved, alice.id(), link1.id(), "")
+                .set(score, 2.5)
+                .set(flag, true)
+                .set(blob, new byte[] {1, 2, 3})
+                .set(SEEN, seen));
 
     Relation fromDb = db.getRelation(saved, r.id()).orElseThrow();
     Relation fromCache = db.lookup(saved, List.of(r.pair())).get(r.pair()).get(0);
@@ -138,14 +165,16 @@ class RelationTest {
       assertThat(x.get(SEEN)).isEqualTo(seen);
       assertThat(x.name()).isEmpty();
     }
-    assertThat(rows("select count(*) from data_rel_saved where rel_id = " + r.id())).containsExactly("4");
+    assertThat(rows("select count(*) from data_rel_saved where rel_id = " + r.id()))
+        .containsExactly("4");
   }
 
   // ------------------------------------------------------------------ update, delete
 
   @Test
   void updateWritesOnlyChangedPropsBumpsVersionsAndPublishes() {
-    Relation vote = db.create(db.newRelation(VOTE, alice, link1, "1").set(WEIGHT, 3L).set(NOTE, "x"));
+    Relation vote =
+        db.create(db.newRelation(VOTE, alice, link1, "1").set(WEIGHT, 3L).set(NOTE, "x"));
     long pairBefore = pairVersion(alice.id(), link1.id());
 
     Relation after = db.update(vote.edit().set(WEIGHT, 1L).set(NOTE, "y").name("-1"));
@@ -154,13 +183,20 @@ class RelationTest {
     assertThat(after.name()).isEqualTo("-1");
     assertThat(after.get(WEIGHT)).isEqualTo(1L);
     assertThat(after.get(NOTE)).isEqualTo("y");
-    assertThat(rows("select key || '=' || value from data_rel_vote where rel_id = " + vote.id() + " order by key"))
+    assertThat(
+            rows(
+                "select key || '=' || value from data_rel_vote where rel_id = "
+                    + vote.id()
+                    + " order by key"))
         .containsExactly("note=y");
-    assertThat(rows("select name || ':' || version from rel_vote" + ours())).containsExactly("-1:2");
+    assertThat(rows("select name || ':' || version from rel_vote" + ours()))
+        .containsExactly("-1:2");
     assertThat(pairVersion(alice.id(), link1.id())).isGreaterThan(pairBefore);
     assertThat(cachedList(alice.id(), link1.id())).containsExactly(after);
-    assertThat(cachedVersion(alice.id(), link1.id())).isEqualTo(pairVersion(alice.id(), link1.id()));
-    assertThat(db.update(after.edit().set(NOTE, "y"))).isSameAs(after); // no change, nothing written
+    assertThat(cachedVersion(alice.id(), link1.id()))
+        .isEqualTo(pairVersion(alice.id(), link1.id()));
+    assertThat(db.update(after.edit().set(NOTE, "y")))
+        .isSameAs(after); // no change, nothing written
     assertThat(rows("select version from rel_vote" + ours())).containsExactly("2");
   }
 
@@ -172,8 +208,10 @@ class RelationTest {
 
     assertThat(db.delete(up)).isTrue();
 
-    assertThat(rows("select rel_id from rel_vote" + ours())).containsExactly(String.valueOf(saved.id()));
-    assertThat(rows("select count(*) from data_rel_vote where rel_id = " + up.id())).containsExactly("0");
+    assertThat(rows("select rel_id from rel_vote" + ours()))
+        .containsExactly(String.valueOf(saved.id()));
+    assertThat(rows("select count(*) from data_rel_vote where rel_id = " + up.id()))
+        .containsExactly("0");
     assertThat(pairVersion(alice.id(), link1.id())).isGreaterThan(pairBefore);
     assertThat(cachedList(alice.id(), link1.id())).containsExactly(saved);
     assertThat(db.getRelation(VOTE, up.id())).isEmpty();
@@ -190,9 +228,11 @@ class RelationTest {
     db.delete(vote);
     long pair = pairVersion(alice.id(), link1.id());
     assertThatThrownBy(() -> db.update(vote.edit().set(NOTE, "late")))
-        .isInstanceOf(NotFoundException.class).hasMessage("no relation vote with id " + vote.id());
+        .isInstanceOf(NotFoundException.class)
+        .hasMessage("no relation vote with id " + vote.id());
     assertThat(pairVersion(alice.id(), link1.id())).isEqualTo(pair);
-    assertThat(rows("select count(*) from data_rel_vote where rel_id = " + vote.id())).containsExactly("0");
+    assertThat(rows("select count(*) from data_rel_vote where rel_id = " + vote.id()))
+        .containsExactly("0");
   }
 
   // ------------------------------------------------------------------ uniqueness
@@ -205,12 +245,21 @@ class RelationTest {
 
     assertThatThrownBy(() -> db.create(db.newRelation(VOTE, alice, link1, "1").set(NOTE, "second")))
         .isInstanceOf(DuplicateRelationException.class)
-        .hasMessage("relation vote (account " + alice.id() + " -> link " + link1.id()
-            + ") with name '1' already exists: (thing1, thing2, name) is unique; nothing was written")
+        .hasMessage(
+            "relation vote (account "
+                + alice.id()
+                + " -> link "
+                + link1.id()
+                + ") with name '1' already exists: (thing1, thing2, name) is unique; nothing was written")
         .hasRootCauseInstanceOf(SQLException.class);
 
-    assertThat(rows("select rel_id from rel_vote" + ours())).containsExactly(String.valueOf(first.id()));
-    assertThat(rows("select value from data_rel_vote where rel_id in (select rel_id from rel_vote" + ours() + ")"))
+    assertThat(rows("select rel_id from rel_vote" + ours()))
+        .containsExactly(String.valueOf(first.id()));
+    assertThat(
+            rows(
+                "select value from data_rel_vote where rel_id in (select rel_id from rel_vote"
+                    + ours()
+                    + ")"))
         .containsExactly("first");
     assertThat(pairVersion(alice.id(), link1.id())).isEqualTo(pair);
     assertThat(outboxRowsAbove(alice.id(), link1.id(), pair)).isZero();
@@ -228,7 +277,8 @@ class RelationTest {
         .hasMessageContaining("with name '1' already exists");
     assertThat(rows("select name || ':' || version from rel_vote" + ours() + " order by rel_id"))
         .containsExactly("1:1", "-1:1");
-    assertThat(rows("select count(*) from data_rel_vote where rel_id = " + down.id())).containsExactly("0");
+    assertThat(rows("select count(*) from data_rel_vote where rel_id = " + down.id()))
+        .containsExactly("0");
   }
 
   @Test
@@ -267,7 +317,8 @@ class RelationTest {
     List<Relation> found = new ArrayList<>();
     cold.values().forEach(found::addAll);
     assertThat(found).containsExactlyInAnyOrderElementsOf(created);
-    assertThat(cold.values().stream().filter(List::isEmpty).count()).isEqualTo(100 - created.size());
+    assertThat(cold.values().stream().filter(List::isEmpty).count())
+        .isEqualTo(100 - created.size());
 
     try (Scope scope = db.scope()) {
       Map<Relation.Pair, List<Relation>> warm = db.lookup(VOTE, pairs);
@@ -323,12 +374,22 @@ class RelationTest {
     db.delete(old);
     Relation fresh = db.create(db.newRelation(VOTE, alice, link1, "-1"));
     cache.delete(key(alice.id(), link1.id())); // even with the writer's entry gone (evicted), ...
-    db.engine.cache.invalidate(key(alice.id(), link1.id()), pairVersion(alice.id(), link1.id())); // ... the replay's tombstone
+    db.engine.cache.invalidate(
+        key(alice.id(), link1.id()),
+        pairVersion(alice.id(), link1.id())); // ... the replay's tombstone
     // ... the slow reader's fill of the list it read before the delete loses:
-    db.engine.cache.fillAll(Map.of(key(alice.id(), link1.id()),
-        new Versioned(RelationCodec.encode(alice.id(), link1.id(), stale.relations()), stale.version())), Duration.ofHours(1));
-    assertThat(db.engine.cache.fill(key(alice.id(), link1.id()),
-        RelationCodec.encode(alice.id(), link1.id(), stale.relations()), stale.version(), Duration.ofHours(1)))
+    db.engine.cache.fillAll(
+        Map.of(
+            key(alice.id(), link1.id()),
+            new Versioned(
+                RelationCodec.encode(alice.id(), link1.id(), stale.relations()), stale.version())),
+        Duration.ofHours(1));
+    assertThat(
+            db.engine.cache.fill(
+                key(alice.id(), link1.id()),
+                RelationCodec.encode(alice.id(), link1.id(), stale.relations()),
+                stale.version(),
+                Duration.ofHours(1)))
         .isEqualTo(io.thingdb.cache.VersionedCache.Result.SUPERSEDED);
     assertThat(stale.version()).isLessThan(pairVersion(alice.id(), link1.id()));
     assertThat(db.lookup(VOTE, List.of(old.pair())).get(old.pair())).containsExactly(fresh);
@@ -338,12 +399,18 @@ class RelationTest {
   void aWriterThatDiesBetweenCommitAndCacheUpdateIsRepairedByTheOutboxReplay() throws Exception {
     AtomicBoolean crash = new AtomicBoolean();
     db.close();
-    db = builder().cache(cache).outboxReplayInterval(Duration.ofMillis(100)).outboxGrace(Duration.ofMillis(100))
-        .afterCommitHook(what -> {
-          if (crash.get() && what.startsWith("write relation")) {
-            throw new IllegalStateException("simulated crash after COMMIT");
-          }
-        }).build();
+    db =
+        builder()
+            .cache(cache)
+            .outboxReplayInterval(Duration.ofMillis(100))
+            .outboxGrace(Duration.ofMillis(100))
+            .afterCommitHook(
+                what -> {
+                  if (crash.get() && what.startsWith("write relation")) {
+                    throw new IllegalStateException("simulated crash after COMMIT");
+                  }
+                })
+            .build();
     Relation vote = db.create(db.newRelation(VOTE, alice, link1, "1"));
     assertThat(db.lookup(VOTE, List.of(vote.pair())).get(vote.pair())).containsExactly(vote);
 
@@ -357,7 +424,8 @@ class RelationTest {
       Thread.sleep(20);
     }
     assertThat(outboxRowsAbove(alice.id(), link1.id(), 0)).isZero();
-    assertThat(db.engine.cache.get(key(alice.id(), link1.id()))).isNull(); // tombstoned at the delete's version
+    assertThat(db.engine.cache.get(key(alice.id(), link1.id())))
+        .isNull(); // tombstoned at the delete's version
     assertThat(db.lookup(VOTE, List.of(vote.pair())).get(vote.pair())).isEmpty();
   }
 
@@ -393,9 +461,15 @@ class RelationTest {
   void anEndpointOfTheWrongTypeIsRefused() {
     assertThatThrownBy(() -> db.newRelation(VOTE, link1, link2, "1"))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessage("relation vote links account -> link: thing1 " + link1.fullname() + " is of type link, not account");
+        .hasMessage(
+            "relation vote links account -> link: thing1 "
+                + link1.fullname()
+                + " is of type link, not account");
     assertThatThrownBy(() -> db.newRelation(VOTE, alice, bob, "1"))
-        .hasMessage("relation vote links account -> link: thing2 " + bob.fullname() + " is of type account, not link");
+        .hasMessage(
+            "relation vote links account -> link: thing2 "
+                + bob.fullname()
+                + " is of type account, not link");
     assertNothingWritten();
   }
 
@@ -404,8 +478,11 @@ class RelationTest {
     NewRelation toNowhere = db.newRelation(VOTE, alice.id(), 999_999, "1");
     assertThatThrownBy(() -> db.create(toNowhere))
         .isInstanceOf(NotFoundException.class)
-        .hasMessage("relation vote (account " + alice.id() + " -> link 999999): no link with id 999999 (thing2);"
-            + " nothing was written");
+        .hasMessage(
+            "relation vote (account "
+                + alice.id()
+                + " -> link 999999): no link with id 999999 (thing2);"
+                + " nothing was written");
     assertThatThrownBy(() -> db.create(db.newRelation(VOTE, 999_998, link1.id(), "1")))
         .hasMessageContaining("no account with id 999998 (thing1)");
     assertNothingWritten();
@@ -419,9 +496,13 @@ class RelationTest {
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("relation vote: name must not be null (use \"\" for none)");
     assertThatThrownBy(() -> db.newRelation(VOTE, alice, link1, "x".repeat(101)))
-        .hasMessage("relation vote: name must be at most 100 characters, was 101: '" + "x".repeat(40) + "...'");
+        .hasMessage(
+            "relation vote: name must be at most 100 characters, was 101: '"
+                + "x".repeat(40)
+                + "...'");
     assertThatThrownBy(() -> db.newRelation(VOTE, alice, link1, "a\0b"))
-        .hasMessage("relation vote: name must not contain NUL characters (PostgreSQL text cannot store them): 'a\\0b'");
+        .hasMessage(
+            "relation vote: name must not contain NUL characters (PostgreSQL text cannot store them): 'a\\0b'");
     Relation vote = db.create(db.newRelation(VOTE, alice, link1, "x".repeat(100)));
     assertThatThrownBy(() -> vote.edit().name("\0")).hasMessageContaining("must not contain NUL");
     assertThat(rows("select length(name) from rel_vote" + ours())).containsExactly("100");
@@ -433,32 +514,59 @@ class RelationTest {
     RelationType sameNameOtherObject = RelationType.named("vote").between(ACCOUNT, LINK).build();
     assertThatThrownBy(() -> db.newRelation(other, alice, bob, ""))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessage("unknown relation type follow: register it with ThingDb.builder().relation(...) (registered: [vote])");
+        .hasMessage(
+            "unknown relation type follow: register it with ThingDb.builder().relation(...) (registered: [vote])");
     assertThatThrownBy(() -> db.lookup(sameNameOtherObject, List.of(new Relation.Pair(1, 1))))
         .hasMessageStartingWith("unknown relation type vote");
-    assertThatThrownBy(() -> db.getRelation(other, 1)).hasMessageStartingWith("unknown relation type follow");
+    assertThatThrownBy(() -> db.getRelation(other, 1))
+        .hasMessageStartingWith("unknown relation type follow");
     assertNothingWritten();
   }
 
   @Test
   void theBuilderRefusesRelationsWhoseEndpointTypesOrDatabaseAreMissing() {
-    RelationType follow = RelationType.named("follow").between(ACCOUNT, ThingType.named("account").build()).build();
-    assertThatThrownBy(() -> ThingDb.builder().database("main", Database.of(ds)).type(ACCOUNT, "main")
-        .relation(VOTE, "main").noCache().build())
+    RelationType follow =
+        RelationType.named("follow").between(ACCOUNT, ThingType.named("account").build()).build();
+    assertThatThrownBy(
+            () ->
+                ThingDb.builder()
+                    .database("main", Database.of(ds))
+                    .type(ACCOUNT, "main")
+                    .relation(VOTE, "main")
+                    .noCache()
+                    .build())
         .isInstanceOf(IllegalStateException.class)
-        .hasMessage("relation type vote links account -> link, but its thing2 type link is not registered"
-            + " (the same ThingType object): call type(link, database) too");
-    assertThatThrownBy(() -> ThingDb.builder().database("main", Database.of(ds)).type(ACCOUNT, "main")
-        .relation(follow, "main").noCache().build())
-        .hasMessageContaining("its thing2 type account is not registered (the same ThingType object)");
-    assertThatThrownBy(() -> builder().relation(RelationType.named("up").between(ACCOUNT, LINK).build(), "other")
-        .noCache().build())
-        .hasMessage("relation type up is placed on database other, which is not configured (configured: [main])");
+        .hasMessage(
+            "relation type vote links account -> link, but its thing2 type link is not registered"
+                + " (the same ThingType object): call type(link, database) too");
+    assertThatThrownBy(
+            () ->
+                ThingDb.builder()
+                    .database("main", Database.of(ds))
+                    .type(ACCOUNT, "main")
+                    .relation(follow, "main")
+                    .noCache()
+                    .build())
+        .hasMessageContaining(
+            "its thing2 type account is not registered (the same ThingType object)");
+    assertThatThrownBy(
+            () ->
+                builder()
+                    .relation(RelationType.named("up").between(ACCOUNT, LINK).build(), "other")
+                    .noCache()
+                    .build())
+        .hasMessage(
+            "relation type up is placed on database other, which is not configured (configured: [main])");
     ThingType clash = ThingType.named("rel_vote").build();
     assertThatThrownBy(() -> builder().type(clash, "main").noCache().build())
-        .hasMessage("type rel_vote and relation type vote would both use the table data_rel_vote; rename one of them");
-    assertThatThrownBy(() -> builder().relation(RelationType.named("vote").between(ACCOUNT, LINK).build(), "main"))
-        .isInstanceOf(IllegalArgumentException.class).hasMessage("relation type vote is registered twice");
+        .hasMessage(
+            "type rel_vote and relation type vote would both use the table data_rel_vote; rename one of them");
+    assertThatThrownBy(
+            () ->
+                builder()
+                    .relation(RelationType.named("vote").between(ACCOUNT, LINK).build(), "main"))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("relation type vote is registered twice");
     assertThatThrownBy(() -> RelationType.named("Vote"))
         .hasMessage("relation type name must match [a-z][a-z0-9_]{0,39}: 'Vote'");
     assertThatThrownBy(() -> RelationType.named("vote").build())
@@ -467,20 +575,34 @@ class RelationTest {
 
   @Test
   void aRelationPropWhoseDefaultChangedIsRefusedAtRegistration() {
-    RelationType changed = RelationType.named("vote").between(ACCOUNT, LINK).props(Prop.int64("weight", 2)).build();
-    assertThatThrownBy(() -> ThingDb.builder().database("main", Database.of(ds)).type(ACCOUNT, "main").type(LINK, "main")
-        .relation(changed, "main").noCache().build())
+    RelationType changed =
+        RelationType.named("vote").between(ACCOUNT, LINK).props(Prop.int64("weight", 2)).build();
+    assertThatThrownBy(
+            () ->
+                ThingDb.builder()
+                    .database("main", Database.of(ds))
+                    .type(ACCOUNT, "main")
+                    .type(LINK, "main")
+                    .relation(changed, "main")
+                    .noCache()
+                    .build())
         .isInstanceOf(SchemaConflictException.class)
-        .hasMessageContaining("'weight' is recorded as LONG default '1' but declared as LONG default '2'");
+        .hasMessageContaining(
+            "'weight' is recorded as LONG default '1' but declared as LONG default '2'");
   }
 
   // ------------------------------------------------------------------ helpers
 
-  /** No relation, pair version or outbox row involves this test's things, and no data row is orphaned. */
+  /**
+   * No relation, pair version or outbox row involves this test's things, and no data row is
+   * orphaned.
+   */
   private void assertNothingWritten() {
     assertThat(rows("select count(*) from rel_vote" + ours())).containsExactly("0");
     assertThat(rows("select count(*) from relpair_vote" + ours())).containsExactly("0");
-    assertThat(rows("select count(*) from data_rel_vote d where not exists (select 1 from rel_vote r where r.rel_id = d.rel_id)"))
+    assertThat(
+            rows(
+                "select count(*) from data_rel_vote d where not exists (select 1 from rel_vote r where r.rel_id = d.rel_id)"))
         .containsExactly("0");
     for (Thing t : List.of(alice, bob)) {
       for (Thing l : List.of(link1, link2)) {
@@ -509,19 +631,29 @@ class RelationTest {
   }
 
   private long pairVersion(long t1, long t2) {
-    List<String> v = rows("select version from relpair_vote where thing1_id = " + t1 + " and thing2_id = " + t2);
+    List<String> v =
+        rows("select version from relpair_vote where thing1_id = " + t1 + " and thing2_id = " + t2);
     return v.isEmpty() ? 0 : Long.parseLong(v.get(0));
   }
 
-  /** Outbox rows of the pair's cache key above {@code version} (confirmed rows are deleted in the background). */
+  /**
+   * Outbox rows of the pair's cache key above {@code version} (confirmed rows are deleted in the
+   * background).
+   */
   private long outboxRowsAbove(long t1, long t2, long version) {
-    return Long.parseLong(rows("select count(*) from thingdb_outbox where cache_key = '" + key(t1, t2) + "' and version > "
-        + version).get(0));
+    return Long.parseLong(
+        rows("select count(*) from thingdb_outbox where cache_key = '"
+                + key(t1, t2)
+                + "' and version > "
+                + version)
+            .get(0));
   }
 
   /** The first column of every row, as text (test-only SQL with literal ids). */
   private List<String> rows(String sql) {
-    try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(sql); ResultSet rs = ps.executeQuery()) {
+    try (Connection c = ds.getConnection();
+        PreparedStatement ps = c.prepareStatement(sql);
+        ResultSet rs = ps.executeQuery()) {
       List<String> out = new ArrayList<>();
       while (rs.next()) {
         out.add(rs.getString(1));

@@ -30,11 +30,11 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * Read routing through one real streaming standby that applies each commit 500 ms late
- * (P2 read-your-writes, DESIGN.md 4 and 6). The standby is made once for the class; every test
- * builds its own ThingDb, so the routing counters start at zero. Timing is never asserted: the
- * tests count which server served each read, and where "the replica has not replayed this" must
- * hold for certain they pause replay instead of relying on the delay.
+ * Read routing through one real streaming standby that applies each commit 500 ms late (P2
+ * read-your-writes, DESIGN.md 4 and 6). The standby is made once for the class; every test builds
+ * its own ThingDb, so the routing counters start at zero. Timing is never asserted: the tests count
+ * which server served each read, and where "the replica has not replayed this" must hold for
+ * certain they pause replay instead of relying on the delay.
  */
 class ReplicaRoutingTest {
   static final Duration APPLY_DELAY = Duration.ofMillis(500);
@@ -51,7 +51,9 @@ class ReplicaRoutingTest {
     pg = ReplicatedPostgres.start(APPLY_DELAY);
     primary = pool("primary", pg.primaryUrl(), 8);
     replica = pool("replica", pg.standbyUrl(), 8);
-    System.out.printf("primary + streaming standby ready in %d ms (%s)%n", (System.nanoTime() - start) / 1_000_000, pg);
+    System.out.printf(
+        "primary + streaming standby ready in %d ms (%s)%n",
+        (System.nanoTime() - start) / 1_000_000, pg);
   }
 
   @AfterAll
@@ -79,18 +81,26 @@ class ReplicaRoutingTest {
   }
 
   static ThingDbBuilder replicated(DataSource... replicas) {
-    return ThingDb.builder().database("main", Database.of(primary).withReplicas(replicas)).type(LINK, "main");
+    return ThingDb.builder()
+        .database("main", Database.of(primary).withReplicas(replicas))
+        .type(LINK, "main");
   }
 
   /** The routing counters of one ThingDb at one moment. */
   record Routed(long replica, long primary, long lagging, long failures) {
     static Routed of(ThingDb db) {
-      return new Routed(db.engine.routing.replicaReads.sum(), db.engine.routing.primaryReads.sum(),
-          db.engine.routing.laggingReplicaSkips.sum(), db.engine.routing.replicaFailures.sum());
+      return new Routed(
+          db.engine.routing.replicaReads.sum(),
+          db.engine.routing.primaryReads.sum(),
+          db.engine.routing.laggingReplicaSkips.sum(),
+          db.engine.routing.replicaFailures.sum());
     }
 
     Routed since(Routed before) {
-      return new Routed(replica - before.replica, primary - before.primary, lagging - before.lagging,
+      return new Routed(
+          replica - before.replica,
+          primary - before.primary,
+          lagging - before.lagging,
           failures - before.failures);
     }
   }
@@ -99,16 +109,24 @@ class ReplicaRoutingTest {
 
   @Test
   void standbyStreamsFromThePrimaryAndAppliesCommitsLate() {
-    assertThat(ReplicatedPostgres.query(pg.standbyUrl(), "select pg_is_in_recovery()::text")).isEqualTo("true");
-    assertThat(ReplicatedPostgres.query(pg.primaryUrl(), "select pg_is_in_recovery()::text")).isEqualTo("false");
-    assertThat(ReplicatedPostgres.query(pg.standbyUrl(), "show recovery_min_apply_delay")).isEqualTo("500ms");
-    assertThat(ReplicatedPostgres.query(pg.primaryUrl(),
-        "select state from pg_stat_replication where application_name = 'thingdb_standby'")).isEqualTo("streaming");
+    assertThat(ReplicatedPostgres.query(pg.standbyUrl(), "select pg_is_in_recovery()::text"))
+        .isEqualTo("true");
+    assertThat(ReplicatedPostgres.query(pg.primaryUrl(), "select pg_is_in_recovery()::text"))
+        .isEqualTo("false");
+    assertThat(ReplicatedPostgres.query(pg.standbyUrl(), "show recovery_min_apply_delay"))
+        .isEqualTo("500ms");
+    assertThat(
+            ReplicatedPostgres.query(
+                pg.primaryUrl(),
+                "select state from pg_stat_replication where application_name = 'thingdb_standby'"))
+        .isEqualTo("streaming");
 
     ReplicatedPostgres.execute(pg.primaryUrl(), "create table if not exists streamed (v text)");
-    ReplicatedPostgres.execute(pg.primaryUrl(), "insert into streamed values ('written on the primary')");
+    ReplicatedPostgres.execute(
+        pg.primaryUrl(), "insert into streamed values ('written on the primary')");
     pg.awaitCaughtUp(Duration.ofSeconds(30));
-    assertThat(ReplicatedPostgres.column(pg.standbyUrl(), "select v from streamed")).contains("written on the primary");
+    assertThat(ReplicatedPostgres.column(pg.standbyUrl(), "select v from streamed"))
+        .contains("written on the primary");
   }
 
   /**
@@ -139,7 +157,9 @@ class ReplicaRoutingTest {
         Routed routed = Routed.of(db).since(before);
         sessionReadsOnPrimary += routed.primary();
         sessionReadsOnReplica += routed.replica();
-        if (read.isEmpty() || read.get().version() < written.version() || !read.get().equals(written)) {
+        if (read.isEmpty()
+            || read.get().version() < written.version()
+            || !read.get().equals(written)) {
           oldReads++;
         }
         Optional<Thing> fresh = db.withSession(db.session()).get(LINK, written.id());
@@ -148,13 +168,20 @@ class ReplicaRoutingTest {
         }
       }
       long ms = (System.nanoTime() - start) / 1_000_000;
-      System.out.printf("read-your-writes, no cache: %d trials in %d ms; session reads on the primary %d, on the"
-          + " replica %d; lagging-replica skips %d; fresh-session reads that saw an older version %d%n",
-          trials, ms, sessionReadsOnPrimary, sessionReadsOnReplica, db.engine.routing.laggingReplicaSkips.sum(),
+      System.out.printf(
+          "read-your-writes, no cache: %d trials in %d ms; session reads on the primary %d, on the"
+              + " replica %d; lagging-replica skips %d; fresh-session reads that saw an older version %d%n",
+          trials,
+          ms,
+          sessionReadsOnPrimary,
+          sessionReadsOnReplica,
+          db.engine.routing.laggingReplicaSkips.sum(),
           staleFreshReads);
       assertThat(oldReads).as("session reads older than the session's own write").isZero();
       assertThat(sessionReadsOnPrimary + sessionReadsOnReplica).isEqualTo(trials);
-      assertThat(staleFreshReads).as("evidence that the replica lagged: fresh sessions read old versions").isPositive();
+      assertThat(staleFreshReads)
+          .as("evidence that the replica lagged: fresh sessions read old versions")
+          .isPositive();
     }
   }
 
@@ -176,11 +203,13 @@ class ReplicaRoutingTest {
       try {
         Thing current = thing;
         for (int i = 1; i <= trials; i++) {
-          current = db.withSession(session).update(current.edit().set(TITLE, "during the pause " + i));
+          current =
+              db.withSession(session).update(current.edit().set(TITLE, "during the pause " + i));
           if (!db.withSession(session).get(LINK, thing.id()).orElseThrow().equals(current)) {
             oldSessionReads++;
           }
-          if (db.withSession(db.session()).get(LINK, thing.id()).orElseThrow().version() == thing.version()) {
+          if (db.withSession(db.session()).get(LINK, thing.id()).orElseThrow().version()
+              == thing.version()) {
             oldFreshReads++;
           }
         }
@@ -189,12 +218,15 @@ class ReplicaRoutingTest {
       }
       Routed routed = Routed.of(db).since(before);
       assertThat(oldSessionReads).isZero();
-      assertThat(oldFreshReads).as("the paused replica served the fresh sessions").isEqualTo(trials);
+      assertThat(oldFreshReads)
+          .as("the paused replica served the fresh sessions")
+          .isEqualTo(trials);
       assertThat(routed).isEqualTo(new Routed(trials, trials, trials, 0));
 
       pg.awaitCaughtUp(Duration.ofSeconds(30));
       Routed resumed = Routed.of(db);
-      assertThat(db.withSession(session).get(LINK, thing.id()).orElseThrow().get(TITLE)).isEqualTo("during the pause " + trials);
+      assertThat(db.withSession(session).get(LINK, thing.id()).orElseThrow().get(TITLE))
+          .isEqualTo("during the pause " + trials);
       assertThat(Routed.of(db).since(resumed)).isEqualTo(new Routed(1, 0, 0, 0));
     }
   }
@@ -211,7 +243,8 @@ class ReplicaRoutingTest {
         pg.awaitCaughtUp(Duration.ofSeconds(30));
         assertThat(pg.standbyReplayLsn()).isGreaterThanOrEqualTo(session.position("main"));
         Routed before = Routed.of(db);
-        assertThat(db.withSession(session).get(LINK, current.id()).orElseThrow()).isEqualTo(current);
+        assertThat(db.withSession(session).get(LINK, current.id()).orElseThrow())
+            .isEqualTo(current);
         assertThat(Routed.of(db).since(before)).isEqualTo(new Routed(1, 0, 0, 0));
       }
     }
@@ -221,8 +254,13 @@ class ReplicaRoutingTest {
   void readsWithoutARecentWriteGoToTheReplica() {
     try (ThingDb db = replicated(replica).noCache().build()) {
       Session writer = db.session();
-      List<Thing> things = db.withSession(writer).createAll(List.of(db.newThing(LINK).set(TITLE, "a"), db.newThing(LINK),
-          db.newThing(LINK).set(TITLE, "c")));
+      List<Thing> things =
+          db.withSession(writer)
+              .createAll(
+                  List.of(
+                      db.newThing(LINK).set(TITLE, "a"),
+                      db.newThing(LINK),
+                      db.newThing(LINK).set(TITLE, "c")));
       pg.awaitCaughtUp(Duration.ofSeconds(30));
       Routed before = Routed.of(db);
       for (int i = 0; i < 50; i++) {
@@ -230,7 +268,9 @@ class ReplicaRoutingTest {
         assertThat(db.withSession(db.session()).get(LINK, t.id()).orElseThrow()).isEqualTo(t);
         assertThat(db.get(LINK, t.id()).orElseThrow()).isEqualTo(t);
       }
-      assertThat(db.withSession(writer).getMany(LINK, things.stream().map(Thing::id).toList(), ThingDb.Missing.FAIL))
+      assertThat(
+              db.withSession(writer)
+                  .getMany(LINK, things.stream().map(Thing::id).toList(), ThingDb.Missing.FAIL))
           .isEqualTo(things);
       assertThat(Routed.of(db).since(before)).isEqualTo(new Routed(101, 0, 0, 0));
     }
@@ -244,8 +284,12 @@ class ReplicaRoutingTest {
   void typeTheReplicaHasNotReplayedYetIsReadFromThePrimary() {
     ThingType fresh = ThingType.named("registered_during_pause").props(TITLE).build();
     pg.pauseReplay();
-    try (ThingDb db = ThingDb.builder().database("main", Database.of(primary).withReplicas(replica))
-        .type(fresh, "main").noCache().build()) {
+    try (ThingDb db =
+        ThingDb.builder()
+            .database("main", Database.of(primary).withReplicas(replica))
+            .type(fresh, "main")
+            .noCache()
+            .build()) {
       Thing thing = db.create(db.newThing(fresh).set(TITLE, "new type"));
       Routed before = Routed.of(db);
       assertThat(db.get(fresh, thing.id())).contains(thing);
@@ -291,7 +335,8 @@ class ReplicaRoutingTest {
    */
   @Test
   void readYourWritesThroughALaggingReplicaWithCache() {
-    try (InProcessCache cache = InProcessCache.create(); ThingDb db = replicated(replica).cache(cache).build()) {
+    try (InProcessCache cache = InProcessCache.create();
+        ThingDb db = replicated(replica).cache(cache).build()) {
       Session session = db.session();
       Thing current = db.withSession(session).create(db.newThing(LINK).set(TITLE, "v0"));
       int trials = 200;
@@ -309,21 +354,24 @@ class ReplicaRoutingTest {
         }
       }
       Routed routed = Routed.of(db);
-      System.out.printf("read-your-writes, in-process cache: %d trials; database reads on the primary %d, on the"
-          + " replica %d%n", trials, routed.primary(), routed.replica());
+      System.out.printf(
+          "read-your-writes, in-process cache: %d trials; database reads on the primary %d, on the"
+              + " replica %d%n",
+          trials, routed.primary(), routed.replica());
       assertThat(oldReads).isZero();
     }
   }
 
   /**
    * A cache entry that disappears (memcached evicts it, a node restarts) while the replica lags
-   * must not let a reader without the writer's session fill the cache with the version the
-   * replica still has: versioned fills cannot stop that (once the entry is gone there is no newer
-   * version or tombstone left to refuse the add), so reads served by a replica never fill.
+   * must not let a reader without the writer's session fill the cache with the version the replica
+   * still has: versioned fills cannot stop that (once the entry is gone there is no newer version
+   * or tombstone left to refuse the add), so reads served by a replica never fill.
    */
   @Test
   void evictedEntryIsNotRefilledFromALaggingReplica() {
-    try (InProcessCache cache = InProcessCache.create(); ThingDb db = replicated(replica).cache(cache).build()) {
+    try (InProcessCache cache = InProcessCache.create();
+        ThingDb db = replicated(replica).cache(cache).build()) {
       Session writer = db.session();
       Thing v1 = db.withSession(writer).create(db.newThing(LINK).set(TITLE, "v1"));
       pg.awaitCaughtUp(Duration.ofSeconds(30));
@@ -331,9 +379,12 @@ class ReplicaRoutingTest {
       try {
         Thing v2 = db.withSession(writer).update(v1.edit().set(TITLE, "v2"));
         cache.delete(db.engine.cacheKey(v2)); // evicted
-        assertThat(db.get(LINK, v1.id()).orElseThrow().version()).as("another reader, served by the replica")
+        assertThat(db.get(LINK, v1.id()).orElseThrow().version())
+            .as("another reader, served by the replica")
             .isEqualTo(1);
-        assertThat(db.withSession(writer).get(LINK, v1.id()).orElseThrow()).as("the writer reads its own write").isEqualTo(v2);
+        assertThat(db.withSession(writer).get(LINK, v1.id()).orElseThrow())
+            .as("the writer reads its own write")
+            .isEqualTo(v2);
       } finally {
         pg.resumeReplay();
       }
@@ -367,7 +418,8 @@ class ReplicaRoutingTest {
         }
         assertThat(Routed.of(db).since(down)).isEqualTo(new Routed(0, 10, 0, 1));
         assertThat(state.inRotation()).isFalse();
-        assertThat(log.lines("replica 0 (HikariDataSource (replica-stopped)) of database main failed"))
+        assertThat(
+                log.lines("replica 0 (HikariDataSource (replica-stopped)) of database main failed"))
             .hasSize(1)
             .allMatch(l -> l.contains("out of rotation for 5000 ms, reading from the primary"));
 
@@ -386,7 +438,8 @@ class ReplicaRoutingTest {
       for (int i = 0; i < 5; i++) {
         assertThat(db.get(LINK, thing.id())).contains(thing);
       }
-      assertThat(Routed.of(db).since(back)).as("still out of rotation until replicaDownFor has passed")
+      assertThat(Routed.of(db).since(back))
+          .as("still out of rotation until replicaDownFor has passed")
           .isEqualTo(new Routed(0, 5, 0, 0));
 
       clock.advance(downFor);
@@ -398,7 +451,9 @@ class ReplicaRoutingTest {
       assertThat(state.inRotation()).isTrue();
       assertThat(log.lines("answers again; back in rotation")).hasSize(1);
     } finally {
-      replica.getHikariPoolMXBean().softEvictConnections(); // the shared pool's connections died with the standby
+      replica
+          .getHikariPoolMXBean()
+          .softEvictConnections(); // the shared pool's connections died with the standby
     }
   }
 
@@ -409,7 +464,8 @@ class ReplicaRoutingTest {
         return;
       } catch (SQLException e) {
         if (System.nanoTime() - deadline > 0) {
-          throw new IllegalStateException(ds + " gave no connection within " + timeout.toMillis() + " ms", e);
+          throw new IllegalStateException(
+              ds + " gave no connection within " + timeout.toMillis() + " ms", e);
         }
       }
     }
@@ -424,7 +480,8 @@ class ReplicaRoutingTest {
     }
     HikariConfig cfg = new HikariConfig();
     cfg.setPoolName("replica-dead");
-    cfg.setJdbcUrl("jdbc:postgresql://localhost:" + deadPort + "/postgres?user=postgres&connectTimeout=1");
+    cfg.setJdbcUrl(
+        "jdbc:postgresql://localhost:" + deadPort + "/postgres?user=postgres&connectTimeout=1");
     cfg.setMaximumPoolSize(2);
     cfg.setConnectionTimeout(250);
     cfg.setInitializationFailTimeout(-1); // build the pool although its server is down
@@ -451,8 +508,12 @@ class ReplicaRoutingTest {
     ThingType probe = ThingType.named("after_commit_probe").props(TITLE).build();
     AtomicBoolean armed = new AtomicBoolean();
     DataSource failing = failPositionReadOnce(primary, armed);
-    try (ThingDb db = ThingDb.builder().database("main", Database.of(failing).withReplicas(replica))
-        .type(probe, "main").noCache().build()) {
+    try (ThingDb db =
+        ThingDb.builder()
+            .database("main", Database.of(failing).withReplicas(replica))
+            .type(probe, "main")
+            .noCache()
+            .build()) {
       Session session = db.session();
       String count = "select count(*) from thing_after_commit_probe";
       long before = Long.parseLong(ReplicatedPostgres.query(pg.primaryUrl(), count));
@@ -460,43 +521,60 @@ class ReplicaRoutingTest {
       Thing made = db.withSession(session).create(db.newThing(probe).set(TITLE, "once"));
       long after = Long.parseLong(ReplicatedPostgres.query(pg.primaryUrl(), count));
       assertThat(after - before).as("things created by one create").isEqualTo(1);
-      assertThat(db.withSession(session).get(probe, made.id())).as("read-your-writes after a lost position").contains(made);
+      assertThat(db.withSession(session).get(probe, made.id()))
+          .as("read-your-writes after a lost position")
+          .contains(made);
 
       armed.set(true);
       Counts counts = db.withSession(session).incr(probe, made.id(), ThingDb.Counter.UPS, 1);
-      assertThat(ReplicatedPostgres.query(pg.primaryUrl(), "select ups from thing_after_commit_probe where thing_id = "
-          + made.id())).isEqualTo("1");
+      assertThat(
+              ReplicatedPostgres.query(
+                  pg.primaryUrl(),
+                  "select ups from thing_after_commit_probe where thing_id = " + made.id()))
+          .isEqualTo("1");
       assertThat(counts.ups()).isEqualTo(1);
     }
   }
 
   /**
-   * The primary, except that the first {@code pg_current_wal_insert_lsn()} query after {@code armed}
-   * is set fails as a dropped connection would (SQLSTATE 08006): the fault lands right after a
-   * COMMIT that succeeded.
+   * The primary, except that the first {@code pg_current_wal_insert_lsn()} query after {@code
+   * armed} is set fails as a dropped connection would (SQLSTATE 08006): the fault lands right after
+   * a COMMIT that succeeded.
    */
   static DataSource failPositionReadOnce(DataSource primary, AtomicBoolean armed) {
-    InvocationHandler dataSource = (proxy, method, args) -> {
-      Object result = invoke(method, primary, args);
-      if (result instanceof Connection c) {
-        InvocationHandler connection = (p, m, a) -> {
-          if (m.getName().equals("prepareStatement") && a != null && a[0] instanceof String sql
-              && sql.contains("pg_current_wal_insert_lsn") && armed.compareAndSet(true, false)) {
-            throw new SQLException("An I/O error occurred while sending to the backend (injected after COMMIT)",
-                "08006");
+    InvocationHandler dataSource =
+        (proxy, method, args) -> {
+          Object result = invoke(method, primary, args);
+          if (result instanceof Connection c) {
+            InvocationHandler connection =
+                (p, m, a) -> {
+                  if (m.getName().equals("prepareStatement")
+                      && a != null
+                      && a[0] instanceof String sql
+                      && sql.contains("pg_current_wal_insert_lsn")
+                      && armed.compareAndSet(true, false)) {
+                    throw new SQLException(
+                        "An I/O error occurred while sending to the backend (injected after COMMIT)",
+                        "08006");
+                  }
+                  return invoke(m, c, a);
+                };
+            return Proxy.newProxyInstance(
+                ReplicaRoutingTest.class.getClassLoader(),
+                new Class<?>[] {Connection.class},
+                connection);
           }
-          return invoke(m, c, a);
+          return result;
         };
-        return Proxy.newProxyInstance(ReplicaRoutingTest.class.getClassLoader(), new Class<?>[] {Connection.class},
-            connection);
-      }
-      return result;
-    };
-    return (DataSource) Proxy.newProxyInstance(ReplicaRoutingTest.class.getClassLoader(),
-        new Class<?>[] {DataSource.class}, dataSource);
+    return (DataSource)
+        Proxy.newProxyInstance(
+            ReplicaRoutingTest.class.getClassLoader(),
+            new Class<?>[] {DataSource.class},
+            dataSource);
   }
 
-  private static Object invoke(java.lang.reflect.Method m, Object target, Object[] args) throws Throwable {
+  private static Object invoke(java.lang.reflect.Method m, Object target, Object[] args)
+      throws Throwable {
     try {
       return m.invoke(target, args);
     } catch (InvocationTargetException e) {
@@ -514,23 +592,24 @@ class ReplicaRoutingTest {
 
     static LogCapture start() {
       LogCapture c = new LogCapture();
-      OutputStream tee = new OutputStream() {
-        @Override
-        public void write(int b) {
-          synchronized (c.captured) {
-            c.captured.write(b);
-          }
-          c.original.write(b);
-        }
+      OutputStream tee =
+          new OutputStream() {
+            @Override
+            public void write(int b) {
+              synchronized (c.captured) {
+                c.captured.write(b);
+              }
+              c.original.write(b);
+            }
 
-        @Override
-        public void write(byte[] b, int off, int len) {
-          synchronized (c.captured) {
-            c.captured.write(b, off, len);
-          }
-          c.original.write(b, off, len);
-        }
-      };
+            @Override
+            public void write(byte[] b, int off, int len) {
+              synchronized (c.captured) {
+                c.captured.write(b, off, len);
+              }
+              c.original.write(b, off, len);
+            }
+          };
       System.setErr(new PrintStream(tee, true, StandardCharsets.UTF_8));
       return c;
     }

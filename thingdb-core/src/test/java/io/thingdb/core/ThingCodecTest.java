@@ -11,8 +11,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The cache encoding of things, read in place: what the decoder accepts, what it treats as a miss
- * (null), and the increment's patch of a cached copy. No database or cache is needed: these are
- * the bytes ThingDB stores.
+ * (null), and the increment's patch of a cached copy. No database or cache is needed: these are the
+ * bytes ThingDB stores.
  */
 class ThingCodecTest {
   static final Prop<String> TITLE = Prop.string("title", "");
@@ -21,9 +21,15 @@ class ThingCodecTest {
   static final Prop<Boolean> MEDIA = Prop.bool("media", false);
   static final Prop<Instant> SEEN = Prop.instant("seen", Instant.EPOCH);
   static final Prop<byte[]> BLOB = Prop.bytes("blob", new byte[0]);
-  /** A name that modified UTF-8 (writeUTF) encodes differently from UTF-8: NUL is not allowed, but non-BMP is. */
+
+  /**
+   * A name that modified UTF-8 (writeUTF) encodes differently from UTF-8: NUL is not allowed, but
+   * non-BMP is.
+   */
   static final Prop<String> EMOJI = Prop.string("t\uD83D\uDE00tle \u00e9", "");
-  static final ThingType LINK = ThingType.named("link").props(TITLE, SCORE, RATIO, MEDIA, SEEN, BLOB, EMOJI).build();
+
+  static final ThingType LINK =
+      ThingType.named("link").props(TITLE, SCORE, RATIO, MEDIA, SEEN, BLOB, EMOJI).build();
   static final Instant DATE = Instant.parse("2026-11-26T12:34:56.123456Z");
 
   static Thing thing(Map<String, Object> props) {
@@ -63,7 +69,9 @@ class ThingCodecTest {
     byte[] encoded = ThingCodec.encode(sample());
     ThingCodec.Names names = new ThingCodec.Names(LINK);
     for (int length = 0; length < encoded.length; length++) {
-      assertThat(ThingCodec.decode(names, 3, encoded, 0, length)).as("first %d bytes", length).isNull();
+      assertThat(ThingCodec.decode(names, 3, encoded, 0, length))
+          .as("first %d bytes", length)
+          .isNull();
     }
     byte[] otherFormat = encoded.clone();
     otherFormat[0] = 2;
@@ -94,7 +102,10 @@ class ThingCodecTest {
     assertThat(ThingCodec.decode(LINK, 3, encoded)).isNull();
   }
 
-  /** An entry written by hand: the header of {@link #sample()} and the given (name, kind, text) props. */
+  /**
+   * An entry written by hand: the header of {@link #sample()} and the given (name, kind, text)
+   * props.
+   */
   static byte[] entry(String[]... props) throws java.io.IOException {
     java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
     java.io.DataOutputStream out = new java.io.DataOutputStream(bytes);
@@ -111,27 +122,44 @@ class ThingCodecTest {
   }
 
   @Test
-  void numbersAndFlagsAreParsedFromTheBytesExactlyAsTheEncoderWritesThem() throws java.io.IOException {
+  void numbersAndFlagsAreParsedFromTheBytesExactlyAsTheEncoderWritesThem()
+      throws java.io.IOException {
     for (long v : new long[] {0, 7, -7, 127, 128, -129, Long.MAX_VALUE, Long.MIN_VALUE}) {
       Thing t = ThingCodec.decode(LINK, 3, entry(new String[] {"score", "l", Long.toString(v)}));
       assertThat(t).as("%d", v).isNotNull();
       assertThat(t.get(SCORE)).isEqualTo(v);
     }
-    for (String bad : new String[] {"", "-", "+5", "1 ", "9223372036854775808", "-9223372036854775809", "0x1"}) {
-      assertThat(ThingCodec.decode(LINK, 3, entry(new String[] {"score", "l", bad}))).as("'%s'", bad).isNull();
+    for (String bad :
+        new String[] {"", "-", "+5", "1 ", "9223372036854775808", "-9223372036854775809", "0x1"}) {
+      assertThat(ThingCodec.decode(LINK, 3, entry(new String[] {"score", "l", bad})))
+          .as("'%s'", bad)
+          .isNull();
     }
-    assertThat(ThingCodec.decode(LINK, 3, entry(new String[] {"media", "b", "true"})).get(MEDIA)).isTrue();
-    assertThat(ThingCodec.decode(LINK, 3, entry(new String[] {"media", "b", "false"})).get(MEDIA)).isFalse();
+    assertThat(ThingCodec.decode(LINK, 3, entry(new String[] {"media", "b", "true"})).get(MEDIA))
+        .isTrue();
+    assertThat(ThingCodec.decode(LINK, 3, entry(new String[] {"media", "b", "false"})).get(MEDIA))
+        .isFalse();
     assertThat(ThingCodec.decode(LINK, 3, entry(new String[] {"media", "b", "yes"}))).isNull();
-    assertThat(ThingCodec.decode(LINK, 3, entry(new String[] {"ratio", "d", "0.30000000000000004"})).get(RATIO))
+    assertThat(
+            ThingCodec.decode(LINK, 3, entry(new String[] {"ratio", "d", "0.30000000000000004"}))
+                .get(RATIO))
         .isEqualTo(0.1 + 0.2);
   }
 
   @Test
   void anEntryNamingAPropTwiceIsAMiss() throws java.io.IOException {
-    assertThat(ThingCodec.decode(LINK, 3, entry(new String[] {"title", "s", "a"}, new String[] {"gone", "s", "x"},
-        new String[] {"score", "l", "1"}))).isNotNull();
-    assertThat(ThingCodec.decode(LINK, 3, entry(new String[] {"title", "s", "a"}, new String[] {"title", "s", "b"})))
+    assertThat(
+            ThingCodec.decode(
+                LINK,
+                3,
+                entry(
+                    new String[] {"title", "s", "a"},
+                    new String[] {"gone", "s", "x"},
+                    new String[] {"score", "l", "1"})))
+        .isNotNull();
+    assertThat(
+            ThingCodec.decode(
+                LINK, 3, entry(new String[] {"title", "s", "a"}, new String[] {"title", "s", "b"})))
         .isNull();
   }
 
@@ -142,12 +170,19 @@ class ThingCodecTest {
     byte[] framed = new byte[encoded.length + 5];
     System.arraycopy(encoded, 0, framed, 5, encoded.length);
     byte[] patched = ThingCodec.withCounters(framed, 5, encoded.length, 42, 100, 3, 10);
-    Thing expected = new Thing(LINK, 3, 42, 100, 3, false, true, DATE, 10, new LinkedHashMap<>(t.storedProps()));
+    Thing expected =
+        new Thing(LINK, 3, 42, 100, 3, false, true, DATE, 10, new LinkedHashMap<>(t.storedProps()));
     assertThat(ThingCodec.decode(LINK, 3, patched)).isEqualTo(expected);
     assertThat(patched).isEqualTo(ThingCodec.encode(expected));
-    assertThat(Arrays.copyOfRange(framed, 5, framed.length)).as("the cached bytes are not modified").isEqualTo(encoded);
-    assertThat(ThingCodec.withCounters(encoded, 0, encoded.length, 42, 100, 3, 11)).as("not the version before").isNull();
-    assertThat(ThingCodec.withCounters(encoded, 0, encoded.length, 43, 100, 3, 10)).as("another thing").isNull();
+    assertThat(Arrays.copyOfRange(framed, 5, framed.length))
+        .as("the cached bytes are not modified")
+        .isEqualTo(encoded);
+    assertThat(ThingCodec.withCounters(encoded, 0, encoded.length, 42, 100, 3, 11))
+        .as("not the version before")
+        .isNull();
+    assertThat(ThingCodec.withCounters(encoded, 0, encoded.length, 43, 100, 3, 10))
+        .as("another thing")
+        .isNull();
     assertThat(ThingCodec.withCounters(encoded, 0, 20, 42, 100, 3, 10)).as("truncated").isNull();
   }
 

@@ -10,7 +10,9 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-/** The builder refuses incomplete or unworkable configurations with messages that say what to do. */
+/**
+ * The builder refuses incomplete or unworkable configurations with messages that say what to do.
+ */
 class ThingDbConfigTest {
   static final ThingType LINK = ThingType.named("link").build();
   static PostgresFixture pg;
@@ -31,13 +33,26 @@ class ThingDbConfigTest {
     cfg.setJdbcUrl(pg.jdbcUrl());
     cfg.setUsername("postgres");
     cfg.setMaximumPoolSize(1);
-    try (HikariDataSource one = new HikariDataSource(cfg); InProcessCache cache = InProcessCache.create()) {
-      assertThatThrownBy(() -> ThingDb.builder().database("main", Database.of(one)).type(LINK, "main").cache(cache).build())
+    try (HikariDataSource one = new HikariDataSource(cfg);
+        InProcessCache cache = InProcessCache.create()) {
+      assertThatThrownBy(
+              () ->
+                  ThingDb.builder()
+                      .database("main", Database.of(one))
+                      .type(LINK, "main")
+                      .cache(cache)
+                      .build())
           .isInstanceOf(IllegalStateException.class)
-          .hasMessage("the primary pool of database main allows 1 connection(s), but ThingDB needs at least 2 (its outbox"
-              + " thread holds one while it runs, and callers need the rest): raise maximumPoolSize");
+          .hasMessage(
+              "the primary pool of database main allows 1 connection(s), but ThingDB needs at least 2 (its outbox"
+                  + " thread holds one while it runs, and callers need the rest): raise maximumPoolSize");
       // Without a cache there is no outbox thread: one connection is enough.
-      ThingDb.builder().database("main", Database.of(one)).type(LINK, "main").noCache().build().close();
+      ThingDb.builder()
+          .database("main", Database.of(one))
+          .type(LINK, "main")
+          .noCache()
+          .build()
+          .close();
     }
   }
 
@@ -45,14 +60,19 @@ class ThingDbConfigTest {
   void incompleteConfigurationsAreRefusedWithWhatToDo() {
     assertThatThrownBy(() -> ThingDb.builder().noCache().build())
         .isInstanceOf(IllegalStateException.class)
-        .hasMessage("at least one database is required: call database(\"main\", Database.of(dataSource))");
-    assertThatThrownBy(() -> ThingDb.builder().database("main", Database.of(pg.dataSource())).build())
+        .hasMessage(
+            "at least one database is required: call database(\"main\", Database.of(dataSource))");
+    assertThatThrownBy(
+            () -> ThingDb.builder().database("main", Database.of(pg.dataSource())).build())
         .isInstanceOf(IllegalStateException.class)
-        .hasMessage("choose a cache: call cache(InProcessCache.create()), cache(memcached) or noCache()");
+        .hasMessage(
+            "choose a cache: call cache(InProcessCache.create()), cache(memcached) or noCache()");
     assertThatThrownBy(() -> ThingDb.builder().database("Main", Database.of(pg.dataSource())))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("database name must match [a-z][a-z0-9_]{0,39}: 'Main'");
-    assertThatThrownBy(() -> ThingDb.builder().type(LINK, "main").type(ThingType.named("link").build(), "main"))
+    assertThatThrownBy(
+            () ->
+                ThingDb.builder().type(LINK, "main").type(ThingType.named("link").build(), "main"))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("type link is registered twice");
   }

@@ -29,8 +29,17 @@ class ThingDbSmokeTest {
   @Test
   void createReadUpdateIncrement() {
     try (InProcessCache cache = InProcessCache.create();
-        ThingDb db = ThingDb.builder().database("main", Database.of(pg.dataSource())).type(LINK, "main").cache(cache).build()) {
-      Thing t = db.create(db.newThing(LINK).set(TITLE, "hello").date(Instant.parse("2026-01-01T00:00:00.123456789Z")));
+        ThingDb db =
+            ThingDb.builder()
+                .database("main", Database.of(pg.dataSource()))
+                .type(LINK, "main")
+                .cache(cache)
+                .build()) {
+      Thing t =
+          db.create(
+              db.newThing(LINK)
+                  .set(TITLE, "hello")
+                  .date(Instant.parse("2026-01-01T00:00:00.123456789Z")));
       assertThat(t.get(TITLE)).isEqualTo("hello");
       assertThat(t.date()).isEqualTo(Instant.parse("2026-01-01T00:00:00.123456Z"));
       Thing read = db.get(LINK, t.id()).orElseThrow();
@@ -43,10 +52,14 @@ class ThingDbSmokeTest {
       assertThat(db.get(LINK, t.id()).orElseThrow().ups()).isEqualTo(1);
       Thing withComments = db.incr(LINK, t.id(), COMMENTS, 5L);
       assertThat(withComments.get(COMMENTS)).isEqualTo(5L);
-      List<Thing> many = db.createAll(List.of(db.newThing(LINK).set(TITLE, "a"), db.newThing(LINK)));
+      List<Thing> many =
+          db.createAll(List.of(db.newThing(LINK).set(TITLE, "a"), db.newThing(LINK)));
       try (Scope scope = db.scope()) {
-        assertThat(db.getByFullnames(List.of(many.get(1).fullname(), t.fullname()), ThingDb.Missing.FAIL))
-            .extracting(Thing::id).containsExactly(many.get(1).id(), t.id());
+        assertThat(
+                db.getByFullnames(
+                    List.of(many.get(1).fullname(), t.fullname()), ThingDb.Missing.FAIL))
+            .extracting(Thing::id)
+            .containsExactly(many.get(1).id(), t.id());
         assertThat(scope.statements()).isZero();
       }
     }

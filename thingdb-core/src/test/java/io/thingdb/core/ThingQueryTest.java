@@ -3,11 +3,11 @@ package io.thingdb.core;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
 import io.thingdb.cache.Cache;
 import io.thingdb.cache.InProcessCache;
 import io.thingdb.cache.MemcachedCache;
-import com.zaxxer.hikari.HikariConfig;
-import com.zaxxer.hikari.HikariDataSource;
 import io.thingdb.core.Filter.Column;
 import io.thingdb.testing.MemcachedExtension;
 import io.thingdb.testing.PostgresFixture;
@@ -92,7 +92,9 @@ class ThingQueryTest {
   // ------------------------------------------------------------------ fixtures
 
   static ThingType newType() {
-    return ThingType.named("q" + TYPES.incrementAndGet()).props(TITLE, N, X, FLAG, WHEN, BLOB).build();
+    return ThingType.named("q" + TYPES.incrementAndGet())
+        .props(TITLE, N, X, FLAG, WHEN, BLOB)
+        .build();
   }
 
   InProcessCache inProcess() {
@@ -117,7 +119,8 @@ class ThingQueryTest {
     return db;
   }
 
-  ThingDb open(Cache cache, java.util.function.Consumer<ThingDbBuilder> settings, ThingType... types) {
+  ThingDb open(
+      Cache cache, java.util.function.Consumer<ThingDbBuilder> settings, ThingType... types) {
     ThingDbBuilder b = ThingDb.builder().database("main", Database.of(ds)).cache(cache);
     for (ThingType t : types) {
       b.type(t, "main");
@@ -146,26 +149,42 @@ class ThingQueryTest {
   }
 
   static Comparator<Thing> byDateDesc() {
-    return Comparator.comparing(Thing::date).reversed().thenComparing(Comparator.comparingLong(Thing::id).reversed());
+    return Comparator.comparing(Thing::date)
+        .reversed()
+        .thenComparing(Comparator.comparingLong(Thing::id).reversed());
   }
 
   /** Order by a double value descending (or ascending), then id descending: the one total order. */
-  static <T> Comparator<T> byValueThenIdDesc(java.util.function.ToDoubleFunction<T> value, boolean ascending,
+  static <T> Comparator<T> byValueThenIdDesc(
+      java.util.function.ToDoubleFunction<T> value,
+      boolean ascending,
       java.util.function.ToLongFunction<T> id) {
     Comparator<T> v = Comparator.comparingDouble(value);
     return (ascending ? v : v.reversed()).thenComparing(Comparator.comparingLong(id).reversed());
   }
 
-  /** Asserts that the query with {@code filter} returns exactly the visible things matching {@code expected}. */
-  static void assertFilter(ThingDb db, ThingType type, List<Thing> all, Filter filter, Predicate<Thing> expected) {
-    List<Long> want = all.stream().filter(t -> !t.deleted() && !t.spam()).filter(expected).sorted(byDateDesc())
-        .map(Thing::id).toList();
-    assertThat(ids(db.query(ThingQuery.of(type).where(filter).limit(1000)))).as(filter.toString())
+  /**
+   * Asserts that the query with {@code filter} returns exactly the visible things matching {@code
+   * expected}.
+   */
+  static void assertFilter(
+      ThingDb db, ThingType type, List<Thing> all, Filter filter, Predicate<Thing> expected) {
+    List<Long> want =
+        all.stream()
+            .filter(t -> !t.deleted() && !t.spam())
+            .filter(expected)
+            .sorted(byDateDesc())
+            .map(Thing::id)
+            .toList();
+    assertThat(ids(db.query(ThingQuery.of(type).where(filter).limit(1000))))
+        .as(filter.toString())
         .containsExactlyElementsOf(want);
   }
 
   static long count(String sql) {
-    try (Connection c = ds.getConnection(); Statement st = c.createStatement(); ResultSet rs = st.executeQuery(sql)) {
+    try (Connection c = ds.getConnection();
+        Statement st = c.createStatement();
+        ResultSet rs = st.executeQuery(sql)) {
       rs.next();
       return rs.getLong(1);
     } catch (SQLException e) {
@@ -227,22 +246,59 @@ class ThingQueryTest {
   static List<Thing> seedMixed(ThingDb db, ThingType type) {
     List<NewThing> batch = new ArrayList<>();
     batch.add(db.newThing(type).date(BASE).votes(3, 1)); // all props default, no data rows
-    batch.add(db.newThing(type).date(BASE.plusSeconds(3600)).votes(0, 0).set(TITLE, "a").set(N, 5L).set(X, 1.5)
-        .set(FLAG, true).set(WHEN, Instant.parse("2021-06-01T00:00:00.000001Z")).set(BLOB, new byte[] {1, 2}));
-    batch.add(db.newThing(type).date(BASE.plusSeconds(3600)).votes(10, 12).set(TITLE, "B").set(N, -3L).set(X, -2.25)
-        .set(WHEN, Instant.parse("2019-12-31T23:59:59.999999Z")).set(BLOB, new byte[] {3}));
-    batch.add(db.newThing(type).date(BASE.minusSeconds(60)).votes(5, 3).set(TITLE, "b").set(N, 100L).set(X, 1e10)
-        .set(FLAG, true));
-    batch.add(db.newThing(type).date(BASE.plusSeconds(7200)).votes(2, 0).set(TITLE, "").set(N, 0L)); // explicit defaults
+    batch.add(
+        db.newThing(type)
+            .date(BASE.plusSeconds(3600))
+            .votes(0, 0)
+            .set(TITLE, "a")
+            .set(N, 5L)
+            .set(X, 1.5)
+            .set(FLAG, true)
+            .set(WHEN, Instant.parse("2021-06-01T00:00:00.000001Z"))
+            .set(BLOB, new byte[] {1, 2}));
+    batch.add(
+        db.newThing(type)
+            .date(BASE.plusSeconds(3600))
+            .votes(10, 12)
+            .set(TITLE, "B")
+            .set(N, -3L)
+            .set(X, -2.25)
+            .set(WHEN, Instant.parse("2019-12-31T23:59:59.999999Z"))
+            .set(BLOB, new byte[] {3}));
+    batch.add(
+        db.newThing(type)
+            .date(BASE.minusSeconds(60))
+            .votes(5, 3)
+            .set(TITLE, "b")
+            .set(N, 100L)
+            .set(X, 1e10)
+            .set(FLAG, true));
+    batch.add(
+        db.newThing(type)
+            .date(BASE.plusSeconds(7200))
+            .votes(2, 0)
+            .set(TITLE, "")
+            .set(N, 0L)); // explicit defaults
     batch.add(db.newThing(type).date(BASE.plusSeconds(60)).votes(1, 1).set(TITLE, "zz").set(N, 7L));
-    batch.add(db.newThing(type).date(BASE.plusSeconds(120)).votes(4, 4).set(TITLE, "a").set(X, 0.25));
+    batch.add(
+        db.newThing(type).date(BASE.plusSeconds(120)).votes(4, 4).set(TITLE, "a").set(X, 0.25));
     List<Thing> created = new ArrayList<>(db.createAll(batch));
     // A thing whose props were set and then reset to their defaults: the rows are deleted.
-    Thing reset = db.create(db.newThing(type).date(BASE.plusSeconds(30)).set(TITLE, "gone").set(N, 9L).set(FLAG, true)
-        .set(BLOB, new byte[] {9}));
-    created.add(db.update(reset.edit().set(TITLE, "").set(N, 0L).set(FLAG, false).set(BLOB, new byte[] {7})));
+    Thing reset =
+        db.create(
+            db.newThing(type)
+                .date(BASE.plusSeconds(30))
+                .set(TITLE, "gone")
+                .set(N, 9L)
+                .set(FLAG, true)
+                .set(BLOB, new byte[] {9}));
+    created.add(
+        db.update(
+            reset.edit().set(TITLE, "").set(N, 0L).set(FLAG, false).set(BLOB, new byte[] {7})));
     // Hidden things: they must never match unless asked for.
-    created.add(db.setDeleted(db.create(db.newThing(type).date(BASE.plusSeconds(10)).set(TITLE, "a")), true));
+    created.add(
+        db.setDeleted(
+            db.create(db.newThing(type).date(BASE.plusSeconds(10)).set(TITLE, "a")), true));
     created.add(db.create(db.newThing(type).date(BASE.plusSeconds(20)).set(TITLE, "a").spam(true)));
     return created;
   }
@@ -274,9 +330,18 @@ class ThingQueryTest {
       assertFilter(db, type, all, Filter.ge(Column.SCORE, boxed), t -> t.score() >= v);
     }
     assertFilter(db, type, all, Filter.lt(Column.SCORE, 0), t -> t.score() < 0);
-    assertFilter(db, type, all, Filter.in(Column.ID, things.get(0).id(), things.get(3).id(), 999_999L),
+    assertFilter(
+        db,
+        type,
+        all,
+        Filter.in(Column.ID, things.get(0).id(), things.get(3).id(), 999_999L),
         t -> t.id() == things.get(0).id() || t.id() == things.get(3).id());
-    assertFilter(db, type, all, Filter.in(Column.SCORE, List.of(0, 2)), t -> t.score() == 0 || t.score() == 2);
+    assertFilter(
+        db,
+        type,
+        all,
+        Filter.in(Column.SCORE, List.of(0, 2)),
+        t -> t.score() == 0 || t.score() == 2);
     assertFilter(db, type, all, Filter.in(Column.UPS, List.of()), t -> false);
     Instant tied = BASE.plusSeconds(3600);
     assertFilter(db, type, all, Filter.eq(Column.DATE, tied), t -> t.date().equals(tied));
@@ -285,9 +350,15 @@ class ThingQueryTest {
     assertFilter(db, type, all, Filter.le(Column.DATE, tied), t -> !t.date().isAfter(tied));
     assertFilter(db, type, all, Filter.gt(Column.DATE, BASE), t -> t.date().isAfter(BASE));
     assertFilter(db, type, all, Filter.ge(Column.DATE, BASE), t -> !t.date().isBefore(BASE));
-    assertFilter(db, type, all, Filter.in(Column.DATE, BASE, tied), t -> t.date().equals(BASE) || t.date().equals(tied));
+    assertFilter(
+        db,
+        type,
+        all,
+        Filter.in(Column.DATE, BASE, tied),
+        t -> t.date().equals(BASE) || t.date().equals(tied));
     // Nanoseconds are truncated like stored dates, so this is the same instant as BASE.
-    assertFilter(db, type, all, Filter.eq(Column.DATE, BASE.plusNanos(999)), t -> t.date().equals(BASE));
+    assertFilter(
+        db, type, all, Filter.eq(Column.DATE, BASE.plusNanos(999)), t -> t.date().equals(BASE));
   }
 
   @Test
@@ -302,10 +373,12 @@ class ThingQueryTest {
     assertThat(ids(db.query(q.where(Filter.eq(Column.DELETED, true))))).isEmpty();
     assertThat(ids(db.query(q.where(Filter.eq(Column.DELETED, true)).includeDeleted())))
         .containsExactly(deleted.id());
-    assertThat(ids(db.query(q.where(Filter.eq(Column.SPAM, true)).includeSpam()))).containsExactly(spam.id());
+    assertThat(ids(db.query(q.where(Filter.eq(Column.SPAM, true)).includeSpam())))
+        .containsExactly(spam.id());
     assertThat(ids(db.query(q.where(Filter.ne(Column.SPAM, true)).includeDeleted().includeSpam())))
         .containsExactly(deleted.id(), plain.id());
-    assertThat(ids(db.query(q.where(Filter.in(Column.DELETED, true)).includeDeleted().includeSpam())))
+    assertThat(
+            ids(db.query(q.where(Filter.in(Column.DELETED, true)).includeDeleted().includeSpam())))
         .containsExactly(both.id(), deleted.id());
   }
 
@@ -316,21 +389,48 @@ class ThingQueryTest {
     seedMixed(db, type);
     List<Thing> all = all(db, type);
     // Things without a row for the prop must match comparisons with its default.
-    assertThat(count("select count(*) from thing_" + type.name() + " t where not exists"
-        + " (select 1 from data_" + type.name() + " d where d.thing_id = t.thing_id)")).isGreaterThanOrEqualTo(2);
+    assertThat(
+            count(
+                "select count(*) from thing_"
+                    + type.name()
+                    + " t where not exists"
+                    + " (select 1 from data_"
+                    + type.name()
+                    + " d where d.thing_id = t.thing_id)"))
+        .isGreaterThanOrEqualTo(2);
     checkProp(db, type, all, TITLE, String::compareTo, List.of("", "a", "B", "b", "zz", "nope"));
     checkProp(db, type, all, N, Long::compareTo, List.of(0L, 5L, -3L, 100L, 7L, -1000L));
     checkProp(db, type, all, X, Double::compare, List.of(0.5, 1.5, -2.25, 1e10, 0.25, 0.3));
-    checkProp(db, type, all, WHEN, Instant::compareTo, List.of(WHEN.defaultValue(),
-        Instant.parse("2021-06-01T00:00:00.000001Z"), Instant.parse("2019-12-31T23:59:59.999999Z"),
-        Instant.parse("2021-06-01T00:00:00Z")));
+    checkProp(
+        db,
+        type,
+        all,
+        WHEN,
+        Instant::compareTo,
+        List.of(
+            WHEN.defaultValue(),
+            Instant.parse("2021-06-01T00:00:00.000001Z"),
+            Instant.parse("2019-12-31T23:59:59.999999Z"),
+            Instant.parse("2021-06-01T00:00:00Z")));
     checkProp(db, type, all, FLAG, null, List.of(false, true));
-    checkProp(db, type, all, BLOB, null, List.of(new byte[] {7}, new byte[] {1, 2}, new byte[] {3}, new byte[0]));
+    checkProp(
+        db,
+        type,
+        all,
+        BLOB,
+        null,
+        List.of(new byte[] {7}, new byte[] {1, 2}, new byte[] {3}, new byte[0]));
     // The default matches things that never had a row and things whose row was deleted.
-    assertThat(ids(db.query(ThingQuery.of(type).where(Filter.eq(TITLE, "")).limit(1000)))).hasSize(3);
+    assertThat(ids(db.query(ThingQuery.of(type).where(Filter.eq(TITLE, "")).limit(1000))))
+        .hasSize(3);
   }
 
-  private static <T> void checkProp(ThingDb db, ThingType type, List<Thing> all, Prop<T> prop, Comparator<T> order,
+  private static <T> void checkProp(
+      ThingDb db,
+      ThingType type,
+      List<Thing> all,
+      Prop<T> prop,
+      Comparator<T> order,
       List<T> probes) {
     PropKind kind = prop.kind();
     for (T v : probes) {
@@ -344,7 +444,11 @@ class ThingQueryTest {
       }
     }
     List<T> some = probes.subList(0, 2);
-    assertFilter(db, type, all, Filter.in(prop, some),
+    assertFilter(
+        db,
+        type,
+        all,
+        Filter.in(prop, some),
         t -> some.stream().anyMatch(v -> Prop.valueEquals(kind, t.get(prop), v)));
     assertFilter(db, type, all, Filter.in(prop, List.of()), t -> false);
   }
@@ -357,9 +461,13 @@ class ThingQueryTest {
     Thing lower = db.create(db.newThing(type).set(TITLE, "a"));
     Thing accent = db.create(db.newThing(type).set(TITLE, "\u00e9"));
     // "B" < "a" < "é" in String.compareTo; a linguistic collation would put "a" first.
-    assertThat(ids(db.query(ThingQuery.of(type).where(Filter.lt(TITLE, "a")).where(Filter.ne(TITLE, "")))))
+    assertThat(
+            ids(
+                db.query(
+                    ThingQuery.of(type).where(Filter.lt(TITLE, "a")).where(Filter.ne(TITLE, "")))))
         .containsExactly(upper.id());
-    assertThat(ids(db.query(ThingQuery.of(type).where(Filter.gt(TITLE, "a"))))).containsExactly(accent.id());
+    assertThat(ids(db.query(ThingQuery.of(type).where(Filter.gt(TITLE, "a")))))
+        .containsExactly(accent.id());
     assertThat(lower.get(TITLE)).isEqualTo("a");
   }
 
@@ -369,20 +477,32 @@ class ThingQueryTest {
     ThingDb db = open(inProcess(), type);
     List<Thing> things = seedMixed(db, type);
     List<Thing> all = all(db, type);
-    Filter f = Filter.or(
-        Filter.and(Filter.eq(FLAG, true), Filter.gt(N, 10L)),
-        Filter.and(Filter.eq(TITLE, "a"), Filter.or(Filter.lt(X, 1.0), Filter.ge(Column.SCORE, 0))),
-        Filter.eq(Column.ID, things.get(2).id()));
-    Predicate<Thing> p = t -> (t.get(FLAG) && t.get(N) > 10)
-        || (t.get(TITLE).equals("a") && (t.get(X) < 1.0 || t.score() >= 0))
-        || t.id() == things.get(2).id();
+    Filter f =
+        Filter.or(
+            Filter.and(Filter.eq(FLAG, true), Filter.gt(N, 10L)),
+            Filter.and(
+                Filter.eq(TITLE, "a"), Filter.or(Filter.lt(X, 1.0), Filter.ge(Column.SCORE, 0))),
+            Filter.eq(Column.ID, things.get(2).id()));
+    Predicate<Thing> p =
+        t ->
+            (t.get(FLAG) && t.get(N) > 10)
+                || (t.get(TITLE).equals("a") && (t.get(X) < 1.0 || t.score() >= 0))
+                || t.id() == things.get(2).id();
     assertFilter(db, type, all, f, p);
-    assertThat(all.stream().filter(t -> !t.deleted() && !t.spam()).filter(p).count()).isBetween(2L, 5L);
-    assertFilter(db, type, all, Filter.and(Filter.in(TITLE, "a", "b"), Filter.ne(FLAG, true)),
+    assertThat(all.stream().filter(t -> !t.deleted() && !t.spam()).filter(p).count())
+        .isBetween(2L, 5L);
+    assertFilter(
+        db,
+        type,
+        all,
+        Filter.and(Filter.in(TITLE, "a", "b"), Filter.ne(FLAG, true)),
         t -> (t.get(TITLE).equals("a") || t.get(TITLE).equals("b")) && !t.get(FLAG));
     assertFilter(db, type, all, Filter.and(Filter.or(Filter.eq(N, 5L))), t -> t.get(N) == 5L);
     // Two where() calls combine with and.
-    assertThat(ids(db.query(ThingQuery.of(type).where(Filter.eq(TITLE, "a")).where(Filter.eq(FLAG, true)))))
+    assertThat(
+            ids(
+                db.query(
+                    ThingQuery.of(type).where(Filter.eq(TITLE, "a")).where(Filter.eq(FLAG, true)))))
         .containsExactly(things.get(1).id());
   }
 
@@ -392,13 +512,17 @@ class ThingQueryTest {
     ThingDb db = open(inProcess(), link);
     Thing evil = db.create(db.newThing(link).set(EVIL, "'; drop table thing_link; --"));
     Thing plain = db.create(db.newThing(link).set(TITLE, "x"));
-    assertThat(ids(db.query(ThingQuery.of(link).where(Filter.eq(EVIL, "'; drop table thing_link; --")))))
+    assertThat(
+            ids(
+                db.query(
+                    ThingQuery.of(link).where(Filter.eq(EVIL, "'; drop table thing_link; --")))))
         .containsExactly(evil.id());
-    assertThat(ids(db.query(ThingQuery.of(link).where(Filter.eq(EVIL, ""))))).containsExactly(plain.id());
-    assertThat(ids(db.query(ThingQuery.of(link).where(Filter.in(EVIL, "x' or '1'='1")))))
-        .isEmpty();
+    assertThat(ids(db.query(ThingQuery.of(link).where(Filter.eq(EVIL, "")))))
+        .containsExactly(plain.id());
+    assertThat(ids(db.query(ThingQuery.of(link).where(Filter.in(EVIL, "x' or '1'='1"))))).isEmpty();
     assertThat(count("select count(*) from thing_link")).isEqualTo(2);
-    assertThat(count("select count(*) from data_link where key = 'x''; drop table thing_link; --'")).isEqualTo(1);
+    assertThat(count("select count(*) from data_link where key = 'x''; drop table thing_link; --'"))
+        .isEqualTo(1);
   }
 
   // ------------------------------------------------------------------ sorts
@@ -414,11 +538,18 @@ class ThingQueryTest {
     List<Thing> things = db.createAll(batch);
     List<Thing> desc = things.stream().sorted(byDateDesc()).toList();
     assertThat(ids(db.query(ThingQuery.of(type)))).containsExactlyElementsOf(ids(desc));
-    assertThat(ids(db.query(ThingQuery.of(type).sort(Sort.DATE)))).containsExactlyElementsOf(ids(desc));
-    List<Thing> asc = things.stream().sorted(Comparator.comparing(Thing::date)
-        .thenComparing(Comparator.comparingLong(Thing::id).reversed())).toList();
-    assertThat(ids(db.query(ThingQuery.of(type).sort(Sort.DATE.ascending())))).containsExactlyElementsOf(ids(asc));
-    assertThat(ids(asc).get(0)).isEqualTo(things.get(6).id()); // oldest date, highest id among the tied
+    assertThat(ids(db.query(ThingQuery.of(type).sort(Sort.DATE))))
+        .containsExactlyElementsOf(ids(desc));
+    List<Thing> asc =
+        things.stream()
+            .sorted(
+                Comparator.comparing(Thing::date)
+                    .thenComparing(Comparator.comparingLong(Thing::id).reversed()))
+            .toList();
+    assertThat(ids(db.query(ThingQuery.of(type).sort(Sort.DATE.ascending()))))
+        .containsExactlyElementsOf(ids(asc));
+    assertThat(ids(asc).get(0))
+        .isEqualTo(things.get(6).id()); // oldest date, highest id among the tied
   }
 
   @Test
@@ -432,11 +563,17 @@ class ThingQueryTest {
     }
     List<Thing> things = db.createAll(batch);
     for (boolean ascending : new boolean[] {false, true}) {
-      List<Long> want = things.stream().sorted(byValueThenIdDesc(Thing::score, ascending, Thing::id)).map(Thing::id)
-          .toList();
+      List<Long> want =
+          things.stream()
+              .sorted(byValueThenIdDesc(Thing::score, ascending, Thing::id))
+              .map(Thing::id)
+              .toList();
       Sort sort = ascending ? Sort.SCORE.ascending() : Sort.SCORE;
-      assertThat(ids(db.query(ThingQuery.of(type).sort(sort)))).as(sort.toString()).containsExactlyElementsOf(want);
-      assertThat(walk(db, ThingQuery.of(type).sort(sort).limit(2), () -> { })).containsExactlyElementsOf(want);
+      assertThat(ids(db.query(ThingQuery.of(type).sort(sort))))
+          .as(sort.toString())
+          .containsExactlyElementsOf(want);
+      assertThat(walk(db, ThingQuery.of(type).sort(sort).limit(2), () -> {}))
+          .containsExactlyElementsOf(want);
     }
   }
 
@@ -447,8 +584,9 @@ class ThingQueryTest {
     Random random = new Random(42);
     List<NewThing> batch = new ArrayList<>();
     for (int i = 0; i < 40; i++) {
-      Instant date = BASE.plus(random.nextInt(5 * 86_400), ChronoUnit.SECONDS).plus(random.nextInt(1_000_000),
-          ChronoUnit.MICROS);
+      Instant date =
+          BASE.plus(random.nextInt(5 * 86_400), ChronoUnit.SECONDS)
+              .plus(random.nextInt(1_000_000), ChronoUnit.MICROS);
       int ups = random.nextInt(60);
       int downs = random.nextInt(60);
       batch.add(db.newThing(type).votes(ups, downs).date(date));
@@ -457,26 +595,37 @@ class ThingQueryTest {
       }
     }
     List<Thing> things = db.createAll(batch);
-    List<Long> want = things.stream().sorted(byValueThenIdDesc(ThingQueryTest::javaHot, false, Thing::id))
-        .map(Thing::id).toList();
-    assertThat(ids(db.query(ThingQuery.of(type).sort(Sort.HOT).limit(1000)))).containsExactlyElementsOf(want);
-    assertThat(walk(db, ThingQuery.of(type).sort(Sort.HOT).limit(7), () -> { })).containsExactlyElementsOf(want);
+    List<Long> want =
+        things.stream()
+            .sorted(byValueThenIdDesc(ThingQueryTest::javaHot, false, Thing::id))
+            .map(Thing::id)
+            .toList();
+    assertThat(ids(db.query(ThingQuery.of(type).sort(Sort.HOT).limit(1000))))
+        .containsExactlyElementsOf(want);
+    assertThat(walk(db, ThingQuery.of(type).sort(Sort.HOT).limit(7), () -> {}))
+        .containsExactlyElementsOf(want);
   }
 
   @Test
   void controversySortOrdersLikeTheJavaFormulaWithTiesByIdDescending() {
     ThingType type = newType();
     ThingDb db = open(inProcess(), type);
-    int[][] votes = {{2, 3}, {0, 5}, {10, 10}, {3, 2}, {5, 0}, {1, 100}, {0, 0}, {50, 49}, {7, 7}, {4, 1}};
+    int[][] votes = {
+      {2, 3}, {0, 5}, {10, 10}, {3, 2}, {5, 0}, {1, 100}, {0, 0}, {50, 49}, {7, 7}, {4, 1}
+    };
     List<NewThing> batch = new ArrayList<>();
     for (int[] v : votes) {
       batch.add(db.newThing(type).votes(v[0], v[1]).date(BASE));
     }
     List<Thing> things = db.createAll(batch);
-    List<Long> want = things.stream().sorted(byValueThenIdDesc(ThingQueryTest::javaControversy, false, Thing::id))
-        .map(Thing::id).toList();
-    assertThat(ids(db.query(ThingQuery.of(type).sort(Sort.CONTROVERSY)))).containsExactlyElementsOf(want);
-    assertThat(walk(db, ThingQuery.of(type).sort(Sort.CONTROVERSY).limit(3), () -> { }))
+    List<Long> want =
+        things.stream()
+            .sorted(byValueThenIdDesc(ThingQueryTest::javaControversy, false, Thing::id))
+            .map(Thing::id)
+            .toList();
+    assertThat(ids(db.query(ThingQuery.of(type).sort(Sort.CONTROVERSY))))
+        .containsExactlyElementsOf(want);
+    assertThat(walk(db, ThingQuery.of(type).sort(Sort.CONTROVERSY).limit(3), () -> {}))
         .containsExactlyElementsOf(want);
     // (2, 3) and (3, 2) tie exactly; the later id comes first.
     assertThat(want.indexOf(things.get(3).id())).isEqualTo(want.indexOf(things.get(0).id()) - 1);
@@ -497,9 +646,11 @@ class ThingQueryTest {
     assertThat(Double.doubleToRawLongBits(sqlHot(0, 0, positiveZero.date()))).isEqualTo(0L);
     assertThat(count("select count(*) where '-0'::float8 = '0'::float8")).isEqualTo(1);
     // If -0.0 sorted below 0.0, negativeZero (the highest id of the three) would come last.
-    List<Long> want = List.of(one.id(), negativeZero.id(), zero.id(), positiveZero.id(), minusOne.id());
+    List<Long> want =
+        List.of(one.id(), negativeZero.id(), zero.id(), positiveZero.id(), minusOne.id());
     assertThat(ids(db.query(ThingQuery.of(type).sort(Sort.HOT)))).containsExactlyElementsOf(want);
-    assertThat(walk(db, ThingQuery.of(type).sort(Sort.HOT).limit(1), () -> { })).containsExactlyElementsOf(want);
+    assertThat(walk(db, ThingQuery.of(type).sort(Sort.HOT).limit(1), () -> {}))
+        .containsExactlyElementsOf(want);
   }
 
   @Test
@@ -510,20 +661,39 @@ class ThingQueryTest {
     long[] ns = {5, 0, -3, 5, 100, 0, 7};
     double[] xs = {0.5, 1.5, -2.25, 1e10, 0.5, 0.25, 1.5};
     for (int i = 0; i < ns.length; i++) {
-      batch.add(db.newThing(type).set(N, ns[i]).set(X, xs[i]).set(WHEN, BASE.plusSeconds(ns[i])).date(BASE));
+      batch.add(
+          db.newThing(type)
+              .set(N, ns[i])
+              .set(X, xs[i])
+              .set(WHEN, BASE.plusSeconds(ns[i]))
+              .date(BASE));
     }
     List<Thing> things = db.createAll(batch);
     for (boolean ascending : new boolean[] {false, true}) {
       Sort byN = ascending ? Sort.prop(N).ascending() : Sort.prop(N);
       Sort byX = ascending ? Sort.prop(X).ascending() : Sort.prop(X);
       Sort byWhen = ascending ? Sort.prop(WHEN).ascending() : Sort.prop(WHEN);
-      assertThat(ids(db.query(ThingQuery.of(type).sort(byN)))).as(byN.toString()).containsExactlyElementsOf(
-          things.stream().sorted(byValueThenIdDesc(t -> t.get(N), ascending, Thing::id)).map(Thing::id).toList());
-      assertThat(ids(db.query(ThingQuery.of(type).sort(byX)))).as(byX.toString()).containsExactlyElementsOf(
-          things.stream().sorted(byValueThenIdDesc(t -> t.get(X), ascending, Thing::id)).map(Thing::id).toList());
-      assertThat(walk(db, ThingQuery.of(type).sort(byWhen).limit(2), () -> { })).as(byWhen.toString())
-          .containsExactlyElementsOf(things.stream()
-              .sorted(byValueThenIdDesc(t -> t.get(WHEN).toEpochMilli(), ascending, Thing::id)).map(Thing::id).toList());
+      assertThat(ids(db.query(ThingQuery.of(type).sort(byN))))
+          .as(byN.toString())
+          .containsExactlyElementsOf(
+              things.stream()
+                  .sorted(byValueThenIdDesc(t -> t.get(N), ascending, Thing::id))
+                  .map(Thing::id)
+                  .toList());
+      assertThat(ids(db.query(ThingQuery.of(type).sort(byX))))
+          .as(byX.toString())
+          .containsExactlyElementsOf(
+              things.stream()
+                  .sorted(byValueThenIdDesc(t -> t.get(X), ascending, Thing::id))
+                  .map(Thing::id)
+                  .toList());
+      assertThat(walk(db, ThingQuery.of(type).sort(byWhen).limit(2), () -> {}))
+          .as(byWhen.toString())
+          .containsExactlyElementsOf(
+              things.stream()
+                  .sorted(byValueThenIdDesc(t -> t.get(WHEN).toEpochMilli(), ascending, Thing::id))
+                  .map(Thing::id)
+                  .toList());
     }
   }
 
@@ -536,18 +706,32 @@ class ThingQueryTest {
     Random random = new Random(7);
     List<NewThing> batch = new ArrayList<>();
     for (int i = 0; i < 30; i++) {
-      batch.add(db.newThing(type).votes(random.nextInt(5), random.nextInt(5)).date(BASE.plusSeconds(random.nextInt(4) * 60L))
-          .set(N, (long) random.nextInt(3)).set(FLAG, i % 4 != 0));
+      batch.add(
+          db.newThing(type)
+              .votes(random.nextInt(5), random.nextInt(5))
+              .date(BASE.plusSeconds(random.nextInt(4) * 60L))
+              .set(N, (long) random.nextInt(3))
+              .set(FLAG, i % 4 != 0));
     }
     db.createAll(batch);
-    List<Sort> sorts = List.of(Sort.DATE, Sort.DATE.ascending(), Sort.SCORE, Sort.SCORE.ascending(), Sort.HOT,
-        Sort.CONTROVERSY, Sort.prop(N), Sort.prop(N).ascending());
+    List<Sort> sorts =
+        List.of(
+            Sort.DATE,
+            Sort.DATE.ascending(),
+            Sort.SCORE,
+            Sort.SCORE.ascending(),
+            Sort.HOT,
+            Sort.CONTROVERSY,
+            Sort.prop(N),
+            Sort.prop(N).ascending());
     for (Sort sort : sorts) {
       ThingQuery q = ThingQuery.of(type).where(Filter.eq(FLAG, true)).sort(sort);
       List<Long> whole = ids(db.query(q.limit(1000)));
       assertThat(whole).hasSize(22);
       for (int pageSize : new int[] {1, 4, 22, 25}) {
-        assertThat(walk(db, q.limit(pageSize), () -> { })).as(sort + " by " + pageSize).containsExactlyElementsOf(whole);
+        assertThat(walk(db, q.limit(pageSize), () -> {}))
+            .as(sort + " by " + pageSize)
+            .containsExactlyElementsOf(whole);
       }
     }
   }
@@ -559,20 +743,32 @@ class ThingQueryTest {
     Random random = new Random(11);
     List<NewThing> batch = new ArrayList<>();
     for (int i = 0; i < 24; i++) {
-      batch.add(db.newThing(type).votes(random.nextInt(4), random.nextInt(4)).date(BASE.plusSeconds(random.nextInt(6) * 60L)));
+      batch.add(
+          db.newThing(type)
+              .votes(random.nextInt(4), random.nextInt(4))
+              .date(BASE.plusSeconds(random.nextInt(6) * 60L)));
     }
     db.createAll(batch);
     for (Sort sort : List.of(Sort.DATE, Sort.SCORE, Sort.HOT, Sort.DATE.ascending())) {
       ThingQuery q = ThingQuery.of(type).sort(sort);
       List<Long> before = ids(db.query(q.limit(1000)));
       Set<Long> original = new HashSet<>(before);
-      List<Long> walked = walk(db, q.limit(5), () -> {
-        // Ties with existing things, newer and older dates, equal scores: anything may arrive.
-        db.create(db.newThing(type).votes(random.nextInt(4), random.nextInt(4)).date(BASE.plusSeconds(random.nextInt(8) * 60L - 60)));
-        db.create(db.newThing(type).date(BASE.plusSeconds(120)));
-      });
+      List<Long> walked =
+          walk(
+              db,
+              q.limit(5),
+              () -> {
+                // Ties with existing things, newer and older dates, equal scores: anything may
+                // arrive.
+                db.create(
+                    db.newThing(type)
+                        .votes(random.nextInt(4), random.nextInt(4))
+                        .date(BASE.plusSeconds(random.nextInt(8) * 60L - 60)));
+                db.create(db.newThing(type).date(BASE.plusSeconds(120)));
+              });
       assertThat(new LinkedHashSet<>(walked)).as(sort + ": no duplicates").hasSameSizeAs(walked);
-      assertThat(walked.stream().filter(original::contains).toList()).as(sort + ": every older thing, in order")
+      assertThat(walked.stream().filter(original::contains).toList())
+          .as(sort + ": every older thing, in order")
           .containsExactlyElementsOf(before);
     }
   }
@@ -581,19 +777,30 @@ class ThingQueryTest {
   void cursorByIdAndByFullnameContinueAtTheSamePlace() {
     ThingType type = newType();
     ThingDb db = open(inProcess(), type);
-    List<Thing> things = db.createAll(List.of(db.newThing(type).date(BASE), db.newThing(type).date(BASE),
-        db.newThing(type).date(BASE.minusSeconds(1)), db.newThing(type).date(BASE.plusSeconds(1))));
+    List<Thing> things =
+        db.createAll(
+            List.of(
+                db.newThing(type).date(BASE),
+                db.newThing(type).date(BASE),
+                db.newThing(type).date(BASE.minusSeconds(1)),
+                db.newThing(type).date(BASE.plusSeconds(1))));
     ThingQuery.Result first = db.query(ThingQuery.of(type).limit(2));
     assertThat(ids(first)).containsExactly(things.get(3).id(), things.get(1).id());
     assertThat(first.next()).contains(things.get(1).fullname());
-    ThingQuery.Result byName = db.query(ThingQuery.of(type).limit(2).after(first.next().orElseThrow()));
+    ThingQuery.Result byName =
+        db.query(ThingQuery.of(type).limit(2).after(first.next().orElseThrow()));
     ThingQuery.Result byId = db.query(ThingQuery.of(type).limit(2).after(things.get(1).id()));
     assertThat(ids(byName)).containsExactly(things.get(0).id(), things.get(2).id());
     assertThat(ids(byId)).isEqualTo(ids(byName));
     assertThat(byName.next()).isEmpty();
     // The cursor thing need not match the filter, nor be visible.
     db.setDeleted(things.get(1), true);
-    assertThat(ids(db.query(ThingQuery.of(type).where(Filter.ne(Column.ID, things.get(1).id())).after(things.get(1).id()))))
+    assertThat(
+            ids(
+                db.query(
+                    ThingQuery.of(type)
+                        .where(Filter.ne(Column.ID, things.get(1).id()))
+                        .after(things.get(1).id()))))
         .containsExactly(things.get(0).id(), things.get(2).id());
   }
 
@@ -606,26 +813,32 @@ class ThingQueryTest {
     Thing plain = db.create(db.newThing(type).date(BASE));
     Thing deleted = db.setDeleted(db.create(db.newThing(type).date(BASE.plusSeconds(1))), true);
     Thing spam = db.create(db.newThing(type).date(BASE.plusSeconds(2)).spam(true));
-    Thing both = db.setDeleted(db.create(db.newThing(type).date(BASE.plusSeconds(3)).spam(true)), true);
+    Thing both =
+        db.setDeleted(db.create(db.newThing(type).date(BASE.plusSeconds(3)).spam(true)), true);
     ThingQuery q = ThingQuery.of(type);
     assertThat(ids(db.query(q))).containsExactly(plain.id());
     assertThat(ids(db.query(q.includeDeleted()))).containsExactly(deleted.id(), plain.id());
     assertThat(ids(db.query(q.includeSpam()))).containsExactly(spam.id(), plain.id());
-    assertThat(ids(db.query(q.includeDeleted().includeSpam()))).containsExactly(both.id(), spam.id(), deleted.id(),
-        plain.id());
+    assertThat(ids(db.query(q.includeDeleted().includeSpam())))
+        .containsExactly(both.id(), spam.id(), deleted.id(), plain.id());
     assertThat(db.query(q.includeDeleted()).things().get(0).deleted()).isTrue();
     db.setDeleted(deleted, false);
     assertThat(ids(db.query(q))).containsExactly(deleted.id(), plain.id());
   }
 
-  // ------------------------------------------------------------------ statements and the query cache
+  // ------------------------------------------------------------------ statements and the query
+  // cache
 
   @Test
   void uncachedQueryRunsOneStatementPlusTheMissesOfGetMany() {
     ThingType type = newType();
     MemcachedCache mc = memcachedCache();
     ThingDb db = open(mc, type);
-    db.createAll(List.of(db.newThing(type).set(TITLE, "a"), db.newThing(type).set(TITLE, "b"), db.newThing(type)));
+    db.createAll(
+        List.of(
+            db.newThing(type).set(TITLE, "a"),
+            db.newThing(type).set(TITLE, "b"),
+            db.newThing(type)));
     ThingQuery q = ThingQuery.of(type).where(Filter.ne(TITLE, "zz"));
     try (Scope s = db.scope()) {
       assertThat(db.query(q).things()).hasSize(3); // things warm from the create's fill
@@ -643,7 +856,9 @@ class ThingQueryTest {
     try (Scope s = db.scope()) {
       assertThat(ids(db.getMany(type, found, ThingDb.Missing.FAIL))).isEqualTo(found).hasSize(3);
       assertThat(s.statements()).isBetween(1L, 2L);
-      assertThat(queried).as("the ids, then what getMany runs for the misses").isEqualTo(1 + s.statements());
+      assertThat(queried)
+          .as("the ids, then what getMany runs for the misses")
+          .isEqualTo(1 + s.statements());
     }
     try (Scope s = db.scope()) {
       assertThat(db.query(q.where(Filter.eq(TITLE, "none"))).things()).isEmpty();
@@ -656,8 +871,12 @@ class ThingQueryTest {
     ThingType type = newType();
     MemcachedCache mc = memcachedCache();
     ThingDb db = open(mc, type);
-    List<Thing> things = db.createAll(List.of(db.newThing(type).votes(2, 0), db.newThing(type).votes(1, 0),
-        db.newThing(type).votes(3, 0)));
+    List<Thing> things =
+        db.createAll(
+            List.of(
+                db.newThing(type).votes(2, 0),
+                db.newThing(type).votes(1, 0),
+                db.newThing(type).votes(3, 0)));
     ThingQuery q = ThingQuery.of(type).sort(Sort.SCORE).limit(2).cached(TTL);
     ThingQuery.Result first;
     try (Scope s = db.scope()) {
@@ -667,9 +886,12 @@ class ThingQueryTest {
     try (Scope s = db.scope()) {
       ThingQuery.Result second = db.query(q);
       assertThat(s.statements()).isZero();
-      assertThat(ids(second)).containsExactly(things.get(2).id(), things.get(0).id()).isEqualTo(ids(first));
+      assertThat(ids(second))
+          .containsExactly(things.get(2).id(), things.get(0).id())
+          .isEqualTo(ids(first));
       assertThat(second.next()).isEqualTo(first.next());
-      assertThat(db.query(q.after(second.next().orElseThrow())).things()).extracting(Thing::id)
+      assertThat(db.query(q.after(second.next().orElseThrow())).things())
+          .extracting(Thing::id)
           .containsExactly(things.get(1).id());
     }
     try (Scope s = db.scope()) {
@@ -686,13 +908,19 @@ class ThingQueryTest {
     MemcachedCache mc = memcachedCache();
     ThingDb db = open(mc, type, other);
     Thing a = db.create(db.newThing(type).set(TITLE, "a").votes(1, 0).date(BASE));
-    ThingQuery q = ThingQuery.of(type).where(Filter.ne(TITLE, "hidden")).sort(Sort.SCORE).cached(TTL);
-    Supplier<List<Long>> run = () -> {
-      List<Long> cached = ids(db.query(q));
-      assertThat(cached).as("cached equals uncached").isEqualTo(ids(db.query(ThingQuery.of(type)
-          .where(Filter.ne(TITLE, "hidden")).sort(Sort.SCORE))));
-      return cached;
-    };
+    ThingQuery q =
+        ThingQuery.of(type).where(Filter.ne(TITLE, "hidden")).sort(Sort.SCORE).cached(TTL);
+    Supplier<List<Long>> run =
+        () -> {
+          List<Long> cached = ids(db.query(q));
+          assertThat(cached)
+              .as("cached equals uncached")
+              .isEqualTo(
+                  ids(
+                      db.query(
+                          ThingQuery.of(type).where(Filter.ne(TITLE, "hidden")).sort(Sort.SCORE))));
+          return cached;
+        };
     assertThat(run.get()).containsExactly(a.id());
     Thing b = db.create(db.newThing(type).set(TITLE, "b").date(BASE));
     assertThat(run.get()).containsExactly(a.id(), b.id());
@@ -750,13 +978,15 @@ class ThingQueryTest {
   }
 
   static long outboxRows(Thing t) {
-    return count("select count(*) from thingdb_outbox where cache_key = 'thing:" + t.fullname() + "'");
+    return count(
+        "select count(*) from thingdb_outbox where cache_key = 'thing:" + t.fullname() + "'");
   }
 
   @Test
   void theWritingInstanceNeverServesAListCachedBeforeItsWriteWhileTheBumpIsOwed() {
     ThingType type = newType();
-    ThingDb writer = open(memcachedCache(), b -> b.queryCacheBumpDelay(Duration.ofSeconds(10)), type);
+    ThingDb writer =
+        open(memcachedCache(), b -> b.queryCacheBumpDelay(Duration.ofSeconds(10)), type);
     ThingDb reader = open(memcachedCache(), type);
     MemcachedCache mc = memcachedCache();
     Thing a = writer.create(writer.newThing(type).votes(2, 0));
@@ -776,7 +1006,8 @@ class ThingQueryTest {
   }
 
   @Test
-  void otherInstancesStopServingAListCachedBeforeAWriteWithinTheBumpDelay() throws InterruptedException {
+  void otherInstancesStopServingAListCachedBeforeAWriteWithinTheBumpDelay()
+      throws InterruptedException {
     ThingType type = newType();
     Duration delay = Duration.ofMillis(200);
     ThingDb writer = open(memcachedCache(), b -> b.queryCacheBumpDelay(delay), type);
@@ -784,7 +1015,8 @@ class ThingQueryTest {
     MemcachedCache mc = memcachedCache();
     Thing a = writer.create(writer.newThing(type).set(TITLE, "a").votes(2, 0));
     Thing b = writer.create(writer.newThing(type).set(TITLE, "b").votes(1, 0));
-    ThingQuery q = ThingQuery.of(type).where(Filter.ne(TITLE, "hidden")).sort(Sort.SCORE).cached(TTL);
+    ThingQuery q =
+        ThingQuery.of(type).where(Filter.ne(TITLE, "hidden")).sort(Sort.SCORE).cached(TTL);
     assertThat(ids(reader.query(q))).containsExactly(a.id(), b.id());
     for (int round = 0; round < 3; round++) {
       long before = generation(mc, type);
@@ -798,7 +1030,9 @@ class ThingQueryTest {
       // The bound: the delay plus one cache write; the rest is slack for a loaded machine's
       // scheduler, not part of the contract. Nothing here reads through the writer.
       Thread.sleep(delay.toMillis() + 800);
-      assertThat(generation(mc, type)).as("round %d: bumped in the background", round).isGreaterThan(before);
+      assertThat(generation(mc, type))
+          .as("round %d: bumped in the background", round)
+          .isGreaterThan(before);
       List<Long> expected = round == 0 ? List.of(b.id(), a.id()) : List.of(b.id());
       assertThat(ids(reader.query(q))).as("round %d", round).containsExactlyElementsOf(expected);
     }
@@ -807,8 +1041,13 @@ class ThingQueryTest {
   @Test
   void aWriteIsConfirmedInTheOutboxOnlyOnceItsBumpHasLanded() {
     ThingType type = newType();
-    ThingDb writer = open(memcachedCache(), b -> b.queryCacheBumpDelay(Duration.ofSeconds(10))
-        .outboxReplayInterval(Duration.ofHours(1)), type);
+    ThingDb writer =
+        open(
+            memcachedCache(),
+            b ->
+                b.queryCacheBumpDelay(Duration.ofSeconds(10))
+                    .outboxReplayInterval(Duration.ofHours(1)),
+            type);
     Thing a = writer.create(writer.newThing(type));
     writer.incr(type, a.id(), ThingDb.Counter.UPS, 1);
     writer.incr(type, a.id(), ThingDb.Counter.DOWNS, 1);
@@ -829,8 +1068,13 @@ class ThingQueryTest {
   @Test
   void countsAddedInAWriteTransactionPatchTheCachedThingAndOweTheBumpLikeAnIncrement() {
     ThingType type = newType();
-    ThingDb writer = open(memcachedCache(), b -> b.queryCacheBumpDelay(Duration.ofSeconds(10))
-        .outboxReplayInterval(Duration.ofHours(1)), type);
+    ThingDb writer =
+        open(
+            memcachedCache(),
+            b ->
+                b.queryCacheBumpDelay(Duration.ofSeconds(10))
+                    .outboxReplayInterval(Duration.ofHours(1)),
+            type);
     ThingDb reader = open(memcachedCache(), type);
     MemcachedCache mc = memcachedCache();
     Thing a = writer.create(writer.newThing(type).set(TITLE, "a").votes(2, 0));
@@ -845,7 +1089,8 @@ class ThingQueryTest {
     assertThat(counts.ups()).isEqualTo(6);
     assertThat(counts.version()).isEqualTo(b.version() + 1);
     // Patched, not invalidated: the cached value is the new version, props intact.
-    try (io.thingdb.cache.VersionedCache view = io.thingdb.cache.VersionedCache.builder(mc).build()) {
+    try (io.thingdb.cache.VersionedCache view =
+        io.thingdb.cache.VersionedCache.builder(mc).build()) {
       io.thingdb.cache.VersionedCache.Versioned cached = view.get("thing:" + b.fullname());
       assertThat(cached).isNotNull();
       assertThat(cached.version()).isEqualTo(b.version() + 1);
@@ -871,34 +1116,50 @@ class ThingQueryTest {
   void closeSendsTheOwedBumps() {
     ThingType type = newType();
     MemcachedCache mc = memcachedCache();
-    ThingDb writer = open(memcachedCache(), b -> b.queryCacheBumpDelay(Duration.ofSeconds(10)), type);
+    ThingDb writer =
+        open(memcachedCache(), b -> b.queryCacheBumpDelay(Duration.ofSeconds(10)), type);
     Thing a = writer.create(writer.newThing(type));
     long before = generation(mc, type);
     writer.incr(type, a.id(), ThingDb.Counter.UPS, 1);
     assertThat(generation(mc, type)).isEqualTo(before);
     writer.close();
     assertThat(generation(mc, type)).isGreaterThan(before);
-    assertThat(count("select count(*) from thingdb_outbox where cache_key = 'thing:" + a.fullname() + "'")).isZero();
+    assertThat(
+            count(
+                "select count(*) from thingdb_outbox where cache_key = 'thing:"
+                    + a.fullname()
+                    + "'"))
+        .isZero();
   }
 
   @Test
-  void aWriterThatDiesBeforeItsBumpIsCoveredByAnotherInstancesOutboxReplay() throws InterruptedException {
+  void aWriterThatDiesBeforeItsBumpIsCoveredByAnotherInstancesOutboxReplay()
+      throws InterruptedException {
     ThingType type = newType();
     Duration interval = Duration.ofMillis(100);
     Duration grace = Duration.ofMillis(200);
-    ThingDb reader = open(memcachedCache(), b -> b.outboxReplayInterval(interval).outboxGrace(grace), type);
+    ThingDb reader =
+        open(memcachedCache(), b -> b.outboxReplayInterval(interval).outboxGrace(grace), type);
     // The writer dies between COMMIT and its cache update (the hook throws), so it neither
     // patches the cached thing nor owes a bump; its own replayer is too slow to matter here.
-    ThingDb writer = open(memcachedCache(), b -> b.outboxReplayInterval(Duration.ofHours(1)).afterCommitHook(what -> {
-      if (what.startsWith("incr")) {
-        throw new IllegalStateException("writer killed after COMMIT");
-      }
-    }), type);
+    ThingDb writer =
+        open(
+            memcachedCache(),
+            b ->
+                b.outboxReplayInterval(Duration.ofHours(1))
+                    .afterCommitHook(
+                        what -> {
+                          if (what.startsWith("incr")) {
+                            throw new IllegalStateException("writer killed after COMMIT");
+                          }
+                        }),
+            type);
     Thing a = writer.create(writer.newThing(type).votes(2, 0));
     Thing b = writer.create(writer.newThing(type).votes(1, 0));
     ThingQuery q = ThingQuery.of(type).sort(Sort.SCORE).cached(TTL);
     assertThat(ids(reader.query(q))).containsExactly(a.id(), b.id());
-    assertThatThrownBy(() -> writer.incr(type, b.id(), ThingDb.Counter.UPS, 5)).hasMessage("writer killed after COMMIT");
+    assertThatThrownBy(() -> writer.incr(type, b.id(), ThingDb.Counter.UPS, 5))
+        .hasMessage("writer killed after COMMIT");
     assertThat(outboxRows(b)).isEqualTo(1);
     // Within the replay interval plus grace (plus slack for the scheduler), the reader's replayer
     // invalidates b and bumps the type: the list cached before the write is retired.
@@ -959,7 +1220,8 @@ class ThingQueryTest {
     mc.delete(gen);
     // Re-created from the same clock reading it would be back at `seeded`, the old result's key.
     assertThat(ids(db.query(q))).containsExactly(b.id(), a.id());
-    assertThat(Long.parseLong(new String(mc.get(gen), StandardCharsets.US_ASCII).trim())).isGreaterThan(seeded + 1);
+    assertThat(Long.parseLong(new String(mc.get(gen), StandardCharsets.US_ASCII).trim()))
+        .isGreaterThan(seeded + 1);
   }
 
   @Test
@@ -998,10 +1260,12 @@ class ThingQueryTest {
       CountDownLatch go = new CountDownLatch(1);
       List<Future<List<Long>>> results = new ArrayList<>();
       for (int i = 0; i < threads; i++) {
-        results.add(pool.submit(() -> {
-          go.await();
-          return ids(db.query(q));
-        }));
+        results.add(
+            pool.submit(
+                () -> {
+                  go.await();
+                  return ids(db.query(q));
+                }));
       }
       go.countDown();
       List<Long> first = results.get(0).get(10, TimeUnit.SECONDS);
@@ -1028,8 +1292,12 @@ class ThingQueryTest {
     config.setPoolName("query-test-replica");
     HikariDataSource replica = new HikariDataSource(config);
     open.add(replica);
-    ThingDb db = ThingDb.builder().database("main", Database.of(ds).withReplicas(replica)).type(type, "main")
-        .cache(memcachedCache()).build();
+    ThingDb db =
+        ThingDb.builder()
+            .database("main", Database.of(ds).withReplicas(replica))
+            .type(type, "main")
+            .cache(memcachedCache())
+            .build();
     open.add(db);
     Session session = db.session();
     Thing a = db.withSession(session).create(db.newThing(type));
@@ -1037,9 +1305,14 @@ class ThingQueryTest {
     long primaryReads = db.engine.routing.primaryReads.sum();
     assertThat(ids(db.withSession(session).query(ThingQuery.of(type)))).containsExactly(a.id());
     assertThat(db.engine.routing.replicaReads.sum() - replicaReads).isEqualTo(1);
-    assertThat(ids(db.withSession(session).query(ThingQuery.of(type).cached(TTL)))).containsExactly(a.id());
-    assertThat(db.engine.routing.replicaReads.sum() - replicaReads).as("the cached list came from the primary").isEqualTo(1);
-    assertThat(db.engine.routing.primaryReads.sum() - primaryReads).as("the fill bypasses routing").isZero();
+    assertThat(ids(db.withSession(session).query(ThingQuery.of(type).cached(TTL))))
+        .containsExactly(a.id());
+    assertThat(db.engine.routing.replicaReads.sum() - replicaReads)
+        .as("the cached list came from the primary")
+        .isEqualTo(1);
+    assertThat(db.engine.routing.primaryReads.sum() - primaryReads)
+        .as("the fill bypasses routing")
+        .isZero();
   }
 
   @Test
@@ -1063,12 +1336,15 @@ class ThingQueryTest {
   @Test
   void badLimitsAreRefusedWithTheRange() {
     ThingQuery q = ThingQuery.of(newType());
-    assertThatThrownBy(() -> q.limit(0)).isInstanceOf(IllegalArgumentException.class)
+    assertThatThrownBy(() -> q.limit(0))
+        .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("limit must be between 1 and 1000: 0");
-    assertThatThrownBy(() -> q.limit(1001)).isInstanceOf(IllegalArgumentException.class)
+    assertThatThrownBy(() -> q.limit(1001))
+        .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("limit must be between 1 and 1000: 1001");
     assertThat(q.limit(1000).limit(1)).isNotNull();
-    assertThatThrownBy(() -> q.cached(Duration.ZERO)).isInstanceOf(IllegalArgumentException.class)
+    assertThatThrownBy(() -> q.cached(Duration.ZERO))
+        .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("query cache ttl must be positive: PT0S");
   }
 
@@ -1078,7 +1354,8 @@ class ThingQueryTest {
     Prop<String> nope = Prop.string("nope", "");
     Prop<Long> stranger = Prop.int64("n", 1); // same name, another default: not the declared prop
     String declared = "(declared: [title, n, x, flag, when, blob])";
-    assertThatThrownBy(() -> ThingQuery.of(type).where(Filter.or(Filter.eq(N, 1L), Filter.eq(nope, "x"))))
+    assertThatThrownBy(
+            () -> ThingQuery.of(type).where(Filter.or(Filter.eq(N, 1L), Filter.eq(nope, "x"))))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("unknown prop 'nope' of type " + type.name() + " " + declared);
     assertThatThrownBy(() -> ThingQuery.of(type).sort(Sort.prop(stranger)))
@@ -1090,30 +1367,44 @@ class ThingQueryTest {
   @SuppressWarnings({"unchecked", "rawtypes"})
   void wrongValueKindsAreRefusedNamingPropAndValue() {
     Prop raw = TITLE;
-    assertThatThrownBy(() -> Filter.eq(raw, 5L)).isInstanceOf(IllegalArgumentException.class)
+    assertThatThrownBy(() -> Filter.eq(raw, 5L))
+        .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("prop 'title' is STRING but the value is a Long: 5");
     Prop rawN = N;
-    assertThatThrownBy(() -> Filter.in(rawN, List.of(1L, "two"))).isInstanceOf(IllegalArgumentException.class)
+    assertThatThrownBy(() -> Filter.in(rawN, List.of(1L, "two")))
+        .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("prop 'n' is LONG but the value is a String: two");
-    assertThatThrownBy(() -> Filter.eq(Column.SCORE, "5")).isInstanceOf(IllegalArgumentException.class)
+    assertThatThrownBy(() -> Filter.eq(Column.SCORE, "5"))
+        .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("column score takes an Integer or Long, but the value is a String: 5");
-    assertThatThrownBy(() -> Filter.lt(Column.DATE, 5L)).isInstanceOf(IllegalArgumentException.class)
+    assertThatThrownBy(() -> Filter.lt(Column.DATE, 5L))
+        .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("column date takes an Instant, but the value is a Long: 5");
-    assertThatThrownBy(() -> Filter.eq(Column.DELETED, 1)).isInstanceOf(IllegalArgumentException.class)
+    assertThatThrownBy(() -> Filter.eq(Column.DELETED, 1))
+        .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("column deleted takes a Boolean, but the value is a Integer: 1");
-    assertThatThrownBy(() -> Filter.eq(X, Double.NaN)).isInstanceOf(IllegalArgumentException.class)
+    assertThatThrownBy(() -> Filter.eq(X, Double.NaN))
+        .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("prop 'x': doubles must be finite: NaN");
-    assertThatThrownBy(() -> Filter.eq(TITLE, "a\0b")).isInstanceOf(IllegalArgumentException.class)
-        .hasMessage("prop 'title': strings must not contain NUL characters (PostgreSQL text cannot store them)");
-    assertThatThrownBy(() -> Filter.lt(FLAG, true)).isInstanceOf(IllegalArgumentException.class)
+    assertThatThrownBy(() -> Filter.eq(TITLE, "a\0b"))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage(
+            "prop 'title': strings must not contain NUL characters (PostgreSQL text cannot store them)");
+    assertThatThrownBy(() -> Filter.lt(FLAG, true))
+        .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("lt is not defined on BOOLEAN prop 'flag': use eq, ne or in");
-    assertThatThrownBy(() -> Filter.ge(Column.SPAM, true)).isInstanceOf(IllegalArgumentException.class)
+    assertThatThrownBy(() -> Filter.ge(Column.SPAM, true))
+        .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("ge is not defined on column spam: use eq, ne or in");
-    assertThatThrownBy(() -> Filter.and()).isInstanceOf(IllegalArgumentException.class)
+    assertThatThrownBy(() -> Filter.and())
+        .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("and needs at least one filter");
-    assertThatThrownBy(() -> Sort.prop(TITLE)).isInstanceOf(IllegalArgumentException.class)
-        .hasMessage("cannot sort by STRING prop 'title': only LONG, DOUBLE and INSTANT props can be sorted by");
-    assertThatThrownBy(() -> Sort.HOT.ascending()).isInstanceOf(IllegalArgumentException.class)
+    assertThatThrownBy(() -> Sort.prop(TITLE))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage(
+            "cannot sort by STRING prop 'title': only LONG, DOUBLE and INSTANT props can be sorted by");
+    assertThatThrownBy(() -> Sort.HOT.ascending())
+        .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("ascending order is supported for date, score and prop sorts, not hot");
   }
 
@@ -1128,31 +1419,64 @@ class ThingQueryTest {
     ThingQuery q = ThingQuery.of(type).cached(TTL);
     db.query(q);
     byte[] genBefore = mc.get("gen:" + type.name());
-    String rows = "select (select count(*) from thing_" + type.name() + ") * 1000 + (select count(*) from data_"
-        + type.name() + ")";
+    String rows =
+        "select (select count(*) from thing_"
+            + type.name()
+            + ") * 1000 + (select count(*) from data_"
+            + type.name()
+            + ")";
     long rowsBefore = count(rows);
-    assertThatThrownBy(() -> q.after("t1_")).isInstanceOf(IllegalArgumentException.class)
-        .hasMessage("bad cursor for after(): malformed fullname 't1_': expected t<base36 type>_<base36 id>, e.g. t3_15bfi0");
-    assertThatThrownBy(() -> q.after("T1_1")).isInstanceOf(IllegalArgumentException.class)
-        .hasMessage("bad cursor for after(): malformed fullname 'T1_1': expected t<base36 type>_<base36 id>, e.g. t3_15bfi0");
-    assertThatThrownBy(() -> q.after("r1_1")).isInstanceOf(IllegalArgumentException.class)
+    assertThatThrownBy(() -> q.after("t1_"))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage(
+            "bad cursor for after(): malformed fullname 't1_': expected t<base36 type>_<base36 id>, e.g. t3_15bfi0");
+    assertThatThrownBy(() -> q.after("T1_1"))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage(
+            "bad cursor for after(): malformed fullname 'T1_1': expected t<base36 type>_<base36 id>, e.g. t3_15bfi0");
+    assertThatThrownBy(() -> q.after("r1_1"))
+        .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("bad cursor for after(): 'r1_1' names a relation, not a thing");
-    assertThatThrownBy(() -> q.after("t1_-5")).isInstanceOf(IllegalArgumentException.class)
-        .hasMessage("bad cursor for after(): malformed fullname 't1_-5': type and id must be lowercase base36");
-    assertThatThrownBy(() -> q.after(0)).isInstanceOf(IllegalArgumentException.class)
+    assertThatThrownBy(() -> q.after("t1_-5"))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage(
+            "bad cursor for after(): malformed fullname 't1_-5': type and id must be lowercase base36");
+    assertThatThrownBy(() -> q.after(0))
+        .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("id out of range for " + type.name() + ": 0 (ids start at 1)");
     String otherType = elsewhere.fullname().substring(1, elsewhere.fullname().indexOf('_'));
     String ownType = a.fullname().substring(1, a.fullname().indexOf('_'));
-    assertThatThrownBy(() -> db.query(q.after(elsewhere.fullname()))).isInstanceOf(IllegalArgumentException.class)
-        .hasMessage("bad cursor for after(): '" + elsewhere.fullname() + "' names type id " + Integer.parseInt(otherType, 36)
-            + ", but the query is over " + type.name() + " (type id " + Integer.parseInt(ownType, 36) + ")");
+    assertThatThrownBy(() -> db.query(q.after(elsewhere.fullname())))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage(
+            "bad cursor for after(): '"
+                + elsewhere.fullname()
+                + "' names type id "
+                + Integer.parseInt(otherType, 36)
+                + ", but the query is over "
+                + type.name()
+                + " (type id "
+                + Integer.parseInt(ownType, 36)
+                + ")");
     String missing = "t" + ownType + "_zzzz";
-    assertThatThrownBy(() -> db.query(q.after(missing))).isInstanceOf(NotFoundException.class)
-        .hasMessage("bad cursor for after(): '" + missing + "' names no " + type.name() + " (id "
-            + Long.parseLong("zzzz", 36) + "); start again without after()");
-    assertThatThrownBy(() -> db.query(ThingQuery.of(type).after(1_000_000))).isInstanceOf(NotFoundException.class)
-        .hasMessage("bad cursor for after(): '1000000' names no " + type.name() + " (id 1000000); start again without after()");
-    assertThatThrownBy(() -> db.query(ThingQuery.of(newType()))).isInstanceOf(IllegalArgumentException.class)
+    assertThatThrownBy(() -> db.query(q.after(missing)))
+        .isInstanceOf(NotFoundException.class)
+        .hasMessage(
+            "bad cursor for after(): '"
+                + missing
+                + "' names no "
+                + type.name()
+                + " (id "
+                + Long.parseLong("zzzz", 36)
+                + "); start again without after()");
+    assertThatThrownBy(() -> db.query(ThingQuery.of(type).after(1_000_000)))
+        .isInstanceOf(NotFoundException.class)
+        .hasMessage(
+            "bad cursor for after(): '1000000' names no "
+                + type.name()
+                + " (id 1000000); start again without after()");
+    assertThatThrownBy(() -> db.query(ThingQuery.of(newType())))
+        .isInstanceOf(IllegalArgumentException.class)
         .hasMessageStartingWith("unknown type q");
     assertThat(count(rows)).isEqualTo(rowsBefore);
     assertThat(mc.get("gen:" + type.name())).isEqualTo(genBefore);

@@ -35,8 +35,7 @@ class ThingStoreBadInputTest {
   static final Prop<String> SQL = Prop.string(SQL_KEY, "");
   static final ThingType LINK = ThingType.named("link").props(TITLE, SCORE, SQL).build();
 
-  @RegisterExtension
-  static final MemcachedExtension memcached = new MemcachedExtension(1);
+  @RegisterExtension static final MemcachedExtension memcached = new MemcachedExtension(1);
 
   static PostgresFixture pg;
   static HikariDataSource ds;
@@ -70,19 +69,35 @@ class ThingStoreBadInputTest {
   /** Every table's rows (digested), the table list, memcached's write counters, a cached thing. */
   private static Map<String, String> state() {
     Map<String, String> s = new LinkedHashMap<>();
-    List<String> tables = column(ds, "select tablename from pg_tables where schemaname = 'public' order by tablename");
+    List<String> tables =
+        column(
+            ds, "select tablename from pg_tables where schemaname = 'public' order by tablename");
     s.put("tables", tables.toString());
     for (String table : tables) {
-      s.put(table, column(ds, "select count(*) || ':' || md5(coalesce(string_agg(t::text, '|' order by t::text), ''))"
-          + " from " + table + " t").get(0));
+      s.put(
+          table,
+          column(
+                  ds,
+                  "select count(*) || ':' || md5(coalesce(string_agg(t::text, '|' order by t::text), ''))"
+                      + " from "
+                      + table
+                      + " t")
+              .get(0));
     }
-    s.put("sequences", column(ds, "select string_agg(sequencename || '=' || coalesce(last_value, 0), ',' order by sequencename)"
-        + " from pg_sequences").toString());
+    s.put(
+        "sequences",
+        column(
+                ds,
+                "select string_agg(sequencename || '=' || coalesce(last_value, 0), ',' order by sequencename)"
+                    + " from pg_sequences")
+            .toString());
     String stats = memcached.cluster().rawCommand(0, "stats");
     for (String line : stats.split("\r?\n")) {
       String[] f = line.split(" ");
-      if (f.length == 3 && f[1].matches("cmd_set|cmd_touch|cmd_flush|delete_hits|delete_misses|incr_hits|incr_misses"
-          + "|decr_hits|decr_misses|cas_hits|cas_misses|cas_badval")) {
+      if (f.length == 3
+          && f[1].matches(
+              "cmd_set|cmd_touch|cmd_flush|delete_hits|delete_misses|incr_hits|incr_misses"
+                  + "|decr_hits|decr_misses|cas_hits|cas_misses|cas_badval")) {
         s.put("memcached " + f[1], f[2]);
       }
     }
@@ -92,15 +107,22 @@ class ThingStoreBadInputTest {
     return s;
   }
 
-  /** Runs {@code bad}, expects {@code type} with every fragment in its message, and no change anywhere. */
-  private static void rejected(ThrowingCallable bad, Class<? extends Throwable> type, String... fragments) {
+  /**
+   * Runs {@code bad}, expects {@code type} with every fragment in its message, and no change
+   * anywhere.
+   */
+  private static void rejected(
+      ThrowingCallable bad, Class<? extends Throwable> type, String... fragments) {
     ensureWitness();
     Map<String, String> before = state();
-    assertThatThrownBy(bad).isInstanceOf(type).satisfies(e -> {
-      for (String f : fragments) {
-        assertThat(e.getMessage()).contains(f);
-      }
-    });
+    assertThatThrownBy(bad)
+        .isInstanceOf(type)
+        .satisfies(
+            e -> {
+              for (String f : fragments) {
+                assertThat(e.getMessage()).contains(f);
+              }
+            });
     assertThat(state()).isEqualTo(before);
   }
 
@@ -112,7 +134,9 @@ class ThingStoreBadInputTest {
     assertThat(db.get(LINK, witness.id())).contains(witness);
     assertThat(cachedThing(mc, witness)).isEqualTo(witness);
     // earlier writes' confirmed outbox rows are deleted in the background: let that settle
-    for (int i = 0; i < 100 && ThingStoreSupport.count(ds, "select count(*) from thingdb_outbox") > 0; i++) {
+    for (int i = 0;
+        i < 100 && ThingStoreSupport.count(ds, "select count(*) from thingdb_outbox") > 0;
+        i++) {
       ThingStoreSupport.sleep(50);
     }
   }
@@ -122,27 +146,45 @@ class ThingStoreBadInputTest {
   @Test
   void anUnregisteredTypeIsRejectedByName() {
     ThingType ghost = ThingType.named("ghost").prop(TITLE).build();
-    for (ThrowingCallable bad : List.<ThrowingCallable>of(
-        () -> db.newThing(ghost),
-        () -> db.get(ghost, 1),
-        () -> db.getMany(ghost, List.of(1L, 2L), Missing.SKIP),
-        () -> db.incr(ghost, 1, Counter.UPS, 1),
-        () -> db.incr(ghost, 1, SCORE, 1L),
-        () -> db.createAll(List.of(db.newThing(LINK), new NewThing(ghost))))) {
+    for (ThrowingCallable bad :
+        List.<ThrowingCallable>of(
+            () -> db.newThing(ghost),
+            () -> db.get(ghost, 1),
+            () -> db.getMany(ghost, List.of(1L, 2L), Missing.SKIP),
+            () -> db.incr(ghost, 1, Counter.UPS, 1),
+            () -> db.incr(ghost, 1, SCORE, 1L),
+            () -> db.createAll(List.of(db.newThing(LINK), new NewThing(ghost))))) {
       rejected(bad, IllegalArgumentException.class, "unknown type ghost", "register");
     }
-    assertThat(column(ds, "select count(*) from pg_tables where tablename like '%ghost%'")).containsExactly("0");
+    assertThat(column(ds, "select count(*) from pg_tables where tablename like '%ghost%'"))
+        .containsExactly("0");
   }
 
   @Test
   void typeNamesThatAreNotIdentifiersAreRejectedByName() {
-    for (String name : List.of("Link", "1link", "link-x", "", "_link", "li nk", "link;drop table thing_link",
-        "l" + "x".repeat(40), "ünïcode")) {
-      rejected(() -> ThingType.named(name), IllegalArgumentException.class, "'" + name + "'", "[a-z][a-z0-9_]{0,39}");
+    for (String name :
+        List.of(
+            "Link",
+            "1link",
+            "link-x",
+            "",
+            "_link",
+            "li nk",
+            "link;drop table thing_link",
+            "l" + "x".repeat(40),
+            "ünïcode")) {
+      rejected(
+          () -> ThingType.named(name),
+          IllegalArgumentException.class,
+          "'" + name + "'",
+          "[a-z][a-z0-9_]{0,39}");
     }
     assertThat(ThingType.named("l" + "x".repeat(39)).build().name()).hasSize(40);
     rejected(() -> ThingType.named(null), NullPointerException.class, "type name");
-    rejected(() -> ThingDb.builder().database("Main DB", Database.of(ds)), IllegalArgumentException.class, "'Main DB'");
+    rejected(
+        () -> ThingDb.builder().database("Main DB", Database.of(ds)),
+        IllegalArgumentException.class,
+        "'Main DB'");
   }
 
   // ------------------------------------------------------------------ props
@@ -150,36 +192,76 @@ class ThingStoreBadInputTest {
   @Test
   void aPropOfTheWrongKindIsRejectedByName() {
     Prop<Long> titleAsLong = Prop.int64("title", 0);
-    rejected(() -> db.create(db.newThing(LINK).set(titleAsLong, 5L)), IllegalArgumentException.class,
-        "'title'", "STRING", "LONG");
-    rejected(() -> db.update(witness.edit().set(titleAsLong, 5L)), IllegalArgumentException.class, "'title'", "LONG");
-    rejected(() -> db.incr(LINK, witness.id(), titleAsLong, 5L), IllegalArgumentException.class, "'title'");
+    rejected(
+        () -> db.create(db.newThing(LINK).set(titleAsLong, 5L)),
+        IllegalArgumentException.class,
+        "'title'",
+        "STRING",
+        "LONG");
+    rejected(
+        () -> db.update(witness.edit().set(titleAsLong, 5L)),
+        IllegalArgumentException.class,
+        "'title'",
+        "LONG");
+    rejected(
+        () -> db.incr(LINK, witness.id(), titleAsLong, 5L),
+        IllegalArgumentException.class,
+        "'title'");
     rejected(() -> witness.get(titleAsLong), IllegalArgumentException.class, "'title'");
     Prop<String> titleWithOtherDefault = Prop.string("title", "untitled");
-    rejected(() -> db.create(db.newThing(LINK).set(titleWithOtherDefault, "x")), IllegalArgumentException.class,
-        "'title'", "untitled");
+    rejected(
+        () -> db.create(db.newThing(LINK).set(titleWithOtherDefault, "x")),
+        IllegalArgumentException.class,
+        "'title'",
+        "untitled");
 
     @SuppressWarnings({"rawtypes", "unchecked"})
     Prop<Object> raw = (Prop) TITLE;
-    rejected(() -> db.create(db.newThing(LINK).set(raw, 42L)), IllegalArgumentException.class,
-        "'title'", "STRING", "Long", "42");
-    rejected(() -> db.update(witness.edit().set(raw, 42L)), IllegalArgumentException.class, "'title'", "Long");
-    rejected(() -> db.create(db.newThing(LINK).set(Prop.string("undeclared", ""), "x")), IllegalArgumentException.class,
-        "'undeclared'", "link");
+    rejected(
+        () -> db.create(db.newThing(LINK).set(raw, 42L)),
+        IllegalArgumentException.class,
+        "'title'",
+        "STRING",
+        "Long",
+        "42");
+    rejected(
+        () -> db.update(witness.edit().set(raw, 42L)),
+        IllegalArgumentException.class,
+        "'title'",
+        "Long");
+    rejected(
+        () -> db.create(db.newThing(LINK).set(Prop.string("undeclared", ""), "x")),
+        IllegalArgumentException.class,
+        "'undeclared'",
+        "link");
     @SuppressWarnings({"rawtypes", "unchecked"})
     Prop<Object> rawTitle = (Prop) TITLE;
-    rejected(() -> db.incr(LINK, witness.id(), (Prop) rawTitle, (Number) 1L), IllegalArgumentException.class,
-        "'title'", "LONG and DOUBLE");
+    rejected(
+        () -> db.incr(LINK, witness.id(), (Prop) rawTitle, (Number) 1L),
+        IllegalArgumentException.class,
+        "'title'",
+        "LONG and DOUBLE");
   }
 
   @Test
   void idsOutOfRangeAreRejectedByValue() {
     for (long id : new long[] {0, -1, Long.MIN_VALUE}) {
-      rejected(() -> db.get(LINK, id), IllegalArgumentException.class, "id out of range", "link", Long.toString(id));
-      rejected(() -> db.getMany(LINK, List.of(witness.id(), id), Missing.SKIP), IllegalArgumentException.class,
+      rejected(
+          () -> db.get(LINK, id),
+          IllegalArgumentException.class,
+          "id out of range",
+          "link",
           Long.toString(id));
-      rejected(() -> db.incr(LINK, id, Counter.UPS, 1), IllegalArgumentException.class, Long.toString(id));
-      rejected(() -> db.incr(LINK, id, SCORE, 1L), IllegalArgumentException.class, Long.toString(id));
+      rejected(
+          () -> db.getMany(LINK, List.of(witness.id(), id), Missing.SKIP),
+          IllegalArgumentException.class,
+          Long.toString(id));
+      rejected(
+          () -> db.incr(LINK, id, Counter.UPS, 1),
+          IllegalArgumentException.class,
+          Long.toString(id));
+      rejected(
+          () -> db.incr(LINK, id, SCORE, 1L), IllegalArgumentException.class, Long.toString(id));
     }
     List<Long> withNull = new ArrayList<>(List.of(witness.id()));
     withNull.add(null);
@@ -188,37 +270,63 @@ class ThingStoreBadInputTest {
 
   @Test
   void malformedFullnamesAreRejectedNamingTheInput() {
-    for (String bad : List.of("", "t", "x1_2", "t1_", "t1_ZZ", "t1_-5", "t_5", "t1_0", "t01_5", "T1_5", "t1_5 ",
-        "t1_\0", "t1__5")) {
-      rejected(() -> db.getByFullnames(List.of(witness.fullname(), bad), Missing.SKIP), IllegalArgumentException.class,
+    for (String bad :
+        List.of(
+            "", "t", "x1_2", "t1_", "t1_ZZ", "t1_-5", "t_5", "t1_0", "t01_5", "T1_5", "t1_5 ",
+            "t1_\0", "t1__5")) {
+      rejected(
+          () -> db.getByFullnames(List.of(witness.fullname(), bad), Missing.SKIP),
+          IllegalArgumentException.class,
           "fullname '" + bad + "'");
     }
     String huge = "t1_" + "z".repeat(100_000);
-    rejected(() -> db.getByFullnames(List.of(huge), Missing.SKIP), IllegalArgumentException.class,
-        "malformed fullname 't1_zzzz", "...'", "out of range");
-    assertThatThrownBy(() -> Fullnames.parse(huge)).satisfies(e -> assertThat(e.getMessage().length()).isLessThan(300));
-    rejected(() -> db.getByFullnames(List.of("tzz_1"), Missing.SKIP), IllegalArgumentException.class,
-        "'tzz_1'", "not registered");
-    rejected(() -> db.getByFullnames(List.of("r1_1"), Missing.SKIP), IllegalArgumentException.class,
-        "'r1_1'", "relation");
+    rejected(
+        () -> db.getByFullnames(List.of(huge), Missing.SKIP),
+        IllegalArgumentException.class,
+        "malformed fullname 't1_zzzz",
+        "...'",
+        "out of range");
+    assertThatThrownBy(() -> Fullnames.parse(huge))
+        .satisfies(e -> assertThat(e.getMessage().length()).isLessThan(300));
+    rejected(
+        () -> db.getByFullnames(List.of("tzz_1"), Missing.SKIP),
+        IllegalArgumentException.class,
+        "'tzz_1'",
+        "not registered");
+    rejected(
+        () -> db.getByFullnames(List.of("r1_1"), Missing.SKIP),
+        IllegalArgumentException.class,
+        "'r1_1'",
+        "relation");
     List<String> withNull = new ArrayList<>();
     withNull.add(null);
-    rejected(() -> db.getByFullnames(withNull, Missing.SKIP), IllegalArgumentException.class, "null");
+    rejected(
+        () -> db.getByFullnames(withNull, Missing.SKIP), IllegalArgumentException.class, "null");
   }
 
-  // ------------------------------------------------------------------ data that looks like SQL or is not text
+  // ------------------------------------------------------------------ data that looks like SQL or
+  // is not text
 
   @Test
   void aPropKeyAndValueWithSqlInThemAreStoredLiterally() {
     String value = "Robert'); drop table data_link; --";
     Thing t = db.create(db.newThing(LINK).set(SQL, value).set(TITLE, "bobby"));
-    assertThat(column(ds, "select value from data_link where thing_id = ? and key = ?", t.id(), SQL_KEY))
+    assertThat(
+            column(
+                ds, "select value from data_link where thing_id = ? and key = ?", t.id(), SQL_KEY))
         .containsExactly(value);
-    assertThat(column(ds, "select count(*) from pg_tables where tablename in ('thing_link', 'data_link')"))
+    assertThat(
+            column(
+                ds,
+                "select count(*) from pg_tables where tablename in ('thing_link', 'data_link')"))
         .containsExactly("2");
-    assertThat(column(ds, "select prop from thingdb_props where type_name = 'link' and prop like 'x%'"))
+    assertThat(
+            column(
+                ds, "select prop from thingdb_props where type_name = 'link' and prop like 'x%'"))
         .containsExactly(SQL_KEY);
-    assertThat(storedOrFail(ds, t).values()).containsEntry(SQL_KEY, value).containsEntry("title", "bobby");
+    assertThat(storedOrFail(ds, t).values())
+        .containsEntry(SQL_KEY, value)
+        .containsEntry("title", "bobby");
     assertThat(cachedThing(mc, t)).isEqualTo(t);
     assertThat(cachedThing(mc, t).get(SQL)).isEqualTo(value);
     Thing u = db.update(t.edit().set(SQL, value + value));
@@ -230,11 +338,23 @@ class ThingStoreBadInputTest {
 
   @Test
   void stringsWithNulBytesAreRejectedAndNothingIsWritten() {
-    rejected(() -> db.create(db.newThing(LINK).set(TITLE, "nul\0byte")), IllegalArgumentException.class,
-        "'title'", "NUL");
-    rejected(() -> db.createAll(List.of(db.newThing(LINK).set(TITLE, "fine"), db.newThing(LINK).set(TITLE, "\0"))),
-        IllegalArgumentException.class, "'title'", "NUL");
-    rejected(() -> db.update(witness.edit().set(TITLE, "\0")), IllegalArgumentException.class, "'title'", "NUL");
+    rejected(
+        () -> db.create(db.newThing(LINK).set(TITLE, "nul\0byte")),
+        IllegalArgumentException.class,
+        "'title'",
+        "NUL");
+    rejected(
+        () ->
+            db.createAll(
+                List.of(db.newThing(LINK).set(TITLE, "fine"), db.newThing(LINK).set(TITLE, "\0"))),
+        IllegalArgumentException.class,
+        "'title'",
+        "NUL");
+    rejected(
+        () -> db.update(witness.edit().set(TITLE, "\0")),
+        IllegalArgumentException.class,
+        "'title'",
+        "NUL");
     rejected(() -> Prop.string("ti\0tle", ""), IllegalArgumentException.class, "ti\\0tle", "NUL");
     rejected(() -> Prop.string("title", "\0"), IllegalArgumentException.class, "'title'", "NUL");
     assertThat(storedOrFail(ds, witness).values()).containsEntry("title", "witness");
@@ -245,38 +365,80 @@ class ThingStoreBadInputTest {
   @Test
   void aRegistrationThatChangesAPropsKindOrDefaultIsRefusedNamingTheProp() {
     pg.createDatabase("conflicts");
-    try (HikariDataSource other = ThingStoreSupport.pool(pg.jdbcUrl("conflicts"), 2, Duration.ofSeconds(30))) {
-      ThingType v1 = ThingType.named("doc").props(Prop.string("title", ""), Prop.int64("views", 0)).build();
-      try (ThingDb first = ThingDb.builder().database("main", Database.of(other)).type(v1, "main").cache(mc).build()) {
+    try (HikariDataSource other =
+        ThingStoreSupport.pool(pg.jdbcUrl("conflicts"), 2, Duration.ofSeconds(30))) {
+      ThingType v1 =
+          ThingType.named("doc").props(Prop.string("title", ""), Prop.int64("views", 0)).build();
+      try (ThingDb first =
+          ThingDb.builder()
+              .database("main", Database.of(other))
+              .type(v1, "main")
+              .cache(mc)
+              .build()) {
         first.create(first.newThing(v1).set(Prop.string("title", ""), "kept"));
       }
-      String props = column(other, "select string_agg(prop || ':' || value_kind || ':' || default_value, ',' order by prop)"
-          + " from thingdb_props").get(0);
+      String props =
+          column(
+                  other,
+                  "select string_agg(prop || ':' || value_kind || ':' || default_value, ',' order by prop)"
+                      + " from thingdb_props")
+              .get(0);
       assertThat(props).isEqualTo("title:s:,views:l:0");
 
-      ThingType kindChanged = ThingType.named("doc").props(Prop.int64("title", 0), Prop.int64("views", 0)).build();
-      assertThatThrownBy(() -> ThingDb.builder().database("main", Database.of(other)).type(kindChanged, "main").cache(mc).build())
+      ThingType kindChanged =
+          ThingType.named("doc").props(Prop.int64("title", 0), Prop.int64("views", 0)).build();
+      assertThatThrownBy(
+              () ->
+                  ThingDb.builder()
+                      .database("main", Database.of(other))
+                      .type(kindChanged, "main")
+                      .cache(mc)
+                      .build())
           .isInstanceOf(SchemaConflictException.class)
           .hasMessageContaining("type doc")
           .hasMessageContaining("'title'")
           .hasMessageContaining("STRING")
           .hasMessageContaining("LONG")
           .hasMessageNotContaining("'views'");
-      ThingType defaultChanged = ThingType.named("doc").props(Prop.string("title", ""), Prop.int64("views", 7)).build();
-      assertThatThrownBy(() -> ThingDb.builder().database("main", Database.of(other)).type(defaultChanged, "main").noCache().build())
+      ThingType defaultChanged =
+          ThingType.named("doc").props(Prop.string("title", ""), Prop.int64("views", 7)).build();
+      assertThatThrownBy(
+              () ->
+                  ThingDb.builder()
+                      .database("main", Database.of(other))
+                      .type(defaultChanged, "main")
+                      .noCache()
+                      .build())
           .isInstanceOf(SchemaConflictException.class)
           .hasMessageContaining("'views'")
           .hasMessageContaining("default '0'")
           .hasMessageContaining("default '7'");
-      assertThat(column(other, "select string_agg(prop || ':' || value_kind || ':' || default_value, ',' order by prop)"
-          + " from thingdb_props").get(0)).isEqualTo(props);
-      assertThat(column(other, "select value from data_doc where key = 'title'")).containsExactly("kept");
+      assertThat(
+              column(
+                      other,
+                      "select string_agg(prop || ':' || value_kind || ':' || default_value, ',' order by prop)"
+                          + " from thingdb_props")
+                  .get(0))
+          .isEqualTo(props);
+      assertThat(column(other, "select value from data_doc where key = 'title'"))
+          .containsExactly("kept");
 
       // a new prop is not a conflict, and changes nothing stored
-      ThingType added = ThingType.named("doc").props(Prop.string("title", ""), Prop.int64("views", 0),
-          Prop.bool("pinned", false)).build();
-      try (ThingDb later = ThingDb.builder().database("main", Database.of(other)).type(added, "main").noCache().build()) {
-        assertThat(later.getByFullnames(List.of(Fullnames.thing(1, 1)), Missing.FAIL).get(0).get(Prop.string("title", "")))
+      ThingType added =
+          ThingType.named("doc")
+              .props(Prop.string("title", ""), Prop.int64("views", 0), Prop.bool("pinned", false))
+              .build();
+      try (ThingDb later =
+          ThingDb.builder()
+              .database("main", Database.of(other))
+              .type(added, "main")
+              .noCache()
+              .build()) {
+        assertThat(
+                later
+                    .getByFullnames(List.of(Fullnames.thing(1, 1)), Missing.FAIL)
+                    .get(0)
+                    .get(Prop.string("title", "")))
             .isEqualTo("kept");
       }
     }
@@ -285,22 +447,41 @@ class ThingStoreBadInputTest {
   @Test
   void anOlderLibraryRefusesANewerSchema() {
     pg.createDatabase("newer");
-    try (HikariDataSource other = ThingStoreSupport.pool(pg.jdbcUrl("newer"), 2, Duration.ofSeconds(30))) {
+    try (HikariDataSource other =
+        ThingStoreSupport.pool(pg.jdbcUrl("newer"), 2, Duration.ofSeconds(30))) {
       ThingType doc = ThingType.named("doc").prop(Prop.string("title", "")).build();
-      try (ThingDb first = ThingDb.builder().database("main", Database.of(other)).type(doc, "main").noCache().build()) {
+      try (ThingDb first =
+          ThingDb.builder()
+              .database("main", Database.of(other))
+              .type(doc, "main")
+              .noCache()
+              .build()) {
         first.create(first.newThing(doc));
       }
-      ThingStoreSupport.execute(other, "update thingdb_schema set version = 999 where component = 'thingdb'");
-      List<String> tables = column(other, "select tablename from pg_tables where schemaname = 'public' order by tablename");
+      ThingStoreSupport.execute(
+          other, "update thingdb_schema set version = 999 where component = 'thingdb'");
+      List<String> tables =
+          column(
+              other,
+              "select tablename from pg_tables where schemaname = 'public' order by tablename");
       ThingType more = ThingType.named("more").build();
-      assertThatThrownBy(() -> ThingDb.builder().database("main", Database.of(other)).type(doc, "main").type(more, "main")
-          .cache(mc).build())
+      assertThatThrownBy(
+              () ->
+                  ThingDb.builder()
+                      .database("main", Database.of(other))
+                      .type(doc, "main")
+                      .type(more, "main")
+                      .cache(mc)
+                      .build())
           .isInstanceOf(SchemaConflictException.class)
           .hasMessageContaining("999")
           .hasMessageContaining(Integer.toString(Schema.VERSION))
           .hasMessageContaining("upgrade ThingDB");
       assertThat(column(other, "select version from thingdb_schema")).containsExactly("999");
-      assertThat(column(other, "select tablename from pg_tables where schemaname = 'public' order by tablename"))
+      assertThat(
+              column(
+                  other,
+                  "select tablename from pg_tables where schemaname = 'public' order by tablename"))
           .isEqualTo(tables);
     }
   }

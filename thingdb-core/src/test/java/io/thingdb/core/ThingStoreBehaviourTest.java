@@ -14,8 +14,6 @@ import static org.assertj.core.api.Assertions.entry;
 import com.zaxxer.hikari.HikariDataSource;
 import io.thingdb.cache.MemcachedCache;
 import io.thingdb.cache.VersionedCache;
-import io.thingdb.testing.MemcachedExtension;
-import io.thingdb.testing.PostgresFixture;
 import io.thingdb.core.ThingDb.Counter;
 import io.thingdb.core.ThingDb.Missing;
 import io.thingdb.core.ThingStoreSupport.Stored;
@@ -38,9 +36,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
- * Each operation of the thing store, one behaviour per test, checked in the tables (read with
- * plain JDBC) and in memcached (read through a separate VersionedCache on the client ThingDb
- * uses, so that its pipelined fills are ordered before our reads).
+ * Each operation of the thing store, one behaviour per test, checked in the tables (read with plain
+ * JDBC) and in memcached (read through a separate VersionedCache on the client ThingDb uses, so
+ * that its pipelined fills are ordered before our reads).
  */
 class ThingStoreBehaviourTest {
   static final Prop<String> TITLE = Prop.string("title", "");
@@ -50,12 +48,12 @@ class ThingStoreBehaviourTest {
   static final Prop<Boolean> FLAG = Prop.bool("flag", false);
   static final Prop<Instant> WHEN = Prop.instant("when", Instant.EPOCH);
   static final Prop<byte[]> BLOB = Prop.bytes("blob", new byte[0]);
-  static final ThingType LINK = ThingType.named("link").props(TITLE, BODY, SCORE, RATIO, FLAG, WHEN, BLOB).build();
+  static final ThingType LINK =
+      ThingType.named("link").props(TITLE, BODY, SCORE, RATIO, FLAG, WHEN, BLOB).build();
   static final Prop<String> TEXT = Prop.string("text", "");
   static final ThingType COMMENT = ThingType.named("comment").props(TEXT).build();
 
-  @RegisterExtension
-  static final MemcachedExtension memcached = new MemcachedExtension(3);
+  @RegisterExtension static final MemcachedExtension memcached = new MemcachedExtension(3);
 
   static PostgresFixture pg;
   static HikariDataSource ds;
@@ -68,8 +66,20 @@ class ThingStoreBehaviourTest {
     pg = PostgresFixture.start();
     ds = ThingStoreSupport.pool(pg.jdbcUrl());
     mc = ThingStoreSupport.memcached(memcached.cluster());
-    db = ThingDb.builder().database("main", Database.of(ds)).type(LINK, "main").type(COMMENT, "main").cache(mc).build();
-    uncached = ThingDb.builder().database("main", Database.of(ds)).type(LINK, "main").type(COMMENT, "main").noCache().build();
+    db =
+        ThingDb.builder()
+            .database("main", Database.of(ds))
+            .type(LINK, "main")
+            .type(COMMENT, "main")
+            .cache(mc)
+            .build();
+    uncached =
+        ThingDb.builder()
+            .database("main", Database.of(ds))
+            .type(LINK, "main")
+            .type(COMMENT, "main")
+            .noCache()
+            .build();
   }
 
   @AfterAll
@@ -98,7 +108,9 @@ class ThingStoreBehaviourTest {
 
   private static void assertCacheHolds(Thing expected) {
     Thing c = cached(expected);
-    assertThat(c.version()).as("cached version of %s", expected.fullname()).isEqualTo(expected.version());
+    assertThat(c.version())
+        .as("cached version of %s", expected.fullname())
+        .isEqualTo(expected.version());
     assertThat(c).isEqualTo(expected);
   }
 
@@ -116,8 +128,17 @@ class ThingStoreBehaviourTest {
   @Test
   void createStoresOneRowPerNonDefaultPropAndFillsTheCache() {
     Instant when = Instant.parse("2026-03-04T05:06:07.123456789Z");
-    Thing t = db.create(db.newThing(LINK).set(TITLE, "hello").set(BODY, "").set(SCORE, 7L).set(RATIO, 0.25)
-        .set(FLAG, true).set(WHEN, when).set(BLOB, new byte[] {1, 2, 3}).votes(3, 1));
+    Thing t =
+        db.create(
+            db.newThing(LINK)
+                .set(TITLE, "hello")
+                .set(BODY, "")
+                .set(SCORE, 7L)
+                .set(RATIO, 0.25)
+                .set(FLAG, true)
+                .set(WHEN, when)
+                .set(BLOB, new byte[] {1, 2, 3})
+                .votes(3, 1));
 
     Stored s = storedOrFail(ds, t);
     assertThat(s.version()).isEqualTo(1);
@@ -125,10 +146,22 @@ class ThingStoreBehaviourTest {
     assertThat(s.downs()).isEqualTo(1);
     assertThat(s.deleted()).isFalse();
     assertThat(s.spam()).isFalse();
-    assertThat(s.values()).containsExactly(entry("blob", "AQID"), entry("flag", "true"), entry("ratio", "0.25"),
-        entry("score", "7"), entry("title", "hello"), entry("when", Long.toString(when.getEpochSecond() * 1_000_000 + 123456)));
-    assertThat(s.kinds()).containsExactly(entry("blob", "x"), entry("flag", "b"), entry("ratio", "d"),
-        entry("score", "l"), entry("title", "s"), entry("when", "i"));
+    assertThat(s.values())
+        .containsExactly(
+            entry("blob", "AQID"),
+            entry("flag", "true"),
+            entry("ratio", "0.25"),
+            entry("score", "7"),
+            entry("title", "hello"),
+            entry("when", Long.toString(when.getEpochSecond() * 1_000_000 + 123456)));
+    assertThat(s.kinds())
+        .containsExactly(
+            entry("blob", "x"),
+            entry("flag", "b"),
+            entry("ratio", "d"),
+            entry("score", "l"),
+            entry("title", "s"),
+            entry("when", "i"));
     assertThat(t.get(BODY)).isEmpty();
     assertThat(t.get(WHEN)).isEqualTo(Instant.parse("2026-03-04T05:06:07.123456Z"));
 
@@ -153,21 +186,38 @@ class ThingStoreBehaviourTest {
       thousand = db.createAll(batch(1000));
       forThousand = scope.statements();
     }
-    System.out.printf("createAll: %d statements for 10 things, %d for 1,000%n", forTen, forThousand);
+    System.out.printf(
+        "createAll: %d statements for 10 things, %d for 1,000%n", forTen, forThousand);
     assertThat(forThousand).isEqualTo(forTen);
     assertThat(forTen).isLessThanOrEqualTo(4); // ids, thing rows, data rows, COMMIT
 
     long[] ids = thousand.stream().mapToLong(Thing::id).toArray();
-    assertThat(Long.parseLong(column(ds, "select count(*) from thing_link where thing_id = any(?)", (Object) boxed(ids)).get(0)))
+    assertThat(
+            Long.parseLong(
+                column(
+                        ds,
+                        "select count(*) from thing_link where thing_id = any(?)",
+                        (Object) boxed(ids))
+                    .get(0)))
         .isEqualTo(1000);
-    assertThat(count(ds, "select count(*) from data_link where thing_id = any(?)", (Object) boxed(ids))).isEqualTo(2000);
+    assertThat(
+            count(
+                ds, "select count(*) from data_link where thing_id = any(?)", (Object) boxed(ids)))
+        .isEqualTo(2000);
     // each thing got its own props, in input order
     String[] titles = IntStream.range(0, 1000).mapToObj(i -> "batch " + i).toArray(String[]::new);
-    String[] scores = IntStream.range(0, 1000).mapToObj(i -> Long.toString(i + 1L)).toArray(String[]::new);
-    assertThat(count(ds, "select count(*) from unnest(?::bigint[], ?::text[], ?::text[]) as e(id, title, score)"
-        + " join data_link t on t.thing_id = e.id and t.key = 'title' and t.value = e.title"
-        + " join data_link s on s.thing_id = e.id and s.key = 'score' and s.value = e.score",
-        boxed(ids), titles, scores)).isEqualTo(1000);
+    String[] scores =
+        IntStream.range(0, 1000).mapToObj(i -> Long.toString(i + 1L)).toArray(String[]::new);
+    assertThat(
+            count(
+                ds,
+                "select count(*) from unnest(?::bigint[], ?::text[], ?::text[]) as e(id, title, score)"
+                    + " join data_link t on t.thing_id = e.id and t.key = 'title' and t.value = e.title"
+                    + " join data_link s on s.thing_id = e.id and s.key = 'score' and s.value = e.score",
+                boxed(ids),
+                titles,
+                scores))
+        .isEqualTo(1000);
     assertThat(thousand).extracting(Thing::version).containsOnly(1L);
     assertThat(ten).hasSize(10);
 
@@ -176,7 +226,8 @@ class ThingStoreBehaviourTest {
       // those still in flight on other servers' connections, so it is repeated for a while.
       List<String> keys = thousand.stream().map(ThingStoreSupport::key).toList();
       Map<String, VersionedCache.Versioned> hits = vc.getAll(keys);
-      for (long deadline = System.nanoTime() + 5_000_000_000L; hits.size() < 1000 && System.nanoTime() < deadline; ) {
+      for (long deadline = System.nanoTime() + 5_000_000_000L;
+          hits.size() < 1000 && System.nanoTime() < deadline; ) {
         Thread.sleep(20);
         hits = vc.getAll(keys);
       }
@@ -198,24 +249,37 @@ class ThingStoreBehaviourTest {
   @Test
   void createAllOfTwoTypesOnOneDatabaseCommitsBothOrNeither() {
     Thing existing = db.create(db.newThing(COMMENT).set(TEXT, "existing"));
-    String seq = column(ds, "select sequencename from pg_sequences where sequencename like '%comment%'").get(0);
+    String seq =
+        column(ds, "select sequencename from pg_sequences where sequencename like '%comment%'")
+            .get(0);
     long links = count(ds, "select count(*) from thing_link");
     long linkData = count(ds, "select count(*) from data_link");
-    long nextLink = Long.parseLong(column(ds, "select last_value from pg_sequences where sequencename like '%link%'").get(0));
+    long nextLink =
+        Long.parseLong(
+            column(ds, "select last_value from pg_sequences where sequencename like '%link%'")
+                .get(0));
     // the next comment id is taken (rows imported behind the sequence's back): its insert fails
     ThingStoreSupport.execute(ds, "select setval('" + seq + "', " + existing.id() + ", false)");
     try {
-      assertThatThrownBy(() -> db.createAll(List.of(db.newThing(LINK).set(TITLE, "all or nothing"),
-          db.newThing(COMMENT).set(TEXT, "collides"))))
+      assertThatThrownBy(
+              () ->
+                  db.createAll(
+                      List.of(
+                          db.newThing(LINK).set(TITLE, "all or nothing"),
+                          db.newThing(COMMENT).set(TEXT, "collides"))))
           .isInstanceOf(ThingDbException.class)
           .hasMessageContaining("23505");
     } finally {
-      ThingStoreSupport.execute(ds, "select setval('" + seq + "', (select max(thing_id) from thing_comment))");
+      ThingStoreSupport.execute(
+          ds, "select setval('" + seq + "', (select max(thing_id) from thing_comment))");
     }
-    assertThat(count(ds, "select count(*) from thing_link")).as("links committed without their comments").isEqualTo(links);
+    assertThat(count(ds, "select count(*) from thing_link"))
+        .as("links committed without their comments")
+        .isEqualTo(links);
     assertThat(count(ds, "select count(*) from data_link")).isEqualTo(linkData);
     assertThat(cachedThing(mc, LINK, typeIdOf(LINK), nextLink + 1)).isNull();
-    assertThat(column(ds, "select value from data_comment where thing_id = ?", existing.id())).containsExactly("existing");
+    assertThat(column(ds, "select value from data_comment where thing_id = ?", existing.id()))
+        .containsExactly("existing");
   }
 
   private static Long[] boxed(long[] ids) {
@@ -245,12 +309,15 @@ class ThingStoreBehaviourTest {
     assertThat(grown.version()).isEqualTo(2);
     assertThat(storedOrFail(ds, small).version()).isEqualTo(2);
     VersionedCache.Stored raw = rawEntry(mc, key(small));
-    assertThat(raw == null || (raw.kind() == VersionedCache.Kind.TOMBSTONE && raw.version() == 2)).as("the v1 copy is gone").isTrue();
+    assertThat(raw == null || (raw.kind() == VersionedCache.Kind.TOMBSTONE && raw.version() == 2))
+        .as("the v1 copy is gone")
+        .isTrue();
     assertThat(db.get(LINK, small.id())).contains(grown);
     Counts c = db.incr(LINK, small.id(), Counter.UPS, 1);
     assertThat(c.version()).isEqualTo(3);
     assertThat(db.get(LINK, small.id()).orElseThrow().ups()).isEqualTo(1);
-    Thing shrunk = db.update(db.get(LINK, small.id()).orElseThrow().edit().set(BODY, "short again"));
+    Thing shrunk =
+        db.update(db.get(LINK, small.id()).orElseThrow().edit().set(BODY, "short again"));
     assertCacheHolds(shrunk);
   }
 
@@ -275,7 +342,9 @@ class ThingStoreBehaviourTest {
 
   @Test
   void getOfAnAbsentIdIsEmptyAndCachesNothingWrong() {
-    long absent = Long.parseLong(column(ds, "select coalesce(max(thing_id), 0) + 1000000 from thing_link").get(0));
+    long absent =
+        Long.parseLong(
+            column(ds, "select coalesce(max(thing_id), 0) + 1000000 from thing_link").get(0));
     assertThat(db.get(LINK, absent)).isEmpty();
     assertThat(stored(ds, LINK, absent)).isEmpty();
     assertThat(cachedThing(mc, LINK, typeIdOf(LINK), absent)).isNull();
@@ -289,13 +358,27 @@ class ThingStoreBehaviourTest {
       mc.delete(key(things.get(i)));
     }
     long missing = things.get(5).id() + 1_000_000;
-    List<Long> ids = List.of(things.get(5).id(), missing, things.get(0).id(), things.get(3).id(), things.get(2).id(),
-        things.get(5).id(), things.get(1).id());
+    List<Long> ids =
+        List.of(
+            things.get(5).id(),
+            missing,
+            things.get(0).id(),
+            things.get(3).id(),
+            things.get(2).id(),
+            things.get(5).id(),
+            things.get(1).id());
     List<Thing> got = db.getMany(LINK, ids, Missing.SKIP);
-    assertThat(got).extracting(Thing::id).containsExactly(things.get(5).id(), things.get(0).id(), things.get(3).id(),
-        things.get(2).id(), things.get(1).id());
+    assertThat(got)
+        .extracting(Thing::id)
+        .containsExactly(
+            things.get(5).id(),
+            things.get(0).id(),
+            things.get(3).id(),
+            things.get(2).id(),
+            things.get(1).id());
     for (Thing g : got) {
-      assertThat(g).isEqualTo(things.stream().filter(t -> t.id() == g.id()).findFirst().orElseThrow());
+      assertThat(g)
+          .isEqualTo(things.stream().filter(t -> t.id() == g.id()).findFirst().orElseThrow());
       assertStoredMatches(storedOrFail(ds, g), g);
       assertCacheHolds(g);
     }
@@ -325,11 +408,13 @@ class ThingStoreBehaviourTest {
     mc.delete(key(l2));
     mc.delete(key(c1));
     String missing = Fullnames.thing(typeIdOf(LINK), l2.id() + 3_000_000);
-    List<String> names = List.of(c2.fullname(), l2.fullname(), missing, l1.fullname(), c1.fullname());
+    List<String> names =
+        List.of(c2.fullname(), l2.fullname(), missing, l1.fullname(), c1.fullname());
 
     assertThat(db.getByFullnames(names, Missing.SKIP)).containsExactly(c2, l2, l1, c1);
     assertThatThrownBy(() -> db.getByFullnames(names, Missing.FAIL))
-        .isInstanceOf(NotFoundException.class).hasMessageContaining(missing);
+        .isInstanceOf(NotFoundException.class)
+        .hasMessageContaining(missing);
     for (Thing t : List.of(l1, l2, c1, c2)) {
       assertStoredMatches(storedOrFail(ds, t), t);
       assertCacheHolds(t);
@@ -351,7 +436,9 @@ class ThingStoreBehaviourTest {
     assertThat(s.version()).isEqualTo(2);
     assertThat(s.values()).containsExactly(entry("body", "b"), entry("title", "a2"));
     Map<String, String> xminAfter = xmins(t);
-    assertThat(xminAfter.get("body")).as("the unchanged body row is not rewritten").isEqualTo(xminBefore.get("body"));
+    assertThat(xminAfter.get("body"))
+        .as("the unchanged body row is not rewritten")
+        .isEqualTo(xminBefore.get("body"));
     assertThat(xminAfter.get("title")).isNotEqualTo(xminBefore.get("title"));
     assertThat(u.get(SCORE)).isZero();
     assertThat(u.storedProps()).containsOnlyKeys("title", "body");
@@ -371,7 +458,8 @@ class ThingStoreBehaviourTest {
     assertThat(u.spam()).isTrue();
     assertThat(u.deleted()).isTrue();
     Stored s = storedOrFail(ds, t);
-    assertThat(s.values()).containsExactly(entry("body", "changed by another writer"), entry("title", "a2"));
+    assertThat(s.values())
+        .containsExactly(entry("body", "changed by another writer"), entry("title", "a2"));
     assertThat(s.spam()).isTrue();
     assertThat(s.deleted()).isTrue();
     assertThat(s.version()).isEqualTo(3);
@@ -396,14 +484,18 @@ class ThingStoreBehaviourTest {
     ThingStoreSupport.execute(ds, "delete from thing_link where thing_id = ?", t.id());
     long outbox = count(ds, "select count(*) from thingdb_outbox");
     assertThatThrownBy(() -> db.update(t.edit().set(TITLE, "x")))
-        .isInstanceOf(NotFoundException.class).hasMessageContaining(Long.toString(t.id()));
-    assertThat(column(ds, "select value from data_link where thing_id = ? and key = 'title'", t.id())).containsExactly("gone");
+        .isInstanceOf(NotFoundException.class)
+        .hasMessageContaining(Long.toString(t.id()));
+    assertThat(
+            column(ds, "select value from data_link where thing_id = ? and key = 'title'", t.id()))
+        .containsExactly("gone");
     assertThat(count(ds, "select count(*) from thingdb_outbox")).isLessThanOrEqualTo(outbox);
   }
 
   private static Map<String, String> xmins(Thing t) {
     Map<String, String> out = new HashMap<>();
-    for (String row : column(ds, "select key || '=' || xmin::text from data_link where thing_id = ?", t.id())) {
+    for (String row :
+        column(ds, "select key || '=' || xmin::text from data_link where thing_id = ?", t.id())) {
       out.put(row.substring(0, row.indexOf('=')), row.substring(row.indexOf('=') + 1));
     }
     return out;
@@ -441,11 +533,13 @@ class ThingStoreBehaviourTest {
       List<Future<?>> done = new ArrayList<>();
       for (int i = 0; i < threads; i++) {
         Counter counter = i % 2 == 0 ? Counter.UPS : Counter.DOWNS;
-        done.add(pool.submit(() -> {
-          for (int j = 0; j < each; j++) {
-            db.incr(LINK, t.id(), counter, 1);
-          }
-        }));
+        done.add(
+            pool.submit(
+                () -> {
+                  for (int j = 0; j < each; j++) {
+                    db.incr(LINK, t.id(), counter, 1);
+                  }
+                }));
       }
       for (Future<?> f : done) {
         f.get();
@@ -481,12 +575,14 @@ class ThingStoreBehaviourTest {
     try {
       List<Future<?>> done = new ArrayList<>();
       for (int i = 0; i < threads; i++) {
-        done.add(pool.submit(() -> {
-          for (int j = 0; j < each; j++) {
-            db.incr(LINK, t.id(), SCORE, 2L);
-            db.incr(LINK, t.id(), RATIO, 0.5);
-          }
-        }));
+        done.add(
+            pool.submit(
+                () -> {
+                  for (int j = 0; j < each; j++) {
+                    db.incr(LINK, t.id(), SCORE, 2L);
+                    db.incr(LINK, t.id(), RATIO, 0.5);
+                  }
+                }));
       }
       for (Future<?> f : done) {
         f.get();
@@ -528,7 +624,9 @@ class ThingStoreBehaviourTest {
     Prop<?> raw = TITLE;
     @SuppressWarnings({"unchecked", "rawtypes"})
     Runnable incr = () -> db.incr(LINK, t.id(), (Prop) raw, (Number) 1L);
-    assertThatThrownBy(incr::run).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("title");
+    assertThatThrownBy(incr::run)
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("title");
     assertThat(storedOrFail(ds, t).version()).isEqualTo(1);
     assertCacheHolds(t);
   }
@@ -622,8 +720,11 @@ class ThingStoreBehaviourTest {
 
   @Test
   void getManyOfAHundredCachedThingsRunsNoStatement() {
-    List<Thing> things = db.createAll(Collections.nCopies(100, 0).stream()
-        .map(i -> db.newThing(LINK).set(TITLE, "cached")).collect(Collectors.toList()));
+    List<Thing> things =
+        db.createAll(
+            Collections.nCopies(100, 0).stream()
+                .map(i -> db.newThing(LINK).set(TITLE, "cached"))
+                .collect(Collectors.toList()));
     List<Long> ids = things.stream().map(Thing::id).toList();
     db.getMany(LINK, ids, Missing.FAIL); // make sure the pipelined fills landed
     try (Scope scope = db.scope()) {
@@ -638,7 +739,10 @@ class ThingStoreBehaviourTest {
   void getManyOfAHundredUncachedThingsRunsAtMostTwoStatementsPerType() {
     List<NewThing> batch = new ArrayList<>();
     for (int i = 0; i < 100; i++) {
-      batch.add(i % 2 == 0 ? db.newThing(LINK).set(TITLE, "cold " + i) : db.newThing(COMMENT).set(TEXT, "cold " + i));
+      batch.add(
+          i % 2 == 0
+              ? db.newThing(LINK).set(TITLE, "cold " + i)
+              : db.newThing(COMMENT).set(TEXT, "cold " + i));
     }
     List<Thing> things = db.createAll(batch);
     memcached.cluster().flushAll();

@@ -34,10 +34,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
- * P6 across a crash of the primary: PostgreSQL with fsync and synchronous_commit on is stopped
- * with {@code pg_ctl stop -m immediate} in the middle of creates and increments and started
- * again. Every operation that returned success is in the database afterwards; the others failed
- * with the outcome-unknown exception or a clear error; nothing is half-written.
+ * P6 across a crash of the primary: PostgreSQL with fsync and synchronous_commit on is stopped with
+ * {@code pg_ctl stop -m immediate} in the middle of creates and increments and started again. Every
+ * operation that returned success is in the database afterwards; the others failed with the
+ * outcome-unknown exception or a clear error; nothing is half-written.
  */
 class ThingStoreDurabilityTest {
   static final Prop<String> TITLE = Prop.string("title", "");
@@ -46,8 +46,7 @@ class ThingStoreDurabilityTest {
   static final ThingType ENTRY = ThingType.named("entry").props(TITLE, BODY, N).build();
   static final ThingType COUNTER = ThingType.named("counter").build();
 
-  @RegisterExtension
-  static final MemcachedExtension memcached = new MemcachedExtension(1);
+  @RegisterExtension static final MemcachedExtension memcached = new MemcachedExtension(1);
 
   static PostgresFixture pg;
   static HikariDataSource pool;
@@ -63,8 +62,15 @@ class ThingStoreDurabilityTest {
     // must fail with a clear error rather than all waiting the outage out in the pool.
     pool = ThingStoreSupport.pool(pg.jdbcUrl(), 10, Duration.ofMillis(500));
     mc = ThingStoreSupport.memcached(memcached.cluster());
-    db = ThingDb.builder().database("main", Database.of(pool)).type(ENTRY, "main").type(COUNTER, "main").cache(mc)
-        .outboxReplayInterval(Duration.ofMillis(200)).outboxGrace(Duration.ofMillis(200)).build();
+    db =
+        ThingDb.builder()
+            .database("main", Database.of(pool))
+            .type(ENTRY, "main")
+            .type(COUNTER, "main")
+            .cache(mc)
+            .outboxReplayInterval(Duration.ofMillis(200))
+            .outboxGrace(Duration.ofMillis(200))
+            .build();
   }
 
   @AfterAll
@@ -94,7 +100,8 @@ class ThingStoreDurabilityTest {
   }
 
   @Test
-  void anImmediateStopOfThePrimaryLosesNoSuccessfulWriteAndLeavesNothingHalfWritten() throws Exception {
+  void anImmediateStopOfThePrimaryLosesNoSuccessfulWriteAndLeavesNothingHalfWritten()
+      throws Exception {
     Thing counter = db.create(db.newThing(COUNTER));
     Outcomes o = new Outcomes();
     AtomicBoolean stop = new AtomicBoolean();
@@ -103,46 +110,55 @@ class ThingStoreDurabilityTest {
     List<Future<?>> work = new ArrayList<>();
     AtomicInteger labels = new AtomicInteger();
     for (int w = 0; w < 3; w++) {
-      work.add(threads.submit(() -> {
-        while (!stop.get()) {
-          int i = labels.incrementAndGet();
-          String label = "entry-" + i;
-          try {
-            Thing t = db.create(db.newThing(ENTRY).set(TITLE, label).set(BODY, "body of " + label).set(N, (long) i));
-            o.created.put(label, t.id());
-            if (restarted.get()) {
-              o.okAfterRestart.incrementAndGet();
-            }
-          } catch (OutcomeUnknownException e) {
-            o.createUnknown.add(label);
-            o.failures.add(e);
-          } catch (ThingDbException e) {
-            o.createFailed.add(label);
-            o.failures.add(e);
-          } catch (RuntimeException | Error e) {
-            o.unexpected.add(e);
-          }
-        }
-      }));
-      work.add(threads.submit(() -> {
-        while (!stop.get()) {
-          try {
-            db.incr(COUNTER, counter.id(), Counter.UPS, 1);
-            o.incrOk.incrementAndGet();
-            if (restarted.get()) {
-              o.okAfterRestart.incrementAndGet();
-            }
-          } catch (OutcomeUnknownException e) {
-            o.incrUnknown.incrementAndGet();
-            o.failures.add(e);
-          } catch (ThingDbException e) {
-            o.incrFailed.incrementAndGet();
-            o.failures.add(e);
-          } catch (RuntimeException | Error e) {
-            o.unexpected.add(e);
-          }
-        }
-      }));
+      work.add(
+          threads.submit(
+              () -> {
+                while (!stop.get()) {
+                  int i = labels.incrementAndGet();
+                  String label = "entry-" + i;
+                  try {
+                    Thing t =
+                        db.create(
+                            db.newThing(ENTRY)
+                                .set(TITLE, label)
+                                .set(BODY, "body of " + label)
+                                .set(N, (long) i));
+                    o.created.put(label, t.id());
+                    if (restarted.get()) {
+                      o.okAfterRestart.incrementAndGet();
+                    }
+                  } catch (OutcomeUnknownException e) {
+                    o.createUnknown.add(label);
+                    o.failures.add(e);
+                  } catch (ThingDbException e) {
+                    o.createFailed.add(label);
+                    o.failures.add(e);
+                  } catch (RuntimeException | Error e) {
+                    o.unexpected.add(e);
+                  }
+                }
+              }));
+      work.add(
+          threads.submit(
+              () -> {
+                while (!stop.get()) {
+                  try {
+                    db.incr(COUNTER, counter.id(), Counter.UPS, 1);
+                    o.incrOk.incrementAndGet();
+                    if (restarted.get()) {
+                      o.okAfterRestart.incrementAndGet();
+                    }
+                  } catch (OutcomeUnknownException e) {
+                    o.incrUnknown.incrementAndGet();
+                    o.failures.add(e);
+                  } catch (ThingDbException e) {
+                    o.incrFailed.incrementAndGet();
+                    o.failures.add(e);
+                  } catch (RuntimeException | Error e) {
+                    o.unexpected.add(e);
+                  }
+                }
+              }));
     }
     long beforeCrash;
     try {
@@ -155,8 +171,10 @@ class ThingStoreDurabilityTest {
       pg.startAgain();
       long t2 = System.nanoTime();
       restarted.set(true);
-      System.out.printf("durability: %d successful operations before the crash; stop -m immediate took %d ms,"
-          + " down %d ms in all%n", beforeCrash, (t1 - t0) / 1_000_000, (t2 - t0) / 1_000_000);
+      System.out.printf(
+          "durability: %d successful operations before the crash; stop -m immediate took %d ms,"
+              + " down %d ms in all%n",
+          beforeCrash, (t1 - t0) / 1_000_000, (t2 - t0) / 1_000_000);
       Thread.sleep(2_500);
     } finally {
       stop.set(true);
@@ -171,20 +189,31 @@ class ThingStoreDurabilityTest {
       String kind = e.getClass().getSimpleName() + ": " + e.getMessage().replaceAll("\\d+", "N");
       kinds.merge(kind.length() > 160 ? kind.substring(0, 160) : kind, 1, Integer::sum);
     }
-    System.out.printf("durability: creates ok=%d unknown=%d failed=%d; increments ok=%d unknown=%d failed=%d;"
-        + " %d ok after the restart%n", o.created.size(), o.createUnknown.size(), o.createFailed.size(), o.incrOk.get(),
-        o.incrUnknown.get(), o.incrFailed.get(), o.okAfterRestart.get());
+    System.out.printf(
+        "durability: creates ok=%d unknown=%d failed=%d; increments ok=%d unknown=%d failed=%d;"
+            + " %d ok after the restart%n",
+        o.created.size(),
+        o.createUnknown.size(),
+        o.createFailed.size(),
+        o.incrOk.get(),
+        o.incrUnknown.get(),
+        o.incrFailed.get(),
+        o.okAfterRestart.get());
     kinds.forEach((k, n) -> System.out.printf("  %4d x %s%n", n, k));
 
     assertThat(o.unexpected).as("exceptions other than ThingDbException").isEmpty();
     assertThat(beforeCrash).isPositive();
     assertThat(o.okAfterRestart.get()).as("writes succeed again after the restart").isPositive();
-    assertThat(o.createFailed.size() + o.incrFailed.get()).as("writes that gave up while the server was down").isPositive();
+    assertThat(o.createFailed.size() + o.incrFailed.get())
+        .as("writes that gave up while the server was down")
+        .isPositive();
     for (ThingDbException e : o.failures) {
       assertThat(e.getMessage()).as("a clear error").isNotBlank();
       if (!(e instanceof OutcomeUnknownException)) {
-        assertThat(e.getMessage()).as("names the operation and the SQLSTATE")
-            .containsAnyOf("write on main failed", "increment ups of counter").contains("SQLSTATE");
+        assertThat(e.getMessage())
+            .as("names the operation and the SQLSTATE")
+            .containsAnyOf("write on main failed", "increment ups of counter")
+            .contains("SQLSTATE");
       } else {
         assertThat(e.getMessage()).contains("may or may not");
       }
@@ -199,26 +228,39 @@ class ThingStoreDurabilityTest {
     // every create that returned is there with all its data rows; failed ones are not; any other
     // row belongs to a create whose outcome was reported unknown
     Map<String, Long> inDb = new HashMap<>();
-    for (String row : column(pool, "select value || '=' || thing_id from data_entry where key = 'title'")) {
-      inDb.put(row.substring(0, row.indexOf('=')), Long.parseLong(row.substring(row.indexOf('=') + 1)));
+    for (String row :
+        column(pool, "select value || '=' || thing_id from data_entry where key = 'title'")) {
+      inDb.put(
+          row.substring(0, row.indexOf('=')), Long.parseLong(row.substring(row.indexOf('=') + 1)));
     }
     for (Map.Entry<String, Long> e : o.created.entrySet()) {
-      assertThat(inDb).as("a created thing is missing after the restart").containsEntry(e.getKey(), e.getValue());
+      assertThat(inDb)
+          .as("a created thing is missing after the restart")
+          .containsEntry(e.getKey(), e.getValue());
       Stored s = storedOrFail(pool, db.get(ENTRY, e.getValue()).orElseThrow());
       int n = Integer.parseInt(e.getKey().substring("entry-".length()));
       assertThat(s.values()).containsOnlyKeys("body", "n", "title");
-      assertThat(s.values()).containsEntry("body", "body of " + e.getKey()).containsEntry("n", Integer.toString(n));
+      assertThat(s.values())
+          .containsEntry("body", "body of " + e.getKey())
+          .containsEntry("n", Integer.toString(n));
       assertThat(s.version()).isEqualTo(1);
     }
     Set<String> unexplained = new HashSet<>(inDb.keySet());
     unexplained.removeAll(o.created.keySet());
     unexplained.removeAll(o.createUnknown);
-    assertThat(unexplained).as("things in the database whose create did not return and was not unknown").isEmpty();
+    assertThat(unexplained)
+        .as("things in the database whose create did not return and was not unknown")
+        .isEmpty();
     Set<String> failedButThere = new HashSet<>(o.createFailed);
     failedButThere.retainAll(inDb.keySet());
     assertThat(failedButThere).as("creates that failed but were committed").isEmpty();
-    assertThat(count(pool, "select count(*) from thing_entry t where (select count(*) from data_entry d"
-        + " where d.thing_id = t.thing_id) <> 3")).as("things without all their data rows").isZero();
+    assertThat(
+            count(
+                pool,
+                "select count(*) from thing_entry t where (select count(*) from data_entry d"
+                    + " where d.thing_id = t.thing_id) <> 3"))
+        .as("things without all their data rows")
+        .isZero();
 
     // the cache agrees once the outbox has replayed what the crash left unconfirmed
     long deadline = System.nanoTime() + 10_000_000_000L;

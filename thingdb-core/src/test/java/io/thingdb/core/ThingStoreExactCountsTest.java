@@ -10,8 +10,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.zaxxer.hikari.HikariDataSource;
 import io.thingdb.cache.MemcachedCache;
 import io.thingdb.cache.VersionedCache;
-import io.thingdb.testing.MemcachedExtension;
-import io.thingdb.testing.PostgresFixture;
 import io.thingdb.core.ThingDb.Counter;
 import io.thingdb.core.ThingStoreSupport.Stored;
 import io.thingdb.testing.MemcachedExtension;
@@ -40,8 +38,7 @@ class ThingStoreExactCountsTest {
   static final int THREADS = 8;
   static final int INCREMENTS = 2_000;
 
-  @RegisterExtension
-  static final MemcachedExtension memcached = new MemcachedExtension(3);
+  @RegisterExtension static final MemcachedExtension memcached = new MemcachedExtension(3);
 
   static PostgresFixture pg;
   static final List<HikariDataSource> pools = new ArrayList<>();
@@ -56,7 +53,8 @@ class ThingStoreExactCountsTest {
       MemcachedCache mc = ThingStoreSupport.memcached(memcached.cluster());
       pools.add(ds);
       caches.add(mc);
-      dbs.add(ThingDb.builder().database("main", Database.of(ds)).type(LINK, "main").cache(mc).build());
+      dbs.add(
+          ThingDb.builder().database("main", Database.of(ds)).type(LINK, "main").cache(mc).build());
     }
   }
 
@@ -85,14 +83,16 @@ class ThingStoreExactCountsTest {
       List<Future<List<Counts>>> futures = new ArrayList<>();
       for (ThingDb db : dbs) {
         for (int i = 0; i < THREADS; i++) {
-          futures.add(pool.submit(() -> {
-            List<Counts> mine = new ArrayList<>(INCREMENTS);
-            go.await();
-            for (int j = 0; j < INCREMENTS; j++) {
-              mine.add(db.incr(LINK, t.id(), Counter.UPS, 1));
-            }
-            return mine;
-          }));
+          futures.add(
+              pool.submit(
+                  () -> {
+                    List<Counts> mine = new ArrayList<>(INCREMENTS);
+                    go.await();
+                    for (int j = 0; j < INCREMENTS; j++) {
+                      mine.add(db.incr(LINK, t.id(), Counter.UPS, 1));
+                    }
+                    return mine;
+                  }));
         }
       }
       started = System.nanoTime();
@@ -108,8 +108,9 @@ class ThingStoreExactCountsTest {
       pool.shutdownNow();
     }
     long millis = (System.nanoTime() - started) / 1_000_000;
-    System.out.printf("P1: %d increments (%d instances x %d threads x %d) in %d ms (%.0f/s)%n", total, INSTANCES,
-        THREADS, INCREMENTS, millis, total * 1000.0 / Math.max(1, millis));
+    System.out.printf(
+        "P1: %d increments (%d instances x %d threads x %d) in %d ms (%.0f/s)%n",
+        total, INSTANCES, THREADS, INCREMENTS, millis, total * 1000.0 / Math.max(1, millis));
 
     assertThat(seenUps.cardinality()).isEqualTo(total);
     assertThat(seenUps.nextSetBit(0)).isEqualTo(1);
@@ -134,8 +135,13 @@ class ThingStoreExactCountsTest {
         assertThat(raw.kind()).isEqualTo(VersionedCache.Kind.TOMBSTONE);
         assertThat(raw.version()).isLessThanOrEqualTo(s.version());
       }
-      System.out.println("P1: raw cache entry after the run: "
-          + (raw == null ? "absent" : (raw.kind() == VersionedCache.Kind.VALUE ? "value" : "tombstone") + " v" + raw.version()));
+      System.out.println(
+          "P1: raw cache entry after the run: "
+              + (raw == null
+                  ? "absent"
+                  : (raw.kind() == VersionedCache.Kind.VALUE ? "value" : "tombstone")
+                      + " v"
+                      + raw.version()));
     }
     for (ThingDb db : dbs) {
       Thing read = db.get(LINK, t.id()).orElseThrow();
@@ -155,7 +161,8 @@ class ThingStoreExactCountsTest {
     }
     // Every outbox row was confirmed or replayed: nothing is left to invalidate.
     long deadline = System.nanoTime() + 10_000_000_000L;
-    while (count(pools.get(0), "select count(*) from thingdb_outbox") > 0 && System.nanoTime() < deadline) {
+    while (count(pools.get(0), "select count(*) from thingdb_outbox") > 0
+        && System.nanoTime() < deadline) {
       Thread.sleep(50);
     }
     assertThat(count(pools.get(0), "select count(*) from thingdb_outbox")).isZero();

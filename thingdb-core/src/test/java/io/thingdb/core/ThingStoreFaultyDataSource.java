@@ -18,9 +18,9 @@ import org.postgresql.PGConnection;
 
 /**
  * A DataSource over a real pool that can lose a connection at a chosen moment, the way a network
- * failure or a server restart loses it: by terminating the connection's PostgreSQL backend
- * ({@code pg_terminate_backend(pid, timeout)}, which waits until the backend is gone) through
- * another pool. Nothing is simulated on the wire: the driver sees a real dead connection.
+ * failure or a server restart loses it: by terminating the connection's PostgreSQL backend ({@code
+ * pg_terminate_backend(pid, timeout)}, which waits until the backend is gone) through another pool.
+ * Nothing is simulated on the wire: the driver sees a real dead connection.
  */
 final class ThingStoreFaultyDataSource implements DataSource {
   /** Where a connection can be lost. */
@@ -43,6 +43,7 @@ final class ThingStoreFaultyDataSource implements DataSource {
   private final AtomicReference<Fault> armed = new AtomicReference<>();
   final AtomicInteger connections = new AtomicInteger();
   final AtomicInteger killed = new AtomicInteger();
+
   /** getConnection fails with SQLSTATE 08001 (connection refused) while this is positive. */
   final AtomicInteger refuseConnections = new AtomicInteger();
 
@@ -60,7 +61,9 @@ final class ThingStoreFaultyDataSource implements DataSource {
     return armed.get() == null;
   }
 
-  /** ThingDB's own background threads (outbox) are left alone: faults and counts are the caller's. */
+  /**
+   * ThingDB's own background threads (outbox) are left alone: faults and counts are the caller's.
+   */
   private static boolean background() {
     return Thread.currentThread().getName().startsWith("thingdb-");
   }
@@ -72,12 +75,17 @@ final class ThingStoreFaultyDataSource implements DataSource {
     }
     connections.incrementAndGet();
     if (refuseConnections.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
-      throw new SQLException("Connection to localhost refused. Check that the hostname and port are correct"
-          + " and that the postmaster is accepting TCP/IP connections.", "08001");
+      throw new SQLException(
+          "Connection to localhost refused. Check that the hostname and port are correct"
+              + " and that the postmaster is accepting TCP/IP connections.",
+          "08001");
     }
     Connection c = real.getConnection();
-    return (Connection) Proxy.newProxyInstance(getClass().getClassLoader(), new Class<?>[] {Connection.class},
-        new ConnectionHandler(c));
+    return (Connection)
+        Proxy.newProxyInstance(
+            getClass().getClassLoader(),
+            new Class<?>[] {Connection.class},
+            new ConnectionHandler(c));
   }
 
   @Override
@@ -87,14 +95,18 @@ final class ThingStoreFaultyDataSource implements DataSource {
 
   private void maybeKill(Connection c, Moment moment, String sql) throws SQLException {
     Fault f = armed.get();
-    if (background() || f == null || f.moment() != moment || (f.marker() != null && (sql == null || !sql.contains(f.marker())))) {
+    if (background()
+        || f == null
+        || f.moment() != moment
+        || (f.marker() != null && (sql == null || !sql.contains(f.marker())))) {
       return;
     }
     if (!armed.compareAndSet(f, null)) {
       return;
     }
     int pid = c.unwrap(PGConnection.class).getBackendPID();
-    try (Connection a = admin.getConnection(); PreparedStatement ps = a.prepareStatement("select pg_terminate_backend(?, 5000)")) {
+    try (Connection a = admin.getConnection();
+        PreparedStatement ps = a.prepareStatement("select pg_terminate_backend(?, 5000)")) {
       ps.setInt(1, pid);
       ps.execute();
     }
@@ -121,7 +133,9 @@ final class ThingStoreFaultyDataSource implements DataSource {
           case "prepareStatement" -> {
             PreparedStatement ps = (PreparedStatement) m.invoke(c, args);
             String sql = (String) args[0];
-            return Proxy.newProxyInstance(getClass().getClassLoader(), new Class<?>[] {PreparedStatement.class},
+            return Proxy.newProxyInstance(
+                getClass().getClassLoader(),
+                new Class<?>[] {PreparedStatement.class},
                 new StatementHandler(c, ps, sql));
           }
           case "unwrap" -> {

@@ -9,9 +9,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.zaxxer.hikari.HikariDataSource;
 import io.thingdb.cache.MemcachedCache;
 import io.thingdb.cache.VersionedCache;
-import io.thingdb.testing.MemcachedCluster;
-import io.thingdb.testing.MemcachedExtension;
-import io.thingdb.testing.PostgresFixture;
 import io.thingdb.core.ThingDb.Counter;
 import io.thingdb.core.ThingDb.Missing;
 import io.thingdb.testing.MemcachedCluster;
@@ -41,9 +38,9 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * P3 on primaries only (no replica, so only the cache can be stale): once a write has returned, no
- * read started afterwards gets an older version, and no reader sees versions go backwards; with
- * a memcached node hung and resumed, and with a writer that dies between COMMIT and its cache
- * update, whose exposure is closed by another instance's outbox replay.
+ * read started afterwards gets an older version, and no reader sees versions go backwards; with a
+ * memcached node hung and resumed, and with a writer that dies between COMMIT and its cache update,
+ * whose exposure is closed by another instance's outbox replay.
  *
  * <p>Every update writes a unique stamp and every increment adds 1 to ups, so the content of each
  * version is known afterwards: a read must also carry exactly its version's stamp and ups (a torn
@@ -55,8 +52,7 @@ class ThingStoreNoStaleCacheTest {
   static final Duration REPLAY_INTERVAL = Duration.ofMillis(200);
   static final Duration GRACE = Duration.ofMillis(200);
 
-  @RegisterExtension
-  static final MemcachedExtension memcached = new MemcachedExtension(3);
+  @RegisterExtension static final MemcachedExtension memcached = new MemcachedExtension(3);
 
   static PostgresFixture pg;
   static HikariDataSource admin;
@@ -101,8 +97,13 @@ class ThingStoreNoStaleCacheTest {
     open.add(ds);
     MemcachedCache mc = ThingStoreSupport.memcached(memcached.cluster());
     open.add(mc);
-    ThingDbBuilder b = ThingDb.builder().database("main", Database.of(ds)).type(ITEM, "main").cache(mc)
-        .outboxReplayInterval(REPLAY_INTERVAL).outboxGrace(GRACE);
+    ThingDbBuilder b =
+        ThingDb.builder()
+            .database("main", Database.of(ds))
+            .type(ITEM, "main")
+            .cache(mc)
+            .outboxReplayInterval(REPLAY_INTERVAL)
+            .outboxGrace(GRACE);
     if (afterCommit != null) {
       b.afterCommitHook(afterCommit);
     }
@@ -121,7 +122,15 @@ class ThingStoreNoStaleCacheTest {
 
   record Violation(long startedAt, String text) {}
 
-  record Read(int thing, long startedAt, long version, String stamp, int ups, int reader, int instance, long endedAt) {}
+  record Read(
+      int thing,
+      long startedAt,
+      long version,
+      String stamp,
+      int ups,
+      int reader,
+      int instance,
+      long endedAt) {}
 
   /** Everything the workload did, and the check of P3 over it. */
   static final class History {
@@ -138,8 +147,11 @@ class ThingStoreNoStaleCacheTest {
       List<Violation> out = new ArrayList<>();
       for (int th = 0; th < things; th++) {
         int thing = th;
-        List<Write> ws = writes.stream().filter(w -> w.thing() == thing)
-            .sorted((a, b) -> Long.compare(a.returnedAt(), b.returnedAt())).toList();
+        List<Write> ws =
+            writes.stream()
+                .filter(w -> w.thing() == thing)
+                .sorted((a, b) -> Long.compare(a.returnedAt(), b.returnedAt()))
+                .toList();
         long[] times = ws.stream().mapToLong(Write::returnedAt).toArray();
         long[] maxVersion = new long[ws.size()];
         long max = 0;
@@ -147,7 +159,8 @@ class ThingStoreNoStaleCacheTest {
           max = Math.max(max, ws.get(i).version());
           maxVersion[i] = max;
         }
-        // content of every version: the stamp of the last update at or below it, ups = increments at or below it
+        // content of every version: the stamp of the last update at or below it, ups = increments
+        // at or below it
         TreeMap<Long, String> stamps = new TreeMap<>();
         stamps.put(1L, "");
         List<Long> incrVersions = new ArrayList<>();
@@ -160,12 +173,21 @@ class ThingStoreNoStaleCacheTest {
         }
         long[] incr = incrVersions.stream().mapToLong(Long::longValue).sorted().toArray();
         Map<Integer, Long> lastSeen = new HashMap<>();
-        List<Read> rs = reads.stream().filter(r -> r.thing() == thing)
-            .sorted((a, b) -> Long.compare(a.startedAt(), b.startedAt())).toList();
+        List<Read> rs =
+            reads.stream()
+                .filter(r -> r.thing() == thing)
+                .sorted((a, b) -> Long.compare(a.startedAt(), b.startedAt()))
+                .toList();
         for (Read r : rs) {
-          int before = firstAtOrAfter(times, r.startedAt()) - 1; // writes that returned strictly before the read started
+          int before =
+              firstAtOrAfter(times, r.startedAt())
+                  - 1; // writes that returned strictly before the read started
           long floor = before >= 0 ? maxVersion[before] : 1;
-          String when = faultAt == 0 ? "" : String.format(" (%+d ms from the fault)", (r.startedAt() - faultAt) / 1_000_000);
+          String when =
+              faultAt == 0
+                  ? ""
+                  : String.format(
+                      " (%+d ms from the fault)", (r.startedAt() - faultAt) / 1_000_000);
           if (r.version() < floor) {
             Write w = ws.get(before);
             for (int k = 0; k <= before; k++) {
@@ -173,23 +195,67 @@ class ThingStoreNoStaleCacheTest {
                 w = ws.get(k);
               }
             }
-            out.add(new Violation(r.startedAt(), "thing " + thing + ": reader " + r.reader() + " (instance " + r.instance() + ", read took "
-                + (r.endedAt() - r.startedAt()) / 1_000_000 + " ms) read v" + r.version() + " after v" + floor
-                + " (instance " + w.instance() + ") had returned " + (r.startedAt() - w.returnedAt()) / 1_000_000
-                + " ms before" + when));
+            out.add(
+                new Violation(
+                    r.startedAt(),
+                    "thing "
+                        + thing
+                        + ": reader "
+                        + r.reader()
+                        + " (instance "
+                        + r.instance()
+                        + ", read took "
+                        + (r.endedAt() - r.startedAt()) / 1_000_000
+                        + " ms) read v"
+                        + r.version()
+                        + " after v"
+                        + floor
+                        + " (instance "
+                        + w.instance()
+                        + ") had returned "
+                        + (r.startedAt() - w.returnedAt()) / 1_000_000
+                        + " ms before"
+                        + when));
           }
           Long last = lastSeen.put(r.reader(), r.version());
           if (last != null && r.version() < last) {
-            out.add(new Violation(r.startedAt(), "thing " + thing + ": reader " + r.reader() + " went back from v" + last
-                + " to v" + r.version() + when));
+            out.add(
+                new Violation(
+                    r.startedAt(),
+                    "thing "
+                        + thing
+                        + ": reader "
+                        + r.reader()
+                        + " went back from v"
+                        + last
+                        + " to v"
+                        + r.version()
+                        + when));
           }
           String expectedStamp = stamps.floorEntry(r.version()).getValue();
           int pos = Arrays.binarySearch(incr, r.version());
           int expectedUps = pos >= 0 ? pos + 1 : -pos - 1;
           if (!expectedStamp.equals(r.stamp()) || expectedUps != r.ups()) {
-            out.add(new Violation(r.startedAt(), "thing " + thing + ": reader " + r.reader() + " read v" + r.version()
-                + " with stamp '" + r.stamp() + "' and ups " + r.ups() + ", but v" + r.version() + " has stamp '"
-                + expectedStamp + "' and ups " + expectedUps + when));
+            out.add(
+                new Violation(
+                    r.startedAt(),
+                    "thing "
+                        + thing
+                        + ": reader "
+                        + r.reader()
+                        + " read v"
+                        + r.version()
+                        + " with stamp '"
+                        + r.stamp()
+                        + "' and ups "
+                        + r.ups()
+                        + ", but v"
+                        + r.version()
+                        + " has stamp '"
+                        + expectedStamp
+                        + "' and ups "
+                        + expectedUps
+                        + when));
           }
         }
       }
@@ -213,62 +279,83 @@ class ThingStoreNoStaleCacheTest {
   }
 
   /** Writers and readers on {@code things} through {@code instances} until {@code stop} is set. */
-  static List<Future<?>> workload(ExecutorService pool, List<Instance> instances, List<Thing> things, History h,
-      AtomicBoolean stop, int writers, int readers) {
+  static List<Future<?>> workload(
+      ExecutorService pool,
+      List<Instance> instances,
+      List<Thing> things,
+      History h,
+      AtomicBoolean stop,
+      int writers,
+      int readers) {
     AtomicLong stamps = new AtomicLong();
     List<Future<?>> out = new ArrayList<>();
     for (int w = 0; w < writers; w++) {
       int instance = w % instances.size();
       ThingDb db = instances.get(instance).db();
-      out.add(pool.submit(() -> {
-        ThreadLocalRandom rnd = ThreadLocalRandom.current();
-        while (!stop.get()) {
-          int i = rnd.nextInt(things.size());
-          Thing t = things.get(i);
-          try {
-            if (rnd.nextBoolean()) {
-              String stamp = "s" + stamps.incrementAndGet();
-              Thing u = db.update(t.edit().set(STAMP, stamp));
-              h.writes.add(new Write(i, u.version(), System.nanoTime(), stamp, instance));
-            } else {
-              Counts c = db.incr(ITEM, t.id(), Counter.UPS, 1);
-              h.writes.add(new Write(i, c.version(), System.nanoTime(), null, instance));
-            }
-          } catch (RuntimeException e) {
-            h.errors.add(e);
-            return;
-          }
-        }
-      }));
+      out.add(
+          pool.submit(
+              () -> {
+                ThreadLocalRandom rnd = ThreadLocalRandom.current();
+                while (!stop.get()) {
+                  int i = rnd.nextInt(things.size());
+                  Thing t = things.get(i);
+                  try {
+                    if (rnd.nextBoolean()) {
+                      String stamp = "s" + stamps.incrementAndGet();
+                      Thing u = db.update(t.edit().set(STAMP, stamp));
+                      h.writes.add(new Write(i, u.version(), System.nanoTime(), stamp, instance));
+                    } else {
+                      Counts c = db.incr(ITEM, t.id(), Counter.UPS, 1);
+                      h.writes.add(new Write(i, c.version(), System.nanoTime(), null, instance));
+                    }
+                  } catch (RuntimeException e) {
+                    h.errors.add(e);
+                    return;
+                  }
+                }
+              }));
     }
     for (int r = 0; r < readers; r++) {
       int reader = r;
-      out.add(pool.submit(() -> {
-        ThreadLocalRandom rnd = ThreadLocalRandom.current();
-        List<Long> ids = things.stream().map(Thing::id).toList();
-        while (!stop.get()) {
-          int in = rnd.nextInt(instances.size());
-          ThingDb db = instances.get(in).db();
-          try {
-            long started = System.nanoTime();
-            if (rnd.nextBoolean()) {
-              int i = rnd.nextInt(things.size());
-              Thing t = db.get(ITEM, ids.get(i)).orElseThrow();
-              h.reads.add(new Read(i, started, t.version(), t.get(STAMP), t.ups(), reader, in, System.nanoTime()));
-            } else {
-              List<Thing> all = db.getMany(ITEM, ids, Missing.FAIL);
-              long ended = System.nanoTime();
-              for (int i = 0; i < all.size(); i++) {
-                Thing t = all.get(i);
-                h.reads.add(new Read(i, started, t.version(), t.get(STAMP), t.ups(), reader, in, ended));
-              }
-            }
-          } catch (RuntimeException e) {
-            h.errors.add(e);
-            return;
-          }
-        }
-      }));
+      out.add(
+          pool.submit(
+              () -> {
+                ThreadLocalRandom rnd = ThreadLocalRandom.current();
+                List<Long> ids = things.stream().map(Thing::id).toList();
+                while (!stop.get()) {
+                  int in = rnd.nextInt(instances.size());
+                  ThingDb db = instances.get(in).db();
+                  try {
+                    long started = System.nanoTime();
+                    if (rnd.nextBoolean()) {
+                      int i = rnd.nextInt(things.size());
+                      Thing t = db.get(ITEM, ids.get(i)).orElseThrow();
+                      h.reads.add(
+                          new Read(
+                              i,
+                              started,
+                              t.version(),
+                              t.get(STAMP),
+                              t.ups(),
+                              reader,
+                              in,
+                              System.nanoTime()));
+                    } else {
+                      List<Thing> all = db.getMany(ITEM, ids, Missing.FAIL);
+                      long ended = System.nanoTime();
+                      for (int i = 0; i < all.size(); i++) {
+                        Thing t = all.get(i);
+                        h.reads.add(
+                            new Read(
+                                i, started, t.version(), t.get(STAMP), t.ups(), reader, in, ended));
+                      }
+                    }
+                  } catch (RuntimeException e) {
+                    h.errors.add(e);
+                    return;
+                  }
+                }
+              }));
     }
     return out;
   }
@@ -288,7 +375,9 @@ class ThingStoreNoStaleCacheTest {
   }
 
   private static void report(String name, History h, List<String> violations) {
-    System.out.printf("P3 %s: %d writes, %d reads, %d violations%n", name, h.writes.size(), h.reads.size(), violations.size());
+    System.out.printf(
+        "P3 %s: %d writes, %d reads, %d violations%n",
+        name, h.writes.size(), h.reads.size(), violations.size());
     violations.stream().limit(20).forEach(v -> System.out.println("  " + v));
   }
 
@@ -319,13 +408,13 @@ class ThingStoreNoStaleCacheTest {
   }
 
   /**
-   * A memcached node is hung (SIGSTOP) under load and resumed. During the hang its keys are
-   * misses (reads go to the database) and writes to it are unconfirmed. From the resume until both
-   * clients have reconciled the node and every outbox row of a write from before the resume has
-   * been replayed (the exposure window, measured and printed), a read may still find an older value
-   * that another client's request, queued in the stopped server, stored when it resumed:
-   * MemcachedCache documents that window, and the durable outbox closes it. Outside that window the
-   * invariant holds for every read.
+   * A memcached node is hung (SIGSTOP) under load and resumed. During the hang its keys are misses
+   * (reads go to the database) and writes to it are unconfirmed. From the resume until both clients
+   * have reconciled the node and every outbox row of a write from before the resume has been
+   * replayed (the exposure window, measured and printed), a read may still find an older value that
+   * another client's request, queued in the stopped server, stored when it resumed: MemcachedCache
+   * documents that window, and the durable outbox closes it. Outside that window the invariant
+   * holds for every read.
    */
   @Test
   void aHungMemcachedNodeNeverServesAnOlderVersion() throws Exception {
@@ -334,7 +423,11 @@ class ThingStoreNoStaleCacheTest {
     MemcachedCluster cluster = memcached.cluster();
     // hang the node that holds the first thing's key (and likely others)
     int node = cluster.servers().indexOf(instances.get(0).cache().serverFor(key(things.get(0))));
-    long onNode = things.stream().filter(t -> cluster.servers().indexOf(instances.get(0).cache().serverFor(key(t))) == node).count();
+    long onNode =
+        things.stream()
+            .filter(
+                t -> cluster.servers().indexOf(instances.get(0).cache().serverFor(key(t))) == node)
+            .count();
     History h = new History();
     AtomicBoolean stop = new AtomicBoolean();
     ExecutorService pool = Executors.newFixedThreadPool(8);
@@ -347,15 +440,22 @@ class ThingStoreNoStaleCacheTest {
       cluster.hang(node);
       hungAt = System.nanoTime();
       Thread.sleep(1_500);
-      long lastOutboxRow = ThingStoreSupport.count(admin, "select coalesce(max(id), 0) from thingdb_outbox");
+      long lastOutboxRow =
+          ThingStoreSupport.count(admin, "select coalesce(max(id), 0) from thingdb_outbox");
       // The node answers as soon as SIGCONT lands, before resume() returns: the window opens here.
       resumedAt = System.nanoTime();
       cluster.resume(node);
       long giveUp = resumedAt + 10_000_000_000L;
-      while (!(instances.stream().allMatch(in -> in.cache().status().stream()
-              .allMatch(st -> st.state() == MemcachedCache.State.HEALTHY))
-          && ThingStoreSupport.count(admin, "select count(*) from thingdb_outbox where id <= ?", lastOutboxRow) == 0)) {
-        assertThat(System.nanoTime()).as("the node was not reconciled and the outbox not replayed within 10 s")
+      while (!(instances.stream()
+              .allMatch(
+                  in ->
+                      in.cache().status().stream()
+                          .allMatch(st -> st.state() == MemcachedCache.State.HEALTHY))
+          && ThingStoreSupport.count(
+                  admin, "select count(*) from thingdb_outbox where id <= ?", lastOutboxRow)
+              == 0)) {
+        assertThat(System.nanoTime())
+            .as("the node was not reconciled and the outbox not replayed within 10 s")
             .isLessThan(giveUp);
         Thread.sleep(5);
       }
@@ -371,16 +471,37 @@ class ThingStoreNoStaleCacheTest {
     }
     assertThat(h.errors).isEmpty();
     List<Violation> all = h.violationsOf(things.size(), resumedAt);
-    List<String> inWindow = all.stream().filter(v -> v.startedAt() >= resumedAt && v.startedAt() < closedAt)
-        .map(Violation::text).toList();
-    List<String> outside = all.stream().filter(v -> v.startedAt() < resumedAt || v.startedAt() >= closedAt)
-        .map(Violation::text).toList();
-    long duringHang = h.reads.stream().filter(r -> r.startedAt() >= hungAt && r.startedAt() < resumedAt).count();
+    List<String> inWindow =
+        all.stream()
+            .filter(v -> v.startedAt() >= resumedAt && v.startedAt() < closedAt)
+            .map(Violation::text)
+            .toList();
+    List<String> outside =
+        all.stream()
+            .filter(v -> v.startedAt() < resumedAt || v.startedAt() >= closedAt)
+            .map(Violation::text)
+            .toList();
+    long duringHang =
+        h.reads.stream().filter(r -> r.startedAt() >= hungAt && r.startedAt() < resumedAt).count();
     long afterWindow = h.reads.stream().filter(r -> r.startedAt() >= closedAt).count();
-    report("memcached node " + node + " hung for 1.5 s (" + onNode + " of " + things.size() + " keys on it, "
-        + duringHang + " reads during the hang, " + afterWindow + " after the window)", h, outside);
-    System.out.printf("P3 hang: exposure window after the resume %d ms (both clients reconciled, outbox of earlier"
-        + " writes replayed); %d stale reads inside it%n", (closedAt - resumedAt) / 1_000_000, inWindow.size());
+    report(
+        "memcached node "
+            + node
+            + " hung for 1.5 s ("
+            + onNode
+            + " of "
+            + things.size()
+            + " keys on it, "
+            + duringHang
+            + " reads during the hang, "
+            + afterWindow
+            + " after the window)",
+        h,
+        outside);
+    System.out.printf(
+        "P3 hang: exposure window after the resume %d ms (both clients reconciled, outbox of earlier"
+            + " writes replayed); %d stale reads inside it%n",
+        (closedAt - resumedAt) / 1_000_000, inWindow.size());
     inWindow.forEach(v -> System.out.println("  in the window: " + v));
     assertThat(duringHang).isGreaterThan(0);
     assertThat(afterWindow).isGreaterThan(0);
@@ -408,18 +529,22 @@ class ThingStoreNoStaleCacheTest {
       assertThat(ThingStoreSupport.cachedThing(survivor.cache(), before)).isEqualTo(before);
 
       AtomicBoolean crash = new AtomicBoolean(true);
-      Instance writer = instance(what -> {
-        if (crash.get()) {
-          throw new IllegalStateException("simulated crash after COMMIT of " + what);
-        }
-      });
+      Instance writer =
+          instance(
+              what -> {
+                if (crash.get()) {
+                  throw new IllegalStateException("simulated crash after COMMIT of " + what);
+                }
+              });
       long crashedAt;
       if (increment) {
         assertThatThrownBy(() -> writer.db().incr(ITEM, t.id(), Counter.UPS, 1))
-            .isInstanceOf(IllegalStateException.class).hasMessageContaining("simulated crash");
+            .isInstanceOf(IllegalStateException.class)
+            .hasMessageContaining("simulated crash");
       } else {
         assertThatThrownBy(() -> writer.db().update(before.edit().set(STAMP, "after " + round)))
-            .isInstanceOf(IllegalStateException.class).hasMessageContaining("simulated crash");
+            .isInstanceOf(IllegalStateException.class)
+            .hasMessageContaining("simulated crash");
       }
       crashedAt = System.nanoTime();
       writer.db().close(); // the process is gone: so is its replayer
@@ -440,9 +565,13 @@ class ThingStoreNoStaleCacheTest {
         }
         for (Instance in : List.of(survivor, reader)) {
           Thing read = in.db().get(ITEM, t.id()).orElseThrow();
-          assertThat(read.version()).as("a read older than the version before the crash").isGreaterThanOrEqualTo(2);
+          assertThat(read.version())
+              .as("a read older than the version before the crash")
+              .isGreaterThanOrEqualTo(2);
           if (tombstoneSeen >= 0 || firstCurrent >= 0) {
-            assertThat(read.version()).as("a read after the tombstone or a current read").isEqualTo(committed);
+            assertThat(read.version())
+                .as("a read after the tombstone or a current read")
+                .isEqualTo(committed);
           }
           if (read.version() < committed) {
             stale++;
@@ -450,12 +579,16 @@ class ThingStoreNoStaleCacheTest {
             firstCurrent = System.nanoTime();
           }
         }
-        if (firstCurrent >= 0 && tombstoneSeen >= 0 && System.nanoTime() - firstCurrent > 300_000_000L) {
+        if (firstCurrent >= 0
+            && tombstoneSeen >= 0
+            && System.nanoTime() - firstCurrent > 300_000_000L) {
           break;
         }
         Thread.sleep(2);
       }
-      assertThat(firstCurrent).as("round %d: no current read within 10 s of the crash", round).isPositive();
+      assertThat(firstCurrent)
+          .as("round %d: no current read within 10 s of the crash", round)
+          .isPositive();
       windows.add((firstCurrent - crashedAt) / 1_000_000);
       staleReads.add(stale);
       Thing current = reader.db().get(ITEM, t.id()).orElseThrow();
@@ -475,22 +608,29 @@ class ThingStoreNoStaleCacheTest {
     }
     List<Long> sorted = new ArrayList<>(windows);
     Collections.sort(sorted);
-    System.out.printf("P3 writer crash between COMMIT and cache update: stale window per round %s ms"
-        + " (min %d, median %d, max %d; replay interval %d ms + grace %d ms); stale reads per round %s%n",
-        windows, sorted.get(0), sorted.get(sorted.size() / 2), sorted.get(sorted.size() - 1),
-        REPLAY_INTERVAL.toMillis(), GRACE.toMillis(), staleReads);
+    System.out.printf(
+        "P3 writer crash between COMMIT and cache update: stale window per round %s ms"
+            + " (min %d, median %d, max %d; replay interval %d ms + grace %d ms); stale reads per round %s%n",
+        windows,
+        sorted.get(0),
+        sorted.get(sorted.size() / 2),
+        sorted.get(sorted.size() - 1),
+        REPLAY_INTERVAL.toMillis(),
+        GRACE.toMillis(),
+        staleReads);
     assertThat(ThingStoreSupport.count(admin, "select count(*) from thingdb_outbox")).isZero();
   }
 
   /**
-   * A read that misses the cache takes the thing row and its data rows from one snapshot: never
-   * the version number of one write with the props of another.
+   * A read that misses the cache takes the thing row and its data rows from one snapshot: never the
+   * version number of one write with the props of another.
    */
   @Test
   void aDatabaseReadNeverMixesTwoVersions() throws Exception {
     HikariDataSource ds = ThingStoreSupport.pool(pg.jdbcUrl());
     open.add(ds);
-    ThingDb db = ThingDb.builder().database("main", Database.of(ds)).type(ITEM, "main").noCache().build();
+    ThingDb db =
+        ThingDb.builder().database("main", Database.of(ds)).type(ITEM, "main").noCache().build();
     open.add(db);
     List<Thing> things = createThings(db, 1);
     History h = new History();
@@ -511,10 +651,16 @@ class ThingStoreNoStaleCacheTest {
     assertThat(violations).isEmpty();
   }
 
-  private static void assertFinalStateCurrent(List<Instance> instances, List<Thing> things, History h) {
+  private static void assertFinalStateCurrent(
+      List<Instance> instances, List<Thing> things, History h) {
     for (int i = 0; i < things.size(); i++) {
       int thing = i;
-      long last = h.writes.stream().filter(w -> w.thing() == thing).mapToLong(Write::version).max().orElse(1);
+      long last =
+          h.writes.stream()
+              .filter(w -> w.thing() == thing)
+              .mapToLong(Write::version)
+              .max()
+              .orElse(1);
       ThingStoreSupport.Stored s = storedOrFail(admin, things.get(i));
       assertThat(s.version()).isEqualTo(last);
       for (Instance in : instances) {

@@ -22,27 +22,31 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 /**
  * Retries of lost connections: before COMMIT a write is retried (nothing was committed), once
  * COMMIT was sent it never is (the outcome is unknown, and a retried {@code ups = ups + 1} counts
- * twice), and a failure after COMMIT returned must not run the write again either. Connections
- * are lost for real: their PostgreSQL backend is terminated at the chosen moment.
+ * twice), and a failure after COMMIT returned must not run the write again either. Connections are
+ * lost for real: their PostgreSQL backend is terminated at the chosen moment.
  */
 class ThingStoreRetryTest {
   static final Prop<String> TITLE = Prop.string("title", "");
   static final Prop<Long> COMMENTS = Prop.int64("comments", 0);
   static final ThingType POST = ThingType.named("post").props(TITLE, COMMENTS).build();
 
-  @RegisterExtension
-  static final MemcachedExtension memcached = new MemcachedExtension(1);
+  @RegisterExtension static final MemcachedExtension memcached = new MemcachedExtension(1);
 
   static PostgresFixture pg;
   static HikariDataSource pool;
   static HikariDataSource admin;
   static HikariDataSource replica;
+
   /** Reads for assertions: never handed a connection that a fault killed. */
   static HikariDataSource check;
+
   static ThingStoreFaultyDataSource faulty;
   static MemcachedCache mc;
   static ThingDb db;
-  /** The same primary plus a "replica" (another pool on the primary): writes record WAL positions. */
+
+  /**
+   * The same primary plus a "replica" (another pool on the primary): writes record WAL positions.
+   */
   static ThingDb withReplica;
 
   @BeforeAll
@@ -54,14 +58,24 @@ class ThingStoreRetryTest {
     check = ThingStoreSupport.pool(pg.jdbcUrl(), 2, Duration.ofSeconds(30));
     faulty = new ThingStoreFaultyDataSource(pool, admin);
     mc = ThingStoreSupport.memcached(memcached.cluster());
-    db = ThingDb.builder().database("main", Database.of(faulty)).type(POST, "main").cache(mc).build();
-    withReplica = ThingDb.builder().database("main", Database.of(faulty).withReplicas(replica)).type(POST, "main")
-        .cache(mc).build();
+    db =
+        ThingDb.builder()
+            .database("main", Database.of(faulty))
+            .type(POST, "main")
+            .cache(mc)
+            .build();
+    withReplica =
+        ThingDb.builder()
+            .database("main", Database.of(faulty).withReplicas(replica))
+            .type(POST, "main")
+            .cache(mc)
+            .build();
   }
 
   @AfterAll
   static void stop() {
-    for (AutoCloseable c : new AutoCloseable[] {withReplica, db, mc, check, replica, admin, pool, pg}) {
+    for (AutoCloseable c :
+        new AutoCloseable[] {withReplica, db, mc, check, replica, admin, pool, pg}) {
       try {
         if (c != null) {
           c.close();
@@ -109,12 +123,22 @@ class ThingStoreRetryTest {
     Thing t = db.create(db.newThing(POST).set(TITLE, "created after a retry").set(COMMENTS, 3L));
     assertThat(faulty.killed.get()).isEqualTo(1);
     assertThat(faulty.connections.get()).isEqualTo(2);
-    assertThat(count(check, "select count(*) from thing_post t join data_post d using (thing_id)"
-        + " where d.key = 'title' and d.value = 'created after a retry'")).isEqualTo(1);
-    assertThat(count(check, "select count(*) from thing_post t where not exists"
-        + " (select 1 from data_post d where d.thing_id = t.thing_id) and t.thing_id > 0"
-        + " and t.thing_id not in (select thing_id from data_post)")).isZero();
-    assertThat(storedOrFail(check, t).values()).containsEntry("comments", "3").containsEntry("title", "created after a retry");
+    assertThat(
+            count(
+                check,
+                "select count(*) from thing_post t join data_post d using (thing_id)"
+                    + " where d.key = 'title' and d.value = 'created after a retry'"))
+        .isEqualTo(1);
+    assertThat(
+            count(
+                check,
+                "select count(*) from thing_post t where not exists"
+                    + " (select 1 from data_post d where d.thing_id = t.thing_id) and t.thing_id > 0"
+                    + " and t.thing_id not in (select thing_id from data_post)"))
+        .isZero();
+    assertThat(storedOrFail(check, t).values())
+        .containsEntry("comments", "3")
+        .containsEntry("title", "created after a retry");
   }
 
   @Test
@@ -170,7 +194,8 @@ class ThingStoreRetryTest {
     assertThat(storedOrFail(check, t).version()).isEqualTo(1);
   }
 
-  // ------------------------------------------------------------------ after COMMIT: never run again
+  // ------------------------------------------------------------------ after COMMIT: never run
+  // again
 
   @Test
   void anUpdateWhoseConnectionIsLostAfterCommitIsNotRunAgain() {
@@ -230,9 +255,16 @@ class ThingStoreRetryTest {
   void aCreateWhoseConnectionIsLostAfterCommitIsNotCreatedTwice() {
     Session session = withReplica.session();
     faulty.arm(Moment.AFTER_COMMIT, null);
-    Thing t = withReplica.withSession(session).create(withReplica.newThing(POST).set(TITLE, "created once"));
+    Thing t =
+        withReplica
+            .withSession(session)
+            .create(withReplica.newThing(POST).set(TITLE, "created once"));
     assertThat(faulty.killed.get()).isEqualTo(1);
-    assertThat(count(check, "select count(*) from data_post where key = 'title' and value = 'created once'")).isEqualTo(1);
+    assertThat(
+            count(
+                check,
+                "select count(*) from data_post where key = 'title' and value = 'created once'"))
+        .isEqualTo(1);
     assertThat(storedOrFail(check, t).version()).isEqualTo(1);
   }
 }

@@ -53,7 +53,9 @@ final class ThingStoreSupport {
 
   // ------------------------------------------------------------------ the cache, read directly
 
-  /** The kind and version of the entry VersionedCache stored under {@code key}, or null if absent. */
+  /**
+   * The kind and version of the entry VersionedCache stored under {@code key}, or null if absent.
+   */
   static VersionedCache.Stored rawEntry(Cache cache, String key) {
     try (VersionedCache vc = VersionedCache.builder(cache).build()) {
       return vc.inspect(key);
@@ -81,11 +83,17 @@ final class ThingStoreSupport {
       }
       Thing t = ThingCodec.decode(type, typeId, v.value());
       if (t == null) {
-        throw new AssertionError("cache entry of " + Fullnames.thing(typeId, id) + " does not decode");
+        throw new AssertionError(
+            "cache entry of " + Fullnames.thing(typeId, id) + " does not decode");
       }
       if (t.version() != v.version()) {
-        throw new AssertionError("cache entry of " + t.fullname() + " has entry version " + v.version()
-            + " but holds a thing of version " + t.version());
+        throw new AssertionError(
+            "cache entry of "
+                + t.fullname()
+                + " has entry version "
+                + v.version()
+                + " but holds a thing of version "
+                + t.version());
       }
       return t;
     }
@@ -107,8 +115,15 @@ final class ThingStoreSupport {
   // ------------------------------------------------------------------ the database, read directly
 
   /** One {@code thing_<type>} row and its {@code data_<type>} rows (key to value and kind). */
-  record Stored(long id, int ups, int downs, boolean deleted, boolean spam, long version,
-      TreeMap<String, String> values, TreeMap<String, String> kinds) {}
+  record Stored(
+      long id,
+      int ups,
+      int downs,
+      boolean deleted,
+      boolean spam,
+      long version,
+      TreeMap<String, String> values,
+      TreeMap<String, String> kinds) {}
 
   static Optional<Stored> stored(DataSource ds, ThingType type, long id) {
     try (Connection c = ds.getConnection()) {
@@ -116,21 +131,33 @@ final class ThingStoreSupport {
       c.setTransactionIsolation(Connection.TRANSACTION_REPEATABLE_READ);
       try {
         Stored s = null;
-        try (PreparedStatement ps = c.prepareStatement(
-            "select ups, downs, deleted, spam, version from thing_" + type.name() + " where thing_id = ?")) {
+        try (PreparedStatement ps =
+            c.prepareStatement(
+                "select ups, downs, deleted, spam, version from thing_"
+                    + type.name()
+                    + " where thing_id = ?")) {
           ps.setLong(1, id);
           try (ResultSet rs = ps.executeQuery()) {
             if (rs.next()) {
-              s = new Stored(id, rs.getInt(1), rs.getInt(2), rs.getBoolean(3), rs.getBoolean(4), rs.getLong(5),
-                  new TreeMap<>(), new TreeMap<>());
+              s =
+                  new Stored(
+                      id,
+                      rs.getInt(1),
+                      rs.getInt(2),
+                      rs.getBoolean(3),
+                      rs.getBoolean(4),
+                      rs.getLong(5),
+                      new TreeMap<>(),
+                      new TreeMap<>());
             }
           }
         }
         if (s == null) {
           return Optional.empty();
         }
-        try (PreparedStatement ps = c.prepareStatement(
-            "select key, value, kind from data_" + type.name() + " where thing_id = ?")) {
+        try (PreparedStatement ps =
+            c.prepareStatement(
+                "select key, value, kind from data_" + type.name() + " where thing_id = ?")) {
           ps.setLong(1, id);
           try (ResultSet rs = ps.executeQuery()) {
             while (rs.next()) {
@@ -149,12 +176,14 @@ final class ThingStoreSupport {
   }
 
   static Stored storedOrFail(DataSource ds, Thing t) {
-    return stored(ds, t.type(), t.id()).orElseThrow(() -> new AssertionError(t.fullname() + " is not in the database"));
+    return stored(ds, t.type(), t.id())
+        .orElseThrow(() -> new AssertionError(t.fullname() + " is not in the database"));
   }
 
   /** The first column of every row, as text. */
   static List<String> column(DataSource ds, String sql, Object... params) {
-    try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+    try (Connection c = ds.getConnection();
+        PreparedStatement ps = c.prepareStatement(sql)) {
       bind(c, ps, params);
       List<String> out = new ArrayList<>();
       try (ResultSet rs = ps.executeQuery()) {
@@ -173,7 +202,8 @@ final class ThingStoreSupport {
   }
 
   static void execute(DataSource ds, String sql, Object... params) {
-    try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+    try (Connection c = ds.getConnection();
+        PreparedStatement ps = c.prepareStatement(sql)) {
       bind(c, ps, params);
       ps.execute();
     } catch (SQLException e) {
@@ -181,7 +211,8 @@ final class ThingStoreSupport {
     }
   }
 
-  private static void bind(Connection c, PreparedStatement ps, Object[] params) throws SQLException {
+  private static void bind(Connection c, PreparedStatement ps, Object[] params)
+      throws SQLException {
     for (int i = 0; i < params.length; i++) {
       Object p = params[i];
       if (p instanceof Long[] a) {
@@ -195,6 +226,11 @@ final class ThingStoreSupport {
 
   /** The registry id of a thing type, read from thingdb_registry. */
   static int typeId(DataSource ds, ThingType type) {
-    return Integer.parseInt(column(ds, "select type_id from thingdb_registry where kind = 't' and name = ?", type.name()).get(0));
+    return Integer.parseInt(
+        column(
+                ds,
+                "select type_id from thingdb_registry where kind = 't' and name = ?",
+                type.name())
+            .get(0));
   }
 }

@@ -10,28 +10,28 @@ import java.util.Objects;
  * first {@code capacity} of them. The queue processors refill a listing from the database with
  * {@link #query()}. Immutable and thread-safe.
  *
- * @param type     the listed things' type
- * @param filter   the filter of the query, or null for every live thing of the type
- * @param sort     the sort
+ * @param type the listed things' type
+ * @param filter the filter of the query, or null for every live thing of the type
+ * @param sort the sort
  * @param capacity the number of entries readers see, 1 to {@link Listing#MAX_CAPACITY}
  */
 public record ListingDefinition(ThingType type, Filter filter, ListingSort sort, int capacity) {
 
-    /**
-     * Checks the parts.
-     *
-     * @throws NullPointerException     if {@code type} or {@code sort} is null
-     * @throws IllegalArgumentException if {@code capacity} is out of range
-     */
-    public ListingDefinition {
-        Objects.requireNonNull(type, "listing definition: type must not be null");
-        Objects.requireNonNull(sort, "listing definition: sort must not be null");
-        Listing.checkCapacity(capacity);
-    }
+  /**
+   * Checks the parts.
+   *
+   * @throws NullPointerException if {@code type} or {@code sort} is null
+   * @throws IllegalArgumentException if {@code capacity} is out of range
+   */
+  public ListingDefinition {
+    Objects.requireNonNull(type, "listing definition: type must not be null");
+    Objects.requireNonNull(sort, "listing definition: sort must not be null");
+    Listing.checkCapacity(capacity);
+  }
 
-    /** The query of the listing, without limit or cursor; deleted and spam things excluded. */
-    public ThingQuery query() {
-        ThingQuery q = ThingQuery.of(type).sort(sort.coreSort());
-        return filter == null ? q : q.where(filter);
-    }
+  /** The query of the listing, without limit or cursor; deleted and spam things excluded. */
+  public ThingQuery query() {
+    ThingQuery q = ThingQuery.of(type).sort(sort.coreSort());
+    return filter == null ? q : q.where(filter);
+  }
 }

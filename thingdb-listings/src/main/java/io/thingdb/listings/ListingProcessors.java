@@ -1,10 +1,9 @@
 package io.thingdb.listings;
 
-import io.thingdb.core.ThingQuery;
 import io.thingdb.core.Thing;
 import io.thingdb.core.ThingDb;
 import io.thingdb.core.ThingDbException;
-import io.thingdb.core.ThingType;
+import io.thingdb.core.ThingQuery;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -31,18 +30,18 @@ import org.slf4j.LoggerFactory;
  * Listing-queue processors: worker threads (in this process, or in several processes sharing the
  * database) that apply the queued listing-update jobs.
  *
- * <p>Work is claimed by listing, not by job: a worker locks one dirty listing key ({@code select ...
- * from thingdb_listing_dirty order by since limit 1 for update skip locked}), takes all of that
+ * <p>Work is claimed by listing, not by job: a worker locks one dirty listing key ({@code select
+ * ... from thingdb_listing_dirty order by since limit 1 for update skip locked}), takes all of that
  * key's pending jobs, and applies them to the stored listing as one versioned read-modify-write in
  * the same transaction: load the things at least at their committed versions ({@link
- * ThingDb#getLatest}), upsert live things that still belong to the
- * listing and remove the others, refill from the database with the listing's query when {@link
- * Listing#needsRefill()}, write the row at version + 1 ({@code where version = ?}), delete the dirty
- * row, COMMIT, and only then publish to the cache (no lock is held across a cache call). A hot
- * listing is worked on by one worker at a time, so adding workers never adds contention on it.
+ * ThingDb#getLatest}), upsert live things that still belong to the listing and remove the others,
+ * refill from the database with the listing's query when {@link Listing#needsRefill()}, write the
+ * row at version + 1 ({@code where version = ?}), delete the dirty row, COMMIT, and only then
+ * publish to the cache (no lock is held across a cache call). A hot listing is worked on by one
+ * worker at a time, so adding workers never adds contention on it.
  *
- * <p>The worker threads also pace each listing: they claim a dirty listing only if its row was
- * last written at least {@link Builder#writeInterval} ago, so the jobs of a hot listing that arrive
+ * <p>The worker threads also pace each listing: they claim a dirty listing only if its row was last
+ * written at least {@link Builder#writeInterval} ago, so the jobs of a hot listing that arrive
  * meanwhile are applied together. Without pacing, every idle worker would claim a hot listing as
  * soon as one job arrived, and adding workers would multiply the listing writes (and the CPU they
  * take from the writers) instead of the throughput. A quiet listing is written as soon as a worker
@@ -56,476 +55,496 @@ import org.slf4j.LoggerFactory;
  * <p>Thread-safe. {@link #close()} stops the threads it started and waits for them.
  */
 public final class ListingProcessors implements AutoCloseable {
-    private static final Logger log = LoggerFactory.getLogger(ListingProcessors.class);
-    private static final AtomicInteger INSTANCES = new AtomicInteger();
+  private static final Logger log = LoggerFactory.getLogger(ListingProcessors.class);
+  private static final AtomicInteger INSTANCES = new AtomicInteger();
 
+  private final ThingDb db;
+  private final DataSource dataSource;
+  private final ListingStore store;
+  private final ListingRouting routing;
+  private final int threads;
+  private final Duration idleWait;
+  private final long writeIntervalMicros;
+  private final Clock clock;
+  private final BatchHook hook;
+  private final List<Thread> workers = new ArrayList<>();
+  private final LongAdder batches = new LongAdder();
+  private final LongAdder jobsApplied = new LongAdder();
+  private final LongAdder listingWrites = new LongAdder();
+  private final LongAdder conflicts = new LongAdder();
+  private final LongAdder failures = new LongAdder();
+  private final LongAdder refills = new LongAdder();
+  private volatile boolean running;
+
+  /** A test and instrumentation hook called inside the batch transaction before COMMIT. */
+  @FunctionalInterface
+  interface BatchHook {
+    void beforeCommit(Connection c, String key, int jobs) throws Exception;
+  }
+
+  private ListingProcessors(Builder b) {
+    this.db = b.db;
+    this.dataSource = b.dataSource;
+    this.store = b.store;
+    this.routing = b.routing;
+    this.threads = b.threads;
+    this.idleWait = b.idleWait;
+    this.writeIntervalMicros = b.writeInterval.toNanos() / 1000;
+    this.clock = b.clock;
+    this.hook = b.hook;
+  }
+
+  /**
+   * Returns a builder.
+   *
+   * @param db the application's ThingDb (loads things and runs refill queries)
+   * @param dataSource the primary of the database holding the queue (the voted types' database)
+   * @param store the listing store (on the same database)
+   * @param routing the routing that {@link Votes} uses
+   */
+  public static Builder builder(
+      ThingDb db, DataSource dataSource, ListingStore store, ListingRouting routing) {
+    return new Builder(db, dataSource, store, routing);
+  }
+
+  /**
+   * Starts the worker threads. Each loops: claim and apply one listing's batch; when none is dirty,
+   * sleep the idle wait.
+   *
+   * @throws IllegalStateException if already started
+   */
+  public synchronized ListingProcessors start() {
+    if (running || !workers.isEmpty()) {
+      throw new IllegalStateException(
+          "listing processors already started (threads=" + threads + ")");
+    }
+    running = true;
+    int instance = INSTANCES.incrementAndGet();
+    for (int i = 0; i < threads; i++) {
+      Thread t = new Thread(this::loop, "thingdb-listings-" + instance + "-" + i);
+      t.setDaemon(true);
+      workers.add(t);
+      t.start();
+    }
+    return this;
+  }
+
+  private void loop() {
+    while (running) {
+      int done;
+      try {
+        done = process(writeIntervalMicros);
+      } catch (RuntimeException e) {
+        failures.increment();
+        log.warn("listing batch failed; its transaction rolled back and its jobs stay queued", e);
+        done = -1;
+      }
+      if (done < 0) {
+        try {
+          Thread.sleep(idleWait.toMillis());
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          return;
+        }
+      }
+    }
+  }
+
+  /**
+   * Claims one dirty listing and applies all its pending jobs in one transaction.
+   *
+   * @return the number of jobs applied, or -1 if no listing was dirty (or all were claimed)
+   * @throws ThingDbException if the database fails or the batch fails; the batch is rolled back and
+   *     stays queued
+   */
+  public int processOne() {
+    return process(0);
+  }
+
+  private int process(long paceMicros) {
+    String key = null;
+    Batch done;
+    try (Connection c = dataSource.getConnection()) {
+      c.setAutoCommit(false);
+      try {
+        key = claim(c, paceMicros);
+        if (key == null) {
+          c.rollback();
+          return -1;
+        }
+        done = apply(c, key);
+        if (done == null) {
+          c.rollback();
+          conflicts.increment();
+          return 0;
+        }
+        hook.beforeCommit(c, key, done.jobs);
+        c.commit();
+      } catch (Exception e) {
+        try {
+          c.rollback();
+        } catch (SQLException suppressed) {
+          e.addSuppressed(suppressed);
+        }
+        failures.increment();
+        if (key != null) {
+          sendToBack(key);
+        }
+        if (e instanceof InterruptedException) {
+          Thread.currentThread().interrupt();
+        }
+        if (e instanceof ThingDbException te) {
+          throw te;
+        }
+        throw new ThingDbException(
+            "listing batch for "
+                + (key == null ? "(no key claimed)" : key)
+                + " failed and was rolled back; its jobs stay queued: "
+                + e.getMessage(),
+            e);
+      }
+    } catch (SQLException e) {
+      throw new ThingDbException("listing batch failed: " + e.getMessage(), e);
+    }
+    batches.increment();
+    jobsApplied.add(done.jobs);
+    if (done.data != null) {
+      listingWrites.increment();
+      try {
+        store.publish(key, done.data, done.version);
+      } catch (RuntimeException e) {
+        // The row is durable; a reader's miss loads it. A stale cached copy would remain
+        // until the next write of this listing publishes over it.
+        log.warn("publishing listing {} at version {} to the cache failed", key, done.version, e);
+      }
+    }
+    return done.jobs;
+  }
+
+  /**
+   * After a failed batch, moves the key behind the other dirty keys: claims go oldest first, so a
+   * key that fails every time (a routing bug, a corrupt row) would otherwise be claimed again at
+   * once and starve every other listing. Best effort, in its own connection: the failed one may be
+   * dead.
+   */
+  private void sendToBack(String key) {
+    try (Connection c = dataSource.getConnection();
+        PreparedStatement ps =
+            c.prepareStatement(
+                "update thingdb_listing_dirty set since = now() where listing_key = ?")) {
+      ps.setString(1, key);
+      ps.executeUpdate();
+    } catch (SQLException | RuntimeException e) {
+      log.debug("could not move failed listing {} to the back of the queue", key, e);
+    }
+  }
+
+  /** Processes until no listing is dirty; returns the number of jobs applied. */
+  public long drain() {
+    long total = 0;
+    int n;
+    while ((n = processOne()) >= 0) {
+      total += n;
+    }
+    return total;
+  }
+
+  private record Batch(int jobs, byte[] data, long version) {}
+
+  private static String claim(Connection c, long paceMicros) throws SQLException {
+    String sql =
+        paceMicros == 0
+            ? "select listing_key from thingdb_listing_dirty order by since limit 1 for update skip locked"
+            : "select d.listing_key from thingdb_listing_dirty d where not exists (select 1 from thingdb_listing l"
+                + " where l.key = d.listing_key and l.updated_at > now() - ? * interval '1 microsecond')"
+                + " order by d.since limit 1 for update of d skip locked";
+    try (PreparedStatement ps = c.prepareStatement(sql)) {
+      if (paceMicros != 0) {
+        ps.setLong(1, paceMicros);
+      }
+      try (ResultSet rs = ps.executeQuery()) {
+        return rs.next() ? rs.getString(1) : null;
+      }
+    }
+  }
+
+  /** The batch of one claimed key, inside the claim's transaction; null on a version conflict. */
+  private Batch apply(Connection c, String key) throws SQLException {
+    Set<Long> ids = new LinkedHashSet<>();
+    int jobs = 0;
+    try (PreparedStatement ps =
+        c.prepareStatement(
+            "delete from thingdb_listing_job where listing_key = ? returning thing_id")) {
+      ps.setString(1, key);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          ids.add(rs.getLong(1));
+          jobs++;
+        }
+      }
+    }
+    if (ListingKeys.isRecomputed(key)) {
+      throw new IllegalStateException(
+          "listing "
+              + key
+              + " has jobs, but keys <prefix>:top|controversial:<window>"
+              + " belong to ListingRecompute, which replaces them whole; Votes refuses to route writes to them,"
+              + " so these jobs were inserted some other way");
+    }
+    ListingDefinition def = routing.definition(key);
+    if (def == null) {
+      throw new IllegalStateException(
+          "listing routing " + routing + " returned no definition for " + key);
+    }
+    ListingStore.Stored stored = ListingStore.read(c, key, true);
+    long expected = stored == null ? 0 : stored.version();
+    Listing listing = stored == null ? null : ListingStore.decode(key, stored.data());
+    if (listing == null || listing.capacity() != def.capacity()) {
+      listing = Listing.create(def.capacity());
+    }
+    // At least their committed versions (core's getLatest): the writer updates the cache only
+    // after COMMIT, so in between the cache can still serve the previous version, and taking
+    // that would consume the job with a stale value.
+    List<Thing> things = db.getLatest(def.type(), ids);
+    Map<Long, Thing> byId = new HashMap<>();
+    for (Thing t : things) {
+      byId.put(t.id(), t);
+    }
+    for (long id : ids) {
+      Thing t = byId.get(id);
+      if (t == null || !belongs(t, key)) {
+        listing.remove(id);
+      } else {
+        listing.upsert(id, t.version(), def.sort().value(t));
+      }
+    }
+    if (listing.needsRefill()) {
+      refill(listing, def);
+      // The refill may have served some things from the cache at an older version; this
+      // batch's things are fresh, so apply them again (an upsert never goes back a version).
+      for (long id : ids) {
+        Thing t = byId.get(id);
+        if (t == null || !belongs(t, key)) {
+          listing.remove(id);
+        } else {
+          listing.upsert(id, t.version(), def.sort().value(t));
+        }
+      }
+    }
+    byte[] data = listing.encode();
+    if (!ListingStore.write(c, key, expected, data)) {
+      return null;
+    }
+    try (PreparedStatement ps =
+        c.prepareStatement("delete from thingdb_listing_dirty where listing_key = ?")) {
+      ps.setString(1, key);
+      ps.executeUpdate();
+    }
+    return new Batch(jobs, data, expected + 1);
+  }
+
+  private boolean belongs(Thing t, String key) {
+    return !t.deleted() && !t.spam() && routing.listingsOf(t).contains(key);
+  }
+
+  private void refill(Listing listing, ListingDefinition def) {
+    refills.increment();
+    int want = listing.maxSize() + 1;
+    List<Listing.Entry> entries = new ArrayList<>(want);
+    ThingQuery base = def.query();
+    String after = null;
+    while (entries.size() < want) {
+      int limit = Math.min(ThingQuery.MAX_LIMIT, want - entries.size());
+      ThingQuery q = base.limit(limit);
+      if (after != null) {
+        q = q.after(after);
+      }
+      ThingQuery.Result page = db.query(q);
+      for (Thing t : page.things()) {
+        entries.add(new Listing.Entry(t.id(), t.version(), def.sort().value(t)));
+      }
+      Optional<String> next = page.next();
+      if (page.things().size() < limit || next.isEmpty()) {
+        break;
+      }
+      after = next.get();
+    }
+    // The SQL sort and the Java one agree on order (see Sorts); sort again by the Java values so
+    // replaceAll's precondition holds even for values the cache served at an older version.
+    entries.sort((a, b) -> Sorts.compare(a.value(), a.id(), b.value(), b.id()));
+    listing.replaceAll(entries, entries.size() < want);
+  }
+
+  /** The number of queued jobs. */
+  public long queueDepth() {
+    return stats().depth();
+  }
+
+  /** The age of the oldest queued job, or empty if the queue is empty. */
+  public Optional<Duration> oldestJobAge() {
+    return Optional.ofNullable(stats().oldestAge());
+  }
+
+  private record QueueStats(long depth, Duration oldestAge) {}
+
+  private QueueStats stats() {
+    try (Connection c = dataSource.getConnection();
+        PreparedStatement ps =
+            c.prepareStatement("select count(*), min(created_at) from thingdb_listing_job");
+        ResultSet rs = ps.executeQuery()) {
+      rs.next();
+      Timestamp oldest = rs.getTimestamp(2);
+      Duration age = oldest == null ? null : Duration.between(oldest.toInstant(), clock.instant());
+      return new QueueStats(rs.getLong(1), age == null || !age.isNegative() ? age : Duration.ZERO);
+    } catch (SQLException e) {
+      throw new ThingDbException("reading the listing queue depth failed: " + e.getMessage(), e);
+    }
+  }
+
+  /** Batches committed. */
+  public long batches() {
+    return batches.sum();
+  }
+
+  /** Jobs applied in committed batches. */
+  public long jobsApplied() {
+    return jobsApplied.sum();
+  }
+
+  /** Listing rows written. */
+  public long listingWrites() {
+    return listingWrites.sum();
+  }
+
+  /** Batches abandoned because the listing row's version had moved. */
+  public long versionConflicts() {
+    return conflicts.sum();
+  }
+
+  /** Batches that failed and were rolled back. */
+  public long failures() {
+    return failures.sum();
+  }
+
+  /** Refills from the database. */
+  public long refills() {
+    return refills.sum();
+  }
+
+  /** Stops the worker threads, waiting up to 10 seconds for their current batches. Idempotent. */
+  @Override
+  public void close() {
+    List<Thread> started;
+    synchronized (this) {
+      running = false;
+      started = new ArrayList<>(workers);
+    }
+    for (Thread t : started) {
+      try {
+        t.join(TimeUnit.SECONDS.toMillis(10));
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        break;
+      }
+      if (t.isAlive()) {
+        log.warn("listing processor {} did not stop within 10 s", t.getName());
+      }
+    }
+  }
+
+  /** Builds {@link ListingProcessors}. Not thread-safe. */
+  public static final class Builder {
     private final ThingDb db;
     private final DataSource dataSource;
     private final ListingStore store;
     private final ListingRouting routing;
-    private final int threads;
-    private final Duration idleWait;
-    private final long writeIntervalMicros;
-    private final Clock clock;
-    private final BatchHook hook;
-    private final List<Thread> workers = new ArrayList<>();
-    private final LongAdder batches = new LongAdder();
-    private final LongAdder jobsApplied = new LongAdder();
-    private final LongAdder listingWrites = new LongAdder();
-    private final LongAdder conflicts = new LongAdder();
-    private final LongAdder failures = new LongAdder();
-    private final LongAdder refills = new LongAdder();
-    private volatile boolean running;
+    private int threads = 1;
+    private Duration idleWait = Duration.ofMillis(50);
+    private Duration writeInterval = Duration.ofMillis(100);
+    private Clock clock = Clock.systemUTC();
+    private BatchHook hook = (c, key, jobs) -> {};
 
-    /** A test and instrumentation hook called inside the batch transaction before COMMIT. */
-    @FunctionalInterface
-    interface BatchHook {
-        void beforeCommit(Connection c, String key, int jobs) throws Exception;
-    }
-
-    private ListingProcessors(Builder b) {
-        this.db = b.db;
-        this.dataSource = b.dataSource;
-        this.store = b.store;
-        this.routing = b.routing;
-        this.threads = b.threads;
-        this.idleWait = b.idleWait;
-        this.writeIntervalMicros = b.writeInterval.toNanos() / 1000;
-        this.clock = b.clock;
-        this.hook = b.hook;
+    private Builder(ThingDb db, DataSource dataSource, ListingStore store, ListingRouting routing) {
+      this.db = Objects.requireNonNull(db, "db must not be null");
+      this.dataSource = Objects.requireNonNull(dataSource, "dataSource must not be null");
+      this.store = Objects.requireNonNull(store, "store must not be null");
+      this.routing = Objects.requireNonNull(routing, "routing must not be null");
     }
 
     /**
-     * Returns a builder.
+     * Worker threads {@link #start()} starts, 1 to 64. Default 1.
      *
-     * @param db         the application's ThingDb (loads things and runs refill queries)
-     * @param dataSource the primary of the database holding the queue (the voted types' database)
-     * @param store      the listing store (on the same database)
-     * @param routing    the routing that {@link Votes} uses
+     * @throws IllegalArgumentException if out of range
      */
-    public static Builder builder(ThingDb db, DataSource dataSource, ListingStore store, ListingRouting routing) {
-        return new Builder(db, dataSource, store, routing);
+    public Builder threads(int threads) {
+      if (threads < 1 || threads > 64) {
+        throw new IllegalArgumentException(
+            "listing processor threads must be between 1 and 64 (threads=" + threads + ")");
+      }
+      this.threads = threads;
+      return this;
     }
 
     /**
-     * Starts the worker threads. Each loops: claim and apply one listing's batch; when none is
-     * dirty, sleep the idle wait.
+     * How long an idle worker sleeps before looking again, 1 ms to 1 minute. Default 50 ms.
      *
-     * @throws IllegalStateException if already started
+     * @throws IllegalArgumentException if out of range
      */
-    public synchronized ListingProcessors start() {
-        if (running || !workers.isEmpty()) {
-            throw new IllegalStateException("listing processors already started (threads=" + threads + ")");
-        }
-        running = true;
-        int instance = INSTANCES.incrementAndGet();
-        for (int i = 0; i < threads; i++) {
-            Thread t = new Thread(this::loop, "thingdb-listings-" + instance + "-" + i);
-            t.setDaemon(true);
-            workers.add(t);
-            t.start();
-        }
-        return this;
-    }
-
-    private void loop() {
-        while (running) {
-            int done;
-            try {
-                done = process(writeIntervalMicros);
-            } catch (RuntimeException e) {
-                failures.increment();
-                log.warn("listing batch failed; its transaction rolled back and its jobs stay queued", e);
-                done = -1;
-            }
-            if (done < 0) {
-                try {
-                    Thread.sleep(idleWait.toMillis());
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    return;
-                }
-            }
-        }
+    public Builder idleWait(Duration wait) {
+      Objects.requireNonNull(wait, "idle wait must not be null");
+      if (wait.toMillis() < 1 || wait.compareTo(Duration.ofMinutes(1)) > 0) {
+        throw new IllegalArgumentException("idle wait must be between 1 ms and 1 minute: " + wait);
+      }
+      this.idleWait = wait;
+      return this;
     }
 
     /**
-     * Claims one dirty listing and applies all its pending jobs in one transaction.
+     * The shortest time between two writes of one listing by the worker threads, 0 to 1 minute;
+     * jobs that arrive meanwhile wait and are applied in one batch. Bounds a hot listing to one
+     * write per interval whatever the number of workers, at the cost of up to this much delay
+     * before a vote on it is visible. Zero turns pacing off. Default 100 ms.
      *
-     * @return the number of jobs applied, or -1 if no listing was dirty (or all were claimed)
-     * @throws ThingDbException if the database fails or the batch fails; the batch is rolled back
-     *     and stays queued
+     * @throws IllegalArgumentException if out of range
      */
-    public int processOne() {
-        return process(0);
+    public Builder writeInterval(Duration interval) {
+      Objects.requireNonNull(interval, "write interval must not be null");
+      if (interval.isNegative() || interval.compareTo(Duration.ofMinutes(1)) > 0) {
+        throw new IllegalArgumentException(
+            "listing write interval must be between 0 and 1 minute: " + interval);
+      }
+      this.writeInterval = interval;
+      return this;
     }
 
-    private int process(long paceMicros) {
-        String key = null;
-        Batch done;
-        try (Connection c = dataSource.getConnection()) {
-            c.setAutoCommit(false);
-            try {
-                key = claim(c, paceMicros);
-                if (key == null) {
-                    c.rollback();
-                    return -1;
-                }
-                done = apply(c, key);
-                if (done == null) {
-                    c.rollback();
-                    conflicts.increment();
-                    return 0;
-                }
-                hook.beforeCommit(c, key, done.jobs);
-                c.commit();
-            } catch (Exception e) {
-                try {
-                    c.rollback();
-                } catch (SQLException suppressed) {
-                    e.addSuppressed(suppressed);
-                }
-                failures.increment();
-                if (key != null) {
-                    sendToBack(key);
-                }
-                if (e instanceof InterruptedException) {
-                    Thread.currentThread().interrupt();
-                }
-                if (e instanceof ThingDbException te) {
-                    throw te;
-                }
-                throw new ThingDbException("listing batch for " + (key == null ? "(no key claimed)" : key)
-                        + " failed and was rolled back; its jobs stay queued: " + e.getMessage(), e);
-            }
-        } catch (SQLException e) {
-            throw new ThingDbException("listing batch failed: " + e.getMessage(), e);
-        }
-        batches.increment();
-        jobsApplied.add(done.jobs);
-        if (done.data != null) {
-            listingWrites.increment();
-            try {
-                store.publish(key, done.data, done.version);
-            } catch (RuntimeException e) {
-                // The row is durable; a reader's miss loads it. A stale cached copy would remain
-                // until the next write of this listing publishes over it.
-                log.warn("publishing listing {} at version {} to the cache failed", key, done.version, e);
-            }
-        }
-        return done.jobs;
+    /** The clock for {@link #oldestJobAge()}. */
+    public Builder clock(Clock clock) {
+      this.clock = Objects.requireNonNull(clock, "clock must not be null");
+      return this;
+    }
+
+    Builder hook(BatchHook hook) {
+      this.hook = Objects.requireNonNull(hook, "hook");
+      return this;
     }
 
     /**
-     * After a failed batch, moves the key behind the other dirty keys: claims go oldest first, so a
-     * key that fails every time (a routing bug, a corrupt row) would otherwise be claimed again at
-     * once and starve every other listing. Best effort, in its own connection: the failed one may be
-     * dead.
+     * Creates the queue tables if missing and returns the (not yet started) processors.
+     *
+     * @throws IllegalArgumentException if the store is on another database than the queue (a batch
+     *     writes the listing in the same transaction as it consumes the jobs)
+     * @throws ThingDbException if the database fails
      */
-    private void sendToBack(String key) {
-        try (Connection c = dataSource.getConnection();
-                PreparedStatement ps = c.prepareStatement("update thingdb_listing_dirty set since = now() where listing_key = ?")) {
-            ps.setString(1, key);
-            ps.executeUpdate();
-        } catch (SQLException | RuntimeException e) {
-            log.debug("could not move failed listing {} to the back of the queue", key, e);
-        }
+    public ListingProcessors build() {
+      if (!DatabaseIdentity.of(dataSource, "the processors' DataSource")
+          .equals(DatabaseIdentity.of(store.dataSource(), "the listing store's DataSource"))) {
+        throw new IllegalArgumentException(
+            "the listing store is on another database than the queue the"
+                + " processors consume: a batch writes the listing in the same transaction as it deletes the"
+                + " jobs, so build the ListingStore and the ListingProcessors on the same database's primary");
+      }
+      ListingQueue.createTables(dataSource);
+      return new ListingProcessors(this);
     }
-
-    /** Processes until no listing is dirty; returns the number of jobs applied. */
-    public long drain() {
-        long total = 0;
-        int n;
-        while ((n = processOne()) >= 0) {
-            total += n;
-        }
-        return total;
-    }
-
-    private record Batch(int jobs, byte[] data, long version) {}
-
-    private static String claim(Connection c, long paceMicros) throws SQLException {
-        String sql = paceMicros == 0
-                ? "select listing_key from thingdb_listing_dirty order by since limit 1 for update skip locked"
-                : "select d.listing_key from thingdb_listing_dirty d where not exists (select 1 from thingdb_listing l"
-                        + " where l.key = d.listing_key and l.updated_at > now() - ? * interval '1 microsecond')"
-                        + " order by d.since limit 1 for update of d skip locked";
-        try (PreparedStatement ps = c.prepareStatement(sql)) {
-            if (paceMicros != 0) {
-                ps.setLong(1, paceMicros);
-            }
-            try (ResultSet rs = ps.executeQuery()) {
-                return rs.next() ? rs.getString(1) : null;
-            }
-        }
-    }
-
-    /** The batch of one claimed key, inside the claim's transaction; null on a version conflict. */
-    private Batch apply(Connection c, String key) throws SQLException {
-        Set<Long> ids = new LinkedHashSet<>();
-        int jobs = 0;
-        try (PreparedStatement ps = c.prepareStatement("delete from thingdb_listing_job where listing_key = ? returning thing_id")) {
-            ps.setString(1, key);
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    ids.add(rs.getLong(1));
-                    jobs++;
-                }
-            }
-        }
-        if (ListingKeys.isRecomputed(key)) {
-            throw new IllegalStateException("listing " + key + " has jobs, but keys <prefix>:top|controversial:<window>"
-                    + " belong to ListingRecompute, which replaces them whole; Votes refuses to route writes to them,"
-                    + " so these jobs were inserted some other way");
-        }
-        ListingDefinition def = routing.definition(key);
-        if (def == null) {
-            throw new IllegalStateException("listing routing " + routing + " returned no definition for " + key);
-        }
-        ListingStore.Stored stored = ListingStore.read(c, key, true);
-        long expected = stored == null ? 0 : stored.version();
-        Listing listing = stored == null ? null : ListingStore.decode(key, stored.data());
-        if (listing == null || listing.capacity() != def.capacity()) {
-            listing = Listing.create(def.capacity());
-        }
-        // At least their committed versions (core's getLatest): the writer updates the cache only
-        // after COMMIT, so in between the cache can still serve the previous version, and taking
-        // that would consume the job with a stale value.
-        List<Thing> things = db.getLatest(def.type(), ids);
-        Map<Long, Thing> byId = new HashMap<>();
-        for (Thing t : things) {
-            byId.put(t.id(), t);
-        }
-        for (long id : ids) {
-            Thing t = byId.get(id);
-            if (t == null || !belongs(t, key)) {
-                listing.remove(id);
-            } else {
-                listing.upsert(id, t.version(), def.sort().value(t));
-            }
-        }
-        if (listing.needsRefill()) {
-            refill(listing, def);
-            // The refill may have served some things from the cache at an older version; this
-            // batch's things are fresh, so apply them again (an upsert never goes back a version).
-            for (long id : ids) {
-                Thing t = byId.get(id);
-                if (t == null || !belongs(t, key)) {
-                    listing.remove(id);
-                } else {
-                    listing.upsert(id, t.version(), def.sort().value(t));
-                }
-            }
-        }
-        byte[] data = listing.encode();
-        if (!ListingStore.write(c, key, expected, data)) {
-            return null;
-        }
-        try (PreparedStatement ps = c.prepareStatement("delete from thingdb_listing_dirty where listing_key = ?")) {
-            ps.setString(1, key);
-            ps.executeUpdate();
-        }
-        return new Batch(jobs, data, expected + 1);
-    }
-
-    private boolean belongs(Thing t, String key) {
-        return !t.deleted() && !t.spam() && routing.listingsOf(t).contains(key);
-    }
-
-    private void refill(Listing listing, ListingDefinition def) {
-        refills.increment();
-        int want = listing.maxSize() + 1;
-        List<Listing.Entry> entries = new ArrayList<>(want);
-        ThingQuery base = def.query();
-        String after = null;
-        while (entries.size() < want) {
-            int limit = Math.min(ThingQuery.MAX_LIMIT, want - entries.size());
-            ThingQuery q = base.limit(limit);
-            if (after != null) {
-                q = q.after(after);
-            }
-            ThingQuery.Result page = db.query(q);
-            for (Thing t : page.things()) {
-                entries.add(new Listing.Entry(t.id(), t.version(), def.sort().value(t)));
-            }
-            Optional<String> next = page.next();
-            if (page.things().size() < limit || next.isEmpty()) {
-                break;
-            }
-            after = next.get();
-        }
-        // The SQL sort and the Java one agree on order (see Sorts); sort again by the Java values so
-        // replaceAll's precondition holds even for values the cache served at an older version.
-        entries.sort((a, b) -> Sorts.compare(a.value(), a.id(), b.value(), b.id()));
-        listing.replaceAll(entries, entries.size() < want);
-    }
-
-    /** The number of queued jobs. */
-    public long queueDepth() {
-        return stats().depth();
-    }
-
-    /** The age of the oldest queued job, or empty if the queue is empty. */
-    public Optional<Duration> oldestJobAge() {
-        return Optional.ofNullable(stats().oldestAge());
-    }
-
-    private record QueueStats(long depth, Duration oldestAge) {}
-
-    private QueueStats stats() {
-        try (Connection c = dataSource.getConnection();
-                PreparedStatement ps = c.prepareStatement("select count(*), min(created_at) from thingdb_listing_job");
-                ResultSet rs = ps.executeQuery()) {
-            rs.next();
-            Timestamp oldest = rs.getTimestamp(2);
-            Duration age = oldest == null ? null : Duration.between(oldest.toInstant(), clock.instant());
-            return new QueueStats(rs.getLong(1), age == null || !age.isNegative() ? age : Duration.ZERO);
-        } catch (SQLException e) {
-            throw new ThingDbException("reading the listing queue depth failed: " + e.getMessage(), e);
-        }
-    }
-
-    /** Batches committed. */
-    public long batches() {
-        return batches.sum();
-    }
-
-    /** Jobs applied in committed batches. */
-    public long jobsApplied() {
-        return jobsApplied.sum();
-    }
-
-    /** Listing rows written. */
-    public long listingWrites() {
-        return listingWrites.sum();
-    }
-
-    /** Batches abandoned because the listing row's version had moved. */
-    public long versionConflicts() {
-        return conflicts.sum();
-    }
-
-    /** Batches that failed and were rolled back. */
-    public long failures() {
-        return failures.sum();
-    }
-
-    /** Refills from the database. */
-    public long refills() {
-        return refills.sum();
-    }
-
-    /** Stops the worker threads, waiting up to 10 seconds for their current batches. Idempotent. */
-    @Override
-    public void close() {
-        List<Thread> started;
-        synchronized (this) {
-            running = false;
-            started = new ArrayList<>(workers);
-        }
-        for (Thread t : started) {
-            try {
-                t.join(TimeUnit.SECONDS.toMillis(10));
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                break;
-            }
-            if (t.isAlive()) {
-                log.warn("listing processor {} did not stop within 10 s", t.getName());
-            }
-        }
-    }
-
-    /** Builds {@link ListingProcessors}. Not thread-safe. */
-    public static final class Builder {
-        private final ThingDb db;
-        private final DataSource dataSource;
-        private final ListingStore store;
-        private final ListingRouting routing;
-        private int threads = 1;
-        private Duration idleWait = Duration.ofMillis(50);
-        private Duration writeInterval = Duration.ofMillis(100);
-        private Clock clock = Clock.systemUTC();
-        private BatchHook hook = (c, key, jobs) -> { };
-
-        private Builder(ThingDb db, DataSource dataSource, ListingStore store, ListingRouting routing) {
-            this.db = Objects.requireNonNull(db, "db must not be null");
-            this.dataSource = Objects.requireNonNull(dataSource, "dataSource must not be null");
-            this.store = Objects.requireNonNull(store, "store must not be null");
-            this.routing = Objects.requireNonNull(routing, "routing must not be null");
-        }
-
-        /**
-         * Worker threads {@link #start()} starts, 1 to 64. Default 1.
-         *
-         * @throws IllegalArgumentException if out of range
-         */
-        public Builder threads(int threads) {
-            if (threads < 1 || threads > 64) {
-                throw new IllegalArgumentException("listing processor threads must be between 1 and 64 (threads=" + threads + ")");
-            }
-            this.threads = threads;
-            return this;
-        }
-
-        /**
-         * How long an idle worker sleeps before looking again, 1 ms to 1 minute. Default 50 ms.
-         *
-         * @throws IllegalArgumentException if out of range
-         */
-        public Builder idleWait(Duration wait) {
-            Objects.requireNonNull(wait, "idle wait must not be null");
-            if (wait.toMillis() < 1 || wait.compareTo(Duration.ofMinutes(1)) > 0) {
-                throw new IllegalArgumentException("idle wait must be between 1 ms and 1 minute: " + wait);
-            }
-            this.idleWait = wait;
-            return this;
-        }
-
-        /**
-         * The shortest time between two writes of one listing by the worker threads, 0 to 1 minute;
-         * jobs that arrive meanwhile wait and are applied in one batch. Bounds a hot listing to one
-         * write per interval whatever the number of workers, at the cost of up to this much delay
-         * before a vote on it is visible. Zero turns pacing off. Default 100 ms.
-         *
-         * @throws IllegalArgumentException if out of range
-         */
-        public Builder writeInterval(Duration interval) {
-            Objects.requireNonNull(interval, "write interval must not be null");
-            if (interval.isNegative() || interval.compareTo(Duration.ofMinutes(1)) > 0) {
-                throw new IllegalArgumentException("listing write interval must be between 0 and 1 minute: " + interval);
-            }
-            this.writeInterval = interval;
-            return this;
-        }
-
-        /** The clock for {@link #oldestJobAge()}. */
-        public Builder clock(Clock clock) {
-            this.clock = Objects.requireNonNull(clock, "clock must not be null");
-            return this;
-        }
-
-        Builder hook(BatchHook hook) {
-            this.hook = Objects.requireNonNull(hook, "hook");
-            return this;
-        }
-
-        /**
-         * Creates the queue tables if missing and returns the (not yet started) processors.
-         *
-         * @throws IllegalArgumentException if the store is on another database than the queue (a
-         *     batch writes the listing in the same transaction as it consumes the jobs)
-         * @throws ThingDbException if the database fails
-         */
-        public ListingProcessors build() {
-            if (!DatabaseIdentity.of(dataSource, "the processors' DataSource").equals(
-                    DatabaseIdentity.of(store.dataSource(), "the listing store's DataSource"))) {
-                throw new IllegalArgumentException("the listing store is on another database than the queue the"
-                        + " processors consume: a batch writes the listing in the same transaction as it deletes the"
-                        + " jobs, so build the ListingStore and the ListingProcessors on the same database's primary");
-            }
-            ListingQueue.createTables(dataSource);
-            return new ListingProcessors(this);
-        }
-    }
+  }
 }

@@ -12,20 +12,20 @@ import java.util.Collection;
  */
 public interface ListingRouting {
 
-    /**
-     * The keys of the listings {@code thing} belongs to while it is live (not deleted, not spam).
-     *
-     * @param thing a thing of a voted or listed type
-     * @return the keys; never null
-     */
-    Collection<String> listingsOf(Thing thing);
+  /**
+   * The keys of the listings {@code thing} belongs to while it is live (not deleted, not spam).
+   *
+   * @param thing a thing of a voted or listed type
+   * @return the keys; never null
+   */
+  Collection<String> listingsOf(Thing thing);
 
-    /**
-     * The definition behind a key returned by {@link #listingsOf}.
-     *
-     * @param key a listing key
-     * @return the definition; never null
-     * @throws IllegalArgumentException if the key is not one this routing produces
-     */
-    ListingDefinition definition(String key);
+  /**
+   * The definition behind a key returned by {@link #listingsOf}.
+   *
+   * @param key a listing key
+   * @return the definition; never null
+   * @throws IllegalArgumentException if the key is not one this routing produces
+   */
+  ListingDefinition definition(String key);
 }

@@ -9,44 +9,46 @@ import java.time.Instant;
  * {@link Sort} whose SQL ordering refills the listing from the database. Immutable and thread-safe.
  */
 public enum ListingSort {
-    /** {@link Sorts#hot}; refilled with {@link Sort#HOT}. */
-    HOT(Sort.HOT),
-    /** {@link Sorts#score} ({@code ups - downs}); refilled with {@link Sort#SCORE}. */
-    TOP(Sort.SCORE),
-    /** {@link Sorts#newSort} (the date); refilled with {@link Sort#DATE}. */
-    NEW(Sort.DATE),
-    /** {@link Sorts#controversy}; refilled with {@link Sort#CONTROVERSY}. */
-    CONTROVERSIAL(Sort.CONTROVERSY);
+  /** {@link Sorts#hot}; refilled with {@link Sort#HOT}. */
+  HOT(Sort.HOT),
+  /** {@link Sorts#score} ({@code ups - downs}); refilled with {@link Sort#SCORE}. */
+  TOP(Sort.SCORE),
+  /** {@link Sorts#newSort} (the date); refilled with {@link Sort#DATE}. */
+  NEW(Sort.DATE),
+  /** {@link Sorts#controversy}; refilled with {@link Sort#CONTROVERSY}. */
+  CONTROVERSIAL(Sort.CONTROVERSY);
 
-    private final Sort coreSort;
+  private final Sort coreSort;
 
-    ListingSort(Sort coreSort) {
-        this.coreSort = coreSort;
-    }
+  ListingSort(Sort coreSort) {
+    this.coreSort = coreSort;
+  }
 
-    /** The core query sort that orders the same way as {@link #value}. */
-    public Sort coreSort() {
-        return coreSort;
-    }
+  /** The core query sort that orders the same way as {@link #value}. */
+  public Sort coreSort() {
+    return coreSort;
+  }
 
-    /**
-     * The sort value of a thing, normalised ({@code -0.0} becomes {@code 0.0}).
-     *
-     * @throws NullPointerException if {@code thing} is null
-     */
-    public double value(Thing thing) {
-        long ups = thing.ups();
-        long downs = thing.downs();
-        double v = switch (this) {
-            case HOT -> Sorts.hot(ups, downs, micros(thing.date()));
-            case TOP -> Sorts.score(ups, downs);
-            case NEW -> Sorts.newSort(micros(thing.date()));
-            case CONTROVERSIAL -> Sorts.controversy(ups, downs);
+  /**
+   * The sort value of a thing, normalised ({@code -0.0} becomes {@code 0.0}).
+   *
+   * @throws NullPointerException if {@code thing} is null
+   */
+  public double value(Thing thing) {
+    long ups = thing.ups();
+    long downs = thing.downs();
+    double v =
+        switch (this) {
+          case HOT -> Sorts.hot(ups, downs, micros(thing.date()));
+          case TOP -> Sorts.score(ups, downs);
+          case NEW -> Sorts.newSort(micros(thing.date()));
+          case CONTROVERSIAL -> Sorts.controversy(ups, downs);
         };
-        return Sorts.normalize(v);
-    }
+    return Sorts.normalize(v);
+  }
 
-    static long micros(Instant instant) {
-        return Math.addExact(Math.multiplyExact(instant.getEpochSecond(), 1_000_000L), instant.getNano() / 1000);
-    }
+  static long micros(Instant instant) {
+    return Math.addExact(
+        Math.multiplyExact(instant.getEpochSecond(), 1_000_000L), instant.getNano() / 1000);
+  }
 }

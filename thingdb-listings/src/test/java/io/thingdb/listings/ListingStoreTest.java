@@ -15,130 +15,152 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 class ListingStoreTest {
-    static PostgresFixture pg;
-    static DataSource ds;
-    static final AtomicInteger KEYS = new AtomicInteger();
+  static PostgresFixture pg;
+  static DataSource ds;
+  static final AtomicInteger KEYS = new AtomicInteger();
 
-    @BeforeAll
-    static void startPostgres() {
-        pg = PostgresFixture.start();
-        ds = pg.createDatabase("listing_store");
-    }
+  @BeforeAll
+  static void startPostgres() {
+    pg = PostgresFixture.start();
+    ds = pg.createDatabase("listing_store");
+  }
 
-    @AfterAll
-    static void stopPostgres() {
-        pg.close();
-    }
+  @AfterAll
+  static void stopPostgres() {
+    pg.close();
+  }
 
-    static Listing listing(int capacity, int items) {
-        Listing l = Listing.create(capacity);
-        List<Listing.Entry> entries = new java.util.ArrayList<>();
-        for (int i = items; i >= 1; i--) {
-            entries.add(new Listing.Entry(i, 1, i * 10.0));
-        }
-        l.replaceAll(entries, true);
-        return l;
+  static Listing listing(int capacity, int items) {
+    Listing l = Listing.create(capacity);
+    List<Listing.Entry> entries = new java.util.ArrayList<>();
+    for (int i = items; i >= 1; i--) {
+      entries.add(new Listing.Entry(i, 1, i * 10.0));
     }
+    l.replaceAll(entries, true);
+    return l;
+  }
 
-    static String key() {
-        return "sr:" + KEYS.incrementAndGet() + ":hot";
-    }
+  static String key() {
+    return "sr:" + KEYS.incrementAndGet() + ":hot";
+  }
 
-    @Test
-    void putThenPageReadsTheListingBackByCursor() {
-        try (InProcessCache cache = InProcessCache.create(); ListingStore store = ListingStore.builder(ds).cache(cache).build()) {
-            String key = key();
-            assertThat(store.put(key, listing(10, 8))).isEqualTo(1);
-            List<Listing.Entry> first = store.page(key, null, 3);
-            assertThat(first).extracting(Listing.Entry::id).containsExactly(8L, 7L, 6L);
-            assertThat(store.page(key, first.get(2).cursor(), 3)).extracting(Listing.Entry::id).containsExactly(5L, 4L, 3L);
-        }
+  @Test
+  void putThenPageReadsTheListingBackByCursor() {
+    try (InProcessCache cache = InProcessCache.create();
+        ListingStore store = ListingStore.builder(ds).cache(cache).build()) {
+      String key = key();
+      assertThat(store.put(key, listing(10, 8))).isEqualTo(1);
+      List<Listing.Entry> first = store.page(key, null, 3);
+      assertThat(first).extracting(Listing.Entry::id).containsExactly(8L, 7L, 6L);
+      assertThat(store.page(key, first.get(2).cursor(), 3))
+          .extracting(Listing.Entry::id)
+          .containsExactly(5L, 4L, 3L);
     }
+  }
 
-    @Test
-    void aSecondPutBumpsTheVersionAndReadersSeeItThroughTheCache() {
-        try (InProcessCache cache = InProcessCache.create(); ListingStore store = ListingStore.builder(ds).cache(cache).build()) {
-            String key = key();
-            store.put(key, listing(10, 3));
-            assertThat(store.page(key, null, 10)).hasSize(3); // now cached
-            assertThat(store.put(key, listing(10, 5))).isEqualTo(2);
-            assertThat(store.page(key, null, 10)).hasSize(5);
-        }
+  @Test
+  void aSecondPutBumpsTheVersionAndReadersSeeItThroughTheCache() {
+    try (InProcessCache cache = InProcessCache.create();
+        ListingStore store = ListingStore.builder(ds).cache(cache).build()) {
+      String key = key();
+      store.put(key, listing(10, 3));
+      assertThat(store.page(key, null, 10)).hasSize(3); // now cached
+      assertThat(store.put(key, listing(10, 5))).isEqualTo(2);
+      assertThat(store.page(key, null, 10)).hasSize(5);
     }
+  }
 
-    @Test
-    void aListingNeverWrittenReadsAsEmpty() {
-        try (ListingStore store = ListingStore.builder(ds).build()) {
-            assertThat(store.page(key(), null, 10)).isEmpty();
-            assertThat(store.get(key())).isEmpty();
-        }
+  @Test
+  void aListingNeverWrittenReadsAsEmpty() {
+    try (ListingStore store = ListingStore.builder(ds).build()) {
+      assertThat(store.page(key(), null, 10)).isEmpty();
+      assertThat(store.get(key())).isEmpty();
     }
+  }
 
-    @Test
-    void aMissLoadsTheRowOnceForConcurrentReaders() throws Exception {
-        try (InProcessCache cache = InProcessCache.create(); ListingStore writer = ListingStore.builder(ds).build();
-                ListingStore store = ListingStore.builder(ds).cache(cache).build()) {
-            String key = key();
-            writer.put(key, listing(10, 4)); // no cache: the reader's cache misses
-            List<Thread> threads = new java.util.ArrayList<>();
-            java.util.concurrent.ConcurrentLinkedQueue<Integer> sizes = new java.util.concurrent.ConcurrentLinkedQueue<>();
-            for (int i = 0; i < 8; i++) {
-                Thread t = new Thread(() -> sizes.add(store.page(key, null, 10).size()));
-                threads.add(t);
-                t.start();
-            }
-            for (Thread t : threads) {
-                t.join();
-            }
-            assertThat(sizes).containsOnly(4).hasSize(8);
-        }
+  @Test
+  void aMissLoadsTheRowOnceForConcurrentReaders() throws Exception {
+    try (InProcessCache cache = InProcessCache.create();
+        ListingStore writer = ListingStore.builder(ds).build();
+        ListingStore store = ListingStore.builder(ds).cache(cache).build()) {
+      String key = key();
+      writer.put(key, listing(10, 4)); // no cache: the reader's cache misses
+      List<Thread> threads = new java.util.ArrayList<>();
+      java.util.concurrent.ConcurrentLinkedQueue<Integer> sizes =
+          new java.util.concurrent.ConcurrentLinkedQueue<>();
+      for (int i = 0; i < 8; i++) {
+        Thread t = new Thread(() -> sizes.add(store.page(key, null, 10).size()));
+        threads.add(t);
+        t.start();
+      }
+      for (Thread t : threads) {
+        t.join();
+      }
+      assertThat(sizes).containsOnly(4).hasSize(8);
     }
+  }
 
-    @Test
-    void badKeysAreRejectedWithTheReason() {
-        try (ListingStore store = ListingStore.builder(ds).keyPattern("(sr|user):\\d+:[a-z:]+").build()) {
-            assertThatThrownBy(() -> store.page("", null, 10)).isInstanceOf(IllegalArgumentException.class)
-                    .hasMessage("listing key must be 1 to 200 characters (length=0, key='')");
-            assertThatThrownBy(() -> store.page("sr:1:" + "a".repeat(200), null, 10)).isInstanceOf(IllegalArgumentException.class)
-                    .hasMessageStartingWith("listing key must be 1 to 200 characters (length=205,");
-            assertThatThrownBy(() -> store.page("sr:1 hot", null, 10)).isInstanceOf(IllegalArgumentException.class)
-                    .hasMessage("listing key must not contain whitespace or control characters (character U+0020 at index 4,"
-                            + " key='sr:1 hot')");
-            assertThatThrownBy(() -> store.page("sr:1:\u0007", null, 10)).isInstanceOf(IllegalArgumentException.class)
-                    .hasMessageContaining("U+0007 at index 5");
-            assertThatThrownBy(() -> store.page("forum:1:hot", null, 10)).isInstanceOf(IllegalArgumentException.class)
-                    .hasMessage("listing key 'forum:1:hot' does not match the configured listing key pattern (sr|user):\\d+:[a-z:]+");
-            assertThatThrownBy(() -> store.page(null, null, 10)).isInstanceOf(NullPointerException.class)
-                    .hasMessage("listing key must not be null");
-        }
+  @Test
+  void badKeysAreRejectedWithTheReason() {
+    try (ListingStore store =
+        ListingStore.builder(ds).keyPattern("(sr|user):\\d+:[a-z:]+").build()) {
+      assertThatThrownBy(() -> store.page("", null, 10))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessage("listing key must be 1 to 200 characters (length=0, key='')");
+      assertThatThrownBy(() -> store.page("sr:1:" + "a".repeat(200), null, 10))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageStartingWith("listing key must be 1 to 200 characters (length=205,");
+      assertThatThrownBy(() -> store.page("sr:1 hot", null, 10))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessage(
+              "listing key must not contain whitespace or control characters (character U+0020 at index 4,"
+                  + " key='sr:1 hot')");
+      assertThatThrownBy(() -> store.page("sr:1:\u0007", null, 10))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("U+0007 at index 5");
+      assertThatThrownBy(() -> store.page("forum:1:hot", null, 10))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessage(
+              "listing key 'forum:1:hot' does not match the configured listing key pattern (sr|user):\\d+:[a-z:]+");
+      assertThatThrownBy(() -> store.page(null, null, 10))
+          .isInstanceOf(NullPointerException.class)
+          .hasMessage("listing key must not be null");
     }
+  }
 
-    @Test
-    void badLimitsAndPatternsAreRejected() {
-        try (ListingStore store = ListingStore.builder(ds).build()) {
-            assertThatThrownBy(() -> store.page("sr:1:hot", null, 0)).isInstanceOf(IllegalArgumentException.class)
-                    .hasMessage("page limit must be between 1 and 100 (limit=0, key=sr:1:hot)");
-            assertThatThrownBy(() -> store.page("sr:1:hot", null, 101)).isInstanceOf(IllegalArgumentException.class)
-                    .hasMessage("page limit must be between 1 and 100 (limit=101, key=sr:1:hot)");
-        }
-        assertThatThrownBy(() -> ListingStore.builder(ds).keyPattern("(")).isInstanceOf(IllegalArgumentException.class)
-                .hasMessageStartingWith("listing key pattern does not compile:");
-        assertThatThrownBy(() -> ListingStore.builder(ds).cacheTtl(java.time.Duration.ZERO))
-                .isInstanceOf(IllegalArgumentException.class).hasMessage("cache ttl must be positive: PT0S");
+  @Test
+  void badLimitsAndPatternsAreRejected() {
+    try (ListingStore store = ListingStore.builder(ds).build()) {
+      assertThatThrownBy(() -> store.page("sr:1:hot", null, 0))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessage("page limit must be between 1 and 100 (limit=0, key=sr:1:hot)");
+      assertThatThrownBy(() -> store.page("sr:1:hot", null, 101))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessage("page limit must be between 1 and 100 (limit=101, key=sr:1:hot)");
     }
+    assertThatThrownBy(() -> ListingStore.builder(ds).keyPattern("("))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageStartingWith("listing key pattern does not compile:");
+    assertThatThrownBy(() -> ListingStore.builder(ds).cacheTtl(java.time.Duration.ZERO))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("cache ttl must be positive: PT0S");
+  }
 
-    @Test
-    void corruptStoredBytesAreReportedWithTheKey() throws Exception {
-        try (ListingStore store = ListingStore.builder(ds).build()) {
-            String key = key();
-            try (Connection c = ds.getConnection();
-                    PreparedStatement ps = c.prepareStatement("insert into thingdb_listing (key, version, data) values (?, 1, ?)")) {
-                ps.setString(1, key);
-                ps.setBytes(2, new byte[] {1, 2, 3});
-                ps.executeUpdate();
-            }
-            assertThatThrownBy(() -> store.page(key, null, 10)).isInstanceOf(io.thingdb.core.ThingDbException.class)
-                    .hasMessageStartingWith("stored listing " + key + " is corrupt: ");
-        }
+  @Test
+  void corruptStoredBytesAreReportedWithTheKey() throws Exception {
+    try (ListingStore store = ListingStore.builder(ds).build()) {
+      String key = key();
+      try (Connection c = ds.getConnection();
+          PreparedStatement ps =
+              c.prepareStatement(
+                  "insert into thingdb_listing (key, version, data) values (?, 1, ?)")) {
+        ps.setString(1, key);
+        ps.setBytes(2, new byte[] {1, 2, 3});
+        ps.executeUpdate();
+      }
+      assertThatThrownBy(() -> store.page(key, null, 10))
+          .isInstanceOf(io.thingdb.core.ThingDbException.class)
+          .hasMessageStartingWith("stored listing " + key + " is corrupt: ");
     }
+  }
 }

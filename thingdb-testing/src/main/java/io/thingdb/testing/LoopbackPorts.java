@@ -10,34 +10,33 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
- * Free TCP ports on the loopback interface for the servers the fixtures start, and waits for a
- * port to open or close. Stateless; safe to use from any thread.
+ * Free TCP ports on the loopback interface for the servers the fixtures start, and waits for a port
+ * to open or close. Stateless; safe to use from any thread.
  */
 final class LoopbackPorts {
   static final InetAddress LOOPBACK = InetAddress.getLoopbackAddress();
 
   /** Lowest port handed out; keeps clear of 11211 and 5432 where a system server may listen. */
   private static final int LOWEST_PORT = 15000;
+
   private static final int ATTEMPTS = 200;
   private static final Duration POLL = Duration.ofMillis(10);
 
   private LoopbackPorts() {}
 
   /**
-   * Returns a port that was free on 127.0.0.1 (and ::1, when the host has it) a moment ago.
-   * Another process may take it before the caller binds it, so callers retry on "address in
-   * use".
+   * Returns a port that was free on 127.0.0.1 (and ::1, when the host has it) a moment ago. Another
+   * process may take it before the caller binds it, so callers retry on "address in use".
    *
    * <p>Why not simply bind port 0: the kernel hands out port 0 from the ephemeral range, the same
    * range it uses for the local end of outgoing connections. Fault tests stop a server and restart
    * it on the same port while clients keep reconnecting; with a server port inside the ephemeral
    * range one of those reconnects can be given that very port as its local port and then either
-   * block the restart (EADDRINUSE) or connect to itself (TCP simultaneous open), which looks like
-   * a server that accepts and never answers. Picking below the ephemeral range rules both out. When
+   * block the restart (EADDRINUSE) or connect to itself (TCP simultaneous open), which looks like a
+   * server that accepts and never answers. Picking below the ephemeral range rules both out. When
    * the range cannot be read or leaves no room below it, port 0 is the fallback.
    */
   static int pickFree() {
@@ -105,7 +104,11 @@ final class LoopbackPorts {
     while (isAccepting(port)) {
       if (System.nanoTime() - deadline > 0) {
         throw new IllegalStateException(
-            what + " still accepts connections on 127.0.0.1:" + port + " " + timeout.toMillis()
+            what
+                + " still accepts connections on 127.0.0.1:"
+                + port
+                + " "
+                + timeout.toMillis()
                 + " ms after it was stopped");
       }
       sleep(POLL, "waiting for port " + port + " to close");

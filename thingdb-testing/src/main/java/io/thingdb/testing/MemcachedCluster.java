@@ -50,13 +50,13 @@ import org.slf4j.LoggerFactory;
  *
  * <p>No node outlives the JVM that started it. {@link #close()} kills them; a JVM shutdown hook
  * kills them if the JVM exits without {@link #close()}, e.g. when a test run is interrupted; and
- * since no hook runs when the JVM itself is killed with SIGKILL (a forked JMH or Surefire JVM
- * that timed out, say) or crashes, each node also has a watchdog: a {@code /bin/sh} that waits
- * for end-of-file on a pipe only this JVM holds open, and kills the node with SIGKILL when the
- * pipe closes, which the kernel does when this JVM dies in any way.
+ * since no hook runs when the JVM itself is killed with SIGKILL (a forked JMH or Surefire JVM that
+ * timed out, say) or crashes, each node also has a watchdog: a {@code /bin/sh} that waits for
+ * end-of-file on a pipe only this JVM holds open, and kills the node with SIGKILL when the pipe
+ * closes, which the kernel does when this JVM dies in any way.
  *
- * <p>{@link #stats} reads a node's counters ({@code cmd_get}, {@code get_hits}, {@code
- * curr_items}, ...), e.g. to check what a client sent or to report it per operation.
+ * <p>{@link #stats} reads a node's counters ({@code cmd_get}, {@code get_hits}, {@code curr_items},
+ * ...), e.g. to check what a client sent or to report it per operation.
  *
  * <p>Thread-safe: node control methods ({@link #stop}, {@link #kill}, {@link #hang}, {@link
  * #resume}, {@link #restart}, {@link #flushAll}, {@link #close}) are serialized on the cluster;
@@ -73,12 +73,24 @@ public final class MemcachedCluster implements AutoCloseable {
   private static final Duration STOP_TIMEOUT = Duration.ofSeconds(10);
   private static final Duration DEFAULT_COMMAND_TIMEOUT = Duration.ofSeconds(2);
   private static final Duration POLL = Duration.ofMillis(10);
+
   /** How many fresh ports a first start tries when another process wins the race for one. */
   private static final int PORT_ATTEMPTS = 5;
+
   /** Arguments the fixture owns: ports, addresses, and -d, which would hide the process from us. */
   private static final Set<String> RESERVED_ARGS =
-      Set.of("-p", "--port", "-l", "--listen", "-U", "--udp-port", "-d", "--daemon", "-P",
+      Set.of(
+          "-p",
+          "--port",
+          "-l",
+          "--listen",
+          "-U",
+          "--udp-port",
+          "-d",
+          "--daemon",
+          "-P",
           "--pidfile");
+
   /** First words of the lines of a multi-line response; any other line ends the response. */
   private static final Set<String> CONTINUATION_WORDS = Set.of("VALUE", "STAT", "ITEM", "PREFIX");
 
@@ -116,8 +128,8 @@ public final class MemcachedCluster implements AutoCloseable {
   }
 
   /**
-   * Starts {@code nodes} memcached processes with the default options (64 MB each) and waits
-   * until each answers {@code version}.
+   * Starts {@code nodes} memcached processes with the default options (64 MB each) and waits until
+   * each answers {@code version}.
    *
    * @throws IllegalArgumentException if {@code nodes < 1}
    * @throws IllegalStateException if memcached is not installed, or a node does not come up within
@@ -191,8 +203,7 @@ public final class MemcachedCluster implements AutoCloseable {
 
   /**
    * Kills node {@code i} with SIGKILL (works on a hung node too) and returns when its port no
-   * longer accepts connections. Its cached items are lost. Does nothing if the node is not
-   * running.
+   * longer accepts connections. Its cached items are lost. Does nothing if the node is not running.
    */
   public synchronized void kill(int i) {
     Node node = openNode(i);
@@ -259,8 +270,14 @@ public final class MemcachedCluster implements AutoCloseable {
         // a short-lived client that happened to get the port. Wait a little for it to go away.
         if (System.nanoTime() - deadline > 0) {
           throw new IllegalStateException(
-              "cannot restart memcached node " + i + ": port " + node.port + " is in use by"
-                  + " another process; output: " + e.getMessage(), e);
+              "cannot restart memcached node "
+                  + i
+                  + ": port "
+                  + node.port
+                  + " is in use by"
+                  + " another process; output: "
+                  + e.getMessage(),
+              e);
         }
         LoopbackPorts.sleep(Duration.ofMillis(100), "waiting for port " + node.port);
       }
@@ -279,8 +296,13 @@ public final class MemcachedCluster implements AutoCloseable {
         String reply = rawCommand(node.index, "flush_all");
         if (!reply.equals("OK")) {
           throw new IllegalStateException(
-              "flush_all on memcached node " + node.index + " (127.0.0.1:" + node.port
-                  + ") answered '" + reply + "'");
+              "flush_all on memcached node "
+                  + node.index
+                  + " (127.0.0.1:"
+                  + node.port
+                  + ") answered '"
+                  + reply
+                  + "'");
         }
       }
     }
@@ -294,8 +316,8 @@ public final class MemcachedCluster implements AutoCloseable {
    * command after {@code \r\n}: {@code rawCommand(0, "set k 0 0 1\r\nv")}. Commands with {@code
    * noreply} get no response and will time out. Waits at most 2 s for each read.
    *
-   * @throws java.io.UncheckedIOException naming the node and command when the connection fails or
-   *     a read times out (cause {@link java.net.SocketTimeoutException})
+   * @throws java.io.UncheckedIOException naming the node and command when the connection fails or a
+   *     read times out (cause {@link java.net.SocketTimeoutException})
    */
   public String rawCommand(int i, String command) {
     return rawCommand(i, command, DEFAULT_COMMAND_TIMEOUT);
@@ -312,14 +334,22 @@ public final class MemcachedCluster implements AutoCloseable {
       socket.connect(new InetSocketAddress(LoopbackPorts.LOOPBACK, node.port), millis);
       socket.setSoTimeout(millis);
       OutputStream out = socket.getOutputStream();
-      out.write((command.endsWith("\r\n") ? command : command + "\r\n")
-          .getBytes(StandardCharsets.UTF_8));
+      out.write(
+          (command.endsWith("\r\n") ? command : command + "\r\n").getBytes(StandardCharsets.UTF_8));
       out.flush();
       return readResponse(new BufferedInputStream(socket.getInputStream()));
     } catch (IOException e) {
       throw new UncheckedIOException(
-          "memcached command '" + command.lines().findFirst().orElse("") + "' to node " + i
-              + " (127.0.0.1:" + node.port + ") failed after " + timeout.toMillis() + " ms: " + e,
+          "memcached command '"
+              + command.lines().findFirst().orElse("")
+              + "' to node "
+              + i
+              + " (127.0.0.1:"
+              + node.port
+              + ") failed after "
+              + timeout.toMillis()
+              + " ms: "
+              + e,
           e);
     }
   }
@@ -395,8 +425,9 @@ public final class MemcachedCluster implements AutoCloseable {
   private Node startOnFreePort(int index) {
     PortTakenException lastTaken = null;
     for (int attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
-      Node node = new Node(index, LoopbackPorts.pickFree(), outputDirectory.resolve(
-          "node-" + index + ".log"));
+      Node node =
+          new Node(
+              index, LoopbackPorts.pickFree(), outputDirectory.resolve("node-" + index + ".log"));
       try {
         node.process = launch(node);
         return node;
@@ -405,8 +436,14 @@ public final class MemcachedCluster implements AutoCloseable {
       }
     }
     throw new IllegalStateException(
-        "memcached node " + index + " found no free port in " + PORT_ATTEMPTS + " attempts; last"
-            + " output: " + lastTaken.getMessage(), lastTaken);
+        "memcached node "
+            + index
+            + " found no free port in "
+            + PORT_ATTEMPTS
+            + " attempts; last"
+            + " output: "
+            + lastTaken.getMessage(),
+        lastTaken);
   }
 
   /** Starts the node's process on its port and waits until it answers; kills it on failure. */
@@ -417,17 +454,21 @@ public final class MemcachedCluster implements AutoCloseable {
     command.addAll(options);
     Process process;
     try {
-      process = new ProcessBuilder(command)
-          .redirectErrorStream(true)
-          .redirectOutput(node.output.toFile())
-          .start();
+      process =
+          new ProcessBuilder(command)
+              .redirectErrorStream(true)
+              .redirectOutput(node.output.toFile())
+              .start();
     } catch (IOException e) {
       throw new UncheckedIOException("cannot run " + String.join(" ", command), e);
     }
     try {
       node.watchdog = startWatchdog(node, process);
       awaitReady(node, process);
-      LOG.info("memcached node {} started on 127.0.0.1:{} (pid {})", node.index, node.port,
+      LOG.info(
+          "memcached node {} started on 127.0.0.1:{} (pid {})",
+          node.index,
+          node.port,
           process.pid());
       return process;
     } catch (RuntimeException | PortTakenException e) {
@@ -441,21 +482,28 @@ public final class MemcachedCluster implements AutoCloseable {
   /**
    * Starts the node's watchdog (see the class comment): {@code read} returns at end-of-file, which
    * comes only when this JVM, the one holder of the pipe's write end, is gone. Once the node's
-   * process exits, its watchdog is stopped, so that it can never kill an unrelated process that
-   * was given the same pid later.
+   * process exits, its watchdog is stopped, so that it can never kill an unrelated process that was
+   * given the same pid later.
    */
   private static Process startWatchdog(Node node, Process process) {
     String pid = Long.toString(process.pid());
     Process watchdog;
     try {
-      watchdog = new ProcessBuilder("/bin/sh", "-c", "read -r _; kill -9 \"$0\" 2>/dev/null", pid)
-          .redirectOutput(Redirect.DISCARD)
-          .redirectError(Redirect.DISCARD)
-          .start();
+      watchdog =
+          new ProcessBuilder("/bin/sh", "-c", "read -r _; kill -9 \"$0\" 2>/dev/null", pid)
+              .redirectOutput(Redirect.DISCARD)
+              .redirectError(Redirect.DISCARD)
+              .start();
     } catch (IOException e) {
       throw new UncheckedIOException(
-          "cannot start the watchdog of memcached node " + node.index + " on 127.0.0.1:"
-              + node.port + " (pid " + pid + ")", e);
+          "cannot start the watchdog of memcached node "
+              + node.index
+              + " on 127.0.0.1:"
+              + node.port
+              + " (pid "
+              + pid
+              + ")",
+          e);
     }
     process.onExit().thenRun(watchdog::destroy);
     return watchdog;
@@ -479,8 +527,14 @@ public final class MemcachedCluster implements AutoCloseable {
           throw new PortTakenException(output);
         }
         throw new IllegalStateException(
-            "memcached node " + node.index + " on 127.0.0.1:" + node.port + " exited with code "
-                + process.exitValue() + " during startup; output: " + output);
+            "memcached node "
+                + node.index
+                + " on 127.0.0.1:"
+                + node.port
+                + " exited with code "
+                + process.exitValue()
+                + " during startup; output: "
+                + output);
       }
       String pid = answeringPid(node.port);
       if (pid != null) {
@@ -493,8 +547,14 @@ public final class MemcachedCluster implements AutoCloseable {
       }
       if (System.nanoTime() - deadline > 0) {
         throw new IllegalStateException(
-            "memcached node " + node.index + " did not answer 'version' on 127.0.0.1:" + node.port
-                + " within " + READY_TIMEOUT.toMillis() + " ms; output: " + output(node));
+            "memcached node "
+                + node.index
+                + " did not answer 'version' on 127.0.0.1:"
+                + node.port
+                + " within "
+                + READY_TIMEOUT.toMillis()
+                + " ms; output: "
+                + output(node));
       }
       LoopbackPorts.sleep(POLL, "waiting for memcached on port " + node.port);
     }
@@ -557,8 +617,8 @@ public final class MemcachedCluster implements AutoCloseable {
   /**
    * Waits until the process is (or is no longer) in the stopped state, so that {@link #hang}
    * returns only once requests really go unanswered. Signals are delivered asynchronously; without
-   * this a request sent right after hang() can still be served. Linux only: elsewhere it returns
-   * at once.
+   * this a request sent right after hang() can still be served. Linux only: elsewhere it returns at
+   * once.
    */
   private static void awaitState(Process process, boolean stopped) {
     Path stat = Path.of("/proc", Long.toString(process.pid()), "stat");
@@ -611,8 +671,8 @@ public final class MemcachedCluster implements AutoCloseable {
     while (true) {
       int b = in.read();
       if (b < 0) {
-        throw new EOFException("connection closed after '" + line.toString(StandardCharsets.UTF_8)
-            + "'");
+        throw new EOFException(
+            "connection closed after '" + line.toString(StandardCharsets.UTF_8) + "'");
       }
       if (previous == '\r' && b == '\n') {
         byte[] bytes = line.toByteArray();
@@ -671,8 +731,15 @@ public final class MemcachedCluster implements AutoCloseable {
     Process process = node.process;
     if (process == null) {
       throw new IllegalStateException(
-          "cannot " + action + " memcached node " + node.index + " (127.0.0.1:" + node.port
-              + "): it is not running; restart(" + node.index + ") it first");
+          "cannot "
+              + action
+              + " memcached node "
+              + node.index
+              + " (127.0.0.1:"
+              + node.port
+              + "): it is not running; restart("
+              + node.index
+              + ") it first");
     }
     return process;
   }
@@ -698,8 +765,8 @@ public final class MemcachedCluster implements AutoCloseable {
   }
 
   /**
-   * Finds the memcached executable in the directories of {@code searchPath} (a PATH-style,
-   * {@link File#pathSeparator}-separated list).
+   * Finds the memcached executable in the directories of {@code searchPath} (a PATH-style, {@link
+   * File#pathSeparator}-separated list).
    *
    * @throws IllegalStateException with {@link #NOT_FOUND_MESSAGE} if none holds it
    */
@@ -726,8 +793,8 @@ public final class MemcachedCluster implements AutoCloseable {
       return List.of();
     }
     try (Stream<String> passwd = Files.lines(Path.of("/etc/passwd"))) {
-      return List.of("-u", passwd.anyMatch(line -> line.startsWith("memcache:")) ? "memcache"
-          : "root");
+      return List.of(
+          "-u", passwd.anyMatch(line -> line.startsWith("memcache:")) ? "memcache" : "root");
     } catch (IOException e) {
       return List.of("-u", "root");
     }
@@ -812,7 +879,9 @@ public final class MemcachedCluster implements AutoCloseable {
         }
         if (RESERVED_ARGS.contains(arg.split("=", 2)[0])) {
           throw new IllegalArgumentException(
-              "extraArgs must not contain " + arg + ": the fixture chooses ports and addresses and"
+              "extraArgs must not contain "
+                  + arg
+                  + ": the fixture chooses ports and addresses and"
                   + " keeps memcached in the foreground");
         }
         extraArgs.add(arg);

@@ -7,9 +7,9 @@ import org.junit.jupiter.api.extension.BeforeEachCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
- * JUnit 5 extension that starts a {@link MemcachedCluster} once per test class and closes it
- * after the class. Before each test it resumes hung nodes, restarts stopped or killed ones and
- * flushes every node, so a test that injects faults leaves nothing behind for the next one.
+ * JUnit 5 extension that starts a {@link MemcachedCluster} once per test class and closes it after
+ * the class. Before each test it resumes hung nodes, restarts stopped or killed ones and flushes
+ * every node, so a test that injects faults leaves nothing behind for the next one.
  *
  * <pre>{@code
  * @RegisterExtension
@@ -22,8 +22,8 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  * }
  * }</pre>
  *
- * <p>Register it on a {@code static} field. On an instance field JUnit does not call the
- * before-all callback; the extension then starts a cluster before each test and closes it after.
+ * <p>Register it on a {@code static} field. On an instance field JUnit does not call the before-all
+ * callback; the extension then starts a cluster before each test and closes it after.
  * {@code @Nested} classes share the enclosing class's cluster.
  *
  * <p>Thread-safety: the extension's callbacks are invoked by JUnit one at a time; {@link
@@ -34,6 +34,7 @@ public final class MemcachedExtension
     implements BeforeAllCallback, AfterAllCallback, BeforeEachCallback, AfterEachCallback {
   private final MemcachedCluster.Builder builder;
   private volatile MemcachedCluster cluster;
+
   /** The unique id of the context that started the cluster and so closes it. */
   private String owner;
 

@@ -25,8 +25,8 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  * }
  * }</pre>
  *
- * <p>Register it on a {@code static} field. On an instance field JUnit does not call the
- * before-all callback; the extension then starts a server before each test and closes it after.
+ * <p>Register it on a {@code static} field. On an instance field JUnit does not call the before-all
+ * callback; the extension then starts a server before each test and closes it after.
  * {@code @Nested} classes share the enclosing class's server.
  *
  * <p>Thread-safety: the extension's callbacks are invoked by JUnit one at a time; {@link
@@ -36,6 +36,7 @@ public final class PostgresExtension
     implements BeforeAllCallback, AfterAllCallback, BeforeEachCallback, AfterEachCallback {
   private final PostgresFixture.Builder builder;
   private volatile PostgresFixture fixture;
+
   /** The unique id of the context that started the server and so closes it. */
   private String owner;
 

@@ -40,24 +40,24 @@ import org.slf4j.LoggerFactory;
  * }</pre>
  *
  * <p>{@link #start()} keeps zonky's fast settings (fsync and synchronous_commit off): a commit
- * returns before its WAL is written, so the last commits (those of the WAL writer's last 200 ms
- * or so) can be lost by {@link #stopImmediate()}, and anything by a machine crash. {@link
- * #durable()} turns fsync, synchronous_commit and full_page_writes on, as property P6 tests need:
- * then every commit that returned survives {@link #stopImmediate()}. The server listens on {@code
- * localhost}, user {@code postgres}, trust authentication.
+ * returns before its WAL is written, so the last commits (those of the WAL writer's last 200 ms or
+ * so) can be lost by {@link #stopImmediate()}, and anything by a machine crash. {@link #durable()}
+ * turns fsync, synchronous_commit and full_page_writes on, as property P6 tests need: then every
+ * commit that returned survives {@link #stopImmediate()}. The server listens on {@code localhost},
+ * user {@code postgres}, trust authentication.
  *
- * <p>How restarts work: zonky cannot restart an instance, so the fixture owns the data directory
- * (a temp directory, deleted on {@link #close()}) and starts zonky with {@code
- * setDataDirectory(dir)}, {@code setCleanDataDirectory(false)} and {@code setPort(port)}; zonky
- * runs initdb only when the directory has no {@code postgresql.conf}, so a second zonky instance
- * on the same directory and port simply starts the existing cluster. {@link #stopImmediate()} runs
- * zonky's own {@code pg_ctl stop -m immediate} (found through the running postmaster's {@code
- * /proc/PID/exe}) and then closes the zonky instance to release its lock on the directory; zonky
- * logs an error there ("Could not stop postmaster"), because its close tries a fast stop of the
- * server that is already down. That log line is expected.
+ * <p>How restarts work: zonky cannot restart an instance, so the fixture owns the data directory (a
+ * temp directory, deleted on {@link #close()}) and starts zonky with {@code setDataDirectory(dir)},
+ * {@code setCleanDataDirectory(false)} and {@code setPort(port)}; zonky runs initdb only when the
+ * directory has no {@code postgresql.conf}, so a second zonky instance on the same directory and
+ * port simply starts the existing cluster. {@link #stopImmediate()} runs zonky's own {@code pg_ctl
+ * stop -m immediate} (found through the running postmaster's {@code /proc/PID/exe}) and then closes
+ * the zonky instance to release its lock on the directory; zonky logs an error there ("Could not
+ * stop postmaster"), because its close tries a fast stop of the server that is already down. That
+ * log line is expected.
  *
- * <p>Thread-safe: the lifecycle methods are serialized; {@link #dataSource()} and the accessors
- * may be used from any thread. Data sources stay valid across {@link #startAgain()} (same port).
+ * <p>Thread-safe: the lifecycle methods are serialized; {@link #dataSource()} and the accessors may
+ * be used from any thread. Data sources stay valid across {@link #startAgain()} (same port).
  */
 public final class PostgresFixture implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(PostgresFixture.class);
@@ -204,8 +204,10 @@ public final class PostgresFixture implements AutoCloseable {
     }
     EmbeddedPostgres stopped = embedded;
     embedded = null;
-    LOG.info("PostgreSQL on port {} stopped immediately; releasing zonky's handle, which logs"
-        + " 'Could not stop postmaster' because the server is already down", port);
+    LOG.info(
+        "PostgreSQL on port {} stopped immediately; releasing zonky's handle, which logs"
+            + " 'Could not stop postmaster' because the server is already down",
+        port);
     closeQuietly(stopped); // releases zonky's lock file on the data directory; see class doc
   }
 
@@ -223,7 +225,9 @@ public final class PostgresFixture implements AutoCloseable {
     }
     if (!LoopbackPorts.isFree(port)) {
       throw new IllegalStateException(
-          "cannot start PostgreSQL again: port " + port + " was taken by another process while it"
+          "cannot start PostgreSQL again: port "
+              + port
+              + " was taken by another process while it"
               + " was stopped");
     }
     embedded = launch(port);
@@ -258,8 +262,13 @@ public final class PostgresFixture implements AutoCloseable {
 
   @Override
   public String toString() {
-    return "PostgresFixture[port=" + port + ", dataDirectory=" + dataDirectory + ", config="
-        + serverConfig + "]";
+    return "PostgresFixture[port="
+        + port
+        + ", dataDirectory="
+        + dataDirectory
+        + ", config="
+        + serverConfig
+        + "]";
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -282,30 +291,36 @@ public final class PostgresFixture implements AutoCloseable {
   }
 
   private EmbeddedPostgres launch(int port) {
-    EmbeddedPostgres.Builder builder = EmbeddedPostgres.builder()
-        .setDataDirectory(dataDirectory)
-        .setCleanDataDirectory(false) // the fixture deletes it on close, not zonky on stop
-        .setPort(port)
-        // zonky's hook is never removed, one per instance; ours is, and follows restarts.
-        .setRegisterShutdownHook(false)
-        .setPGStartupWait(startupTimeout);
+    EmbeddedPostgres.Builder builder =
+        EmbeddedPostgres.builder()
+            .setDataDirectory(dataDirectory)
+            .setCleanDataDirectory(false) // the fixture deletes it on close, not zonky on stop
+            .setPort(port)
+            // zonky's hook is never removed, one per instance; ours is, and follows restarts.
+            .setRegisterShutdownHook(false)
+            .setPGStartupWait(startupTimeout);
     serverConfig.forEach(builder::setServerConfig);
     EmbeddedPostgres started;
     try {
       started = builder.start();
     } catch (IOException e) {
       throw new IllegalStateException(
-          "PostgreSQL did not start on port " + port + " with data directory " + dataDirectory
-              + ": " + e.getMessage(), e);
+          "PostgreSQL did not start on port "
+              + port
+              + " with data directory "
+              + dataDirectory
+              + ": "
+              + e.getMessage(),
+          e);
     }
     verifyOwnServer(started, port);
     return started;
   }
 
   /**
-   * zonky's readiness check is "SELECT 1 succeeds on the port", which another test JVM's
-   * trust-auth server on the same port would pass while ours failed to bind. Only a server
-   * reporting our data directory is ours.
+   * zonky's readiness check is "SELECT 1 succeeds on the port", which another test JVM's trust-auth
+   * server on the same port would pass while ours failed to bind. Only a server reporting our data
+   * directory is ours.
    */
   private void verifyOwnServer(EmbeddedPostgres started, int port) {
     String reported;
@@ -355,8 +370,8 @@ public final class PostgresFixture implements AutoCloseable {
 
   /**
    * zonky unpacks its binaries to a directory named after their hash (under {@code
-   * java.io.tmpdir/embedded-pg} unless configured) and does not expose it; the running
-   * postmaster's executable is the reliable way to find the pg_ctl next to it.
+   * java.io.tmpdir/embedded-pg} unless configured) and does not expose it; the running postmaster's
+   * executable is the reliable way to find the pg_ctl next to it.
    */
   private static Optional<Path> pgCtlOf(long postmasterPid) {
     try {
@@ -375,8 +390,17 @@ public final class PostgresFixture implements AutoCloseable {
     if (LinuxUtils.isUnshareAvailable()) {
       command.addAll(List.of("unshare", "-U"));
     }
-    command.addAll(List.of(pgCtl.toString(), "-D", dataDirectory.toString(), "stop",
-        "-m", "immediate", "-w", "-t", Long.toString(STOP_TIMEOUT.toSeconds())));
+    command.addAll(
+        List.of(
+            pgCtl.toString(),
+            "-D",
+            dataDirectory.toString(),
+            "stop",
+            "-m",
+            "immediate",
+            "-w",
+            "-t",
+            Long.toString(STOP_TIMEOUT.toSeconds())));
     LOG.info("stopping PostgreSQL on port {} immediately: {}", port, String.join(" ", command));
     try {
       Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
@@ -387,7 +411,10 @@ public final class PostgresFixture implements AutoCloseable {
       }
       if (process.exitValue() != 0) {
         throw new IllegalStateException(
-            String.join(" ", command) + " failed with exit code " + process.exitValue() + ": "
+            String.join(" ", command)
+                + " failed with exit code "
+                + process.exitValue()
+                + ": "
                 + output.trim());
       }
     } catch (IOException e) {
@@ -423,8 +450,13 @@ public final class PostgresFixture implements AutoCloseable {
     while (Files.exists(pidFile)) {
       if (System.nanoTime() - deadline > 0) {
         throw new IllegalStateException(
-            "PostgreSQL postmaster " + pid + " on port " + port + " did not exit within "
-                + STOP_TIMEOUT.toMillis() + " ms of an immediate stop");
+            "PostgreSQL postmaster "
+                + pid
+                + " on port "
+                + port
+                + " did not exit within "
+                + STOP_TIMEOUT.toMillis()
+                + " ms of an immediate stop");
       }
       LoopbackPorts.sleep(Duration.ofMillis(10), "waiting for postmaster " + pid + " to exit");
     }
@@ -482,9 +514,8 @@ public final class PostgresFixture implements AutoCloseable {
     }
 
     /**
-     * One server setting, e.g. {@code serverConfig("max_connections", "200")}, {@code
-     * ("wal_level", "replica")}, {@code ("max_wal_senders", "4")}. A later value for the same key
-     * wins.
+     * One server setting, e.g. {@code serverConfig("max_connections", "200")}, {@code ("wal_level",
+     * "replica")}, {@code ("max_wal_senders", "4")}. A later value for the same key wins.
      *
      * @throws IllegalArgumentException if the key is not a setting name or the value is null
      */
@@ -492,7 +523,8 @@ public final class PostgresFixture implements AutoCloseable {
       if (key == null || !key.matches("[a-z_][a-z0-9_.]*")) {
         throw new IllegalArgumentException(
             "server config key must be a PostgreSQL setting name like max_connections (was '"
-                + key + "')");
+                + key
+                + "')");
       }
       if (value == null) {
         throw new IllegalArgumentException("server config value for " + key + " must not be null");
@@ -502,8 +534,8 @@ public final class PostgresFixture implements AutoCloseable {
     }
 
     /**
-     * How long a start (and {@link PostgresFixture#startAgain()}) may take before it fails;
-     * default 30 s. Raise it on a machine busy with other work, as the benchmarks do.
+     * How long a start (and {@link PostgresFixture#startAgain()}) may take before it fails; default
+     * 30 s. Raise it on a machine busy with other work, as the benchmarks do.
      *
      * @throws IllegalArgumentException if the timeout is null, zero or negative
      */

@@ -41,18 +41,18 @@ import org.slf4j.LoggerFactory;
  * that works with those alone: start the primary once (initdb), make sure its pg_hba.conf admits
  * replication connections from 127.0.0.1, stop it cleanly (zonky's close is {@code pg_ctl stop -m
  * fast}, which writes a shutdown checkpoint), copy its data directory, add {@code standby.signal}
- * and {@code primary_conninfo} (plus {@code recovery_min_apply_delay} to make it lag) to the
- * copy's {@code postgresql.auto.conf}, then start the primary again and the copy on its own port.
- * A cleanly stopped cluster is a consistent snapshot, so the standby accepts read-only
- * connections at once and streams everything written after the checkpoint. Both servers use the
- * same binaries, as streaming replication requires.
+ * and {@code primary_conninfo} (plus {@code recovery_min_apply_delay} to make it lag) to the copy's
+ * {@code postgresql.auto.conf}, then start the primary again and the copy on its own port. A
+ * cleanly stopped cluster is a consistent snapshot, so the standby accepts read-only connections at
+ * once and streams everything written after the checkpoint. Both servers use the same binaries, as
+ * streaming replication requires.
  *
- * <p>{@code recovery_min_apply_delay} holds back each commit record until its commit time plus
- * the delay; everything after it in the WAL waits too. {@link #pauseReplay()} stops replay
- * altogether, which makes "the replica has not replayed this" deterministic.
+ * <p>{@code recovery_min_apply_delay} holds back each commit record until its commit time plus the
+ * delay; everything after it in the WAL waits too. {@link #pauseReplay()} stops replay altogether,
+ * which makes "the replica has not replayed this" deterministic.
  *
- * <p>The static {@link #query}, {@link #column} and {@link #execute} run one statement on any
- * JDBC URL, this pair's or a {@link PostgresFixture}'s.
+ * <p>The static {@link #query}, {@link #column} and {@link #execute} run one statement on any JDBC
+ * URL, this pair's or a {@link PostgresFixture}'s.
  *
  * <p>Not thread-safe: set up and torn down by one test class; the URLs may be used from any thread.
  */
@@ -61,8 +61,10 @@ public final class ReplicatedPostgres implements AutoCloseable {
   private static final Duration STARTUP = Duration.ofSeconds(60);
   private static final Pattern REPLICATION_TRUST =
       Pattern.compile("(?m)^\\s*host\\s+replication\\s+all\\s+127\\.0\\.0\\.1/32\\s+trust\\s*$");
+
   /** Files of a running (or zonky-locked) cluster that a copy must not take along. */
-  private static final Set<String> NOT_COPIED = Set.of("postmaster.pid", "postmaster.opts", "epg-lock");
+  private static final Set<String> NOT_COPIED =
+      Set.of("postmaster.pid", "postmaster.opts", "epg-lock");
 
   private final Path primaryDir;
   private final Path standbyDir;
@@ -88,23 +90,31 @@ public final class ReplicatedPostgres implements AutoCloseable {
    * @throws IllegalStateException if either server does not start; the message says why
    */
   public static ReplicatedPostgres start(Duration applyDelay) {
-    if (applyDelay == null || applyDelay.isNegative() || applyDelay.toMillis() > Integer.MAX_VALUE
+    if (applyDelay == null
+        || applyDelay.isNegative()
+        || applyDelay.toMillis() > Integer.MAX_VALUE
         || applyDelay.toNanos() % 1_000_000 != 0) {
-      throw new IllegalArgumentException("applyDelay must be a whole number of milliseconds from 0 to "
-          + Integer.MAX_VALUE + " (was " + applyDelay + ")");
+      throw new IllegalArgumentException(
+          "applyDelay must be a whole number of milliseconds from 0 to "
+              + Integer.MAX_VALUE
+              + " (was "
+              + applyDelay
+              + ")");
     }
     ReplicatedPostgres r;
     try {
       r = new ReplicatedPostgres(applyDelay);
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot create data directories for a replicated PostgreSQL", e);
+      throw new UncheckedIOException(
+          "cannot create data directories for a replicated PostgreSQL", e);
     }
     try {
       r.setUp();
       return r;
     } catch (IOException | RuntimeException e) {
       r.close();
-      throw new IllegalStateException("cannot start a primary with a streaming standby: " + e.getMessage(), e);
+      throw new IllegalStateException(
+          "cannot start a primary with a streaming standby: " + e.getMessage(), e);
     }
   }
 
@@ -115,39 +125,49 @@ public final class ReplicatedPostgres implements AutoCloseable {
     String rules = Files.readString(hba);
     if (!REPLICATION_TRUST.matcher(rules).find()) {
       // Read when the primary starts again below, so no reload is needed.
-      Files.writeString(hba, "\nhost replication all 127.0.0.1/32 trust\n", StandardOpenOption.APPEND);
+      Files.writeString(
+          hba, "\nhost replication all 127.0.0.1/32 trust\n", StandardOpenOption.APPEND);
       log.info("added a replication rule for 127.0.0.1 to {}", hba);
     }
     primary.close(); // pg_ctl stop -m fast: a shutdown checkpoint, a consistent data directory
     primary = null;
     copyDataDirectory(primaryDir, standbyDir);
     Files.writeString(standbyDir.resolve("standby.signal"), "");
-    Files.writeString(standbyDir.resolve("postgresql.auto.conf"),
-        "\nprimary_conninfo = 'host=127.0.0.1 port=" + primaryPort
+    Files.writeString(
+        standbyDir.resolve("postgresql.auto.conf"),
+        "\nprimary_conninfo = 'host=127.0.0.1 port="
+            + primaryPort
             + " user=postgres application_name=thingdb_standby'\n"
-            + "recovery_min_apply_delay = '" + applyDelay.toMillis() + "ms'\n",
+            + "recovery_min_apply_delay = '"
+            + applyDelay.toMillis()
+            + "ms'\n",
         StandardOpenOption.APPEND);
     primary = launch(primaryDir, primaryPort);
     standby = launch(standbyDir, 0);
     standbyPort = standby.getPort();
     if (!query(standbyUrl(), "select pg_is_in_recovery()::text").equals("true")) {
-      throw new IllegalStateException("the copy on port " + standbyPort + " did not start as a standby");
+      throw new IllegalStateException(
+          "the copy on port " + standbyPort + " did not start as a standby");
     }
     awaitCaughtUp(Duration.ofSeconds(30));
-    log.info("primary on port {}, standby on port {} (recovery_min_apply_delay {} ms)", primaryPort, standbyPort,
+    log.info(
+        "primary on port {}, standby on port {} (recovery_min_apply_delay {} ms)",
+        primaryPort,
+        standbyPort,
         applyDelay.toMillis());
   }
 
   private EmbeddedPostgres launch(Path dir, int port) throws IOException {
-    EmbeddedPostgres.Builder b = EmbeddedPostgres.builder()
-        .setDataDirectory(dir)
-        .setCleanDataDirectory(false) // close() deletes it; zonky would on every stop
-        .setRegisterShutdownHook(false)
-        .setPGStartupWait(STARTUP)
-        .setServerConfig("wal_level", "replica")
-        .setServerConfig("max_wal_senders", "4")
-        .setServerConfig("wal_keep_size", "128MB")
-        .setServerConfig("hot_standby", "on");
+    EmbeddedPostgres.Builder b =
+        EmbeddedPostgres.builder()
+            .setDataDirectory(dir)
+            .setCleanDataDirectory(false) // close() deletes it; zonky would on every stop
+            .setRegisterShutdownHook(false)
+            .setPGStartupWait(STARTUP)
+            .setServerConfig("wal_level", "replica")
+            .setServerConfig("max_wal_senders", "4")
+            .setServerConfig("wal_keep_size", "128MB")
+            .setServerConfig("hot_standby", "on");
     if (port != 0) {
       b.setPort(port);
     }
@@ -156,8 +176,10 @@ public final class ReplicatedPostgres implements AutoCloseable {
     // would pass if it had taken the port while ours was down.
     String reported;
     try {
-      reported = query("jdbc:postgresql://localhost:" + pg.getPort() + "/postgres?user=postgres",
-          "show data_directory");
+      reported =
+          query(
+              "jdbc:postgresql://localhost:" + pg.getPort() + "/postgres?user=postgres",
+              "show data_directory");
     } catch (RuntimeException e) {
       closeQuietly(pg);
       throw e;
@@ -203,7 +225,10 @@ public final class ReplicatedPostgres implements AutoCloseable {
     return primaryPort;
   }
 
-  /** The standby's port; it stays the same across {@link #stopStandby()} and {@link #startStandbyAgain()}. */
+  /**
+   * The standby's port; it stays the same across {@link #stopStandby()} and {@link
+   * #startStandbyAgain()}.
+   */
   public int standbyPort() {
     return standbyPort;
   }
@@ -215,7 +240,8 @@ public final class ReplicatedPostgres implements AutoCloseable {
   public long standbyReplayLsn() {
     String lsn = query(standbyUrl(), "select pg_last_wal_replay_lsn()::text");
     int slash = lsn.indexOf('/');
-    return (Long.parseLong(lsn.substring(0, slash), 16) << 32) | Long.parseLong(lsn.substring(slash + 1), 16);
+    return (Long.parseLong(lsn.substring(0, slash), 16) << 32)
+        | Long.parseLong(lsn.substring(slash + 1), 16);
   }
 
   /**
@@ -224,24 +250,30 @@ public final class ReplicatedPostgres implements AutoCloseable {
    * could wait forever on an idle primary, whose insert position can sit a page header past the
    * last record.)
    *
-   * @throws IllegalStateException naming the standby's port if it has not caught up within {@code timeout}
+   * @throws IllegalStateException naming the standby's port if it has not caught up within {@code
+   *     timeout}
    */
   public void awaitCaughtUp(Duration timeout) {
     long marker;
-    try (Connection c = DriverManager.getConnection(primaryUrl()); Statement st = c.createStatement()) {
+    try (Connection c = DriverManager.getConnection(primaryUrl());
+        Statement st = c.createStatement()) {
       st.execute("create table if not exists replication_marker (id bigserial primary key)");
-      try (ResultSet rs = st.executeQuery("insert into replication_marker default values returning id")) {
+      try (ResultSet rs =
+          st.executeQuery("insert into replication_marker default values returning id")) {
         rs.next();
         marker = rs.getLong(1);
       }
     } catch (SQLException e) {
-      throw new IllegalStateException("cannot write a marker on the primary (port " + primaryPort + ")", e);
+      throw new IllegalStateException(
+          "cannot write a marker on the primary (port " + primaryPort + ")", e);
     }
     long deadline = System.nanoTime() + timeout.toNanos();
     SQLException last = null;
     while (System.nanoTime() - deadline < 0) {
-      try (Connection c = DriverManager.getConnection(standbyUrl()); Statement st = c.createStatement();
-          ResultSet rs = st.executeQuery("select count(*) from replication_marker where id = " + marker)) {
+      try (Connection c = DriverManager.getConnection(standbyUrl());
+          Statement st = c.createStatement();
+          ResultSet rs =
+              st.executeQuery("select count(*) from replication_marker where id = " + marker)) {
         rs.next();
         if (rs.getLong(1) == 1) {
           return;
@@ -251,8 +283,15 @@ public final class ReplicatedPostgres implements AutoCloseable {
       }
       sleep(Duration.ofMillis(20));
     }
-    throw new IllegalStateException("the standby on port " + standbyPort + " did not replay marker " + marker
-        + " within " + timeout.toMillis() + " ms", last);
+    throw new IllegalStateException(
+        "the standby on port "
+            + standbyPort
+            + " did not replay marker "
+            + marker
+            + " within "
+            + timeout.toMillis()
+            + " ms",
+        last);
   }
 
   /**
@@ -264,7 +303,8 @@ public final class ReplicatedPostgres implements AutoCloseable {
     long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
     while (!query(standbyUrl(), "select pg_get_wal_replay_pause_state()").equals("paused")) {
       if (System.nanoTime() - deadline > 0) {
-        throw new IllegalStateException("the standby on port " + standbyPort + " did not pause replay");
+        throw new IllegalStateException(
+            "the standby on port " + standbyPort + " did not pause replay");
       }
       sleep(Duration.ofMillis(10));
     }
@@ -310,12 +350,14 @@ public final class ReplicatedPostgres implements AutoCloseable {
   }
 
   /**
-   * The first column of the first row of {@code sql} on {@code url}, as text, over a new connection.
+   * The first column of the first row of {@code sql} on {@code url}, as text, over a new
+   * connection.
    *
    * @throws IllegalStateException naming the statement and the URL if it fails or returns no row
    */
   public static String query(String url, String sql) {
-    try (Connection c = DriverManager.getConnection(url); Statement st = c.createStatement();
+    try (Connection c = DriverManager.getConnection(url);
+        Statement st = c.createStatement();
         ResultSet rs = st.executeQuery(sql)) {
       if (!rs.next()) {
         throw new IllegalStateException("no row from " + sql + " on " + url);
@@ -333,7 +375,8 @@ public final class ReplicatedPostgres implements AutoCloseable {
    * @throws IllegalStateException naming the statement and the URL if it fails
    */
   public static void execute(String url, String sql) {
-    try (Connection c = DriverManager.getConnection(url); Statement st = c.createStatement()) {
+    try (Connection c = DriverManager.getConnection(url);
+        Statement st = c.createStatement()) {
       st.execute(sql);
     } catch (SQLException e) {
       throw new IllegalStateException(sql + " failed on " + url + ": " + e.getMessage(), e);
@@ -346,7 +389,8 @@ public final class ReplicatedPostgres implements AutoCloseable {
    * @throws IllegalStateException naming the statement and the URL if it fails
    */
   public static List<String> column(String url, String sql) {
-    try (Connection c = DriverManager.getConnection(url); Statement st = c.createStatement();
+    try (Connection c = DriverManager.getConnection(url);
+        Statement st = c.createStatement();
         ResultSet rs = st.executeQuery(sql)) {
       List<String> out = new ArrayList<>();
       while (rs.next()) {
@@ -403,7 +447,12 @@ public final class ReplicatedPostgres implements AutoCloseable {
 
   @Override
   public String toString() {
-    return "ReplicatedPostgres[primary port " + primaryPort + ", standby port " + standbyPort + ", apply delay "
-        + applyDelay.toMillis() + " ms]";
+    return "ReplicatedPostgres[primary port "
+        + primaryPort
+        + ", standby port "
+        + standbyPort
+        + ", apply delay "
+        + applyDelay.toMillis()
+        + " ms]";
   }
 }

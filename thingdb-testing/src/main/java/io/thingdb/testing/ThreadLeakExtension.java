@@ -7,10 +7,10 @@ import org.junit.jupiter.api.extension.AfterAllCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
- * Fails a test class that leaves client threads running: ThingDB's own threads ({@code
- * thingdb-*}) and xmemcached's reactors belong to a cache, ThingDb or lock object the test forgot
- * to close. Threads get a few seconds to stop, since close() of an executor does not wait for its
- * threads to exit. {@code @Nested} classes are checked with their enclosing class.
+ * Fails a test class that leaves client threads running: ThingDB's own threads ({@code thingdb-*})
+ * and xmemcached's reactors belong to a cache, ThingDb or lock object the test forgot to close.
+ * Threads get a few seconds to stop, since close() of an executor does not wait for its threads to
+ * exit. {@code @Nested} classes are checked with their enclosing class.
  *
  * <p>This jar registers it in {@code META-INF/services/org.junit.jupiter.api.extension.Extension},
  * so it checks every test class once JUnit's extension auto-detection is on: put {@code
@@ -35,7 +35,10 @@ public final class ThreadLeakExtension implements AfterAllCallback {
       leaked = leaked();
     }
     if (!leaked.isEmpty()) {
-      throw new AssertionError(context.getDisplayName() + " leaked threads (a cache, ThingDb or pool was not closed): " + leaked);
+      throw new AssertionError(
+          context.getDisplayName()
+              + " leaked threads (a cache, ThingDb or pool was not closed): "
+              + leaked);
     }
   }
 

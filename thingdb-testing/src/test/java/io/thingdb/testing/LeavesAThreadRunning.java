@@ -18,13 +18,16 @@ class LeavesAThreadRunning {
   void startsAThreadAndReturns() {
     CountDownLatch latch = release;
     Assumptions.assumeTrue(latch != null, "run by ThreadLeakExtensionTest only");
-    thread = new Thread(() -> {
-      try {
-        latch.await();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    }, "thingdb-leak-probe");
+    thread =
+        new Thread(
+            () -> {
+              try {
+                latch.await();
+              } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+              }
+            },
+            "thingdb-leak-probe");
     thread.start();
   }
 }

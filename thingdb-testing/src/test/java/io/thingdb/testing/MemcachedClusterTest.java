@@ -22,8 +22,7 @@ import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 class MemcachedClusterTest {
-  @RegisterExtension
-  static final MemcachedExtension memcached = new MemcachedExtension(3);
+  @RegisterExtension static final MemcachedExtension memcached = new MemcachedExtension(3);
 
   @Test
   void startsEachNodeOnItsOwnLoopbackPort() {
@@ -190,14 +189,20 @@ class MemcachedClusterTest {
   @Test
   void aNodeDiesWithTheJvmThatStartedItEvenWhenThatJvmIsKilled() throws Exception {
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    Process child = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"),
-        ClusterInAnotherJvm.class.getName())
-        .redirectError(Redirect.DISCARD)
-        .start();
+    Process child =
+        new ProcessBuilder(
+                java,
+                "-cp",
+                System.getProperty("java.class.path"),
+                ClusterInAnotherJvm.class.getName())
+            .redirectError(Redirect.DISCARD)
+            .start();
     long memcachedPid = -1;
     try {
-      String line = new BufferedReader(new InputStreamReader(child.getInputStream(),
-          StandardCharsets.US_ASCII)).readLine();
+      String line =
+          new BufferedReader(
+                  new InputStreamReader(child.getInputStream(), StandardCharsets.US_ASCII))
+              .readLine();
       assertThat(line).as("the child JVM's 'port pid' line").isNotNull().matches("\\d+ \\d+");
       int port = Integer.parseInt(line.split(" ")[0]);
       memcachedPid = Long.parseLong(line.split(" ")[1]);
@@ -206,8 +211,8 @@ class MemcachedClusterTest {
       child.destroyForcibly(); // SIGKILL: no shutdown hook, no close()
       assertThat(child.waitFor(10, TimeUnit.SECONDS)).isTrue();
 
-      LoopbackPorts.awaitClosed(port, Duration.ofSeconds(10),
-          "memcached of a JVM killed with SIGKILL");
+      LoopbackPorts.awaitClosed(
+          port, Duration.ofSeconds(10), "memcached of a JVM killed with SIGKILL");
     } finally {
       child.destroyForcibly();
       if (memcachedPid > 0) {
@@ -218,19 +223,21 @@ class MemcachedClusterTest {
 
   @Test
   void missingBinaryFailsWithAnInstallHint() {
-    assertThatThrownBy(() -> MemcachedCluster.builder().searchPath("/nonexistent:/also/missing")
-            .start())
+    assertThatThrownBy(
+            () -> MemcachedCluster.builder().searchPath("/nonexistent:/also/missing").start())
         .isInstanceOf(IllegalStateException.class)
-        .hasMessage("memcached not found on PATH; install it with: apt-get install -y memcached"
-            + " (Debian/Ubuntu) or brew install memcached (macOS)");
+        .hasMessage(
+            "memcached not found on PATH; install it with: apt-get install -y memcached"
+                + " (Debian/Ubuntu) or brew install memcached (macOS)");
   }
 
   @Test
   void startupFailureNamesThePortAndQuotesMemcachedOutput() {
     assertThatThrownBy(() -> MemcachedCluster.builder().extraArgs("-o", "no_such_option").start())
         .isInstanceOf(IllegalStateException.class)
-        .hasMessageMatching("memcached node 0 on 127\\.0\\.0\\.1:\\d+ exited with code 1 during"
-            + " startup; output: Illegal suboption \"no_such_option\"");
+        .hasMessageMatching(
+            "memcached node 0 on 127\\.0\\.0\\.1:\\d+ exited with code 1 during"
+                + " startup; output: Illegal suboption \"no_such_option\"");
   }
 
   @Test
@@ -255,8 +262,8 @@ class MemcachedClusterTest {
 
   @Test
   void extraArgsReachMemcached() {
-    try (MemcachedCluster cluster = MemcachedCluster.builder().memoryMegabytes(16)
-        .extraArgs("-I", "2m").start()) {
+    try (MemcachedCluster cluster =
+        MemcachedCluster.builder().memoryMegabytes(16).extraArgs("-I", "2m").start()) {
       String settings = cluster.rawCommand(0, "stats settings");
 
       assertThat(settings).contains("STAT maxbytes 16777216", "STAT item_size_max 2097152");

@@ -17,8 +17,9 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 
 class PostgresExtensionTest {
   @RegisterExtension
-  static final PostgresExtension postgres = new PostgresExtension(
-      PostgresFixture.builder().durable().serverConfig("max_connections", "40"));
+  static final PostgresExtension postgres =
+      new PostgresExtension(
+          PostgresFixture.builder().durable().serverConfig("max_connections", "40"));
 
   @Test
   void servesTheClassWithTheBuildersSettings() throws SQLException {
@@ -36,8 +37,9 @@ class PostgresExtensionTest {
   void fixtureOutsideARegisteredClassFailsSayingWhere() {
     assertThatThrownBy(() -> new PostgresExtension().fixture())
         .isInstanceOf(IllegalStateException.class)
-        .hasMessage("no PostgreSQL server: fixture() is available from @BeforeAll to @AfterAll of"
-            + " the test class that registers the PostgresExtension");
+        .hasMessage(
+            "no PostgreSQL server: fixture() is available from @BeforeAll to @AfterAll of"
+                + " the test class that registers the PostgresExtension");
   }
 
   @Test

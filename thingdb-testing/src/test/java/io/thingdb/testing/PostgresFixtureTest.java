@@ -37,8 +37,8 @@ class PostgresFixtureTest {
     try (Connection connection = DriverManager.getConnection(fast.jdbcUrl())) {
       assertThat(connection.isValid(1)).isTrue();
     }
-    assertThat(fast.jdbcUrl()).isEqualTo(
-        "jdbc:postgresql://localhost:" + fast.port() + "/postgres?user=postgres");
+    assertThat(fast.jdbcUrl())
+        .isEqualTo("jdbc:postgresql://localhost:" + fast.port() + "/postgres?user=postgres");
     assertThat(fast.dataDirectory().resolve("PG_VERSION")).hasContent("15");
   }
 
@@ -77,8 +77,8 @@ class PostgresFixtureTest {
 
   @Test
   void stopImmediateThenStartAgainKeepsCommittedAndLosesUncommittedData() throws SQLException {
-    try (PostgresFixture durable = PostgresFixture.builder().durable()
-        .serverConfig("max_connections", "50").start()) {
+    try (PostgresFixture durable =
+        PostgresFixture.builder().durable().serverConfig("max_connections", "50").start()) {
       DataSource dataSource = durable.dataSource();
       int port = durable.port();
       execute(dataSource, "create table t (id int primary key)");
@@ -125,8 +125,9 @@ class PostgresFixtureTest {
   void builderRejectsInvalidSettings() {
     assertThatThrownBy(() -> PostgresFixture.builder().serverConfig("max connections", "1"))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessage("server config key must be a PostgreSQL setting name like max_connections"
-            + " (was 'max connections')");
+        .hasMessage(
+            "server config key must be a PostgreSQL setting name like max_connections"
+                + " (was 'max connections')");
     assertThatThrownBy(() -> PostgresFixture.builder().serverConfig("fsync", null))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("server config value for fsync must not be null");

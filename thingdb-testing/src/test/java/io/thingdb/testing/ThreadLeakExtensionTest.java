@@ -21,9 +21,10 @@ class ThreadLeakExtensionTest {
   void failsATestClassThatLeavesAThingdbThreadRunning() throws InterruptedException {
     LeavesAThreadRunning.release = new CountDownLatch(1);
     SummaryGeneratingListener listener = new SummaryGeneratingListener();
-    LauncherDiscoveryRequest request = LauncherDiscoveryRequestBuilder.request()
-        .selectors(selectClass(LeavesAThreadRunning.class))
-        .build();
+    LauncherDiscoveryRequest request =
+        LauncherDiscoveryRequestBuilder.request()
+            .selectors(selectClass(LeavesAThreadRunning.class))
+            .build();
     try {
       LauncherFactory.create().execute(request, listener);
     } finally {
@@ -36,10 +37,14 @@ class ThreadLeakExtensionTest {
 
     TestExecutionSummary summary = listener.getSummary();
     assertThat(summary.getTestsSucceededCount()).isEqualTo(1);
-    assertThat(summary.getFailures()).singleElement().satisfies(failure ->
-        assertThat(failure.getException())
-            .isInstanceOf(AssertionError.class)
-            .hasMessage("LeavesAThreadRunning leaked threads (a cache, ThingDb or pool was not closed):"
-                + " [thingdb-leak-probe]"));
+    assertThat(summary.getFailures())
+        .singleElement()
+        .satisfies(
+            failure ->
+                assertThat(failure.getException())
+                    .isInstanceOf(AssertionError.class)
+                    .hasMessage(
+                        "LeavesAThreadRunning leaked threads (a cache, ThingDb or pool was not closed):"
+                            + " [thingdb-leak-probe]"));
   }
 }

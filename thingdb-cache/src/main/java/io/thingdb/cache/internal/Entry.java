@@ -4,20 +4,23 @@ import java.nio.ByteBuffer;
 import java.util.Arrays;
 
 /**
- * The encoding of {@code VersionedCache} entries inside a cache value. Layout (big-endian):
- * kind (1 byte), version (8), soft expiry in epoch millis of the injected clock, 0 for none (8),
- * last load duration in millis (4), then the value bytes. Immutable.
+ * The encoding of {@code VersionedCache} entries inside a cache value. Layout (big-endian): kind (1
+ * byte), version (8), soft expiry in epoch millis of the injected clock, 0 for none (8), last load
+ * duration in millis (4), then the value bytes. Immutable.
  *
- * <p>The kind byte doubles as this layer's format byte: an unknown kind decodes to {@code null}
- * and is treated as replaceable, never misread.
+ * <p>The kind byte doubles as this layer's format byte: an unknown kind decodes to {@code null} and
+ * is treated as replaceable, never misread.
  */
 public final class Entry {
   /** Kind of an entry holding a value. */
   public static final byte VALUE = 0x10;
+
   /** Kind of a tombstone: refuses fills of older versions. */
   public static final byte TOMBSTONE = 0x11;
+
   /** Kind of a negative entry: the loader found no data. */
   public static final byte ABSENT = 0x12;
+
   /** The bytes before the value: kind, version, soft expiry, load millis. */
   public static final int HEADER = 1 + 8 + 8 + 4;
 
@@ -80,12 +83,18 @@ public final class Entry {
     return bigEndian(bytes, offset + 1, 8);
   }
 
-  /** The soft expiry (0 for none) of the entry at {@code offset}, read in place; check {@link #kindAt} first. */
+  /**
+   * The soft expiry (0 for none) of the entry at {@code offset}, read in place; check {@link
+   * #kindAt} first.
+   */
   public static long softExpiryAt(byte[] bytes, int offset) {
     return bigEndian(bytes, offset + 9, 8);
   }
 
-  /** The last load duration of the entry at {@code offset}, read in place; check {@link #kindAt} first. */
+  /**
+   * The last load duration of the entry at {@code offset}, read in place; check {@link #kindAt}
+   * first.
+   */
   public static int loadMillisAt(byte[] bytes, int offset) {
     return (int) bigEndian(bytes, offset + 17, 4);
   }

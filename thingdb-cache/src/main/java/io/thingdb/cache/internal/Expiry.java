@@ -6,8 +6,8 @@ import java.util.Objects;
 
 /**
  * Converts TTLs to memcached's expiry field. Memcached reads an expiry up to 30 days as relative
- * seconds and anything larger as an absolute Unix time, so a 31-day TTL sent as-is would be a
- * date in 1970 and expire at once. Thread-safe (stateless).
+ * seconds and anything larger as an absolute Unix time, so a 31-day TTL sent as-is would be a date
+ * in 1970 and expire at once. Thread-safe (stateless).
  */
 public final class Expiry {
   /** memcached's REALTIME_MAXDELTA: the largest expiry still read as relative seconds. */
@@ -20,7 +20,11 @@ public final class Expiry {
     Objects.requireNonNull(ttl, "ttl must not be null");
     if (ttl.isNegative()) {
       throw new IllegalArgumentException(
-          "ttl must not be negative: " + ttl + " (key=" + abbreviate(key) + "); use Duration.ZERO for no expiry");
+          "ttl must not be negative: "
+              + ttl
+              + " (key="
+              + abbreviate(key)
+              + "); use Duration.ZERO for no expiry");
     }
   }
 
@@ -31,8 +35,8 @@ public final class Expiry {
   }
 
   /**
-   * The memcached expiry field for {@code ttl}: 0 for no expiry, relative seconds up to 30 days,
-   * an absolute Unix time (from {@code clock}) beyond that.
+   * The memcached expiry field for {@code ttl}: 0 for no expiry, relative seconds up to 30 days, an
+   * absolute Unix time (from {@code clock}) beyond that.
    */
   public static int toMemcached(Duration ttl, Clock clock, String key) {
     check(ttl, key);
@@ -43,8 +47,13 @@ public final class Expiry {
     long absolute = Math.addExact(clock.millis() / 1000, seconds);
     if (absolute > Integer.MAX_VALUE) {
       throw new IllegalArgumentException(
-          "ttl " + ttl + " reaches past what memcached can express (Unix time " + absolute
-              + " > 2^31-1) (key=" + abbreviate(key) + ")");
+          "ttl "
+              + ttl
+              + " reaches past what memcached can express (Unix time "
+              + absolute
+              + " > 2^31-1) (key="
+              + abbreviate(key)
+              + ")");
     }
     return (int) absolute;
   }

@@ -3,10 +3,10 @@ package io.thingdb.cache.internal;
 import java.util.Arrays;
 
 /**
- * The framing every backend applies to stored values: one format byte, then the caller's bytes.
- * An entry whose first byte is not a known format is read as a miss, so a future encoding never
- * has its entries misread by an older client (and vice versa). Counters are the exception:
- * memcached's incr/decr need bare decimal digits, which no format byte collides with. Stateless.
+ * The framing every backend applies to stored values: one format byte, then the caller's bytes. An
+ * entry whose first byte is not a known format is read as a miss, so a future encoding never has
+ * its entries misread by an older client (and vice versa). Counters are the exception: memcached's
+ * incr/decr need bare decimal digits, which no format byte collides with. Stateless.
  */
 public final class Frames {
   /** Format of values written through {@code Cache.set/add/compareAndSet}. */
@@ -23,8 +23,8 @@ public final class Frames {
   }
 
   /**
-   * The caller's bytes of a stored entry, the digits of a counter, or {@code null} if the entry
-   * has an unknown format.
+   * The caller's bytes of a stored entry, the digits of a counter, or {@code null} if the entry has
+   * an unknown format.
    */
   public static byte[] unwrap(byte[] stored) {
     if (stored == null || stored.length == 0) {
@@ -71,7 +71,8 @@ public final class Frames {
    */
   public static byte[] checkValue(String key, byte[] value, int itemSizeMax, int wireKeyLength) {
     if (value == null) {
-      throw new NullPointerException("value must not be null (key=" + key + ")"); // built only on failure
+      throw new NullPointerException(
+          "value must not be null (key=" + key + ")"); // built only on failure
     }
     int limit = maxValueSize(itemSizeMax, wireKeyLength);
     if (value.length > limit) {
@@ -83,7 +84,8 @@ public final class Frames {
   /** Validates a server item size limit (memcached's {@code -I}): 1 KiB to 1 GiB. */
   public static int checkItemSizeMax(int bytes) {
     if (bytes < 1024 || bytes > 1 << 30) {
-      throw new IllegalArgumentException("itemSizeMax must be between 1024 and 1073741824 bytes: " + bytes);
+      throw new IllegalArgumentException(
+          "itemSizeMax must be between 1024 and 1073741824 bytes: " + bytes);
     }
     return bytes;
   }

@@ -19,27 +19,27 @@ import java.util.Set;
  * (and so pylibmc, php-memcached and other clients built on it) for the same server list.
  *
  * <p>{@link #of(List)} and {@link #of(Map)} build libmemcached's {@code ketama_weighted} ring
- * ({@code MEMCACHED_DISTRIBUTION_CONSISTENT_WEIGHTED}, MD5): per server, {@code
- * floor(weight / totalWeight * 40 * serverCount) * 4} points (160 with equal weights, but see
- * {@link #of(Map)}), taken four at a time from the MD5 digests of {@code "host:port-i"}, or {@code
- * "host-i"} when the port is 11211. A key's hash is the first four bytes of the MD5 of its UTF-8
- * bytes, little-endian; the key belongs to the first point at or after its hash, wrapping around.
- * {@link #ofPlainKetama(List)} builds libmemcached's plain {@code ketama} ring instead (100
- * points per server, Jenkins one-at-a-time), for peers configured that way.
+ * ({@code MEMCACHED_DISTRIBUTION_CONSISTENT_WEIGHTED}, MD5): per server, {@code floor(weight /
+ * totalWeight * 40 * serverCount) * 4} points (160 with equal weights, but see {@link #of(Map)}),
+ * taken four at a time from the MD5 digests of {@code "host:port-i"}, or {@code "host-i"} when the
+ * port is 11211. A key's hash is the first four bytes of the MD5 of its UTF-8 bytes, little-endian;
+ * the key belongs to the first point at or after its hash, wrapping around. {@link
+ * #ofPlainKetama(List)} builds libmemcached's plain {@code ketama} ring instead (100 points per
+ * server, Jenkins one-at-a-time), for peers configured that way.
  *
  * <p>A server is identified by its host exactly as configured: there is no DNS lookup, so {@code
- * localhost:11211} and {@code 127.0.0.1:11211} are different servers with different points. An
- * IPv6 address is written in brackets ({@code [::1]:11211}) and hashed without them, as pylibmc
- * and php-memcached hand it to libmemcached.
+ * localhost:11211} and {@code 127.0.0.1:11211} are different servers with different points. An IPv6
+ * address is written in brackets ({@code [::1]:11211}) and hashed without them, as pylibmc and
+ * php-memcached hand it to libmemcached.
  *
  * <p>Removing a server moves only the keys it held, as long as the other servers keep their point
  * counts. With equal weights they get 160 points at most server counts, but libmemcached's
- * single-precision arithmetic gives 156 at some (25, 47, 50, 55, ...). The ring reproduces that,
- * so going to or from such a count also moves keys between the remaining servers, in every
+ * single-precision arithmetic gives 156 at some (25, 47, 50, 55, ...). The ring reproduces that, so
+ * going to or from such a count also moves keys between the remaining servers, in every
  * libmemcached client alike.
  *
- * <p>Instances are immutable and thread-safe. Lookups allocate nothing for ASCII keys of up to
- * 256 characters.
+ * <p>Instances are immutable and thread-safe. Lookups allocate nothing for ASCII keys of up to 256
+ * characters.
  */
 public final class KetamaRing {
   private static final int MEMCACHED_DEFAULT_PORT = 11211;
@@ -64,11 +64,13 @@ public final class KetamaRing {
   private final Algorithm algorithm;
   private final List<String> servers;
   private final int[] weights;
+
   /**
-   * Point values with the sign bit flipped, so that signed order is libmemcached's unsigned
-   * order and the hot loop compares plain ints.
+   * Point values with the sign bit flipped, so that signed order is libmemcached's unsigned order
+   * and the hot loop compares plain ints.
    */
   private final int[] points;
+
   /** The index into {@link #servers} of the server that owns each point. */
   private final int[] owners;
 
@@ -94,8 +96,8 @@ public final class KetamaRing {
    *
    * @param servers {@code host:port} strings, in the order that {@link #indexFor} numbers them
    * @throws NullPointerException if {@code servers} or one of them is null
-   * @throws IllegalArgumentException if the list is empty, a server is not {@code host:port} with
-   *     a port from 1 to 65535, or a server is listed twice; the message names the server
+   * @throws IllegalArgumentException if the list is empty, a server is not {@code host:port} with a
+   *     port from 1 to 65535, or a server is listed twice; the message names the server
    */
   public static KetamaRing of(List<String> servers) {
     Objects.requireNonNull(servers, "servers must not be null");
@@ -109,8 +111,8 @@ public final class KetamaRing {
   /**
    * Returns libmemcached's {@code ketama_weighted} ring over the servers of {@code weights}, which
    * are numbered in the map's iteration order (use an ordered map such as {@link LinkedHashMap}:
-   * the order decides {@link #indexFor} and, as in libmemcached, which server wins when two
-   * servers hash to the same point).
+   * the order decides {@link #indexFor} and, as in libmemcached, which server wins when two servers
+   * hash to the same point).
    *
    * <p>A server gets {@code floor(weight / totalWeight * 40 * serverCount) * 4} points, computed in
    * single precision exactly as libmemcached's {@code update_continuum} does, so that rounding
@@ -164,13 +166,13 @@ public final class KetamaRing {
    * Returns libmemcached's plain {@code ketama} ring (the {@code ketama} behaviour of pylibmc with
    * the default hash): 100 points per server, each the Jenkins one-at-a-time hash of {@code
    * "host:port-i"} (or {@code "host-i"} for port 11211), and keys hashed with one-at-a-time.
-   * Weights are not supported: libmemcached switches to its weighted ring when any weight is
-   * above 1. ThingDB's own default is {@link #of(List)}; this is for sharing a cluster with
-   * clients configured for plain ketama.
+   * Weights are not supported: libmemcached switches to its weighted ring when any weight is above
+   * 1. ThingDB's own default is {@link #of(List)}; this is for sharing a cluster with clients
+   * configured for plain ketama.
    *
    * <p>libmemcached's one-at-a-time reads key bytes as C {@code char}, which is signed on x86 and
-   * unsigned on ARM; this ring follows x86 for keys with bytes above 0x7F. Wire keys made by
-   * {@link KeyCodec} are ASCII, where the two agree.
+   * unsigned on ARM; this ring follows x86 for keys with bytes above 0x7F. Wire keys made by {@link
+   * KeyCodec} are ASCII, where the two agree.
    *
    * @throws NullPointerException if {@code servers} or one of them is null
    * @throws IllegalArgumentException as for {@link #of(List)}
@@ -236,8 +238,7 @@ public final class KetamaRing {
     Objects.requireNonNull(server, "server must not be null");
     int removed = servers.indexOf(server);
     if (removed < 0) {
-      throw new IllegalArgumentException(
-          "server \"" + server + "\" is not in the ring " + servers);
+      throw new IllegalArgumentException("server \"" + server + "\" is not in the ring " + servers);
     }
     if (servers.size() == 1) {
       throw new IllegalArgumentException(

@@ -12,13 +12,13 @@ import java.util.Objects;
  * Turns application keys into memcached wire keys: {@code namespace:version:key}.
  *
  * <p>A key goes on the wire as it is, behind the prefix, when the whole wire key is at most 250
- * bytes (memcached's limit), every character of the key is printable ASCII ({@code !} to {@code
- * ~}: memcached's text protocol splits on spaces and ends lines on control characters) and the key
- * does not start with {@code #}. Any other key is sent as {@code namespace:version:#} followed by
- * the unpadded base64url SHA-256 of its UTF-8 bytes (43 characters). Because a raw key never
- * starts with {@code #}, a hashed key cannot collide with a raw one; because the namespace has no
- * {@code :}, keys of different namespaces or versions cannot collide either. Raising the version
- * moves every key to a new name, which retires all entries written under the old encoding.
+ * bytes (memcached's limit), every character of the key is printable ASCII ({@code !} to {@code ~}:
+ * memcached's text protocol splits on spaces and ends lines on control characters) and the key does
+ * not start with {@code #}. Any other key is sent as {@code namespace:version:#} followed by the
+ * unpadded base64url SHA-256 of its UTF-8 bytes (43 characters). Because a raw key never starts
+ * with {@code #}, a hashed key cannot collide with a raw one; because the namespace has no {@code
+ * :}, keys of different namespaces or versions cannot collide either. Raising the version moves
+ * every key to a new name, which retires all entries written under the old encoding.
  *
  * <p>The hash of a key is the same in any language that hashes its UTF-8 bytes. A Java string with
  * an unpaired surrogate, which has no UTF-8 form, is hashed as generalized UTF-8 (the surrogate
@@ -30,6 +30,7 @@ import java.util.Objects;
 public final class KeyCodec {
   /** memcached's limit on the length of a key, in bytes. */
   static final int MAX_WIRE_KEY_BYTES = 250;
+
   /** The version of this encoding, the one new caches use. */
   public static final int CURRENT_VERSION = 1;
 
@@ -109,8 +110,8 @@ public final class KeyCodec {
   }
 
   /**
-   * Returns the wire key for {@code key}: printable ASCII, at most 250 characters, and the same
-   * for equal keys in every process that uses this namespace and version.
+   * Returns the wire key for {@code key}: printable ASCII, at most 250 characters, and the same for
+   * equal keys in every process that uses this namespace and version.
    *
    * @throws NullPointerException if {@code key} is null
    */

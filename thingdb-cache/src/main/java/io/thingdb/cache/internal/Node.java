@@ -11,11 +11,11 @@ import java.util.concurrent.atomic.AtomicInteger;
  * whose last write it may not have received. Thread-safe: fields are volatile or concurrent.
  *
  * <p>A node is <em>suspect</em> after repeated failures or a disconnect. A suspect node gets no
- * traffic except the reconciler's probe: reads of its keys are misses, writes to it are recorded
- * as dirty keys. A key is <em>dirty</em> when a write to it may not have reached the server (a
- * timeout, a lost connection, or a write skipped because the node was suspect). Reads of dirty
- * keys are misses until the reconciler has deleted them from the server; if too many keys become
- * dirty the reconciler flushes the whole server instead.
+ * traffic except the reconciler's probe: reads of its keys are misses, writes to it are recorded as
+ * dirty keys. A key is <em>dirty</em> when a write to it may not have reached the server (a
+ * timeout, a lost connection, or a write skipped because the node was suspect). Reads of dirty keys
+ * are misses until the reconciler has deleted them from the server; if too many keys become dirty
+ * the reconciler flushes the whole server instead.
  */
 public final class Node {
   public final int index;
@@ -27,13 +27,18 @@ public final class Node {
 
   public volatile Session session;
   public volatile boolean suspect;
-  /** True while dirty is non-empty or a flush is pending: lets the read path skip the set lookup. */
+
+  /**
+   * True while dirty is non-empty or a flush is pending: lets the read path skip the set lookup.
+   */
   public volatile boolean hasDirty;
+
   public volatile boolean flushNeeded;
   public volatile long suspectSinceMillis;
   public volatile long firstFailureNanos;
   public volatile long reconciledAtMillis;
   public volatile int lastReconcileDeleted;
+
   /** A wire key that the ring places on this node, used to probe it. */
   public volatile String probeKey;
 

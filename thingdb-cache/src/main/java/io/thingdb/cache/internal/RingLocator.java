@@ -7,12 +7,12 @@ import java.util.List;
 import net.rubyeye.xmemcached.MemcachedSessionLocator;
 
 /**
- * Plugs our {@link KetamaRing} into xmemcached. xmemcached's own ketama locators hash the
- * resolved address and keep the port for 11211, so with host names they disagree with
- * libmemcached; and they rehash a dead node's keys onto its neighbours, which leaves copies behind
- * that go stale when the node returns. This locator routes by the configured host string and
- * returns no session for a dead node, so its keys fail fast (and are misses) instead of moving.
- * Thread-safe: the session table is replaced atomically.
+ * Plugs our {@link KetamaRing} into xmemcached. xmemcached's own ketama locators hash the resolved
+ * address and keep the port for 11211, so with host names they disagree with libmemcached; and they
+ * rehash a dead node's keys onto its neighbours, which leaves copies behind that go stale when the
+ * node returns. This locator routes by the configured host string and returns no session for a dead
+ * node, so its keys fail fast (and are misses) instead of moving. Thread-safe: the session table is
+ * replaced atomically.
  */
 public final class RingLocator implements MemcachedSessionLocator {
   private final KetamaRing ring;

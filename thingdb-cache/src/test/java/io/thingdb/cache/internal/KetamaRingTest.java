@@ -293,8 +293,7 @@ class KetamaRingTest {
   void nonAsciiAndLongKeysAreHashedAsUtf8() {
     KetamaRing ring = KetamaRing.of(VECTOR_SERVERS);
     TreeMap<Long, Integer> expected =
-        referenceRing(
-            List.of("127.0.0.1:11411-", "127.0.0.1:11412-", "127.0.0.1:11413-"), 160);
+        referenceRing(List.of("127.0.0.1:11411-", "127.0.0.1:11412-", "127.0.0.1:11413-"), 160);
     List<String> keys = new ArrayList<>();
     for (int i = 0; i < 2000; i++) {
       keys.add("é-" + i + "-\uD83D\uDE00");
@@ -487,7 +486,11 @@ class KetamaRingTest {
       }
     }
     return fail(
-        "no " + VECTORS_DIR + " folder in " + start + " or any folder above it; the ketama"
+        "no "
+            + VECTORS_DIR
+            + " folder in "
+            + start
+            + " or any folder above it; the ketama"
             + " reference vectors are expected at ../shared/vectors beside the repository root");
   }
 

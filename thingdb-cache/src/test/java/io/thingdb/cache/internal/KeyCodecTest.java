@@ -40,8 +40,18 @@ class KeyCodecTest {
   @ParameterizedTest
   @ValueSource(
       strings = {
-        "a b", "a\tb", "a\nb", "a\rb", "a\u0000b", "a\u007fb", "caf\u00e9", "smile\uD83D\uDE00",
-        "#abc", "#", " leading", "trailing "
+        "a b",
+        "a\tb",
+        "a\nb",
+        "a\rb",
+        "a\u0000b",
+        "a\u007fb",
+        "caf\u00e9",
+        "smile\uD83D\uDE00",
+        "#abc",
+        "#",
+        " leading",
+        "trailing "
       })
   void keysMemcachedCannotCarryOrThatStartWithHashAreHashed(String key) {
     String wire = codec.encode(key);
@@ -168,19 +178,31 @@ class KeyCodecTest {
   @org.junit.jupiter.api.Test
   void wireLengthEqualsTheLengthOfTheEncodedKey() {
     KeyCodec codec = KeyCodec.of("wl", 1);
-    java.util.List<String> keys = new java.util.ArrayList<>(java.util.List.of("", "a", "#x", "with space", "caf\u00e9",
-        "k".repeat(245), "k".repeat(246), "k".repeat(300)));
+    java.util.List<String> keys =
+        new java.util.ArrayList<>(
+            java.util.List.of(
+                "",
+                "a",
+                "#x",
+                "with space",
+                "caf\u00e9",
+                "k".repeat(245),
+                "k".repeat(246),
+                "k".repeat(300)));
     java.util.Random random = new java.util.Random(7);
     for (int i = 0; i < 2_000; i++) {
       StringBuilder sb = new StringBuilder();
       int n = random.nextInt(260);
       for (int j = 0; j < n; j++) {
-        sb.append((char) (random.nextInt(10) == 0 ? random.nextInt(0x3000) : 0x21 + random.nextInt(94)));
+        sb.append(
+            (char) (random.nextInt(10) == 0 ? random.nextInt(0x3000) : 0x21 + random.nextInt(94)));
       }
       keys.add(sb.toString());
     }
     for (String key : keys) {
-      org.assertj.core.api.Assertions.assertThat(codec.wireLength(key)).as(key).isEqualTo(codec.encode(key).length());
+      org.assertj.core.api.Assertions.assertThat(codec.wireLength(key))
+          .as(key)
+          .isEqualTo(codec.encode(key).length());
     }
   }
 }

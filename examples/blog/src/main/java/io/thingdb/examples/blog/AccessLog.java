@@ -22,16 +22,17 @@ import org.slf4j.LoggerFactory;
  * </pre>
  *
  * <p>A request thread only appends its line to a buffer; a background thread ({@code
- * blog-access-log}) writes the buffer out every {@code flushInterval}, or as soon as it holds
- * 64 KiB, so a request never waits for the console or the disk. Writing one line per request
- * through the logger (a locked, flushed write per line) cost about a fifth of the anonymous page
- * cache's throughput. {@link #close} writes what is left. Thread-safe.
+ * blog-access-log}) writes the buffer out every {@code flushInterval}, or as soon as it holds 64
+ * KiB, so a request never waits for the console or the disk. Writing one line per request through
+ * the logger (a locked, flushed write per line) cost about a fifth of the anonymous page cache's
+ * throughput. {@link #close} writes what is left. Thread-safe.
  */
 final class AccessLog implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(AccessLog.class);
   private static final int FLUSH_BYTES = 64 * 1024;
   private static final DateTimeFormatter TIME =
-      DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH:mm:ss.SSS'Z'", Locale.ROOT).withZone(ZoneOffset.UTC);
+      DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH:mm:ss.SSS'Z'", Locale.ROOT)
+          .withZone(ZoneOffset.UTC);
 
   private final OutputStream out;
   private final Clock clock;
@@ -41,10 +42,14 @@ final class AccessLog implements AutoCloseable {
   private final StringBuilder buffer = new StringBuilder(FLUSH_BYTES + 1024);
   private boolean closed;
 
-  /** A log writing to {@code out} (not closed by {@link #close}), flushed every {@code flushInterval}. */
+  /**
+   * A log writing to {@code out} (not closed by {@link #close}), flushed every {@code
+   * flushInterval}.
+   */
   AccessLog(OutputStream out, Clock clock, Duration flushInterval) {
     if (flushInterval.isNegative() || flushInterval.isZero()) {
-      throw new IllegalArgumentException("access log flush interval must be positive: " + flushInterval);
+      throw new IllegalArgumentException(
+          "access log flush interval must be positive: " + flushInterval);
     }
     this.out = out;
     this.clock = clock;
@@ -55,15 +60,29 @@ final class AccessLog implements AutoCloseable {
   }
 
   /** Appends one request's line; the line is written within the flush interval. */
-  void request(String method, String pathAndQuery, int status, long nanos, long statements, long cacheHits,
+  void request(
+      String method,
+      String pathAndQuery,
+      int status,
+      long nanos,
+      long statements,
+      long cacheHits,
       String pageCache) {
     StringBuilder line = new StringBuilder(96 + pathAndQuery.length());
     line.append(TIME.format(clock.instant())).append(' ').append(method).append(' ');
     appendSafe(line, pathAndQuery);
     line.append(' ').append(status).append(' ');
     long tenthsOfMs = (nanos + 50_000) / 100_000;
-    line.append(tenthsOfMs / 10).append('.').append(tenthsOfMs % 10).append(" ms sql=").append(statements)
-        .append(" cache_hits=").append(cacheHits).append(" page_cache=").append(pageCache).append('\n');
+    line.append(tenthsOfMs / 10)
+        .append('.')
+        .append(tenthsOfMs % 10)
+        .append(" ms sql=")
+        .append(statements)
+        .append(" cache_hits=")
+        .append(cacheHits)
+        .append(" page_cache=")
+        .append(pageCache)
+        .append('\n');
     synchronized (lock) {
       if (closed) {
         return;
@@ -75,7 +94,10 @@ final class AccessLog implements AutoCloseable {
     }
   }
 
-  /** Control characters (a percent-decoded path never gets here, but a raw one could hold them) as '?'. */
+  /**
+   * Control characters (a percent-decoded path never gets here, but a raw one could hold them) as
+   * '?'.
+   */
   private static void appendSafe(StringBuilder line, String s) {
     for (int i = 0; i < s.length(); i++) {
       char c = s.charAt(i);

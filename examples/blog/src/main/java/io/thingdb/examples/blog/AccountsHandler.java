@@ -39,22 +39,31 @@ final class AccountsHandler {
     String name = req.formText("name");
     String password = req.form("password") == null ? "" : req.form("password");
     if (!NAME.matcher(name).matches()) {
-      throw HttpError.badRequest("a name is 3 to 20 letters, digits, '_' or '-' (was '" + Request.abbreviate(name) + "')");
+      throw HttpError.badRequest(
+          "a name is 3 to 20 letters, digits, '_' or '-' (was '" + Request.abbreviate(name) + "')");
     }
     if (password.length() < MIN_PASSWORD || password.length() > MAX_PASSWORD) {
-      throw HttpError.badRequest("a password is " + MIN_PASSWORD + " to " + MAX_PASSWORD + " characters");
+      throw HttpError.badRequest(
+          "a password is " + MIN_PASSWORD + " to " + MAX_PASSWORD + " characters");
     }
     String hash = site.passwords.hash(password); // slow on purpose: outside the lock
     Thing account;
-    Lock lock = site.locks.acquire("signup:" + name.toLowerCase(java.util.Locale.ROOT), Duration.ofSeconds(5));
+    Lock lock =
+        site.locks.acquire(
+            "signup:" + name.toLowerCase(java.util.Locale.ROOT), Duration.ofSeconds(5));
     try {
       if (site.account(name, true).isPresent()) {
         throw new HttpError(409, "the name '" + name + "' is taken");
       }
-      account = site.db.withSession(req.dbSession()).create(site.db.newThing(Models.ACCOUNT)
-          .set(Models.NAME, name)
-          .set(Models.NAME_LOWER, name.toLowerCase(java.util.Locale.ROOT))
-          .set(Models.PASSWORD, hash));
+      account =
+          site.db
+              .withSession(req.dbSession())
+              .create(
+                  site.db
+                      .newThing(Models.ACCOUNT)
+                      .set(Models.NAME, name)
+                      .set(Models.NAME_LOWER, name.toLowerCase(java.util.Locale.ROOT))
+                      .set(Models.PASSWORD, hash));
     } finally {
       lock.close();
     }
@@ -74,11 +83,15 @@ final class AccountsHandler {
     return loggedIn(req, account);
   }
 
-  /** A fresh session id at login, so a session id planted before login is worth nothing after it. */
+  /**
+   * A fresh session id at login, so a session id planted before login is worth nothing after it.
+   */
   private Response loggedIn(Request req, Thing account) {
     SessionCookies.Session s = site.cookies.newSession(account.id());
-    Response r = req.wantsJson() ? Response.json(200, Json.write(Map.of("name", account.get(Models.NAME))))
-        : Response.redirect("/");
+    Response r =
+        req.wantsJson()
+            ? Response.json(200, Json.write(Map.of("name", account.get(Models.NAME))))
+            : Response.redirect("/");
     return r.header("Set-Cookie", site.cookies.setCookie(s));
   }
 
@@ -106,7 +119,9 @@ final class AccountsHandler {
 
   Thing userTarget(Request req) {
     String name = req.pathParam(1);
-    return site.account(name, false).orElseThrow(() -> HttpError.notFound("there is no user named '" + Request.abbreviate(name) + "'"));
+    return site.account(name, false)
+        .orElseThrow(
+            () -> HttpError.notFound("there is no user named '" + Request.abbreviate(name) + "'"));
   }
 
   /**
@@ -121,13 +136,23 @@ final class AccountsHandler {
     String name = req.formText("name");
     String value = req.formText("spammer");
     if (!value.equals("true") && !value.equals("false")) {
-      throw HttpError.badRequest("spammer must be true or false, was '" + Request.abbreviate(value) + "'");
+      throw HttpError.badRequest(
+          "spammer must be true or false, was '" + Request.abbreviate(value) + "'");
     }
-    Thing account = site.account(name, false)
-        .orElseThrow(() -> HttpError.notFound("there is no user named '" + Request.abbreviate(name) + "'"));
-    site.db.withSession(req.dbSession()).update(account.edit().set(Models.SPAMMER, Boolean.parseBoolean(value)));
+    Thing account =
+        site.account(name, false)
+            .orElseThrow(
+                () ->
+                    HttpError.notFound(
+                        "there is no user named '" + Request.abbreviate(name) + "'"));
+    site.db
+        .withSession(req.dbSession())
+        .update(account.edit().set(Models.SPAMMER, Boolean.parseBoolean(value)));
     if (req.wantsJson()) {
-      return Response.json(200, Json.write(Map.of("name", account.get(Models.NAME), "spammer", Boolean.parseBoolean(value))));
+      return Response.json(
+          200,
+          Json.write(
+              Map.of("name", account.get(Models.NAME), "spammer", Boolean.parseBoolean(value))));
     }
     return Response.redirect("/user/" + account.get(Models.NAME));
   }

@@ -31,15 +31,23 @@ final class ApiHandler {
 
   Response listing(Request req) {
     PostsHandler.Query q = posts.query(req);
-    Site.LinkPage page = site.links(req.viewer(), q.prefix(), q.sort(), q.window(), q.after(), q.limit());
-    return json(Views.listing(views.linksJson(page.links(), req.viewer()), page.after(), q.limit()));
+    Site.LinkPage page =
+        site.links(req.viewer(), q.prefix(), q.sort(), q.window(), q.after(), q.limit());
+    return json(
+        Views.listing(views.linksJson(page.links(), req.viewer()), page.after(), q.limit()));
   }
 
   /** A post and its comments: {@code [Listing of the post, Listing of the comments]}. */
   Response permalink(Request req) {
     Thing link = posts.permalinkTarget(req);
-    List<Object> out = List.of(Views.listing(views.linksJson(List.of(link), req.viewer()), null, 1),
-        Views.listing(views.threadsJson(site.comments(req.dbSession(), link, req.viewer()), req.viewer(), link), null, Site.MAX_COMMENTS));
+    List<Object> out =
+        List.of(
+            Views.listing(views.linksJson(List.of(link), req.viewer()), null, 1),
+            Views.listing(
+                views.threadsJson(
+                    site.comments(req.dbSession(), link, req.viewer()), req.viewer(), link),
+                null,
+                Site.MAX_COMMENTS));
     return json(out);
   }
 
@@ -47,12 +55,14 @@ final class ApiHandler {
     List<String> names = new ArrayList<>(Arrays.asList(req.pathParam(1).split(",")));
     names.removeIf(String::isEmpty);
     if (names.isEmpty() || names.size() > MAX_BY_ID) {
-      throw HttpError.badRequest("give 1 to " + MAX_BY_ID + " comma-separated post names, e.g. /by_id/t3_1,t3_2.json");
+      throw HttpError.badRequest(
+          "give 1 to " + MAX_BY_ID + " comma-separated post names, e.g. /by_id/t3_1,t3_2.json");
     }
     List<Thing> links = new ArrayList<>();
     for (String name : names) {
       try {
-        site.byFullname(req.dbSession(), name, Models.LINK).filter(l -> Site.visible(l, req.viewer(), l.get(Models.AUTHOR)))
+        site.byFullname(req.dbSession(), name, Models.LINK)
+            .filter(l -> Site.visible(l, req.viewer(), l.get(Models.AUTHOR)))
             .ifPresent(links::add);
       } catch (IllegalArgumentException e) {
         throw HttpError.badRequest("bad post name: " + e.getMessage());
@@ -64,7 +74,8 @@ final class ApiHandler {
   Response user(Request req) {
     Thing account = accounts.userTarget(req);
     Site.LinkPage page = site.submitted(req.viewer(), account, req.after(), req.limit());
-    Map<String, Object> out = Views.listing(views.linksJson(page.links(), req.viewer()), page.after(), req.limit());
+    Map<String, Object> out =
+        Views.listing(views.linksJson(page.links(), req.viewer()), page.after(), req.limit());
     Map<String, Object> about = new LinkedHashMap<>();
     about.put("name", account.get(Models.NAME));
     about.put("created_utc", account.date().getEpochSecond());

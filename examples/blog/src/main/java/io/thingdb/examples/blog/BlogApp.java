@@ -40,18 +40,19 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The whole blog, wired and running: databases (embedded PostgreSQL or the configured servers),
- * the cache, the {@link ThingDb}, the listing stores, votes, queue processors and recompute, and
- * the HTTP server. {@link #start} brings it up in that order; {@link #close} takes it down in the
- * reverse one: processors stop claiming work first (jobs not yet applied stay queued in
- * PostgreSQL and resume at the next start), then the HTTP server, then the library objects and
- * pools, and the embedded PostgreSQL last.
+ * The whole blog, wired and running: databases (embedded PostgreSQL or the configured servers), the
+ * cache, the {@link ThingDb}, the listing stores, votes, queue processors and recompute, and the
+ * HTTP server. {@link #start} brings it up in that order; {@link #close} takes it down in the
+ * reverse one: processors stop claiming work first (jobs not yet applied stay queued in PostgreSQL
+ * and resume at the next start), then the HTTP server, then the library objects and pools, and the
+ * embedded PostgreSQL last.
  *
  * <p>Thread-safe; {@link #close} is idempotent.
  */
 public final class BlogApp implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(BlogApp.class);
   private static final int POOL_SIZE = 12;
+
   /** How long an access log line may wait in memory before it is written. */
   private static final Duration ACCESS_LOG_FLUSH = Duration.ofMillis(200);
 
@@ -98,14 +99,22 @@ public final class BlogApp implements AutoCloseable {
       commentsUrl = embedded.getJdbcUrl("postgres", "blog_comments");
     }
     HikariDataSource main = pool("blog-main", mainUrl);
-    Database mainDb = Database.of(main).withReplicas(replicas("blog-main-replica", config.dbReplicas));
+    Database mainDb =
+        Database.of(main).withReplicas(replicas("blog-main-replica", config.dbReplicas));
     HikariDataSource comments = commentsUrl == null ? main : pool("blog-comments", commentsUrl);
-    Database commentsDb = commentsUrl == null ? mainDb
-        : Database.of(comments).withReplicas(replicas("blog-comments-replica", config.commentsDbReplicas));
+    Database commentsDb =
+        commentsUrl == null
+            ? mainDb
+            : Database.of(comments)
+                .withReplicas(replicas("blog-comments-replica", config.commentsDbReplicas));
 
-    Cache cache = config.memcached.isEmpty()
-        ? InProcessCache.builder().namespace("blog").maximumBytes(256L * 1024 * 1024).build()
-        : MemcachedCache.builder().servers(config.memcached.toArray(new String[0])).namespace("blog").build();
+    Cache cache =
+        config.memcached.isEmpty()
+            ? InProcessCache.builder().namespace("blog").maximumBytes(256L * 1024 * 1024).build()
+            : MemcachedCache.builder()
+                .servers(config.memcached.toArray(new String[0]))
+                .namespace("blog")
+                .build();
     resources.add(cache);
 
     ThingDbBuilder b = ThingDb.builder().database("main", mainDb);
@@ -113,38 +122,56 @@ public final class BlogApp implements AutoCloseable {
       b.database("comments", commentsDb);
     }
     String commentsName = comments != main ? "comments" : "main";
-    db = b.type(Models.ACCOUNT, "main")
-        .type(Models.COMMUNITY, "main")
-        .type(Models.LINK, "main")
-        .relation(Models.VOTE_LINK, "main")
-        // Vertical partitioning: comments, their votes and their listing queue on their own database.
-        .type(Models.COMMENT, commentsName)
-        .relation(Models.VOTE_COMMENT, commentsName)
-        .cache(cache)
-        .build();
+    db =
+        b.type(Models.ACCOUNT, "main")
+            .type(Models.COMMUNITY, "main")
+            .type(Models.LINK, "main")
+            .relation(Models.VOTE_LINK, "main")
+            // Vertical partitioning: comments, their votes and their listing queue on their own
+            // database.
+            .type(Models.COMMENT, commentsName)
+            .relation(Models.VOTE_COMMENT, commentsName)
+            .cache(cache)
+            .build();
     resources.add(db);
 
     Listings routing = new Listings(Listing.DEFAULT_CAPACITY);
     // The listing classes run plain JDBC; counted per request like ThingDb's own statements.
     DataSource mainCounted = SqlCounter.wrap(main);
     DataSource commentsCounted = comments == main ? mainCounted : SqlCounter.wrap(comments);
-    ListingStore linkStore = ListingStore.builder(mainCounted).cache(cache).keyPattern(Listings.KEY_PATTERN).build();
+    ListingStore linkStore =
+        ListingStore.builder(mainCounted).cache(cache).keyPattern(Listings.KEY_PATTERN).build();
     resources.add(linkStore);
     ListingStore commentStore = linkStore;
     if (comments != main) {
-      commentStore = ListingStore.builder(commentsCounted).cache(cache).keyPattern(Listings.KEY_PATTERN).build();
+      commentStore =
+          ListingStore.builder(commentsCounted)
+              .cache(cache)
+              .keyPattern(Listings.KEY_PATTERN)
+              .build();
       resources.add(commentStore);
     }
     Votes linkVotes = Votes.builder(db, mainCounted, Models.VOTE_LINK, routing, linkStore).build();
     resources.add(linkVotes);
-    Votes commentVotes = Votes.builder(db, commentsCounted, Models.VOTE_COMMENT, routing, commentStore).build();
+    Votes commentVotes =
+        Votes.builder(db, commentsCounted, Models.VOTE_COMMENT, routing, commentStore).build();
     resources.add(commentVotes);
 
     byte[] secret = config.secret != null ? config.secret : secret(config.dataDir);
-    site = new Site(config, db, linkVotes, commentVotes, linkStore, commentStore,
-        new SessionCookies(secret, Clock.systemUTC()), PostgresLocks.builder(main).namespace("blog").build(), Clock.systemUTC());
+    site =
+        new Site(
+            config,
+            db,
+            linkVotes,
+            commentVotes,
+            linkStore,
+            commentStore,
+            new SessionCookies(secret, Clock.systemUTC()),
+            PostgresLocks.builder(main).namespace("blog").build(),
+            Clock.systemUTC());
     // Anonymous pages: an expired page may be served for one more TTL while one render replaces it.
-    VersionedCache pageCache = VersionedCache.builder(cache).staleGrace(config.pageCacheTtl).build();
+    VersionedCache pageCache =
+        VersionedCache.builder(cache).staleGrace(config.pageCacheTtl).build();
     resources.add(pageCache);
 
     // In-process queue processors, one set per database that holds a queue.
@@ -161,8 +188,9 @@ public final class BlogApp implements AutoCloseable {
     // Top and controversial of the last hour/day/week/month/year, recomputed in bulk from a replica
     // (or the primary): per community, and for the whole site through the SITE prop (always 0).
     DataSource read = mainDb.replicas().isEmpty() ? main : mainDb.replicas().get(0);
-    ListingRecompute.Builder perCommunity = ListingRecompute.builder(db, read, linkStore, Models.LINK, Models.COMMUNITY_ID)
-        .interval(config.recomputeInterval);
+    ListingRecompute.Builder perCommunity =
+        ListingRecompute.builder(db, read, linkStore, Models.LINK, Models.COMMUNITY_ID)
+            .interval(config.recomputeInterval);
     int communities = 0;
     for (io.thingdb.core.Thing c : site.communities()) {
       perCommunity.group(Listings.community(c.id()), c.id());
@@ -171,8 +199,11 @@ public final class BlogApp implements AutoCloseable {
     if (communities > 0) {
       recomputes.add(perCommunity.build());
     }
-    recomputes.add(ListingRecompute.builder(db, read, linkStore, Models.LINK, Models.SITE).group(Listings.site(), 0)
-        .interval(config.recomputeInterval).build());
+    recomputes.add(
+        ListingRecompute.builder(db, read, linkStore, Models.LINK, Models.SITE)
+            .group(Listings.site(), 0)
+            .interval(config.recomputeInterval)
+            .build());
 
     for (ListingProcessors p : processors) {
       p.start();
@@ -182,7 +213,8 @@ public final class BlogApp implements AutoCloseable {
     }
     AccessLog accessLog = accessLog(config);
     try {
-      server = new BlogServer(site, pageCache, config.host, config.port, config.httpThreads, accessLog);
+      server =
+          new BlogServer(site, pageCache, config.host, config.port, config.httpThreads, accessLog);
     } catch (IOException | RuntimeException e) {
       if (accessLog != null) {
         accessLog.close();
@@ -218,7 +250,8 @@ public final class BlogApp implements AutoCloseable {
         .setRegisterShutdownHook(false) // Main's hook stops it, after the processors and the server
         .setPGStartupWait(Duration.ofSeconds(60))
         // zonky turns fsync off for tests; a blog keeps its data through a power cut. Commits
-        // still return before their WAL is flushed: a crash may lose the last moment, never corrupt.
+        // still return before their WAL is flushed: a crash may lose the last moment, never
+        // corrupt.
         .setServerConfig("fsync", "on")
         .setServerConfig("full_page_writes", "on")
         .setServerConfig("synchronous_commit", "off")
@@ -238,7 +271,8 @@ public final class BlogApp implements AutoCloseable {
         st.execute("create database " + name);
       }
     } catch (SQLException e) {
-      throw new IllegalStateException("cannot create database " + name + " on the embedded PostgreSQL: " + e.getMessage(), e);
+      throw new IllegalStateException(
+          "cannot create database " + name + " on the embedded PostgreSQL: " + e.getMessage(), e);
     }
   }
 
@@ -281,8 +315,12 @@ public final class BlogApp implements AutoCloseable {
 
   /** The address the blog serves. */
   public URI uri() {
-    return URI.create("http://" + (site.config.host.contains(":") ? "[" + site.config.host + "]" : site.config.host)
-        + ":" + server.port() + "/");
+    return URI.create(
+        "http://"
+            + (site.config.host.contains(":") ? "[" + site.config.host + "]" : site.config.host)
+            + ":"
+            + server.port()
+            + "/");
   }
 
   /** The seeded admin's password if this start seeded a random one, else null. */

@@ -44,21 +44,25 @@ final class BlogServer implements AutoCloseable {
   private final Site site;
   private final Views views;
   private final List<Route> routes = new ArrayList<>();
+
   /** The paths of form pages: GETs that carry the visitor's CSRF token, never page-cached. */
   private final Set<String> forms = new HashSet<>();
+
   private final Map<String, byte[]> statics = new LinkedHashMap<>();
   private final PageCache pages;
   private final HttpServer server;
   private final ExecutorService pool;
   private final AccessLog accessLog;
-  private final java.util.function.Function<String, io.thingdb.core.Session> restore = this::restore;
+  private final java.util.function.Function<String, io.thingdb.core.Session> restore =
+      this::restore;
 
   /**
    * A server on {@code host:port} with {@code threads} request threads, keeping anonymous pages in
    * {@code pageCache} for the configured page TTL, and writing its access log to {@code accessLog}
    * (null: no access log).
    */
-  BlogServer(Site site, VersionedCache pageCache, String host, int port, int threads, AccessLog accessLog)
+  BlogServer(
+      Site site, VersionedCache pageCache, String host, int port, int threads, AccessLog accessLog)
       throws IOException {
     this.site = site;
     this.accessLog = accessLog;
@@ -104,11 +108,14 @@ final class BlogServer implements AutoCloseable {
     System.setProperty("sun.net.httpserver.nodelay", "true");
     this.server = HttpServer.create(new InetSocketAddress(host, port), 256);
     AtomicInteger n = new AtomicInteger();
-    this.pool = Executors.newFixedThreadPool(threads, r -> {
-      Thread t = new Thread(r, "blog-http-" + n.incrementAndGet());
-      t.setDaemon(true);
-      return t;
-    });
+    this.pool =
+        Executors.newFixedThreadPool(
+            threads,
+            r -> {
+              Thread t = new Thread(r, "blog-http-" + n.incrementAndGet());
+              t.setDaemon(true);
+              return t;
+            });
     server.setExecutor(pool);
     server.createContext("/", this::serve);
   }
@@ -172,7 +179,8 @@ final class BlogServer implements AutoCloseable {
         resp = error(req, 500, "something went wrong on our side; it has been logged");
       }
       statements = scope.statements() + SqlCounter.current() - jdbcBefore;
-      cacheHits = scope.cacheHits() + (pageCache.equals("hit") || pageCache.equals("stale") ? 1 : 0);
+      cacheHits =
+          scope.cacheHits() + (pageCache.equals("hit") || pageCache.equals("stale") ? 1 : 0);
     }
     if (req.newSession && resp.status < 400) {
       resp.header("Set-Cookie", site.cookies.setCookie(req.session()));
@@ -196,14 +204,20 @@ final class BlogServer implements AutoCloseable {
       ex.close();
     }
     if (accessLog != null) {
-      accessLog.request(req.method(), req.pathAndQuery(), resp.status, System.nanoTime() - start, statements, cacheHits,
+      accessLog.request(
+          req.method(),
+          req.pathAndQuery(),
+          resp.status,
+          System.nanoTime() - start,
+          statements,
+          cacheHits,
           pageCache);
     }
   }
 
   /**
-   * Reads the session cookie and, for a logged-in session, the account (cache first; from a
-   * replica only if it has replayed the visitor's own writes, such as the signup).
+   * Reads the session cookie and, for a logged-in session, the account (cache first; from a replica
+   * only if it has replayed the visitor's own writes, such as the signup).
    */
   private void identify(Request req) {
     SessionCookies.Session s = site.cookies.decode(req.cookie(SessionCookies.NAME));
@@ -211,7 +225,8 @@ final class BlogServer implements AutoCloseable {
     req.positionsIn = site.cookies.decodePositions(req.cookie(SessionCookies.POSITIONS));
     req.sessions(restore);
     if (s != null && s.loggedIn()) {
-      Thing account = site.db.withSession(req.dbSession()).get(Models.ACCOUNT, s.accountId()).orElse(null);
+      Thing account =
+          site.db.withSession(req.dbSession()).get(Models.ACCOUNT, s.accountId()).orElse(null);
       req.viewer = account;
       if (account == null) {
         req.session = null; // the account is gone: an anonymous visitor again
@@ -247,7 +262,8 @@ final class BlogServer implements AutoCloseable {
       return r.handler.handle(req);
     }
     if (pathKnown) {
-      throw new HttpError(405, req.method() + " is not allowed on " + Request.abbreviate(req.path()));
+      throw new HttpError(
+          405, req.method() + " is not allowed on " + Request.abbreviate(req.path()));
     }
     throw HttpError.notFound("there is no page at " + Request.abbreviate(req.path()));
   }
@@ -262,14 +278,17 @@ final class BlogServer implements AutoCloseable {
       token = req.form("csrf");
     }
     if (!site.cookies.checkCsrf(req.session(), token)) {
-      throw HttpError.forbidden("the form's security token (CSRF) is missing or wrong: reload the page and try again;"
-          + " nothing was saved");
+      throw HttpError.forbidden(
+          "the form's security token (CSRF) is missing or wrong: reload the page and try again;"
+              + " nothing was saved");
     }
   }
 
   private Response staticFile(Request req) {
-    String type = req.path().endsWith(".css") ? "text/css; charset=utf-8" : "text/javascript; charset=utf-8";
-    return Response.of(200, type, statics.get(req.path())).header("Cache-Control", "public, max-age=3600");
+    String type =
+        req.path().endsWith(".css") ? "text/css; charset=utf-8" : "text/javascript; charset=utf-8";
+    return Response.of(200, type, statics.get(req.path()))
+        .header("Cache-Control", "public, max-age=3600");
   }
 
   private Response error(Request req, int status, String message) {

@@ -52,6 +52,7 @@ public final class Config {
   final boolean seed;
   final byte[] secret;
   final int httpThreads;
+
   /** "stdout", "off" or a file path. */
   final String accessLog;
 
@@ -100,10 +101,22 @@ public final class Config {
     env(env, "BLOG_COMMENTS_DB_URL", b::commentsDb);
     env(env, "BLOG_COMMENTS_DB_REPLICAS", v -> split(v).forEach(b::commentsDbReplica));
     env(env, "BLOG_MEMCACHED", v -> b.memcached(split(v)));
-    env(env, "BLOG_PBKDF2_ITERATIONS", v -> b.pbkdf2Iterations(parseInt("BLOG_PBKDF2_ITERATIONS", v)));
-    env(env, "BLOG_NOFOLLOW_THRESHOLD", v -> b.nofollowThreshold(parseInt("BLOG_NOFOLLOW_THRESHOLD", v)));
-    env(env, "BLOG_PAGE_CACHE_TTL", v -> b.pageCacheTtl(Duration.ofSeconds(parseInt("BLOG_PAGE_CACHE_TTL", v))));
-    env(env, "BLOG_RECOMPUTE_INTERVAL", v -> b.recomputeInterval(Duration.ofSeconds(parseInt("BLOG_RECOMPUTE_INTERVAL", v))));
+    env(
+        env,
+        "BLOG_PBKDF2_ITERATIONS",
+        v -> b.pbkdf2Iterations(parseInt("BLOG_PBKDF2_ITERATIONS", v)));
+    env(
+        env,
+        "BLOG_NOFOLLOW_THRESHOLD",
+        v -> b.nofollowThreshold(parseInt("BLOG_NOFOLLOW_THRESHOLD", v)));
+    env(
+        env,
+        "BLOG_PAGE_CACHE_TTL",
+        v -> b.pageCacheTtl(Duration.ofSeconds(parseInt("BLOG_PAGE_CACHE_TTL", v))));
+    env(
+        env,
+        "BLOG_RECOMPUTE_INTERVAL",
+        v -> b.recomputeInterval(Duration.ofSeconds(parseInt("BLOG_RECOMPUTE_INTERVAL", v))));
     env(env, "BLOG_ADMIN_PASSWORD", b::adminPassword);
     env(env, "BLOG_SEED", v -> b.seed(Boolean.parseBoolean(v)));
     env(env, "BLOG_SECRET", v -> b.secret(v.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
@@ -118,7 +131,8 @@ public final class Config {
         continue;
       }
       if (flag.equals("--help") || flag.equals("-h")) {
-        throw new IllegalArgumentException("usage: see the Config class comment or examples/blog/README.md");
+        throw new IllegalArgumentException(
+            "usage: see the Config class comment or examples/blog/README.md");
       }
       if (i + 1 >= args.length) {
         throw new IllegalArgumentException("flag " + flag + " needs a value");
@@ -152,19 +166,23 @@ public final class Config {
         case "--admin-password" -> b.adminPassword(v);
         case "--http-threads" -> b.httpThreads(parseInt(flag, v));
         case "--access-log" -> b.accessLog(v);
-        default -> throw new IllegalArgumentException("unknown flag " + flag + " (see examples/blog/README.md)");
+        default ->
+            throw new IllegalArgumentException(
+                "unknown flag " + flag + " (see examples/blog/README.md)");
       }
     }
     return b.build();
   }
 
-  private static void env(Map<String, String> env, String name, java.util.function.Consumer<String> set) {
+  private static void env(
+      Map<String, String> env, String name, java.util.function.Consumer<String> set) {
     String v = env.get(name);
     if (v != null && !v.isBlank()) {
       try {
         set.accept(v.trim());
       } catch (IllegalArgumentException e) {
-        throw new IllegalArgumentException("environment variable " + name + ": " + e.getMessage(), e);
+        throw new IllegalArgumentException(
+            "environment variable " + name + ": " + e.getMessage(), e);
       }
     }
   }
@@ -287,7 +305,8 @@ public final class Config {
     /** How long anonymous visitors may get a cached copy of a page (whole seconds, at least 1). */
     public Builder pageCacheTtl(Duration ttl) {
       if (ttl.getSeconds() < 1 || ttl.getNano() != 0) {
-        throw new IllegalArgumentException("page cache ttl must be whole seconds, at least 1: " + ttl);
+        throw new IllegalArgumentException(
+            "page cache ttl must be whole seconds, at least 1: " + ttl);
       }
       this.pageCacheTtl = ttl;
       return this;
@@ -320,15 +339,16 @@ public final class Config {
     /** The session-signing secret (otherwise kept in {@code <data-dir>/session-secret}). */
     public Builder secret(byte[] secret) {
       if (secret.length < 32) {
-        throw new IllegalArgumentException("the session secret must be at least 32 bytes, was " + secret.length);
+        throw new IllegalArgumentException(
+            "the session secret must be at least 32 bytes, was " + secret.length);
       }
       this.secret = secret.clone();
       return this;
     }
 
     /**
-     * Request threads. A page-cache hit needs no more threads than cores; a logged-in page waits
-     * on the cache and the database, so a few more keep the cores busy meanwhile.
+     * Request threads. A page-cache hit needs no more threads than cores; a logged-in page waits on
+     * the cache and the database, so a few more keep the cores busy meanwhile.
      */
     public Builder httpThreads(int n) {
       if (n < 1 || n > 1000) {
@@ -342,7 +362,8 @@ public final class Config {
     public Builder accessLog(String where) {
       Objects.requireNonNull(where, "access log must not be null");
       if (where.isBlank()) {
-        throw new IllegalArgumentException("access log must be stdout, off or a file path, was empty");
+        throw new IllegalArgumentException(
+            "access log must be stdout, off or a file path, was empty");
       }
       this.accessLog = where;
       return this;
@@ -354,8 +375,10 @@ public final class Config {
      * @throws IllegalStateException if replicas are given without their primary
      */
     public Config build() {
-      if (dbUrl == null && (!dbReplicas.isEmpty() || commentsDbUrl != null || !commentsDbReplicas.isEmpty())) {
-        throw new IllegalStateException("replicas and --comments-db need --db (the embedded default runs one server)");
+      if (dbUrl == null
+          && (!dbReplicas.isEmpty() || commentsDbUrl != null || !commentsDbReplicas.isEmpty())) {
+        throw new IllegalStateException(
+            "replicas and --comments-db need --db (the embedded default runs one server)");
       }
       if (commentsDbUrl == null && !commentsDbReplicas.isEmpty()) {
         throw new IllegalStateException("--comments-db-replica needs --comments-db");
@@ -366,7 +389,8 @@ public final class Config {
     private static String jdbc(String flag, String url) {
       Objects.requireNonNull(url, flag + " must not be null");
       if (!url.startsWith("jdbc:postgresql:")) {
-        throw new IllegalArgumentException(flag + " must be a jdbc:postgresql: URL, was '" + url + "'");
+        throw new IllegalArgumentException(
+            flag + " must be a jdbc:postgresql: URL, was '" + url + "'");
       }
       return url;
     }

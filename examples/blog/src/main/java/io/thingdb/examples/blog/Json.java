@@ -54,7 +54,8 @@ public final class Json {
       }
       sb.append(']');
     } else {
-      throw new IllegalArgumentException("cannot write a " + value.getClass().getName() + " as JSON: " + value);
+      throw new IllegalArgumentException(
+          "cannot write a " + value.getClass().getName() + " as JSON: " + value);
     }
   }
 

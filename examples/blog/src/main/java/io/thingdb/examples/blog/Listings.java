@@ -30,9 +30,12 @@ import java.util.Locale;
  */
 public final class Listings implements ListingRouting {
   /** Every key this blog uses, for the listing store's key check. */
-  public static final String KEY_PATTERN = "(all|sr:\\d+|user:\\d+:(submitted|comments)):[a-z]+(:[a-z]+)?";
+  public static final String KEY_PATTERN =
+      "(all|sr:\\d+|user:\\d+:(submitted|comments)):[a-z]+(:[a-z]+)?";
+
   /** The sorts kept current by the queue. */
-  static final List<ListingSort> SORTS = List.of(ListingSort.HOT, ListingSort.NEW, ListingSort.TOP, ListingSort.CONTROVERSIAL);
+  static final List<ListingSort> SORTS =
+      List.of(ListingSort.HOT, ListingSort.NEW, ListingSort.TOP, ListingSort.CONTROVERSIAL);
 
   private final int capacity;
 
@@ -53,8 +56,11 @@ public final class Listings implements ListingRouting {
 
   /** The key of a page: the queue's listing for all time, the recompute's for a window. */
   public static String key(String prefix, ListingSort sort, TimeWindow window) {
-    boolean windowed = (sort == ListingSort.TOP || sort == ListingSort.CONTROVERSIAL) && window != TimeWindow.ALL;
-    return windowed ? ListingRecompute.key(prefix, sort, window) : prefix + ":" + sort.name().toLowerCase(Locale.ROOT);
+    boolean windowed =
+        (sort == ListingSort.TOP || sort == ListingSort.CONTROVERSIAL) && window != TimeWindow.ALL;
+    return windowed
+        ? ListingRecompute.key(prefix, sort, window)
+        : prefix + ":" + sort.name().toLowerCase(Locale.ROOT);
   }
 
   /** An author's links, newest first. */
@@ -79,7 +85,8 @@ public final class Listings implements ListingRouting {
     } else if (thing.type().equals(Models.COMMENT)) {
       keys.add(comments(thing.get(Models.COMMENT_AUTHOR)));
     } else {
-      throw new IllegalArgumentException("no listings for " + thing.type().name() + " " + thing.fullname());
+      throw new IllegalArgumentException(
+          "no listings for " + thing.type().name() + " " + thing.fullname());
     }
     return keys;
   }
@@ -91,19 +98,25 @@ public final class Listings implements ListingRouting {
       return new ListingDefinition(Models.LINK, null, sort(key, p[1]), capacity);
     }
     if (p.length == 3 && p[0].equals("sr")) {
-      return new ListingDefinition(Models.LINK, Filter.eq(Models.COMMUNITY_ID, id(key, p[1])), sort(key, p[2]), capacity);
+      return new ListingDefinition(
+          Models.LINK, Filter.eq(Models.COMMUNITY_ID, id(key, p[1])), sort(key, p[2]), capacity);
     }
     if (p.length == 4 && p[0].equals("user") && p[3].equals("new")) {
       long id = id(key, p[1]);
       if (p[2].equals("submitted")) {
-        return new ListingDefinition(Models.LINK, Filter.eq(Models.AUTHOR, id), ListingSort.NEW, capacity);
+        return new ListingDefinition(
+            Models.LINK, Filter.eq(Models.AUTHOR, id), ListingSort.NEW, capacity);
       }
       if (p[2].equals("comments")) {
-        return new ListingDefinition(Models.COMMENT, Filter.eq(Models.COMMENT_AUTHOR, id), ListingSort.NEW, capacity);
+        return new ListingDefinition(
+            Models.COMMENT, Filter.eq(Models.COMMENT_AUTHOR, id), ListingSort.NEW, capacity);
       }
     }
-    throw new IllegalArgumentException("listing key '" + key + "' is not kept by the queue (windowed listings are"
-        + " recomputed in bulk; see the class comment for the keys)");
+    throw new IllegalArgumentException(
+        "listing key '"
+            + key
+            + "' is not kept by the queue (windowed listings are"
+            + " recomputed in bulk; see the class comment for the keys)");
   }
 
   private static ListingSort sort(String key, String name) {
@@ -112,14 +125,16 @@ public final class Listings implements ListingRouting {
         return s;
       }
     }
-    throw new IllegalArgumentException("listing key '" + key + "' names an unknown sort '" + name + "'");
+    throw new IllegalArgumentException(
+        "listing key '" + key + "' names an unknown sort '" + name + "'");
   }
 
   private static long id(String key, String text) {
     try {
       return Long.parseLong(text);
     } catch (NumberFormatException e) {
-      throw new IllegalArgumentException("listing key '" + key + "' has a bad id '" + text + "'", e);
+      throw new IllegalArgumentException(
+          "listing key '" + key + "' has a bad id '" + text + "'", e);
     }
   }
 

@@ -30,15 +30,21 @@ public final class Main {
     }
     BlogApp app = BlogApp.start(config);
     CountDownLatch stopped = new CountDownLatch(1);
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      System.out.println("stopping: listing processors, HTTP server, then PostgreSQL");
-      app.close();
-      stopped.countDown();
-      System.out.println("stopped");
-    }, "blog-shutdown"));
+    Runtime.getRuntime()
+        .addShutdownHook(
+            new Thread(
+                () -> {
+                  System.out.println("stopping: listing processors, HTTP server, then PostgreSQL");
+                  app.close();
+                  stopped.countDown();
+                  System.out.println("stopped");
+                },
+                "blog-shutdown"));
     if (app.seededAdminPassword() != null) {
-      System.out.println("seeded the blog; log in as 'admin' with password " + app.seededAdminPassword()
-          + " (shown only this once)");
+      System.out.println(
+          "seeded the blog; log in as 'admin' with password "
+              + app.seededAdminPassword()
+              + " (shown only this once)");
     }
     System.out.println("ThingDB blog running at " + app.uri() + "  (Ctrl-C to stop)");
     stopped.await();

@@ -20,14 +20,19 @@ public final class Models {
 
   /** Login name, as typed at signup (unique, compared lower-case). */
   public static final Prop<String> NAME = Prop.string("name", "");
+
   /** Lower-case login name, the key of the name lookup. */
   public static final Prop<String> NAME_LOWER = Prop.string("name_lower", "");
+
   /** {@code pbkdf2_sha256$<iterations>$<salt>$<hash>}; empty for accounts that cannot log in. */
   public static final Prop<String> PASSWORD = Prop.string("password", "");
+
   /** Administrators may mark other accounts as spammers. */
   public static final Prop<Boolean> ADMIN = Prop.bool("admin", false);
+
   /** Shadow ban: this account's new posts and comments are created as spam. */
   public static final Prop<Boolean> SPAMMER = Prop.bool("spammer", false);
+
   /** A user account. */
   public static final ThingType ACCOUNT =
       ThingType.named("account").props(NAME, NAME_LOWER, PASSWORD, ADMIN, SPAMMER).build();
@@ -36,52 +41,72 @@ public final class Models {
 
   /** A community's name in URLs ({@code /r/<name>}), lower-case. */
   public static final Prop<String> COMMUNITY_NAME = Prop.string("name", "");
+
   /** One line shown under the community's name. */
   public static final Prop<String> DESCRIPTION = Prop.string("description", "");
+
   /** A community: just another thing type. */
-  public static final ThingType COMMUNITY = ThingType.named("community").props(COMMUNITY_NAME, DESCRIPTION).build();
+  public static final ThingType COMMUNITY =
+      ThingType.named("community").props(COMMUNITY_NAME, DESCRIPTION).build();
 
   // ---------------------------------------------------------------- link (a post)
 
   /** The post's title. */
   public static final Prop<String> TITLE = Prop.string("title", "");
+
   /** The outbound URL; empty for a text post. */
   public static final Prop<String> URL = Prop.string("url", "");
+
   /** The text of a text post; empty for a link. */
   public static final Prop<String> BODY = Prop.string("body", "");
+
   /** The author's account id. */
   public static final Prop<Long> AUTHOR = Prop.int64("author", 0);
+
   /** The community's id: the group of the per-community listings. */
   public static final Prop<Long> COMMUNITY_ID = Prop.int64("community", 0);
+
   /** Number of comments, incremented in SQL ({@code value = value + 1}) when one is posted. */
   public static final Prop<Long> NUM_COMMENTS = Prop.int64("num_comments", 0);
+
   /**
    * The site-wide listing group. Every link keeps the default 0, so it is never stored; the batch
    * recompute of the front page's top/controversial listings groups by it (one group, value 0),
    * just as the per-community recompute groups by {@link #COMMUNITY_ID}.
    */
   public static final Prop<Long> SITE = Prop.int64("site", 0);
+
   /** A post: a link to elsewhere, or a text post. */
   public static final ThingType LINK =
-      ThingType.named("link").props(TITLE, URL, BODY, AUTHOR, COMMUNITY_ID, NUM_COMMENTS, SITE).build();
+      ThingType.named("link")
+          .props(TITLE, URL, BODY, AUTHOR, COMMUNITY_ID, NUM_COMMENTS, SITE)
+          .build();
 
   // ---------------------------------------------------------------- comment
 
   /** The comment's text. */
   public static final Prop<String> TEXT = Prop.string("text", "");
+
   /** The commented link's id. */
   public static final Prop<Long> LINK_ID = Prop.int64("link", 0);
+
   /** The parent comment's id, 0 for a top-level comment (replies nest one level). */
   public static final Prop<Long> PARENT_ID = Prop.int64("parent", 0);
+
   /** The author's account id (the same prop name and default as a link's). */
   public static final Prop<Long> COMMENT_AUTHOR = Prop.int64("author", 0);
+
   /** A comment on a link. */
-  public static final ThingType COMMENT = ThingType.named("comment").props(TEXT, LINK_ID, PARENT_ID, COMMENT_AUTHOR).build();
+  public static final ThingType COMMENT =
+      ThingType.named("comment").props(TEXT, LINK_ID, PARENT_ID, COMMENT_AUTHOR).build();
 
   // ---------------------------------------------------------------- votes
 
   /** An account's vote on a link; the relation's name is the direction ("1", "0", "-1"). */
-  public static final RelationType VOTE_LINK = RelationType.named("vote_link").between(ACCOUNT, LINK).build();
+  public static final RelationType VOTE_LINK =
+      RelationType.named("vote_link").between(ACCOUNT, LINK).build();
+
   /** An account's vote on a comment; lives with the comments. */
-  public static final RelationType VOTE_COMMENT = RelationType.named("vote_comment").between(ACCOUNT, COMMENT).build();
+  public static final RelationType VOTE_COMMENT =
+      RelationType.named("vote_comment").between(ACCOUNT, COMMENT).build();
 }

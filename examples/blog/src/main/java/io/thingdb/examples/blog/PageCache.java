@@ -27,12 +27,12 @@ import org.slf4j.LoggerFactory;
  *
  * <p>A hit costs one cache read and no copy: the response's body is the tail of the cached value
  * ({@code <content type length><content type><body>}). Pages are rendered by the {@link Renderer}
- * from an anonymous request built from the key, never from the visitor's own request: a
- * background render runs after that request has been answered, on another thread.
+ * from an anonymous request built from the key, never from the visitor's own request: a background
+ * render runs after that request has been answered, on another thread.
  *
  * <p>Only answers with status 200 that fit in one cache item are cached. Any other answer (a
- * redirect, a 404, a page too large) goes to the request that rendered it and to the requests
- * that waited for that render, and is not kept. Thread-safe.
+ * redirect, a 404, a page too large) goes to the request that rendered it and to the requests that
+ * waited for that render, and is not kept. Thread-safe.
  */
 final class PageCache {
   private static final Logger log = LoggerFactory.getLogger(PageCache.class);
@@ -63,14 +63,17 @@ final class PageCache {
    * long an expired page may still be served), rendering them with {@code renderer}; the anonymous
    * requests read with ThingDb sessions from {@code sessions}.
    */
-  PageCache(VersionedCache pages, Duration ttl, Renderer renderer, Function<String, Session> sessions) {
+  PageCache(
+      VersionedCache pages, Duration ttl, Renderer renderer, Function<String, Session> sessions) {
     this.pages = pages;
     this.ttl = ttl;
     this.renderer = renderer;
     this.sessions = sessions;
   }
 
-  /** The page an anonymous visitor gets for a GET of {@code pathAndQuery}, as JSON if {@code json}. */
+  /**
+   * The page an anonymous visitor gets for a GET of {@code pathAndQuery}, as JSON if {@code json}.
+   */
   Page get(String pathAndQuery, boolean json) {
     String key = PREFIX + (json ? "json:" : "html:") + pathAndQuery;
     VersionedCache.View v;
@@ -84,18 +87,22 @@ final class PageCache {
       log.warn("page cache entry {} is malformed; rendering the page without the cache", key);
       return new Page(renderer.render(Request.anonymousGet(pathAndQuery, json, sessions)), "miss");
     }
-    return new Page(page, switch (v.origin()) {
-      case HIT -> "hit";
-      case STALE -> "stale";
-      case LOADED -> "miss";
-      case SHARED -> "shared";
-    });
+    return new Page(
+        page,
+        switch (v.origin()) {
+          case HIT -> "hit";
+          case STALE -> "stale";
+          case LOADED -> "miss";
+          case SHARED -> "shared";
+        });
   }
 
   /** The loader: renders the page a key names; an answer that is not to be cached is thrown. */
   private VersionedCache.Loaded render(String key) {
     boolean json = key.startsWith("json:", PREFIX.length());
-    Response r = renderer.render(Request.anonymousGet(key.substring(PREFIX.length() + KIND_LENGTH), json, sessions));
+    Response r =
+        renderer.render(
+            Request.anonymousGet(key.substring(PREFIX.length() + KIND_LENGTH), json, sessions));
     if (r.status == 200) {
       byte[] type = r.contentType.getBytes(UTF_8);
       if (4 + type.length + r.bodyLength <= pages.maxValueSize(key)) {
@@ -129,7 +136,11 @@ final class PageCache {
     final transient Thread renderer = Thread.currentThread();
 
     NotCached(Response response) {
-      super("status " + response.status + ", " + response.bodyLength + " bytes: not cached", null, false, false);
+      super(
+          "status " + response.status + ", " + response.bodyLength + " bytes: not cached",
+          null,
+          false,
+          false);
       this.response = response;
     }
   }

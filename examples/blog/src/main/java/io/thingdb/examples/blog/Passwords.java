@@ -16,6 +16,7 @@ import javax.crypto.spec.PBEKeySpec;
 public final class Passwords {
   /** OWASP's recommendation for PBKDF2-HMAC-SHA256. */
   public static final int DEFAULT_ITERATIONS = 600_000;
+
   private static final String ALGORITHM = "PBKDF2WithHmacSHA256";
   private static final String PREFIX = "pbkdf2_sha256";
   private static final int SALT_BYTES = 16;
@@ -41,7 +42,13 @@ public final class Passwords {
     byte[] salt = new byte[SALT_BYTES];
     random.nextBytes(salt);
     Base64.Encoder b64 = Base64.getEncoder().withoutPadding();
-    return PREFIX + "$" + iterations + "$" + b64.encodeToString(salt) + "$" + b64.encodeToString(derive(password, salt, iterations));
+    return PREFIX
+        + "$"
+        + iterations
+        + "$"
+        + b64.encodeToString(salt)
+        + "$"
+        + b64.encodeToString(derive(password, salt, iterations));
   }
 
   /**

@@ -13,8 +13,8 @@ import java.util.Map;
 
 /**
  * Posts: the listing pages (front page, {@code /new}, {@code /top?t=}, {@code /controversial?t=},
- * and the same under {@code /r/<community>}), a post's permalink with its comments, and
- * submitting. Thread-safe.
+ * and the same under {@code /r/<community>}), a post's permalink with its comments, and submitting.
+ * Thread-safe.
  */
 final class PostsHandler {
   static final int MAX_TITLE = 300;
@@ -30,7 +30,14 @@ final class PostsHandler {
   }
 
   /** What a listing URL asks for. */
-  record Query(Thing community, String prefix, ListingSort sort, TimeWindow window, String after, int limit, String path) {}
+  record Query(
+      Thing community,
+      String prefix,
+      ListingSort sort,
+      TimeWindow window,
+      String after,
+      int limit,
+      String path) {}
 
   /** Reads {@code /r/<name>/<sort>?t=&after=&limit=}; the route's groups are community, sort. */
   Query query(Request req) {
@@ -38,7 +45,9 @@ final class PostsHandler {
     Thing community = null;
     String prefix = Listings.site();
     if (name != null) {
-      community = site.community(name).orElseThrow(() -> HttpError.notFound("there is no community named '" + name + "'"));
+      community =
+          site.community(name)
+              .orElseThrow(() -> HttpError.notFound("there is no community named '" + name + "'"));
       prefix = Listings.community(community.id());
     }
     String sortName = req.pathParam(2) == null ? "hot" : req.pathParam(2);
@@ -52,14 +61,19 @@ final class PostsHandler {
         throw HttpError.badRequest(e.getMessage());
       }
     }
-    String path = (name == null ? "" : "/r/" + community.get(Models.COMMUNITY_NAME)) + "/" + (req.pathParam(2) == null ? "" : sortName);
+    String path =
+        (name == null ? "" : "/r/" + community.get(Models.COMMUNITY_NAME))
+            + "/"
+            + (req.pathParam(2) == null ? "" : sortName);
     return new Query(community, prefix, sort, window, req.after(), req.limit(), path);
   }
 
   Response listing(Request req) {
     Query q = query(req);
-    Site.LinkPage page = site.links(req.viewer(), q.prefix(), q.sort(), q.window(), q.after(), q.limit());
-    String title = q.community() == null ? "ThingDB blog" : "/r/" + q.community().get(Models.COMMUNITY_NAME);
+    Site.LinkPage page =
+        site.links(req.viewer(), q.prefix(), q.sort(), q.window(), q.after(), q.limit());
+    String title =
+        q.community() == null ? "ThingDB blog" : "/r/" + q.community().get(Models.COMMUNITY_NAME);
     Map<String, Object> scope = views.page(req, title);
     scope.put("links", views.links(page.links(), req.viewer()));
     scope.put("empty", page.links().isEmpty());
@@ -70,13 +84,21 @@ final class PostsHandler {
     String base = q.community() == null ? "" : "/r/" + q.community().get(Models.COMMUNITY_NAME);
     List<Map<String, Object>> tabs = new ArrayList<>();
     for (String s : List.of("hot", "new", "top", "controversial")) {
-      tabs.add(Map.of("name", s, "href", base + "/" + (s.equals("hot") ? "" : s), "on", q.sort().name().equalsIgnoreCase(s)));
+      tabs.add(
+          Map.of(
+              "name",
+              s,
+              "href",
+              base + "/" + (s.equals("hot") ? "" : s),
+              "on",
+              q.sort().name().equalsIgnoreCase(s)));
     }
     scope.put("tabs", tabs);
     if (q.sort() == ListingSort.TOP || q.sort() == ListingSort.CONTROVERSIAL) {
       List<Map<String, Object>> windows = new ArrayList<>();
       for (TimeWindow w : TimeWindow.values()) {
-        windows.add(Map.of("name", w.key(), "href", q.path() + "?t=" + w.key(), "on", w == q.window()));
+        windows.add(
+            Map.of("name", w.key(), "href", q.path() + "?t=" + w.key(), "on", w == q.window()));
       }
       scope.put("windows", windows);
       scope.put("windowed", true);
@@ -108,14 +130,19 @@ final class PostsHandler {
     List<Map<String, Object>> one = views.links(List.of(link), req.viewer());
     one.get(0).remove("rank");
     scope.put("link", one.get(0));
-    scope.put("threads", views.threads(site.comments(req.dbSession(), link, req.viewer()), req.viewer(), link));
+    scope.put(
+        "threads",
+        views.threads(site.comments(req.dbSession(), link, req.viewer()), req.viewer(), link));
     return Response.html(site.templates.render("permalink", scope));
   }
 
   /** The post a permalink route names (group 2: base-36 id), or 404. */
   Thing permalinkTarget(Request req) {
     return site.link(req.dbSession(), req.pathParam(2), req.viewer())
-        .orElseThrow(() -> HttpError.notFound("there is no post with id '" + Request.abbreviate(req.pathParam(2)) + "'"));
+        .orElseThrow(
+            () ->
+                HttpError.notFound(
+                    "there is no post with id '" + Request.abbreviate(req.pathParam(2)) + "'"));
   }
 
   Response submitForm(Request req) {
@@ -126,9 +153,9 @@ final class PostsHandler {
   }
 
   /**
-   * Creates a post: validates everything first (nothing is written for bad input), then creates
-   * the link (as spam if the author is shadow-banned) with {@code Votes.submit}, which queues it
-   * for its listings in the same transaction: the post is never saved without being listed. The
+   * Creates a post: validates everything first (nothing is written for bad input), then creates the
+   * link (as spam if the author is shadow-banned) with {@code Votes.submit}, which queues it for
+   * its listings in the same transaction: the post is never saved without being listed. The
    * author's own up vote follows as an ordinary vote.
    */
   Response submit(Request req) throws IOException {
@@ -141,7 +168,8 @@ final class PostsHandler {
       throw HttpError.badRequest("the title must not be empty");
     }
     if (title.length() > MAX_TITLE) {
-      throw HttpError.badRequest("the title is too long (" + title.length() + " characters; at most " + MAX_TITLE + ")");
+      throw HttpError.badRequest(
+          "the title is too long (" + title.length() + " characters; at most " + MAX_TITLE + ")");
     }
     if (!url.isEmpty() && !body.isEmpty()) {
       throw HttpError.badRequest("give either a URL (a link) or a text (a blog post), not both");
@@ -150,31 +178,42 @@ final class PostsHandler {
       checkUrl(url);
     }
     if (body.length() > MAX_BODY) {
-      throw HttpError.badRequest("the text is too long (" + body.length() + " characters; at most " + MAX_BODY + ")");
+      throw HttpError.badRequest(
+          "the text is too long (" + body.length() + " characters; at most " + MAX_BODY + ")");
     }
     if (communityName.isEmpty()) {
       throw HttpError.badRequest("choose a community");
     }
-    Thing community = site.community(communityName)
-        .orElseThrow(() -> HttpError.badRequest("there is no community named '" + Request.abbreviate(communityName) + "'"));
-    Thing link = site.linkVotes.submit(req.dbSession(), site.db.newThing(Models.LINK)
-        .set(Models.TITLE, title)
-        .set(Models.URL, url)
-        .set(Models.BODY, body)
-        .set(Models.AUTHOR, author.id())
-        .set(Models.COMMUNITY_ID, community.id())
-        .spam(author.get(Models.SPAMMER)));
+    Thing community =
+        site.community(communityName)
+            .orElseThrow(
+                () ->
+                    HttpError.badRequest(
+                        "there is no community named '" + Request.abbreviate(communityName) + "'"));
+    Thing link =
+        site.linkVotes.submit(
+            req.dbSession(),
+            site.db
+                .newThing(Models.LINK)
+                .set(Models.TITLE, title)
+                .set(Models.URL, url)
+                .set(Models.BODY, body)
+                .set(Models.AUTHOR, author.id())
+                .set(Models.COMMUNITY_ID, community.id())
+                .spam(author.get(Models.SPAMMER)));
     site.linkVotes.cast(author.id(), link.id(), 1);
     String permalink = Views.permalink(link, community);
     if (req.wantsJson()) {
-      return Response.json(201, Json.write(Map.of("name", link.fullname(), "permalink", permalink)));
+      return Response.json(
+          201, Json.write(Map.of("name", link.fullname(), "permalink", permalink)));
     }
     return Response.redirect(permalink);
   }
 
   static void checkUrl(String url) {
     if (url.length() > MAX_URL) {
-      throw HttpError.badRequest("the URL is too long (" + url.length() + " characters; at most " + MAX_URL + ")");
+      throw HttpError.badRequest(
+          "the URL is too long (" + url.length() + " characters; at most " + MAX_URL + ")");
     }
     URI uri;
     try {
@@ -184,7 +223,8 @@ final class PostsHandler {
     }
     String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(Locale.ROOT);
     if (!scheme.equals("http") && !scheme.equals("https")) {
-      throw HttpError.badRequest("the URL must start with http:// or https:// (was '" + Request.abbreviate(url) + "')");
+      throw HttpError.badRequest(
+          "the URL must start with http:// or https:// (was '" + Request.abbreviate(url) + "')");
     }
     if (uri.getHost() == null || uri.getHost().isEmpty()) {
       throw HttpError.badRequest("the URL must name a host, like https://example.com/page");

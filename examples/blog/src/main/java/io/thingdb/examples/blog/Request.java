@@ -25,10 +25,15 @@ import java.util.regex.Matcher;
 public final class Request {
   /** The largest request body read; a larger one is refused with 413 and nothing is written. */
   public static final int MAX_BODY_BYTES = 256 * 1024;
-  /** Bodies up to this size are read and discarded before the 413, so the client sees the answer. */
+
+  /**
+   * Bodies up to this size are read and discarded before the 413, so the client sees the answer.
+   */
   private static final long MAX_DRAIN_BYTES = 64L * 1024 * 1024;
+
   /** Listing items per page unless {@code limit} says otherwise. */
   static final int DEFAULT_LIMIT = 25;
+
   /** The largest {@code limit} a listing page accepts. */
   static final int MAX_LIMIT = 100;
 
@@ -44,17 +49,24 @@ public final class Request {
   SessionCookies.Session session;
   Thing viewer;
   boolean newSession;
+
   /** The token of the WAL positions cookie as received (verified), or null. */
   String positionsIn;
+
   private io.thingdb.core.Session db;
   private java.util.function.Function<String, io.thingdb.core.Session> sessions;
 
   Request(HttpExchange exchange) {
-    this(exchange.getRequestMethod(), exchange.getRequestURI().getRawPath(), exchange.getRequestURI().getRawQuery(),
-        exchange.getRequestHeaders(), exchange.getRequestBody());
+    this(
+        exchange.getRequestMethod(),
+        exchange.getRequestURI().getRawPath(),
+        exchange.getRequestURI().getRawQuery(),
+        exchange.getRequestHeaders(),
+        exchange.getRequestBody());
   }
 
-  private Request(String method, String rawPath, String rawQuery, Headers headers, InputStream body) {
+  private Request(
+      String method, String rawPath, String rawQuery, Headers headers, InputStream body) {
     this.method = method;
     this.path = rawPath;
     this.rawQuery = rawQuery;
@@ -70,7 +82,9 @@ public final class Request {
    * visitor, on whichever thread refreshes the page. It reads with a fresh ThingDb session from
    * {@code sessions}.
    */
-  static Request anonymousGet(String pathAndQuery, boolean json,
+  static Request anonymousGet(
+      String pathAndQuery,
+      boolean json,
       java.util.function.Function<String, io.thingdb.core.Session> sessions) {
     int q = pathAndQuery.indexOf('?'); // a raw path has no '?': it would be percent-encoded
     Headers headers = new Headers();
@@ -129,7 +143,9 @@ public final class Request {
     return viewer;
   }
 
-  /** The logged-in account, or a 401 saying what needs a login ({@code what}: "vote", "comment"). */
+  /**
+   * The logged-in account, or a 401 saying what needs a login ({@code what}: "vote", "comment").
+   */
   public Thing requireViewer(String what) {
     if (viewer == null) {
       throw new HttpError(401, "log in to " + what);
@@ -143,7 +159,9 @@ public final class Request {
     return after == null || after.isEmpty() ? null : after;
   }
 
-  /** Items per listing page: {@code limit}, 1 to 100 (default 25), or a 400 naming the bad value. */
+  /**
+   * Items per listing page: {@code limit}, 1 to 100 (default 25), or a 400 naming the bad value.
+   */
   public int limit() {
     String text = query("limit");
     if (text == null || text.isEmpty()) {
@@ -157,7 +175,8 @@ public final class Request {
     } catch (NumberFormatException e) {
       // answered below
     }
-    throw HttpError.badRequest("limit must be a whole number from 1 to " + MAX_LIMIT + ", was '" + abbreviate(text) + "'");
+    throw HttpError.badRequest(
+        "limit must be a whole number from 1 to " + MAX_LIMIT + ", was '" + abbreviate(text) + "'");
   }
 
   /**
@@ -212,8 +231,10 @@ public final class Request {
   public String form(String name) throws IOException {
     if (form == null) {
       String type = header("Content-Type");
-      if (type != null && !type.toLowerCase(Locale.ROOT).startsWith("application/x-www-form-urlencoded")) {
-        throw new HttpError(415, "send forms as application/x-www-form-urlencoded (got " + type + ")");
+      if (type != null
+          && !type.toLowerCase(Locale.ROOT).startsWith("application/x-www-form-urlencoded")) {
+        throw new HttpError(
+            415, "send forms as application/x-www-form-urlencoded (got " + type + ")");
       }
       form = parseForm(new String(body(), UTF_8));
     }
@@ -263,8 +284,13 @@ public final class Request {
   }
 
   private static HttpError tooLarge(long size) {
-    return new HttpError(413, "the request body is too large (" + size + " bytes; the limit is " + MAX_BODY_BYTES
-        + " bytes): nothing was saved");
+    return new HttpError(
+        413,
+        "the request body is too large ("
+            + size
+            + " bytes; the limit is "
+            + MAX_BODY_BYTES
+            + " bytes): nothing was saved");
   }
 
   private static Map<String, List<String>> parseForm(String raw) {
@@ -280,7 +306,8 @@ public final class Request {
       String k = eq < 0 ? pair : pair.substring(0, eq);
       String v = eq < 0 ? "" : pair.substring(eq + 1);
       try {
-        out.computeIfAbsent(URLDecoder.decode(k, UTF_8), x -> new ArrayList<>()).add(URLDecoder.decode(v, UTF_8));
+        out.computeIfAbsent(URLDecoder.decode(k, UTF_8), x -> new ArrayList<>())
+            .add(URLDecoder.decode(v, UTF_8));
       } catch (IllegalArgumentException e) {
         throw HttpError.badRequest("malformed percent-encoding in '" + abbreviate(pair) + "'");
       }

@@ -19,8 +19,14 @@ public final class Response {
 
   private Response(int status, String contentType, byte[] body, int offset, int length) {
     if (offset < 0 || length < 0 || offset > body.length - length) {
-      throw new IllegalArgumentException("body range " + offset + "+" + length + " is outside the " + body.length
-          + " bytes given");
+      throw new IllegalArgumentException(
+          "body range "
+              + offset
+              + "+"
+              + length
+              + " is outside the "
+              + body.length
+              + " bytes given");
     }
     this.status = status;
     this.contentType = contentType;
@@ -48,14 +54,17 @@ public final class Response {
     return new Response(status, contentType, body);
   }
 
-  /** An answer whose body is {@code length} bytes of {@code bytes} from {@code offset} (not copied). */
+  /**
+   * An answer whose body is {@code length} bytes of {@code bytes} from {@code offset} (not copied).
+   */
   static Response of(int status, String contentType, byte[] bytes, int offset, int length) {
     return new Response(status, contentType, bytes, offset, length);
   }
 
   /** 303 See Other to {@code location} (after a POST). */
   public static Response redirect(String location) {
-    return new Response(303, "text/plain; charset=utf-8", ("see " + location).getBytes(UTF_8)).header("Location", location);
+    return new Response(303, "text/plain; charset=utf-8", ("see " + location).getBytes(UTF_8))
+        .header("Location", location);
   }
 
   /** Adds a header. */

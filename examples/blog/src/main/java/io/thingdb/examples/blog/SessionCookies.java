@@ -15,11 +15,11 @@ import javax.crypto.spec.SecretKeySpec;
 /**
  * The signed session cookie and the CSRF tokens derived from it.
  *
- * <p>Cookie value: {@code <session id>.<account id>.<issued, epoch seconds>.<HMAC-SHA256>}; the
- * MAC covers the first three fields, so a client cannot change the account. Account 0 is an
- * anonymous visitor who has been given a session id so that the login and signup forms can carry a
- * CSRF token. The cookie is {@code HttpOnly} (scripts cannot read it) and {@code SameSite=Lax}
- * (other sites' forms do not send it with a POST).
+ * <p>Cookie value: {@code <session id>.<account id>.<issued, epoch seconds>.<HMAC-SHA256>}; the MAC
+ * covers the first three fields, so a client cannot change the account. Account 0 is an anonymous
+ * visitor who has been given a session id so that the login and signup forms can carry a CSRF
+ * token. The cookie is {@code HttpOnly} (scripts cannot read it) and {@code SameSite=Lax} (other
+ * sites' forms do not send it with a POST).
  *
  * <p>The CSRF token is {@code HMAC(secret, "csrf:" + session id)}: every POST must carry it (form
  * field {@code csrf} or header {@code X-CSRF-Token}), and another site cannot compute it.
@@ -28,12 +28,15 @@ import javax.crypto.spec.SecretKeySpec;
 public final class SessionCookies {
   /** The cookie's name. */
   public static final String NAME = "blog_session";
+
   /** The read-your-writes cookie: the visitor's WAL positions (see {@link #encodePositions}). */
   public static final String POSITIONS = "blog_rw";
+
   private static final Duration MAX_AGE = Duration.ofDays(30);
+
   /**
-   * How long the WAL positions cookie lives. Replicas replay within moments; after this long
-   * every replica has replayed the visitor's writes and the positions are worth nothing.
+   * How long the WAL positions cookie lives. Replicas replay within moments; after this long every
+   * replica has replayed the visitor's writes and the positions are worth nothing.
    */
   static final Duration POSITIONS_MAX_AGE = Duration.ofMinutes(5);
 
@@ -44,7 +47,8 @@ public final class SessionCookies {
   /** A signer; {@code secret} must be at least 32 bytes. */
   public SessionCookies(byte[] secret, Clock clock) {
     if (secret.length < 32) {
-      throw new IllegalArgumentException("the session secret must be at least 32 bytes, was " + secret.length);
+      throw new IllegalArgumentException(
+          "the session secret must be at least 32 bytes, was " + secret.length);
     }
     this.secret = secret.clone();
     this.clock = clock;
@@ -73,7 +77,11 @@ public final class SessionCookies {
 
   /** The {@code Set-Cookie} header value that stores {@code session}. */
   public String setCookie(Session session) {
-    return NAME + "=" + encode(session) + "; Path=/; HttpOnly; SameSite=Lax; Max-Age=" + MAX_AGE.toSeconds();
+    return NAME
+        + "="
+        + encode(session)
+        + "; Path=/; HttpOnly; SameSite=Lax; Max-Age="
+        + MAX_AGE.toSeconds();
   }
 
   /** The {@code Set-Cookie} header value that removes the cookie. */
@@ -94,7 +102,8 @@ public final class SessionCookies {
       return null;
     }
     String body = value.substring(0, lastDot);
-    if (!MessageDigest.isEqual(mac(body).getBytes(UTF_8), value.substring(lastDot + 1).getBytes(UTF_8))) {
+    if (!MessageDigest.isEqual(
+        mac(body).getBytes(UTF_8), value.substring(lastDot + 1).getBytes(UTF_8))) {
       return null;
     }
     String[] parts = body.split("\\.");
@@ -114,11 +123,11 @@ public final class SessionCookies {
   }
 
   /**
-   * The cookie value carrying a ThingDb {@link io.thingdb.core.Session#token() session token}
-   * (the WAL position of the visitor's last write on each database): {@code
+   * The cookie value carrying a ThingDb {@link io.thingdb.core.Session#token() session token} (the
+   * WAL position of the visitor's last write on each database): {@code
    * <base64url(token)>.<HMAC-SHA256>}. Signed so that a client cannot invent positions (a position
-   * no replica reaches would send all its reads to the primaries); the positions themselves are
-   * not secret.
+   * no replica reaches would send all its reads to the primaries); the positions themselves are not
+   * secret.
    */
   public String encodePositions(String token) {
     String body = Base64.getUrlEncoder().withoutPadding().encodeToString(token.getBytes(UTF_8));
@@ -127,11 +136,17 @@ public final class SessionCookies {
 
   /** The {@code Set-Cookie} header value that stores a session token. */
   public String setPositionsCookie(String token) {
-    return POSITIONS + "=" + encodePositions(token) + "; Path=/; HttpOnly; SameSite=Lax; Max-Age="
+    return POSITIONS
+        + "="
+        + encodePositions(token)
+        + "; Path=/; HttpOnly; SameSite=Lax; Max-Age="
         + POSITIONS_MAX_AGE.toSeconds();
   }
 
-  /** The session token in a positions cookie value, or null if it is missing, malformed or not signed by us. */
+  /**
+   * The session token in a positions cookie value, or null if it is missing, malformed or not
+   * signed by us.
+   */
   public String decodePositions(String value) {
     if (value == null) {
       return null;
@@ -141,7 +156,8 @@ public final class SessionCookies {
       return null;
     }
     String body = value.substring(0, dot);
-    if (!MessageDigest.isEqual(mac("rw:" + body).getBytes(UTF_8), value.substring(dot + 1).getBytes(UTF_8))) {
+    if (!MessageDigest.isEqual(
+        mac("rw:" + body).getBytes(UTF_8), value.substring(dot + 1).getBytes(UTF_8))) {
       return null;
     }
     try {
@@ -158,7 +174,8 @@ public final class SessionCookies {
 
   /** Whether {@code token} is the CSRF token of {@code session} (constant-time). */
   public boolean checkCsrf(Session session, String token) {
-    return session != null && token != null
+    return session != null
+        && token != null
         && MessageDigest.isEqual(csrfToken(session).getBytes(UTF_8), token.getBytes(UTF_8));
   }
 
@@ -166,7 +183,9 @@ public final class SessionCookies {
     try {
       Mac mac = Mac.getInstance("HmacSHA256");
       mac.init(new SecretKeySpec(secret, "HmacSHA256"));
-      return Base64.getUrlEncoder().withoutPadding().encodeToString(mac.doFinal(text.getBytes(UTF_8)));
+      return Base64.getUrlEncoder()
+          .withoutPadding()
+          .encodeToString(mac.doFinal(text.getBytes(UTF_8)));
     } catch (GeneralSecurityException e) {
       throw new IllegalStateException("the JDK lacks HmacSHA256", e);
     }

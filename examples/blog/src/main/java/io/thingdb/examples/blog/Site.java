@@ -29,13 +29,14 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * What the handlers share: the services they call, and the reads that several of them need
- * (listing pages with the shadow ban applied, permalinks with their comments, name lookups).
- * The page cache is the server's, not theirs. Thread-safe: everything it holds is.
+ * What the handlers share: the services they call, and the reads that several of them need (listing
+ * pages with the shadow ban applied, permalinks with their comments, name lookups). The page cache
+ * is the server's, not theirs. Thread-safe: everything it holds is.
  */
 final class Site {
   /** Name lookups and the community list change rarely: their id lists are cached this long. */
   static final Duration LOOKUP_TTL = Duration.ofMinutes(10);
+
   /** A post shows at most this many comments. */
   static final int MAX_COMMENTS = 500;
 
@@ -51,8 +52,16 @@ final class Site {
   final Locks locks;
   final Clock clock;
 
-  Site(Config config, ThingDb db, Votes linkVotes, Votes commentVotes, ListingStore linkStore, ListingStore commentStore,
-      SessionCookies cookies, Locks locks, Clock clock) {
+  Site(
+      Config config,
+      ThingDb db,
+      Votes linkVotes,
+      Votes commentVotes,
+      ListingStore linkStore,
+      ListingStore commentStore,
+      SessionCookies cookies,
+      Locks locks,
+      Clock clock) {
     this.config = config;
     this.db = db;
     this.linkVotes = linkVotes;
@@ -60,8 +69,11 @@ final class Site {
     // The readers ask the routing only for each key's sort (to continue after a post that left the
     // listing); sorts do not depend on the capacity, which is BlogApp's business.
     Listings routing = new Listings(Listing.DEFAULT_CAPACITY);
-    this.linkReader = ListingReader.create(db, linkStore, routing, Models.LINK, Models.AUTHOR, clock);
-    this.commentReader = ListingReader.create(db, commentStore, routing, Models.COMMENT, Models.COMMENT_AUTHOR, clock);
+    this.linkReader =
+        ListingReader.create(db, linkStore, routing, Models.LINK, Models.AUTHOR, clock);
+    this.commentReader =
+        ListingReader.create(
+            db, commentStore, routing, Models.COMMENT, Models.COMMENT_AUTHOR, clock);
     this.cookies = cookies;
     this.passwords = new Passwords(config.pbkdf2Iterations);
     this.locks = locks;
@@ -72,22 +84,30 @@ final class Site {
 
   /** The community named {@code name} (case-insensitive), or empty. */
   Optional<Thing> community(String name) {
-    ThingQuery q = ThingQuery.of(Models.COMMUNITY).where(Filter.eq(Models.COMMUNITY_NAME, name.toLowerCase(Locale.ROOT)))
-        .limit(1).cached(LOOKUP_TTL);
+    ThingQuery q =
+        ThingQuery.of(Models.COMMUNITY)
+            .where(Filter.eq(Models.COMMUNITY_NAME, name.toLowerCase(Locale.ROOT)))
+            .limit(1)
+            .cached(LOOKUP_TTL);
     List<Thing> found = db.query(q).things();
     return found.isEmpty() ? Optional.empty() : Optional.of(found.get(0));
   }
 
   /** Every community, by name. */
   List<Thing> communities() {
-    List<Thing> all = new ArrayList<>(db.query(ThingQuery.of(Models.COMMUNITY).limit(200).cached(LOOKUP_TTL)).things());
+    List<Thing> all =
+        new ArrayList<>(
+            db.query(ThingQuery.of(Models.COMMUNITY).limit(200).cached(LOOKUP_TTL)).things());
     all.sort(Comparator.comparing((Thing c) -> c.get(Models.COMMUNITY_NAME)));
     return all;
   }
 
   /** The account named {@code name} (case-insensitive), or empty; cached unless {@code fresh}. */
   Optional<Thing> account(String name, boolean fresh) {
-    ThingQuery q = ThingQuery.of(Models.ACCOUNT).where(Filter.eq(Models.NAME_LOWER, name.toLowerCase(Locale.ROOT))).limit(1);
+    ThingQuery q =
+        ThingQuery.of(Models.ACCOUNT)
+            .where(Filter.eq(Models.NAME_LOWER, name.toLowerCase(Locale.ROOT)))
+            .limit(1);
     List<Thing> found = db.query(fresh ? q : q.cached(LOOKUP_TTL)).things();
     return found.isEmpty() ? Optional.empty() : Optional.of(found.get(0));
   }
@@ -104,15 +124,21 @@ final class Site {
     } catch (IllegalArgumentException e) {
       return Optional.empty(); // a type id this blog does not have
     }
-    return found.isEmpty() || !found.get(0).type().equals(type) ? Optional.empty() : Optional.of(found.get(0));
+    return found.isEmpty() || !found.get(0).type().equals(type)
+        ? Optional.empty()
+        : Optional.of(found.get(0));
   }
 
-  /** Whether {@code viewer} may see {@code thing}: live, or spam they wrote themselves (the shadow ban). */
+  /**
+   * Whether {@code viewer} may see {@code thing}: live, or spam they wrote themselves (the shadow
+   * ban).
+   */
   static boolean visible(Thing thing, Thing viewer, long authorId) {
     if (thing.deleted()) {
       return false;
     }
-    return !thing.spam() || (viewer != null && (viewer.id() == authorId || viewer.get(Models.ADMIN)));
+    return !thing.spam()
+        || (viewer != null && (viewer.id() == authorId || viewer.get(Models.ADMIN)));
   }
 
   // ------------------------------------------------------------------ listing pages
@@ -121,11 +147,12 @@ final class Site {
   record LinkPage(List<Thing> links, String after) {}
 
   /**
-   * One page of a link listing as {@code viewer} sees it. {@code after} is the fullname of the
-   * last link of the previous page; the listing reader continues from its position (from its sort
-   * value if it has left the listing since), never from the top.
+   * One page of a link listing as {@code viewer} sees it. {@code after} is the fullname of the last
+   * link of the previous page; the listing reader continues from its position (from its sort value
+   * if it has left the listing since), never from the top.
    */
-  LinkPage links(Thing viewer, String prefix, ListingSort sort, TimeWindow window, String after, int limit) {
+  LinkPage links(
+      Thing viewer, String prefix, ListingSort sort, TimeWindow window, String after, int limit) {
     String key = Listings.key(prefix, sort, window);
     ListingReader.Page page = page(key, viewer, after, limit, window);
     List<Thing> links = new ArrayList<>(page.items());
@@ -137,18 +164,24 @@ final class Site {
 
   /** An author's submitted links, newest first. */
   LinkPage submitted(Thing viewer, Thing author, String after, int limit) {
-    ListingReader.Page page = page(Listings.submitted(author.id()), viewer, after, limit, TimeWindow.ALL);
+    ListingReader.Page page =
+        page(Listings.submitted(author.id()), viewer, after, limit, TimeWindow.ALL);
     List<Thing> links = new ArrayList<>(page.items());
-    if (viewer != null && viewer.id() == author.id() && viewer.get(Models.SPAMMER) && after == null) {
+    if (viewer != null
+        && viewer.id() == author.id()
+        && viewer.get(Models.SPAMMER)
+        && after == null) {
       links = withOwnSpam(viewer, null, ListingSort.NEW, TimeWindow.ALL, links, limit);
     }
     return new LinkPage(links, page.after());
   }
 
   /** A page of a link listing after the fullname {@code after}; a bad one is the visitor's 400. */
-  private ListingReader.Page page(String key, Thing viewer, String after, int limit, TimeWindow window) {
+  private ListingReader.Page page(
+      String key, Thing viewer, String after, int limit, TimeWindow window) {
     try {
-      return viewer == null ? linkReader.pageByFullname(key, after, limit, window)
+      return viewer == null
+          ? linkReader.pageByFullname(key, after, limit, window)
           : linkReader.pageForByFullname(viewer.id(), key, after, limit, window);
     } catch (IllegalArgumentException e) {
       if (after == null) {
@@ -161,8 +194,10 @@ final class Site {
   /** An author's latest comments. */
   List<Thing> recentComments(Thing viewer, Thing author, int limit) {
     String key = Listings.comments(author.id());
-    return (viewer == null ? commentReader.page(key, null, limit, TimeWindow.ALL)
-        : commentReader.pageFor(viewer.id(), key, null, limit, TimeWindow.ALL)).items();
+    return (viewer == null
+            ? commentReader.page(key, null, limit, TimeWindow.ALL)
+            : commentReader.pageFor(viewer.id(), key, null, limit, TimeWindow.ALL))
+        .items();
   }
 
   /** The links an account voted up, most recent vote first. */
@@ -186,14 +221,27 @@ final class Site {
    * links are fetched (one cached query, only for spammers) and merged into their first page by
    * sort value, where they would have been.
    */
-  private List<Thing> withOwnSpam(Thing viewer, String prefix, ListingSort sort, TimeWindow window, List<Thing> links,
+  private List<Thing> withOwnSpam(
+      Thing viewer,
+      String prefix,
+      ListingSort sort,
+      TimeWindow window,
+      List<Thing> links,
       int limit) {
-    List<Filter> filters = new ArrayList<>(List.of(Filter.eq(Models.AUTHOR, viewer.id()), Filter.eq(Filter.Column.SPAM, true)));
+    List<Filter> filters =
+        new ArrayList<>(
+            List.of(Filter.eq(Models.AUTHOR, viewer.id()), Filter.eq(Filter.Column.SPAM, true)));
     if (prefix != null && prefix.startsWith("sr:")) {
       filters.add(Filter.eq(Models.COMMUNITY_ID, Long.parseLong(prefix.substring(3))));
     }
-    List<Thing> own = db.query(ThingQuery.of(Models.LINK).where(Filter.and(filters)).includeSpam().limit(limit)
-        .cached(Duration.ofMinutes(1))).things();
+    List<Thing> own =
+        db.query(
+                ThingQuery.of(Models.LINK)
+                    .where(Filter.and(filters))
+                    .includeSpam()
+                    .limit(limit)
+                    .cached(Duration.ofMinutes(1)))
+            .things();
     Set<Long> seen = new LinkedHashSet<>();
     List<Thing> merged = new ArrayList<>();
     for (Thing t : links) {
@@ -205,7 +253,8 @@ final class Site {
         merged.add(t);
       }
     }
-    merged.sort(Comparator.comparingDouble((Thing t) -> -sort.value(t)).thenComparing(t -> -t.id()));
+    merged.sort(
+        Comparator.comparingDouble((Thing t) -> -sort.value(t)).thenComparing(t -> -t.id()));
     return merged.size() > limit ? merged.subList(0, limit) : merged;
   }
 
@@ -228,20 +277,30 @@ final class Site {
     if (id < 1) {
       return Optional.empty();
     }
-    return db.withSession(session).get(Models.LINK, id).filter(t -> visible(t, viewer, t.get(Models.AUTHOR)));
+    return db.withSession(session)
+        .get(Models.LINK, id)
+        .filter(t -> visible(t, viewer, t.get(Models.AUTHOR)));
   }
 
   /**
-   * The comments of a link as {@code viewer} sees them: top-level comments by confidence, each
-   * with its replies by confidence. The id list is a cached query (retired by any comment write);
-   * the comments themselves come from the write-through cache, so their scores are current. Read
-   * with {@code session}: a commenter sees their comment at once.
+   * The comments of a link as {@code viewer} sees them: top-level comments by confidence, each with
+   * its replies by confidence. The id list is a cached query (retired by any comment write); the
+   * comments themselves come from the write-through cache, so their scores are current. Read with
+   * {@code session}: a commenter sees their comment at once.
    */
   List<Thread> comments(Session session, Thing link, Thing viewer) {
-    List<Thing> all = db.withSession(session).query(ThingQuery.of(Models.COMMENT).where(Filter.eq(Models.LINK_ID, link.id())).includeSpam()
-        .limit(MAX_COMMENTS).cached(Duration.ofMinutes(5))).things();
-    Comparator<Thing> best = Comparator.comparingDouble((Thing c) -> -Sorts.confidence(c.ups(), c.downs()))
-        .thenComparing(c -> -c.id());
+    List<Thing> all =
+        db.withSession(session)
+            .query(
+                ThingQuery.of(Models.COMMENT)
+                    .where(Filter.eq(Models.LINK_ID, link.id()))
+                    .includeSpam()
+                    .limit(MAX_COMMENTS)
+                    .cached(Duration.ofMinutes(5)))
+            .things();
+    Comparator<Thing> best =
+        Comparator.comparingDouble((Thing c) -> -Sorts.confidence(c.ups(), c.downs()))
+            .thenComparing(c -> -c.id());
     Map<Long, List<Thing>> replies = new HashMap<>();
     List<Thing> top = new ArrayList<>();
     for (Thing c : all) {

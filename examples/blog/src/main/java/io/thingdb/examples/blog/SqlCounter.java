@@ -30,16 +30,18 @@ final class SqlCounter {
   }
 
   private static <T> T proxy(Class<T> type, Object target) {
-    InvocationHandler h = (p, method, args) -> {
-      Object result;
-      try {
-        result = method.invoke(target, args);
-      } catch (InvocationTargetException e) {
-        throw e.getCause();
-      }
-      return wrapResult(method, result);
-    };
-    return type.cast(Proxy.newProxyInstance(SqlCounter.class.getClassLoader(), new Class<?>[] {type}, h));
+    InvocationHandler h =
+        (p, method, args) -> {
+          Object result;
+          try {
+            result = method.invoke(target, args);
+          } catch (InvocationTargetException e) {
+            throw e.getCause();
+          }
+          return wrapResult(method, result);
+        };
+    return type.cast(
+        Proxy.newProxyInstance(SqlCounter.class.getClassLoader(), new Class<?>[] {type}, h));
   }
 
   private static Object wrapResult(Method method, Object result) {
@@ -47,10 +49,16 @@ final class SqlCounter {
     if (result instanceof Connection c && name.equals("getConnection")) {
       return proxy(Connection.class, c);
     }
-    if (result instanceof Statement s && (name.equals("prepareStatement") || name.equals("createStatement")
-        || name.equals("prepareCall"))) {
-      Class<?> type = s instanceof java.sql.CallableStatement ? java.sql.CallableStatement.class
-          : s instanceof java.sql.PreparedStatement ? java.sql.PreparedStatement.class : Statement.class;
+    if (result instanceof Statement s
+        && (name.equals("prepareStatement")
+            || name.equals("createStatement")
+            || name.equals("prepareCall"))) {
+      Class<?> type =
+          s instanceof java.sql.CallableStatement
+              ? java.sql.CallableStatement.class
+              : s instanceof java.sql.PreparedStatement
+                  ? java.sql.PreparedStatement.class
+                  : Statement.class;
       return proxy(type, s);
     }
     if (name.startsWith("execute") && method.getDeclaringClass() != Connection.class) {

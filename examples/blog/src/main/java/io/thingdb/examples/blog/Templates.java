@@ -7,9 +7,9 @@ import java.io.StringWriter;
 import java.util.Map;
 
 /**
- * The mustache templates in {@code src/main/resources/templates}: logic-less, and every
- * {@code {{value}}} is HTML-escaped by the engine (only {@code {{{...}}}} is not, and the templates
- * use it for nothing a user typed). Compiled once, then thread-safe.
+ * The mustache templates in {@code src/main/resources/templates}: logic-less, and every {@code
+ * {{value}}} is HTML-escaped by the engine (only {@code {{{...}}}} is not, and the templates use it
+ * for nothing a user typed). Compiled once, then thread-safe.
  */
 final class Templates {
   private final MustacheFactory factory = new DefaultMustacheFactory("templates");

@@ -17,9 +17,9 @@ import java.util.Map;
 
 /**
  * Turns things into what the templates and the JSON API show, with what goes around them (authors,
- * communities, the viewer's votes: cache first). Templates get maps (mustache.java reads map
- * keys), the API gets maps in the shape {@code {"kind": "Listing", "data": {...}}}. Stateless
- * apart from its settings; thread-safe.
+ * communities, the viewer's votes: cache first). Templates get maps (mustache.java reads map keys),
+ * the API gets maps in the shape {@code {"kind": "Listing", "data": {...}}}. Stateless apart from
+ * its settings; thread-safe.
  */
 final class Views {
   private final Site site;
@@ -81,8 +81,12 @@ final class Views {
     List<Map<String, Object>> out = new ArrayList<>();
     int rank = 0;
     for (Thing l : links) {
-      Map<String, Object> v = link(l, authors.get(l.get(Models.AUTHOR)), communities.get(l.get(Models.COMMUNITY_ID)),
-          likes.getOrDefault(l.id(), 0));
+      Map<String, Object> v =
+          link(
+              l,
+              authors.get(l.get(Models.AUTHOR)),
+              communities.get(l.get(Models.COMMUNITY_ID)),
+              likes.getOrDefault(l.id(), 0));
       v.put("rank", ++rank);
       out.add(v);
     }
@@ -97,7 +101,11 @@ final class Views {
     v.put("fullname", l.fullname());
     v.put("title", l.get(Models.TITLE));
     v.put("href", self ? permalink : url);
-    v.put("domain", self ? "self." + (community == null ? "" : community.get(Models.COMMUNITY_NAME)) : domain(url));
+    v.put(
+        "domain",
+        self
+            ? "self." + (community == null ? "" : community.get(Models.COMMUNITY_NAME))
+            : domain(url));
     v.put("isSelf", self);
     v.put("body", l.get(Models.BODY));
     v.put("score", l.score());
@@ -195,7 +203,11 @@ final class Views {
       d.put("num_comments", l.get(Models.NUM_COMMENTS));
       d.put("created_utc", l.date().getEpochSecond());
       d.put("permalink", v.get("permalink"));
-      d.put("likes", (Boolean) v.get("likedUp") ? Boolean.TRUE : (Boolean) v.get("likedDown") ? Boolean.FALSE : null);
+      d.put(
+          "likes",
+          (Boolean) v.get("likedUp")
+              ? Boolean.TRUE
+              : (Boolean) v.get("likedDown") ? Boolean.FALSE : null);
       d.put("nofollow", v.get("nofollow"));
       out.add(child(l, d));
     }
@@ -211,9 +223,11 @@ final class Views {
       Map<String, Object> d = commentJson(t.comment(), views.get(i), link);
       List<Map<String, Object>> replies = new ArrayList<>();
       @SuppressWarnings("unchecked")
-      List<Map<String, Object>> replyViews = (List<Map<String, Object>>) views.get(i).get("replies");
+      List<Map<String, Object>> replyViews =
+          (List<Map<String, Object>>) views.get(i).get("replies");
       for (int j = 0; j < t.replies().size(); j++) {
-        replies.add(child(t.replies().get(j), commentJson(t.replies().get(j), replyViews.get(j), link)));
+        replies.add(
+            child(t.replies().get(j), commentJson(t.replies().get(j), replyViews.get(j), link)));
       }
       d.put("replies", listing(replies, null, replies.size()));
       out.add(child(t.comment(), d));
@@ -232,7 +246,11 @@ final class Views {
     d.put("downs", c.downs());
     d.put("link_id", link.fullname());
     d.put("created_utc", c.date().getEpochSecond());
-    d.put("likes", (Boolean) v.get("likedUp") ? Boolean.TRUE : (Boolean) v.get("likedDown") ? Boolean.FALSE : null);
+    d.put(
+        "likes",
+        (Boolean) v.get("likedUp")
+            ? Boolean.TRUE
+            : (Boolean) v.get("likedDown") ? Boolean.FALSE : null);
     return d;
   }
 
@@ -243,12 +261,14 @@ final class Views {
     return c;
   }
 
-  // ------------------------------------------------------------------ what the views show besides the things
+  // ------------------------------------------------------------------ what the views show besides
+  // the things
 
   /** Accounts by id (cache first: one multi-get). */
   private Map<Long, Thing> accounts(Collection<Long> ids) {
     Map<Long, Thing> out = new HashMap<>();
-    for (Thing a : site.db.getMany(Models.ACCOUNT, new LinkedHashSet<>(ids), ThingDb.Missing.SKIP)) {
+    for (Thing a :
+        site.db.getMany(Models.ACCOUNT, new LinkedHashSet<>(ids), ThingDb.Missing.SKIP)) {
       out.put(a.id(), a);
     }
     return out;
@@ -257,17 +277,19 @@ final class Views {
   /** Communities by id (cache first). */
   private Map<Long, Thing> communitiesById(Collection<Long> ids) {
     Map<Long, Thing> out = new HashMap<>();
-    for (Thing c : site.db.getMany(Models.COMMUNITY, new LinkedHashSet<>(ids), ThingDb.Missing.SKIP)) {
+    for (Thing c :
+        site.db.getMany(Models.COMMUNITY, new LinkedHashSet<>(ids), ThingDb.Missing.SKIP)) {
       out.put(c.id(), c);
     }
     return out;
   }
 
   /**
-   * The viewer's vote direction on each thing (1, -1; absent means none): one cached lookup of
-   * the (viewer, thing) pairs, negative answers cached too.
+   * The viewer's vote direction on each thing (1, -1; absent means none): one cached lookup of the
+   * (viewer, thing) pairs, negative answers cached too.
    */
-  private Map<Long, Integer> likes(Thing viewer, io.thingdb.core.RelationType vote, Collection<Thing> things) {
+  private Map<Long, Integer> likes(
+      Thing viewer, io.thingdb.core.RelationType vote, Collection<Thing> things) {
     Map<Long, Integer> out = new HashMap<>();
     if (viewer == null || things.isEmpty()) {
       return out;

@@ -10,11 +10,11 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * Votes on posts and comments: {@code POST /vote} with {@code id} (a fullname) and {@code dir}
- * (1, 0 or -1). {@link Votes#cast} changes the vote relation and the counts in one transaction
- * and queues the listing updates; the answer carries the new score at once, so the voter sees it
- * before the queue has moved the post in any listing. From a form it redirects back; from
- * JavaScript ({@code Accept: application/json}) it answers JSON. Thread-safe.
+ * Votes on posts and comments: {@code POST /vote} with {@code id} (a fullname) and {@code dir} (1,
+ * 0 or -1). {@link Votes#cast} changes the vote relation and the counts in one transaction and
+ * queues the listing updates; the answer carries the new score at once, so the voter sees it before
+ * the queue has moved the post in any listing. From a form it redirects back; from JavaScript
+ * ({@code Accept: application/json}) it answers JSON. Thread-safe.
  */
 final class VotesHandler {
   private final Site site;
@@ -32,7 +32,9 @@ final class VotesHandler {
       case "1" -> dir = 1;
       case "0" -> dir = 0;
       case "-1" -> dir = -1;
-      default -> throw HttpError.badRequest("dir must be 1, 0 or -1, was '" + Request.abbreviate(dirText) + "'");
+      default ->
+          throw HttpError.badRequest(
+              "dir must be 1, 0 or -1, was '" + Request.abbreviate(dirText) + "'");
     }
     if (id.isEmpty()) {
       throw HttpError.badRequest("say what to vote on (field 'id', a post's or comment's name)");
@@ -41,21 +43,28 @@ final class VotesHandler {
     try {
       // The visitor's session: they may vote on the post they submitted a moment ago.
       Session db = req.dbSession();
-      target = site.byFullname(db, id, Models.LINK).or(() -> site.byFullname(db, id, Models.COMMENT))
-          .orElseThrow(() -> HttpError.notFound("there is no post or comment " + Request.abbreviate(id) + " to vote on"));
+      target =
+          site.byFullname(db, id, Models.LINK)
+              .or(() -> site.byFullname(db, id, Models.COMMENT))
+              .orElseThrow(
+                  () ->
+                      HttpError.notFound(
+                          "there is no post or comment " + Request.abbreviate(id) + " to vote on"));
     } catch (IllegalArgumentException e) {
       throw HttpError.badRequest("bad id: " + e.getMessage());
     }
     boolean isLink = target.type().equals(Models.LINK);
     long author = isLink ? target.get(Models.AUTHOR) : target.get(Models.COMMENT_AUTHOR);
     if (!Site.visible(target, voter, author)) {
-      throw HttpError.notFound("there is no post or comment " + Request.abbreviate(id) + " to vote on");
+      throw HttpError.notFound(
+          "there is no post or comment " + Request.abbreviate(id) + " to vote on");
     }
     Votes.Vote v;
     try {
       v = (isLink ? site.linkVotes : site.commentVotes).cast(voter.id(), target.id(), dir);
     } catch (NotFoundException e) {
-      throw HttpError.notFound("there is no post or comment " + Request.abbreviate(id) + " to vote on");
+      throw HttpError.notFound(
+          "there is no post or comment " + Request.abbreviate(id) + " to vote on");
     } catch (VoteRejectedException e) {
       throw HttpError.badRequest(e.getMessage());
     }

@@ -12,9 +12,13 @@ import java.time.ZoneOffset;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
-/** The access log: one line per request, buffered off the request thread, all of it written by close. */
+/**
+ * The access log: one line per request, buffered off the request thread, all of it written by
+ * close.
+ */
 class AccessLogTest {
-  private static final Clock CLOCK = Clock.fixed(Instant.parse("2026-11-26T20:39:00.123456Z"), ZoneOffset.UTC);
+  private static final Clock CLOCK =
+      Clock.fixed(Instant.parse("2026-11-26T20:39:00.123456Z"), ZoneOffset.UTC);
 
   @Test
   void writesOneLinePerRequestWithStatusTimeStatementsAndCacheHits() {
@@ -25,9 +29,10 @@ class AccessLogTest {
     // Buffered: nothing reaches the stream on the request thread (the flush interval is an hour).
     assertThat(out.size()).isZero();
     log.close();
-    assertThat(out.toString(UTF_8)).isEqualTo(
-        "2026-11-26T20:39:00.123Z GET /r/java/top?t=day 200 1.3 ms sql=0 cache_hits=1 page_cache=hit\n"
-            + "2026-11-26T20:39:00.123Z POST /vote 303 12340.0 ms sql=6 cache_hits=3 page_cache=-\n");
+    assertThat(out.toString(UTF_8))
+        .isEqualTo(
+            "2026-11-26T20:39:00.123Z GET /r/java/top?t=day 200 1.3 ms sql=0 cache_hits=1 page_cache=hit\n"
+                + "2026-11-26T20:39:00.123Z POST /vote 303 12340.0 ms sql=6 cache_hits=3 page_cache=-\n");
   }
 
   @Test
@@ -39,7 +44,9 @@ class AccessLogTest {
       while (out.size() == 0 && System.nanoTime() < deadline) {
         Thread.sleep(10);
       }
-      assertThat(out.toString(UTF_8)).isEqualTo("2026-11-26T20:39:00.123Z GET / 200 0.1 ms sql=0 cache_hits=1 page_cache=hit\n");
+      assertThat(out.toString(UTF_8))
+          .isEqualTo(
+              "2026-11-26T20:39:00.123Z GET / 200 0.1 ms sql=0 cache_hits=1 page_cache=hit\n");
     }
   }
 
@@ -61,7 +68,8 @@ class AccessLogTest {
         written = out.toString(UTF_8);
       }
       assertThat(written).isNotEmpty().endsWith("page_cache=hit\n");
-      assertThat(written.split("\n")).allMatch(l -> l.endsWith("sql=0 cache_hits=1 page_cache=hit"));
+      assertThat(written.split("\n"))
+          .allMatch(l -> l.endsWith("sql=0 cache_hits=1 page_cache=hit"));
     }
   }
 
@@ -71,8 +79,10 @@ class AccessLogTest {
     AccessLog log = new AccessLog(out, CLOCK, Duration.ofHours(1));
     log.request("GET", "/a\nGET /forged 200\r", 404, 0, 0, 0, "miss");
     log.close();
-    assertThat(out.toString(UTF_8)).isEqualTo("2026-11-26T20:39:00.123Z GET /a?GET /forged 200? 404 0.0 ms sql=0 cache_hits=0"
-        + " page_cache=miss\n");
+    assertThat(out.toString(UTF_8))
+        .isEqualTo(
+            "2026-11-26T20:39:00.123Z GET /a?GET /forged 200? 404 0.0 ms sql=0 cache_hits=0"
+                + " page_cache=miss\n");
   }
 
   @Test
@@ -88,6 +98,7 @@ class AccessLogTest {
   @Test
   void refusesAZeroFlushInterval() {
     assertThatThrownBy(() -> new AccessLog(new ByteArrayOutputStream(), CLOCK, Duration.ZERO))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("flush interval");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("flush interval");
   }
 }

@@ -19,7 +19,8 @@ import java.util.regex.Pattern;
 
 /** One visitor for the HTTP tests: its own cookie jar, no automatic redirects. Not thread-safe. */
 final class Browser {
-  private static final Pattern META_CSRF = Pattern.compile("<meta name=\"csrf-token\" content=\"([^\"]+)\">");
+  private static final Pattern META_CSRF =
+      Pattern.compile("<meta name=\"csrf-token\" content=\"([^\"]+)\">");
   private static final Pattern FORM_CSRF = Pattern.compile("name=\"csrf\" value=\"([^\"]+)\"");
 
   record Page(int status, String body, Map<String, List<String>> headers) {
@@ -52,11 +53,18 @@ final class Browser {
   private Browser(URI base, CookieManager cookies) {
     this.base = base;
     this.cookies = cookies;
-    this.client = HttpClient.newBuilder().cookieHandler(cookies).followRedirects(HttpClient.Redirect.NEVER)
-        .connectTimeout(Duration.ofSeconds(5)).build();
+    this.client =
+        HttpClient.newBuilder()
+            .cookieHandler(cookies)
+            .followRedirects(HttpClient.Redirect.NEVER)
+            .connectTimeout(Duration.ofSeconds(5))
+            .build();
   }
 
-  /** The same visitor (its cookies for this host) at another address, e.g. after a restart on a new port. */
+  /**
+   * The same visitor (its cookies for this host) at another address, e.g. after a restart on a new
+   * port.
+   */
   Browser at(URI other) {
     return new Browser(other, cookies);
   }
@@ -99,9 +107,10 @@ final class Browser {
 
   /** A form POST exactly as given (no token added). */
   Page postRaw(String path, Map<String, String> form, boolean json) {
-    HttpRequest.Builder b = HttpRequest.newBuilder(base.resolve(path))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .POST(HttpRequest.BodyPublishers.ofString(encode(form)));
+    HttpRequest.Builder b =
+        HttpRequest.newBuilder(base.resolve(path))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .POST(HttpRequest.BodyPublishers.ofString(encode(form)));
     if (json) {
       b.header("Accept", "application/json");
     }
@@ -109,8 +118,10 @@ final class Browser {
   }
 
   Page postBytes(String path, byte[] body) {
-    return send(HttpRequest.newBuilder(base.resolve(path)).header("Content-Type", "application/x-www-form-urlencoded")
-        .POST(HttpRequest.BodyPublishers.ofByteArray(body)));
+    return send(
+        HttpRequest.newBuilder(base.resolve(path))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .POST(HttpRequest.BodyPublishers.ofByteArray(body)));
   }
 
   /** The visitor's CSRF token, from the page header when logged in, else from the login form. */
@@ -140,14 +151,18 @@ final class Browser {
       if (sb.length() > 0) {
         sb.append('&');
       }
-      sb.append(URLEncoder.encode(e.getKey(), UTF_8)).append('=').append(URLEncoder.encode(e.getValue(), UTF_8));
+      sb.append(URLEncoder.encode(e.getKey(), UTF_8))
+          .append('=')
+          .append(URLEncoder.encode(e.getValue(), UTF_8));
     }
     return sb.toString();
   }
 
   private Page send(HttpRequest.Builder b) {
     try {
-      HttpResponse<String> r = client.send(b.timeout(Duration.ofSeconds(30)).build(), HttpResponse.BodyHandlers.ofString());
+      HttpResponse<String> r =
+          client.send(
+              b.timeout(Duration.ofSeconds(30)).build(), HttpResponse.BodyHandlers.ofString());
       return new Page(r.statusCode(), r.body(), r.headers().map());
     } catch (IOException e) {
       throw new AssertionError("request failed: " + e, e);

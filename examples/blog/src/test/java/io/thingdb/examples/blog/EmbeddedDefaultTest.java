@@ -43,8 +43,16 @@ class EmbeddedDefaultTest {
       b = new Browser(app.uri());
       assertThat(BlogHttpTest.children(b.get("/new.json").json())).hasSizeGreaterThanOrEqualTo(10);
       b.signup("keeper", "password-keep");
-      Browser.Page p = b.postJson("/submit", Map.of("title", "kept across restarts", "url", "https://example.com/kept",
-          "community", "meta"));
+      Browser.Page p =
+          b.postJson(
+              "/submit",
+              Map.of(
+                  "title",
+                  "kept across restarts",
+                  "url",
+                  "https://example.com/kept",
+                  "community",
+                  "meta"));
       assertThat(p.status()).isEqualTo(201);
       link = (String) p.json().get("name");
       permalink = (String) p.json().get("permalink");

@@ -5,7 +5,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** A strict little JSON parser for the tests: objects become maps, arrays lists, numbers Long or Double. */
+/**
+ * A strict little JSON parser for the tests: objects become maps, arrays lists, numbers Long or
+ * Double.
+ */
 final class JsonParser {
   private final String s;
   private int i;
@@ -39,48 +42,50 @@ final class JsonParser {
     ws();
     char c = s.charAt(i);
     switch (c) {
-      case '{': {
-        i++;
-        Map<String, Object> m = new LinkedHashMap<>();
-        ws();
-        if (s.charAt(i) == '}') {
+      case '{':
+        {
           i++;
-          return m;
-        }
-        while (true) {
+          Map<String, Object> m = new LinkedHashMap<>();
           ws();
-          String k = string();
-          ws();
-          expect(':');
-          m.put(k, value());
-          ws();
-          if (s.charAt(i) == ',') {
+          if (s.charAt(i) == '}') {
             i++;
-          } else {
-            expect('}');
             return m;
           }
-        }
-      }
-      case '[': {
-        i++;
-        List<Object> l = new ArrayList<>();
-        ws();
-        if (s.charAt(i) == ']') {
-          i++;
-          return l;
-        }
-        while (true) {
-          l.add(value());
-          ws();
-          if (s.charAt(i) == ',') {
-            i++;
-          } else {
-            expect(']');
-            return l;
+          while (true) {
+            ws();
+            String k = string();
+            ws();
+            expect(':');
+            m.put(k, value());
+            ws();
+            if (s.charAt(i) == ',') {
+              i++;
+            } else {
+              expect('}');
+              return m;
+            }
           }
         }
-      }
+      case '[':
+        {
+          i++;
+          List<Object> l = new ArrayList<>();
+          ws();
+          if (s.charAt(i) == ']') {
+            i++;
+            return l;
+          }
+          while (true) {
+            l.add(value());
+            ws();
+            if (s.charAt(i) == ',') {
+              i++;
+            } else {
+              expect(']');
+              return l;
+            }
+          }
+        }
       case '"':
         return string();
       case 't':
@@ -92,17 +97,20 @@ final class JsonParser {
       case 'n':
         lit("null");
         return null;
-      default: {
-        int start = i;
-        while (i < s.length() && "+-0123456789.eE".indexOf(s.charAt(i)) >= 0) {
-          i++;
+      default:
+        {
+          int start = i;
+          while (i < s.length() && "+-0123456789.eE".indexOf(s.charAt(i)) >= 0) {
+            i++;
+          }
+          String num = s.substring(start, i);
+          if (num.isEmpty()) {
+            throw new IllegalArgumentException("unexpected '" + c + "' at " + start);
+          }
+          return num.contains(".") || num.contains("e") || num.contains("E")
+              ? (Object) Double.parseDouble(num)
+              : (Object) Long.parseLong(num);
         }
-        String num = s.substring(start, i);
-        if (num.isEmpty()) {
-          throw new IllegalArgumentException("unexpected '" + c + "' at " + start);
-        }
-        return num.contains(".") || num.contains("e") || num.contains("E") ? (Object) Double.parseDouble(num) : (Object) Long.parseLong(num);
-      }
     }
   }
 

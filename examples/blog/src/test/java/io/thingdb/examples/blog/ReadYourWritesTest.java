@@ -33,10 +33,19 @@ class ReadYourWritesTest {
     pg = PostgresFixture.start();
     pg.createDatabase("blog");
     pg.createDatabase("blog_comments");
-    app = BlogApp.start(Config.builder().port(0)
-        .db(pg.jdbcUrl("blog")).dbReplica(pg.jdbcUrl("blog"))
-        .commentsDb(pg.jdbcUrl("blog_comments")).commentsDbReplica(pg.jdbcUrl("blog_comments"))
-        .pbkdf2Iterations(1000).adminPassword("admin-password-rw").secret(SECRET).accessLog("off").build());
+    app =
+        BlogApp.start(
+            Config.builder()
+                .port(0)
+                .db(pg.jdbcUrl("blog"))
+                .dbReplica(pg.jdbcUrl("blog"))
+                .commentsDb(pg.jdbcUrl("blog_comments"))
+                .commentsDbReplica(pg.jdbcUrl("blog_comments"))
+                .pbkdf2Iterations(1000)
+                .adminPassword("admin-password-rw")
+                .secret(SECRET)
+                .accessLog("off")
+                .build());
   }
 
   @AfterAll
@@ -57,8 +66,11 @@ class ReadYourWritesTest {
   /** The positions a response's {@code Set-Cookie: blog_rw=...} sets. */
   private Map<String, Long> positionsSet(Browser.Page page) {
     String prefix = SessionCookies.POSITIONS + "=";
-    String set = page.headers().getOrDefault("set-cookie", List.of()).stream().filter(c -> c.startsWith(prefix))
-        .findFirst().orElseThrow(() -> new AssertionError("no blog_rw cookie set: " + page.headers()));
+    String set =
+        page.headers().getOrDefault("set-cookie", List.of()).stream()
+            .filter(c -> c.startsWith(prefix))
+            .findFirst()
+            .orElseThrow(() -> new AssertionError("no blog_rw cookie set: " + page.headers()));
     return positions(set.substring(prefix.length(), set.indexOf(';')));
   }
 
@@ -83,15 +95,19 @@ class ReadYourWritesTest {
     // Logged in on the next request: the account is read with the signup's position.
     assertThat(b.get("/?rw=1").body()).contains("href=\"/user/rw_writer\"");
 
-    Browser.Page submitted = b.postJson("/submit", Map.of("title", "read your writes", "url", "https://example.com/rw",
-        "community", "java"));
+    Browser.Page submitted =
+        b.postJson(
+            "/submit",
+            Map.of(
+                "title", "read your writes", "url", "https://example.com/rw", "community", "java"));
     assertThat(submitted.status()).isEqualTo(201);
     Map<String, Long> afterSubmit = positions(b);
     assertThat(afterSubmit.get("main")).isGreaterThan(afterSignup.get("main"));
 
     String link = (String) submitted.json().get("name");
     String permalink = (String) submitted.json().get("permalink");
-    assertThat(b.postJson("/comment", Map.of("link", link, "text", "my own comment")).status()).isEqualTo(201);
+    assertThat(b.postJson("/comment", Map.of("link", link, "text", "my own comment")).status())
+        .isEqualTo(201);
     Map<String, Long> afterComment = positions(b);
     assertThat(afterComment).containsKeys("main", "comments");
     // The comment count is incremented on the main database: that position moved too.
@@ -101,7 +117,8 @@ class ReadYourWritesTest {
     Browser.Page page = b.get(permalink);
     assertThat(page.status()).isEqualTo(200);
     assertThat(page.body()).contains("my own comment");
-    assertThat(page.headers().getOrDefault("set-cookie", List.of())).noneMatch(c -> c.startsWith(SessionCookies.POSITIONS));
+    assertThat(page.headers().getOrDefault("set-cookie", List.of()))
+        .noneMatch(c -> c.startsWith(SessionCookies.POSITIONS));
     assertThat(positions(b)).isEqualTo(afterComment);
   }
 
@@ -110,11 +127,17 @@ class ReadYourWritesTest {
     Browser b = new Browser(app.uri());
     b.signup("rw_forger", "password-rw-2");
     // A position no replica will ever reach would send all of this visitor's reads to the primary.
-    String forged = java.util.Base64.getUrlEncoder().withoutPadding().encodeToString("main=7fffffffffffffff".getBytes(UTF_8));
+    String forged =
+        java.util.Base64.getUrlEncoder()
+            .withoutPadding()
+            .encodeToString("main=7fffffffffffffff".getBytes(UTF_8));
     b.setCookie(SessionCookies.POSITIONS, forged + ".not-our-signature");
     assertThat(b.get("/?rw=2").body()).contains("href=\"/user/rw_forger\"");
-    Browser.Page submitted = b.postJson("/submit", Map.of("title", "after a forgery", "url", "https://example.com/f",
-        "community", "java"));
+    Browser.Page submitted =
+        b.postJson(
+            "/submit",
+            Map.of(
+                "title", "after a forgery", "url", "https://example.com/f", "community", "java"));
     assertThat(submitted.status()).isEqualTo(201);
     assertThat(positionsSet(submitted).get("main")).isLessThan(Long.MAX_VALUE).isPositive();
   }

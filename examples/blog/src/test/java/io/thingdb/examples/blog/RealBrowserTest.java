@@ -39,18 +39,33 @@ class RealBrowserTest {
   @BeforeAll
   static void start() {
     if (!Files.isExecutable(CHROMEDRIVER) || !Files.isExecutable(CHROMIUM)) {
-      throw new IllegalStateException("the real-browser test needs Debian's chromium and chromedriver at " + CHROMIUM
-          + " and " + CHROMEDRIVER + ": sudo apt-get install -y chromium chromium-driver");
+      throw new IllegalStateException(
+          "the real-browser test needs Debian's chromium and chromedriver at "
+              + CHROMIUM
+              + " and "
+              + CHROMEDRIVER
+              + ": sudo apt-get install -y chromium chromium-driver");
     }
     pg = PostgresFixture.start();
     pg.createDatabase("blog");
-    app = BlogApp.start(Config.builder().port(0).db(pg.jdbcUrl("blog")).pbkdf2Iterations(1000)
-        .adminPassword("admin-password-1").secret("browser-test-secret-0123456789abcdef".getBytes(UTF_8)).build());
-    ChromeDriverService service = new ChromeDriverService.Builder()
-        .usingDriverExecutable(CHROMEDRIVER.toFile()).usingAnyFreePort().build();
+    app =
+        BlogApp.start(
+            Config.builder()
+                .port(0)
+                .db(pg.jdbcUrl("blog"))
+                .pbkdf2Iterations(1000)
+                .adminPassword("admin-password-1")
+                .secret("browser-test-secret-0123456789abcdef".getBytes(UTF_8))
+                .build());
+    ChromeDriverService service =
+        new ChromeDriverService.Builder()
+            .usingDriverExecutable(CHROMEDRIVER.toFile())
+            .usingAnyFreePort()
+            .build();
     ChromeOptions options = new ChromeOptions();
     options.setBinary(CHROMIUM.toFile());
-    options.addArguments("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,900");
+    options.addArguments(
+        "--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,900");
     driver = new ChromeDriver(service, options);
     driver.manage().timeouts().implicitlyWait(Duration.ofSeconds(5));
   }
@@ -85,24 +100,33 @@ class RealBrowserTest {
     form.findElement(By.name("url")).sendKeys("https://example.com/browser");
     form.findElement(By.cssSelector("select[name=community] option[value=java]")).click();
     form.findElement(By.cssSelector("button[type=submit]")).click();
-    await(() -> driver.getCurrentUrl().contains("/r/java/comments/"), "the permalink after submitting");
+    await(
+        () -> driver.getCurrentUrl().contains("/r/java/comments/"),
+        "the permalink after submitting");
     WebElement post = driver.findElement(By.cssSelector(".thing.link"));
-    assertThat(post.findElement(By.cssSelector("a.title")).getText()).isEqualTo("Submitted from a real browser");
+    assertThat(post.findElement(By.cssSelector("a.title")).getText())
+        .isEqualTo("Submitted from a real browser");
     assertThat(post.findElement(By.cssSelector(".score")).getText()).isEqualTo("1");
 
     // Mark the page: a reload would lose the mark.
     JavascriptExecutor js = (JavascriptExecutor) driver;
     js.executeScript("window.notReloaded = 'yes';");
     post.findElement(By.cssSelector("button.down")).click();
-    await(() -> post.findElement(By.cssSelector(".score")).getText().equals("-1"), "score -1 after the down vote");
-    assertThat(post.findElement(By.cssSelector("button.down")).getAttribute("class")).contains("on");
+    await(
+        () -> post.findElement(By.cssSelector(".score")).getText().equals("-1"),
+        "score -1 after the down vote");
+    assertThat(post.findElement(By.cssSelector("button.down")).getAttribute("class"))
+        .contains("on");
     assertThat(js.executeScript("return window.notReloaded;")).isEqualTo("yes");
 
     WebElement comment = driver.findElement(By.id("comment-form"));
     comment.findElement(By.name("text")).sendKeys("A comment typed in Chromium");
     comment.findElement(By.cssSelector("button[type=submit]")).click();
-    await(() -> driver.findElements(By.cssSelector(".comment .text")).stream()
-        .anyMatch(e -> e.getText().equals("A comment typed in Chromium")), "the comment on the page");
+    await(
+        () ->
+            driver.findElements(By.cssSelector(".comment .text")).stream()
+                .anyMatch(e -> e.getText().equals("A comment typed in Chromium")),
+        "the comment on the page");
     // The vote stuck: a fresh load of the page shows it.
     assertThat(driver.findElement(By.cssSelector(".thing.link .score")).getText()).isEqualTo("-1");
 
@@ -130,6 +154,7 @@ class RealBrowserTest {
       }
       Thread.sleep(100);
     }
-    throw new AssertionError("timed out waiting for " + what + " (at " + driver.getCurrentUrl() + ")");
+    throw new AssertionError(
+        "timed out waiting for " + what + " (at " + driver.getCurrentUrl() + ")");
   }
 }

@@ -8,17 +8,24 @@ import org.junit.jupiter.api.Test;
 
 /** The WAL positions cookie: signed, so a client can neither invent nor edit positions. */
 class SessionCookiesTest {
-  private final SessionCookies cookies = new SessionCookies("0123456789abcdef0123456789abcdef".getBytes(UTF_8),
-      Clock.systemUTC());
+  private final SessionCookies cookies =
+      new SessionCookies("0123456789abcdef0123456789abcdef".getBytes(UTF_8), Clock.systemUTC());
 
   @Test
   void positionsRoundTripAndTheCookieValueHoldsNoCookieSeparators() {
     String token = "comments=16b374d848;main=2a0";
     String value = cookies.encodePositions(token);
-    assertThat(value).doesNotContain(";").doesNotContain("=").doesNotContain(",").doesNotContain(" ");
+    assertThat(value)
+        .doesNotContain(";")
+        .doesNotContain("=")
+        .doesNotContain(",")
+        .doesNotContain(" ");
     assertThat(cookies.decodePositions(value)).isEqualTo(token);
-    assertThat(cookies.setPositionsCookie(token)).startsWith(SessionCookies.POSITIONS + "=" + value + ";")
-        .contains("HttpOnly").contains("SameSite=Lax").contains("Max-Age=300");
+    assertThat(cookies.setPositionsCookie(token))
+        .startsWith(SessionCookies.POSITIONS + "=" + value + ";")
+        .contains("HttpOnly")
+        .contains("SameSite=Lax")
+        .contains("Max-Age=300");
   }
 
   @Test
@@ -26,12 +33,16 @@ class SessionCookiesTest {
     String value = cookies.encodePositions("main=2a0");
     String body = value.substring(0, value.indexOf('.'));
     String mac = value.substring(value.indexOf('.') + 1);
-    String edited = java.util.Base64.getUrlEncoder().withoutPadding().encodeToString("main=7fffffffffffffff".getBytes(UTF_8));
+    String edited =
+        java.util.Base64.getUrlEncoder()
+            .withoutPadding()
+            .encodeToString("main=7fffffffffffffff".getBytes(UTF_8));
     assertThat(cookies.decodePositions(edited + "." + mac)).isNull();
     assertThat(cookies.decodePositions(body + ".forged")).isNull();
     assertThat(cookies.decodePositions(body)).isNull();
     assertThat(cookies.decodePositions(null)).isNull();
-    SessionCookies other = new SessionCookies("another-secret-another-secret-32b".getBytes(UTF_8), Clock.systemUTC());
+    SessionCookies other =
+        new SessionCookies("another-secret-another-secret-32b".getBytes(UTF_8), Clock.systemUTC());
     assertThat(other.decodePositions(value)).isNull();
   }
 }
