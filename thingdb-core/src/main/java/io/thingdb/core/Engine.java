@@ -996,71 +996,16 @@ final class Engine implements AutoCloseable {
   }
 
   /**
-   * A write transaction on {@code db}'s primary with bounded retries of transient failures before
-   * COMMIT; a failure during COMMIT is {@link OutcomeUnknownException}. Records the commit's WAL
-   * position in {@code session} when the database has replicas.
+   * A write transaction on {@code db}'s primary running {@code work} on its connection: a {@link
+   * #write} whose work is the engine's own statements, so that retries before COMMIT, {@link
+   * OutcomeUnknownException} at COMMIT and the session's WAL position are handled in one place.
    */
   <T> T writeTx(DbHandle db, Session session, TxWork<T> work) {
-    return retry.run(
-        "write on " + db.name,
-        () -> {
-          Connection c = db.database.primary().getConnection();
-          T result;
-          try {
-            c.setAutoCommit(false);
-            try {
-              result = work.run(c);
-            } catch (SQLException | RuntimeException e) {
-              rollbackQuietly(c, e);
-              throw e;
-            }
-            try {
-              sql.commit(c);
-            } catch (SQLException e) {
-              if (Retry.isConnectionFailure(e)) {
-                throw new OutcomeUnknownException(
-                    "the connection to database "
-                        + db.name
-                        + " failed during COMMIT; the write may or may not have been committed: "
-                        + e.getMessage(),
-                    e);
-              }
-              throw e;
-            }
-          } catch (SQLException | RuntimeException e) {
-            try {
-              c.close();
-            } catch (SQLException suppressed) {
-              e.addSuppressed(suppressed);
-            }
-            throw e;
-          }
-          // Committed. Nothing from here on may throw SQLException: Retry would run the committed
-          // write again (a connection lost right after COMMIT made an update apply twice).
-          // recordPosition does not throw; closing a broken connection is only logged.
-          recordPosition(db, session, c);
-          try (Connection closing = c) {
-            closing.setAutoCommit(true);
-          } catch (SQLException e) {
-            log.warn(
-                "closing the connection to database {} after COMMIT failed; the write is committed: {}",
-                db.name,
-                e.getMessage());
-          }
-          return result;
-        });
+    return write(session, tx -> tx.onConnection(db, work));
   }
 
   void recordPosition(DbHandle db, Session session, Connection c) {
     io.recordPosition(db, session, c);
-  }
-
-  private static void rollbackQuietly(Connection c, Exception cause) {
-    try {
-      c.rollback();
-    } catch (SQLException e) {
-      cause.addSuppressed(e);
-    }
   }
 
   /** The database {@code type} is placed on (its primary takes the type's writes). */

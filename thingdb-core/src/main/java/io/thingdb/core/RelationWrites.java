@@ -38,9 +38,12 @@ final class RelationWrites {
 
   private static final String UNIQUE_VIOLATION = "23505";
 
-  /** Locks the pair, bumps its version and records the outbox row: {version, outboxId}. */
-  private static long[] lockPair(
-      Io io, Connection c, RelationHandle h, long thing1Id, long thing2Id) throws SQLException {
+  /**
+   * The statement that locks a pair's row, draws its next version and (with a cache) records the
+   * outbox row of its cache key, returning {version, outbox id (0 without a cache)}. Parameters:
+   * {@link #lockPairParams}. Shared with {@link WriteTransaction#lockPair}.
+   */
+  static String lockPairSql(RelationHandle h, boolean cached) {
     String upsert =
         "insert into "
             + h.pairTable
@@ -51,21 +54,30 @@ final class RelationWrites {
             + " do update set version = greatest(cur.version + 1, nextval('"
             + h.versionSequence
             + "')) returning version";
-    if (!io.cached()) {
-      long v = io.sql().query(c, upsert, rs -> rs.getLong(1), thing1Id, thing2Id).get(0);
-      return new long[] {v, 0};
-    }
+    return cached
+        ? "with p as ("
+            + upsert
+            + "), o as (insert into thingdb_outbox (cache_key, version)"
+            + " select ?, version from p returning id) select p.version, (select id from o) from p"
+        : "with p as (" + upsert + ") select p.version, 0::bigint from p";
+  }
+
+  /** The parameters of {@link #lockPairSql}. */
+  static Object[] lockPairParams(RelationHandle h, boolean cached, long thing1Id, long thing2Id) {
+    return cached
+        ? new Object[] {thing1Id, thing2Id, h.cacheKey(thing1Id, thing2Id)}
+        : new Object[] {thing1Id, thing2Id};
+  }
+
+  /** Locks the pair, bumps its version and records the outbox row: {version, outboxId}. */
+  private static long[] lockPair(
+      Io io, Connection c, RelationHandle h, long thing1Id, long thing2Id) throws SQLException {
     return io.sql()
         .query(
             c,
-            "with p as ("
-                + upsert
-                + "), o as (insert into thingdb_outbox (cache_key, version)"
-                + " select ?, version from p returning id) select p.version, (select id from o) from p",
+            lockPairSql(h, io.cached()),
             rs -> new long[] {rs.getLong(1), rs.getLong(2)},
-            thing1Id,
-            thing2Id,
-            h.cacheKey(thing1Id, thing2Id))
+            lockPairParams(h, io.cached(), thing1Id, thing2Id))
         .get(0);
   }
 

@@ -439,34 +439,13 @@ public final class WriteTransaction {
     describe("write relation " + h.cacheKey(thing1Id, thing2Id));
     List<Relation> relations = new ArrayList<>();
     long[] pair = new long[2];
-    String upsert =
-        "insert into "
-            + h.pairTable
-            + " as cur (thing1_id, thing2_id, version)"
-            + " values (?, ?, nextval('"
-            + h.versionSequence
-            + "')) on conflict (thing1_id, thing2_id)"
-            + " do update set version = greatest(cur.version + 1, nextval('"
-            + h.versionSequence
-            + "')) returning version";
-    if (db.cache == null) {
-      queue.add(
-          new Sql.Piped(
-              "with p as (" + upsert + ") select p.version, 0::bigint from p",
-              new Object[] {thing1Id, thing2Id},
-              rs -> pair(pair, rs),
-              null));
-    } else {
-      queue.add(
-          new Sql.Piped(
-              "with p as ("
-                  + upsert
-                  + "), o as (insert into thingdb_outbox (cache_key, version)"
-                  + " select ?, version from p returning id) select p.version, (select id from o) from p",
-              new Object[] {thing1Id, thing2Id, h.cacheKey(thing1Id, thing2Id)},
-              rs -> pair(pair, rs),
-              null));
-    }
+    boolean cached = db.cache != null;
+    queue.add(
+        new Sql.Piped(
+            RelationWrites.lockPairSql(h, cached),
+            RelationWrites.lockPairParams(h, cached, thing1Id, thing2Id),
+            rs -> pair(pair, rs),
+            null));
     queue.add(
         new Sql.Piped(
             RelationReads.select(h)
@@ -613,6 +592,21 @@ public final class WriteTransaction {
     }
   }
 
+  /**
+   * Runs the engine's own multi-statement write {@code work} on this transaction's connection,
+   * bound to {@code database}, after whatever was queued: so that ThingDb's single writes commit
+   * through the same code as a {@link ThingDb#write}.
+   */
+  <T> T onConnection(DbHandle database, Engine.TxWork<T> work) {
+    bind(database, "database " + database.name);
+    flush();
+    try {
+      return work.run(connection);
+    } catch (SQLException e) {
+      throw fail(e);
+    }
+  }
+
   /** Work on the transaction's connection, after the queue has been sent. */
   @FunctionalInterface
   private interface Step {
@@ -752,7 +746,9 @@ public final class WriteTransaction {
 
   /** After COMMIT: ThingDB's cache work, then the caller's hooks. Never throws. */
   void afterCommit() {
-    db.afterCommit(what != null ? what : "write transaction on " + bound.name);
+    if (what != null) { // the engine's own writes (onConnection) tell the hook themselves
+      db.afterCommit(what);
+    }
     for (RelationPair p : changedPairs) {
       published.add(
           () -> db.pairCommitted(p.h, p.thing1Id, p.thing2Id, p.version, p.list(), p.outboxId));
