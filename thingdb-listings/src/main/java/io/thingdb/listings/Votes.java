@@ -127,8 +127,8 @@ public final class Votes implements AutoCloseable {
    * @throws IllegalArgumentException if {@code direction} is not -1, 0 or +1, or an id is below 1
    * @throws NotFoundException if the thing does not exist
    * @throws VoteRejectedException if the thing is deleted
-   * @throws OutcomeUnknownException if the connection broke during COMMIT: the vote may or may
-   *     not be recorded, and casting it again is safe (a repeated vote changes nothing)
+   * @throws OutcomeUnknownException if the connection broke during COMMIT: the vote may or may not
+   *     be recorded, and casting it again is safe (a repeated vote changes nothing)
    * @throws ThingDbException if the database fails otherwise; the vote is then not recorded
    */
   public Vote cast(long accountId, long thingId, int direction) {
