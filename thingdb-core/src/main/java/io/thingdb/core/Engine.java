@@ -792,24 +792,33 @@ final class Engine implements AutoCloseable {
   private void publishPairAfterCommit(
       RelationHandle h, long thing1Id, long thing2Id, RelationWrites.Committed done) {
     afterCommit("write relation " + h.cacheKey(thing1Id, thing2Id));
-    pairCommitted(h, thing1Id, thing2Id, done.pairVersion(), done.pairList(), done.outboxId());
+    pairCommitted(
+        h, thing1Id, thing2Id, done.pairVersion(), done.pairList(), done.outboxId(), false);
   }
 
-  /** After COMMIT of a relation pair's write: publishes the pair's list at its new version. */
+  /**
+   * After COMMIT of a relation pair's write: publishes the pair's list at its new version ({@code
+   * wasEmpty}: the pair had no relation before, so its key is probably not cached).
+   */
   void pairCommitted(
       RelationHandle h,
       long thing1Id,
       long thing2Id,
       long pairVersion,
       List<Relation> pairList,
-      long outboxId) {
+      long outboxId,
+      boolean wasEmpty) {
     if (cache == null) {
       return;
     }
     String key = h.cacheKey(thing1Id, thing2Id);
+    byte[] value = RelationCodec.encode(thing1Id, thing2Id, pairList);
+    // A pair that had no relation is rarely cached (a first vote): add first, one round trip,
+    // instead of publish's gets then add. Both replace only an older version.
     Result r =
-        cache.publish(
-            key, RelationCodec.encode(thing1Id, thing2Id, pairList), pairVersion, cacheTtl);
+        wasEmpty
+            ? cache.fill(key, value, pairVersion, cacheTtl)
+            : cache.publish(key, value, pairVersion, cacheTtl);
     settle(key, r);
     outbox.confirm(h.db, outboxId, r);
   }

@@ -20,6 +20,14 @@ final class RelationReads {
 
   /** Columns of a relation row plus its props as three parallel arrays ordered by key. */
   static String select(RelationHandle h) {
+    if (h.type.props().isEmpty()) {
+      // No declared props, so none is read (undeclared rows are ignored anyway): no lateral
+      // aggregate per row, which a vote's pair lock would otherwise pay on its hot path.
+      return "select r.rel_id, r.thing1_id, r.thing2_id, r.name, r.date, r.version,"
+          + " null::text[] as keys, null::text[] as vals, null::text[] as kinds from "
+          + h.table
+          + " r";
+    }
     return "select r.rel_id, r.thing1_id, r.thing2_id, r.name, r.date, r.version, d.keys, d.vals, d.kinds"
         + " from "
         + h.table

@@ -412,6 +412,30 @@ public final class WriteTransaction {
     return Optional.ofNullable(found.get(id));
   }
 
+  /**
+   * The counts of a live (not deleted) thing as this transaction sees them, read from the database
+   * in one statement; runs at once. Takes no lock. Cheaper than {@link #get} when only the counts
+   * matter (a repeated vote's answer).
+   *
+   * @return the counts, or empty if the thing does not exist or is deleted
+   */
+  public Optional<Counts> counts(ThingType type, long id) {
+    TypeHandle h = db.handle(type);
+    Engine.checkId(type, id);
+    bind(h.db, "type " + h.type.name());
+    List<Counts> found = new ArrayList<>(1);
+    queue.add(
+        new Sql.Piped(
+            "select thing_id, ups, downs, version from thing_"
+                + h.type.name()
+                + " where thing_id = ? and not deleted",
+            new Object[] {id},
+            rs -> found.add(new Counts(rs.getLong(1), rs.getInt(2), rs.getInt(3), rs.getLong(4))),
+            null));
+    flush();
+    return found.isEmpty() ? Optional.empty() : Optional.of(found.get(0));
+  }
+
   // ------------------------------------------------------------------ relations
 
   /**
@@ -751,7 +775,15 @@ public final class WriteTransaction {
     }
     for (RelationPair p : changedPairs) {
       published.add(
-          () -> db.pairCommitted(p.h, p.thing1Id, p.thing2Id, p.version, p.list(), p.outboxId));
+          () ->
+              db.pairCommitted(
+                  p.h,
+                  p.thing1Id,
+                  p.thing2Id,
+                  p.version,
+                  p.list(),
+                  p.outboxId,
+                  p.locked.isEmpty()));
     }
     for (Runnable r : published) {
       try {

@@ -204,10 +204,8 @@ public final class Votes implements AutoCloseable {
     if (previous == direction) {
       // Nothing to change: roll back the pair-version bump and its outbox row too.
       tx.rollbackOnly();
-      Thing now =
-          tx.get(voted, thingId)
-              .filter(t -> !t.deleted())
-              .orElseThrow(() -> missingOrDeleted(tx, accountId, thingId));
+      Counts now =
+          tx.counts(voted, thingId).orElseThrow(() -> missingOrDeleted(tx, accountId, thingId));
       return new Vote(previous, previous, now.ups(), now.downs(), now.version(), false);
     }
     int dUps = (direction == 1 ? 1 : 0) - (previous == 1 ? 1 : 0);
