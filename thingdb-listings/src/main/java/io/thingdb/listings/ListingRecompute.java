@@ -30,10 +30,10 @@ import org.slf4j.LoggerFactory;
  * Batch recompute of the windowed {@code top} and {@code controversial} listings (the original
  * site's MapReduce job). The application declares its listing groups: a key prefix such as {@code
  * sr:5} and the value of a group prop (an {@code int64} prop of the thing type, such as the
- * subreddit id) that the group's things hold. A run reads, from a read DataSource (a replica is
- * fine), in one SQL pass over the whole type, the id, ups, downs, date and version of every live
- * (not deleted, not spam) thing of the largest window (by default a year) together with its group
- * prop (a single join on {@code data_<type>}), computes {@link Sorts#score} and {@link
+ * subreddit id) that the group's things hold. A run reads, through core's {@link ThingDb#scan} from
+ * a read DataSource (a replica is fine), in one streaming pass over the whole type, the id, ups,
+ * downs, date and version of every live (not deleted, not spam) thing of the largest window (by
+ * default a year) together with its group prop, computes {@link Sorts#score} and {@link
  * Sorts#controversy} in Java and keeps, per group, sort and window, the first entries in the total
  * order (value descending, then id descending) in a bounded heap. It then replaces each listing
  * whole with {@link ListingStore#put}, under the key {@code <prefix>:<sort>:<window>}, for example
