@@ -597,8 +597,9 @@ class SortsTest {
   }
 
   /**
-   * Finds {@code shared/vectors} in the working directory or one of its ancestors (the checkout is
-   * a sibling of {@code shared}); {@code -Dthingdb.vectors.dir} overrides. Fails, never skips.
+   * The vectors' folder: this module's copy in its test resources ({@code src/test/resources/
+   * vectors}), so that a plain clone runs this test; {@code -Dthingdb.vectors.dir} overrides.
+   * Fails, never skips.
    */
   private static Path vectorsDirectory() {
     String override = System.getProperty("thingdb.vectors.dir");
@@ -609,19 +610,18 @@ class SortsTest {
       }
       return dir;
     }
-    Path start = Path.of("").toAbsolutePath();
-    for (Path dir = start; dir != null; dir = dir.getParent()) {
-      Path candidate = dir.resolve("shared").resolve("vectors");
-      if (Files.isRegularFile(candidate.resolve(VECTORS_FILE))) {
-        return candidate;
-      }
+    java.net.URL url = SortsTest.class.getResource("/vectors/" + VECTORS_FILE);
+    if (url == null) {
+      throw new AssertionError(
+          "reference vectors not found: expected src/test/resources/vectors/"
+              + VECTORS_FILE
+              + " in thingdb-listings (a copy of the project's public vectors), or pass"
+              + " -Dthingdb.vectors.dir=<dir>");
     }
-    throw new AssertionError(
-        "reference vectors not found: no shared/vectors/"
-            + VECTORS_FILE
-            + " in "
-            + start
-            + " or any parent directory; check out the shared folder next to the repository"
-            + " or pass -Dthingdb.vectors.dir=<dir>");
+    try {
+      return Path.of(url.toURI()).getParent();
+    } catch (java.net.URISyntaxException e) {
+      throw new AssertionError("cannot read the vectors at " + url, e);
+    }
   }
 }

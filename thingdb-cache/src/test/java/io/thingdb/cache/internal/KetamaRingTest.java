@@ -28,7 +28,6 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 class KetamaRingTest {
-  private static final String VECTORS_DIR = "shared/vectors";
   private static final List<String> VECTOR_SERVERS =
       List.of("127.0.0.1:11411", "127.0.0.1:11412", "127.0.0.1:11413");
   private static final int KEYS = 100_000;
@@ -473,25 +472,23 @@ class KetamaRingTest {
   }
 
   /**
-   * The reference vectors live in {@code shared/vectors} beside the checkout. Tests run from the
-   * module directory, so look upwards for it, and fail rather than skip when it is missing: a
-   * skipped compatibility test would hide exactly the regression it exists to catch.
+   * The reference vectors, a copy of the project's public vectors kept in this module's test
+   * resources ({@code src/test/resources/vectors}), so that a plain clone runs this test. Fails
+   * rather than skips when they are missing: a skipped compatibility test would hide exactly the
+   * regression it exists to catch.
    */
   private static Path vectors() {
-    Path start = Path.of("").toAbsolutePath();
-    for (Path dir = start; dir != null; dir = dir.getParent()) {
-      Path candidate = dir.resolve(VECTORS_DIR);
-      if (Files.isDirectory(candidate)) {
-        return candidate;
-      }
+    java.net.URL url = KetamaRingTest.class.getResource("/vectors/ketama-libmemcached-3nodes.tsv");
+    if (url == null) {
+      return fail(
+          "the ketama reference vectors are missing from the test classpath: expected"
+              + " src/test/resources/vectors/ketama-libmemcached-3nodes.tsv in thingdb-cache");
     }
-    return fail(
-        "no "
-            + VECTORS_DIR
-            + " folder in "
-            + start
-            + " or any folder above it; the ketama"
-            + " reference vectors are expected at ../shared/vectors beside the repository root");
+    try {
+      return Path.of(url.toURI()).getParent();
+    } catch (java.net.URISyntaxException e) {
+      throw new AssertionError("cannot read the vectors at " + url, e);
+    }
   }
 
   /** A ring built the plain way, sharing no code with KetamaRing: MD5, a TreeMap, ByteBuffer. */
