@@ -23,7 +23,7 @@ class WireFormatTest {
   static final Duration TTL = Duration.ofMinutes(5);
 
   static MemcachedCache open(MemcachedCluster cluster) {
-    return MemcachedCache.builder().servers(cluster.servers()).namespace("shared").build();
+    return MemcachedCache.builder().servers(cluster.servers()).namespace("peers").build();
   }
 
   static boolean holds(MemcachedCluster cluster, int node, String wireKey) {
@@ -33,7 +33,7 @@ class WireFormatTest {
   @Test
   void everyKeyIsOnTheServerAndUnderTheWireKeyTheFormatNames() {
     MemcachedCluster cluster = memcached.cluster();
-    WireFormat format = WireFormat.of("shared", cluster.servers());
+    WireFormat format = WireFormat.of("peers", cluster.servers());
     List<String> keys = new ArrayList<>();
     for (int i = 0; i < 200; i++) {
       keys.add("placed:" + i);
@@ -57,16 +57,16 @@ class WireFormatTest {
       }
       assertThat(java.util.Arrays.stream(perNode).min().orElse(0)).isGreaterThan(30);
     }
-    assertThat(format.wireKey("placed:1")).isEqualTo("shared:1:placed:1");
+    assertThat(format.wireKey("placed:1")).isEqualTo("peers:1:placed:1");
     assertThat(format.wireKey("with space"))
-        .startsWith("shared:1:#")
-        .hasSize("shared:1:#".length() + 43);
+        .startsWith("peers:1:#")
+        .hasSize("peers:1:#".length() + 43);
   }
 
   @Test
   void aValueAnotherClientFramesIsReadByTheCacheAndTheCachesIsFramedTheSameWay() {
     MemcachedCluster cluster = memcached.cluster();
-    WireFormat format = WireFormat.of("shared", cluster.servers());
+    WireFormat format = WireFormat.of("peers", cluster.servers());
     try (MemcachedCache cache = open(cluster)) {
       String wire = format.wireKey("written-elsewhere");
       int node = cluster.servers().indexOf(format.serverFor("written-elsewhere"));
@@ -92,22 +92,22 @@ class WireFormatTest {
     assertThatThrownBy(() -> WireFormat.of("has space", servers))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("has space");
-    assertThatThrownBy(() -> WireFormat.of("shared", List.of()))
+    assertThatThrownBy(() -> WireFormat.of("peers", List.of()))
         .isInstanceOf(IllegalArgumentException.class);
-    assertThatThrownBy(() -> WireFormat.of("shared", List.of("127.0.0.1:11211", "no-port")))
+    assertThatThrownBy(() -> WireFormat.of("peers", List.of("127.0.0.1:11211", "no-port")))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("no-port");
     assertThatThrownBy(() -> WireFormat.of(null, servers))
         .isInstanceOf(NullPointerException.class)
         .hasMessage("namespace must not be null");
-    assertThatThrownBy(() -> WireFormat.of("shared", null))
+    assertThatThrownBy(() -> WireFormat.of("peers", null))
         .isInstanceOf(NullPointerException.class)
         .hasMessage("servers must not be null");
     assertThatThrownBy(() -> WireFormat.frame(null))
         .isInstanceOf(NullPointerException.class)
         .hasMessage("value must not be null");
-    WireFormat format = WireFormat.of("shared", servers);
-    assertThat(format.namespace()).isEqualTo("shared");
+    WireFormat format = WireFormat.of("peers", servers);
+    assertThat(format.namespace()).isEqualTo("peers");
     assertThat(format.servers()).isEqualTo(servers);
     assertThat(format.serverFor("anything")).isEqualTo("127.0.0.1:11211");
   }
