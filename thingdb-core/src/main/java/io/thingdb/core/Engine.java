@@ -666,57 +666,21 @@ final class Engine implements AutoCloseable {
   }
 
   /**
-   * All relations of {@code type} from the thing {@code thing1Id}, by relation id, in one statement
-   * (not cached, not paginated). {@code session} may be null.
+   * All relations of {@code type} from ({@code end} "thing1") or to ({@code end} "thing2") the
+   * thing {@code thingId}, by relation id, in one statement (not cached, not paginated); only those
+   * named {@code name} when {@code named}. {@code session} may be null.
    */
-  List<Relation> relationsByThing1(Session session, RelationType type, long thing1Id) {
-    checkOpen();
-    RelationHandle h = relationHandle(type);
-    return RelationReads.byThing(
-        io, session, h, "thing1_id", checkEndpointId(h, "thing1", thing1Id), null);
-  }
-
-  /**
-   * Like {@link #relationsByThing1(Session, RelationType, long)}, only relations named {@code
-   * name}.
-   */
-  List<Relation> relationsByThing1(Session session, RelationType type, long thing1Id, String name) {
+  List<Relation> relationsByThing(
+      Session session, RelationType type, String end, long thingId, boolean named, String name) {
     checkOpen();
     RelationHandle h = relationHandle(type);
     return RelationReads.byThing(
         io,
         session,
         h,
-        "thing1_id",
-        checkEndpointId(h, "thing1", thing1Id),
-        Relation.checkName(type, name));
-  }
-
-  /**
-   * All relations of {@code type} to the thing {@code thing2Id}, by relation id, in one statement
-   * (not cached, not paginated). {@code session} may be null.
-   */
-  List<Relation> relationsByThing2(Session session, RelationType type, long thing2Id) {
-    checkOpen();
-    RelationHandle h = relationHandle(type);
-    return RelationReads.byThing(
-        io, session, h, "thing2_id", checkEndpointId(h, "thing2", thing2Id), null);
-  }
-
-  /**
-   * Like {@link #relationsByThing2(Session, RelationType, long)}, only relations named {@code
-   * name}.
-   */
-  List<Relation> relationsByThing2(Session session, RelationType type, long thing2Id, String name) {
-    checkOpen();
-    RelationHandle h = relationHandle(type);
-    return RelationReads.byThing(
-        io,
-        session,
-        h,
-        "thing2_id",
-        checkEndpointId(h, "thing2", thing2Id),
-        Relation.checkName(type, name));
+        end + "_id",
+        checkEndpointId(h, end, thingId),
+        named ? Relation.checkName(type, name) : null);
   }
 
   /**

@@ -322,12 +322,12 @@ public final class ThingDb implements AutoCloseable {
    * not paginated.
    */
   public List<Relation> relationsByThing1(RelationType type, long thing1Id) {
-    return engine.relationsByThing1(session, type, thing1Id);
+    return engine.relationsByThing(session, type, "thing1", thing1Id, false, null);
   }
 
   /** Like {@link #relationsByThing1(RelationType, long)}, only relations named {@code name}. */
   public List<Relation> relationsByThing1(RelationType type, long thing1Id, String name) {
-    return engine.relationsByThing1(session, type, thing1Id, name);
+    return engine.relationsByThing(session, type, "thing1", thing1Id, true, name);
   }
 
   /**
@@ -335,12 +335,12 @@ public final class ThingDb implements AutoCloseable {
    * paginated.
    */
   public List<Relation> relationsByThing2(RelationType type, long thing2Id) {
-    return engine.relationsByThing2(session, type, thing2Id);
+    return engine.relationsByThing(session, type, "thing2", thing2Id, false, null);
   }
 
   /** Like {@link #relationsByThing2(RelationType, long)}, only relations named {@code name}. */
   public List<Relation> relationsByThing2(RelationType type, long thing2Id, String name) {
-    return engine.relationsByThing2(session, type, thing2Id, name);
+    return engine.relationsByThing(session, type, "thing2", thing2Id, true, name);
   }
 
   /**
