@@ -162,7 +162,7 @@ final class BlogServer implements AutoCloseable {
         if (resp == null) {
           identify(req);
           if (req.method().equals("GET") && req.viewer() == null && !forms.contains(req.path())) {
-            pageCache = "miss"; // what the log says if the render fails
+            pageCache = PageCache.MISS; // what the log says if the render fails
             PageCache.Page page = pages.get(req.pathAndQuery(), req.wantsJson());
             resp = page.response();
             pageCache = page.how();
@@ -180,7 +180,8 @@ final class BlogServer implements AutoCloseable {
       }
       statements = scope.statements() + SqlCounter.current() - jdbcBefore;
       cacheHits =
-          scope.cacheHits() + (pageCache.equals("hit") || pageCache.equals("stale") ? 1 : 0);
+          scope.cacheHits()
+              + (pageCache.equals(PageCache.HIT) || pageCache.equals(PageCache.STALE) ? 1 : 0);
     }
     if (req.newSession && resp.status < 400) {
       resp.header("Set-Cookie", site.cookies.setCookie(req.session()));

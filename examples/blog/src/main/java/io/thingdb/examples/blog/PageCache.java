@@ -37,6 +37,13 @@ import org.slf4j.LoggerFactory;
 final class PageCache {
   private static final Logger log = LoggerFactory.getLogger(PageCache.class);
   private static final String PREFIX = "page:";
+
+  // How a page was obtained, as X-Page-Cache and the access log say it (see Page).
+  static final String HIT = "hit";
+  static final String STALE = "stale";
+  static final String MISS = "miss";
+  static final String SHARED = "shared";
+
   private static final int KIND_LENGTH = "html:".length();
 
   /** Renders what an anonymous visitor gets for a GET, error pages included. Thread-safe. */
@@ -80,20 +87,20 @@ final class PageCache {
     try {
       v = pages.loadView(key, ttl, render);
     } catch (NotCached e) {
-      return new Page(e.response.copy(), e.renderer == Thread.currentThread() ? "miss" : "shared");
+      return new Page(e.response.copy(), e.renderer == Thread.currentThread() ? MISS : SHARED);
     }
     Response page = v == null ? null : decode(v);
     if (page == null) {
       log.warn("page cache entry {} is malformed; rendering the page without the cache", key);
-      return new Page(renderer.render(Request.anonymousGet(pathAndQuery, json, sessions)), "miss");
+      return new Page(renderer.render(Request.anonymousGet(pathAndQuery, json, sessions)), MISS);
     }
     return new Page(
         page,
         switch (v.origin()) {
-          case HIT -> "hit";
-          case STALE -> "stale";
-          case LOADED -> "miss";
-          case SHARED -> "shared";
+          case HIT -> HIT;
+          case STALE -> STALE;
+          case LOADED -> MISS;
+          case SHARED -> SHARED;
         });
   }
 

@@ -790,7 +790,11 @@ class BlogHttpTest {
       // One request rendered it; the others waited for that render or found it in the cache.
       assertThat(how)
           .containsOnlyOnce("miss")
-          .allMatch(h -> h.equals("miss") || h.equals("shared") || h.equals("hit"));
+          .allMatch(
+              h ->
+                  h.equals(PageCache.MISS)
+                      || h.equals(PageCache.SHARED)
+                      || h.equals(PageCache.HIT));
     } finally {
       pool.shutdownNow();
     }
