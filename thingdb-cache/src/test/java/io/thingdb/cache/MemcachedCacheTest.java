@@ -13,6 +13,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -131,6 +133,116 @@ class MemcachedCacheTest {
         assertThat(got.containsKey(key)).as(key).isEqualTo(!onHung);
       }
       cluster.resume(2);
+    }
+  }
+
+  /**
+   * A cluster whose node 1 was started with a smaller item size limit (-I 512k) than the client
+   * assumes (1 MiB), and whose node 0 has a larger one (2 MiB), which is harmless.
+   */
+  static MemcachedCluster mixedItemSizes() {
+    return MemcachedCluster.builder()
+        .nodes(2)
+        .extraArgs("-I", "2m")
+        .nodeArgs(1, "-I", "512k")
+        .start();
+  }
+
+  @Test
+  void aServerWithASmallerItemSizeLimitThanTheClientsIsRefusedAtBuildNamingIt() {
+    try (MemcachedCluster cluster = mixedItemSizes()) {
+      assertThatThrownBy(() -> open(cluster).close())
+          .isInstanceOf(CacheException.class)
+          .hasMessage(
+              "memcached server "
+                  + cluster.server(1)
+                  + " has item_size_max=524288 bytes (its -I), below this client's"
+                  + " itemSizeMax=1048576 bytes: values in between would be refused by the server."
+                  + " Start the server with -I 1048576 or larger, or set"
+                  + " MemcachedCache.builder().itemSizeMax(524288)");
+      // Told the smaller limit, the client stores exactly what that server takes.
+      try (MemcachedCache cache =
+          MemcachedCache.builder()
+              .servers(cluster.servers())
+              .namespace("routing")
+              .itemSizeMax(512 * 1024)
+              .build()) {
+        String key = keyOn(cache, cluster.server(1), "small-limit:");
+        int max = cache.maxValueSize(key);
+        assertThat(cache.set(key, new byte[max], TTL)).isEqualTo(Outcome.APPLIED);
+        assertThat(cache.get(key)).hasSize(max);
+        assertThatThrownBy(() -> cache.set(key, new byte[max + 1], TTL))
+            .isInstanceOf(ValueTooLargeException.class)
+            .hasMessageContaining("key=" + key);
+        assertThat(cache.get(key)).hasSize(max);
+      }
+    }
+  }
+
+  /**
+   * A server that could not be checked at build (it was down) and came back with a smaller -I: a
+   * value it refuses is reported as too large, naming the server and the key, and leaves no older
+   * value readable, whether the write was a set (memcached drops the old item itself) or a
+   * compare-and-set (the client invalidates the key). The server stays healthy.
+   */
+  @Test
+  void aServerThatReturnsWithASmallerItemSizeLimitRefusesLargerValuesNamingItselfAndTheKey() {
+    try (MemcachedCluster cluster = mixedItemSizes()) {
+      cluster.stop(1);
+      try (MemcachedCache cache = open(cluster)) {
+        cluster.restart(1);
+        String key = keyOn(cache, cluster.server(1), "returned:");
+        awaitAnswering(cache, keyOn(cache, cluster.server(1), "answering:"));
+        byte[] over = new byte[600 * 1024]; // under the client's 1 MiB, over the server's 512 KiB
+        String refused =
+            "value too large for memcached server "
+                + cluster.server(1)
+                + ": key="
+                + key
+                + ", size="
+                + over.length
+                + " bytes; the server refused it, so its item size limit (-I) is below this"
+                + " client's itemSizeMax; nothing was written and the key is invalidated on that"
+                + " server";
+
+        assertThat(cache.set(key, "old".getBytes(UTF_8), TTL)).isEqualTo(Outcome.APPLIED);
+        assertThatThrownBy(() -> cache.set(key, over, TTL))
+            .isInstanceOf(ValueTooLargeException.class)
+            .hasMessage(refused);
+        assertThat(cache.get(key)).isNull();
+        assertThat(cache.awaitReconciled(key, Duration.ofSeconds(5))).isTrue();
+        assertThat(holds(cluster, 1, CODEC.encode(key))).as("deleted on the server").isFalse();
+
+        assertThat(cache.set(key, "old".getBytes(UTF_8), TTL)).isEqualTo(Outcome.APPLIED);
+        CasValue old = cache.gets(key);
+        assertThatThrownBy(() -> cache.compareAndSet(key, old.cas(), over, TTL))
+            .isInstanceOf(ValueTooLargeException.class)
+            .hasMessage(refused);
+        assertThat(cache.get(key)).as("the older value is not readable").isNull();
+        assertThat(cache.awaitReconciled(key, Duration.ofSeconds(5))).isTrue();
+        assertThat(holds(cluster, 1, CODEC.encode(key))).as("deleted on the server").isFalse();
+        assertThat(cache.status(cluster.server(1)).state()).isEqualTo(MemcachedCache.State.HEALTHY);
+      }
+    }
+  }
+
+  /** The first key {@code prefix + i} that the ring places on {@code server}. */
+  static String keyOn(MemcachedCache cache, String server, String prefix) {
+    for (int i = 0; ; i++) {
+      if (cache.serverFor(prefix + i).equals(server)) {
+        return prefix + i;
+      }
+    }
+  }
+
+  /** Waits until a write of {@code key} is confirmed: its server is connected and trusted. */
+  static void awaitAnswering(MemcachedCache cache, String key) {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (cache.touch(key, TTL) == Outcome.UNCONFIRMED) {
+      assertThat(System.nanoTime())
+          .as(key + "'s server answering within 10 s")
+          .isLessThan(deadline);
+      LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(10));
     }
   }
 
