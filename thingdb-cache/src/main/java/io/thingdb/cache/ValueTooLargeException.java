@@ -66,7 +66,14 @@ public final class ValueTooLargeException extends CacheException {
     return limit;
   }
 
+  /**
+   * The key for a message: whole up to 250 characters (every key memcached could carry as it is),
+   * longer ones by their start and end, which tell apart keys that share a long prefix.
+   */
   static String abbreviate(String key) {
-    return key.length() <= 200 ? key : key.substring(0, 200) + "...(" + key.length() + " chars)";
+    int n = key.length();
+    return n <= 250
+        ? key
+        : key.substring(0, 200) + "..." + key.substring(n - 30) + " (" + n + " chars)";
   }
 }
