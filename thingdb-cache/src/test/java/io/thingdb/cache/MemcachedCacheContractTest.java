@@ -14,4 +14,9 @@ class MemcachedCacheContractTest extends CacheContractTest {
         .namespace("contract")
         .build();
   }
+
+  @Override
+  boolean mayLeaveWritesUnconfirmed() {
+    return true;
+  }
 }

@@ -13,6 +13,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.Test;
@@ -196,6 +197,29 @@ class MemcachedCacheTest {
         assertThat(seen[i]).as("index %d", i).isEqualTo(i % 7 != 0 ? "value of " + i : null);
       }
       assertThat(cache.stats().total().timeouts()).as("timeouts").isZero();
+    }
+  }
+
+  /**
+   * The unconfirmed outcome of an increment, forced: the counter's server hangs, the increment
+   * times out and returns empty; it may still run when the server resumes, so the client deletes
+   * the counter before trusting the server again, and the next increment starts from its initial
+   * value. Until then the counter reads as a miss, never as a possibly doubled count.
+   */
+  @Test
+  void anUnconfirmedIncrementDeletesTheCounterAndTheNextStartsFromItsInitialValue() {
+    MemcachedCluster cluster = memcached.cluster();
+    try (MemcachedCache cache = open(cluster)) {
+      assertThat(cache.incr("ctr", 1, 10, TTL)).isEqualTo(OptionalLong.of(10));
+      assertThat(cache.incr("ctr", 5, 10, TTL)).isEqualTo(OptionalLong.of(15));
+      int node = cluster.servers().indexOf(cache.serverFor("ctr"));
+      cluster.hang(node);
+      assertThat(cache.incr("ctr", 1, 10, TTL)).isEmpty();
+      assertThat(cache.get("ctr")).isNull();
+      cluster.resume(node);
+      assertThat(cache.awaitReconciled("ctr", Duration.ofSeconds(5))).isTrue();
+      assertThat(holds(cluster, node, CODEC.encode("ctr"))).as("deleted on the server").isFalse();
+      assertThat(cache.incr("ctr", 1, 10, TTL)).isEqualTo(OptionalLong.of(10));
     }
   }
 
