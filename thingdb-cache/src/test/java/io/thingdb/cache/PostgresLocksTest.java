@@ -224,6 +224,25 @@ class PostgresLocksTest extends LocksContract {
     }
   }
 
+  /** A backend of the client's pool waits for a lock in PostgreSQL. */
+  @Override
+  java.util.function.BooleanSupplier waiting(int client) {
+    String app = client == 0 ? "locks-a" : "locks-b";
+    return () -> {
+      try (Connection c = admin.getConnection();
+          PreparedStatement ps =
+              c.prepareStatement(
+                  "select 1 from pg_stat_activity where application_name = ? and wait_event_type = 'Lock'")) {
+        ps.setString(1, app);
+        try (ResultSet rs = ps.executeQuery()) {
+          return rs.next();
+        }
+      } catch (SQLException e) {
+        throw new IllegalStateException("cannot read pg_stat_activity", e);
+      }
+    };
+  }
+
   /** The pid of the backend of {@code app} that waits for a lock, once it waits. */
   private int waitingPid(String app) throws Exception {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
