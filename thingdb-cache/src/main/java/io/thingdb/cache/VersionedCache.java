@@ -575,10 +575,11 @@ public final class VersionedCache implements AutoCloseable {
    *
    * <p>The loader runs at most once at a time per key in this JVM, and with leases on, normally
    * once across all instances sharing the cache. A caller that missed while a load of the key was
-   * in flight gets that load's value (or failure), even if the load finished before the caller
-   * could join it: it then reads the value the load cached instead of loading again. A loader's
-   * unchecked exception is rethrown to every caller waiting on that load, and nothing is cached; a
-   * checked one is wrapped in {@link CacheException}. A loaded value larger than {@link
+   * in flight gets that load's value or failure; if the load finished before the caller could join
+   * it, the caller reads the value that load cached rather than loading again (it loads only if
+   * nothing was cached: the load failed, or a newer write's tombstone refused its value). A
+   * loader's unchecked exception is rethrown to every caller waiting on that load, and nothing is
+   * cached; a checked one is wrapped in {@link CacheException}. A loaded value larger than {@link
    * #maxValueSize} is not cached: the load throws {@link ValueTooLargeException}.
    *
    * @param ttl how long a loaded value is fresh ({@link Duration#ZERO}: until invalidated)
