@@ -8,6 +8,7 @@ import io.thingdb.cache.internal.KetamaRing;
 import io.thingdb.cache.internal.KeyCodec;
 import io.thingdb.cache.internal.Node;
 import io.thingdb.cache.internal.RingLocator;
+import io.thingdb.cache.internal.ServerSettings;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.time.Clock;
@@ -39,6 +40,7 @@ import net.rubyeye.xmemcached.XMemcachedClientBuilder;
 import net.rubyeye.xmemcached.command.TextCommandFactory;
 import net.rubyeye.xmemcached.exception.MemcachedClientException;
 import net.rubyeye.xmemcached.exception.MemcachedException;
+import net.rubyeye.xmemcached.exception.MemcachedServerException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -137,6 +139,9 @@ public final class MemcachedCache implements Cache {
       n.probeKey = probeKeyFor(n);
     }
 
+    for (Node n : nodes) {
+      ServerSettings.checkItemSize(n.name, n.address, itemSizeMax, b.connectTimeout);
+    }
     this.locator = new RingLocator(ring, nodes);
     XMemcachedClientBuilder xb = new XMemcachedClientBuilder(addresses);
     xb.setName(name);
@@ -578,6 +583,11 @@ public final class MemcachedCache implements Cache {
   }
 
   private Outcome write(String op, String key, String wire, Write w) {
+    return write(op, key, wire, -1, w);
+  }
+
+  /** A write of a value of {@code size} bytes (-1 for writes without a value). */
+  private Outcome write(String op, String key, String wire, int size, Write w) {
     Node node = nodeOf(wire);
     boolean reconcile = !isCoordinationKey(key);
     if (!node.writable()) {
@@ -611,6 +621,9 @@ public final class MemcachedCache implements Cache {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     } catch (MemcachedException | RuntimeException e) {
+      if (size >= 0 && e instanceof MemcachedServerException && isTooLarge(e)) {
+        throw refusedAsTooLarge(node, key, wire, size, reconcile);
+      }
       failed(node, e, started);
     }
     if (reconcile) {
@@ -619,6 +632,24 @@ public final class MemcachedCache implements Cache {
       node.counters.unconfirmedWrites.increment();
     }
     return Outcome.UNCONFIRMED;
+  }
+
+  private static boolean isTooLarge(Exception e) {
+    return e.getMessage() != null && e.getMessage().contains("object too large for cache");
+  }
+
+  /**
+   * A server with a smaller item size limit than this client's refused a value. It answered, so it
+   * is healthy; the key is invalidated on it (memcached drops the old item only on a refused set,
+   * not on a refused compare-and-set), so that no older value stays readable after the write.
+   */
+  private ValueTooLargeException refusedAsTooLarge(
+      Node node, String key, String wire, int size, boolean reconcile) {
+    succeeded(node);
+    if (reconcile) {
+      markDirty(node, wire);
+    }
+    return new ValueTooLargeException(key, size - 1, node.name);
   }
 
   private byte[] frame(String key, String wire, byte[] value) {
@@ -631,7 +662,11 @@ public final class MemcachedCache implements Cache {
     byte[] stored = frame(key, wire, value);
     int exp = Expiry.toMemcached(ttl, clock, key);
     return write(
-        "set", key, wire, (w, t) -> client.set(w, exp, stored, BytesTranscoder.INSTANCE, t));
+        "set",
+        key,
+        wire,
+        stored.length,
+        (w, t) -> client.set(w, exp, stored, BytesTranscoder.INSTANCE, t));
   }
 
   @Override
@@ -640,7 +675,11 @@ public final class MemcachedCache implements Cache {
     byte[] stored = frame(key, wire, value);
     int exp = Expiry.toMemcached(ttl, clock, key);
     return write(
-        "add", key, wire, (w, t) -> client.add(w, exp, stored, BytesTranscoder.INSTANCE, t));
+        "add",
+        key,
+        wire,
+        stored.length,
+        (w, t) -> client.add(w, exp, stored, BytesTranscoder.INSTANCE, t));
   }
 
   @Override
@@ -678,7 +717,11 @@ public final class MemcachedCache implements Cache {
     byte[] stored = frame(key, wire, value);
     int exp = Expiry.toMemcached(ttl, clock, key);
     return write(
-        "cas", key, wire, (w, t) -> client.cas(w, exp, stored, BytesTranscoder.INSTANCE, t, cas));
+        "cas",
+        key,
+        wire,
+        stored.length,
+        (w, t) -> client.cas(w, exp, stored, BytesTranscoder.INSTANCE, t, cas));
   }
 
   @Override
@@ -1130,7 +1173,11 @@ public final class MemcachedCache implements Cache {
       return this;
     }
 
-    /** The servers' item size limit ({@code -I}; default 1 MiB, memcached's default). */
+    /**
+     * The servers' item size limit ({@code -I}; default 1 MiB, memcached's default). {@link #build}
+     * reads each reachable server's {@code item_size_max} and refuses a server whose limit is
+     * smaller; a larger one is fine (this limit applies).
+     */
     public Builder itemSizeMax(int bytes) {
       this.itemSizeMax = Frames.checkItemSizeMax(bytes);
       return this;
@@ -1163,7 +1210,8 @@ public final class MemcachedCache implements Cache {
      * they start suspect and are used once they answer.
      *
      * @throws IllegalStateException if no servers were set
-     * @throws CacheException if xmemcached cannot start
+     * @throws CacheException if xmemcached cannot start, or a server's item size limit is below
+     *     {@link #itemSizeMax} (the message names the server and both limits)
      */
     public MemcachedCache build() {
       if (servers == null) {

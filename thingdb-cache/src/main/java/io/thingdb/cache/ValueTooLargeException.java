@@ -29,6 +29,25 @@ public final class ValueTooLargeException extends CacheException {
     this.limit = limit;
   }
 
+  /**
+   * Creates the exception for a value of {@code size} bytes that memcached server {@code server}
+   * refused as larger than its item size limit, which is below the client's.
+   */
+  ValueTooLargeException(String key, int size, String server) {
+    super(
+        "value too large for memcached server "
+            + server
+            + ": key="
+            + abbreviate(key)
+            + ", size="
+            + size
+            + " bytes; the server refused it, so its item size limit (-I) is below this client's"
+            + " itemSizeMax; nothing was written and the key is invalidated on that server");
+    this.key = key;
+    this.size = size;
+    this.limit = -1;
+  }
+
   /** The key as the caller gave it. */
   public String key() {
     return key;
@@ -39,12 +58,22 @@ public final class ValueTooLargeException extends CacheException {
     return size;
   }
 
-  /** The largest value size accepted for this key. */
+  /**
+   * The largest value size accepted for this key, or -1 if a server refused the value and its limit
+   * is not known here.
+   */
   public int limit() {
     return limit;
   }
 
+  /**
+   * The key for a message: whole up to 250 characters (every key memcached could carry as it is),
+   * longer ones by their start and end, which tell apart keys that share a long prefix.
+   */
   static String abbreviate(String key) {
-    return key.length() <= 200 ? key : key.substring(0, 200) + "...(" + key.length() + " chars)";
+    int n = key.length();
+    return n <= 250
+        ? key
+        : key.substring(0, 200) + "..." + key.substring(n - 30) + " (" + n + " chars)";
   }
 }

@@ -187,6 +187,23 @@ public final class VersionedCache implements AutoCloseable {
    */
   public record View(byte[] buffer, int offset, int length, long version, Origin origin) {}
 
+  /**
+   * A test seam at the points of {@link #load} where the timing of one caller against another
+   * decides whether a load runs once: package-private, set through {@link Builder#probe}, a no-op
+   * by default. Called on the caller's thread; an implementation may block it to force an
+   * interleaving.
+   */
+  interface Probe {
+    /** Does nothing. */
+    Probe NONE = new Probe() {};
+
+    /** A caller missed {@code key} and is about to join the load in flight or start one. */
+    default void missed(String key) {}
+
+    /** A caller found a load of {@code key} in flight and is about to wait for it. */
+    default void joined(String key) {}
+  }
+
   private final Cache cache;
   private final Clock clock;
   private final RandomGenerator random;
@@ -200,6 +217,7 @@ public final class VersionedCache implements AutoCloseable {
   private final boolean singleFlight;
   private final boolean leases;
   private final int maxCasRetries;
+  private final Probe probe;
   private final ConcurrentHashMap<String, CompletableFuture<View>> flights =
       new ConcurrentHashMap<>();
   private final ConcurrentHashMap<String, Boolean> refreshing = new ConcurrentHashMap<>();
@@ -221,6 +239,7 @@ public final class VersionedCache implements AutoCloseable {
     this.singleFlight = b.singleFlight;
     this.leases = b.leases;
     this.maxCasRetries = b.maxCasRetries;
+    this.probe = b.probe;
     String name = "thingdb-refresh-" + INSTANCES.incrementAndGet();
     AtomicInteger threads = new AtomicInteger();
     this.refresher =
@@ -555,10 +574,13 @@ public final class VersionedCache implements AutoCloseable {
    * the data is absent (that answer is cached for the negative TTL).
    *
    * <p>The loader runs at most once at a time per key in this JVM, and with leases on, normally
-   * once across all instances sharing the cache. A loader's unchecked exception is rethrown to
-   * every caller waiting on that load, and nothing is cached; a checked one is wrapped in {@link
-   * CacheException}. A loaded value larger than {@link #maxValueSize} is not cached: the load
-   * throws {@link ValueTooLargeException}.
+   * once across all instances sharing the cache. A caller that missed while a load of the key was
+   * in flight gets that load's value or failure; if the load finished before the caller could join
+   * it, the caller reads the value that load cached rather than loading again (it loads only if
+   * nothing was cached: the load failed, or a newer write's tombstone refused its value). A
+   * loader's unchecked exception is rethrown to every caller waiting on that load, and nothing is
+   * cached; a checked one is wrapped in {@link CacheException}. A loaded value larger than {@link
+   * #maxValueSize} is not cached: the load throws {@link ValueTooLargeException}.
    *
    * @param ttl how long a loaded value is fresh ({@link Duration#ZERO}: until invalidated)
    */
@@ -674,16 +696,18 @@ public final class VersionedCache implements AutoCloseable {
     if (!singleFlight) {
       return loadWithLease(key, ttl, loader);
     }
+    probe.missed(key);
     CompletableFuture<View> mine = new CompletableFuture<>();
     CompletableFuture<View> flight = flights.putIfAbsent(key, mine);
     if (flight != null) {
+      probe.joined(key);
       View v = await(key, flight);
       return v == null || v.origin() == Origin.SHARED
           ? v
           : new View(v.buffer(), v.offset(), v.length(), v.version(), Origin.SHARED);
     }
     try {
-      View loaded = loadWithLease(key, ttl, loader);
+      View loaded = leases ? loadWithLease(key, ttl, loader) : loadUnlessFilled(key, ttl, loader);
       mine.complete(loaded);
       return loaded;
     } catch (RuntimeException | Error ex) {
@@ -692,6 +716,24 @@ public final class VersionedCache implements AutoCloseable {
     } finally {
       flights.remove(key, mine);
     }
+  }
+
+  /**
+   * The single-flight owner's load without leases. A caller whose miss came just before the
+   * previous flight of this key filled the cache and left the map finds no flight to join and
+   * becomes the owner of a new one; without this re-read it would load a second time. The previous
+   * owner fills before it leaves the map, so once this caller holds the map entry, that fill is
+   * visible here. (With leases the re-read after taking the lease does the same.) If the earlier
+   * fill is not in the cache, because a newer tombstone refused it or its server did not confirm
+   * it, this caller loads again: the earlier result is not handed over, since it may be older than
+   * a write that returned before this call began.
+   */
+  private View loadUnlessFilled(String key, Duration ttl, Loader loader) {
+    byte[] filled = freshEntry(key);
+    if (filled != null) {
+      return view(filled, Origin.SHARED);
+    }
+    return loadWithLease(key, ttl, loader);
   }
 
   private static View await(String key, CompletableFuture<View> flight) {
@@ -852,6 +894,11 @@ public final class VersionedCache implements AutoCloseable {
     }
   }
 
+  /** How many background refreshes are queued or running; for tests that wait for them. */
+  int refreshesInFlight() {
+    return refreshing.size();
+  }
+
   private ServerCounters countersFor(String key) {
     return counters.computeIfAbsent(cache.serverFor(key), s -> new ServerCounters());
   }
@@ -892,6 +939,7 @@ public final class VersionedCache implements AutoCloseable {
     private boolean leases = true;
     private int maxCasRetries = 8;
     private int refreshThreads = 2;
+    private Probe probe = Probe.NONE;
 
     private Builder(Cache cache) {
       this.cache = Objects.requireNonNull(cache, "cache must not be null");
@@ -1006,6 +1054,12 @@ public final class VersionedCache implements AutoCloseable {
         throw new IllegalArgumentException("refreshThreads must be at least 1: " + threads);
       }
       this.refreshThreads = threads;
+      return this;
+    }
+
+    /** The test seam; see {@link Probe}. */
+    Builder probe(Probe probe) {
+      this.probe = Objects.requireNonNull(probe, "probe must not be null");
       return this;
     }
 

@@ -14,7 +14,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -293,19 +295,38 @@ abstract class CacheContractTest {
   }
 
   @Test
-  void itemsExpireAfterTheirTtl() throws InterruptedException {
+  void itemsExpireAfterTheirTtl() {
     cache.set("short", bytes("v"), Duration.ofSeconds(1));
     cache.set("long", bytes("v"), TTL);
-    Thread.sleep(2_100);
-    assertThat(cache.get("short")).isNull();
+    awaitExpired("short");
     assertThat(str(cache.get("long"))).isEqualTo("v");
+  }
+
+  /**
+   * Polls until {@code key} is gone. memcached counts TTLs in whole seconds on a clock that ticks
+   * once a second, so a 1 s item lives between a few milliseconds and 2 s; the 5 s deadline is the
+   * margin for a loaded machine. An item that never expires (TTL 0) fails it.
+   */
+  void awaitExpired(String key) {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+    while (cache.get(key) != null) {
+      assertThat(System.nanoTime()).as("%s expired within 5 s", key).isLessThan(deadline);
+      LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(20));
+    }
   }
 
   @Test
   void subSecondTtlIsRoundedUpNotToZero() {
-    // Zero would mean "never expires"; a 1 ms TTL must still be a finite TTL.
+    // Zero would mean "never expires": a 1 ms TTL must still be a finite TTL.
     cache.set("k", bytes("v"), Duration.ofMillis(1));
-    assertThat(cache.touch("k", Duration.ofMillis(500))).isIn(Outcome.APPLIED, Outcome.NOT_APPLIED);
+    awaitExpired("k");
+  }
+
+  @Test
+  void subSecondTouchIsRoundedUpNotToZero() {
+    cache.set("k", bytes("v"), TTL);
+    assertThat(cache.touch("k", Duration.ofMillis(500))).isEqualTo(Outcome.APPLIED);
+    awaitExpired("k");
   }
 
   @Test
@@ -386,15 +407,25 @@ abstract class CacheContractTest {
     assertThatThrownBy(() -> cache.getAll(List.of("k"))).isInstanceOf(IllegalStateException.class);
   }
 
+  /**
+   * 8 threads increment one counter 500 times each. Every increment is confirmed (a value) or not
+   * (empty). If all were confirmed, the values returned are exactly 1 to 4,000, each once, and the
+   * counter ends at 4,000. A backend that can leave a write unconfirmed on a healthy server
+   * (memcached: an xmemcached stall, about one operation in 10^4 to 10^5) deletes the counter once
+   * the server answers, after which it starts again from its initial value: then each call still
+   * has exactly one outcome, every value is within 1 to 4,000, no value comes back more often than
+   * once per restart (at most one per unconfirmed increment, plus the first run), and the counter
+   * is reconciled. {@code MemcachedCacheTest} forces that case on a hung server.
+   */
   @Test
-  void concurrentIncrementsAreExactWhenConfirmed() throws Exception {
+  void concurrentIncrementsAreExactWhenEveryOneIsConfirmed() throws Exception {
     int threads = 8;
     int each = 500;
+    int total = threads * each;
     List<Thread> list = new ArrayList<>();
     Set<Throwable> errors = Collections.synchronizedSet(new HashSet<>());
-    Set<Long> seen = Collections.synchronizedSet(new HashSet<>());
-    java.util.concurrent.atomic.AtomicInteger unconfirmed =
-        new java.util.concurrent.atomic.AtomicInteger();
+    List<Long> values = Collections.synchronizedList(new ArrayList<>());
+    AtomicInteger unconfirmed = new AtomicInteger();
     for (int t = 0; t < threads; t++) {
       Thread th =
           new Thread(
@@ -403,9 +434,7 @@ abstract class CacheContractTest {
                   for (int i = 0; i < each; i++) {
                     OptionalLong v = cache.incr("ctr", 1, 1, TTL);
                     if (v.isPresent()) {
-                      assertThat(seen.add(v.getAsLong()))
-                          .as("value %d returned twice", v.getAsLong())
-                          .isTrue();
+                      values.add(v.getAsLong());
                     } else {
                       unconfirmed.incrementAndGet();
                     }
@@ -420,16 +449,29 @@ abstract class CacheContractTest {
     for (Thread th : list) {
       th.join();
     }
-    if (unconfirmed.get() > 0) {
-      // An unconfirmed incr (an xmemcached stall) makes the counter uncertain: the backend deletes
-      // it and the next incr starts again from "initial"; exactness is then not promised.
-      System.out.println(
-          "concurrent incr: " + unconfirmed.get() + " of " + threads * each + " unconfirmed");
-      assertThat(errors).allMatch(e -> e instanceof AssertionError);
+    assertThat(errors).isEmpty();
+    assertThat(values.size() + unconfirmed.get()).as("one outcome per call").isEqualTo(total);
+    if (unconfirmed.get() == 0) {
+      // The first incr creates the counter at 1 ("initial"), the other 3,999 add one each.
+      assertThat(new HashSet<>(values)).hasSize(total).allMatch(v -> v >= 1 && v <= total);
+      assertThat(str(cache.get("ctr"))).isEqualTo(String.valueOf(total));
       return;
     }
-    assertThat(errors).isEmpty();
-    // The first incr creates the counter at 1 ("initial"), the other 3,999 add one each.
-    assertThat(str(cache.get("ctr"))).isEqualTo(String.valueOf(threads * each));
+    assertThat(mayLeaveWritesUnconfirmed()).as("this backend left an incr unconfirmed").isTrue();
+    System.out.println("concurrent incr: " + unconfirmed.get() + " of " + total + " unconfirmed");
+    assertThat(values).allMatch(v -> v >= 1 && v <= total);
+    java.util.Map<Long, Long> times =
+        values.stream()
+            .collect(
+                java.util.stream.Collectors.groupingBy(
+                    v -> v, java.util.stream.Collectors.counting()));
+    assertThat(times.values()).allMatch(n -> n <= unconfirmed.get() + 1);
+    assertThat(cache.awaitReconciled("ctr", Duration.ofSeconds(5))).isTrue();
   }
+
+  /**
+   * True if the backend can leave a write unconfirmed on a healthy server; the in-process backend
+   * never does.
+   */
+  abstract boolean mayLeaveWritesUnconfirmed();
 }

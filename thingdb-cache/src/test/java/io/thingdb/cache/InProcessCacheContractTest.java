@@ -6,4 +6,9 @@ class InProcessCacheContractTest extends CacheContractTest {
   Cache newCache() {
     return InProcessCache.builder().namespace("contract").build();
   }
+
+  @Override
+  boolean mayLeaveWritesUnconfirmed() {
+    return false;
+  }
 }

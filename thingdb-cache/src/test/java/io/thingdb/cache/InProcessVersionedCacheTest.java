@@ -15,6 +15,11 @@ class InProcessVersionedCacheTest extends VersionedCacheContractTest {
     return InProcessCache.builder().namespace("versioned").build();
   }
 
+  @Override
+  boolean mayLeaveWritesUnconfirmed() {
+    return false;
+  }
+
   @Test
   void loadViewHitsInProcessShareTheStoredBufferWithoutAnyCopy() {
     vc.loadView("k", TTL, key -> Loaded.of("page".getBytes(UTF_8), 1));

@@ -13,6 +13,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -75,28 +76,46 @@ abstract class LocksContract {
     }
   }
 
+  /**
+   * A condition that turns true once client {@code client} has tried to take a lock held by the
+   * other client and is waiting for it; made before the waiter starts, so that it can take a
+   * baseline.
+   */
+  abstract BooleanSupplier waiting(int client);
+
+  /**
+   * A caller waiting for a held lock gets it soon after the holder releases it: within 1.5 s, a
+   * margin for a loaded machine over the poll interval (a few milliseconds) or PostgreSQL's
+   * wake-up. The release comes only once the waiter has been seen trying and finding the lock held.
+   */
   @Test
   @Timeout(10)
   void waitingCallerGetsLockSoonAfterHolderReleases() throws Exception {
     Lock held = a().acquire("orders", Duration.ZERO);
+    BooleanSupplier waiting = waiting(1);
     ExecutorService pool = Executors.newSingleThreadExecutor();
     try {
-      CountDownLatch started = new CountDownLatch(1);
-      Future<Long> waited =
+      Future<Long> acquiredAt =
           pool.submit(
               () -> {
-                started.countDown();
-                long start = System.nanoTime();
                 try (Lock lock = b().acquire("orders", Duration.ofSeconds(5))) {
-                  return TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+                  return System.nanoTime();
                 }
               });
-      started.await();
-      Thread.sleep(200);
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+      while (!waiting.getAsBoolean()) {
+        assertThat(acquiredAt.isDone()).as("the waiter returned while the lock was held").isFalse();
+        assertThat(System.nanoTime()).as("the waiter is waiting within 5 s").isLessThan(deadline);
+        LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(2));
+      }
+      long releasedAt = System.nanoTime();
       assertThat(held.release()).isTrue();
-      assertThat(waited.get(5, TimeUnit.SECONDS)).isBetween(150L, 1500L);
+      long afterRelease =
+          TimeUnit.NANOSECONDS.toMillis(acquiredAt.get(5, TimeUnit.SECONDS) - releasedAt);
+      assertThat(afterRelease).isBetween(0L, 1500L);
     } finally {
       pool.shutdownNow();
+      assertThat(pool.awaitTermination(5, TimeUnit.SECONDS)).isTrue();
     }
   }
 

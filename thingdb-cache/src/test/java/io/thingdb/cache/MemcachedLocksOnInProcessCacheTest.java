@@ -65,6 +65,16 @@ class MemcachedLocksOnInProcessCacheTest extends LocksContract {
     return client == 0 ? first : second;
   }
 
+  /**
+   * Each attempt reads the lock's item first: a hit on the shared cache, which the holder does not
+   * read while it holds the lock.
+   */
+  @Override
+  java.util.function.BooleanSupplier waiting(int client) {
+    long before = cache.stats().total().hits();
+    return () -> cache.stats().total().hits() > before;
+  }
+
   @Override
   Counter counter(int client, String name) {
     return new Counter() {

@@ -59,6 +59,14 @@ class MemcachedLocksTest extends LocksContract {
     return locks.get(client);
   }
 
+  /** Each attempt reads the lock's item first: a hit on the client's own cache once it is held. */
+  @Override
+  java.util.function.BooleanSupplier waiting(int client) {
+    MemcachedCache cache = caches.get(client);
+    long before = cache.stats().total().hits();
+    return () -> cache.stats().total().hits() > before;
+  }
+
   @Override
   Counter counter(int client, String name) {
     Cache cache = caches.get(client);

@@ -224,6 +224,25 @@ class PostgresLocksTest extends LocksContract {
     }
   }
 
+  /** A backend of the client's pool waits for a lock in PostgreSQL. */
+  @Override
+  java.util.function.BooleanSupplier waiting(int client) {
+    String app = client == 0 ? "locks-a" : "locks-b";
+    return () -> {
+      try (Connection c = admin.getConnection();
+          PreparedStatement ps =
+              c.prepareStatement(
+                  "select 1 from pg_stat_activity where application_name = ? and wait_event_type = 'Lock'")) {
+        ps.setString(1, app);
+        try (ResultSet rs = ps.executeQuery()) {
+          return rs.next();
+        }
+      } catch (SQLException e) {
+        throw new IllegalStateException("cannot read pg_stat_activity", e);
+      }
+    };
+  }
+
   /** The pid of the backend of {@code app} that waits for a lock, once it waits. */
   private int waitingPid(String app) throws Exception {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
@@ -266,12 +285,47 @@ class PostgresLocksTest extends LocksContract {
     }
   }
 
+  /**
+   * Two applications' locks named "orders" in different namespaces are different advisory locks:
+   * both are held at once, by different backends, under each namespace's own key, and each still
+   * excludes a second holder in its own namespace.
+   */
   @Test
-  void namespacesKeepLocksOfTheSameNameApart() {
+  void namespacesKeepLocksOfTheSameNameApart() throws SQLException {
     PostgresLocks other = PostgresLocks.builder(pools.get(1)).namespace("other-app").build();
+    long mineKey = PostgresLocks.keyFor("thingdb", "orders");
+    long theirsKey = PostgresLocks.keyFor("other-app", "orders");
+    assertThat(theirsKey).isNotEqualTo(mineKey);
     try (Lock mine = locks(0).acquire("orders", Duration.ZERO);
         Lock theirs = other.acquire("orders", Duration.ZERO)) {
-      assertThat(mine.name()).isEqualTo(theirs.name());
+      assertThat(heldAdvisoryKey("locks-a")).isEqualTo(mineKey);
+      assertThat(heldAdvisoryKey("locks-b")).isEqualTo(theirsKey);
+      assertThat(locks(1).tryAcquire("orders")).as("same namespace as mine").isEmpty();
+      assertThat(
+              PostgresLocks.builder(pools.get(0))
+                  .namespace("other-app")
+                  .build()
+                  .tryAcquire("orders"))
+          .as("same namespace as theirs")
+          .isEmpty();
+    }
+  }
+
+  /** The key of the one advisory lock held by application {@code app}, as pg_locks shows it. */
+  private long heldAdvisoryKey(String app) throws SQLException {
+    try (Connection c = admin.getConnection();
+        PreparedStatement ps =
+            c.prepareStatement(
+                "select (l.classid::bigint << 32) | l.objid::bigint from pg_locks l"
+                    + " join pg_stat_activity a on a.pid = l.pid"
+                    + " where l.locktype = 'advisory' and l.granted and a.application_name = ?")) {
+      ps.setString(1, app);
+      try (ResultSet rs = ps.executeQuery()) {
+        assertThat(rs.next()).as("an advisory lock held by " + app).isTrue();
+        long key = rs.getLong(1);
+        assertThat(rs.next()).as("only one advisory lock held by " + app).isFalse();
+        return key;
+      }
     }
   }
 

@@ -18,6 +18,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -96,6 +97,7 @@ public final class MemcachedCluster implements AutoCloseable {
 
   private final Path binary;
   private final List<String> options;
+  private final Map<Integer, List<String>> nodeOptions;
   private final Path outputDirectory;
   private final List<Node> nodes;
   private final Thread shutdownHook;
@@ -104,6 +106,7 @@ public final class MemcachedCluster implements AutoCloseable {
   private MemcachedCluster(Builder builder, Path binary) {
     this.binary = binary;
     this.options = builder.options();
+    this.nodeOptions = Map.copyOf(builder.nodeArgs);
     try {
       this.outputDirectory = Files.createTempDirectory("thingdb-memcached-");
     } catch (IOException e) {
@@ -452,6 +455,7 @@ public final class MemcachedCluster implements AutoCloseable {
     command.add(binary.toString());
     command.addAll(List.of("-l", "127.0.0.1", "-p", Integer.toString(node.port), "-U", "0"));
     command.addAll(options);
+    command.addAll(nodeOptions.getOrDefault(node.index, List.of()));
     Process process;
     try {
       process =
@@ -842,6 +846,7 @@ public final class MemcachedCluster implements AutoCloseable {
     private int nodes = 1;
     private int memoryMegabytes = 64;
     private final List<String> extraArgs = new ArrayList<>();
+    private final Map<Integer, List<String>> nodeArgs = new HashMap<>();
     private String searchPath = defaultSearchPath();
 
     private Builder() {}
@@ -873,20 +878,43 @@ public final class MemcachedCluster implements AutoCloseable {
      *     their long forms
      */
     public Builder extraArgs(String... args) {
+      extraArgs.addAll(checkArgs("extraArgs", args));
+      return this;
+    }
+
+    /**
+     * Extra command-line arguments for node {@code node} only, appended after those of {@link
+     * #extraArgs} (memcached takes the last value of a repeated option), and kept when the node is
+     * restarted: e.g. {@code nodeArgs(1, "-I", "512k")} for a node whose item size limit differs
+     * from the others'.
+     *
+     * @throws IllegalArgumentException if {@code node} is negative, or for the options {@link
+     *     #extraArgs} refuses; {@link #start} refuses a node index beyond {@link #nodes}
+     */
+    public Builder nodeArgs(int node, String... args) {
+      if (node < 0) {
+        throw new IllegalArgumentException("nodeArgs node must not be negative (was " + node + ")");
+      }
+      List<String> checked = checkArgs("nodeArgs", args);
+      nodeArgs.computeIfAbsent(node, n -> new ArrayList<>()).addAll(checked);
+      return this;
+    }
+
+    private static List<String> checkArgs(String what, String... args) {
       for (String arg : args) {
         if (arg == null) {
-          throw new IllegalArgumentException("extraArgs must not contain null");
+          throw new IllegalArgumentException(what + " must not contain null");
         }
         if (RESERVED_ARGS.contains(arg.split("=", 2)[0])) {
           throw new IllegalArgumentException(
-              "extraArgs must not contain "
+              what
+                  + " must not contain "
                   + arg
                   + ": the fixture chooses ports and addresses and"
                   + " keeps memcached in the foreground");
         }
-        extraArgs.add(arg);
       }
-      return this;
+      return List.of(args);
     }
 
     /** Replaces the directories searched for memcached (for tests of the missing-binary error). */
@@ -901,6 +929,12 @@ public final class MemcachedCluster implements AutoCloseable {
      * @throws IllegalStateException if memcached is not installed or a node does not start
      */
     public MemcachedCluster start() {
+      for (int node : nodeArgs.keySet()) {
+        if (node >= nodes) {
+          throw new IllegalArgumentException(
+              "nodeArgs names node " + node + " but the cluster has " + nodes + " nodes");
+        }
+      }
       return new MemcachedCluster(this, findMemcached(searchPath));
     }
 

@@ -7,6 +7,7 @@ import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.io.UncheckedIOException;
 import java.lang.ProcessBuilder.Redirect;
+import java.lang.reflect.Proxy;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -14,11 +15,8 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.MethodOrderer;
-import org.junit.jupiter.api.Nested;
-import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.extension.ExtensionContext;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 class MemcachedClusterTest {
@@ -270,28 +268,82 @@ class MemcachedClusterTest {
     }
   }
 
-  /** The extension resets the shared cluster between tests; the order makes that observable. */
-  @Nested
-  @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
-  class ExtensionBetweenTests {
-    @Test
-    @Order(1)
-    void leaveNodesKilledHungAndFull() {
-      MemcachedCluster cluster = memcached.cluster();
-      cluster.rawCommand(0, "set left 0 0 1\r\nx");
+  @Test
+  void nodeArgsReachOnlyTheirNodeAndSurviveARestart() {
+    try (MemcachedCluster cluster =
+        MemcachedCluster.builder()
+            .nodes(2)
+            .extraArgs("-I", "2m")
+            .nodeArgs(1, "-I", "512k")
+            .start()) {
+      assertThat(cluster.rawCommand(0, "stats settings")).contains("STAT item_size_max 2097152");
+      assertThat(cluster.rawCommand(1, "stats settings")).contains("STAT item_size_max 524288");
+
+      cluster.kill(1);
+      cluster.restart(1);
+
+      assertThat(cluster.rawCommand(1, "stats settings")).contains("STAT item_size_max 524288");
+    }
+    assertThatThrownBy(() -> MemcachedCluster.builder().nodeArgs(-1, "-I", "2m"))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("nodeArgs node must not be negative (was -1)");
+    assertThatThrownBy(() -> MemcachedCluster.builder().nodeArgs(0, "-p", "1"))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageStartingWith("nodeArgs must not contain -p:");
+    assertThatThrownBy(() -> MemcachedCluster.builder().nodes(2).nodeArgs(2, "-I", "2m").start())
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("nodeArgs names node 2 but the cluster has 2 nodes");
+  }
+
+  /**
+   * The extension's reset between tests, driven through its callbacks in one test: a test that
+   * leaves a node killed, another hung and an item stored is followed by one that finds every node
+   * running, answering and empty. The extension here is this test's own, so the result does not
+   * depend on the order in which JUnit runs this class's tests.
+   */
+  @Test
+  void theExtensionResetsNodesAndItemsBetweenTests() {
+    MemcachedExtension own = new MemcachedExtension(3);
+    ExtensionContext classContext = contextWithId("[class:own]");
+    own.beforeAll(classContext);
+    try {
+      own.beforeEach(contextWithId("[class:own]/[method:leaves]"));
+      MemcachedCluster cluster = own.cluster();
+      assertThat(cluster.rawCommand(0, "set left 0 0 1\r\nx")).isEqualTo("STORED");
       cluster.kill(1);
       cluster.hang(2);
-    }
+      assertThat(cluster.isRunning(1)).isFalse();
+      assertThat(cluster.isHung(2)).isTrue();
+      own.afterEach(contextWithId("[class:own]/[method:leaves]"));
 
-    @Test
-    @Order(2)
-    void findEveryNodeRunningAnsweringAndEmpty() {
-      MemcachedCluster cluster = memcached.cluster();
+      own.beforeEach(contextWithId("[class:own]/[method:finds]"));
+      assertThat(own.cluster()).as("the same cluster, reset").isSameAs(cluster);
       for (int i = 0; i < 3; i++) {
-        assertThat(cluster.isRunning(i)).isTrue();
-        assertThat(cluster.isHung(i)).isFalse();
+        assertThat(cluster.isRunning(i)).as("node %d running", i).isTrue();
+        assertThat(cluster.isHung(i)).as("node %d hung", i).isFalse();
         assertThat(cluster.rawCommand(i, "get left", Duration.ofMillis(500))).isEqualTo("END");
       }
+      own.afterEach(contextWithId("[class:own]/[method:finds]"));
+    } finally {
+      own.afterAll(classContext);
     }
+    assertThatThrownBy(own::cluster).isInstanceOf(IllegalStateException.class);
+  }
+
+  /**
+   * An {@link ExtensionContext} that answers only {@link ExtensionContext#getUniqueId}, the one
+   * method {@link MemcachedExtension} calls.
+   */
+  private static ExtensionContext contextWithId(String id) {
+    return (ExtensionContext)
+        Proxy.newProxyInstance(
+            ExtensionContext.class.getClassLoader(),
+            new Class<?>[] {ExtensionContext.class},
+            (proxy, method, args) -> {
+              if (method.getName().equals("getUniqueId")) {
+                return id;
+              }
+              throw new UnsupportedOperationException(method.getName());
+            });
   }
 }
