@@ -91,6 +91,11 @@ final class Throttle {
     }
   }
 
+  /** How many keys have a bucket now (tests). */
+  int size() {
+    return buckets.size();
+  }
+
   @Override
   public String toString() {
     return what

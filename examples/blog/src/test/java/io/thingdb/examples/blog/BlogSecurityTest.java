@@ -566,6 +566,71 @@ class BlogSecurityTest {
     assertThat(linksTitled(title + " (edited)")).isEqualTo(1);
   }
 
+  /**
+   * A failure after the first commit: the author's own up vote (a second transaction) is refused by
+   * PostgreSQL (a CHECK constraint added for the test), after the post or comment is saved. The
+   * answer must be the saved item, not a 500, and a resubmission must not duplicate it.
+   */
+  @Test
+  void aFailureAfterThePostOrCommentIsSavedIsNotA500() {
+    Browser b = user(newName());
+    String title = "saved then failed " + UUID.randomUUID();
+    String token = formToken(b, "/submit");
+    Map<String, String> f =
+        form("title", title, "text", "body", "community", "java", "form_token", token);
+    Browser.Page first;
+    Browser.Page again;
+    execute(mainDs, "alter table rel_vote_link add constraint no_votes check (false) not valid");
+    try {
+      first = b.postJson("/submit", f);
+      again = b.postJson("/submit", f);
+    } finally {
+      execute(mainDs, "alter table rel_vote_link drop constraint no_votes");
+    }
+    assertThat(first.status()).as(first.body()).isEqualTo(201);
+    assertThat(again.json().get("name")).isEqualTo(first.json().get("name"));
+    assertThat(linksTitled(title)).isEqualTo(1);
+
+    String permalink = (String) first.json().get("permalink");
+    String text = "comment saved then failed " + UUID.randomUUID();
+    Map<String, String> c =
+        form(
+            "link",
+            (String) first.json().get("name"),
+            "text",
+            text,
+            "form_token",
+            formToken(b, permalink));
+    Browser.Page comment;
+    Browser.Page commentAgain;
+    execute(
+        commentsDs, "alter table rel_vote_comment add constraint no_votes check (false) not valid");
+    try {
+      comment = b.postJson("/comment", c);
+      commentAgain = b.postJson("/comment", c);
+    } finally {
+      execute(commentsDs, "alter table rel_vote_comment drop constraint no_votes");
+    }
+    assertThat(comment.status()).as(comment.body()).isEqualTo(201);
+    assertThat(commentAgain.json().get("name")).isEqualTo(comment.json().get("name"));
+    assertThat(
+            count(
+                commentsDs,
+                "select count(*) from data_comment where key = 'text' and value = ?",
+                text))
+        .isEqualTo(1);
+    assertThat(numComments(first.json())).isEqualTo(1);
+  }
+
+  static void execute(DataSource ds, String sql) {
+    try (var c = ds.getConnection();
+        var st = c.createStatement()) {
+      st.execute(sql);
+    } catch (java.sql.SQLException e) {
+      throw new AssertionError(sql + ": " + e.getMessage(), e);
+    }
+  }
+
   static long linksTitled(String title) {
     return count(mainDs, "select count(*) from data_link where key = 'title' and value = ?", title);
   }
