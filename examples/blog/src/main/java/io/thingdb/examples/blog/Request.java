@@ -97,10 +97,10 @@ public final class Request {
   }
 
   /**
-   * A GET of {@code pathAndQuery} (as {@link #pathAndQuery()} gives it) from a visitor without
-   * cookies, asking for JSON if {@code json}: what the page cache renders once for every anonymous
-   * visitor, on whichever thread refreshes the page. It reads with a fresh ThingDb session from
-   * {@code sessions}.
+   * A GET of {@code pathAndQuery} (as {@link #pageKey()} gives it) from a visitor without cookies,
+   * asking for JSON if {@code json}: what the page cache renders once for every anonymous visitor,
+   * on whichever thread refreshes the page. It reads with a fresh ThingDb session from {@code
+   * sessions}.
    */
   static Request anonymousGet(
       String pathAndQuery,
@@ -130,7 +130,9 @@ public final class Request {
     return path;
   }
 
-  /** The path and query as received, the key of the anonymous page cache. */
+  /**
+   * The path and query as received (the access log shows it; the page cache uses {@link #pageKey}).
+   */
   public String pathAndQuery() {
     return rawQuery == null ? path : path + "?" + rawQuery;
   }
