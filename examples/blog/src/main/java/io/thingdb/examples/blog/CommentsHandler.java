@@ -68,6 +68,9 @@ final class CommentsHandler {
         key == null
             ? create(req, author, link, parentId, text, null)
             : once(req, key, author, link, parentId, text);
+    // After the form's lock is released: a request never holds two lock connections of the main
+    // pool at once, so the pool's other connections always serve the work (no starvation).
+    site.recountComments(req.dbSession(), link.id());
     Thing community = site.db.get(Models.COMMUNITY, link.get(Models.COMMUNITY_ID)).orElse(null);
     String permalink = Views.permalink(link, community);
     if (req.wantsJson()) {
@@ -95,10 +98,10 @@ final class CommentsHandler {
 
   /**
    * Creates the comment with its listing job (the author's comment listing) in one transaction,
-   * then, each on its own, the author's up vote and the post's recount. Once the comment is saved
-   * the request succeeds: a failure of either later step is logged, not answered 500 (which would
-   * invite a resubmission of a comment that exists); the count is repaired by the next comment or
-   * view of the post ({@link Site#recountComments}).
+   * then the author's up vote in another; the caller recounts the post ({@link
+   * Site#recountComments}). Once the comment is saved the request succeeds: a failure of a later
+   * step is logged, not answered 500 (which would invite a resubmission of a comment that exists);
+   * a count left short is repaired by the next comment or view of the post.
    */
   private Thing create(
       Request req, Thing author, Thing link, long parentId, String text, String key) {
@@ -121,7 +124,6 @@ final class CommentsHandler {
           comment.fullname(),
           e.toString());
     }
-    site.recountComments(req.dbSession(), link.id());
     return comment;
   }
 
