@@ -337,6 +337,19 @@ public final class BlogApp implements AutoCloseable {
     return n;
   }
 
+  /**
+   * Drops the anonymous page cache's copies of {@code pathAndQuery} (a path with an optional
+   * query), so that the next anonymous GET of it renders afresh (tests).
+   */
+  void forgetPage(String pathAndQuery) {
+    server.forgetPage(pathAndQuery);
+  }
+
+  /** How many PBKDF2 derivations the blog ran (tests: which requests hashed a password). */
+  long passwordHashes() {
+    return site.passwords.derivations();
+  }
+
   /** Recomputes the windowed listings now, on the calling thread (tests). */
   public void recomputeNow() {
     for (ListingRecompute r : recomputes) {

@@ -12,6 +12,7 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
+import java.net.URI;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -40,6 +41,28 @@ final class BlogServer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(BlogServer.class);
 
   private record Route(String method, Pattern pattern, Handler handler) {}
+
+  /**
+   * Sent with every answer: scripts, styles, fetches and form targets from this site only, no
+   * inline script or style and no event-handler attributes (a script that slipped past the
+   * templates' escaping cannot run), no plugins, and no framing by any site (clickjacking; also
+   * said by {@code X-Frame-Options: DENY} for older browsers). The templates and {@code
+   * /static/blog.js} satisfy it; the real-browser test fails on any violation in the console.
+   */
+  static final String CONTENT_SECURITY_POLICY =
+      "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+          + " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+  /** The most request headers the blog answers; more get 431. */
+  static final int MAX_HEADERS = 100;
+
+  /** The most bytes of request headers (names, values, separators) the blog answers; more: 431. */
+  static final int MAX_HEADER_BYTES = 64 * 1024;
+
+  /** The JDK's ceilings, above which it closes the connection without an answer. */
+  static final int JDK_MAX_HEADERS = 1000;
+
+  static final int JDK_MAX_HEADER_BYTES = 5 * 1024 * 1024;
 
   private final Site site;
   private final Views views;
@@ -91,6 +114,8 @@ final class BlogServer implements AutoCloseable {
     post("/signup", accounts::signup);
     post("/login", accounts::login);
     post("/logout", accounts::logout);
+    post("/password", accounts::changePassword);
+    post("/prefs", accounts::preferences);
     post("/admin/spammer", accounts::markSpammer);
     for (String name : List.of("style.css", "blog.js")) {
       try (InputStream in = BlogServer.class.getResourceAsStream("/static/" + name)) {
@@ -106,6 +131,15 @@ final class BlogServer implements AutoCloseable {
     // requests per second to hundreds. The JDK reads this property once, when its server class
     // initialises, so it must be set before the first HttpServer is created.
     System.setProperty("sun.net.httpserver.nodelay", "true");
+    // The JDK's own header limits (JDK 17: 200 headers, 380 KiB) are enforced while it reads the
+    // request head, before any handler runs, and a request beyond them gets no answer at all: the
+    // connection is closed. So the JDK is told to read heads up to a higher ceiling and the blog
+    // answers 431 itself above its own limits (MAX_HEADERS, MAX_HEADER_BYTES). Beyond the ceiling
+    // the JDK still drops the connection without an answer. The ceiling costs memory only while a
+    // request thread reads such a head: at most http-threads heads at once. Read once, when the
+    // JDK's server configuration initialises; a value the operator set is kept.
+    setIfAbsent("sun.net.httpserver.maxReqHeaders", Integer.toString(JDK_MAX_HEADERS));
+    setIfAbsent("sun.net.httpserver.maxReqHeaderSize", Integer.toString(JDK_MAX_HEADER_BYTES));
     this.server = HttpServer.create(new InetSocketAddress(host, port), 256);
     AtomicInteger n = new AtomicInteger();
     this.pool =
@@ -143,6 +177,20 @@ final class BlogServer implements AutoCloseable {
     server.start();
   }
 
+  /**
+   * Drops the anonymous pages (HTML and JSON) that {@code pathAndQuery} is answered from, so the
+   * next anonymous GET renders it afresh (tests).
+   */
+  void forgetPage(String pathAndQuery) {
+    URI uri = URI.create(pathAndQuery);
+    Request r =
+        Request.anonymousGet(
+            uri.getRawPath() + (uri.getRawQuery() == null ? "" : "?" + uri.getRawQuery()),
+            false,
+            restore);
+    pages.forget(r.pageKey());
+  }
+
   /** The bound port. */
   int port() {
     return server.getAddress().getPort();
@@ -158,12 +206,13 @@ final class BlogServer implements AutoCloseable {
     long cacheHits;
     try (Scope scope = site.db.scope()) {
       try {
+        checkHeaders(ex);
         resp = statics.containsKey(req.path()) ? staticFile(req) : null;
         if (resp == null) {
           identify(req);
           if (req.method().equals("GET") && req.viewer() == null && !forms.contains(req.path())) {
             pageCache = PageCache.MISS; // what the log says if the render fails
-            PageCache.Page page = pages.get(req.pathAndQuery(), req.wantsJson());
+            PageCache.Page page = pages.get(req.pageKey(), req.wantsJson());
             resp = page.response();
             pageCache = page.how();
           } else {
@@ -172,6 +221,9 @@ final class BlogServer implements AutoCloseable {
         }
       } catch (HttpError e) {
         resp = error(req, e.status(), e.getMessage());
+        if (e.retryAfterSeconds() >= 0) {
+          resp.header("Retry-After", Long.toString(e.retryAfterSeconds()));
+        }
       } catch (IOException | UncheckedIOException e) {
         resp = error(req, 400, "could not read the request: " + e.getMessage());
       } catch (RuntimeException e) {
@@ -184,14 +236,14 @@ final class BlogServer implements AutoCloseable {
               + (pageCache.equals(PageCache.HIT) || pageCache.equals(PageCache.STALE) ? 1 : 0);
     }
     if (req.newSession && resp.status < 400) {
-      resp.header("Set-Cookie", site.cookies.setCookie(req.session()));
+      resp.header("Set-Cookie", site.cookies.setCookie(req.session(), site.secureCookies(req)));
     }
     // A write recorded a new WAL position (only with replicas configured): the visitor carries it.
     io.thingdb.core.Session db = req.dbSessionIfUsed();
     if (db != null) {
       String token = db.token();
       if (!token.isEmpty() && !token.equals(req.positionsIn)) {
-        resp.header("Set-Cookie", site.cookies.setPositionsCookie(token));
+        resp.header("Set-Cookie", site.cookies.setPositionsCookie(token, site.secureCookies(req)));
       }
     }
     resp.header("X-SQL-Statements", Long.toString(statements));
@@ -217,8 +269,44 @@ final class BlogServer implements AutoCloseable {
   }
 
   /**
+   * Refuses with 431 a request whose headers exceed {@link #MAX_HEADERS} or {@link
+   * #MAX_HEADER_BYTES}.
+   */
+  private static void checkHeaders(HttpExchange ex) {
+    int count = 0;
+    long bytes = 0;
+    for (Map.Entry<String, List<String>> e : ex.getRequestHeaders().entrySet()) {
+      for (String v : e.getValue()) {
+        count++;
+        bytes += e.getKey().length() + 4L + (v == null ? 0 : v.length()); // "name: value\r\n"
+      }
+    }
+    if (count > MAX_HEADERS || bytes > MAX_HEADER_BYTES) {
+      throw new HttpError(
+          431,
+          "the request headers are too large ("
+              + count
+              + " headers, "
+              + bytes
+              + " bytes; the limits are "
+              + MAX_HEADERS
+              + " headers and "
+              + MAX_HEADER_BYTES
+              + " bytes): nothing was read");
+    }
+  }
+
+  private static void setIfAbsent(String property, String value) {
+    if (System.getProperty(property) == null) {
+      System.setProperty(property, value);
+    }
+  }
+
+  /**
    * Reads the session cookie and, for a logged-in session, the account (cache first; from a replica
-   * only if it has replayed the visitor's own writes, such as the signup).
+   * only if it has replayed the visitor's own writes, such as the signup). A cookie whose session
+   * generation is not the account's (issued before a logout or a password change) makes the visitor
+   * anonymous: that is what revokes every copy of it.
    */
   private void identify(Request req) {
     SessionCookies.Session s = site.cookies.decode(req.cookie(SessionCookies.NAME));
@@ -228,9 +316,10 @@ final class BlogServer implements AutoCloseable {
     if (s != null && s.loggedIn()) {
       Thing account =
           site.db.withSession(req.dbSession()).get(Models.ACCOUNT, s.accountId()).orElse(null);
-      req.viewer = account;
-      if (account == null) {
-        req.session = null; // the account is gone: an anonymous visitor again
+      if (account == null || account.get(Models.SESSION_GENERATION) != s.generation()) {
+        req.session = null; // the account is gone, or the session was revoked: anonymous again
+      } else {
+        req.viewer = account;
       }
     }
   }
@@ -330,6 +419,8 @@ final class BlogServer implements AutoCloseable {
     ex.getResponseHeaders().set("Content-Type", resp.contentType);
     ex.getResponseHeaders().set("X-Content-Type-Options", "nosniff");
     ex.getResponseHeaders().set("Referrer-Policy", "same-origin");
+    ex.getResponseHeaders().set("Content-Security-Policy", CONTENT_SECURITY_POLICY);
+    ex.getResponseHeaders().set("X-Frame-Options", "DENY");
     for (String[] h : resp.headers) {
       ex.getResponseHeaders().add(h[0], h[1]);
     }

@@ -2,14 +2,18 @@ package io.thingdb.examples.blog;
 
 import io.thingdb.core.Thing;
 import java.io.IOException;
+import java.time.Duration;
 import java.util.Map;
 
 /**
  * Comments: posting a comment or a reply (replies nest one level). Comments live on the comments
- * database, so the post's comment count (on the main database) is incremented in a second step, in
- * SQL ({@code num_comments = num_comments + 1}). Thread-safe.
+ * database, so the post's comment count (on the main database) is recounted in a second step
+ * ({@link Site#recountComments}). A form carries a one-time token ({@code form_token}): sending the
+ * same form again finds the comment it created instead of adding a second one. Thread-safe.
  */
 final class CommentsHandler {
+  private static final org.slf4j.Logger log =
+      org.slf4j.LoggerFactory.getLogger(CommentsHandler.class);
   static final int MAX_TEXT = 10_000;
 
   private final Site site;
@@ -58,7 +62,49 @@ final class CommentsHandler {
       }
       parentId = parent.id();
     }
-    // Created with its listing job (the author's comment listing) in one transaction.
+    String key =
+        Site.formKey(author.id(), req.formText("form_token"), link.fullname(), parentName, text);
+    Thing comment =
+        key == null
+            ? create(req, author, link, parentId, text, null)
+            : once(req, key, author, link, parentId, text);
+    // After the form's lock is released: a request never holds two lock connections of the main
+    // pool at once, so the pool's other connections always serve the work (no starvation).
+    site.recountComments(req.dbSession(), link.id());
+    Thing community = site.db.get(Models.COMMUNITY, link.get(Models.COMMUNITY_ID)).orElse(null);
+    String permalink = Views.permalink(link, community);
+    if (req.wantsJson()) {
+      return Response.json(
+          201, Json.write(Map.of("name", comment.fullname(), "permalink", permalink)));
+    }
+    return Response.redirect(permalink + "#" + comment.fullname());
+  }
+
+  /**
+   * The comment created with form key {@code key}, creating it unless a resubmission of the same
+   * form already did: the check and the create run under a lock on the key, so two copies of one
+   * form sent at once create one comment.
+   */
+  private Thing once(
+      Request req, String key, Thing author, Thing link, long parentId, String text) {
+    io.thingdb.cache.Lock lock = site.locks.acquire("form:" + key, Duration.ofSeconds(5));
+    try {
+      Thing done = site.createdWith(req.dbSession(), Models.COMMENT, key).orElse(null);
+      return done != null ? done : create(req, author, link, parentId, text, key);
+    } finally {
+      lock.close();
+    }
+  }
+
+  /**
+   * Creates the comment with its listing job (the author's comment listing) in one transaction,
+   * then the author's up vote in another; the caller recounts the post ({@link
+   * Site#recountComments}). Once the comment is saved the request succeeds: a failure of a later
+   * step is logged, not answered 500 (which would invite a resubmission of a comment that exists);
+   * a count left short is repaired by the next comment or view of the post.
+   */
+  private Thing create(
+      Request req, Thing author, Thing link, long parentId, String text, String key) {
     Thing comment =
         site.commentVotes.submit(
             req.dbSession(),
@@ -68,16 +114,17 @@ final class CommentsHandler {
                 .set(Models.LINK_ID, link.id())
                 .set(Models.PARENT_ID, parentId)
                 .set(Models.COMMENT_AUTHOR, author.id())
+                .set(Models.FORM_TOKEN, key == null ? "" : key)
                 .spam(author.get(Models.SPAMMER)));
-    site.commentVotes.cast(author.id(), comment.id(), 1);
-    site.db.withSession(req.dbSession()).incr(Models.LINK, link.id(), Models.NUM_COMMENTS, 1L);
-    Thing community = site.db.get(Models.COMMUNITY, link.get(Models.COMMUNITY_ID)).orElse(null);
-    String permalink = Views.permalink(link, community);
-    if (req.wantsJson()) {
-      return Response.json(
-          201, Json.write(Map.of("name", comment.fullname(), "permalink", permalink)));
+    try {
+      site.commentVotes.cast(author.id(), comment.id(), 1);
+    } catch (RuntimeException e) {
+      log.warn(
+          "comment {} is saved, but its author's up vote failed: {}",
+          comment.fullname(),
+          e.toString());
     }
-    return Response.redirect(permalink + "#" + comment.fullname());
+    return comment;
   }
 
   private java.util.Optional<Thing> find(

@@ -30,6 +30,10 @@ import java.util.Objects;
  * --no-seed                BLOG_SEED=false       do not seed an empty database
  * --http-threads N         BLOG_HTTP_THREADS     request threads (default 8)
  * --access-log WHERE       BLOG_ACCESS_LOG       stdout (default), off, or a file to append to
+ * --secure-cookies         BLOG_SECURE_COOKIES=true  mark cookies Secure (set this behind an HTTPS proxy;
+ *                                                requests with X-Forwarded-Proto: https get it anyway)
+ * --login-attempts N       BLOG_LOGIN_ATTEMPTS   logins per account per minute (default 10)
+ * --address-attempts N     BLOG_ADDRESS_ATTEMPTS logins and signups per client address per minute (default 60)
  * </pre>
  */
 public final class Config {
@@ -56,6 +60,10 @@ public final class Config {
   /** "stdout", "off" or a file path. */
   final String accessLog;
 
+  final boolean secureCookies;
+  final int loginAttemptsPerAccount;
+  final int attemptsPerAddress;
+
   private Config(Builder b) {
     this.port = b.port;
     this.host = b.host;
@@ -74,6 +82,9 @@ public final class Config {
     this.secret = b.secret == null ? null : b.secret.clone();
     this.httpThreads = b.httpThreads;
     this.accessLog = b.accessLog;
+    this.secureCookies = b.secureCookies;
+    this.loginAttemptsPerAccount = b.loginAttemptsPerAccount;
+    this.attemptsPerAddress = b.attemptsPerAddress;
   }
 
   /** A builder with the defaults. */
@@ -122,12 +133,25 @@ public final class Config {
     env(env, "BLOG_SECRET", v -> b.secret(v.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
     env(env, "BLOG_HTTP_THREADS", v -> b.httpThreads(parseInt("BLOG_HTTP_THREADS", v)));
     env(env, "BLOG_ACCESS_LOG", b::accessLog);
+    env(env, "BLOG_SECURE_COOKIES", v -> b.secureCookies(Boolean.parseBoolean(v)));
+    env(
+        env,
+        "BLOG_LOGIN_ATTEMPTS",
+        v -> b.loginAttemptsPerAccount(parseInt("BLOG_LOGIN_ATTEMPTS", v)));
+    env(
+        env,
+        "BLOG_ADDRESS_ATTEMPTS",
+        v -> b.attemptsPerAddress(parseInt("BLOG_ADDRESS_ATTEMPTS", v)));
     boolean replicasFromFlags = false;
     boolean commentReplicasFromFlags = false;
     for (int i = 0; i < args.length; i++) {
       String flag = args[i];
       if (flag.equals("--no-seed")) {
         b.seed(false);
+        continue;
+      }
+      if (flag.equals("--secure-cookies")) {
+        b.secureCookies(true);
         continue;
       }
       if (flag.equals("--help") || flag.equals("-h")) {
@@ -166,6 +190,8 @@ public final class Config {
         case "--admin-password" -> b.adminPassword(v);
         case "--http-threads" -> b.httpThreads(parseInt(flag, v));
         case "--access-log" -> b.accessLog(v);
+        case "--login-attempts" -> b.loginAttemptsPerAccount(parseInt(flag, v));
+        case "--address-attempts" -> b.attemptsPerAddress(parseInt(flag, v));
         default ->
             throw new IllegalArgumentException(
                 "unknown flag " + flag + " (see examples/blog/README.md)");
@@ -224,8 +250,42 @@ public final class Config {
     private byte[] secret;
     private int httpThreads = DEFAULT_HTTP_THREADS;
     private String accessLog = "stdout";
+    private boolean secureCookies;
+    private int loginAttemptsPerAccount = 10;
+    private int attemptsPerAddress = 60;
 
     private Builder() {}
+
+    /**
+     * Whether every cookie is marked {@code Secure} (the site is served over HTTPS by a proxy in
+     * front). Requests that arrive with {@code X-Forwarded-Proto: https} get {@code Secure} cookies
+     * either way.
+     */
+    public Builder secureCookies(boolean secure) {
+      this.secureCookies = secure;
+      return this;
+    }
+
+    /**
+     * Logins per account name per minute (a token bucket: this many at once, then one more every
+     * 60/n seconds); more are answered 429 with {@code Retry-After}, before any password hashing.
+     */
+    public Builder loginAttemptsPerAccount(int n) {
+      if (n < 1 || n > 100_000) {
+        throw new IllegalArgumentException("login attempts per account must be 1 to 100000: " + n);
+      }
+      this.loginAttemptsPerAccount = n;
+      return this;
+    }
+
+    /** Logins and signups per client address per minute, as {@link #loginAttemptsPerAccount}. */
+    public Builder attemptsPerAddress(int n) {
+      if (n < 1 || n > 100_000) {
+        throw new IllegalArgumentException("attempts per address must be 1 to 100000: " + n);
+      }
+      this.attemptsPerAddress = n;
+      return this;
+    }
 
     /** HTTP port, 0 for any free port. */
     public Builder port(int port) {

@@ -33,9 +33,21 @@ public final class Models {
   /** Shadow ban: this account's new posts and comments are created as spam. */
   public static final Prop<Boolean> SPAMMER = Prop.bool("spammer", false);
 
+  /**
+   * The account's session generation: every session cookie carries the generation it was issued at,
+   * and only cookies of the current generation are accepted. Logout and a password change increment
+   * it (in SQL), which revokes every copy of every earlier cookie.
+   */
+  public static final Prop<Long> SESSION_GENERATION = Prop.int64("session_generation", 0);
+
+  /** Whether others may see the links this account voted up; private unless the account opts in. */
+  public static final Prop<Boolean> SHOW_UPVOTES = Prop.bool("show_upvotes", false);
+
   /** A user account. */
   public static final ThingType ACCOUNT =
-      ThingType.named("account").props(NAME, NAME_LOWER, PASSWORD, ADMIN, SPAMMER).build();
+      ThingType.named("account")
+          .props(NAME, NAME_LOWER, PASSWORD, ADMIN, SPAMMER, SESSION_GENERATION, SHOW_UPVOTES)
+          .build();
 
   // ---------------------------------------------------------------- community
 
@@ -66,7 +78,10 @@ public final class Models {
   /** The community's id: the group of the per-community listings. */
   public static final Prop<Long> COMMUNITY_ID = Prop.int64("community", 0);
 
-  /** Number of comments, incremented in SQL ({@code value = value + 1}) when one is posted. */
+  /**
+   * Number of comments, recounted from the comments database after each comment and whenever a
+   * permalink finds it wrong (comments live on another database, so no transaction covers both).
+   */
   public static final Prop<Long> NUM_COMMENTS = Prop.int64("num_comments", 0);
 
   /**
@@ -76,10 +91,16 @@ public final class Models {
    */
   public static final Prop<Long> SITE = Prop.int64("site", 0);
 
+  /**
+   * The one-time token of the form a post or comment was sent with ({@code <account id>:<random>}):
+   * a resubmitted form finds the thing it already created instead of creating a second one.
+   */
+  public static final Prop<String> FORM_TOKEN = Prop.string("form_token", "");
+
   /** A post: a link to elsewhere, or a text post. */
   public static final ThingType LINK =
       ThingType.named("link")
-          .props(TITLE, URL, BODY, AUTHOR, COMMUNITY_ID, NUM_COMMENTS, SITE)
+          .props(TITLE, URL, BODY, AUTHOR, COMMUNITY_ID, NUM_COMMENTS, SITE, FORM_TOKEN)
           .build();
 
   // ---------------------------------------------------------------- comment
@@ -98,7 +119,9 @@ public final class Models {
 
   /** A comment on a link. */
   public static final ThingType COMMENT =
-      ThingType.named("comment").props(TEXT, LINK_ID, PARENT_ID, COMMENT_AUTHOR).build();
+      ThingType.named("comment")
+          .props(TEXT, LINK_ID, PARENT_ID, COMMENT_AUTHOR, FORM_TOKEN)
+          .build();
 
   // ---------------------------------------------------------------- votes
 

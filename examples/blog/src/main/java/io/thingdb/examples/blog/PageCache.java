@@ -104,6 +104,13 @@ final class PageCache {
         });
   }
 
+  /** Deletes the HTML and JSON pages of {@code pathAndQuery} from the cache. */
+  void forget(String pathAndQuery) {
+    for (String kind : new String[] {"html:", "json:"}) {
+      pages.cache().delete(PREFIX + kind + pathAndQuery);
+    }
+  }
+
   /** The loader: renders the page a key names; an answer that is not to be cached is thrown. */
   private VersionedCache.Loaded render(String key) {
     boolean json = key.startsWith("json:", PREFIX.length());

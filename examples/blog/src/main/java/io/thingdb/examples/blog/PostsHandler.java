@@ -1,11 +1,13 @@
 package io.thingdb.examples.blog;
 
+import io.thingdb.core.NewThing;
 import io.thingdb.core.Thing;
 import io.thingdb.listings.ListingSort;
 import io.thingdb.listings.TimeWindow;
 import java.io.IOException;
 import java.net.URI;
 import java.net.URISyntaxException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -17,6 +19,7 @@ import java.util.Map;
  * Thread-safe.
  */
 final class PostsHandler {
+  private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(PostsHandler.class);
   static final int MAX_TITLE = 300;
   static final int MAX_URL = 2000;
   static final int MAX_BODY = 10_000;
@@ -156,7 +159,8 @@ final class PostsHandler {
    * Creates a post: validates everything first (nothing is written for bad input), then creates the
    * link (as spam if the author is shadow-banned) with {@code Votes.submit}, which queues it for
    * its listings in the same transaction: the post is never saved without being listed. The
-   * author's own up vote follows as an ordinary vote.
+   * author's own up vote follows as an ordinary vote. The form's one-time token ({@code
+   * form_token}) makes a resubmission of the same form answer with the post it created.
    */
   Response submit(Request req) throws IOException {
     Thing author = req.requireViewer("submit a post");
@@ -190,24 +194,54 @@ final class PostsHandler {
                 () ->
                     HttpError.badRequest(
                         "there is no community named '" + Request.abbreviate(communityName) + "'"));
-    Thing link =
-        site.linkVotes.submit(
-            req.dbSession(),
-            site.db
-                .newThing(Models.LINK)
-                .set(Models.TITLE, title)
-                .set(Models.URL, url)
-                .set(Models.BODY, body)
-                .set(Models.AUTHOR, author.id())
-                .set(Models.COMMUNITY_ID, community.id())
-                .spam(author.get(Models.SPAMMER)));
-    site.linkVotes.cast(author.id(), link.id(), 1);
+    String key =
+        Site.formKey(author.id(), req.formText("form_token"), title, url, body, communityName);
+    NewThing post =
+        site.db
+            .newThing(Models.LINK)
+            .set(Models.TITLE, title)
+            .set(Models.URL, url)
+            .set(Models.BODY, body)
+            .set(Models.AUTHOR, author.id())
+            .set(Models.COMMUNITY_ID, community.id())
+            .set(Models.FORM_TOKEN, key == null ? "" : key)
+            .spam(author.get(Models.SPAMMER));
+    Thing link;
+    if (key == null) {
+      link = create(req, author, post);
+    } else {
+      // The check and the create under a lock on the key: two copies of one form sent at once
+      // create one post.
+      io.thingdb.cache.Lock lock = site.locks.acquire("form:" + key, Duration.ofSeconds(5));
+      try {
+        Thing done = site.createdWith(req.dbSession(), Models.LINK, key).orElse(null);
+        link = done != null ? done : create(req, author, post);
+      } finally {
+        lock.close();
+      }
+    }
     String permalink = Views.permalink(link, community);
     if (req.wantsJson()) {
       return Response.json(
           201, Json.write(Map.of("name", link.fullname(), "permalink", permalink)));
     }
     return Response.redirect(permalink);
+  }
+
+  /**
+   * Creates the post with its listing jobs in one transaction, then the author's up vote in a
+   * second. Once the post is saved the request succeeds: a failed vote is logged, not answered 500
+   * (which would invite a resubmission of a post that exists).
+   */
+  private Thing create(Request req, Thing author, NewThing post) {
+    Thing link = site.linkVotes.submit(req.dbSession(), post);
+    try {
+      site.linkVotes.cast(author.id(), link.id(), 1);
+    } catch (RuntimeException e) {
+      log.warn(
+          "post {} is saved, but its author's up vote failed: {}", link.fullname(), e.toString());
+    }
+    return link;
   }
 
   static void checkUrl(String url) {

@@ -53,6 +53,12 @@ public final class Request {
   /** The token of the WAL positions cookie as received (verified), or null. */
   String positionsIn;
 
+  /** The client's IP address (the peer of the connection), for per-address throttling. */
+  private final String clientAddress;
+
+  /** Whether the request reached us over HTTPS (directly, or as a proxy in front says). */
+  private final boolean https;
+
   private io.thingdb.core.Session db;
   private java.util.function.Function<String, io.thingdb.core.Session> sessions;
 
@@ -62,11 +68,25 @@ public final class Request {
         exchange.getRequestURI().getRawPath(),
         exchange.getRequestURI().getRawQuery(),
         exchange.getRequestHeaders(),
-        exchange.getRequestBody());
+        exchange.getRequestBody(),
+        exchange.getRemoteAddress() == null || exchange.getRemoteAddress().getAddress() == null
+            ? "unknown"
+            : exchange.getRemoteAddress().getAddress().getHostAddress(),
+        exchange instanceof com.sun.net.httpserver.HttpsExchange
+            || "https"
+                .equalsIgnoreCase(exchange.getRequestHeaders().getFirst("X-Forwarded-Proto")));
   }
 
   private Request(
-      String method, String rawPath, String rawQuery, Headers headers, InputStream body) {
+      String method,
+      String rawPath,
+      String rawQuery,
+      Headers headers,
+      InputStream body,
+      String clientAddress,
+      boolean https) {
+    this.clientAddress = clientAddress;
+    this.https = https;
     this.method = method;
     this.path = rawPath;
     this.rawQuery = rawQuery;
@@ -77,10 +97,10 @@ public final class Request {
   }
 
   /**
-   * A GET of {@code pathAndQuery} (as {@link #pathAndQuery()} gives it) from a visitor without
-   * cookies, asking for JSON if {@code json}: what the page cache renders once for every anonymous
-   * visitor, on whichever thread refreshes the page. It reads with a fresh ThingDb session from
-   * {@code sessions}.
+   * A GET of {@code pathAndQuery} (as {@link #pageKey()} gives it) from a visitor without cookies,
+   * asking for JSON if {@code json}: what the page cache renders once for every anonymous visitor,
+   * on whichever thread refreshes the page. It reads with a fresh ThingDb session from {@code
+   * sessions}.
    */
   static Request anonymousGet(
       String pathAndQuery,
@@ -93,7 +113,9 @@ public final class Request {
     }
     String path = q < 0 ? pathAndQuery : pathAndQuery.substring(0, q);
     String query = q < 0 ? null : pathAndQuery.substring(q + 1);
-    Request r = new Request("GET", path, query, headers, InputStream.nullInputStream());
+    Request r =
+        new Request(
+            "GET", path, query, headers, InputStream.nullInputStream(), "page-cache", false);
     r.sessions(sessions);
     return r;
   }
@@ -108,9 +130,49 @@ public final class Request {
     return path;
   }
 
-  /** The path and query as received, the key of the anonymous page cache. */
+  /**
+   * The path and query as received (the access log shows it; the page cache uses {@link #pageKey}).
+   */
   public String pathAndQuery() {
     return rawQuery == null ? path : path + "?" + rawQuery;
+  }
+
+  /** The client's IP address as the connection shows it. */
+  public String clientAddress() {
+    return clientAddress;
+  }
+
+  /**
+   * Whether the request came over HTTPS: an HTTPS server, or {@code X-Forwarded-Proto: https} from
+   * a proxy in front (trusting it can only add {@code Secure} to cookies, which costs nothing).
+   */
+  public boolean https() {
+    return https;
+  }
+
+  /**
+   * The query parameters any page reads; the anonymous page cache's key keeps these and drops every
+   * other one, so that random query strings share one entry instead of each rendering and storing a
+   * page of its own.
+   */
+  static final List<String> PAGE_PARAMETERS = List.of("t", "after", "limit");
+
+  /**
+   * The key of the anonymous page cache: the path and, of the query, only the {@link
+   * #PAGE_PARAMETERS} (the first value of each, in that order, re-encoded). Two requests with the
+   * same key get the same page.
+   */
+  public String pageKey() {
+    StringBuilder key = new StringBuilder(path);
+    char sep = '?';
+    for (String name : PAGE_PARAMETERS) {
+      String v = query(name);
+      if (v != null) {
+        key.append(sep).append(name).append('=').append(java.net.URLEncoder.encode(v, UTF_8));
+        sep = '&';
+      }
+    }
+    return key.toString();
   }
 
   /** A request header, or null. */
@@ -185,7 +247,7 @@ public final class Request {
    */
   SessionCookies.Session ensureSession(SessionCookies cookies) {
     if (session == null) {
-      session = cookies.newSession(0);
+      session = cookies.newSession(0, 0);
       newSession = true;
     }
     return session;

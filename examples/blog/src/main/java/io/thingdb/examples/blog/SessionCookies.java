@@ -15,11 +15,18 @@ import javax.crypto.spec.SecretKeySpec;
 /**
  * The signed session cookie and the CSRF tokens derived from it.
  *
- * <p>Cookie value: {@code <session id>.<account id>.<issued, epoch seconds>.<HMAC-SHA256>}; the MAC
- * covers the first three fields, so a client cannot change the account. Account 0 is an anonymous
- * visitor who has been given a session id so that the login and signup forms can carry a CSRF
- * token. The cookie is {@code HttpOnly} (scripts cannot read it) and {@code SameSite=Lax} (other
- * sites' forms do not send it with a POST).
+ * <p>Cookie value: {@code <session id>.<account id>.<generation>.<issued, epoch
+ * seconds>.<HMAC-SHA256>}; the MAC covers the first four fields, so a client can change neither the
+ * account nor the generation, and is compared in constant time ({@link MessageDigest#isEqual}).
+ * Account 0 is an anonymous visitor who has been given a session id so that the login and signup
+ * forms can carry a CSRF token. The cookie is {@code HttpOnly} (scripts cannot read it), {@code
+ * SameSite=Lax} (other sites' forms do not send it with a POST), and {@code Secure} when the caller
+ * says the site is served over HTTPS.
+ *
+ * <p>Revocation is server-side: the generation is the account's session generation ({@link
+ * Models#SESSION_GENERATION}) when the cookie was issued. Logging out and changing the password
+ * increment the account's generation, so every copy of every cookie issued before is refused from
+ * then on ({@link BlogServer} compares the cookie's generation with the account's on each request).
  *
  * <p>The CSRF token is {@code HMAC(secret, "csrf:" + session id)}: every POST must carry it (form
  * field {@code csrf} or header {@code X-CSRF-Token}), and another site cannot compute it.
@@ -54,44 +61,61 @@ public final class SessionCookies {
     this.clock = clock;
   }
 
-  /** A verified session: its id (for CSRF) and account (0 = anonymous). */
-  public record Session(String id, long accountId) {
+  /**
+   * A verified session: its id (for CSRF), account (0 = anonymous) and the account's session
+   * generation when it was issued (0 for anonymous visitors).
+   */
+  public record Session(String id, long accountId, long generation) {
     /** Whether someone is logged in. */
     public boolean loggedIn() {
       return accountId != 0;
     }
   }
 
-  /** A new session for {@code accountId} (0 for an anonymous visitor) with a fresh random id. */
-  public Session newSession(long accountId) {
+  /**
+   * A new session for {@code accountId} (0 for an anonymous visitor) at the account's session
+   * {@code generation}, with a fresh random id.
+   */
+  public Session newSession(long accountId, long generation) {
     byte[] id = new byte[16];
     random.nextBytes(id);
-    return new Session(HexFormat.of().formatHex(id), accountId);
+    return new Session(HexFormat.of().formatHex(id), accountId, generation);
   }
 
   /** The cookie value of {@code session}, signed now. */
   public String encode(Session session) {
-    String body = session.id() + "." + session.accountId() + "." + clock.instant().getEpochSecond();
+    String body =
+        session.id()
+            + "."
+            + session.accountId()
+            + "."
+            + session.generation()
+            + "."
+            + clock.instant().getEpochSecond();
     return body + "." + mac(body);
   }
 
-  /** The {@code Set-Cookie} header value that stores {@code session}. */
-  public String setCookie(Session session) {
-    return NAME
-        + "="
-        + encode(session)
-        + "; Path=/; HttpOnly; SameSite=Lax; Max-Age="
-        + MAX_AGE.toSeconds();
+  /**
+   * The {@code Set-Cookie} header value that stores {@code session}; with {@code Secure} if {@code
+   * secure} (the site is served over HTTPS), so that the browser never sends it over plain HTTP.
+   */
+  public String setCookie(Session session, boolean secure) {
+    return NAME + "=" + encode(session) + attributes(secure) + "; Max-Age=" + MAX_AGE.toSeconds();
   }
 
   /** The {@code Set-Cookie} header value that removes the cookie. */
-  public String clearCookie() {
-    return NAME + "=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0";
+  public String clearCookie(boolean secure) {
+    return NAME + "=" + attributes(secure) + "; Max-Age=0";
+  }
+
+  private static String attributes(boolean secure) {
+    return "; Path=/; HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "");
   }
 
   /**
    * The session in a cookie value, or null if it is malformed, its signature is wrong, or it is
-   * older than 30 days (the visitor is then treated as new).
+   * older than 30 days (the visitor is then treated as new). Whether its generation is still the
+   * account's is the caller's check.
    */
   public Session decode(String value) {
     if (value == null) {
@@ -107,16 +131,19 @@ public final class SessionCookies {
       return null;
     }
     String[] parts = body.split("\\.");
-    if (parts.length != 3 || parts[0].length() != 32) {
+    if (parts.length != 4 || parts[0].length() != 32) {
       return null;
     }
     try {
       long account = Long.parseLong(parts[1]);
-      long issued = Long.parseLong(parts[2]);
-      if (account < 0 || clock.instant().getEpochSecond() - issued > MAX_AGE.toSeconds()) {
+      long generation = Long.parseLong(parts[2]);
+      long issued = Long.parseLong(parts[3]);
+      if (account < 0
+          || generation < 0
+          || clock.instant().getEpochSecond() - issued > MAX_AGE.toSeconds()) {
         return null;
       }
-      return new Session(parts[0], account);
+      return new Session(parts[0], account, generation);
     } catch (NumberFormatException e) {
       return null;
     }
@@ -134,12 +161,13 @@ public final class SessionCookies {
     return body + "." + mac("rw:" + body);
   }
 
-  /** The {@code Set-Cookie} header value that stores a session token. */
-  public String setPositionsCookie(String token) {
+  /** The {@code Set-Cookie} header value that stores a session token ({@code Secure} if asked). */
+  public String setPositionsCookie(String token, boolean secure) {
     return POSITIONS
         + "="
         + encodePositions(token)
-        + "; Path=/; HttpOnly; SameSite=Lax; Max-Age="
+        + attributes(secure)
+        + "; Max-Age="
         + POSITIONS_MAX_AGE.toSeconds();
   }
 

@@ -34,6 +34,8 @@ import java.util.Set;
  * is the server's, not theirs. Thread-safe: everything it holds is.
  */
 final class Site {
+  private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(Site.class);
+
   /** Name lookups and the community list change rarely: their id lists are cached this long. */
   static final Duration LOOKUP_TTL = Duration.ofMinutes(10);
 
@@ -51,6 +53,18 @@ final class Site {
   final Passwords passwords;
   final Locks locks;
   final Clock clock;
+
+  /** Logins per account name (see {@link Config.Builder#loginAttemptsPerAccount}). */
+  final Throttle loginsPerAccount;
+
+  /** Logins and signups per client address. */
+  final Throttle attemptsPerAddress;
+
+  /**
+   * Password hashes running at once: at most half the request threads hash, so that logins from
+   * many addresses together cannot take every thread; more are answered 503 at once.
+   */
+  final java.util.concurrent.Semaphore hashing;
 
   Site(
       Config config,
@@ -78,6 +92,26 @@ final class Site {
     this.passwords = new Passwords(config.pbkdf2Iterations);
     this.locks = locks;
     this.clock = clock;
+    this.loginsPerAccount =
+        new Throttle(
+            "logins per account",
+            config.loginAttemptsPerAccount,
+            Duration.ofMinutes(1),
+            100_000,
+            System::nanoTime);
+    this.attemptsPerAddress =
+        new Throttle(
+            "logins and signups per address",
+            config.attemptsPerAddress,
+            Duration.ofMinutes(1),
+            100_000,
+            System::nanoTime);
+    this.hashing = new java.util.concurrent.Semaphore(Math.max(1, config.httpThreads / 2));
+  }
+
+  /** Whether cookies set for {@code req} get {@code Secure}. */
+  boolean secureCookies(Request req) {
+    return config.secureCookies || req.https();
   }
 
   // ------------------------------------------------------------------ lookups
@@ -258,6 +292,115 @@ final class Site {
     return merged.size() > limit ? merged.subList(0, limit) : merged;
   }
 
+  // ------------------------------------------------------------------ writes that must not repeat
+
+  /**
+   * The idempotency key of a form: the account, the form's one-time token and a digest of what was
+   * sent, or null if the form carried no token (an API client that does not want the check). The
+   * same form sent twice (a double click, a reload of the POST, a retry after a lost answer) has
+   * the same key; another post written from the same rendered form (the back button) has another.
+   */
+  static String formKey(long accountId, String token, String... fields) {
+    if (token == null || token.isEmpty()) {
+      return null;
+    }
+    if (!token.matches("[0-9a-f]{32}")) {
+      throw HttpError.badRequest(
+          "the form's token is malformed (was '"
+              + Request.abbreviate(token)
+              + "'): reload the form");
+    }
+    try {
+      java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
+      for (String f : fields) {
+        sha.update(f.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        sha.update((byte) 0);
+      }
+      return accountId
+          + ":"
+          + token
+          + ":"
+          + java.util.HexFormat.of().formatHex(sha.digest(), 0, 16);
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException("the JDK lacks SHA-256", e);
+    }
+  }
+
+  /** A fresh one-time form token (put into every rendered form that creates something). */
+  static String newFormToken() {
+    byte[] b = new byte[16];
+    RANDOM.nextBytes(b);
+    return java.util.HexFormat.of().formatHex(b);
+  }
+
+  private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
+
+  /**
+   * The thing of {@code type} created with idempotency key {@code key}, or empty. Read from the
+   * database with {@code session} (the creator's own write is visible at once to the same visitor),
+   * including deleted and spam things: a resubmission finds what it created whatever became of it.
+   */
+  Optional<Thing> createdWith(Session session, ThingType type, String key) {
+    List<Thing> found =
+        db.withSession(session)
+            .query(
+                ThingQuery.of(type)
+                    .where(Filter.eq(Models.FORM_TOKEN, key))
+                    .includeDeleted()
+                    .includeSpam()
+                    .limit(1))
+            .things();
+    return found.isEmpty() ? Optional.empty() : Optional.of(found.get(0));
+  }
+
+  /**
+   * Sets a link's {@code num_comments} to the number of its comments, counted on the comments
+   * database. Comments and links live on two databases, so no transaction can cover a comment and
+   * its count: instead of {@code num_comments + 1} (which a crash between the two commits leaves
+   * one short for good) the count is recomputed, under a lock per link so that recounts apply in
+   * order, after every comment and whenever a permalink finds it wrong. A crash leaves the count
+   * short only until the post's next comment or view. Never throws: the comment is already saved,
+   * and a failed recount is repaired the same way; it is logged.
+   */
+  void recountComments(Session session, long linkId) {
+    try {
+      io.thingdb.cache.Lock lock = locks.acquire("num_comments:" + linkId, Duration.ofSeconds(2));
+      try {
+        recountLocked(session, linkId);
+      } finally {
+        lock.close();
+      }
+    } catch (RuntimeException e) {
+      log.warn(
+          "recounting the comments of link {} failed; its next comment or view repairs it: {}",
+          linkId,
+          e.toString());
+    }
+  }
+
+  private void recountLocked(Session session, long linkId) {
+    List<Thing> comments =
+        db.withSession(session)
+            .query(
+                ThingQuery.of(Models.COMMENT)
+                    .where(Filter.eq(Models.LINK_ID, linkId))
+                    .includeSpam()
+                    .includeDeleted()
+                    .limit(ThingQuery.MAX_LIMIT))
+            .things();
+    Thing link = db.withSession(session).get(Models.LINK, linkId).orElse(null);
+    if (link == null) {
+      return;
+    }
+    // Never lower: comments are never removed (a deleted one still counts, as it always did), so
+    // a lower count is a replica that has not replayed the latest comments yet, or a post with
+    // more comments than one query returns.
+    long count = Math.max(comments.size(), link.get(Models.NUM_COMMENTS));
+    if (link.get(Models.NUM_COMMENTS) != count) {
+      db.withSession(session).update(link.edit().set(Models.NUM_COMMENTS, count));
+    }
+  }
+
   // ------------------------------------------------------------------ permalinks
 
   /** A top-level comment and its replies, both sorted by confidence ("best"). */
@@ -286,7 +429,8 @@ final class Site {
    * The comments of a link as {@code viewer} sees them: top-level comments by confidence, each with
    * its replies by confidence. The id list is a cached query (retired by any comment write); the
    * comments themselves come from the write-through cache, so their scores are current. Read with
-   * {@code session}: a commenter sees their comment at once.
+   * {@code session}: a commenter sees their comment at once. A {@code num_comments} found lower
+   * than the comments shown is repaired here.
    */
   List<Thread> comments(Session session, Thing link, Thing viewer) {
     List<Thing> all =
@@ -298,6 +442,10 @@ final class Site {
                     .limit(MAX_COMMENTS)
                     .cached(Duration.ofMinutes(5)))
             .things();
+    if (all.size() > link.get(Models.NUM_COMMENTS)) {
+      // The count is short: a comment committed and its recount did not (see recountComments).
+      recountComments(session, link.id());
+    }
     Comparator<Thing> best =
         Comparator.comparingDouble((Thing c) -> -Sorts.confidence(c.ups(), c.downs()))
             .thenComparing(c -> -c.id());

@@ -42,6 +42,7 @@ final class Views {
       scope.put("viewerName", viewer.get(Models.NAME));
       scope.put("admin", viewer.get(Models.ADMIN));
       scope.put("csrf", site.cookies.csrfToken(req.session()));
+      scope.put("formToken", Site.newFormToken()); // a logged-in page is never shared
     }
     List<Map<String, Object>> communities = new ArrayList<>();
     for (Thing c : site.communities()) {

@@ -65,6 +65,9 @@ class BlogHttpTest {
             .adminPassword(ADMIN_PASSWORD)
             .secret("0123456789abcdef0123456789abcdef-test-secret".getBytes(UTF_8))
             .accessLog(accessLog.toString())
+            // Every test signs up from this one address: no per-address throttle here
+            // (BlogSecurityTest tests it).
+            .attemptsPerAddress(100_000)
             .build();
     app = BlogApp.start(config);
     base = app.uri();
@@ -93,8 +96,13 @@ class BlogHttpTest {
     return b;
   }
 
-  /** A path with a query parameter no page reads, so the anonymous page cache cannot answer it. */
+  /**
+   * {@code path}, dropped from the anonymous page cache so the next GET renders it afresh, with a
+   * query parameter no page reads (the page cache ignores it) so that its access-log lines are its
+   * own.
+   */
   static String fresh(String path) {
+    app.forgetPage(path);
     return path + (path.contains("?") ? "&" : "?") + "nocache=" + bust.incrementAndGet();
   }
 

@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.function.Supplier;
+import java.util.logging.Level;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -21,12 +22,15 @@ import org.openqa.selenium.WebElement;
 import org.openqa.selenium.chrome.ChromeDriver;
 import org.openqa.selenium.chrome.ChromeDriverService;
 import org.openqa.selenium.chrome.ChromeOptions;
+import org.openqa.selenium.logging.LogEntry;
+import org.openqa.selenium.logging.LogType;
+import org.openqa.selenium.logging.LoggingPreferences;
 
 /**
  * The blog in a real browser: headless Chromium driven through the Debian chromedriver (its path is
  * set explicitly, so Selenium downloads nothing). Signs up, submits a post, votes and sees the
  * score change without a reload, comments, logs out and sees the front page; the screenshot is
- * saved under {@code target/}.
+ * saved under {@code target/}. The console must show no Content-Security-Policy violation.
  */
 class RealBrowserTest {
   static final Path CHROMEDRIVER = Path.of("/usr/bin/chromedriver");
@@ -66,6 +70,10 @@ class RealBrowserTest {
     options.setBinary(CHROMIUM.toFile());
     options.addArguments(
         "--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,900");
+    // The console, to check that no page breaks the Content-Security-Policy.
+    LoggingPreferences logs = new LoggingPreferences();
+    logs.enable(LogType.BROWSER, Level.ALL);
+    options.setCapability("goog:loggingPrefs", logs);
     driver = new ChromeDriver(service, options);
     driver.manage().timeouts().implicitlyWait(Duration.ofSeconds(5));
   }
@@ -140,6 +148,28 @@ class RealBrowserTest {
     await(() -> driver.findElements(By.id("login-link")).size() == 1, "logged out");
     assertThat(driver.findElements(By.cssSelector(".listing .thing.link"))).isNotEmpty();
     assertThat(driver.getTitle()).isEqualTo("ThingDB blog");
+
+    // Nothing on any page visited broke the Content-Security-Policy (the vote script included)...
+    assertThat(cspViolations()).isEmpty();
+    // ... and the policy is in force, and its violations do reach the console: an inline script
+    // added now is refused and reported.
+    js.executeScript(
+        "var s = document.createElement('script'); s.textContent = 'window.inlineRan = 1;';"
+            + " document.body.appendChild(s);");
+    assertThat(js.executeScript("return window.inlineRan === undefined;")).isEqualTo(true);
+    await(() -> !cspViolations().isEmpty(), "the refused inline script in the console");
+  }
+
+  private static final java.util.List<String> seenViolations = new java.util.ArrayList<>();
+
+  /** The Content-Security-Policy violations reported in the browser's console so far. */
+  private static java.util.List<String> cspViolations() {
+    for (LogEntry e : driver.manage().logs().get(LogType.BROWSER)) {
+      if (e.getMessage().contains("Content Security Policy")) {
+        seenViolations.add(e.getMessage());
+      }
+    }
+    return seenViolations;
   }
 
   private static void await(Supplier<Boolean> condition, String what) throws InterruptedException {

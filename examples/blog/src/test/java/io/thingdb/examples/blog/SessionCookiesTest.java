@@ -21,7 +21,7 @@ class SessionCookiesTest {
         .doesNotContain(",")
         .doesNotContain(" ");
     assertThat(cookies.decodePositions(value)).isEqualTo(token);
-    assertThat(cookies.setPositionsCookie(token))
+    assertThat(cookies.setPositionsCookie(token, false))
         .startsWith(SessionCookies.POSITIONS + "=" + value + ";")
         .contains("HttpOnly")
         .contains("SameSite=Lax")
