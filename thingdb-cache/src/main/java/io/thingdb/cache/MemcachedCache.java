@@ -102,6 +102,26 @@ public final class MemcachedCache implements Cache {
   private final String name;
   private volatile boolean closed;
 
+  /** Where a test may interleave with reconciliation ({@link #seam}). */
+  enum ReconcileStep {
+    /** The server has run a flush; the client has not yet recorded it. */
+    FLUSHED,
+    /** The server has run a batch of deletes; the client has not yet forgotten those keys. */
+    DELETED
+  }
+
+  /** A test seam: called on the maintenance thread at each {@link ReconcileStep}. */
+  @FunctionalInterface
+  interface ReconcileSeam {
+    void reached(ReconcileStep step, String server);
+  }
+
+  /**
+   * Package-private test seam (a no-op in production): lets a concurrency test run writers at
+   * exactly the points where a mark could be lost, which a natural race hits too rarely to test.
+   */
+  volatile ReconcileSeam seam = (step, server) -> {};
+
   private MemcachedCache(Builder b) throws IOException {
     this.name = "thingdb-memcached-" + INSTANCES.incrementAndGet();
     this.ring = KetamaRing.of(b.servers);
@@ -241,7 +261,7 @@ public final class MemcachedCache implements Cache {
     Node node = nodeOf(wire);
     long deadline = System.nanoTime() + timeout.toNanos();
     long timeoutMillis = timeout.toMillis();
-    while (node.flushNeeded || node.dirty.contains(wire)) {
+    while (node.dirty(wire)) {
       // A node that turned suspect just now may be a stall that is about to be reconciled; one
       // that has been suspect for longer than the wait is an outage, and waiting only delays.
       boolean outage = node.suspect && clock.millis() - node.suspectSinceMillis > timeoutMillis;
@@ -787,19 +807,12 @@ public final class MemcachedCache implements Cache {
 
   private void markDirty(Node node, String wire) {
     node.counters.unconfirmedWrites.increment();
-    if (!node.flushNeeded) {
-      if (node.dirty.size() >= maxPending) {
-        node.flushNeeded = true;
-        node.dirty.clear();
-        log.warn(
-            "memcached server {}: more than {} unconfirmed writes; it will be flushed when it returns",
-            node.name,
-            maxPending);
-      } else {
-        node.dirty.add(wire);
-      }
+    if (node.markDirty(wire, maxPending) == Node.Mark.OVERFLOWED) {
+      log.warn(
+          "memcached server {}: more than {} unconfirmed writes; it will be flushed when it returns",
+          node.name,
+          maxPending);
     }
-    node.hasDirty = true;
     requestReconcile();
   }
 
@@ -821,7 +834,7 @@ public final class MemcachedCache implements Cache {
         return;
       }
       try {
-        if (node.suspect || node.hasDirty) {
+        if (node.suspect || node.hasDirty()) {
           reconcile(node);
         }
       } catch (RuntimeException e) {
@@ -841,27 +854,32 @@ public final class MemcachedCache implements Cache {
       }
       long started = System.nanoTime();
       int deleted = 0;
-      if (node.flushNeeded) {
+      // Marks made while this runs survive it: a flush drops only the marks made before it was
+      // sent, a delete forgets a key only if it was not marked again after the delete was sent.
+      // Otherwise a write skipped at that moment would be forgotten, and a value older than it
+      // (put there meanwhile by another client's fill) would survive the reconcile.
+      if (node.beginFlush()) {
         client.flushAll(node.address, timeout);
-        node.flushNeeded = false;
-        node.dirty.clear();
+        seam.reached(ReconcileStep.FLUSHED, node.name);
+        node.flushDone();
       }
-      while (!node.dirty.isEmpty()) {
-        List<String> batch = new ArrayList<>(node.dirty);
+      Map<String, Long> batch;
+      while (!(batch = node.dirtyKeys()).isEmpty()) {
         // Pipelined without replies, then one synchronous round trip: memcached answers commands
         // on a connection in order, so when the probe returns every delete before it has run.
-        for (String wire : batch) {
+        for (String wire : batch.keySet()) {
           client.deleteWithNoReply(wire);
         }
         client.get(node.probeKey, timeout, BytesTranscoder.INSTANCE);
-        batch.forEach(node.dirty::remove);
+        seam.reached(ReconcileStep.DELETED, node.name);
+        node.confirmDeleted(batch);
         deleted += batch.size();
+        if (node.flushNeeded()) {
+          break; // too many new marks meanwhile: flush first
+        }
       }
-      node.hasDirty = false;
-      // A write that failed after the loop saw the set empty re-marks hasDirty and re-queues us.
-      if (!node.dirty.isEmpty() || node.flushNeeded) {
-        node.hasDirty = true;
-        requestReconcile();
+      if (!node.finishReconcile()) {
+        requestReconcile(); // marked again meanwhile, or a flush is due
         return;
       }
       node.consecutiveFailures.set(0);
@@ -961,18 +979,17 @@ public final class MemcachedCache implements Cache {
   }
 
   private static ServerStatus statusOf(Node n) {
-    int pending = n.dirty.size();
+    int pending = n.pendingInvalidations();
+    boolean flush = n.flushNeeded();
     State state =
-        n.suspect
-            ? State.SUSPECT
-            : (pending > 0 || n.flushNeeded ? State.RECONCILING : State.HEALTHY);
+        n.suspect ? State.SUSPECT : (pending > 0 || flush ? State.RECONCILING : State.HEALTHY);
     long at = n.reconciledAtMillis;
     return new ServerStatus(
         n.name,
         state,
         n.session != null,
         pending,
-        n.flushNeeded,
+        flush,
         at == 0 ? null : Instant.ofEpochMilli(at));
   }
 
@@ -1014,12 +1031,13 @@ public final class MemcachedCache implements Cache {
       log.warn("closing the memcached client {} failed", name, e);
     }
     for (Node n : nodes) {
-      if (!n.dirty.isEmpty() || n.flushNeeded) {
+      int pending = n.pendingInvalidations();
+      if (pending > 0 || n.flushNeeded()) {
         log.warn(
             "memcached client closed with {} unconfirmed keys on {}{}: they may hold stale values",
-            n.dirty.size(),
+            pending,
             n.name,
-            n.flushNeeded ? " (and a pending flush)" : "");
+            n.flushNeeded() ? " (and a pending flush)" : "");
       }
     }
   }
