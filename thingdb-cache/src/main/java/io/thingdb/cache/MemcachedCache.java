@@ -794,13 +794,35 @@ public final class MemcachedCache implements Cache {
   }
 
   private void markSuspect(Node node, String why) {
-    if (!node.suspect && !closed) {
-      node.suspectSinceMillis = clock.millis();
-      node.suspect = true;
+    if (closed) {
+      return;
+    }
+    distrust(node);
+    if (node.report(Node.Reported.SUSPECT)) {
       log.warn(
           "memcached server {} is suspect ({}); its keys are misses until it answers and is reconciled",
           node.name,
           why);
+    }
+  }
+
+  private void markDown(Node node) {
+    if (closed) {
+      return;
+    }
+    distrust(node);
+    if (node.report(Node.Reported.DOWN)) {
+      log.warn(
+          "memcached server {} is down (connection lost); its keys are misses until it is back and"
+              + " reconciled",
+          node.name);
+    }
+  }
+
+  private void distrust(Node node) {
+    if (!node.suspect) {
+      node.suspectSinceMillis = clock.millis();
+      node.suspect = true;
       requestReconcile(); // probe at once rather than at the next tick
     }
   }
@@ -851,6 +873,14 @@ public final class MemcachedCache implements Cache {
       }
       if (node.suspect) {
         client.get(node.probeKey, timeout, BytesTranscoder.INSTANCE);
+        if (node.report(Node.Reported.BACK)) {
+          log.info(
+              "memcached server {} is back after {} ms; reconciling {} unconfirmed keys{}",
+              node.name,
+              clock.millis() - node.suspectSinceMillis,
+              node.pendingInvalidations(),
+              node.flushNeeded() ? " and flushing it" : "");
+        }
       }
       long started = System.nanoTime();
       int deleted = 0;
@@ -886,17 +916,24 @@ public final class MemcachedCache implements Cache {
       boolean wasSuspect = node.suspect;
       node.lastReconcileDeleted = deleted;
       node.reconciledAtMillis = clock.millis();
-      node.suspect = false;
-      if (wasSuspect || deleted > 0) {
-        log.info(
-            "memcached server {} reconciled: deleted {} unconfirmed keys in {} ms{}",
-            node.name,
-            deleted,
-            TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started),
-            wasSuspect
-                ? " after " + (clock.millis() - node.suspectSinceMillis) + " ms suspect"
-                : "");
+      // A reconcile after a stalled write on a trusted server is no change of state: DEBUG.
+      // Logged before the server is trusted, so whoever sees it trusted finds the line written.
+      boolean changed = wasSuspect && node.report(Node.Reported.TRUSTED);
+      if (changed || (deleted > 0 && log.isDebugEnabled())) {
+        String line = "memcached server {} reconciled: deleted {} unconfirmed keys in {} ms{}";
+        Object[] args = {
+          node.name,
+          deleted,
+          TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started),
+          wasSuspect ? " after " + (clock.millis() - node.suspectSinceMillis) + " ms suspect" : ""
+        };
+        if (changed) {
+          log.info(line, args);
+        } else {
+          log.debug(line, args);
+        }
       }
+      node.suspect = false;
     } catch (TimeoutException | MemcachedException e) {
       markSuspect(node, "reconciliation failed: " + e);
     } catch (InterruptedException e) {
@@ -920,7 +957,7 @@ public final class MemcachedCache implements Cache {
     public void onDisconnected(MemcachedClient c, InetSocketAddress address) {
       Node n = locator.nodeFor(address);
       if (n != null) {
-        markSuspect(n, "connection lost");
+        markDown(n);
       }
     }
 

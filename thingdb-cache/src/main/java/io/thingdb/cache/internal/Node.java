@@ -47,11 +47,43 @@ public final class Node {
   private volatile boolean hasDirty;
 
   private volatile boolean flushNeeded;
-  public volatile boolean down;
   public volatile long suspectSinceMillis;
   public volatile long firstFailureNanos;
   public volatile long reconciledAtMillis;
   public volatile int lastReconcileDeleted;
+
+  /** The state last written to the log; see {@link #report}. */
+  public enum Reported {
+    /** Trusted (the initial state, and after a reconcile). */
+    TRUSTED,
+    /** Failing operations: not trusted, connection still up. */
+    SUSPECT,
+    /** Connection lost. */
+    DOWN,
+    /** Answering again, not yet reconciled. */
+    BACK
+  }
+
+  private Reported reported = Reported.TRUSTED; // guarded by this
+
+  /**
+   * Records {@code next} as the state last logged; returns true if the caller should log it (the
+   * state changed, and the change is one worth a line: a down node that also times out stays down,
+   * and only a suspect or down node can come back).
+   */
+  public synchronized boolean report(Reported next) {
+    boolean changes =
+        switch (next) {
+          case SUSPECT -> reported == Reported.TRUSTED || reported == Reported.BACK;
+          case DOWN -> reported != Reported.DOWN;
+          case BACK -> reported == Reported.SUSPECT || reported == Reported.DOWN;
+          case TRUSTED -> reported != Reported.TRUSTED;
+        };
+    if (changes) {
+      reported = next;
+    }
+    return changes;
+  }
 
   /** A wire key that the ring places on this node, used to probe it. */
   public volatile String probeKey;
