@@ -10,6 +10,7 @@ import io.thingdb.cache.internal.Node;
 import io.thingdb.cache.internal.RingLocator;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -75,6 +76,28 @@ import org.slf4j.LoggerFactory;
  * plus the time to send the deletes (about 1 ms per 1,000 keys on a LAN). A writer that crashes
  * before reconciling loses its dirty set; thingdb-core's durable outbox covers that case.
  *
+ * <h2>Logging</h2>
+ *
+ * An expected fault costs one line per change of a server's state, on logger {@code
+ * io.thingdb.cache.MemcachedCache}, however many operations fail meanwhile: WARN {@code memcached
+ * server H:P is suspect (why)} (operations failing, connection up), WARN {@code ... is down
+ * (connection lost)}, INFO {@code ... is back after N ms} (answering again) and INFO {@code ...
+ * reconciled: deleted K unconfirmed keys} (trusted again). Single failed operations are DEBUG.
+ *
+ * <p>xmemcached logs through slf4j under its own names, and a library cannot set another library's
+ * levels through slf4j. This client therefore keeps xmemcached off its noisy paths: it reconnects a
+ * lost server itself, and only once the server answers {@code version} on a connection of its own,
+ * so xmemcached never retries a dead server (its own healing logs each refused attempt at ERROR
+ * with two stack traces, about three lines a second per dead server). What remains is one ERROR
+ * with a stack trace when a connection is reset under operations in flight (logger {@code
+ * net.rubyeye.xmemcached.impl.MemcachedHandler}, "XMemcached network layout exception"), and INFO
+ * lines of connects. To silence or restore them, configure these loggers in the application's slf4j
+ * backend: {@code net.rubyeye.xmemcached}, {@code com.google.code.yanf4j} and {@code remoting}
+ * (xmemcached's reactor). For example {@code <logger
+ * name="net.rubyeye.xmemcached.impl.MemcachedHandler" level="OFF"/>} in logback, or {@code
+ * org.slf4j.simpleLogger.log.net.rubyeye.xmemcached=warn} for slf4j-simple; set them to DEBUG to
+ * see everything xmemcached reports.
+ *
  * <h2>Threads and lifecycle</h2>
  *
  * Thread-safe. The client owns xmemcached's connections and threads, one maintenance thread (probes
@@ -96,6 +119,8 @@ public final class MemcachedCache implements Cache {
   private final int suspectAfter;
   private final int maxPending;
   private final int itemSizeMax;
+  private final int connectTimeoutMillis;
+  private final long reconnectIntervalNanos;
   private final ScheduledExecutorService maintenance;
   private final ExecutorService fanout;
   private final AtomicBoolean reconcileQueued = new AtomicBoolean();
@@ -132,6 +157,8 @@ public final class MemcachedCache implements Cache {
     this.suspectAfter = b.suspectAfter;
     this.maxPending = b.maxPendingInvalidations;
     this.itemSizeMax = b.itemSizeMax;
+    this.connectTimeoutMillis = (int) b.connectTimeout.toMillis();
+    this.reconnectIntervalNanos = b.reconnectInterval.toNanos();
 
     List<Node> list = new ArrayList<>();
     List<InetSocketAddress> addresses = new ArrayList<>();
@@ -168,8 +195,9 @@ public final class MemcachedCache implements Cache {
     xb.setConnectTimeout(b.connectTimeout.toMillis());
     xb.setOpTimeout(Math.max(1, b.readDeadline.toMillis()));
     xb.setFailureMode(false);
-    xb.setEnableHealSession(true);
-    xb.setHealSessionInterval(b.reconnectInterval.toMillis());
+    // We reconnect lost servers ourselves (reconnect()): xmemcached's own healing retries a
+    // dead server blindly and logs every refused attempt at ERROR with two stack traces.
+    xb.setEnableHealSession(false);
     xb.setSanitizeKeys(false);
     // No default transcoder override: xmemcached's incr-with-initial stores its initial value as a
     // String through the default transcoder. Every byte[] call passes BytesTranscoder explicitly.
@@ -189,6 +217,11 @@ public final class MemcachedCache implements Cache {
       throw e;
     }
     this.client = built;
+    for (Node n : nodes) {
+      if (n.session == null) {
+        markDown(n); // not reachable at start: reconnect() brings it in once it answers
+      }
+    }
     long probeMillis = b.probeInterval.toMillis();
     maintenance.scheduleWithFixedDelay(
         this::maintain, probeMillis, probeMillis, TimeUnit.MILLISECONDS);
@@ -869,7 +902,8 @@ public final class MemcachedCache implements Cache {
     long timeout = Math.max(writeTimeoutMillis, TimeUnit.NANOSECONDS.toMillis(readDeadlineNanos));
     try {
       if (node.session == null) {
-        return; // disconnected: xmemcached is reconnecting; nothing can be sent yet
+        reconnect(node); // nothing can be sent before
+        return;
       }
       if (node.suspect) {
         client.get(node.probeKey, timeout, BytesTranscoder.INSTANCE);
@@ -938,6 +972,45 @@ public final class MemcachedCache implements Cache {
       markSuspect(node, "reconciliation failed: " + e);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+    }
+  }
+
+  /**
+   * Connects xmemcached to a lost server again once the server answers {@code version} on a
+   * connection of our own, tried at most every {@link Builder#reconnectInterval}. Asking first
+   * keeps a dead server's refused connects out of xmemcached, which would log each at ERROR.
+   */
+  private void reconnect(Node node) {
+    long now = System.nanoTime();
+    if (node.lastReconnectNanos != 0 && now - node.lastReconnectNanos < reconnectIntervalNanos) {
+      return;
+    }
+    node.lastReconnectNanos = now;
+    if (!answersVersion(node.address)) {
+      return;
+    }
+    try {
+      client.addServer(node.address);
+    } catch (IOException e) {
+      log.debug("reconnecting to memcached server {} failed; will retry", node.name, e);
+    }
+  }
+
+  private boolean answersVersion(InetSocketAddress address) {
+    try (java.net.Socket socket = new java.net.Socket()) {
+      socket.connect(address, connectTimeoutMillis);
+      socket.setSoTimeout(connectTimeoutMillis);
+      socket.getOutputStream().write("version\r\n".getBytes(StandardCharsets.US_ASCII));
+      byte[] expected = "VERSION ".getBytes(StandardCharsets.US_ASCII);
+      java.io.InputStream in = socket.getInputStream();
+      for (byte b : expected) {
+        if (in.read() != b) {
+          return false;
+        }
+      }
+      return true;
+    } catch (IOException e) {
+      return false;
     }
   }
 
@@ -1153,7 +1226,11 @@ public final class MemcachedCache implements Cache {
       return this;
     }
 
-    /** How often xmemcached tries to reconnect to a lost server (default 500 ms). */
+    /**
+     * How often this client tries to reconnect to a lost server (default 500 ms): it asks the
+     * server for its {@code version} on a connection of its own, and hands the server back to
+     * xmemcached only once it answers.
+     */
     public Builder reconnectInterval(Duration interval) {
       this.reconnectInterval =
           checkRange("reconnectInterval", interval, Duration.ofMillis(50), Duration.ofMinutes(1));

@@ -50,6 +50,7 @@ public final class Node {
   public volatile long suspectSinceMillis;
   public volatile long firstFailureNanos;
   public volatile long reconciledAtMillis;
+  public volatile long lastReconnectNanos;
   public volatile int lastReconcileDeleted;
 
   /** The state last written to the log; see {@link #report}. */
