@@ -294,7 +294,7 @@ public final class MemcachedCache implements Cache {
     Node node = nodeOf(wire);
     long deadline = System.nanoTime() + timeout.toNanos();
     long timeoutMillis = timeout.toMillis();
-    while (node.dirty(wire)) {
+    while (node.isDirty(wire)) {
       // A node that turned suspect just now may be a stall that is about to be reconciled; one
       // that has been suspect for longer than the wait is an outage, and waiting only delays.
       boolean outage = node.suspect && clock.millis() - node.suspectSinceMillis > timeoutMillis;

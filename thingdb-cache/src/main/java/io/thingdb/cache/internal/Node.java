@@ -9,7 +9,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * One memcached server as the client sees it: its connection, whether it is trusted, and the keys
- * whose last write it may not have received. Thread-safe: fields are volatile or concurrent.
+ * whose last write it may not have received. Thread-safe: fields are volatile or concurrent, and
+ * the dirty-key hand-off, the flush state and the logged state are changed under the node's
+ * monitor.
  *
  * <p>A node is <em>suspect</em> after repeated failures or a disconnect. A suspect node gets no
  * traffic except the reconciler's probe: reads of its keys are misses, writes to it are recorded as
@@ -133,7 +135,7 @@ public final class Node {
   }
 
   /** True if {@code wireKey} awaits reconciliation (marked dirty, or a flush is pending). */
-  public boolean dirty(String wireKey) {
+  public boolean isDirty(String wireKey) {
     return flushNeeded || dirty.containsKey(wireKey);
   }
 
