@@ -101,8 +101,9 @@ import org.slf4j.LoggerFactory;
  * <h2>Threads and lifecycle</h2>
  *
  * Thread-safe. The client owns xmemcached's connections and threads, one maintenance thread (probes
- * and reconciliation) and a small pool for multi-gets spanning several servers. {@link #close()}
- * stops them all and is idempotent; any other call afterwards throws {@link IllegalStateException}.
+ * and reconciliation) and a small pool for multi-gets spanning several servers and for reconnect
+ * attempts. {@link #close()} stops them all and is idempotent; any other call afterwards throws
+ * {@link IllegalStateException}.
  */
 public final class MemcachedCache implements Cache {
   private static final Logger log = LoggerFactory.getLogger(MemcachedCache.class);
@@ -985,14 +986,27 @@ public final class MemcachedCache implements Cache {
     if (node.lastReconnectNanos != 0 && now - node.lastReconnectNanos < reconnectIntervalNanos) {
       return;
     }
-    node.lastReconnectNanos = now;
-    if (!answersVersion(node.address)) {
+    if (!node.reconnecting.compareAndSet(false, true)) {
       return;
     }
+    node.lastReconnectNanos = now;
+    // Off the maintenance thread: a host that drops SYNs holds the attempt for connectTimeout,
+    // which would delay the probes and reconciles of every other server.
     try {
-      client.addServer(node.address);
-    } catch (IOException e) {
-      log.debug("reconnecting to memcached server {} failed; will retry", node.name, e);
+      fanout.execute(
+          () -> {
+            try {
+              if (!closed && node.session == null && answersVersion(node.address)) {
+                client.addServer(node.address);
+              }
+            } catch (IOException | RuntimeException e) {
+              log.debug("reconnecting to memcached server {} failed; will retry", node.name, e);
+            } finally {
+              node.reconnecting.set(false);
+            }
+          });
+    } catch (java.util.concurrent.RejectedExecutionException e) {
+      node.reconnecting.set(false); // closed
     }
   }
 

@@ -5,6 +5,7 @@ import java.net.InetSocketAddress;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -53,6 +54,10 @@ public final class Node {
   public volatile long firstFailureNanos;
   public volatile long reconciledAtMillis;
   public volatile long lastReconnectNanos;
+
+  /** A reconnect attempt is in flight. */
+  public final AtomicBoolean reconnecting = new AtomicBoolean();
+
   public volatile int lastReconcileDeleted;
 
   /** The state last written to the log; see {@link #report}. */
