@@ -11,6 +11,7 @@ import io.thingdb.cache.internal.RingLocator;
 import io.thingdb.cache.internal.ServerSettings;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -77,11 +78,34 @@ import org.slf4j.LoggerFactory;
  * plus the time to send the deletes (about 1 ms per 1,000 keys on a LAN). A writer that crashes
  * before reconciling loses its dirty set; thingdb-core's durable outbox covers that case.
  *
+ * <h2>Logging</h2>
+ *
+ * An expected fault costs one line per change of a server's state, on logger {@code
+ * io.thingdb.cache.MemcachedCache}, however many operations fail meanwhile: WARN {@code memcached
+ * server H:P is suspect (why)} (operations failing, connection up), WARN {@code ... is down
+ * (connection lost)}, INFO {@code ... is back after N ms} (answering again) and INFO {@code ...
+ * reconciled: deleted K unconfirmed keys} (trusted again). Single failed operations are DEBUG.
+ *
+ * <p>xmemcached logs through slf4j under its own names, and a library cannot set another library's
+ * levels through slf4j. This client therefore keeps xmemcached off its noisy paths: it reconnects a
+ * lost server itself, and only once the server answers {@code version} on a connection of its own,
+ * so xmemcached never retries a dead server (its own healing logs each refused attempt at ERROR
+ * with two stack traces, about three lines a second per dead server). What remains is one ERROR
+ * with a stack trace when a connection is reset under operations in flight (logger {@code
+ * net.rubyeye.xmemcached.impl.MemcachedHandler}, "XMemcached network layout exception"), and INFO
+ * lines of connects. To silence or restore them, configure these loggers in the application's slf4j
+ * backend: {@code net.rubyeye.xmemcached}, {@code com.google.code.yanf4j} and {@code remoting}
+ * (xmemcached's reactor). For example {@code <logger
+ * name="net.rubyeye.xmemcached.impl.MemcachedHandler" level="OFF"/>} in logback, or {@code
+ * org.slf4j.simpleLogger.log.net.rubyeye.xmemcached=warn} for slf4j-simple; set them to DEBUG to
+ * see everything xmemcached reports.
+ *
  * <h2>Threads and lifecycle</h2>
  *
  * Thread-safe. The client owns xmemcached's connections and threads, one maintenance thread (probes
- * and reconciliation) and a small pool for multi-gets spanning several servers. {@link #close()}
- * stops them all and is idempotent; any other call afterwards throws {@link IllegalStateException}.
+ * and reconciliation) and a small pool for multi-gets spanning several servers and for reconnect
+ * attempts. {@link #close()} stops them all and is idempotent; any other call afterwards throws
+ * {@link IllegalStateException}.
  */
 public final class MemcachedCache implements Cache {
   private static final Logger log = LoggerFactory.getLogger(MemcachedCache.class);
@@ -98,11 +122,33 @@ public final class MemcachedCache implements Cache {
   private final int suspectAfter;
   private final int maxPending;
   private final int itemSizeMax;
+  private final int connectTimeoutMillis;
+  private final long reconnectIntervalNanos;
   private final ScheduledExecutorService maintenance;
   private final ExecutorService fanout;
   private final AtomicBoolean reconcileQueued = new AtomicBoolean();
   private final String name;
   private volatile boolean closed;
+
+  /** Where a test may interleave with reconciliation ({@link #seam}). */
+  enum ReconcileStep {
+    /** The server has run a flush; the client has not yet recorded it. */
+    FLUSHED,
+    /** The server has run a batch of deletes; the client has not yet forgotten those keys. */
+    DELETED
+  }
+
+  /** A test seam: called on the maintenance thread at each {@link ReconcileStep}. */
+  @FunctionalInterface
+  interface ReconcileSeam {
+    void reached(ReconcileStep step, String server);
+  }
+
+  /**
+   * Package-private test seam (a no-op in production): lets a concurrency test run writers at
+   * exactly the points where a mark could be lost, which a natural race hits too rarely to test.
+   */
+  volatile ReconcileSeam seam = (step, server) -> {};
 
   private MemcachedCache(Builder b) throws IOException {
     this.name = "thingdb-memcached-" + INSTANCES.incrementAndGet();
@@ -114,6 +160,8 @@ public final class MemcachedCache implements Cache {
     this.suspectAfter = b.suspectAfter;
     this.maxPending = b.maxPendingInvalidations;
     this.itemSizeMax = b.itemSizeMax;
+    this.connectTimeoutMillis = (int) b.connectTimeout.toMillis();
+    this.reconnectIntervalNanos = b.reconnectInterval.toNanos();
 
     List<Node> list = new ArrayList<>();
     List<InetSocketAddress> addresses = new ArrayList<>();
@@ -153,8 +201,9 @@ public final class MemcachedCache implements Cache {
     xb.setConnectTimeout(b.connectTimeout.toMillis());
     xb.setOpTimeout(Math.max(1, b.readDeadline.toMillis()));
     xb.setFailureMode(false);
-    xb.setEnableHealSession(true);
-    xb.setHealSessionInterval(b.reconnectInterval.toMillis());
+    // We reconnect lost servers ourselves (reconnect()): xmemcached's own healing retries a
+    // dead server blindly and logs every refused attempt at ERROR with two stack traces.
+    xb.setEnableHealSession(false);
     xb.setSanitizeKeys(false);
     // No default transcoder override: xmemcached's incr-with-initial stores its initial value as a
     // String through the default transcoder. Every byte[] call passes BytesTranscoder explicitly.
@@ -174,6 +223,11 @@ public final class MemcachedCache implements Cache {
       throw e;
     }
     this.client = built;
+    for (Node n : nodes) {
+      if (n.session == null) {
+        markDown(n); // not reachable at start: reconnect() brings it in once it answers
+      }
+    }
     long probeMillis = b.probeInterval.toMillis();
     maintenance.scheduleWithFixedDelay(
         this::maintain, probeMillis, probeMillis, TimeUnit.MILLISECONDS);
@@ -246,7 +300,7 @@ public final class MemcachedCache implements Cache {
     Node node = nodeOf(wire);
     long deadline = System.nanoTime() + timeout.toNanos();
     long timeoutMillis = timeout.toMillis();
-    while (node.flushNeeded || node.dirty.contains(wire)) {
+    while (node.isDirty(wire)) {
       // A node that turned suspect just now may be a stall that is about to be reconciled; one
       // that has been suspect for longer than the wait is an outage, and waiting only delays.
       boolean outage = node.suspect && clock.millis() - node.suspectSinceMillis > timeoutMillis;
@@ -817,32 +871,47 @@ public final class MemcachedCache implements Cache {
   }
 
   private void markSuspect(Node node, String why) {
-    if (!node.suspect && !closed) {
-      node.suspectSinceMillis = clock.millis();
-      node.suspect = true;
+    if (closed) {
+      return;
+    }
+    distrust(node);
+    if (node.report(Node.Reported.SUSPECT)) {
       log.warn(
           "memcached server {} is suspect ({}); its keys are misses until it answers and is reconciled",
           node.name,
           why);
+    }
+  }
+
+  private void markDown(Node node) {
+    if (closed) {
+      return;
+    }
+    distrust(node);
+    if (node.report(Node.Reported.DOWN)) {
+      log.warn(
+          "memcached server {} is down (connection lost); its keys are misses until it is back and"
+              + " reconciled",
+          node.name);
+    }
+  }
+
+  private void distrust(Node node) {
+    if (!node.suspect) {
+      node.suspectSinceMillis = clock.millis();
+      node.suspect = true;
       requestReconcile(); // probe at once rather than at the next tick
     }
   }
 
   private void markDirty(Node node, String wire) {
     node.counters.unconfirmedWrites.increment();
-    if (!node.flushNeeded) {
-      if (node.dirty.size() >= maxPending) {
-        node.flushNeeded = true;
-        node.dirty.clear();
-        log.warn(
-            "memcached server {}: more than {} unconfirmed writes; it will be flushed when it returns",
-            node.name,
-            maxPending);
-      } else {
-        node.dirty.add(wire);
-      }
+    if (node.markDirty(wire, maxPending) == Node.Mark.OVERFLOWED) {
+      log.warn(
+          "memcached server {}: more than {} unconfirmed writes; it will be flushed when it returns",
+          node.name,
+          maxPending);
     }
-    node.hasDirty = true;
     requestReconcile();
   }
 
@@ -864,7 +933,7 @@ public final class MemcachedCache implements Cache {
         return;
       }
       try {
-        if (node.suspect || node.hasDirty) {
+        if (node.suspect || node.hasDirty()) {
           reconcile(node);
         }
       } catch (RuntimeException e) {
@@ -877,55 +946,128 @@ public final class MemcachedCache implements Cache {
     long timeout = Math.max(writeTimeoutMillis, TimeUnit.NANOSECONDS.toMillis(readDeadlineNanos));
     try {
       if (node.session == null) {
-        return; // disconnected: xmemcached is reconnecting; nothing can be sent yet
+        reconnect(node); // nothing can be sent before
+        return;
       }
       if (node.suspect) {
         client.get(node.probeKey, timeout, BytesTranscoder.INSTANCE);
+        if (node.report(Node.Reported.BACK)) {
+          log.info(
+              "memcached server {} is back after {} ms; reconciling {} unconfirmed keys{}",
+              node.name,
+              clock.millis() - node.suspectSinceMillis,
+              node.pendingInvalidations(),
+              node.flushNeeded() ? " and flushing it" : "");
+        }
       }
       long started = System.nanoTime();
       int deleted = 0;
-      if (node.flushNeeded) {
+      // Marks made while this runs survive it: a flush drops only the marks made before it was
+      // sent, a delete forgets a key only if it was not marked again after the delete was sent.
+      // Otherwise a write skipped at that moment would be forgotten, and a value older than it
+      // (put there meanwhile by another client's fill) would survive the reconcile.
+      if (node.beginFlush()) {
         client.flushAll(node.address, timeout);
-        node.flushNeeded = false;
-        node.dirty.clear();
+        seam.reached(ReconcileStep.FLUSHED, node.name);
+        node.flushDone();
       }
-      while (!node.dirty.isEmpty()) {
-        List<String> batch = new ArrayList<>(node.dirty);
+      Map<String, Long> batch;
+      while (!(batch = node.dirtyKeys()).isEmpty()) {
         // Pipelined without replies, then one synchronous round trip: memcached answers commands
         // on a connection in order, so when the probe returns every delete before it has run.
-        for (String wire : batch) {
+        for (String wire : batch.keySet()) {
           client.deleteWithNoReply(wire);
         }
         client.get(node.probeKey, timeout, BytesTranscoder.INSTANCE);
-        batch.forEach(node.dirty::remove);
+        seam.reached(ReconcileStep.DELETED, node.name);
+        node.confirmDeleted(batch);
         deleted += batch.size();
+        if (node.flushNeeded()) {
+          break; // too many new marks meanwhile: flush first
+        }
       }
-      node.hasDirty = false;
-      // A write that failed after the loop saw the set empty re-marks hasDirty and re-queues us.
-      if (!node.dirty.isEmpty() || node.flushNeeded) {
-        node.hasDirty = true;
-        requestReconcile();
+      if (!node.finishReconcile()) {
+        requestReconcile(); // marked again meanwhile, or a flush is due
         return;
       }
       node.consecutiveFailures.set(0);
       boolean wasSuspect = node.suspect;
       node.lastReconcileDeleted = deleted;
       node.reconciledAtMillis = clock.millis();
-      node.suspect = false;
-      if (wasSuspect || deleted > 0) {
-        log.info(
-            "memcached server {} reconciled: deleted {} unconfirmed keys in {} ms{}",
-            node.name,
-            deleted,
-            TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started),
-            wasSuspect
-                ? " after " + (clock.millis() - node.suspectSinceMillis) + " ms suspect"
-                : "");
+      // A reconcile after a stalled write on a trusted server is no change of state: DEBUG.
+      // Logged before the server is trusted, so whoever sees it trusted finds the line written.
+      boolean changed = wasSuspect && node.report(Node.Reported.TRUSTED);
+      if (changed || (deleted > 0 && log.isDebugEnabled())) {
+        String line = "memcached server {} reconciled: deleted {} unconfirmed keys in {} ms{}";
+        Object[] args = {
+          node.name,
+          deleted,
+          TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started),
+          wasSuspect ? " after " + (clock.millis() - node.suspectSinceMillis) + " ms suspect" : ""
+        };
+        if (changed) {
+          log.info(line, args);
+        } else {
+          log.debug(line, args);
+        }
       }
+      node.suspect = false;
     } catch (TimeoutException | MemcachedException e) {
       markSuspect(node, "reconciliation failed: " + e);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+    }
+  }
+
+  /**
+   * Connects xmemcached to a lost server again once the server answers {@code version} on a
+   * connection of our own, tried at most every {@link Builder#reconnectInterval}. Asking first
+   * keeps a dead server's refused connects out of xmemcached, which would log each at ERROR.
+   */
+  private void reconnect(Node node) {
+    long now = System.nanoTime();
+    if (node.lastReconnectNanos != 0 && now - node.lastReconnectNanos < reconnectIntervalNanos) {
+      return;
+    }
+    if (!node.reconnecting.compareAndSet(false, true)) {
+      return;
+    }
+    node.lastReconnectNanos = now;
+    // Off the maintenance thread: a host that drops SYNs holds the attempt for connectTimeout,
+    // which would delay the probes and reconciles of every other server.
+    try {
+      fanout.execute(
+          () -> {
+            try {
+              if (!closed && node.session == null && answersVersion(node.address)) {
+                client.addServer(node.address);
+              }
+            } catch (IOException | RuntimeException e) {
+              log.debug("reconnecting to memcached server {} failed; will retry", node.name, e);
+            } finally {
+              node.reconnecting.set(false);
+            }
+          });
+    } catch (java.util.concurrent.RejectedExecutionException e) {
+      node.reconnecting.set(false); // closed
+    }
+  }
+
+  private boolean answersVersion(InetSocketAddress address) {
+    try (java.net.Socket socket = new java.net.Socket()) {
+      socket.connect(address, connectTimeoutMillis);
+      socket.setSoTimeout(connectTimeoutMillis);
+      socket.getOutputStream().write("version\r\n".getBytes(StandardCharsets.US_ASCII));
+      byte[] expected = "VERSION ".getBytes(StandardCharsets.US_ASCII);
+      java.io.InputStream in = socket.getInputStream();
+      for (byte b : expected) {
+        if (in.read() != b) {
+          return false;
+        }
+      }
+      return true;
+    } catch (IOException e) {
+      return false;
     }
   }
 
@@ -945,7 +1087,7 @@ public final class MemcachedCache implements Cache {
     public void onDisconnected(MemcachedClient c, InetSocketAddress address) {
       Node n = locator.nodeFor(address);
       if (n != null) {
-        markSuspect(n, "connection lost");
+        markDown(n);
       }
     }
 
@@ -1004,18 +1146,17 @@ public final class MemcachedCache implements Cache {
   }
 
   private static ServerStatus statusOf(Node n) {
-    int pending = n.dirty.size();
+    int pending = n.pendingInvalidations();
+    boolean flush = n.flushNeeded();
     State state =
-        n.suspect
-            ? State.SUSPECT
-            : (pending > 0 || n.flushNeeded ? State.RECONCILING : State.HEALTHY);
+        n.suspect ? State.SUSPECT : (pending > 0 || flush ? State.RECONCILING : State.HEALTHY);
     long at = n.reconciledAtMillis;
     return new ServerStatus(
         n.name,
         state,
         n.session != null,
         pending,
-        n.flushNeeded,
+        flush,
         at == 0 ? null : Instant.ofEpochMilli(at));
   }
 
@@ -1057,12 +1198,13 @@ public final class MemcachedCache implements Cache {
       log.warn("closing the memcached client {} failed", name, e);
     }
     for (Node n : nodes) {
-      if (!n.dirty.isEmpty() || n.flushNeeded) {
+      int pending = n.pendingInvalidations();
+      if (pending > 0 || n.flushNeeded()) {
         log.warn(
             "memcached client closed with {} unconfirmed keys on {}{}: they may hold stale values",
-            n.dirty.size(),
+            pending,
             n.name,
-            n.flushNeeded ? " (and a pending flush)" : "");
+            n.flushNeeded() ? " (and a pending flush)" : "");
       }
     }
   }
@@ -1141,7 +1283,11 @@ public final class MemcachedCache implements Cache {
       return this;
     }
 
-    /** How often xmemcached tries to reconnect to a lost server (default 500 ms). */
+    /**
+     * How often this client tries to reconnect to a lost server (default 500 ms): it asks the
+     * server for its {@code version} on a connection of its own, and hands the server back to
+     * xmemcached only once it answers.
+     */
     public Builder reconnectInterval(Duration interval) {
       this.reconnectInterval =
           checkRange("reconnectInterval", interval, Duration.ofMillis(50), Duration.ofMinutes(1));

@@ -58,6 +58,16 @@ public final class VersionedCache implements AutoCloseable {
   private static final AtomicInteger INSTANCES = new AtomicInteger();
   private static final String LEASE_PREFIX = "thingdb-lease:";
 
+  /**
+   * What a released lease holds until it expires: a lease is released by compare-and-set to this
+   * marker, never deleted, so a release after the lease expired and was taken by another client
+   * fails instead of removing the new holder's lease. The next loader takes the marker by
+   * compare-and-set; it only has to outlive that swap, so it may vanish early.
+   */
+  private static final byte[] RELEASED_LEASE = {'R'};
+
+  private static final Duration RELEASED_LEASE_TTL = Duration.ofSeconds(1);
+
   /** What a {@link #publish}, {@link #fill} or {@link #invalidate} did. */
   public enum Result {
     /** The value (or tombstone) is now in the cache. */
@@ -797,11 +807,16 @@ public final class VersionedCache implements AutoCloseable {
   /** Takes the cluster-wide lease; returns its token, "" if the cache could not answer, or null. */
   private String acquireLease(String key) {
     String token = Long.toHexString(random.nextLong()) + Long.toHexString(random.nextLong());
-    Cache.Outcome o =
-        cache.add(
-            LEASE_PREFIX + key,
-            token.getBytes(java.nio.charset.StandardCharsets.US_ASCII),
-            leaseTtl);
+    byte[] value = token.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    Cache.Outcome o = cache.add(LEASE_PREFIX + key, value, leaseTtl);
+    if (o == Cache.Outcome.NOT_APPLIED) {
+      // Held, or released and not yet expired: a released lease is free to take by cas.
+      CasValue held = cache.gets(LEASE_PREFIX + key);
+      if (held == null || !Arrays.equals(held.value(), RELEASED_LEASE)) {
+        return null;
+      }
+      o = cache.compareAndSet(LEASE_PREFIX + key, held.cas(), value, leaseTtl);
+    }
     if (o == Cache.Outcome.APPLIED) {
       return token;
     }
@@ -809,6 +824,11 @@ public final class VersionedCache implements AutoCloseable {
     return o == Cache.Outcome.UNCONFIRMED ? "" : null;
   }
 
+  /**
+   * Releases this caller's lease, and only it: by compare-and-set against the lease read here, so
+   * if the lease expired (a load longer than the lease TTL) and another client took it, the swap
+   * fails and the new holder keeps its lease. A delete could not tell the two apart.
+   */
   private void releaseLease(String key, String token) {
     if (token == null || token.isEmpty()) {
       return;
@@ -816,9 +836,7 @@ public final class VersionedCache implements AutoCloseable {
     CasValue held = cache.gets(LEASE_PREFIX + key);
     if (held != null
         && token.equals(new String(held.value(), java.nio.charset.StandardCharsets.US_ASCII))) {
-      // A gets/delete pair: if our lease expired in between (a load longer than the lease TTL),
-      // this may delete the next holder's lease and let one extra load through; harmless here.
-      cache.delete(LEASE_PREFIX + key);
+      cache.compareAndSet(LEASE_PREFIX + key, held.cas(), RELEASED_LEASE, RELEASED_LEASE_TTL);
     }
   }
 
