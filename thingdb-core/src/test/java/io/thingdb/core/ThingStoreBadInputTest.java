@@ -507,6 +507,42 @@ class ThingStoreBadInputTest {
         .hasSize(1);
   }
 
+  /**
+   * A Java string with half of a surrogate pair is not Unicode text: UTF-8 cannot encode it, so the
+   * driver would store a replacement character instead, silently changing the value.
+   */
+  @Test
+  void stringsWithUnpairedSurrogatesAreRejectedNamingThePropAndNothingIsWritten() {
+    for (String bad : List.of("\uD83D", "tail \uDE00", "swapped \uDE00\uD83D", "😀".substring(1))) {
+      rejected(
+          () -> db.create(db.newThing(LINK).set(TITLE, bad)),
+          IllegalArgumentException.class,
+          "'title'",
+          "unpaired surrogate");
+      rejected(
+          () -> db.update(witness.edit().set(TITLE, bad)),
+          IllegalArgumentException.class,
+          "'title'",
+          "unpaired surrogate");
+    }
+    rejected(
+        () -> Prop.string("ti\uD83Dtle", ""),
+        IllegalArgumentException.class,
+        "prop name",
+        "unpaired surrogate");
+    rejected(
+        () -> Prop.string("title", "\uDE00"),
+        IllegalArgumentException.class,
+        "'title'",
+        "unpaired surrogate");
+    RelationType tag = RelationType.named("tag").between(LINK, LINK).build();
+    rejected(
+        () -> Relation.checkName(tag, "\uD83D"),
+        IllegalArgumentException.class,
+        "unpaired surrogate");
+    assertThat(Prop.string("title", "😀").defaultValue()).isEqualTo("😀");
+  }
+
   // ------------------------------------------------------------------ schema
 
   @Test
