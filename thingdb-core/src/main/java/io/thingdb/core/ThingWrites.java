@@ -436,9 +436,9 @@ final class ThingWrites {
             "increment " + column + " of " + t + " " + id,
             () -> {
               Connection c = h.db.database.primary().getConnection();
-              CountsCommitted updated;
+              List<CountsCommitted> rows;
               try {
-                List<CountsCommitted> rows =
+                rows =
                     io.sql()
                         .query(
                             c,
@@ -449,20 +449,6 @@ final class ThingWrites {
                                         rs.getLong(1), rs.getInt(2), rs.getInt(3), rs.getLong(4)),
                                     rs.getLong(5)),
                             params);
-                if (rows.isEmpty()) {
-                  // Nothing was updated (autocommit: nothing to roll back). Say why.
-                  int[] now = currentCounts(io, c, h, id, false);
-                  if (now == null) {
-                    throw new NotFoundException("no " + t + " with id " + id);
-                  }
-                  throw countsOutOfRange(
-                      h,
-                      id,
-                      counter == ThingDb.Counter.UPS ? delta : 0,
-                      counter == ThingDb.Counter.DOWNS ? delta : 0,
-                      now);
-                }
-                updated = rows.get(0);
               } catch (SQLException | RuntimeException e) {
                 try {
                   c.close();
@@ -486,9 +472,25 @@ final class ThingWrites {
                 }
                 throw e;
               }
+              if (rows.isEmpty()) {
+                // The statement changed nothing, so a failure of this read may be retried like
+                // any other: say whether the thing is missing or the count would leave its range.
+                try (Connection reading = c) {
+                  int[] now = currentCounts(io, reading, h, id, false);
+                  if (now == null) {
+                    throw new NotFoundException("no " + t + " with id " + id);
+                  }
+                  throw countsOutOfRange(
+                      h,
+                      id,
+                      counter == ThingDb.Counter.UPS ? delta : 0,
+                      counter == ThingDb.Counter.DOWNS ? delta : 0,
+                      now);
+                }
+              }
+              CountsCommitted updated = rows.get(0);
               // Committed. Nothing from here on may throw SQLException: Retry would apply the
-              // increment
-              // again (a connection lost right after the statement counted a vote twice).
+              // increment again (a connection lost right after the statement counted a vote twice).
               io.recordPosition(h.db, session, c);
               try {
                 c.close();

@@ -713,7 +713,7 @@ public final class WriteTransaction {
 
   /** Before COMMIT: sends what is still queued (nothing, if the work asked for a rollback). */
   void finish() {
-    if (refused != null) {
+    if (refused != null && !rollbackOnly) {
       throw new OutOfRangeException(
           describe()
               + ": the work went on after a refused counts change (it caught the exception);"
