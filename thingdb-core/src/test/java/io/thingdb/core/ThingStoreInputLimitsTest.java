@@ -27,6 +27,7 @@ import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -282,16 +283,32 @@ class ThingStoreInputLimitsTest {
         BufferedReader out =
             new BufferedReader(
                 new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8));
-        assertThat(out.readLine()).as("the child's first line").isEqualTo("ready");
+        // The child's output is read on a thread of its own, so that a child that hangs fails the
+        // test at a deadline instead of blocking it.
+        LinkedBlockingQueue<String> lines = new LinkedBlockingQueue<>();
+        Thread reader =
+            new Thread(
+                () -> {
+                  try {
+                    for (String line = out.readLine(); line != null; line = out.readLine()) {
+                      lines.add(line);
+                    }
+                  } catch (IOException e) {
+                    lines.add("(reading the child's output failed: " + e + ")");
+                  }
+                },
+                "registrar-output-" + round);
+        reader.start();
+        assertThat(lines.poll(60, TimeUnit.SECONDS))
+            .as("the child's first line within 60 s; its log: %s", readLog(log))
+            .isEqualTo("ready");
         Writer in = new OutputStreamWriter(child.getOutputStream(), StandardCharsets.UTF_8);
         in.write("go\n");
         in.flush();
         List<String> mine = SchemaRegistrar.register(url);
-        List<String> theirs = new ArrayList<>();
-        for (String line = out.readLine(); line != null; line = out.readLine()) {
-          theirs.add(line);
-        }
-        assertThat(child.waitFor(60, TimeUnit.SECONDS)).as("the child exited").isTrue();
+        assertThat(child.waitFor(60, TimeUnit.SECONDS)).as("the child exited within 60 s").isTrue();
+        reader.join(10_000);
+        List<String> theirs = new ArrayList<>(lines);
         assertThat(child.exitValue())
             .as("child exit code; its output: %s; its log: %s", theirs, readLog(log))
             .isZero();
