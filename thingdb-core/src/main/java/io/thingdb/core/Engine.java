@@ -139,7 +139,9 @@ final class Engine implements AutoCloseable {
 
   /**
    * Creates things: per type, one statement draws the ids, one inserts the thing rows and one the
-   * data rows, whatever the count. Things of types on different databases commit separately.
+   * data rows per chunk ({@link ThingWrites#insert}). Things of types on different databases commit
+   * separately, in one transaction per database; a failure after one of them committed is a {@link
+   * PartialCommitException}.
    */
   List<Thing> createAll(Session session, List<NewThing> things) {
     checkOpen();
@@ -155,23 +157,33 @@ final class Engine implements AutoCloseable {
           .add(i);
     }
     Thing[] out = new Thing[things.size()];
+    List<DbHandle> committed = new ArrayList<>();
     for (Map.Entry<DbHandle, Map<TypeHandle, List<Integer>>> d : byDb.entrySet()) {
       Map<TypeHandle, List<Integer>> byType = d.getValue();
-      Map<TypeHandle, List<Thing>> createdByType =
-          writeTx(
-              d.getKey(),
-              session,
-              c -> {
-                Map<TypeHandle, List<Thing>> done = new LinkedHashMap<>();
-                for (Map.Entry<TypeHandle, List<Integer>> e : byType.entrySet()) {
-                  List<NewThing> batch = new ArrayList<>();
-                  for (int i : e.getValue()) {
-                    batch.add(things.get(i));
+      Map<TypeHandle, List<Thing>> createdByType;
+      try {
+        createdByType =
+            writeTx(
+                d.getKey(),
+                session,
+                c -> {
+                  Map<TypeHandle, List<Thing>> done = new LinkedHashMap<>();
+                  for (Map.Entry<TypeHandle, List<Integer>> e : byType.entrySet()) {
+                    List<NewThing> batch = new ArrayList<>();
+                    for (int i : e.getValue()) {
+                      batch.add(things.get(i));
+                    }
+                    done.put(e.getKey(), ThingWrites.insert(io, c, e.getKey(), batch));
                   }
-                  done.put(e.getKey(), ThingWrites.insert(io, c, e.getKey(), batch));
-                }
-                return done;
-              });
+                  return done;
+                });
+      } catch (RuntimeException e) {
+        if (committed.isEmpty()) {
+          throw e; // nothing committed anywhere: the failure says it all
+        }
+        throw partialCommit(things, out, byDb, committed, d.getKey(), e);
+      }
+      committed.add(d.getKey());
       for (Map.Entry<TypeHandle, List<Integer>> e : byType.entrySet()) {
         TypeHandle h = e.getKey();
         List<Thing> created = createdByType.get(h);
@@ -183,6 +195,50 @@ final class Engine implements AutoCloseable {
       }
     }
     return List.of(out);
+  }
+
+  /**
+   * What a {@link #createAll} over several databases reports when database {@code failed} failed
+   * after the {@code committed} ones had committed: the committed things per database, and the
+   * input things that are certainly not created (the failed database's when it rolled back, and
+   * those of the databases not attempted) or in doubt (the failed database's when the connection
+   * was lost during COMMIT).
+   */
+  private static PartialCommitException partialCommit(
+      List<NewThing> things,
+      Thing[] out,
+      Map<DbHandle, Map<TypeHandle, List<Integer>>> byDb,
+      List<DbHandle> committed,
+      DbHandle failed,
+      RuntimeException cause) {
+    boolean unknown = cause instanceof OutcomeUnknownException;
+    Map<String, List<Thing>> created = new LinkedHashMap<>();
+    List<Integer> notCommitted = new ArrayList<>();
+    List<Integer> inDoubt = new ArrayList<>();
+    for (Map.Entry<DbHandle, Map<TypeHandle, List<Integer>>> d : byDb.entrySet()) {
+      List<Integer> indices = new ArrayList<>();
+      d.getValue().values().forEach(indices::addAll);
+      java.util.Collections.sort(indices);
+      if (committed.contains(d.getKey())) {
+        List<Thing> onDb = new ArrayList<>(indices.size());
+        for (int i : indices) {
+          onDb.add(out[i]);
+        }
+        created.put(d.getKey().name, onDb);
+      } else if (d.getKey() == failed && unknown) {
+        inDoubt.addAll(indices);
+      } else {
+        notCommitted.addAll(indices);
+      }
+    }
+    java.util.Collections.sort(notCommitted);
+    return new PartialCommitException(
+        created,
+        failed.name,
+        unknown,
+        notCommitted.stream().map(things::get).toList(),
+        inDoubt.stream().map(things::get).toList(),
+        cause);
   }
 
   /**
@@ -576,6 +632,16 @@ final class Engine implements AutoCloseable {
               + " is "
               + prop.kind()
               + "; only LONG and DOUBLE props can be incremented");
+    }
+    if (delta instanceof Double d && !Double.isFinite(d)) {
+      throw new IllegalArgumentException(
+          "prop '"
+              + prop.name()
+              + "' of type "
+              + type.name()
+              + ": the delta must be finite: "
+              + d
+              + "; nothing was written");
     }
     ThingWrites.Committed done =
         writeTx(h.db, session, c -> ThingWrites.incrProp(io, c, h, id, prop, delta));

@@ -5,6 +5,7 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.regex.Pattern;
 
 /**
@@ -134,17 +135,39 @@ abstract sealed class EntityType permits ThingType, RelationType {
     final String noun;
     final String name;
     final Map<String, Prop<?>> props = new LinkedHashMap<>();
+    private final Set<String> reserved;
 
-    PropsBuilder(String noun, String name) {
+    PropsBuilder(String noun, String name, Set<String> reserved) {
       this.noun = noun;
       this.name = checkName(noun, name);
+      this.reserved = reserved;
     }
 
     abstract B self();
 
-    /** Adds a prop; names must be unique within the type. */
+    /**
+     * Adds a prop; names must be unique within the type and must not name a base column: {@code
+     * id}, {@code thing_id}, {@code ups}, {@code downs}, {@code deleted}, {@code spam}, {@code
+     * date} and {@code version} for a thing type; {@code id}, {@code rel_id}, {@code thing1_id},
+     * {@code thing2_id}, {@code name}, {@code date} and {@code version} for a relation type.
+     *
+     * @throws IllegalArgumentException naming the prop if its name is taken or reserved
+     */
     public B prop(Prop<?> prop) {
       Objects.requireNonNull(prop, () -> noun + " " + name + ": prop must not be null");
+      if (reserved.contains(prop.name())) {
+        throw new IllegalArgumentException(
+            noun
+                + " "
+                + name
+                + ": prop name '"
+                + prop.name()
+                + "' is reserved: it names a base column of every "
+                + (noun.equals("type") ? "thing" : "relation")
+                + " (reserved: "
+                + reserved
+                + "); rename the prop");
+      }
       if (props.putIfAbsent(prop.name(), prop) != null) {
         throw new IllegalArgumentException(
             noun + " " + name + " declares prop '" + prop.name() + "' twice");

@@ -7,7 +7,8 @@ import java.util.Objects;
 /**
  * A typed property key of a thing or relation type, with its kind and default. A thing stores a row
  * for a prop only when its value differs from the default, so adding a prop to a type needs no DDL.
- * Prop names are data, not SQL: any non-empty string of at most 200 characters without NUL works.
+ * Prop names are data, not SQL: any non-empty string of at most 200 characters without NUL or
+ * unpaired surrogates works. String values must not contain NUL or unpaired surrogates either.
  * Immutable and thread-safe.
  *
  * @param <T> the Java type of the value
@@ -32,7 +33,49 @@ public final class Prop<T> {
       throw new IllegalArgumentException(
           "prop name must be 1 to 200 characters without NUL: '" + name.replace("\0", "\\0") + "'");
     }
+    int at = unpairedSurrogate(name);
+    if (at >= 0) {
+      throw new IllegalArgumentException(
+          "prop name has an unpaired surrogate at index "
+              + at
+              + " (half of a character outside the Basic Multilingual Plane; UTF-8 cannot store"
+              + " it): '"
+              + escape(name)
+              + "'");
+    }
     return name;
+  }
+
+  /**
+   * The index of the first char of {@code s} that is half of a surrogate pair without its other
+   * half, or -1: such a string is not Unicode text, and encoding it as UTF-8 (for PostgreSQL or the
+   * cache) would silently replace that char with '?'.
+   */
+  static int unpairedSurrogate(String s) {
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (Character.isHighSurrogate(c)
+          && i + 1 < s.length()
+          && Character.isLowSurrogate(s.charAt(i + 1))) {
+        i++;
+      } else if (Character.isSurrogate(c)) {
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  /** {@code s} with surrogates and NUL as Java escapes, cut to 100 chars, for messages. */
+  private static String escape(String s) {
+    StringBuilder out = new StringBuilder();
+    for (int i = 0; i < s.length() && out.length() < 100; i++) {
+      char c = s.charAt(i);
+      out.append(
+          Character.isSurrogate(c) || c == 0
+              ? String.format("\\u%04X", (int) c)
+              : String.valueOf(c));
+    }
+    return out.length() < 100 ? out.toString() : out + "...";
   }
 
   static Object checkValue(PropKind kind, String name, Object value) {
@@ -52,6 +95,20 @@ public final class Prop<T> {
           "prop '"
               + name
               + "': strings must not contain NUL characters (PostgreSQL text cannot store them)");
+    }
+    if (kind == PropKind.STRING) {
+      int at = unpairedSurrogate((String) value);
+      if (at >= 0) {
+        throw new IllegalArgumentException(
+            "prop '"
+                + name
+                + "': the string has an unpaired surrogate at index "
+                + at
+                + " (half of a character outside the Basic Multilingual Plane, e.g. from cutting"
+                + " an emoji in two); UTF-8 cannot store it: '"
+                + escape((String) value)
+                + "'");
+      }
     }
     if (kind == PropKind.DOUBLE && !Double.isFinite((Double) value)) {
       throw new IllegalArgumentException("prop '" + name + "': doubles must be finite: " + value);

@@ -117,6 +117,15 @@ public final class Relation extends Entity<RelationType> {
               + name.replace("\0", "\\0")
               + "'");
     }
+    int at = Prop.unpairedSurrogate(name);
+    if (at >= 0) {
+      throw new IllegalArgumentException(
+          "relation "
+              + type.name()
+              + ": name has an unpaired surrogate at index "
+              + at
+              + " (half of a character outside the Basic Multilingual Plane); UTF-8 cannot store it");
+    }
     return name;
   }
 }

@@ -1,7 +1,11 @@
 package io.thingdb.core;
 
+import java.util.Collections;
+import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 
 /**
  * A relation type declared in code: a name (which becomes the table names {@code rel_<name>} and
@@ -63,8 +67,18 @@ public final class RelationType extends EntityType {
     private ThingType thing1;
     private ThingType thing2;
 
+    /**
+     * The prop names no relation type may declare, in a stable order: the base columns every
+     * relation has ({@code rel_*} table columns, and {@code id}); see {@link
+     * ThingType.Builder#RESERVED} for why.
+     */
+    static final Set<String> RESERVED =
+        Collections.unmodifiableSet(
+            new LinkedHashSet<>(
+                List.of("id", "rel_id", "thing1_id", "thing2_id", "name", "date", "version")));
+
     private Builder(String name) {
-      super("relation type", name);
+      super("relation type", name, RESERVED);
     }
 
     @Override

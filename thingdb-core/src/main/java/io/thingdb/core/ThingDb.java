@@ -133,10 +133,18 @@ public final class ThingDb implements AutoCloseable {
 
   /**
    * Creates things: per type, one statement draws the ids, one inserts the thing rows and one the
-   * data rows, whatever the count. Things of types on different databases commit separately (use
-   * {@link #write} for writes that must commit together).
+   * data rows, for each chunk of at most 10,000 things (fewer when their props are large), so a
+   * batch of any size never becomes one giant statement. Things of types on one database commit
+   * together, in one transaction. Things of types on different databases commit separately, one
+   * database after the other (use {@link #write} for writes that must commit together).
    *
    * @return the things as created, in input order
+   * @throws PartialCommitException if the things of one database committed and a later database
+   *     failed: it says which things exist, which certainly do not, which are in doubt, and what a
+   *     retry must do
+   * @throws OutcomeUnknownException if the connection to the first database failed during COMMIT
+   *     (nothing of later databases was attempted)
+   * @throws ThingDbException if the first database fails (nothing was written)
    */
   public List<Thing> createAll(List<NewThing> things) {
     return engine.createAll(session, things);
@@ -239,6 +247,8 @@ public final class ThingDb implements AutoCloseable {
    * copy of the previous version, or else invalidated at the new version.
    *
    * @throws NotFoundException if there is no such thing
+   * @throws OutOfRangeException if the counter would go below 0 or above 2,147,483,647 (nothing is
+   *     written)
    * @throws OutcomeUnknownException if the connection failed while the statement ran
    */
   public Counts incr(ThingType type, long id, Counter counter, int delta) {
@@ -249,7 +259,10 @@ public final class ThingDb implements AutoCloseable {
    * Atomically adds {@code delta} to a long or double prop ({@code value = value + ?} in SQL,
    * starting from the default when the thing has no row for it).
    *
-   * @throws IllegalArgumentException if the prop is not LONG or DOUBLE
+   * @throws IllegalArgumentException if the prop is not LONG or DOUBLE, or a DOUBLE delta is not
+   *     finite
+   * @throws OutOfRangeException if the sum overflows the prop's kind (nothing is written)
+   * @throws NotFoundException if there is no such thing
    */
   public <T extends Number> Thing incr(ThingType type, long id, Prop<T> prop, T delta) {
     return engine.incr(session, type, id, prop, delta);

@@ -102,7 +102,12 @@ public final class ThingDbBuilder {
     return this;
   }
 
-  /** The clock for default creation dates and cache expiry (default system UTC). */
+  /**
+   * The clock for default creation dates and cache expiry (default system UTC). Versions never come
+   * from it (the database counts them), so a clock that steps back changes no ordering of versions
+   * and leaves no stale cache entry; a thing created after such a step is dated by the clock as it
+   * reads, earlier than things created before the step, and ThingDB does not correct it.
+   */
   public ThingDbBuilder clock(Clock clock) {
     this.clock = Objects.requireNonNull(clock, "clock must not be null");
     return this;

@@ -1,6 +1,10 @@
 package io.thingdb.core;
 
+import java.util.Collections;
+import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * A thing type declared in code: a name (which becomes the table names {@code thing_<name>} and
@@ -41,8 +45,20 @@ public final class ThingType extends EntityType {
    * {@link #build}. Not thread-safe.
    */
   public static final class Builder extends EntityType.PropsBuilder<Builder> {
+    /**
+     * The prop names no thing type may declare, in a stable order: the base columns every thing has
+     * ({@code thing_*} table columns, and {@code id}, which {@link Filter.Column#ID} and the
+     * thing's accessors call it). A prop of the same name would be stored apart from the column
+     * (props are data rows) and read back as something other than what the name says wherever
+     * columns and props meet: a filter, a listing, a JSON view of a thing.
+     */
+    static final Set<String> RESERVED =
+        Collections.unmodifiableSet(
+            new LinkedHashSet<>(
+                List.of("id", "thing_id", "ups", "downs", "deleted", "spam", "date", "version")));
+
     private Builder(String name) {
-      super("type", name);
+      super("type", name, RESERVED);
     }
 
     @Override

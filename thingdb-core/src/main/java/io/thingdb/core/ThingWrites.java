@@ -26,8 +26,61 @@ final class ThingWrites {
       ", o as (insert into thingdb_outbox (cache_key, version) select ?, version from u returning id)"
           + " select u.*, (select id from o) as outbox_id from u";
 
-  /** Per type: ids, thing rows and data rows in three statements whatever the count. */
+  /**
+   * The most things one insert statement takes. Each statement binds a fixed number of parameters
+   * (five arrays for the thing rows, four for the data rows), far below PostgreSQL's 65,535, but
+   * the arrays grow with the batch: pgjdbc renders each as one text literal and the server parses
+   * it whole, so 100,000 things in one statement would hold tens of megabytes per array on both
+   * sides in one uninterruptible statement. 10,000 keeps each array near a megabyte while a batch
+   * of 100,000 still costs only 30 statements.
+   */
+  static final int INSERT_CHUNK = 10_000;
+
+  /**
+   * The most prop text (in chars, estimated) one insert statement takes: a chunk of things with
+   * large props (1 MiB strings) ends early rather than binding hundreds of megabytes at once.
+   */
+  static final long INSERT_CHUNK_CHARS = 16L << 20;
+
+  /**
+   * Per type: ids, thing rows and data rows in three statements per chunk of at most {@link
+   * #INSERT_CHUNK} things and about {@link #INSERT_CHUNK_CHARS} chars of props, all in the caller's
+   * transaction.
+   */
   static List<Thing> insert(Io io, Connection c, TypeHandle h, List<NewThing> batch)
+      throws SQLException {
+    List<Thing> out = new ArrayList<>(batch.size());
+    int from = 0;
+    while (from < batch.size()) {
+      int to = from;
+      long chars = 0;
+      while (to < batch.size()
+          && to - from < INSERT_CHUNK
+          && (to == from || chars < INSERT_CHUNK_CHARS)) {
+        chars += textSize(batch.get(to));
+        to++;
+      }
+      out.addAll(insertChunk(io, c, h, batch.subList(from, to)));
+      from = to;
+    }
+    return out;
+  }
+
+  /** About how many chars a new thing's rows put into the insert statements' arrays. */
+  private static long textSize(NewThing nt) {
+    long n = 64;
+    for (Map.Entry<String, Object> p : nt.props().entrySet()) {
+      Object v = p.getValue();
+      n +=
+          p.getKey().length()
+              + (v instanceof String s
+                  ? s.length()
+                  : v instanceof byte[] b ? b.length / 3L * 4 : 24);
+    }
+    return n;
+  }
+
+  private static List<Thing> insertChunk(Io io, Connection c, TypeHandle h, List<NewThing> batch)
       throws SQLException {
     String t = h.type.name();
     int n = batch.size();
@@ -129,7 +182,7 @@ final class ThingWrites {
         kinds.add(String.valueOf(prop.kind().code()));
       }
     }
-    RowCommitted updated = updateRow(io, c, h, set.toString(), params, id);
+    RowCommitted updated = updateRow(io, c, h, set.toString(), params, id, true);
     if (!toDelete.isEmpty()) {
       io.sql()
           .update(
@@ -159,15 +212,18 @@ final class ThingWrites {
     return new Committed(Thing.of(h.type, h.id, updated.row(), props), updated.outboxId());
   }
 
-  /** Updates the thing row (bumping its version) and records the outbox row in one statement. */
+  /**
+   * Updates the thing row (bumping its version) and, with a cache and {@code outbox}, records the
+   * outbox row in the same statement.
+   */
   private static RowCommitted updateRow(
-      Io io, Connection c, TypeHandle h, String set, List<Object> params, long id)
+      Io io, Connection c, TypeHandle h, String set, List<Object> params, long id, boolean outbox)
       throws SQLException {
     String t = h.type.name();
     List<Object> all = new ArrayList<>(params);
     all.add(id);
     String sql;
-    if (io.cached()) {
+    if (io.cached() && outbox) {
       sql =
           "with u as (update thing_"
               + t
@@ -200,35 +256,56 @@ final class ThingWrites {
   static Committed incrProp(Io io, Connection c, TypeHandle h, long id, Prop<?> prop, Number delta)
       throws SQLException {
     String t = h.type.name();
-    RowCommitted updated = updateRow(io, c, h, "version = version + 1", List.of(), id);
+    // The thing row first (the lock order of every write), its outbox row only after the
+    // increment succeeded: a refused overflow draws no outbox id.
+    RowCommitted bumped = updateRow(io, c, h, "version = version + 1", List.of(), id, false);
     String initial;
     String expression;
     Object deltaParam;
     if (prop.kind() == PropKind.LONG) {
-      initial = Long.toString(Math.addExact((Long) prop.defaultValue(), delta.longValue()));
+      long from = (Long) prop.defaultValue();
+      long sum = from + delta.longValue();
+      // The initial value is used only when the thing has no row yet; computing it must not fail
+      // an increment that PostgreSQL would apply to the stored value.
+      boolean overflows = ((from ^ sum) & (delta.longValue() ^ sum)) < 0;
+      initial = overflows ? "overflow" : Long.toString(sum);
       expression = "(data_" + t + ".value::bigint + ?::bigint)::text";
       deltaParam = delta.longValue();
     } else {
-      initial = Double.toString((Double) prop.defaultValue() + delta.doubleValue());
+      double sum = (Double) prop.defaultValue() + delta.doubleValue();
+      initial = Double.isFinite(sum) ? Double.toString(sum) : "overflow";
+      // PostgreSQL raises 22003 when a float8 sum of finite values overflows, as for bigint.
       expression = "(data_" + t + ".value::float8 + ?::float8)::text";
       deltaParam = delta.doubleValue();
     }
-    List<String> after =
-        io.sql()
-            .query(
-                c,
-                "insert into data_"
-                    + t
-                    + " (thing_id, key, value, kind) values (?, ?, ?, ?)"
-                    + " on conflict (thing_id, key) do update set value = "
-                    + expression
-                    + " returning value",
-                rs -> rs.getString(1),
-                id,
-                prop.name(),
-                initial,
-                String.valueOf(prop.kind().code()),
-                deltaParam);
+    List<String> after;
+    try {
+      after =
+          io.sql()
+              .query(
+                  c,
+                  "insert into data_"
+                      + t
+                      + " (thing_id, key, value, kind) values (?, ?, ?, ?)"
+                      + " on conflict (thing_id, key) do update set value = "
+                      + expression
+                      + " returning value",
+                  rs -> rs.getString(1),
+                  id,
+                  prop.name(),
+                  initial,
+                  String.valueOf(prop.kind().code()),
+                  deltaParam);
+    } catch (SQLException e) {
+      if (!NUMERIC_VALUE_OUT_OF_RANGE.equals(e.getSQLState())) {
+        throw e;
+      }
+      throw propOutOfRange(h, id, prop, delta, e);
+    }
+    if ("overflow".equals(after.get(0))) {
+      // The thing had no row: the default plus the delta was computed here and overflowed.
+      throw propOutOfRange(h, id, prop, delta, null);
+    }
     if (prop.isDefault(prop.kind().decode(after.get(0)))) {
       // Back at its default (+3 then -3): a prop equal to its default is not stored, as update
       // does. A second statement only in that case: the upsert's new row is invisible to a
@@ -236,9 +313,47 @@ final class ThingWrites {
       io.sql()
           .update(c, "delete from data_" + t + " where thing_id = ? and key = ?", id, prop.name());
     }
+    long outboxId = 0;
+    if (io.cached()) {
+      outboxId =
+          io.sql()
+              .query(
+                  c,
+                  "insert into thingdb_outbox (cache_key, version) values (?, ?) returning id",
+                  rs -> rs.getLong(1),
+                  h.cacheKey(id),
+                  bumped.row().version())
+              .get(0);
+    }
     Map<String, Object> props =
         ThingReads.fetchProps(io, c, h, new long[] {id}).getOrDefault(id, new LinkedHashMap<>());
-    return new Committed(Thing.of(h.type, h.id, updated.row(), props), updated.outboxId());
+    return new Committed(Thing.of(h.type, h.id, bumped.row(), props), outboxId);
+  }
+
+  /** PostgreSQL's numeric_value_out_of_range: an integer or float overflowed. */
+  static final String NUMERIC_VALUE_OUT_OF_RANGE = "22003";
+
+  private static OutOfRangeException propOutOfRange(
+      TypeHandle h, long id, Prop<?> prop, Number delta, SQLException cause) {
+    String message =
+        "cannot add "
+            + delta
+            + " to prop '"
+            + prop.name()
+            + "' of "
+            + h.type.name()
+            + " "
+            + id
+            + " ("
+            + Fullnames.thing(h.id, id)
+            + "): the sum leaves the range of a "
+            + prop.kind()
+            + " prop ("
+            + (prop.kind() == PropKind.LONG ? "64-bit signed integers" : "finite doubles")
+            + "); nothing was written";
+    return cause == null
+        ? new OutOfRangeException(message)
+        : new OutOfRangeException(message + " (" + cause.getMessage() + ")", cause);
   }
 
   /**
@@ -256,21 +371,41 @@ final class ThingWrites {
             + " = "
             + column
             + " + ?, version = version + 1"
-            + " where thing_id = ? returning thing_id, ups, downs, version";
+            + " where thing_id = ? and "
+            + inRange(column)
+            + " returning thing_id, ups, downs, version";
     return outbox ? "with u as (" + update + ")" + OUTBOX_CTE : update + ", 0::bigint as outbox_id";
+  }
+
+  /** The largest vote count: {@code ups} and {@code downs} are PostgreSQL {@code int}s. */
+  static final long MAX_COUNT = Integer.MAX_VALUE;
+
+  /**
+   * The guard that keeps a counter in 0 to {@link #MAX_COUNT}: computed in {@code bigint}, so an
+   * increment past the top updates no row instead of raising PostgreSQL's 22003 mid-transaction,
+   * and one below zero updates no row either. One parameter: the delta. The caller tells "no such
+   * thing" from "out of range" by reading the row ({@link #countsOutOfRange}), only on that path.
+   */
+  private static String inRange(String column) {
+    return column + "::bigint + ? between 0 and " + MAX_COUNT;
   }
 
   /**
    * The statement of {@link WriteTransaction#addCounts}: both counters of a live (not deleted)
    * thing, its version and, with a cache, its outbox row; no row when the thing is missing or
-   * deleted. Parameters: ups delta, downs delta, id (and the cache key).
+   * deleted or a counter would leave 0 to {@link #MAX_COUNT}. Parameters: ups delta, downs delta,
+   * id, ups delta, downs delta (and the cache key).
    */
   static String addCountsSql(String type, boolean outbox) {
     String update =
         "update thing_"
             + type
             + " set ups = ups + ?, downs = downs + ?, version = version + 1"
-            + " where thing_id = ? and not deleted returning thing_id, ups, downs, version";
+            + " where thing_id = ? and not deleted and "
+            + inRange("ups")
+            + " and "
+            + inRange("downs")
+            + " returning thing_id, ups, downs, version";
     return outbox ? "with u as (" + update + ")" + OUTBOX_CTE : update + ", 0::bigint as outbox_id";
   }
 
@@ -294,15 +429,16 @@ final class ThingWrites {
     String t = h.type.name();
     String column = counter == ThingDb.Counter.UPS ? "ups" : "downs";
     String sql = h.incrSql(counter, io.cached());
-    Object[] params = io.cached() ? new Object[] {delta, id, cacheKey} : new Object[] {delta, id};
+    Object[] params =
+        io.cached() ? new Object[] {delta, id, delta, cacheKey} : new Object[] {delta, id, delta};
     return io.retry()
         .run(
             "increment " + column + " of " + t + " " + id,
             () -> {
               Connection c = h.db.database.primary().getConnection();
-              CountsCommitted updated;
+              List<CountsCommitted> rows;
               try {
-                List<CountsCommitted> rows =
+                rows =
                     io.sql()
                         .query(
                             c,
@@ -313,10 +449,6 @@ final class ThingWrites {
                                         rs.getLong(1), rs.getInt(2), rs.getInt(3), rs.getLong(4)),
                                     rs.getLong(5)),
                             params);
-                if (rows.isEmpty()) {
-                  throw new NotFoundException("no " + t + " with id " + id);
-                }
-                updated = rows.get(0);
               } catch (SQLException | RuntimeException e) {
                 try {
                   c.close();
@@ -340,9 +472,25 @@ final class ThingWrites {
                 }
                 throw e;
               }
+              if (rows.isEmpty()) {
+                // The statement changed nothing, so a failure of this read may be retried like
+                // any other: say whether the thing is missing or the count would leave its range.
+                try (Connection reading = c) {
+                  int[] now = currentCounts(io, reading, h, id, false);
+                  if (now == null) {
+                    throw new NotFoundException("no " + t + " with id " + id);
+                  }
+                  throw countsOutOfRange(
+                      h,
+                      id,
+                      counter == ThingDb.Counter.UPS ? delta : 0,
+                      counter == ThingDb.Counter.DOWNS ? delta : 0,
+                      now);
+                }
+              }
+              CountsCommitted updated = rows.get(0);
               // Committed. Nothing from here on may throw SQLException: Retry would apply the
-              // increment
-              // again (a connection lost right after the statement counted a vote twice).
+              // increment again (a connection lost right after the statement counted a vote twice).
               io.recordPosition(h.db, session, c);
               try {
                 c.close();
@@ -354,5 +502,62 @@ final class ThingWrites {
               }
               return updated;
             });
+  }
+
+  /**
+   * The {@code ups} and {@code downs} of thing {@code id} (only a live one if {@code liveOnly}), or
+   * null if there is none: read after a guarded counter update changed no row, to tell a missing
+   * thing from a count that would leave its range.
+   */
+  static int[] currentCounts(Io io, Connection c, TypeHandle h, long id, boolean liveOnly)
+      throws SQLException {
+    List<int[]> rows =
+        io.sql()
+            .query(
+                c,
+                "select ups, downs from thing_"
+                    + h.type.name()
+                    + " where thing_id = ?"
+                    + (liveOnly ? " and not deleted" : ""),
+                rs -> new int[] {rs.getInt(1), rs.getInt(2)},
+                id);
+    return rows.isEmpty() ? null : rows.get(0);
+  }
+
+  /**
+   * The refusal of a counter change that would take {@code ups} or {@code downs} of thing {@code
+   * id}, now {@code now}, below 0 or above {@link #MAX_COUNT}.
+   */
+  static OutOfRangeException countsOutOfRange(
+      TypeHandle h, long id, int upsDelta, int downsDelta, int[] now) {
+    List<String> out = new ArrayList<>();
+    String[] names = {"ups", "downs"};
+    int[] deltas = {upsDelta, downsDelta};
+    for (int i = 0; i < 2; i++) {
+      long after = (long) now[i] + deltas[i];
+      if (after < 0 || after > MAX_COUNT) {
+        out.add(
+            names[i]
+                + " "
+                + now[i]
+                + (deltas[i] < 0 ? " - " + -(long) deltas[i] : " + " + deltas[i])
+                + " = "
+                + after
+                + (after < 0 ? " is below 0" : " is above " + MAX_COUNT));
+      }
+    }
+    String thing = h.type.name() + " " + id + " (" + Fullnames.thing(h.id, id) + ")";
+    return new OutOfRangeException(
+        "cannot add ups "
+            + upsDelta
+            + ", downs "
+            + downsDelta
+            + " to "
+            + thing
+            + ": "
+            + (out.isEmpty()
+                ? "a count would leave 0 to " + MAX_COUNT + " (it changed meanwhile)"
+                : String.join(", ", out) + " (vote counts stay within 0 to " + MAX_COUNT + ")")
+            + "; nothing was written");
   }
 }

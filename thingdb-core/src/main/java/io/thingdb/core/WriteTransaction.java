@@ -366,6 +366,9 @@ public final class WriteTransaction {
    *
    * @return the counts as written, or empty if the thing does not exist or is deleted (then nothing
    *     was changed; the caller decides whether to roll back)
+   * @throws OutOfRangeException (from {@link Deferred#get} or the operation that sends the queue)
+   *     if {@code ups} or {@code downs} would go below 0 or above 2,147,483,647: the transaction is
+   *     then rolled back, even if the work catches the exception
    */
   public Deferred<Optional<Counts>> addCounts(
       ThingType type, long id, int upsDelta, int downsDelta) {
@@ -376,8 +379,8 @@ public final class WriteTransaction {
     boolean cached = db.cache != null;
     Object[] params =
         cached
-            ? new Object[] {upsDelta, downsDelta, id, db.cacheKey(h, id)}
-            : new Object[] {upsDelta, downsDelta, id};
+            ? new Object[] {upsDelta, downsDelta, id, upsDelta, downsDelta, db.cacheKey(h, id)}
+            : new Object[] {upsDelta, downsDelta, id, upsDelta, downsDelta};
     describe("incr " + db.cacheKey(h, id));
     enqueue(
         new Sql.Piped(
@@ -392,12 +395,17 @@ public final class WriteTransaction {
             },
             null),
         null);
-    // A statement that updated nothing returns no row: the result is then "no live thing".
-    emptyUnlessSet.add(result);
+    // A statement that updated nothing returns no row: the result is then "no live thing", or
+    // the refusal of a count that would leave its range.
+    emptyUnlessSet.add(new PendingCounts(result, h, id, upsDelta, downsDelta));
     return result;
   }
 
-  private final List<Deferred<Optional<Counts>>> emptyUnlessSet = new ArrayList<>();
+  /** A queued {@link #addCounts} whose statement may update no row. */
+  private record PendingCounts(
+      Deferred<Optional<Counts>> result, TypeHandle h, long id, int upsDelta, int downsDelta) {}
+
+  private final List<PendingCounts> emptyUnlessSet = new ArrayList<>();
 
   /**
    * The thing as this transaction sees it (its own writes included), read from the database, not
@@ -659,7 +667,7 @@ public final class WriteTransaction {
     }
     List<Sql.Piped> sending = new ArrayList<>(queue);
     queue.clear();
-    List<Deferred<Optional<Counts>>> counted = new ArrayList<>(emptyUnlessSet);
+    List<PendingCounts> counted = new ArrayList<>(emptyUnlessSet);
     emptyUnlessSet.clear();
     try {
       db.sql.pipeline(connection, sending);
@@ -678,15 +686,41 @@ public final class WriteTransaction {
       }
       throw fail(e);
     }
-    for (Deferred<Optional<Counts>> d : counted) {
-      if (!d.known) {
-        d.set(Optional.empty());
+    for (PendingCounts p : counted) {
+      if (!p.result().known) {
+        // No row: the thing is missing or deleted, or a count would leave 0..MAX_COUNT. Only
+        // this rare path reads the row to tell which.
+        int[] now;
+        try {
+          now = ThingWrites.currentCounts(db.io, connection, p.h(), p.id(), true);
+        } catch (SQLException e) {
+          throw fail(e);
+        }
+        if (now != null) {
+          refused = ThingWrites.countsOutOfRange(p.h(), p.id(), p.upsDelta(), p.downsDelta(), now);
+          throw refused;
+        }
+        p.result().set(Optional.empty());
       }
     }
   }
 
+  /**
+   * A counts change this transaction refused: the transaction must not commit even if the work
+   * caught the exception (the statements queued with it already ran).
+   */
+  private OutOfRangeException refused;
+
   /** Before COMMIT: sends what is still queued (nothing, if the work asked for a rollback). */
   void finish() {
+    if (refused != null && !rollbackOnly) {
+      throw new OutOfRangeException(
+          describe()
+              + ": the work went on after a refused counts change (it caught the exception);"
+              + " the transaction was rolled back and nothing was written: "
+              + refused.getMessage(),
+          refused);
+    }
     if (failed != null) {
       throw new ThingDbException(
           describe()

@@ -33,7 +33,10 @@ class ThingStoreBadInputTest {
   static final Prop<Long> SCORE = Prop.int64("score", 0);
   static final String SQL_KEY = "x'); drop table thing_link; --";
   static final Prop<String> SQL = Prop.string(SQL_KEY, "");
-  static final ThingType LINK = ThingType.named("link").props(TITLE, SCORE, SQL).build();
+  static final Prop<Double> RATIO = Prop.float64("ratio", 0.0);
+  static final Prop<Long> LOW = Prop.int64("low", Long.MIN_VALUE);
+  static final ThingType LINK =
+      ThingType.named("link").props(TITLE, SCORE, SQL, RATIO, LOW).build();
 
   @RegisterExtension static final MemcachedExtension memcached = new MemcachedExtension(1);
 
@@ -134,11 +137,23 @@ class ThingStoreBadInputTest {
     assertThat(db.get(LINK, witness.id())).contains(witness);
     assertThat(cachedThing(mc, witness)).isEqualTo(witness);
     // earlier writes' confirmed outbox rows are deleted in the background: let that settle
-    for (int i = 0;
-        i < 100 && ThingStoreSupport.count(ds, "select count(*) from thingdb_outbox") > 0;
-        i++) {
-      ThingStoreSupport.sleep(50);
+    long deadline = System.nanoTime() + 10_000_000_000L;
+    while (ThingStoreSupport.count(ds, "select count(*) from thingdb_outbox") > 0) {
+      assertThat(System.nanoTime())
+          .as("the outbox rows of earlier writes were not cleaned up within 10 s")
+          .isLessThan(deadline);
+      ThingStoreSupport.sleep(20);
     }
+  }
+
+  /**
+   * Creates a thing and waits (deadline 5 s) until its cache fill, a pipelined add without a reply,
+   * has landed: so that a later snapshot of memcached's counters is not overtaken by it.
+   */
+  private static Thing created(NewThing n) {
+    Thing t = db.create(n);
+    assertThat(cachedThing(mc, t)).isEqualTo(t);
+    return t;
   }
 
   // ------------------------------------------------------------------ types
@@ -358,6 +373,174 @@ class ThingStoreBadInputTest {
     rejected(() -> Prop.string("ti\0tle", ""), IllegalArgumentException.class, "ti\\0tle", "NUL");
     rejected(() -> Prop.string("title", "\0"), IllegalArgumentException.class, "'title'", "NUL");
     assertThat(storedOrFail(ds, witness).values()).containsEntry("title", "witness");
+  }
+
+  // ------------------------------------------------------------------ counts and numeric props
+
+  @Test
+  void voteCountsThatWouldLeaveZeroToIntMaxAreRefusedNamingTheThingAndNothingIsWritten() {
+    Thing full = created(db.newThing(LINK).set(TITLE, "full").votes(Integer.MAX_VALUE, 0));
+    String name = "link " + full.id() + " (" + full.fullname() + ")";
+    rejected(
+        () -> db.incr(LINK, full.id(), Counter.UPS, 1),
+        OutOfRangeException.class,
+        name,
+        "ups 2147483647 + 1 = 2147483648 is above 2147483647",
+        "nothing was written");
+    rejected(
+        () -> db.incr(LINK, full.id(), Counter.UPS, Integer.MIN_VALUE),
+        OutOfRangeException.class,
+        name,
+        "ups 2147483647 - 2147483648 = -1 is below 0");
+    rejected(
+        () -> db.incr(LINK, full.id(), Counter.DOWNS, -1),
+        OutOfRangeException.class,
+        name,
+        "downs 0 - 1 = -1 is below 0");
+    rejected(
+        () -> db.write(tx -> tx.addCounts(LINK, full.id(), 1, 0).get()),
+        OutOfRangeException.class,
+        name,
+        "ups 2147483647 + 1");
+    rejected(
+        () -> db.write(tx -> tx.addCounts(LINK, full.id(), -1, -1).get()),
+        OutOfRangeException.class,
+        name,
+        "downs 0 - 1 = -1 is below 0");
+    // A work that catches the refusal cannot commit what was sent with it.
+    java.util.concurrent.atomic.AtomicReference<OutOfRangeException> caught =
+        new java.util.concurrent.atomic.AtomicReference<>();
+    rejected(
+        () ->
+            db.write(
+                tx -> {
+                  try {
+                    tx.addCounts(LINK, full.id(), 0, -1).get();
+                  } catch (OutOfRangeException e) {
+                    caught.set(e);
+                  }
+                  return tx.counts(LINK, full.id());
+                }),
+        OutOfRangeException.class,
+        "the work went on after a refused counts change",
+        "nothing was written");
+    assertThat(caught.get()).hasMessageContaining("downs 0 - 1");
+    // In range still works; a missing thing is still "not found", not "out of range".
+    assertThat(db.incr(LINK, full.id(), Counter.UPS, -1).ups()).isEqualTo(Integer.MAX_VALUE - 1);
+    assertThatThrownBy(() -> db.incr(LINK, 999_999_999L, Counter.UPS, 1))
+        .isInstanceOf(NotFoundException.class)
+        .hasMessageContaining("999999999");
+    java.util.Optional<Counts> missing =
+        db.write(tx -> tx.addCounts(LINK, 999_999_999L, 1, 0).get());
+    assertThat(missing).isEmpty();
+  }
+
+  @Test
+  void numericPropIncrementsThatOverflowAreRefusedNamingThePropAndNothingIsWritten() {
+    Thing big =
+        created(
+            db.newThing(LINK)
+                .set(TITLE, "big")
+                .set(SCORE, Long.MAX_VALUE)
+                .set(RATIO, Double.MAX_VALUE));
+    String name = "link " + big.id() + " (" + big.fullname() + ")";
+    rejected(
+        () -> db.incr(LINK, big.id(), SCORE, 1L),
+        OutOfRangeException.class,
+        "cannot add 1 to prop 'score' of " + name,
+        "LONG",
+        "nothing was written");
+    rejected(
+        () -> db.incr(LINK, big.id(), RATIO, Double.MAX_VALUE),
+        OutOfRangeException.class,
+        "prop 'ratio' of " + name,
+        "DOUBLE",
+        "finite");
+    // No stored row yet: the default (Long.MIN_VALUE) minus 1 overflows before PostgreSQL sees it.
+    rejected(
+        () -> db.incr(LINK, big.id(), LOW, -1L),
+        OutOfRangeException.class,
+        "cannot add -1 to prop 'low' of " + name,
+        "LONG");
+    rejected(
+        () -> db.incr(LINK, big.id(), RATIO, Double.NaN),
+        IllegalArgumentException.class,
+        "'ratio'",
+        "finite",
+        "NaN");
+    rejected(
+        () -> db.incr(LINK, big.id(), RATIO, Double.NEGATIVE_INFINITY),
+        IllegalArgumentException.class,
+        "'ratio'",
+        "Infinity");
+    assertThat(storedOrFail(ds, big).values())
+        .containsEntry("score", Long.toString(Long.MAX_VALUE))
+        .doesNotContainKey("low");
+    assertThat(db.incr(LINK, big.id(), SCORE, -1L).get(SCORE)).isEqualTo(Long.MAX_VALUE - 1);
+  }
+
+  @Test
+  void propNamesThatAreBaseColumnsAreRefusedNamingTheProp() {
+    for (String column :
+        List.of("id", "thing_id", "ups", "downs", "deleted", "spam", "date", "version")) {
+      rejected(
+          () -> ThingType.named("clash").prop(Prop.int64(column, 0)),
+          IllegalArgumentException.class,
+          "type clash: prop name '" + column + "' is reserved",
+          "base column");
+    }
+    for (String column :
+        List.of("id", "rel_id", "thing1_id", "thing2_id", "name", "date", "version")) {
+      rejected(
+          () -> RelationType.named("clash").prop(Prop.string(column, "")),
+          IllegalArgumentException.class,
+          "relation type clash: prop name '" + column + "' is reserved");
+    }
+    // Only exact names: a prop that merely contains a column's name is fine.
+    assertThat(ThingType.named("fine").prop(Prop.int64("ups_total", 0)).build().props()).hasSize(1);
+    assertThat(
+            RelationType.named("fine")
+                .between(LINK, LINK)
+                .prop(Prop.string("name_lower", ""))
+                .build()
+                .props())
+        .hasSize(1);
+  }
+
+  /**
+   * A Java string with half of a surrogate pair is not Unicode text: UTF-8 cannot encode it, so the
+   * driver would store a replacement character instead, silently changing the value.
+   */
+  @Test
+  void stringsWithUnpairedSurrogatesAreRejectedNamingThePropAndNothingIsWritten() {
+    for (String bad : List.of("\uD83D", "tail \uDE00", "swapped \uDE00\uD83D", "😀".substring(1))) {
+      rejected(
+          () -> db.create(db.newThing(LINK).set(TITLE, bad)),
+          IllegalArgumentException.class,
+          "'title'",
+          "unpaired surrogate");
+      rejected(
+          () -> db.update(witness.edit().set(TITLE, bad)),
+          IllegalArgumentException.class,
+          "'title'",
+          "unpaired surrogate");
+    }
+    rejected(
+        () -> Prop.string("ti\uD83Dtle", ""),
+        IllegalArgumentException.class,
+        "prop name",
+        "unpaired surrogate");
+    rejected(
+        () -> Prop.string("title", "\uDE00"),
+        IllegalArgumentException.class,
+        "'title'",
+        "unpaired surrogate");
+    RelationType tag = RelationType.named("tag").between(LINK, LINK).build();
+    rejected(
+        () -> Relation.checkName(tag, "\uD83D"),
+        IllegalArgumentException.class,
+        "unpaired surrogate");
+    assertThat(Prop.string("title", "😀").defaultValue()).isEqualTo("😀");
   }
 
   // ------------------------------------------------------------------ schema

@@ -99,6 +99,16 @@ class ThingStoreDurabilityTest {
     final ConcurrentLinkedQueue<Throwable> unexpected = new ConcurrentLinkedQueue<>();
   }
 
+  /** Polls (every 10 ms, deadline 30 s) until {@code done} holds; fails naming {@code what}. */
+  static void awaitUntil(String what, java.util.function.BooleanSupplier done)
+      throws InterruptedException {
+    long deadline = System.nanoTime() + 30_000_000_000L;
+    while (!done.getAsBoolean()) {
+      assertThat(System.nanoTime()).as("within 30 s: " + what).isLessThan(deadline);
+      Thread.sleep(10);
+    }
+  }
+
   @Test
   void anImmediateStopOfThePrimaryLosesNoSuccessfulWriteAndLeavesNothingHalfWritten()
       throws Exception {
@@ -162,12 +172,19 @@ class ThingStoreDurabilityTest {
     }
     long beforeCrash;
     try {
-      Thread.sleep(1_500);
+      awaitUntil(
+          "50 successful writes before the crash", () -> o.created.size() + o.incrOk.get() >= 50);
       beforeCrash = o.created.size() + o.incrOk.get();
       long t0 = System.nanoTime();
       pg.stopImmediate();
       long t1 = System.nanoTime();
-      Thread.sleep(3_000);
+      // Down for 3 s at least, and until a write has given up (exhausted its retries).
+      long downSince = System.nanoTime();
+      awaitUntil(
+          "a write that gave up while the server was down",
+          () ->
+              System.nanoTime() - downSince >= 3_000_000_000L
+                  && o.createFailed.size() + o.incrFailed.get() > 0);
       pg.startAgain();
       long t2 = System.nanoTime();
       restarted.set(true);
@@ -175,7 +192,7 @@ class ThingStoreDurabilityTest {
           "durability: %d successful operations before the crash; stop -m immediate took %d ms,"
               + " down %d ms in all%n",
           beforeCrash, (t1 - t0) / 1_000_000, (t2 - t0) / 1_000_000);
-      Thread.sleep(2_500);
+      awaitUntil("20 successful writes after the restart", () -> o.okAfterRestart.get() >= 20);
     } finally {
       stop.set(true);
       for (Future<?> f : work) {
@@ -267,6 +284,9 @@ class ThingStoreDurabilityTest {
     while (count(pool, "select count(*) from thingdb_outbox") > 0 && System.nanoTime() < deadline) {
       Thread.sleep(50);
     }
+    assertThat(count(pool, "select count(*) from thingdb_outbox"))
+        .as("outbox rows left 10 s after the restart")
+        .isZero();
     Thing cachedCounter = db.get(COUNTER, counter.id()).orElseThrow();
     assertThat(cachedCounter.ups()).isEqualTo(c.ups());
     assertThat(cachedCounter.version()).isEqualTo(c.version());

@@ -7,9 +7,12 @@ import java.lang.reflect.Method;
 import java.lang.reflect.Proxy;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
+import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.SQLFeatureNotSupportedException;
 import java.sql.Statement;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.logging.Logger;
@@ -43,6 +46,9 @@ final class ThingStoreFaultyDataSource implements DataSource {
   private final AtomicReference<Fault> armed = new AtomicReference<>();
   final AtomicInteger connections = new AtomicInteger();
   final AtomicInteger killed = new AtomicInteger();
+
+  /** The PostgreSQL backend pids that a fault terminated, in order. */
+  final List<Integer> terminated = new CopyOnWriteArrayList<>();
 
   /** getConnection fails with SQLSTATE 08001 (connection refused) while this is positive. */
   final AtomicInteger refuseConnections = new AtomicInteger();
@@ -106,10 +112,25 @@ final class ThingStoreFaultyDataSource implements DataSource {
     }
     int pid = c.unwrap(PGConnection.class).getBackendPID();
     try (Connection a = admin.getConnection();
-        PreparedStatement ps = a.prepareStatement("select pg_terminate_backend(?, 5000)")) {
+        PreparedStatement ps = a.prepareStatement("select pg_terminate_backend(?, 5000)");
+        PreparedStatement gone =
+            a.prepareStatement("select count(*) from pg_stat_activity where pid = ?")) {
       ps.setInt(1, pid);
-      ps.execute();
+      try (ResultSet rs = ps.executeQuery()) {
+        if (!rs.next() || !rs.getBoolean(1)) {
+          throw new AssertionError(
+              "the fault did not fire: backend " + pid + " was not terminated");
+        }
+      }
+      gone.setInt(1, pid);
+      try (ResultSet rs = gone.executeQuery()) {
+        rs.next();
+        if (rs.getLong(1) != 0) {
+          throw new AssertionError("the fault did not fire: backend " + pid + " is still there");
+        }
+      }
     }
+    terminated.add(pid);
     killed.incrementAndGet();
   }
 

@@ -144,6 +144,21 @@ class ThingStoreNoStaleCacheTest {
     final ConcurrentLinkedQueue<Read> reads = new ConcurrentLinkedQueue<>();
     final ConcurrentLinkedQueue<Throwable> errors = new ConcurrentLinkedQueue<>();
 
+    /** How many writes returned and reads finished so far: cheap to poll, unlike the queues. */
+    final AtomicLong writeCount = new AtomicLong();
+
+    final AtomicLong readCount = new AtomicLong();
+
+    void write(Write w) {
+      writes.add(w);
+      writeCount.incrementAndGet();
+    }
+
+    void read(Read r) {
+      reads.add(r);
+      readCount.incrementAndGet();
+    }
+
     /** Violations: stale reads, readers going backwards, reads with another version's content. */
     List<String> violations(int things, long faultAt) {
       return violationsOf(things, faultAt).stream().map(Violation::text).toList();
@@ -309,10 +324,10 @@ class ThingStoreNoStaleCacheTest {
                     if (rnd.nextBoolean()) {
                       String stamp = "s" + stamps.incrementAndGet();
                       Thing u = db.update(t.edit().set(STAMP, stamp));
-                      h.writes.add(new Write(i, u.version(), System.nanoTime(), stamp, instance));
+                      h.write(new Write(i, u.version(), System.nanoTime(), stamp, instance));
                     } else {
                       Counts c = db.incr(ITEM, t.id(), Counter.UPS, 1);
-                      h.writes.add(new Write(i, c.version(), System.nanoTime(), null, instance));
+                      h.write(new Write(i, c.version(), System.nanoTime(), null, instance));
                     }
                   } catch (RuntimeException e) {
                     h.errors.add(e);
@@ -336,7 +351,7 @@ class ThingStoreNoStaleCacheTest {
                     if (rnd.nextBoolean()) {
                       int i = rnd.nextInt(things.size());
                       Thing t = db.get(ITEM, ids.get(i)).orElseThrow();
-                      h.reads.add(
+                      h.read(
                           new Read(
                               i,
                               started,
@@ -351,7 +366,7 @@ class ThingStoreNoStaleCacheTest {
                       long ended = System.nanoTime();
                       for (int i = 0; i < all.size(); i++) {
                         Thing t = all.get(i);
-                        h.reads.add(
+                        h.read(
                             new Read(
                                 i, started, t.version(), t.get(STAMP), t.ups(), reader, in, ended));
                       }
@@ -364,6 +379,54 @@ class ThingStoreNoStaleCacheTest {
               }));
     }
     return out;
+  }
+
+  /**
+   * Polls (every 5 ms) until the workload has returned at least {@code writes} more writes and
+   * finished {@code reads} more reads than when called, and at least {@code atLeast} has passed:
+   * the workload's own progress ends a phase, not a guessed sleep. Fails after 60 s, or at once if
+   * a worker failed.
+   */
+  static void awaitProgress(History h, long writes, long reads, Duration atLeast)
+      throws InterruptedException {
+    long w0 = h.writeCount.get();
+    long r0 = h.readCount.get();
+    long start = System.nanoTime();
+    long deadline = start + Duration.ofSeconds(60).toNanos();
+    while (h.writeCount.get() - w0 < writes
+        || h.readCount.get() - r0 < reads
+        || System.nanoTime() - start < atLeast.toNanos()) {
+      assertThat(h.errors).as("errors of the workload").isEmpty();
+      assertThat(System.nanoTime())
+          .as(
+              "progress within 60 s: %d of %d writes, %d of %d reads",
+              h.writeCount.get() - w0, writes, h.readCount.get() - r0, reads)
+          .isLessThan(deadline);
+      Thread.sleep(5);
+    }
+  }
+
+  /**
+   * The reads ran, and ran while the writes did: at least {@code min} reads started between the
+   * first and the last write's return, and they saw at least two versions of some thing (a read
+   * workload that only ever saw one version would check nothing about staleness).
+   */
+  static void assertReadsOverlappedWrites(History h, int min) {
+    assertThat(h.writes).as("writes").isNotEmpty();
+    long first = h.writes.stream().mapToLong(Write::returnedAt).min().orElseThrow();
+    long last = h.writes.stream().mapToLong(Write::returnedAt).max().orElseThrow();
+    long during =
+        h.reads.stream().filter(r -> r.startedAt() > first && r.startedAt() < last).count();
+    assertThat(during).as("reads started while the writes ran").isGreaterThanOrEqualTo(min);
+    long versionsSeen =
+        h.reads.stream()
+            .filter(r -> r.startedAt() > first && r.startedAt() < last)
+            .map(r -> r.thing() + ":" + r.version())
+            .distinct()
+            .count();
+    assertThat(versionsSeen)
+        .as("distinct (thing, version) pairs read while the writes ran")
+        .isGreaterThan(h.reads.stream().mapToInt(Read::thing).max().orElse(0) + 1L);
   }
 
   static void awaitAll(List<Future<?>> futures) throws Exception {
@@ -398,7 +461,7 @@ class ThingStoreNoStaleCacheTest {
     ExecutorService pool = Executors.newFixedThreadPool(8);
     try {
       List<Future<?>> work = workload(pool, instances, things, h, stop, 4, 4);
-      Thread.sleep(3_000);
+      awaitProgress(h, 200, 200, Duration.ZERO);
       stop.set(true);
       awaitAll(work);
     } finally {
@@ -407,8 +470,9 @@ class ThingStoreNoStaleCacheTest {
     assertThat(h.errors).isEmpty();
     List<String> violations = h.violations(things.size(), 0);
     report("no faults", h, violations);
-    assertThat(h.writes.size()).isGreaterThan(100);
-    assertThat(h.reads.size()).isGreaterThan(100);
+    assertThat(h.writes.size()).isGreaterThanOrEqualTo(200);
+    assertThat(h.reads.size()).isGreaterThanOrEqualTo(200);
+    assertReadsOverlappedWrites(h, 100);
     assertThat(violations).isEmpty();
     assertFinalStateCurrent(instances, things, h);
   }
@@ -442,10 +506,11 @@ class ThingStoreNoStaleCacheTest {
     long closedAt;
     try {
       List<Future<?>> work = workload(pool, instances, things, h, stop, 4, 4);
-      Thread.sleep(1_000);
+      awaitProgress(h, 50, 50, Duration.ZERO);
       cluster.hang(node);
       hungAt = System.nanoTime();
-      Thread.sleep(1_500);
+      // The fault lasts 1.5 s at least, and until reads and writes ran against the hung node.
+      awaitProgress(h, 20, 60, Duration.ofMillis(1_500));
       long lastOutboxRow =
           ThingStoreSupport.count(admin, "select coalesce(max(id), 0) from thingdb_outbox");
       // The node answers as soon as SIGCONT lands, before resume() returns: the window opens here.
@@ -466,7 +531,7 @@ class ThingStoreNoStaleCacheTest {
         Thread.sleep(5);
       }
       closedAt = System.nanoTime();
-      Thread.sleep(1_500);
+      awaitProgress(h, 50, 150, Duration.ZERO);
       stop.set(true);
       awaitAll(work);
     } finally {
@@ -509,8 +574,10 @@ class ThingStoreNoStaleCacheTest {
             + " writes replayed); %d stale reads inside it%n",
         (closedAt - resumedAt) / 1_000_000, inWindow.size());
     inWindow.forEach(v -> System.out.println("  in the window: " + v));
-    assertThat(duringHang).isGreaterThan(0);
-    assertThat(afterWindow).isGreaterThan(0);
+    // at most 4 readers x 6 things of reads were in flight when each phase began
+    assertThat(duringHang).isGreaterThanOrEqualTo(20);
+    assertThat(afterWindow).isGreaterThanOrEqualTo(100);
+    assertReadsOverlappedWrites(h, 100);
     assertThat(outside).isEmpty();
     assertFinalStateCurrent(instances, things, h);
   }
@@ -656,7 +723,7 @@ class ThingStoreNoStaleCacheTest {
     try {
       Instance only = new Instance(db, null, ds);
       List<Future<?>> work = workload(pool, List.of(only), things, h, stop, 2, 2);
-      Thread.sleep(2_000);
+      awaitProgress(h, 200, 200, Duration.ZERO);
       stop.set(true);
       awaitAll(work);
     } finally {
@@ -665,6 +732,7 @@ class ThingStoreNoStaleCacheTest {
     assertThat(h.errors).isEmpty();
     List<String> violations = h.violations(things.size(), 0);
     report("database reads without a cache", h, violations);
+    assertReadsOverlappedWrites(h, 100);
     assertThat(violations).isEmpty();
   }
 

@@ -92,13 +92,33 @@ class ThingStoreRetryTest {
     faulty.refuseConnections.set(0);
     faulty.connections.set(0);
     faulty.killed.set(0);
+    faulty.terminated.clear();
   }
 
   private Thing post(String title) {
     Thing t = db.create(db.newThing(POST).set(TITLE, title));
     faulty.connections.set(0);
     faulty.killed.set(0);
+    faulty.terminated.clear();
     return t;
+  }
+
+  /**
+   * Proof that the armed fault fired: exactly one backend was terminated (the fixture checked that
+   * pg_terminate_backend succeeded and the backend left pg_stat_activity) and no fault is left
+   * armed.
+   */
+  private static void assertOneConnectionWasKilled() {
+    assertThat(faulty.fired()).as("the fault is no longer armed").isTrue();
+    assertThat(faulty.killed.get()).as("connections killed").isEqualTo(1);
+    assertThat(faulty.terminated).hasSize(1);
+    assertThat(
+            count(
+                check,
+                "select count(*) from pg_stat_activity where pid = ?",
+                faulty.terminated.get(0)))
+        .as("the killed backend is gone")
+        .isZero();
   }
 
   // ------------------------------------------------------------------ before COMMIT: retried
@@ -108,7 +128,7 @@ class ThingStoreRetryTest {
     Thing t = post("retry me");
     faulty.arm(Moment.BEFORE_STATEMENT, "update thing_post");
     Thing u = db.update(t.edit().set(TITLE, "retried"));
-    assertThat(faulty.killed.get()).isEqualTo(1);
+    assertOneConnectionWasKilled();
     assertThat(faulty.connections.get()).as("attempts").isEqualTo(2);
     assertThat(u.version()).isEqualTo(2);
     assertThat(storedOrFail(check, t).version()).isEqualTo(2);
@@ -121,7 +141,7 @@ class ThingStoreRetryTest {
     faulty.connections.set(0);
     faulty.arm(Moment.BEFORE_STATEMENT, "insert into data_post");
     Thing t = db.create(db.newThing(POST).set(TITLE, "created after a retry").set(COMMENTS, 3L));
-    assertThat(faulty.killed.get()).isEqualTo(1);
+    assertOneConnectionWasKilled();
     assertThat(faulty.connections.get()).isEqualTo(2);
     assertThat(
             count(
@@ -146,7 +166,10 @@ class ThingStoreRetryTest {
     Thing t = post("refused");
     faulty.refuseConnections.set(2);
     Thing u = db.update(t.edit().set(TITLE, "after two refusals"));
-    assertThat(faulty.connections.get()).isEqualTo(3);
+    assertThat(faulty.refuseConnections.get()).as("both refusals happened").isZero();
+    assertThat(faulty.connections.get()).as("attempts: two refused, one served").isEqualTo(3);
+    assertThat(u.version()).isEqualTo(2);
+    assertThat(u.get(TITLE)).isEqualTo("after two refusals");
     assertThat(storedOrFail(check, t).version()).isEqualTo(2);
 
     faulty.connections.set(0);
@@ -158,6 +181,7 @@ class ThingStoreRetryTest {
         .hasMessageContaining("08001")
         .hasMessageContaining("refused");
     assertThat(faulty.connections.get()).isEqualTo(4);
+    assertThat(faulty.refuseConnections.get()).as("four attempts were refused").isEqualTo(96);
     faulty.refuseConnections.set(0);
     assertThat(storedOrFail(check, t).version()).isEqualTo(2);
     assertThat(storedOrFail(check, t).values()).containsEntry("title", "after two refusals");
@@ -174,6 +198,7 @@ class ThingStoreRetryTest {
         .isInstanceOf(OutcomeUnknownException.class)
         .hasMessageContaining("database main")
         .hasMessageContaining("may or may not have been committed");
+    assertOneConnectionWasKilled();
     assertThat(faulty.connections.get()).as("attempts").isEqualTo(1);
     // the backend died before COMMIT reached it: nothing was committed, the cache is unchanged
     assertThat(storedOrFail(check, t).version()).isEqualTo(1);
@@ -189,6 +214,7 @@ class ThingStoreRetryTest {
         .isInstanceOf(OutcomeUnknownException.class)
         .hasMessageContaining("incrementing ups of post " + t.id())
         .hasMessageContaining("may or may not have been applied");
+    assertOneConnectionWasKilled();
     assertThat(faulty.connections.get()).as("attempts").isEqualTo(1);
     assertThat(storedOrFail(check, t).ups()).isZero();
     assertThat(storedOrFail(check, t).version()).isEqualTo(1);
@@ -203,7 +229,7 @@ class ThingStoreRetryTest {
     Session session = withReplica.session();
     faulty.arm(Moment.AFTER_COMMIT, null);
     Thing u = withReplica.withSession(session).update(t.edit().set(TITLE, "exactly once"));
-    assertThat(faulty.killed.get()).isEqualTo(1);
+    assertOneConnectionWasKilled();
     assertThat(u.version()).isEqualTo(2);
     assertThat(storedOrFail(check, t).version()).as("the committed update ran again").isEqualTo(2);
     assertThat(session.token()).startsWith("main=");
@@ -215,7 +241,7 @@ class ThingStoreRetryTest {
     Thing t = post("once, no session");
     faulty.arm(Moment.AFTER_COMMIT, null);
     Thing u = db.update(t.edit().set(TITLE, "exactly once"));
-    assertThat(faulty.killed.get()).isEqualTo(1);
+    assertOneConnectionWasKilled();
     assertThat(u.version()).isEqualTo(2);
     assertThat(storedOrFail(check, t).version()).isEqualTo(2);
     assertThat(cachedThing(mc, t)).isEqualTo(u);
@@ -227,11 +253,15 @@ class ThingStoreRetryTest {
     Session session = withReplica.session();
     faulty.arm(Moment.AFTER_STATEMENT, "ups = ups +");
     Counts c = withReplica.withSession(session).incr(POST, t.id(), Counter.UPS, 1);
-    assertThat(faulty.killed.get()).isEqualTo(1);
+    assertOneConnectionWasKilled();
     assertThat(c.ups()).isEqualTo(1);
     assertThat(storedOrFail(check, t).ups()).as("the committed increment ran again").isEqualTo(1);
     assertThat(storedOrFail(check, t).version()).isEqualTo(2);
     assertThat(session.token()).startsWith("main=");
+    // The cache was patched to v2, or invalidated at v2: either way a read returns v2.
+    Thing read = withReplica.withSession(session).get(POST, t.id()).orElseThrow();
+    assertThat(read.ups()).isEqualTo(1);
+    assertThat(read.version()).isEqualTo(2);
     Thing cached = cachedThing(mc, t);
     if (cached != null) {
       assertThat(cached.ups()).isEqualTo(1);
@@ -245,7 +275,9 @@ class ThingStoreRetryTest {
     Session session = withReplica.session();
     faulty.arm(Moment.AFTER_COMMIT, null);
     Thing u = withReplica.withSession(session).incr(POST, t.id(), COMMENTS, 1L);
+    assertOneConnectionWasKilled();
     assertThat(u.get(COMMENTS)).isEqualTo(1L);
+    assertThat(u.version()).isEqualTo(2);
     assertThat(storedOrFail(check, t).values()).containsEntry("comments", "1");
     assertThat(storedOrFail(check, t).version()).isEqualTo(2);
     assertThat(cachedThing(mc, t)).isEqualTo(u);
@@ -259,7 +291,8 @@ class ThingStoreRetryTest {
         withReplica
             .withSession(session)
             .create(withReplica.newThing(POST).set(TITLE, "created once"));
-    assertThat(faulty.killed.get()).isEqualTo(1);
+    assertOneConnectionWasKilled();
+    assertThat(t.get(TITLE)).isEqualTo("created once");
     assertThat(
             count(
                 check,
