@@ -122,6 +122,7 @@ public final class MemcachedCache implements Cache {
   private final int suspectAfter;
   private final int maxPending;
   private final int itemSizeMax;
+  private final BytesTranscoder transcoder;
   private final int connectTimeoutMillis;
   private final long reconnectIntervalNanos;
   private final ScheduledExecutorService maintenance;
@@ -160,6 +161,7 @@ public final class MemcachedCache implements Cache {
     this.suspectAfter = b.suspectAfter;
     this.maxPending = b.maxPendingInvalidations;
     this.itemSizeMax = b.itemSizeMax;
+    this.transcoder = new BytesTranscoder(b.itemSizeMax);
     this.connectTimeoutMillis = (int) b.connectTimeout.toMillis();
     this.reconnectIntervalNanos = b.reconnectInterval.toNanos();
 
@@ -354,9 +356,7 @@ public final class MemcachedCache implements Cache {
       long started = System.nanoTime();
       try {
         Object r =
-            withCas
-                ? client.gets(wire, millis, BytesTranscoder.INSTANCE)
-                : client.get(wire, millis, BytesTranscoder.INSTANCE);
+            withCas ? client.gets(wire, millis, transcoder) : client.get(wire, millis, transcoder);
         succeeded(node);
         return r;
       } catch (TimeoutException e) {
@@ -592,7 +592,7 @@ public final class MemcachedCache implements Cache {
       }
       long started = System.nanoTime();
       try {
-        Map<String, byte[]> r = client.get(wires, millis, BytesTranscoder.INSTANCE);
+        Map<String, byte[]> r = client.get(wires, millis, transcoder);
         succeeded(node);
         return r;
       } catch (TimeoutException e) {
@@ -716,11 +716,7 @@ public final class MemcachedCache implements Cache {
     byte[] stored = frame(key, wire, value);
     int exp = Expiry.toMemcached(ttl, clock, key);
     return write(
-        "set",
-        key,
-        wire,
-        stored.length,
-        (w, t) -> client.set(w, exp, stored, BytesTranscoder.INSTANCE, t));
+        "set", key, wire, stored.length, (w, t) -> client.set(w, exp, stored, transcoder, t));
   }
 
   @Override
@@ -729,11 +725,7 @@ public final class MemcachedCache implements Cache {
     byte[] stored = frame(key, wire, value);
     int exp = Expiry.toMemcached(ttl, clock, key);
     return write(
-        "add",
-        key,
-        wire,
-        stored.length,
-        (w, t) -> client.add(w, exp, stored, BytesTranscoder.INSTANCE, t));
+        "add", key, wire, stored.length, (w, t) -> client.add(w, exp, stored, transcoder, t));
   }
 
   @Override
@@ -755,7 +747,7 @@ public final class MemcachedCache implements Cache {
         continue;
       }
       try {
-        client.addWithNoReply(wire, exp, frames.get(i), BytesTranscoder.INSTANCE);
+        client.addWithNoReply(wire, exp, frames.get(i), transcoder);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         return;
@@ -771,11 +763,7 @@ public final class MemcachedCache implements Cache {
     byte[] stored = frame(key, wire, value);
     int exp = Expiry.toMemcached(ttl, clock, key);
     return write(
-        "cas",
-        key,
-        wire,
-        stored.length,
-        (w, t) -> client.cas(w, exp, stored, BytesTranscoder.INSTANCE, t, cas));
+        "cas", key, wire, stored.length, (w, t) -> client.cas(w, exp, stored, transcoder, t, cas));
   }
 
   @Override
@@ -950,7 +938,7 @@ public final class MemcachedCache implements Cache {
         return;
       }
       if (node.suspect) {
-        client.get(node.probeKey, timeout, BytesTranscoder.INSTANCE);
+        client.get(node.probeKey, timeout, transcoder);
         if (node.report(Node.Reported.BACK)) {
           log.info(
               "memcached server {} is back after {} ms; reconciling {} unconfirmed keys{}",
@@ -978,7 +966,7 @@ public final class MemcachedCache implements Cache {
         for (String wire : batch.keySet()) {
           client.deleteWithNoReply(wire);
         }
-        client.get(node.probeKey, timeout, BytesTranscoder.INSTANCE);
+        client.get(node.probeKey, timeout, transcoder);
         seam.reached(ReconcileStep.DELETED, node.name);
         node.confirmDeleted(batch);
         deleted += batch.size();

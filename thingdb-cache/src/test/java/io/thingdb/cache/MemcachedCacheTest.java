@@ -306,6 +306,38 @@ class MemcachedCacheTest {
         .start();
   }
 
+  /**
+   * A client told the servers take 4 MiB items stores and reads values above xmemcached's own 1 MiB
+   * default (its CachedData limit), up to the exact item limit; before, those sets came back
+   * UNCONFIRMED with nothing stored, silently.
+   */
+  @Test
+  void valuesAboveOneMebibyteAreStoredWhenTheServersAndTheClientAllowThem() {
+    try (MemcachedCluster cluster =
+            MemcachedCluster.builder().nodes(1).extraArgs("-I", "4m").start();
+        MemcachedCache cache =
+            MemcachedCache.builder()
+                .servers(cluster.servers())
+                .namespace("routing")
+                .itemSizeMax(4 * 1024 * 1024)
+                .readDeadline(java.time.Duration.ofSeconds(5))
+                .writeTimeout(java.time.Duration.ofSeconds(5))
+                .build()) {
+      for (int size : new int[] {1024 * 1024 + 1, 3 * 1024 * 1024, cache.maxValueSize("big")}) {
+        byte[] value = new byte[size];
+        java.util.Arrays.fill(value, (byte) (size % 251));
+        assertThat(cache.set("big", value, TTL))
+            .as("set of %d bytes", size)
+            .isEqualTo(Outcome.APPLIED);
+        assertThat(cache.get("big")).as("get of %d bytes", size).isEqualTo(value);
+      }
+      int over = cache.maxValueSize("big") + 1;
+      assertThatThrownBy(() -> cache.set("big", new byte[over], TTL))
+          .isInstanceOf(ValueTooLargeException.class)
+          .hasMessageContaining("key=big");
+    }
+  }
+
   @Test
   void aServerWithASmallerItemSizeLimitThanTheClientsIsRefusedAtBuildNamingIt() {
     try (MemcachedCluster cluster = mixedItemSizes()) {

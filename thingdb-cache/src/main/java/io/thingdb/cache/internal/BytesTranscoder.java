@@ -7,17 +7,29 @@ import net.rubyeye.xmemcached.transcoders.Transcoder;
 /**
  * Passes byte arrays through untouched with flags 0. xmemcached's default transcoder would
  * serialize, set type flags and gzip values over 16 KiB, which changes the stored size (our item
- * limit check must see the real bytes) and costs CPU on every call. Stateless, thread-safe.
+ * limit check must see the real bytes) and costs CPU on every call. Immutable, thread-safe.
+ *
+ * <p>Each instance carries the client's item size limit: xmemcached's own {@code CachedData}
+ * refuses values over 1 MiB unless told a larger limit, and a client configured for larger items
+ * would otherwise never store them.
  */
 public final class BytesTranscoder implements Transcoder<byte[]> {
-  /** The shared instance. */
-  public static final BytesTranscoder INSTANCE = new BytesTranscoder();
+  private final int maxSize;
 
-  private BytesTranscoder() {}
+  /**
+   * @param maxSize the largest value this transcoder passes to xmemcached, at least the client's
+   *     item size limit (values are checked against that limit before they get here)
+   */
+  public BytesTranscoder(int maxSize) {
+    if (maxSize < 1) {
+      throw new IllegalArgumentException("maxSize must be positive: " + maxSize);
+    }
+    this.maxSize = maxSize;
+  }
 
   @Override
   public CachedData encode(byte[] value) {
-    return new CachedData(0, value);
+    return new CachedData(0, value, maxSize, -1);
   }
 
   @Override
