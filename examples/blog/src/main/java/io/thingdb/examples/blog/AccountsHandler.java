@@ -102,13 +102,14 @@ final class AccountsHandler {
   /** The user page: submitted links (paged with after), liked links, recent comments. */
   Response user(Request req) {
     Thing account = userTarget(req);
-    Site.LinkPage submitted = site.submitted(req.viewer(), account, req.after(), req.limit());
+    Site.LinkPage submitted =
+        site.submitted(req.dbSession(), req.viewer(), account, req.after(), req.limit());
     Map<String, Object> scope = views.page(req, "/user/" + account.get(Models.NAME));
     scope.put("user", account.get(Models.NAME));
     scope.put("spammer", account.get(Models.SPAMMER));
     scope.put("submitted", views.links(submitted.links(), req.viewer()));
     scope.put("liked", views.links(site.liked(req.viewer(), account, 10), req.viewer()));
-    List<Thing> comments = site.recentComments(req.viewer(), account, 10);
+    List<Thing> comments = site.recentComments(req.dbSession(), req.viewer(), account, 10);
     Map<Long, Thing> authors = Map.of(account.id(), account);
     scope.put("comments", comments.stream().map(c -> views.comment(c, authors, Map.of())).toList());
     if (submitted.after() != null) {

@@ -69,7 +69,7 @@ final class CommentsHandler {
                 .set(Models.PARENT_ID, parentId)
                 .set(Models.COMMENT_AUTHOR, author.id())
                 .spam(author.get(Models.SPAMMER)));
-    site.commentVotes.cast(author.id(), comment.id(), 1);
+    site.commentVotes.cast(req.dbSession(), author.id(), comment.id(), 1);
     site.db.withSession(req.dbSession()).incr(Models.LINK, link.id(), Models.NUM_COMMENTS, 1L);
     Thing community = site.db.get(Models.COMMUNITY, link.get(Models.COMMUNITY_ID)).orElse(null);
     String permalink = Views.permalink(link, community);

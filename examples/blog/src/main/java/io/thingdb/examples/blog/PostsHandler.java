@@ -71,7 +71,8 @@ final class PostsHandler {
   Response listing(Request req) {
     Query q = query(req);
     Site.LinkPage page =
-        site.links(req.viewer(), q.prefix(), q.sort(), q.window(), q.after(), q.limit());
+        site.links(
+            req.dbSession(), req.viewer(), q.prefix(), q.sort(), q.window(), q.after(), q.limit());
     String title =
         q.community() == null ? "ThingDB blog" : "/r/" + q.community().get(Models.COMMUNITY_NAME);
     Map<String, Object> scope = views.page(req, title);
@@ -201,7 +202,7 @@ final class PostsHandler {
                 .set(Models.AUTHOR, author.id())
                 .set(Models.COMMUNITY_ID, community.id())
                 .spam(author.get(Models.SPAMMER)));
-    site.linkVotes.cast(author.id(), link.id(), 1);
+    site.linkVotes.cast(req.dbSession(), author.id(), link.id(), 1);
     String permalink = Views.permalink(link, community);
     if (req.wantsJson()) {
       return Response.json(
