@@ -362,11 +362,30 @@ public final class ListingReader {
               + type.name()
               + " things");
     }
-    Optional<Listing.Entry> entry = store.get(key).flatMap(l -> l.entry(thing.id()));
+    // A thing this view's session wrote lately is on its pages where it is now (see ownWrites),
+    // not where the listing may still hold it.
+    Optional<Listing.Entry> entry =
+        remembers(thing.fullname())
+            ? Optional.empty()
+            : store.get(key).flatMap(l -> l.entry(thing.id()));
     if (entry.isPresent()) {
       return entry.get().cursor();
     }
     return new Listing.Cursor(sort.value(thing), thing.id());
+  }
+
+  /** Whether this view's session wrote the thing within {@link #OWN_WRITES_WINDOW}. */
+  private boolean remembers(String fullname) {
+    if (session == null || routing == null) {
+      return false;
+    }
+    Instant since = clock.instant().minus(OWN_WRITES_WINDOW);
+    for (Session.Written w : session.written()) {
+      if (w.fullname().equals(fullname) && w.at().isAfter(since)) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** The sort of a listing: named by a recompute key, else defined by the routing. */

@@ -80,6 +80,18 @@ class ListingOwnWritesTest {
     return ids;
   }
 
+  /** Every item of {@code key} as {@code r} pages it by fullname (a web API's after). */
+  static List<Long> readAllByFullname(ListingReader r, String key, int limit) {
+    List<Long> ids = new ArrayList<>();
+    String after = null;
+    do {
+      ListingReader.Page page = r.pageForByFullname(1, key, after, limit, TimeWindow.ALL);
+      page.items().forEach(t -> ids.add(t.id()));
+      after = page.after();
+    } while (after != null);
+    return ids;
+  }
+
   /** The key as a from-scratch recompute over the database rows orders it. */
   List<Long> recomputed(String key) throws Exception {
     Map<Long, VoteWorld.Row> rows = w.rows();
@@ -98,6 +110,9 @@ class ListingOwnWritesTest {
           .as(key + " through the author's session, before any processor ran")
           .isEqualTo(post.id());
       assertThat(readAll(own, key, 2)).as(key + " paged by 2").isEqualTo(recomputed(key));
+      assertThat(readAllByFullname(own, key, 1))
+          .as(key + " by fullname")
+          .isEqualTo(recomputed(key));
     }
     assertThat(reader.pageFor(1, "user:1:submitted:new", null, 25, TimeWindow.ALL).items())
         .as("another reader sees it once the queue has run")
@@ -130,6 +145,11 @@ class ListingOwnWritesTest {
       assertThat(readAll(own, k, 3))
           .as(k + " through the voter's session")
           .isEqualTo(recomputed(k));
+      for (int limit : List.of(1, 2)) {
+        assertThat(readAllByFullname(own, k, limit))
+            .as(k + " paged by fullname, " + limit + " a page")
+            .isEqualTo(recomputed(k));
+      }
     }
     assertThat(reader.pageFor(1, key, null, 3, TimeWindow.ALL).items().get(0).id())
         .as("other readers see the old order until the queue runs")
