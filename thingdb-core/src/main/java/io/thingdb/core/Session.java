@@ -1,5 +1,10 @@
 package io.thingdb.core;
 
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.TreeMap;
@@ -11,9 +16,30 @@ import java.util.concurrent.ConcurrentHashMap;
  * replica that has not replayed that far is not used for this session's reads (the primary serves
  * them). A session is an explicit object the application carries (per HTTP request, or as a cookie
  * value via {@link #token()} and {@link ThingDb#session(String)}); it is thread-safe.
+ *
+ * <p>A session also remembers the last {@value #MAX_WRITTEN} things that modules above core wrote
+ * through it and whose effects elsewhere may lag behind the write ({@link #wrote}):
+ * thingdb-listings records a submit, an edit or a vote there, so that the writer's own listing
+ * pages can merge the change before the listing queue has applied it. Replica positions cover
+ * core's own reads; this covers state derived asynchronously from them. Both travel in {@link
+ * #token()}.
  */
 public final class Session {
+  /** How many written things a session remembers; older ones are forgotten first. */
+  public static final int MAX_WRITTEN = 16;
+
   private final ConcurrentHashMap<String, Long> positions = new ConcurrentHashMap<>();
+
+  /** Fullname to the epoch millisecond of its last write, oldest write first; guarded by itself. */
+  private final LinkedHashMap<String, Long> written = new LinkedHashMap<>();
+
+  /**
+   * A thing written through this session.
+   *
+   * @param fullname the thing's fullname
+   * @param at when it was written, on the writer's clock (millisecond precision)
+   */
+  public record Written(String fullname, Instant at) {}
 
   Session() {}
 
@@ -28,8 +54,46 @@ public final class Session {
   }
 
   /**
-   * The session as a compact string ({@code db=hex;db=hex}) for a cookie; restore it with {@link
-   * ThingDb#session(String)}. It reveals only WAL positions.
+   * Remembers that {@code thing} was written through this session at {@code at} (a later write of
+   * the same thing replaces the entry). Keeps the {@value #MAX_WRITTEN} most recent.
+   *
+   * @throws NullPointerException if an argument is null
+   */
+  public void wrote(Thing thing, Instant at) {
+    Objects.requireNonNull(thing, "thing must not be null");
+    remember(thing.fullname(), Objects.requireNonNull(at, "at must not be null").toEpochMilli());
+  }
+
+  private void remember(String fullname, long atMillis) {
+    synchronized (written) {
+      written.remove(fullname);
+      written.put(fullname, atMillis);
+      while (written.size() > MAX_WRITTEN) {
+        written.remove(written.keySet().iterator().next());
+      }
+    }
+  }
+
+  /**
+   * The things remembered by {@link #wrote}, most recent first, at most {@value #MAX_WRITTEN}.
+   *
+   * @return a copy
+   */
+  public List<Written> written() {
+    List<Written> out = new ArrayList<>();
+    synchronized (written) {
+      for (Map.Entry<String, Long> e : written.entrySet()) {
+        out.add(new Written(e.getKey(), Instant.ofEpochMilli(e.getValue())));
+      }
+    }
+    Collections.reverse(out);
+    return out;
+  }
+
+  /**
+   * The session as a compact string ({@code db=hex;db=hex;~fullname.millis36}) for a cookie;
+   * restore it with {@link ThingDb#session(String)}. It reveals WAL positions and the fullnames of
+   * the things remembered by {@link #wrote}, so hand it only to the session's own user.
    */
   public String token() {
     StringBuilder sb = new StringBuilder();
@@ -38,6 +102,14 @@ public final class Session {
         sb.append(';');
       }
       sb.append(e.getKey()).append('=').append(Long.toHexString(e.getValue()));
+    }
+    synchronized (written) {
+      for (Map.Entry<String, Long> e : written.entrySet()) {
+        if (sb.length() > 0) {
+          sb.append(';');
+        }
+        sb.append('~').append(e.getKey()).append('.').append(Long.toString(e.getValue(), 36));
+      }
     }
     return sb.toString();
   }
@@ -49,6 +121,10 @@ public final class Session {
       return s;
     }
     for (String part : token.split(";")) {
+      if (part.startsWith("~")) {
+        s.parseWritten(token, part);
+        continue;
+      }
       int eq = part.indexOf('=');
       if (eq < 1) {
         throw new IllegalArgumentException(
@@ -62,6 +138,29 @@ public final class Session {
       }
     }
     return s;
+  }
+
+  private void parseWritten(String token, String part) {
+    int dot = part.lastIndexOf('.');
+    try {
+      if (dot < 2) {
+        throw new IllegalArgumentException("expected ~fullname.base36millis");
+      }
+      String fullname = part.substring(1, dot);
+      if (Fullnames.parse(fullname).relation()) {
+        throw new IllegalArgumentException("it names a relation");
+      }
+      remember(fullname, Long.parseLong(part.substring(dot + 1), 36));
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(
+          "malformed session token '"
+              + token
+              + "': bad written thing '"
+              + part
+              + "': "
+              + e.getMessage(),
+          e);
+    }
   }
 
   /** Parses PostgreSQL's {@code pg_lsn} text form ({@code 16/B374D848}). */

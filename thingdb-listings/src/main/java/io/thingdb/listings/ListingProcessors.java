@@ -1,5 +1,6 @@
 package io.thingdb.listings;
 
+import io.thingdb.cache.VersionedCache;
 import io.thingdb.core.Thing;
 import io.thingdb.core.ThingDb;
 import io.thingdb.core.ThingDbException;
@@ -19,8 +20,10 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 import javax.sql.DataSource;
 import org.slf4j.Logger;
@@ -36,9 +39,15 @@ import org.slf4j.LoggerFactory;
  * the same transaction: load the things at least at their committed versions ({@link
  * ThingDb#getLatest}), upsert live things that still belong to the listing and remove the others,
  * refill from the database with the listing's query when {@link Listing#needsRefill()}, write the
- * row at version + 1 ({@code where version = ?}), delete the dirty row, COMMIT, and only then
- * publish to the cache (no lock is held across a cache call). A hot listing is worked on by one
- * worker at a time, so adding workers never adds contention on it.
+ * row at version + 1 ({@code where version = ?}) marked unpublished, delete the dirty row, COMMIT,
+ * and only then publish to the cache (no lock is held across a cache call). A hot listing is worked
+ * on by one worker at a time, so adding workers never adds contention on it.
+ *
+ * <p>A publish the cache confirmed clears the row's unpublished mark; one it could not confirm (a
+ * node hung or down), and the publish of a processor that died after COMMIT, are repeated by any
+ * instance's worker threads every {@link Builder#replayInterval} for rows marked longer than {@link
+ * Builder#replayGrace} ({@link #replayUnpublished()}): a cached listing is current again within the
+ * grace plus the interval once its node answers (see {@link ListingStore}).
  *
  * <p>The worker threads also pace each listing: they claim a dirty listing only if its row was last
  * written at least {@link Builder#writeInterval} ago, so the jobs of a hot listing that arrive
@@ -74,7 +83,18 @@ public final class ListingProcessors implements AutoCloseable {
   private final LongAdder conflicts = new LongAdder();
   private final LongAdder failures = new LongAdder();
   private final LongAdder refills = new LongAdder();
+  private final LongAdder unconfirmed = new LongAdder();
+  private final LongAdder republished = new LongAdder();
+  private final Duration replayInterval;
+  private final Duration replayGrace;
+  private final ConcurrentLinkedQueue<ListingStore.Published> confirmed =
+      new ConcurrentLinkedQueue<>();
+  private final AtomicLong nextFlush = new AtomicLong(System.nanoTime());
+  private final AtomicLong nextReplay;
   private volatile boolean running;
+
+  /** How often the worker threads clear the unpublished marks of confirmed publishes. */
+  static final long FLUSH_EVERY_MILLIS = 50;
 
   /** A test and instrumentation hook called inside the batch transaction before COMMIT. */
   @FunctionalInterface
@@ -92,6 +112,9 @@ public final class ListingProcessors implements AutoCloseable {
     this.writeIntervalMicros = b.writeInterval.toNanos() / 1000;
     this.clock = b.clock;
     this.hook = b.hook;
+    this.replayInterval = b.replayInterval;
+    this.replayGrace = b.replayGrace;
+    this.nextReplay = new AtomicLong(System.nanoTime() + b.replayInterval.toNanos());
   }
 
   /**
@@ -109,7 +132,8 @@ public final class ListingProcessors implements AutoCloseable {
 
   /**
    * Starts the worker threads. Each loops: claim and apply one listing's batch; when none is dirty,
-   * sleep the idle wait.
+   * sleep the idle wait. Between batches one of them clears the marks of confirmed publishes (every
+   * {@value #FLUSH_EVERY_MILLIS} ms) and runs {@link #replayUnpublished()} (every replay interval).
    *
    * @throws IllegalStateException if already started
    */
@@ -131,6 +155,7 @@ public final class ListingProcessors implements AutoCloseable {
 
   private void loop() {
     while (running) {
+      housekeeping();
       int done;
       try {
         done = process(writeIntervalMicros);
@@ -158,7 +183,11 @@ public final class ListingProcessors implements AutoCloseable {
    *     stays queued
    */
   public int processOne() {
-    return process(0);
+    int n = process(0);
+    if (!confirmed.isEmpty()) {
+      flushConfirmed();
+    }
+    return n;
   }
 
   private int process(long paceMicros) {
@@ -210,15 +239,94 @@ public final class ListingProcessors implements AutoCloseable {
     jobsApplied.add(done.jobs);
     if (done.data != null) {
       listingWrites.increment();
-      try {
-        store.publish(key, done.data, done.version);
-      } catch (RuntimeException e) {
-        // The row is durable; a reader's miss loads it. A stale cached copy would remain
-        // until the next write of this listing publishes over it.
-        log.warn("publishing listing {} at version {} to the cache failed", key, done.version, e);
-      }
+      publish(key, done);
     }
     return done.jobs;
+  }
+
+  /**
+   * After COMMIT: publishes the batch's listing. The row was marked unpublished in the batch's
+   * transaction; a confirmed publish queues the mark's removal (sent in one statement for all the
+   * batches of the last {@link #FLUSH_EVERY_MILLIS}), anything else leaves it for the replay.
+   */
+  private void publish(String key, Batch done) {
+    VersionedCache.Result r;
+    try {
+      r = store.publish(key, done.data, done.version);
+    } catch (RuntimeException e) {
+      log.warn(
+          "publishing listing {} v{} to the cache failed ({}); the unpublished replay will publish it",
+          key,
+          done.version,
+          e.toString());
+      return;
+    }
+    if (r == VersionedCache.Result.UNCONFIRMED) {
+      unconfirmed.increment();
+      log.debug(
+          "publish of listing {} v{} unconfirmed; the unpublished replay will publish it",
+          key,
+          done.version);
+    } else {
+      confirmed.add(new ListingStore.Published(key, done.version));
+    }
+  }
+
+  /** Clears the unpublished marks of the confirmed publishes queued so far. */
+  private void flushConfirmed() {
+    List<ListingStore.Published> batch = new ArrayList<>();
+    ListingStore.Published p;
+    while (batch.size() < 10_000 && (p = confirmed.poll()) != null) {
+      batch.add(p);
+    }
+    try {
+      store.markPublished(batch);
+    } catch (RuntimeException e) {
+      // The marks stay; the replay republishes those versions (SUPERSEDED or PUBLISHED) and
+      // clears them.
+      log.warn(
+          "clearing the unpublished marks of {} listings failed; the replay will clear them: {}",
+          batch.size(),
+          e.getMessage());
+    }
+  }
+
+  /**
+   * Republishes the listings whose publish after COMMIT was not confirmed for longer than the
+   * replay grace (a processor that crashed between COMMIT and its publish, a cache node that was
+   * hung or down), at each row's current version: a publish never replaces a newer version. The
+   * worker threads call it every replay interval; call it yourself if you only use {@link
+   * #processOne()} or {@link #drain()}.
+   *
+   * @return how many listings were republished and confirmed
+   * @throws ThingDbException if the database fails
+   */
+  public int replayUnpublished() {
+    flushConfirmed();
+    int n = store.replayUnpublished(replayGrace);
+    republished.add(n);
+    return n;
+  }
+
+  /** The worker loop's periodic duties: flushing confirmations, and the replay. */
+  private void housekeeping() {
+    long now = System.nanoTime();
+    long flushAt = nextFlush.get();
+    if (now - flushAt >= 0
+        && nextFlush.compareAndSet(flushAt, now + FLUSH_EVERY_MILLIS * 1_000_000)) {
+      flushConfirmed();
+    }
+    long replayAt = nextReplay.get();
+    if (now - replayAt >= 0 && nextReplay.compareAndSet(replayAt, now + replayInterval.toNanos())) {
+      try {
+        replayUnpublished();
+      } catch (RuntimeException e) {
+        log.warn(
+            "replaying unpublished listings failed; will retry in {} ms: {}",
+            replayInterval.toMillis(),
+            e.getMessage());
+      }
+    }
   }
 
   /**
@@ -332,7 +440,7 @@ public final class ListingProcessors implements AutoCloseable {
       }
     }
     byte[] data = listing.encode();
-    if (!ListingStore.write(c, key, expected, data)) {
+    if (!store.write(c, key, expected, data)) {
       return null;
     }
     try (PreparedStatement ps =
@@ -431,7 +539,20 @@ public final class ListingProcessors implements AutoCloseable {
     return refills.sum();
   }
 
-  /** Stops the worker threads, waiting up to 10 seconds for their current batches. Idempotent. */
+  /** Publishes after COMMIT that the cache could not confirm (left to the replay). */
+  public long unconfirmedPublishes() {
+    return unconfirmed.sum();
+  }
+
+  /** Listings republished and confirmed by {@link #replayUnpublished()}. */
+  public long republished() {
+    return republished.sum();
+  }
+
+  /**
+   * Stops the worker threads, waiting up to 10 seconds for their current batches, then clears the
+   * marks of the publishes they confirmed. Idempotent.
+   */
   @Override
   public void close() {
     List<Thread> started;
@@ -450,6 +571,9 @@ public final class ListingProcessors implements AutoCloseable {
         log.warn("listing processor {} did not stop within 10 s", t.getName());
       }
     }
+    if (!confirmed.isEmpty()) {
+      flushConfirmed();
+    }
   }
 
   /** Builds {@link ListingProcessors}. Not thread-safe. */
@@ -463,6 +587,8 @@ public final class ListingProcessors implements AutoCloseable {
     private Duration writeInterval = Duration.ofMillis(100);
     private Clock clock = Clock.systemUTC();
     private BatchHook hook = (c, key, jobs) -> {};
+    private Duration replayInterval = Duration.ofSeconds(1);
+    private Duration replayGrace = Duration.ofSeconds(1);
 
     private Builder(ThingDb db, DataSource dataSource, ListingStore store, ListingRouting routing) {
       this.db = Objects.requireNonNull(db, "db must not be null");
@@ -514,6 +640,41 @@ public final class ListingProcessors implements AutoCloseable {
             "listing write interval must be between 0 and 1 minute: " + interval);
       }
       this.writeInterval = interval;
+      return this;
+    }
+
+    /**
+     * How often the worker threads run {@link #replayUnpublished()}, 10 ms to 1 minute. Default 1
+     * s, as thingdb-core's outbox replay.
+     *
+     * @throws IllegalArgumentException if out of range
+     */
+    public Builder replayInterval(Duration interval) {
+      Objects.requireNonNull(interval, "replay interval must not be null");
+      if (interval.toMillis() < 10 || interval.compareTo(Duration.ofMinutes(1)) > 0) {
+        throw new IllegalArgumentException(
+            "listing replay interval must be between 10 ms and 1 minute: " + interval);
+      }
+      this.replayInterval = interval;
+      return this;
+    }
+
+    /**
+     * How long a listing's publish may stay unconfirmed before the replay publishes it for the
+     * writer, 10 ms to 1 minute (long enough for a healthy writer to publish and confirm, so the
+     * replay does not repeat every publish). Default 1 s, as thingdb-core's outbox grace. A cached
+     * listing left stale by a failed publish is current again within this grace plus the replay
+     * interval once its cache node answers.
+     *
+     * @throws IllegalArgumentException if out of range
+     */
+    public Builder replayGrace(Duration grace) {
+      Objects.requireNonNull(grace, "replay grace must not be null");
+      if (grace.toMillis() < 10 || grace.compareTo(Duration.ofMinutes(1)) > 0) {
+        throw new IllegalArgumentException(
+            "listing replay grace must be between 10 ms and 1 minute: " + grace);
+      }
+      this.replayGrace = grace;
       return this;
     }
 

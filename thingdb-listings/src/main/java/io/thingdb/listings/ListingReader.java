@@ -2,18 +2,22 @@ package io.thingdb.listings;
 
 import io.thingdb.core.Fullnames;
 import io.thingdb.core.Prop;
+import io.thingdb.core.Session;
 import io.thingdb.core.Thing;
 import io.thingdb.core.ThingDb;
 import io.thingdb.core.ThingDbException;
 import io.thingdb.core.ThingType;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.function.ToLongFunction;
 
 /**
@@ -35,13 +39,43 @@ import java.util.function.ToLongFunction;
  * sort, which {@link ListingRecompute}'s keys name and the {@link ListingRouting} gives for the
  * others: create the reader with the routing to page any key by fullname.
  *
- * <p>Thread-safe; holds no state besides its configuration.
+ * <h2>The writer's own writes</h2>
+ *
+ * A listing catches up with a write only when the queue has applied it (normally within a fraction
+ * of a second; longer when processors are behind or down). {@link #withSession} gives a view whose
+ * pages show the session's own writes at once: the things its writes through {@link Votes}
+ * remembered in the session ({@link Session#wrote}: submits, edits, votes; the last {@value
+ * Session#MAX_WRITTEN}, for {@link #OWN_WRITES_WINDOW}) are read fresh through the session and
+ * merged into the page where the key's sort puts them now, replacing the listing's entry for them
+ * (which may be missing, at an old position, or of a thing that has since left the listing). A
+ * remembered thing is shown only where the processors would put it: it must not be deleted or spam,
+ * the routing must route it to the key, and the viewer must be allowed to see it. Merging needs the
+ * routing (create the reader with one); recomputed keys ({@code
+ * <prefix>:top|controversial:<window>}) are never merged into, since the queue does not keep them.
+ * Other readers see the writes when the queue has applied them. The cost: nothing for a session
+ * that remembers no thing of the reader's type in the window (no session, or one that wrote nothing
+ * lately); otherwise one multi-get of at most {@value Session#MAX_WRITTEN} things (cache first) per
+ * page.
+ *
+ * <p>Thread-safe; holds no state besides its configuration (a view also holds its session, which is
+ * thread-safe).
  */
 public final class ListingReader {
   /** Listing entries read per batch. */
   static final int BATCH = Listing.MAX_PAGE_LIMIT;
 
+  /**
+   * How long after a write a session's pages merge it: far beyond the queue's normal delay, so a
+   * backlog of minutes is covered, and short enough that an active writer's pages stop paying for
+   * the merge soon after the writing stops.
+   */
+  public static final Duration OWN_WRITES_WINDOW = Duration.ofMinutes(10);
+
   private final ThingDb db;
+
+  /** The view's session, whose remembered writes are merged; null for none. */
+  private final Session session;
+
   private final ListingStore store;
 
   /** The sorts of the keys the queue keeps; null if the reader was created without it. */
@@ -53,12 +87,14 @@ public final class ListingReader {
 
   private ListingReader(
       ThingDb db,
+      Session session,
       ListingStore store,
       ListingRouting routing,
       ThingType type,
       ToLongFunction<Thing> author,
       Clock clock) {
-    this.db = db;
+    this.db = db.withSession(session);
+    this.session = session;
     this.store = store;
     this.routing = routing;
     this.type = type;
@@ -164,11 +200,27 @@ public final class ListingReader {
       Clock clock) {
     return new ListingReader(
         Objects.requireNonNull(db, "db must not be null"),
+        db.currentSession().orElse(null),
         Objects.requireNonNull(store, "store must not be null"),
         routing,
         Objects.requireNonNull(type, "type must not be null"),
         Objects.requireNonNull(author, "author must not be null"),
         Objects.requireNonNull(clock, "clock must not be null"));
+  }
+
+  /**
+   * A view of this reader for {@code session}: its things are read through the session
+   * (read-your-writes through replicas), and its pages merge the session's own recent writes (see
+   * the class comment). Views are cheap (one small object) and may be made per request.
+   *
+   * @param session the reader's session, or null for a view without one
+   * @return the view
+   */
+  public ListingReader withSession(Session session) {
+    if (session == this.session) {
+      return this;
+    }
+    return new ListingReader(db, session, store, routing, type, author, clock);
   }
 
   /**
@@ -310,11 +362,30 @@ public final class ListingReader {
               + type.name()
               + " things");
     }
-    Optional<Listing.Entry> entry = store.get(key).flatMap(l -> l.entry(thing.id()));
+    // A thing this view's session wrote lately is on its pages where it is now (see ownWrites),
+    // not where the listing may still hold it.
+    Optional<Listing.Entry> entry =
+        remembers(thing.fullname())
+            ? Optional.empty()
+            : store.get(key).flatMap(l -> l.entry(thing.id()));
     if (entry.isPresent()) {
       return entry.get().cursor();
     }
     return new Listing.Cursor(sort.value(thing), thing.id());
+  }
+
+  /** Whether this view's session wrote the thing within {@link #OWN_WRITES_WINDOW}. */
+  private boolean remembers(String fullname) {
+    if (session == null || routing == null) {
+      return false;
+    }
+    Instant since = clock.instant().minus(OWN_WRITES_WINDOW);
+    for (Session.Written w : session.written()) {
+      if (w.fullname().equals(fullname) && w.at().isAfter(since)) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** The sort of a listing: named by a recompute key, else defined by the routing. */
@@ -375,12 +446,16 @@ public final class ListingReader {
   /** Reads a page; the arguments are checked. */
   private Page read(Long viewer, String key, Listing.Cursor after, int limit, TimeWindow window) {
     Optional<Instant> cutoff = window.cutoff(clock.instant());
+    OwnWrites own = ownWrites(viewer, key, cutoff);
     List<Thing> items = new ArrayList<>(limit);
+    List<Listing.Entry> entries = new ArrayList<>(limit);
     Listing.Cursor cursor = after;
+    Listing.Cursor next = null;
+    reading:
     while (true) {
       List<Listing.Entry> batch = store.page(key, cursor, BATCH);
       if (batch.isEmpty()) {
-        return new Page(items, null);
+        break;
       }
       List<Long> ids = new ArrayList<>(batch.size());
       for (Listing.Entry e : batch) {
@@ -394,19 +469,124 @@ public final class ListingReader {
       for (int i = 0; i < batch.size(); i++) {
         Listing.Entry e = batch.get(i);
         Thing t = things.get(e.id());
-        if (t == null || !visible(t, viewer, cutoff)) {
+        if (t == null || !visible(t, viewer, cutoff) || own.replaces(e.id())) {
           continue;
         }
         items.add(t);
+        entries.add(e);
         if (items.size() == limit) {
           boolean last = ended && i == batch.size() - 1;
-          return new Page(items, last ? null : e.cursor());
+          next = last ? null : e.cursor();
+          break reading;
         }
       }
       if (ended) {
-        return new Page(items, null);
+        break;
       }
       cursor = batch.get(batch.size() - 1).cursor();
+    }
+    return own.merge(items, entries, after, next, limit);
+  }
+
+  /**
+   * The session's remembered things of this reader's type, read fresh: the ids whose listing
+   * entries they replace, and the entries of those that belong to {@code key}. Empty, without any
+   * read, when there is nothing to merge.
+   */
+  private OwnWrites ownWrites(Long viewer, String key, Optional<Instant> cutoff) {
+    if (session == null || routing == null || ListingKeys.isRecomputed(key)) {
+      return OwnWrites.NONE;
+    }
+    Instant since = clock.instant().minus(OWN_WRITES_WINDOW);
+    List<String> fullnames = new ArrayList<>();
+    for (Session.Written w : session.written()) {
+      if (w.at().isAfter(since)) {
+        fullnames.add(w.fullname());
+      }
+    }
+    if (fullnames.isEmpty()) {
+      return OwnWrites.NONE;
+    }
+    List<Thing> fresh = new ArrayList<>();
+    for (Thing t : db.getByFullnames(fullnames, ThingDb.Missing.SKIP)) {
+      if (t.type().name().equals(type.name())) {
+        fresh.add(t);
+      }
+    }
+    if (fresh.isEmpty()) {
+      return OwnWrites.NONE;
+    }
+    ListingDefinition def = routing.definition(key);
+    if (def == null) {
+      throw new IllegalStateException(
+          "listing routing " + routing + " returned no definition for " + key);
+    }
+    Set<Long> ids = new HashSet<>();
+    List<Own> belong = new ArrayList<>();
+    for (Thing t : fresh) {
+      ids.add(t.id());
+      // Where the processors will put it: live, routed to this key; and shown only if visible.
+      if (!t.deleted()
+          && !t.spam()
+          && visible(t, viewer, cutoff)
+          && routing.listingsOf(t).contains(key)) {
+        belong.add(new Own(t, new Listing.Entry(t.id(), t.version(), def.sort().value(t))));
+      }
+    }
+    return new OwnWrites(ids, belong);
+  }
+
+  /** A remembered thing and its entry at its current sort value. */
+  private record Own(Thing thing, Listing.Entry entry) {}
+
+  /** The session's own writes for one page: ids to replace, and entries to merge. */
+  private record OwnWrites(Set<Long> ids, List<Own> belong) {
+    static final OwnWrites NONE = new OwnWrites(Set.of(), List.of());
+
+    boolean replaces(long id) {
+      return ids.contains(id);
+    }
+
+    /**
+     * Merges the entries between {@code after} and {@code next} (to the end if null) into the
+     * listing's page, in listing order, and cuts it to {@code limit}; the cursor continues after
+     * the last item kept.
+     */
+    Page merge(
+        List<Thing> items,
+        List<Listing.Entry> entries,
+        Listing.Cursor after,
+        Listing.Cursor next,
+        int limit) {
+      List<Own> merged = new ArrayList<>();
+      for (Own o : belong) {
+        Listing.Entry e = o.entry();
+        boolean afterStart =
+            after == null || Sorts.compare(after.value(), after.id(), e.value(), e.id()) < 0;
+        boolean beforeEnd =
+            next == null || Sorts.compare(e.value(), e.id(), next.value(), next.id()) < 0;
+        if (afterStart && beforeEnd) {
+          merged.add(o);
+        }
+      }
+      if (merged.isEmpty()) {
+        return new Page(items, next);
+      }
+      for (int i = 0; i < items.size(); i++) {
+        merged.add(new Own(items.get(i), entries.get(i)));
+      }
+      merged.sort(
+          (a, b) ->
+              Sorts.compare(a.entry().value(), a.entry().id(), b.entry().value(), b.entry().id()));
+      if (merged.size() > limit) {
+        merged = merged.subList(0, limit);
+        next = merged.get(limit - 1).entry().cursor();
+      }
+      List<Thing> out = new ArrayList<>(merged.size());
+      for (Own o : merged) {
+        out.add(o.thing());
+      }
+      return new Page(out, next);
     }
   }
 

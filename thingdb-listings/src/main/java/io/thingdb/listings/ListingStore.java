@@ -10,19 +10,34 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
 import javax.sql.DataSource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Listings stored durably in PostgreSQL, one row per listing key in {@code thingdb_listing(key,
- * version, data, updated_at)}, and fronted by the cache: a write publishes the encoded listing at
- * the row's version ({@link VersionedCache#publish}, so an older version never overwrites a newer
- * one), and a read that misses loads the row with stampede protection ({@link VersionedCache#load}:
- * one load per key at a time across the instances sharing the cache).
+ * version, data, updated_at, unpublished_since)}, and fronted by the cache: a write publishes the
+ * encoded listing at the row's version ({@link VersionedCache#publish}, so an older version never
+ * overwrites a newer one), and a read that misses loads the row with stampede protection ({@link
+ * VersionedCache#load}: one load per key at a time across the instances sharing the cache).
+ *
+ * <p>Publishing is durable in the way thingdb-core's outbox makes a thing's cache update durable:
+ * with a cache, every write of a row also sets its {@code unpublished_since} (in the same
+ * statement, so in the writer's transaction), and only a publish the cache confirmed clears it, for
+ * that version only. A row still marked after the grace period belongs to a writer that crashed
+ * between COMMIT and its publish, or whose publish the cache could not confirm (a node hung or
+ * down); {@link #replayUnpublished} (run by {@link ListingProcessors}' worker threads every replay
+ * interval) publishes the row's current version then, with the same versioned protocol, so it never
+ * replaces a newer version, and clears the mark once the cache confirms. A cached listing is
+ * therefore stale after a fault for at most the grace period plus the replay interval after the
+ * node answers again, never until the next write to that listing or the TTL.
  *
  * <p>Listing keys are application strings such as {@code sr:5:hot}: 1 to 200 characters without
  * whitespace or control characters, and matching the pattern given to {@link Builder#keyPattern},
@@ -33,7 +48,11 @@ import javax.sql.DataSource;
  * DataSource or the cache. Thread-safe.
  */
 public final class ListingStore implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(ListingStore.class);
   static final String CACHE_PREFIX = "listing:";
+
+  /** Rows one {@link #replayUnpublished} call republishes at most. */
+  static final int REPLAY_BATCH = 200;
 
   private final DataSource dataSource;
   private final VersionedCache cache;
@@ -126,8 +145,9 @@ public final class ListingStore implements AutoCloseable {
   }
 
   /**
-   * Replaces a listing whole (a recompute): writes it with the row's version plus one, then
-   * publishes it to the cache.
+   * Replaces a listing whole (a recompute): writes it with the row's version plus one, marked
+   * unpublished, then publishes it to the cache and clears the mark once the cache confirmed (see
+   * the class comment for the repair of a publish that fails).
    *
    * @return the new version
    * @throws IllegalArgumentException if the key is bad
@@ -141,9 +161,13 @@ public final class ListingStore implements AutoCloseable {
     try (Connection c = dataSource.getConnection()) {
       try (PreparedStatement ps =
           c.prepareStatement(
-              "insert into thingdb_listing as cur (key, version, data, updated_at)"
-                  + " values (?, 1, ?, now()) on conflict (key) do update set version = cur.version + 1,"
-                  + " data = excluded.data, updated_at = now() returning version")) {
+              "insert into thingdb_listing as cur (key, version, data, updated_at, unpublished_since)"
+                  + " values (?, 1, ?, now(), "
+                  + (cache == null ? "null" : "now()")
+                  + ") on conflict (key) do update set version = cur.version + 1,"
+                  + " data = excluded.data, updated_at = now(),"
+                  + " unpublished_since = coalesce(cur.unpublished_since, excluded.unpublished_since)"
+                  + " returning version")) {
         ps.setString(1, key);
         ps.setBytes(2, data);
         try (ResultSet rs = ps.executeQuery()) {
@@ -154,8 +178,135 @@ public final class ListingStore implements AutoCloseable {
     } catch (SQLException e) {
       throw new ThingDbException("writing listing " + key + " failed: " + e.getMessage(), e);
     }
-    publish(key, data, version);
+    publishDurably(key, data, version);
     return version;
+  }
+
+  /**
+   * After COMMIT of {@code version}: publishes it and, if the cache confirmed, clears the row's
+   * unpublished mark (that version only). Never throws: the write is committed, and a publish that
+   * failed is left to {@link #replayUnpublished}.
+   *
+   * @return whether the cache confirmed the publish and the mark was cleared
+   */
+  boolean publishDurably(String key, byte[] data, long version) {
+    if (cache == null) {
+      return true;
+    }
+    try {
+      if (publish(key, data, version) == Result.UNCONFIRMED) {
+        log.debug(
+            "publish of listing {} v{} unconfirmed; the unpublished replay covers it",
+            key,
+            version);
+        return false;
+      }
+      markPublished(List.of(new Published(key, version)));
+      return true;
+    } catch (RuntimeException e) {
+      log.warn(
+          "publishing listing {} v{} to the cache failed ({}); the unpublished replay will publish it",
+          key,
+          version,
+          e.toString());
+      return false;
+    }
+  }
+
+  /** A listing version whose publish the cache confirmed. */
+  record Published(String key, long version) {}
+
+  /**
+   * Clears the unpublished mark of each row still at the given version (a row written again since
+   * keeps its mark until its own publish is confirmed). One statement.
+   *
+   * @throws ThingDbException if the database fails (the marks stay; the replay clears them later)
+   */
+  void markPublished(Collection<Published> published) {
+    if (published.isEmpty()) {
+      return;
+    }
+    String[] keys = new String[published.size()];
+    long[] versions = new long[published.size()];
+    int i = 0;
+    for (Published p : published) {
+      keys[i] = p.key();
+      versions[i++] = p.version();
+    }
+    try (Connection c = dataSource.getConnection();
+        PreparedStatement ps =
+            c.prepareStatement(
+                "update thingdb_listing l set unpublished_since = null from unnest(?::text[], ?::bigint[])"
+                    + " as p(key, version) where l.key = p.key and l.version = p.version"
+                    + " and l.unpublished_since is not null")) {
+      ps.setArray(1, c.createArrayOf("text", keys));
+      ps.setObject(2, versions);
+      ps.executeUpdate();
+    } catch (SQLException e) {
+      throw new ThingDbException(
+          "clearing the unpublished mark of "
+              + published.size()
+              + " listings (first "
+              + keys[0]
+              + ") failed: "
+              + e.getMessage(),
+          e);
+    }
+  }
+
+  /**
+   * Publishes every listing whose publish has not been confirmed for longer than {@code grace}
+   * (oldest first, at most {@value #REPLAY_BATCH} per call) at the row's current version, and
+   * clears the marks the cache confirmed. Safe to run from any number of instances at once: a
+   * publish never replaces a newer version. Without a cache there is nothing to do.
+   *
+   * @param grace how long a writer has to confirm its own publish before others repeat it
+   * @return how many listings were republished and confirmed
+   * @throws ThingDbException if the database fails
+   */
+  int replayUnpublished(Duration grace) {
+    if (cache == null) {
+      return 0;
+    }
+    record Row(String key, long version, byte[] data) {}
+    List<Row> rows = new ArrayList<>();
+    try (Connection c = dataSource.getConnection();
+        PreparedStatement ps =
+            c.prepareStatement(
+                "select key, version, data from thingdb_listing where unpublished_since"
+                    + " < now() - ? * interval '1 millisecond' order by unpublished_since limit "
+                    + REPLAY_BATCH)) {
+      ps.setLong(1, grace.toMillis());
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          rows.add(new Row(rs.getString(1), rs.getLong(2), rs.getBytes(3)));
+        }
+      }
+    } catch (SQLException e) {
+      throw new ThingDbException("reading the unpublished listings failed: " + e.getMessage(), e);
+    }
+    List<Published> confirmed = new ArrayList<>();
+    for (Row r : rows) {
+      Result result;
+      try {
+        result = publish(r.key(), r.data(), r.version());
+      } catch (RuntimeException e) {
+        log.debug("republishing listing {} v{} failed: {}", r.key(), r.version(), e.toString());
+        continue;
+      }
+      if (result != Result.UNCONFIRMED) {
+        confirmed.add(new Published(r.key(), r.version()));
+      }
+    }
+    markPublished(confirmed);
+    if (!confirmed.isEmpty()) {
+      log.info(
+          "republished {} listings whose publish after COMMIT had not been confirmed ({} still"
+              + " pending)",
+          confirmed.size(),
+          rows.size() - confirmed.size());
+    }
+    return confirmed.size();
   }
 
   /** The durable copy of a listing, read from the database, bypassing the cache. */
@@ -184,13 +335,22 @@ public final class ListingStore implements AutoCloseable {
 
   /**
    * Writes a listing at {@code expected + 1} if the row is still at {@code expected} (0: absent);
-   * returns false if another writer got there first.
+   * returns false if another writer got there first. With a cache the row is marked unpublished in
+   * the same statement (the earliest unconfirmed write's time is kept), so the mark commits with
+   * the write; {@link #publishDurably} clears it.
    */
-  static boolean write(Connection c, String key, long expected, byte[] data) throws SQLException {
+  boolean write(Connection c, String key, long expected, byte[] data) throws SQLException {
+    String mark = cache == null ? "null" : "now()";
     String sql =
         expected == 0
-            ? "insert into thingdb_listing (key, version, data, updated_at) values (?, 1, ?, now()) on conflict do nothing"
-            : "update thingdb_listing set version = version + 1, data = ?, updated_at = now() where key = ? and version = ?";
+            ? "insert into thingdb_listing (key, version, data, updated_at, unpublished_since)"
+                + " values (?, 1, ?, now(), "
+                + mark
+                + ") on conflict do nothing"
+            : "update thingdb_listing set version = version + 1, data = ?, updated_at = now(),"
+                + " unpublished_since = coalesce(unpublished_since, "
+                + mark
+                + ") where key = ? and version = ?";
     try (PreparedStatement ps = c.prepareStatement(sql)) {
       if (expected == 0) {
         ps.setString(1, key);
@@ -230,6 +390,12 @@ public final class ListingStore implements AutoCloseable {
       st.execute(
           "create table if not exists thingdb_listing (key text primary key, version bigint not null,"
               + " data bytea not null, updated_at timestamptz)");
+      // Added after the first release: tables created before it gain the column here.
+      st.execute(
+          "alter table thingdb_listing add column if not exists unpublished_since timestamptz");
+      st.execute(
+          "create index if not exists thingdb_listing_unpublished on thingdb_listing"
+              + " (unpublished_since) where unpublished_since is not null");
     } catch (SQLException e) {
       throw new ThingDbException("creating table thingdb_listing failed: " + e.getMessage(), e);
     }

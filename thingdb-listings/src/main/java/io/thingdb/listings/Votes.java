@@ -16,6 +16,7 @@ import io.thingdb.core.WriteTransaction;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Clock;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.LinkedHashMap;
@@ -46,6 +47,12 @@ import javax.sql.DataSource;
  * <p>{@link #submit}, {@link #setDeleted}, {@link #markSpam} and {@link #update} write through a
  * core write transaction too and enqueue the thing's listing jobs in it, so a write and its jobs
  * commit together or not at all.
+ *
+ * <p>Every write takes the caller's {@link Session} (null for none), as core's writes do through
+ * {@link ThingDb#withSession}: the commit's WAL position is recorded in it (read-your-writes
+ * through replicas), and the written thing is remembered in it ({@link Session#wrote}) so that the
+ * writer's own listing pages ({@link ListingReader#withSession}) show the write before the queue
+ * has applied it.
  *
  * <p>The vote relation, the voted type and the listing queue must live on one database, and so must
  * the listing store that the processors write in the same transaction as they consume jobs: {@link
@@ -120,6 +127,13 @@ public final class Votes implements AutoCloseable {
    * Atomic: the relation, the counts, the cache outbox rows and the listing jobs commit together or
    * not at all. Repeating the current direction writes nothing.
    *
+   * <p>With a session, the vote's commit position is recorded in it (read-your-writes through
+   * replicas: the voter's next reads through the session see the new counts and direction at once)
+   * and the voted thing is remembered in it ({@link Session#wrote}), so the voter's own listing
+   * pages read through {@link ListingReader#withSession} show the thing at its new score before the
+   * queue has moved it.
+   *
+   * @param session the voter's session; null for none
    * @param accountId the voting account's id
    * @param thingId the voted thing's id
    * @param direction -1, 0 or +1
@@ -131,7 +145,7 @@ public final class Votes implements AutoCloseable {
    *     be recorded, and casting it again is safe (a repeated vote changes nothing)
    * @throws ThingDbException if the database fails otherwise; the vote is then not recorded
    */
-  public Vote cast(long accountId, long thingId, int direction) {
+  public Vote cast(Session session, long accountId, long thingId, int direction) {
     if (direction < -1 || direction > 1) {
       throw new IllegalArgumentException(
           "vote direction must be -1, 0 or +1 (direction="
@@ -144,8 +158,9 @@ public final class Votes implements AutoCloseable {
       throw new IllegalArgumentException(
           "ids start at 1 (" + describe(accountId, thingId) + "); nothing was written");
     }
+    ThingDb view = db.withSession(session);
     Thing thing =
-        db.get(voted, thingId)
+        view.get(voted, thingId)
             .orElseThrow(
                 () ->
                     new NotFoundException(
@@ -162,7 +177,11 @@ public final class Votes implements AutoCloseable {
     List<String> keys = routedKeys(thing);
     String[] sortedKeys = ListingQueue.sortedKeys(keys);
     try {
-      return db.write(tx -> vote(tx, accountId, thingId, direction, sortedKeys));
+      Vote v = view.write(tx -> vote(tx, accountId, thingId, direction, sortedKeys));
+      if (session != null && v.changed()) {
+        session.wrote(thing, clock.instant());
+      }
+      return v;
     } catch (OutcomeUnknownException e) {
       throw new OutcomeUnknownException(
           "vote ("
@@ -187,6 +206,11 @@ public final class Votes implements AutoCloseable {
               + "; nothing was written",
           e);
     }
+  }
+
+  /** {@link #cast(Session, long, long, int)} without a session. */
+  public Vote cast(long accountId, long thingId, int direction) {
+    return cast(null, accountId, thingId, direction);
   }
 
   /**
@@ -255,7 +279,8 @@ public final class Votes implements AutoCloseable {
   /**
    * Creates a thing and, in the same transaction, enqueues the jobs of the listings it belongs to.
    *
-   * @param session records the commit for read-your-writes; may be null
+   * @param session records the commit for read-your-writes and remembers the thing for the writer's
+   *     own listing pages ({@link ListingReader#withSession}); may be null
    * @param thing the new thing, of a type ThingDb places on this queue's database
    * @return the thing as created
    * @throws IllegalArgumentException if the type lives on another database; nothing is written
@@ -278,7 +303,8 @@ public final class Votes implements AutoCloseable {
    * Creates things in one transaction (ThingDb's {@link ThingDb#createAll}) with their listing
    * jobs: one statement for all jobs and one for the dirty rows, whatever the count.
    *
-   * @param session records the commit; may be null
+   * @param session records the commit and remembers the things for the writer's own listing pages
+   *     ({@link ListingReader#withSession}); may be null
    * @param things the new things, of types on this queue's database
    * @return the things as created, in input order
    * @throws IllegalArgumentException if a type lives on another database; nothing is written
@@ -290,17 +316,33 @@ public final class Votes implements AutoCloseable {
       checkOnQueueDatabase(
           Objects.requireNonNull(t, "things must not contain null").type(), "submit");
     }
-    return db.withSession(session)
-        .write(
-            tx -> {
-              List<Thing> written = tx.create(things);
-              Map<Long, List<String>> keys = new LinkedHashMap<>();
-              for (Thing t : written) {
-                keys.put(t.id(), routedKeys(t));
-              }
-              ListingQueue.enqueueAll(tx, keys);
-              return written;
-            });
+    List<Thing> created =
+        db.withSession(session)
+            .write(
+                tx -> {
+                  List<Thing> written = tx.create(things);
+                  Map<Long, List<String>> keys = new LinkedHashMap<>();
+                  for (Thing t : written) {
+                    keys.put(t.id(), routedKeys(t));
+                  }
+                  ListingQueue.enqueueAll(tx, keys);
+                  return written;
+                });
+    remember(session, created);
+    return created;
+  }
+
+  /**
+   * Remembers written things in the writer's session, so that its own listing pages merge them
+   * until the queue has applied them (see {@link ListingReader#withSession}).
+   */
+  private void remember(Session session, List<Thing> things) {
+    if (session != null) {
+      Instant now = clock.instant();
+      for (Thing t : things) {
+        session.wrote(t, now);
+      }
+    }
   }
 
   /**
@@ -333,7 +375,8 @@ public final class Votes implements AutoCloseable {
    * the edited snapshot and of the result (an edit that moves a thing to another group leaves the
    * old group's listings and joins the new ones). An edit with no changes writes nothing.
    *
-   * @param session records the commit; may be null
+   * @param session records the commit and remembers the thing for the writer's own listing pages
+   *     ({@link ListingReader#withSession}); may be null
    * @param update the edit
    * @return the thing as committed
    * @throws NotFoundException if the thing no longer exists; nothing is written
@@ -347,15 +390,18 @@ public final class Votes implements AutoCloseable {
     if (update.isEmpty()) {
       return base;
     }
-    return db.withSession(session)
-        .write(
-            tx -> {
-              Thing t = tx.update(update);
-              LinkedHashSet<String> keys = new LinkedHashSet<>(routedKeys(base));
-              keys.addAll(routedKeys(t));
-              ListingQueue.enqueue(tx, ListingQueue.sortedKeys(keys), t.id());
-              return t;
-            });
+    Thing updated =
+        db.withSession(session)
+            .write(
+                tx -> {
+                  Thing t = tx.update(update);
+                  LinkedHashSet<String> keys = new LinkedHashSet<>(routedKeys(base));
+                  keys.addAll(routedKeys(t));
+                  ListingQueue.enqueue(tx, ListingQueue.sortedKeys(keys), t.id());
+                  return t;
+                });
+    remember(session, List.of(updated));
+    return updated;
   }
 
   private void checkOnQueueDatabase(ThingType type, String what) {
@@ -424,11 +470,19 @@ public final class Votes implements AutoCloseable {
    * as any read without a session.
    */
   public int direction(long accountId, long thingId) {
+    return direction(null, accountId, thingId);
+  }
+
+  /**
+   * {@link #direction(long, long)} read through {@code session} (null for none): a replica serves
+   * it only once it has replayed the session's writes, so a voter reads back their own vote.
+   */
+  public int direction(Session session, long accountId, long thingId) {
     if (accountId < 1 || thingId < 1) {
       throw new IllegalArgumentException("ids start at 1 (" + describe(accountId, thingId) + ")");
     }
     Relation.Pair pair = new Relation.Pair(accountId, thingId);
-    for (Relation r : db.lookup(relation, List.of(pair)).get(pair)) {
+    for (Relation r : db.withSession(session).lookup(relation, List.of(pair)).get(pair)) {
       if (DIRECTIONS.contains(r.name())) {
         return Integer.parseInt(r.name());
       }

@@ -240,7 +240,8 @@ final class AccountsHandler {
    */
   Response user(Request req) {
     Thing account = userTarget(req);
-    Site.LinkPage submitted = site.submitted(req.viewer(), account, req.after(), req.limit());
+    Site.LinkPage submitted =
+        site.submitted(req.dbSession(), req.viewer(), account, req.after(), req.limit());
     Map<String, Object> scope = views.page(req, "/user/" + account.get(Models.NAME));
     scope.put("user", account.get(Models.NAME));
     scope.put("spammer", account.get(Models.SPAMMER));
@@ -255,7 +256,7 @@ final class AccountsHandler {
           "liked",
           Map.of("links", views.links(site.liked(req.viewer(), account, 10), req.viewer())));
     }
-    List<Thing> comments = site.recentComments(req.viewer(), account, 10);
+    List<Thing> comments = site.recentComments(req.dbSession(), req.viewer(), account, 10);
     Map<Long, Thing> authors = Map.of(account.id(), account);
     scope.put("comments", comments.stream().map(c -> views.comment(c, authors, Map.of())).toList());
     if (submitted.after() != null) {

@@ -32,7 +32,8 @@ final class ApiHandler {
   Response listing(Request req) {
     PostsHandler.Query q = posts.query(req);
     Site.LinkPage page =
-        site.links(req.viewer(), q.prefix(), q.sort(), q.window(), q.after(), q.limit());
+        site.links(
+            req.dbSession(), req.viewer(), q.prefix(), q.sort(), q.window(), q.after(), q.limit());
     return json(
         Views.listing(views.linksJson(page.links(), req.viewer()), page.after(), q.limit()));
   }
@@ -73,7 +74,8 @@ final class ApiHandler {
 
   Response user(Request req) {
     Thing account = accounts.userTarget(req);
-    Site.LinkPage page = site.submitted(req.viewer(), account, req.after(), req.limit());
+    Site.LinkPage page =
+        site.submitted(req.dbSession(), req.viewer(), account, req.after(), req.limit());
     Map<String, Object> out =
         Views.listing(views.linksJson(page.links(), req.viewer()), page.after(), req.limit());
     Map<String, Object> about = new LinkedHashMap<>();

@@ -350,6 +350,16 @@ public final class BlogApp implements AutoCloseable {
     return site.passwords.derivations();
   }
 
+  /**
+   * Stops the in-process listing processors' threads (tests that must read while the queue has not
+   * applied a write); {@link #drainListings()} still applies the queue on the calling thread.
+   */
+  public void stopListingProcessors() {
+    for (ListingProcessors p : processors) {
+      p.close();
+    }
+  }
+
   /** Recomputes the windowed listings now, on the calling thread (tests). */
   public void recomputeNow() {
     for (ListingRecompute r : recomputes) {

@@ -117,7 +117,7 @@ final class CommentsHandler {
                 .set(Models.FORM_TOKEN, key == null ? "" : key)
                 .spam(author.get(Models.SPAMMER)));
     try {
-      site.commentVotes.cast(author.id(), comment.id(), 1);
+      site.commentVotes.cast(req.dbSession(), author.id(), comment.id(), 1);
     } catch (RuntimeException e) {
       log.warn(
           "comment {} is saved, but its author's up vote failed: {}",

@@ -74,7 +74,8 @@ final class PostsHandler {
   Response listing(Request req) {
     Query q = query(req);
     Site.LinkPage page =
-        site.links(req.viewer(), q.prefix(), q.sort(), q.window(), q.after(), q.limit());
+        site.links(
+            req.dbSession(), req.viewer(), q.prefix(), q.sort(), q.window(), q.after(), q.limit());
     String title =
         q.community() == null ? "ThingDB blog" : "/r/" + q.community().get(Models.COMMUNITY_NAME);
     Map<String, Object> scope = views.page(req, title);
@@ -236,7 +237,7 @@ final class PostsHandler {
   private Thing create(Request req, Thing author, NewThing post) {
     Thing link = site.linkVotes.submit(req.dbSession(), post);
     try {
-      site.linkVotes.cast(author.id(), link.id(), 1);
+      site.linkVotes.cast(req.dbSession(), author.id(), link.id(), 1);
     } catch (RuntimeException e) {
       log.warn(
           "post {} is saved, but its author's up vote failed: {}", link.fullname(), e.toString());

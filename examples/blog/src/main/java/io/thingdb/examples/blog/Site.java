@@ -183,12 +183,19 @@ final class Site {
   /**
    * One page of a link listing as {@code viewer} sees it. {@code after} is the fullname of the last
    * link of the previous page; the listing reader continues from its position (from its sort value
-   * if it has left the listing since), never from the top.
+   * if it has left the listing since), never from the top. Read with the visitor's {@code session}:
+   * their own recent posts and votes show at once, before the listing queue has applied them.
    */
   LinkPage links(
-      Thing viewer, String prefix, ListingSort sort, TimeWindow window, String after, int limit) {
+      Session session,
+      Thing viewer,
+      String prefix,
+      ListingSort sort,
+      TimeWindow window,
+      String after,
+      int limit) {
     String key = Listings.key(prefix, sort, window);
-    ListingReader.Page page = page(key, viewer, after, limit, window);
+    ListingReader.Page page = page(session, key, viewer, after, limit, window);
     List<Thing> links = new ArrayList<>(page.items());
     if (viewer != null && viewer.get(Models.SPAMMER) && after == null) {
       links = withOwnSpam(viewer, prefix, sort, window, links, limit);
@@ -196,10 +203,13 @@ final class Site {
     return new LinkPage(links, page.after());
   }
 
-  /** An author's submitted links, newest first. */
-  LinkPage submitted(Thing viewer, Thing author, String after, int limit) {
+  /**
+   * An author's submitted links, newest first; with the visitor's {@code session}, an author's post
+   * is there right after submitting it.
+   */
+  LinkPage submitted(Session session, Thing viewer, Thing author, String after, int limit) {
     ListingReader.Page page =
-        page(Listings.submitted(author.id()), viewer, after, limit, TimeWindow.ALL);
+        page(session, Listings.submitted(author.id()), viewer, after, limit, TimeWindow.ALL);
     List<Thing> links = new ArrayList<>(page.items());
     if (viewer != null
         && viewer.id() == author.id()
@@ -212,11 +222,12 @@ final class Site {
 
   /** A page of a link listing after the fullname {@code after}; a bad one is the visitor's 400. */
   private ListingReader.Page page(
-      String key, Thing viewer, String after, int limit, TimeWindow window) {
+      Session session, String key, Thing viewer, String after, int limit, TimeWindow window) {
+    ListingReader reader = linkReader.withSession(session);
     try {
       return viewer == null
-          ? linkReader.pageByFullname(key, after, limit, window)
-          : linkReader.pageForByFullname(viewer.id(), key, after, limit, window);
+          ? reader.pageByFullname(key, after, limit, window)
+          : reader.pageForByFullname(viewer.id(), key, after, limit, window);
     } catch (IllegalArgumentException e) {
       if (after == null) {
         throw e; // the key and limit are ours to get right
@@ -225,12 +236,13 @@ final class Site {
     }
   }
 
-  /** An author's latest comments. */
-  List<Thing> recentComments(Thing viewer, Thing author, int limit) {
+  /** An author's latest comments; with the visitor's session, their own at once. */
+  List<Thing> recentComments(Session session, Thing viewer, Thing author, int limit) {
     String key = Listings.comments(author.id());
+    ListingReader reader = commentReader.withSession(session);
     return (viewer == null
-            ? commentReader.page(key, null, limit, TimeWindow.ALL)
-            : commentReader.pageFor(viewer.id(), key, null, limit, TimeWindow.ALL))
+            ? reader.page(key, null, limit, TimeWindow.ALL)
+            : reader.pageFor(viewer.id(), key, null, limit, TimeWindow.ALL))
         .items();
   }
 

@@ -13,8 +13,10 @@ import java.util.Map;
  * Votes on posts and comments: {@code POST /vote} with {@code id} (a fullname) and {@code dir} (1,
  * 0 or -1). {@link Votes#cast} changes the vote relation and the counts in one transaction and
  * queues the listing updates; the answer carries the new score at once, so the voter sees it before
- * the queue has moved the post in any listing. From a form it redirects back; from JavaScript
- * ({@code Accept: application/json}) it answers JSON. Thread-safe.
+ * the queue has moved the post in any listing. The vote goes through the visitor's session, so
+ * their next pages read it back through a lagging replica and show the post where the vote moved
+ * it. From a form it redirects back; from JavaScript ({@code Accept: application/json}) it answers
+ * JSON. Thread-safe.
  */
 final class VotesHandler {
   private final Site site;
@@ -61,7 +63,9 @@ final class VotesHandler {
     }
     Votes.Vote v;
     try {
-      v = (isLink ? site.linkVotes : site.commentVotes).cast(voter.id(), target.id(), dir);
+      v =
+          (isLink ? site.linkVotes : site.commentVotes)
+              .cast(req.dbSession(), voter.id(), target.id(), dir);
     } catch (NotFoundException e) {
       throw HttpError.notFound(
           "there is no post or comment " + Request.abbreviate(id) + " to vote on");

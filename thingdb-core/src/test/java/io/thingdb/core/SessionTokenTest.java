@@ -1,0 +1,53 @@
+package io.thingdb.core;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The session token carries the remembered written things ({@link Session#wrote}) next to the WAL
+ * positions, bounded to {@link Session#MAX_WRITTEN}, most recent kept.
+ */
+class SessionTokenTest {
+  @Test
+  void writtenThingsSurviveTheTokenMostRecentFirst() {
+    Session s = Session.parse("main=1a2b;~t3_5." + Long.toString(1_000, 36) + ";~t3_7.rs");
+    assertThat(s.position("main")).isEqualTo(0x1a2bL);
+    assertThat(s.written())
+        .containsExactly(
+            new Session.Written("t3_7", Instant.ofEpochMilli(Long.parseLong("rs", 36))),
+            new Session.Written("t3_5", Instant.ofEpochMilli(1_000)));
+    Session back = Session.parse(s.token());
+    assertThat(back.written()).isEqualTo(s.written());
+    assertThat(back.token()).isEqualTo(s.token());
+  }
+
+  @Test
+  void onlyTheMostRecentWrittenThingsAreKept() {
+    List<String> parts = new ArrayList<>();
+    for (int i = 1; i <= Session.MAX_WRITTEN + 4; i++) {
+      parts.add("~t3_" + i + "." + Long.toString(i, 36));
+    }
+    Session s = Session.parse(String.join(";", parts));
+    assertThat(s.written()).hasSize(Session.MAX_WRITTEN);
+    assertThat(s.written().get(0).fullname()).isEqualTo("t3_" + (Session.MAX_WRITTEN + 4));
+    assertThat(s.written().get(Session.MAX_WRITTEN - 1).fullname()).isEqualTo("t3_5");
+  }
+
+  @Test
+  void aMalformedWrittenThingIsRefusedNamingIt() {
+    assertThatThrownBy(() -> Session.parse("main=1;~t3_5"))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("bad written thing '~t3_5'");
+    assertThatThrownBy(() -> Session.parse("~r2_5.1"))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("it names a relation");
+    assertThatThrownBy(() -> Session.parse("~t3_5.zz!"))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("'~t3_5.zz!'");
+  }
+}
