@@ -380,6 +380,21 @@ public final class ThingDb implements AutoCloseable {
     return engine.delete(session, relation);
   }
 
+  // ------------------------------------------------------------------ availability
+
+  /**
+   * Whether a database of this ThingDb is known to be down: empty while every database's circuit is
+   * closed, else the {@link DatabaseUnavailableException} that operations on the first database
+   * whose circuit is open get now (naming it, with its retry-after hint and last connection failure
+   * as the cause). Costs one volatile read per database and no I/O: for an application that wants
+   * to avoid work that cannot succeed during an outage, such as re-rendering a cached page, or to
+   * fail its own SQL fast. A closed circuit is no promise: the next operation may be the one that
+   * finds the database gone. See {@link ThingDbBuilder#circuitOpensAfter}.
+   */
+  public Optional<DatabaseUnavailableException> unavailable() {
+    return engine.unavailable();
+  }
+
   // ------------------------------------------------------------------ layout
 
   /** The database {@code type} is placed on (its primary takes the type's writes). */

@@ -297,9 +297,10 @@ final class ThingWrites {
     Object[] params = io.cached() ? new Object[] {delta, id, cacheKey} : new Object[] {delta, id};
     return io.retry()
         .run(
+            h.db,
             "increment " + column + " of " + t + " " + id,
             () -> {
-              Connection c = h.db.database.primary().getConnection();
+              Connection c = h.db.circuit.connect();
               CountsCommitted updated;
               try {
                 List<CountsCommitted> rows =
