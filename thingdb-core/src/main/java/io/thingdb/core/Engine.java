@@ -1060,6 +1060,17 @@ final class Engine implements AutoCloseable {
     return Optional.empty();
   }
 
+  /** Whether database {@code name}'s circuit is open, as the exception its operations get now. */
+  Optional<DatabaseUnavailableException> unavailable(String name) {
+    Objects.requireNonNull(name, "database must not be null");
+    DbHandle db = databases.get(name);
+    if (db == null) {
+      throw new IllegalArgumentException(
+          "no database named " + name + " (configured: " + databases.keySet() + ")");
+    }
+    return Optional.ofNullable(db.circuit.unavailableNow());
+  }
+
   /** The databases, by name (for tests and the listings module). */
   Map<String, DbHandle> databases() {
     return databases;

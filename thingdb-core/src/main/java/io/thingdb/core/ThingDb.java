@@ -395,6 +395,15 @@ public final class ThingDb implements AutoCloseable {
     return engine.unavailable();
   }
 
+  /**
+   * Like {@link #unavailable()}, for the database named {@code database} only.
+   *
+   * @throws IllegalArgumentException if no database of that name is configured
+   */
+  public Optional<DatabaseUnavailableException> unavailable(String database) {
+    return engine.unavailable(database);
+  }
+
   // ------------------------------------------------------------------ layout
 
   /** The database {@code type} is placed on (its primary takes the type's writes). */
