@@ -41,9 +41,10 @@ import org.junit.jupiter.api.Test;
  *       spend its attempts waiting for the pool, (3 retries + 1) x 500 ms plus at most 700 ms of
  *       backoff;
  *   <li>the first write that succeeds after the database accepts connections again (as a raw JDBC
- *       connection polled every 10 ms sees it) succeeds within 1 s of that moment, plus a 500 ms
- *       margin for thread scheduling on this machine: one probe interval (200 ms), one probe, the
- *       writer's 20 ms pause between attempts;
+ *       connection polled every 10 ms sees it) succeeds within 1 s of that moment. By design it
+ *       takes at most about 0.55 s (one 200 ms probe interval; HikariCP's refill, which sleeps at
+ *       most 320 ms while only the probe waits; the probe; the writer's 20 ms pause): the rest of
+ *       the second is the margin for this busy machine;
  *   <li>ThingDB logs the outage in two lines (down, back) with no stack trace.
  * </ul>
  *
@@ -249,7 +250,7 @@ class DatabaseOutageTest {
     System.out.printf("outage: first write after recovery %d ms after accepting%n", recoveryMillis);
     assertThat(recoveryMillis)
         .as("first successful write after PostgreSQL accepted connections, ms")
-        .isLessThan(1_500);
+        .isLessThan(1_000);
 
     // Logging: one line when the database went, one when it came back.
     List<StderrLog.Record> ours =

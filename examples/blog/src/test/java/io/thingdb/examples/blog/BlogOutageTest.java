@@ -3,7 +3,6 @@ package io.thingdb.examples.blog;
 import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.thingdb.testing.MemcachedExtension;
 import io.thingdb.testing.PostgresFixture;
 import io.thingdb.testing.StderrLog;
 import java.sql.Connection;
@@ -25,7 +24,6 @@ import javax.sql.DataSource;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * The blog while its PostgreSQL (durable settings; main and comments databases on it) crashes under
@@ -43,18 +41,21 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  *       circuit opened may spend its attempts waiting for the pool, (3 retries + 1) x 500 ms plus
  *       at most 700 ms of backoff;
  *   <li>the first vote answered 200 after PostgreSQL accepts connections again (as a raw JDBC
- *       connection polled every 10 ms sees it) is answered within 1 s of that moment, plus 500 ms
- *       of margin for this machine (one 250 ms probe interval, one probe, the client's 20 ms
- *       pause);
+ *       connection polled every 10 ms sees it) is answered within 1 s of that moment. By design it
+ *       takes at most about 0.6 s (one 250 ms probe interval; HikariCP's refill, which sleeps at
+ *       most 320 ms while only the probe waits; the probe; the client's 20 ms pause): the rest of
+ *       the second is the margin for this busy machine;
  *   <li>the log says it in few lines: per database one line down and one back (ThingDB's circuit),
  *       one line per failed request (the 503s) and per listing-processor state change, and no stack
  *       trace from ThingDB or the blog; HikariCP's broken-connection warnings are off as the blog's
  *       Main sets them (this module's test logging does the same).
  * </ul>
+ *
+ * <p>The blog runs on its in-process cache: on this busy machine a memcached read that times out is
+ * a miss by design, and a miss needs the database, which would blur what this test is about. The
+ * clients fetch their CSRF tokens before the crash (a token lives as long as the session).
  */
 class BlogOutageTest {
-  @RegisterExtension static final MemcachedExtension memcached = new MemcachedExtension(1);
-
   static final Duration DOWN_FOR = Duration.ofSeconds(3);
 
   static PostgresFixture pg;
@@ -72,7 +73,6 @@ class BlogOutageTest {
             .port(0)
             .db(pg.jdbcUrl("blog"))
             .commentsDb(pg.jdbcUrl("blog_comments"))
-            .memcached(memcached.cluster().servers())
             .pbkdf2Iterations(1000)
             .adminPassword("admin-password-1")
             .secret("0123456789abcdef0123456789abcdef-test-secret".getBytes(UTF_8))
@@ -157,6 +157,7 @@ class BlogOutageTest {
               }));
     }
     for (Browser voter : voters) {
+      String token = voter.csrf();
       work.add(
           threads.submit(
               () -> {
@@ -164,7 +165,10 @@ class BlogOutageTest {
                 while (!stop.get()) {
                   long t0 = System.nanoTime();
                   Browser.Page p =
-                      voter.postJson("/vote", Map.of("id", link, "dir", Integer.toString(dir)));
+                      voter.postRaw(
+                          "/vote",
+                          Map.of("id", link, "dir", Integer.toString(dir), "csrf", token),
+                          true);
                   answers.add(
                       new Answer(
                           "write",
@@ -178,6 +182,7 @@ class BlogOutageTest {
                 }
               }));
     }
+    String commenterToken = commenter.csrf();
     work.add(
         threads.submit(
             () -> {
@@ -185,7 +190,10 @@ class BlogOutageTest {
               while (!stop.get()) {
                 long t0 = System.nanoTime();
                 Browser.Page p =
-                    commenter.postJson("/comment", Map.of("link", link, "text", "comment " + i++));
+                    commenter.postRaw(
+                        "/comment",
+                        Map.of("link", link, "text", "comment " + i++, "csrf", commenterToken),
+                        true);
                 answers.add(
                     new Answer(
                         "write", t0, System.nanoTime(), p.status(), p.header("Retry-After"), null));
@@ -258,7 +266,7 @@ class BlogOutageTest {
     System.out.printf("blog outage: first write %d ms after PostgreSQL accepted%n", recoveryMillis);
     assertThat(recoveryMillis)
         .as("first write answered 200 after PostgreSQL accepted connections, ms")
-        .isLessThan(1_500);
+        .isLessThan(1_000);
 
     // The log.
     List<StderrLog.Record> ours =
