@@ -39,6 +39,16 @@ import javax.sql.DataSource;
  * TTL. Several writes commit together through {@link #write}. A failure after COMMIT was sent is
  * never retried and surfaces as {@link OutcomeUnknownException}.
  *
+ * <h2>Outages</h2>
+ *
+ * Each database's primary sits behind a circuit: after {@link ThingDbBuilder#circuitOpensAfter}
+ * connection failures in a row, every operation that needs that primary fails at once with {@link
+ * DatabaseUnavailableException} instead of waiting for the pool, while reads answered by the cache
+ * (or a replica) go on; one probe every {@link ThingDbBuilder#circuitProbeInterval} closes it once
+ * the database answers. {@link #unavailable()} tells an application which database is down. The
+ * circuit logs one WARN line when it opens and one INFO line when it closes (logger {@code
+ * io.thingdb.core.Circuit}).
+ *
  * <p>Thread-safe. {@link #close()} stops the library's background threads and leaves the
  * application's DataSources and cache open: they belong to the application.
  */
