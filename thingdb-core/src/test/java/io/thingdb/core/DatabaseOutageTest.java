@@ -1,6 +1,7 @@
 package io.thingdb.core;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
@@ -265,6 +266,14 @@ class DatabaseOutageTest {
         .extracting(StderrLog.Record::level)
         .containsExactly("WARN", "INFO");
     assertThat(ours).hasSizeLessThanOrEqualTo(4);
+  }
+
+  @Test
+  void availabilityIsAskedOfConfiguredDatabasesOnly() {
+    assertThat(db.unavailable("main")).as("the circuit of a reachable database").isEmpty();
+    assertThatThrownBy(() -> db.unavailable("comments"))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("no database named comments (configured: [main])");
   }
 
   private static void pause() {
