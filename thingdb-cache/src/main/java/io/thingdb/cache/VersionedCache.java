@@ -689,10 +689,13 @@ public final class VersionedCache implements AutoCloseable {
                 loadAndFill(key, ttl, loader, true, token);
               }
             } catch (Exception ex) {
+              // One line: a loader's failure is the application's (a database outage fails every
+              // refresh); its stack trace is at DEBUG.
               log.warn(
-                  "background refresh of {} failed; the current value stays until its TTL",
+                  "background refresh of {} failed; the current value stays until its TTL: {}",
                   key,
-                  ex);
+                  ex.toString());
+              log.debug("background refresh of {} failed", key, ex);
             } finally {
               refreshing.remove(key);
             }

@@ -5,11 +5,17 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import javax.sql.DataSource;
 
-/** A configured database and the health of its replicas. Thread-safe. */
+/**
+ * A configured database, the circuit in front of its primary and the health of its replicas.
+ * Thread-safe.
+ */
 final class DbHandle {
   final String name;
   final Database database;
   final List<Replica> replicas;
+
+  /** Every connection to the primary on an operation's path is taken through it. */
+  final Circuit circuit;
 
   /** One replica's rotation state. */
   static final class Replica {
@@ -47,9 +53,10 @@ final class DbHandle {
     }
   }
 
-  DbHandle(String name, Database database) {
+  DbHandle(String name, Database database, Circuit circuit) {
     this.name = name;
     this.database = database;
+    this.circuit = circuit;
     List<Replica> list = new ArrayList<>();
     for (int i = 0; i < database.replicas().size(); i++) {
       list.add(new Replica(i, database.replicas().get(i)));

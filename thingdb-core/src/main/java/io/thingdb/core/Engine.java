@@ -17,6 +17,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import javax.sql.DataSource;
 import org.slf4j.Logger;
@@ -53,7 +56,22 @@ final class Engine implements AutoCloseable {
   /** What the read and write paths get. */
   final Io io;
 
+  /**
+   * Runs the circuits' probes; its one thread starts with the first outage. One thread for all
+   * databases: a probe waits at most the pool's acquire timeout, and outages of several databases
+   * at once are rare enough to probe them in turn.
+   */
+  private final ScheduledThreadPoolExecutor prober;
+
+  private static final AtomicInteger PROBERS = new AtomicInteger();
+
   private volatile boolean closed;
+
+  private static Thread proberThread(Runnable r) {
+    Thread t = new Thread(r, "thingdb-circuit-" + PROBERS.incrementAndGet());
+    t.setDaemon(true);
+    return t;
+  }
 
   Engine(ThingDbBuilder b) {
     this.sql = new Sql(b.logParameters);
@@ -64,8 +82,17 @@ final class Engine implements AutoCloseable {
     this.cache = b.cache == null ? null : VersionedCache.builder(b.cache).clock(b.clock).build();
     this.queryCache = new QueryCache(b.cache != null, b.queryCacheBumpDelay);
     Map<String, DbHandle> dbs = new LinkedHashMap<>();
+    this.prober = new ScheduledThreadPoolExecutor(1, Engine::proberThread);
     for (Map.Entry<String, Database> e : b.databases.entrySet()) {
-      dbs.put(e.getKey(), new DbHandle(e.getKey(), e.getValue()));
+      Circuit circuit =
+          new Circuit(
+              e.getKey(),
+              e.getValue().primary(),
+              sql,
+              b.circuitOpensAfter,
+              b.circuitProbeInterval,
+              prober);
+      dbs.put(e.getKey(), new DbHandle(e.getKey(), e.getValue(), circuit));
     }
     this.databases = java.util.Collections.unmodifiableMap(dbs);
     this.routing = new Routing(sql, b.replicaDownFor, b.clock);
@@ -118,10 +145,12 @@ final class Engine implements AutoCloseable {
       }
     } catch (SQLException e) {
       queryCache.close(this);
+      prober.shutdownNow();
       closeCache();
       throw new ThingDbException("cannot prepare the ThingDB schema: " + e.getMessage(), e);
     } catch (RuntimeException e) {
       queryCache.close(this);
+      prober.shutdownNow();
       closeCache();
       throw e;
     }
@@ -342,10 +371,11 @@ final class Engine implements AutoCloseable {
     }
     Map<Long, Long> versions = new HashMap<>();
     retry.run(
+        h.db,
         "reading the committed versions of " + unique.length + " " + type.name() + " things",
         () -> {
           versions.clear();
-          try (Connection c = h.db.database.primary().getConnection()) {
+          try (Connection c = h.db.circuit.connect()) {
             sql.query(
                 c,
                 "select thing_id, version from thing_" + type.name() + " where thing_id = any(?)",
@@ -567,6 +597,7 @@ final class Engine implements AutoCloseable {
     Objects.requireNonNull(work, "work must not be null");
     WriteTransaction[] last = new WriteTransaction[1];
     return retry.run(
+        () -> last[0] == null ? null : last[0].database(),
         () -> last[0] == null ? "write transaction" : last[0].describe(),
         () -> {
           WriteTransaction tx = new WriteTransaction(this);
@@ -1084,6 +1115,28 @@ final class Engine implements AutoCloseable {
     queryCache.bumpLater(this, h, outboxId, r);
   }
 
+  /** The first database whose circuit is open, as the exception its operations get now. */
+  Optional<DatabaseUnavailableException> unavailable() {
+    for (DbHandle db : databases.values()) {
+      DatabaseUnavailableException e = db.circuit.unavailableNow();
+      if (e != null) {
+        return Optional.of(e);
+      }
+    }
+    return Optional.empty();
+  }
+
+  /** Whether database {@code name}'s circuit is open, as the exception its operations get now. */
+  Optional<DatabaseUnavailableException> unavailable(String name) {
+    Objects.requireNonNull(name, "database must not be null");
+    DbHandle db = databases.get(name);
+    if (db == null) {
+      throw new IllegalArgumentException(
+          "no database named " + name + " (configured: " + databases.keySet() + ")");
+    }
+    return Optional.ofNullable(db.circuit.unavailableNow());
+  }
+
   /** The databases, by name (for tests and the listings module). */
   Map<String, DbHandle> databases() {
     return databases;
@@ -1098,6 +1151,14 @@ final class Engine implements AutoCloseable {
     closed = true;
     queryCache.close(this); // sends owed bumps and hands their outbox rows to the outbox first
     outbox.close();
+    prober.shutdownNow();
+    try {
+      if (!prober.awaitTermination(5, TimeUnit.SECONDS)) {
+        log.warn("a circuit probe did not stop within 5 s of close()");
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
     closeCache();
   }
 

@@ -37,6 +37,9 @@ final class Outbox implements AutoCloseable {
   private final Map<DbHandle, ConcurrentLinkedQueue<Long>> confirmed = new ConcurrentHashMap<>();
   final LongAdder replayed = new LongAdder();
 
+  /** Databases on which the outbox's last work failed for a reason other than the connection. */
+  private final Map<DbHandle, Boolean> failing = new ConcurrentHashMap<>();
+
   Outbox(Engine db, Duration replayInterval, Duration grace) {
     this.db = db;
     this.replayInterval = replayInterval;
@@ -75,6 +78,9 @@ final class Outbox implements AutoCloseable {
 
   private void flushConfirmed() {
     for (Map.Entry<DbHandle, ConcurrentLinkedQueue<Long>> e : confirmed.entrySet()) {
+      if (e.getKey().circuit.isOpen()) {
+        continue; // kept until the database is back
+      }
       List<Long> ids = new ArrayList<>();
       Long id;
       while (ids.size() < 10_000 && (id = e.getValue().poll()) != null) {
@@ -83,12 +89,15 @@ final class Outbox implements AutoCloseable {
       if (!ids.isEmpty()) {
         try {
           delete(e.getKey(), ids);
+          succeeded(e.getKey());
         } catch (SQLException | RuntimeException ex) {
           // The rows stay; the replayer will find them confirmed (SUPERSEDED) and delete them.
-          log.warn(
-              "deleting {} confirmed outbox rows on {} failed; the replayer will clean them up",
-              ids.size(),
-              e.getKey().name,
+          failed(
+              e.getKey(),
+              "deleting "
+                  + ids.size()
+                  + " confirmed outbox rows failed; the replayer will clean"
+                  + " them up",
               ex);
         }
       }
@@ -96,7 +105,7 @@ final class Outbox implements AutoCloseable {
   }
 
   private void delete(DbHandle database, List<Long> ids) throws SQLException {
-    try (Connection c = database.database.primary().getConnection()) {
+    try (Connection c = database.circuit.connect()) {
       db.sql.update(
           c,
           "delete from thingdb_outbox where id = any(?)",
@@ -106,15 +115,46 @@ final class Outbox implements AutoCloseable {
 
   private void replayAll() {
     for (DbHandle database : db.databases.values()) {
+      if (database.circuit.isOpen()) {
+        continue; // the circuit's probe finds the database back; the rows wait in it meanwhile
+      }
       try {
         replay(database);
+        succeeded(database);
       } catch (SQLException | RuntimeException e) {
-        log.warn(
-            "replaying the cache outbox of {} failed; will retry in {} ms",
-            database.name,
-            replayInterval.toMillis(),
+        failed(
+            database,
+            "replaying the cache outbox failed; retrying every "
+                + replayInterval.toMillis()
+                + " ms",
             e);
       }
+    }
+  }
+
+  /**
+   * A failure of the outbox's work on {@code database}: counted by the database's circuit, which
+   * reports an outage in one line of its own; any other failure is logged at WARN once until the
+   * outbox works again (each repetition at DEBUG), without its stack trace (at DEBUG).
+   */
+  private void failed(DbHandle database, String what, Exception e) {
+    if (e instanceof SQLException se) {
+      database.circuit.failed(se);
+      if (Circuit.isConnectionLevel(se)) {
+        log.debug("outbox of {}: {}: {}", database.name, what, e.getMessage());
+        return;
+      }
+    }
+    if (failing.put(database, Boolean.TRUE) == null) {
+      log.warn("outbox of {}: {}: {}", database.name, what, e.toString());
+    }
+    log.debug("outbox of {}: {}", database.name, what, e);
+  }
+
+  private void succeeded(DbHandle database) {
+    database.circuit.succeeded();
+    if (failing.remove(database) != null) {
+      log.info("outbox of {} works again", database.name);
     }
   }
 
@@ -122,7 +162,7 @@ final class Outbox implements AutoCloseable {
   int replay(DbHandle database) throws SQLException {
     record Row(long id, String key, long version) {}
     List<Row> rows;
-    try (Connection c = database.database.primary().getConnection()) {
+    try (Connection c = database.circuit.connect()) {
       rows =
           db.sql.query(
               c,

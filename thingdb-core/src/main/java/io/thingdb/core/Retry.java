@@ -3,6 +3,7 @@ package io.thingdb.core;
 import java.sql.SQLException;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.Supplier;
 
 /**
  * Bounded retries of transient failures where an operation is safe to retry: connection loss,
@@ -46,20 +47,48 @@ final class Retry {
     return state == null || state.startsWith("08") || TRANSIENT.contains(state);
   }
 
-  <T> T run(String what, SqlCall<T> call) {
-    return run(() -> what, call);
+  /**
+   * Runs {@code call} on {@code database}, retrying transient failures; see {@link #run(Supplier,
+   * Supplier, SqlCall)}.
+   */
+  <T> T run(DbHandle database, String what, SqlCall<T> call) {
+    return run(() -> database, () -> what, call);
   }
 
   /**
-   * {@link #run(String, SqlCall)} whose description is known only once the call has run (a
-   * transaction's database).
+   * Runs {@code call}, retrying transient failures a bounded number of times. The database's {@link
+   * Circuit} sees every outcome: a success, a connection-level failure (which may open it), an
+   * attempt refused because it is open. {@code database} and {@code what} are asked after an
+   * attempt (a transaction knows its database only once its work has run); {@code database} may
+   * give null (no database was reached).
+   *
+   * @throws DatabaseUnavailableException if the circuit is open, opened during the retries, or the
+   *     last failure was connection-level
+   * @throws ThingDbException for any other failure, after the retries of a transient one
    */
-  <T> T run(java.util.function.Supplier<String> what, SqlCall<T> call) {
+  <T> T run(Supplier<DbHandle> database, Supplier<String> what, SqlCall<T> call) {
     for (int attempt = 0; ; attempt++) {
       try {
-        return call.call();
+        T result = call.call();
+        DbHandle db = database.get();
+        if (db != null) {
+          db.circuit.succeeded();
+        }
+        return result;
+      } catch (Circuit.OpenException e) {
+        throw e.circuit.unavailable(what.get(), attempt + 1, e);
       } catch (SQLException e) {
-        if (!isTransient(e) || attempt >= retries) {
+        DbHandle db = database.get();
+        Circuit circuit = db == null ? null : db.circuit;
+        boolean connectionLevel = Circuit.isConnectionLevel(e);
+        if (circuit != null) {
+          circuit.failed(e);
+        }
+        // An open circuit ends the retries too: the next attempt would be refused anyway.
+        if (!isTransient(e) || attempt >= retries || (circuit != null && circuit.isOpen())) {
+          if (circuit != null && connectionLevel) {
+            throw circuit.unavailable(what.get(), attempt + 1, e);
+          }
           throw new ThingDbException(
               what.get()
                   + " failed"
@@ -71,6 +100,12 @@ final class Retry {
               e);
         }
         sleep(attempt);
+      } catch (OutcomeUnknownException e) {
+        DbHandle db = database.get();
+        if (db != null && e.getCause() instanceof SQLException se) {
+          db.circuit.failed(se); // a connection lost at COMMIT is a connection failure too
+        }
+        throw e;
       }
     }
   }

@@ -112,9 +112,10 @@ final class Routing {
       }
     }
     return retry.run(
+        db,
         "read on the primary of " + db.name,
         () -> {
-          try (Connection c = db.database.primary().getConnection()) {
+          try (Connection c = db.circuit.connect()) {
             T result = work.run(c);
             primaryReads.increment();
             return new Served<>(result, false);

@@ -39,6 +39,16 @@ import javax.sql.DataSource;
  * TTL. Several writes commit together through {@link #write}. A failure after COMMIT was sent is
  * never retried and surfaces as {@link OutcomeUnknownException}.
  *
+ * <h2>Outages</h2>
+ *
+ * Each database's primary sits behind a circuit: after {@link ThingDbBuilder#circuitOpensAfter}
+ * connection failures in a row, every operation that needs that primary fails at once with {@link
+ * DatabaseUnavailableException} instead of waiting for the pool, while reads answered by the cache
+ * (or a replica) go on; one probe every {@link ThingDbBuilder#circuitProbeInterval} closes it once
+ * the database answers. {@link #unavailable()} tells an application which database is down. The
+ * circuit logs one WARN line when it opens and one INFO line when it closes (logger {@code
+ * io.thingdb.core.Circuit}).
+ *
  * <p>Thread-safe. {@link #close()} stops the library's background threads and leaves the
  * application's DataSources and cache open: they belong to the application.
  */
@@ -391,6 +401,30 @@ public final class ThingDb implements AutoCloseable {
    */
   public boolean delete(Relation relation) {
     return engine.delete(session, relation);
+  }
+
+  // ------------------------------------------------------------------ availability
+
+  /**
+   * Whether a database of this ThingDb is known to be down: empty while every database's circuit is
+   * closed, else the {@link DatabaseUnavailableException} that operations on the first database
+   * whose circuit is open get now (naming it, with its retry-after hint and last connection failure
+   * as the cause). Costs one volatile read per database and no I/O: for an application that wants
+   * to avoid work that cannot succeed during an outage, such as re-rendering a cached page, or to
+   * fail its own SQL fast. A closed circuit is no promise: the next operation may be the one that
+   * finds the database gone. See {@link ThingDbBuilder#circuitOpensAfter}.
+   */
+  public Optional<DatabaseUnavailableException> unavailable() {
+    return engine.unavailable();
+  }
+
+  /**
+   * Like {@link #unavailable()}, for the database named {@code database} only.
+   *
+   * @throws IllegalArgumentException if no database of that name is configured
+   */
+  public Optional<DatabaseUnavailableException> unavailable(String database) {
+    return engine.unavailable(database);
   }
 
   // ------------------------------------------------------------------ layout

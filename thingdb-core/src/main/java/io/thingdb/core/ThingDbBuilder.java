@@ -30,6 +30,8 @@ public final class ThingDbBuilder {
   Duration queryCacheBumpDelay = Duration.ofMillis(10);
   Duration replicaDownFor = Duration.ofSeconds(5);
   int transientRetries = 3;
+  int circuitOpensAfter = 5;
+  Duration circuitProbeInterval = Duration.ofMillis(250);
   Consumer<String> afterCommitHook;
 
   ThingDbBuilder() {}
@@ -162,6 +164,44 @@ public final class ThingDbBuilder {
       throw new IllegalArgumentException("transientRetries must be between 0 and 10: " + retries);
     }
     this.transientRetries = retries;
+    return this;
+  }
+
+  /**
+   * How many connection-level failures in a row (SQLSTATE class 08, 57P01-57P03, a pool's acquire
+   * timeout; no success in between) open a database's circuit (default 5, 1 to 100). While it is
+   * open every operation on that database fails at once with {@link DatabaseUnavailableException}
+   * instead of waiting for a connection, cached reads are still served, and one probe tries the
+   * database every {@link #circuitProbeInterval}. The default is above one operation's attempts
+   * with the default {@link #transientRetries}, so a single unlucky write does not open it; under
+   * load a crashed server opens it within about one pool acquire timeout.
+   */
+  public ThingDbBuilder circuitOpensAfter(int failures) {
+    if (failures < 1 || failures > 100) {
+      throw new IllegalArgumentException(
+          "circuitOpensAfter must be between 1 and 100: " + failures);
+    }
+    this.circuitOpensAfter = failures;
+    return this;
+  }
+
+  /**
+   * How often an open circuit probes its database with a connection and {@code select 1} (default
+   * 250 ms, 10 ms to 60 s); the probe that succeeds closes it, and {@link
+   * DatabaseUnavailableException#retryAfter()} is this interval. The database is known to be back
+   * at most one interval plus one probe after it accepts connections again. A probe waits for the
+   * pool like any caller: with HikariCP, keep {@code connectionTimeout} short (below a second) and
+   * {@code minimumIdle} at 0, or HikariCP's own refill, which backs off to 5 s between attempts
+   * while it must keep idle connections, decides when the first connection after an outage comes.
+   */
+  public ThingDbBuilder circuitProbeInterval(Duration interval) {
+    Objects.requireNonNull(interval, "circuitProbeInterval must not be null");
+    if (interval.compareTo(Duration.ofMillis(10)) < 0
+        || interval.compareTo(Duration.ofSeconds(60)) > 0) {
+      throw new IllegalArgumentException(
+          "circuitProbeInterval must be between 10 ms and 60 s: " + interval);
+    }
+    this.circuitProbeInterval = interval;
     return this;
   }
 

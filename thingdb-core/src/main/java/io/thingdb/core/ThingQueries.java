@@ -84,9 +84,10 @@ final class ThingQueries {
       return db.routing.read(h.db, null, db.retry, c -> selectIds(db, c, h, q, st));
     }
     return db.retry.run(
+        h.db,
         "query on " + h.db.name,
         () -> {
-          try (Connection c = h.db.database.primary().getConnection()) {
+          try (Connection c = h.db.circuit.connect()) {
             return selectIds(db, c, h, q, st);
           }
         });

@@ -433,9 +433,10 @@ final class ThingWrites {
         io.cached() ? new Object[] {delta, id, delta, cacheKey} : new Object[] {delta, id, delta};
     return io.retry()
         .run(
+            h.db,
             "increment " + column + " of " + t + " " + id,
             () -> {
-              Connection c = h.db.database.primary().getConnection();
+              Connection c = h.db.circuit.connect();
               List<CountsCommitted> rows;
               try {
                 rows =

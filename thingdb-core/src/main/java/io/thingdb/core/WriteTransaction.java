@@ -567,6 +567,11 @@ public final class WriteTransaction {
     }
   }
 
+  /** The database this transaction is bound to, or null before its first write. */
+  DbHandle database() {
+    return bound;
+  }
+
   /** "write on main": for messages about the whole transaction. */
   String describe() {
     return bound == null ? "write transaction" : "write on " + bound.name;
@@ -580,7 +585,7 @@ public final class WriteTransaction {
     if (bound == null) {
       bound = database; // before connecting: a refused connection's message names the database
       try {
-        Connection c = database.database.primary().getConnection();
+        Connection c = database.circuit.connect();
         try {
           c.setAutoCommit(false);
         } catch (SQLException e) {

@@ -76,4 +76,24 @@ class ThingDbConfigTest {
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("type link is registered twice");
   }
+
+  @Test
+  void circuitOptionsOutsideTheirRangesAreRefused() {
+    assertThatThrownBy(() -> ThingDb.builder().circuitOpensAfter(0))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("circuitOpensAfter must be between 1 and 100: 0");
+    assertThatThrownBy(() -> ThingDb.builder().circuitOpensAfter(101))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("circuitOpensAfter must be between 1 and 100: 101");
+    assertThatThrownBy(() -> ThingDb.builder().circuitProbeInterval(java.time.Duration.ofMillis(9)))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("circuitProbeInterval must be between 10 ms and 60 s: PT0.009S");
+    assertThatThrownBy(
+            () -> ThingDb.builder().circuitProbeInterval(java.time.Duration.ofSeconds(61)))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("circuitProbeInterval must be between 10 ms and 60 s: PT1M1S");
+    assertThatThrownBy(() -> ThingDb.builder().circuitProbeInterval(null))
+        .isInstanceOf(NullPointerException.class)
+        .hasMessage("circuitProbeInterval must not be null");
+  }
 }

@@ -96,6 +96,9 @@ public final class ListingProcessors implements AutoCloseable {
   /** How often the worker threads clear the unpublished marks of confirmed publishes. */
   static final long FLUSH_EVERY_MILLIS = 50;
 
+  /** System.nanoTime() of the first failure since the workers last worked; 0 while they work. */
+  private final AtomicLong failingSince = new AtomicLong();
+
   /** A test and instrumentation hook called inside the batch transaction before COMMIT. */
   @FunctionalInterface
   interface BatchHook {
@@ -159,9 +162,10 @@ public final class ListingProcessors implements AutoCloseable {
       int done;
       try {
         done = process(writeIntervalMicros);
+        working();
       } catch (RuntimeException e) {
         failures.increment();
-        log.warn("listing batch failed; its transaction rolled back and its jobs stay queued", e);
+        failing(e);
         done = -1;
       }
       if (done < 0) {
@@ -172,6 +176,31 @@ public final class ListingProcessors implements AutoCloseable {
           return;
         }
       }
+    }
+  }
+
+  /**
+   * A worker's batch failed. A database outage fails every batch of every worker, many times a
+   * second: the first failure since the workers last worked is logged at WARN in one line, the
+   * others (and every stack trace) at DEBUG, and {@link #working} logs the recovery.
+   */
+  private void failing(RuntimeException e) {
+    if (failingSince.compareAndSet(0, System.nanoTime())) {
+      log.warn(
+          "listing batches fail; their transactions roll back and their jobs stay queued; retrying"
+              + " every {} ms, logging again when a batch works ({})",
+          idleWait.toMillis(),
+          e.toString());
+    }
+    log.debug("listing batch failed; its jobs stay queued", e);
+  }
+
+  private void working() {
+    long since = failingSince.get();
+    if (since != 0 && failingSince.compareAndSet(since, 0)) {
+      log.info(
+          "listing batches work again after {} ms of failures",
+          (System.nanoTime() - since) / 1_000_000);
     }
   }
 

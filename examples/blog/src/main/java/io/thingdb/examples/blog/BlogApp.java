@@ -52,6 +52,10 @@ import org.slf4j.LoggerFactory;
 public final class BlogApp implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(BlogApp.class);
   private static final int POOL_SIZE = 12;
+  private static final Duration POOL_TIMEOUT = Duration.ofMillis(500);
+
+  /** How long at least an anonymous page outlives its TTL in the page cache; see startAll. */
+  private static final Duration PAGE_OUTAGE_GRACE = Duration.ofMinutes(1);
 
   /** How long an access log line may wait in memory before it is written. */
   private static final Duration ACCESS_LOG_FLUSH = Duration.ofMillis(200);
@@ -136,9 +140,14 @@ public final class BlogApp implements AutoCloseable {
     resources.add(db);
 
     Listings routing = new Listings(Listing.DEFAULT_CAPACITY);
-    // The listing classes run plain JDBC; counted per request like ThingDb's own statements.
-    DataSource mainCounted = SqlCounter.wrap(main);
-    DataSource commentsCounted = comments == main ? mainCounted : SqlCounter.wrap(comments);
+    // The listing classes run plain JDBC: behind ThingDB's circuit, so that they fail fast during
+    // an outage as ThingDB does (OutageGuard), and counted per request like ThingDb's own
+    // statements.
+    DataSource mainGuarded = OutageGuard.wrap(db, "main", main);
+    DataSource commentsGuarded =
+        comments == main ? mainGuarded : OutageGuard.wrap(db, "comments", comments);
+    DataSource mainCounted = SqlCounter.wrap(mainGuarded);
+    DataSource commentsCounted = comments == main ? mainCounted : SqlCounter.wrap(commentsGuarded);
     ListingStore linkStore =
         ListingStore.builder(mainCounted).cache(cache).keyPattern(Listings.KEY_PATTERN).build();
     resources.add(linkStore);
@@ -167,17 +176,23 @@ public final class BlogApp implements AutoCloseable {
             linkStore,
             commentStore,
             new SessionCookies(secret, Clock.systemUTC()),
-            PostgresLocks.builder(main).namespace("blog").build(),
+            PostgresLocks.builder(mainGuarded).namespace("blog").build(),
             Clock.systemUTC());
-    // Anonymous pages: an expired page may be served for one more TTL while one render replaces it.
-    VersionedCache pageCache =
-        VersionedCache.builder(cache).staleGrace(config.pageCacheTtl).build();
+    // Anonymous pages: an expired page may be served for up to a minute more (at least one TTL)
+    // while one render replaces it; and while a database is down, without a render (PageCache),
+    // so that the pages visitors were reading outlive an outage of up to a minute. The cost: a
+    // page nobody asked for since it expired may be shown once up to a minute old.
+    Duration staleGrace =
+        config.pageCacheTtl.compareTo(PAGE_OUTAGE_GRACE) > 0
+            ? config.pageCacheTtl
+            : PAGE_OUTAGE_GRACE;
+    VersionedCache pageCache = VersionedCache.builder(cache).staleGrace(staleGrace).build();
     resources.add(pageCache);
 
     // In-process queue processors, one set per database that holds a queue.
-    processors.add(ListingProcessors.builder(db, main, linkStore, routing).build());
+    processors.add(ListingProcessors.builder(db, mainGuarded, linkStore, routing).build());
     if (comments != main) {
-      processors.add(ListingProcessors.builder(db, comments, commentStore, routing).build());
+      processors.add(ListingProcessors.builder(db, commentsGuarded, commentStore, routing).build());
     }
 
     if (config.seed) {
@@ -187,7 +202,7 @@ public final class BlogApp implements AutoCloseable {
 
     // Top and controversial of the last hour/day/week/month/year, recomputed in bulk from a replica
     // (or the primary): per community, and for the whole site through the SITE prop (always 0).
-    DataSource read = mainDb.replicas().isEmpty() ? main : mainDb.replicas().get(0);
+    DataSource read = mainDb.replicas().isEmpty() ? mainGuarded : mainDb.replicas().get(0);
     ListingRecompute.Builder perCommunity =
         ListingRecompute.builder(db, read, linkStore, Models.LINK, Models.COMMUNITY_ID)
             .interval(config.recomputeInterval);
@@ -281,7 +296,21 @@ public final class BlogApp implements AutoCloseable {
     hc.setJdbcUrl(url);
     hc.setPoolName(name);
     hc.setMaximumPoolSize(POOL_SIZE);
-    hc.setConnectionTimeout(10_000);
+    // Request threads take their connections here. With the database down, a 10 s acquire
+    // timeout held every request thread for 10 s: the whole site went dark, cached pages too.
+    // Half a second is ample for a pool as large as the request threads, and bounds what a
+    // request can wait before ThingDB's circuit opens (then it waits for nothing).
+    hc.setConnectionTimeout(POOL_TIMEOUT.toMillis());
+    // A borrowed connection idle for over 500 ms is validated first; on a dead server that must
+    // not cost more than HikariCP's minimum.
+    hc.setValidationTimeout(250);
+    // No idle connections to keep: HikariCP then refills only while a caller waits. With
+    // minimumIdle = maximumPoolSize (its default) it retries a dead server on its own, backing
+    // off to 5 s between attempts, and the first connection after the outage came up to 5 s late
+    // (the first write succeeded 4.9 s after PostgreSQL was back). Now the only caller waiting
+    // during an outage is ThingDB's probe (see OutageGuard), which finds the server back within
+    // about half a second.
+    hc.setMinimumIdle(0);
     HikariDataSource ds = new HikariDataSource(hc);
     resources.add(ds);
     return ds;

@@ -5,6 +5,8 @@ import static java.nio.charset.StandardCharsets.UTF_8;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import io.thingdb.cache.VersionedCache;
+import io.thingdb.core.DatabaseUnavailableException;
+import io.thingdb.core.OutcomeUnknownException;
 import io.thingdb.core.Scope;
 import io.thingdb.core.Thing;
 import java.io.IOException;
@@ -13,6 +15,9 @@ import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.net.URI;
+import java.sql.SQLException;
+import java.sql.SQLTransientConnectionException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -90,7 +95,13 @@ final class BlogServer implements AutoCloseable {
     this.site = site;
     this.accessLog = accessLog;
     this.views = new Views(site);
-    this.pages = new PageCache(pageCache, site.config.pageCacheTtl, this::renderAnonymous, restore);
+    this.pages =
+        new PageCache(
+            pageCache,
+            site.config.pageCacheTtl,
+            this::renderAnonymous,
+            restore,
+            () -> site.db.unavailable().isPresent());
     PostsHandler posts = new PostsHandler(site, views);
     CommentsHandler comments = new CommentsHandler(site);
     AccountsHandler accounts = new AccountsHandler(site, views);
@@ -227,8 +238,16 @@ final class BlogServer implements AutoCloseable {
       } catch (IOException | UncheckedIOException e) {
         resp = error(req, 400, "could not read the request: " + e.getMessage());
       } catch (RuntimeException e) {
-        log.error("{} {} failed", req.method(), req.path(), e);
-        resp = error(req, 500, "something went wrong on our side; it has been logged");
+        Unavailable down = Unavailable.of(e);
+        if (down != null) {
+          // Expected while a database is down: one line, no stack trace (ThingDB's circuit logs
+          // the outage itself once).
+          log.warn("{} {} answered 503: {}", req.method(), req.path(), down.reason());
+          resp = unavailable(req, down);
+        } else {
+          log.error("{} {} failed", req.method(), req.path(), e);
+          resp = error(req, 500, "something went wrong on our side; it has been logged");
+        }
       }
       statements = scope.statements() + SqlCounter.current() - jdbcBefore;
       cacheHits =
@@ -372,6 +391,70 @@ final class BlogServer implements AutoCloseable {
           "the form's security token (CSRF) is missing or wrong: reload the page and try again;"
               + " nothing was saved");
     }
+  }
+
+  /**
+   * A request that failed because a database could not be reached, found in the exception's causes:
+   * ThingDB's {@link DatabaseUnavailableException} (its circuit is open, or connecting failed), a
+   * write whose COMMIT was cut off ({@link OutcomeUnknownException}: it may have been saved), or a
+   * connection failure of the blog's own SQL (SQLSTATE class 08, 57P01-57P03, a pool timeout).
+   *
+   * @param maybeSaved whether the write may have been saved
+   * @param retryAfter when to try again
+   * @param reason the failure, for the log
+   */
+  record Unavailable(boolean maybeSaved, Duration retryAfter, String reason) {
+    static Unavailable of(Throwable e) {
+      boolean maybeSaved = false;
+      Duration retryAfter = null;
+      Throwable found = null;
+      Throwable t = e;
+      for (int depth = 0; t != null && depth < 16; depth++, t = t.getCause()) {
+        if (t instanceof OutcomeUnknownException) {
+          maybeSaved = true;
+          found = found == null ? t : found;
+        } else if (t instanceof DatabaseUnavailableException d) {
+          retryAfter = d.retryAfter();
+          found = found == null ? t : found;
+          break;
+        } else if (t instanceof SQLException s && connectionFailure(s)) {
+          found = found == null ? t : found;
+        }
+      }
+      if (found == null) {
+        return null;
+      }
+      return new Unavailable(
+          maybeSaved,
+          retryAfter == null ? Duration.ofSeconds(1) : retryAfter,
+          found.getClass().getSimpleName() + ": " + found.getMessage());
+    }
+
+    private static boolean connectionFailure(SQLException s) {
+      String state = s.getSQLState();
+      return s instanceof SQLTransientConnectionException
+          || (state != null && (state.startsWith("08") || state.startsWith("57P0")));
+    }
+
+    /** {@code Retry-After} in whole seconds, at least 1. */
+    long retryAfterSeconds() {
+      return Math.max(1, (retryAfter.toMillis() + 999) / 1000);
+    }
+  }
+
+  private Response unavailable(Request req, Unavailable down) {
+    long seconds = down.retryAfterSeconds();
+    String message =
+        down.maybeSaved()
+            ? "the database failed while this was being saved, so it may or may not have been"
+                + " saved: reload the page to see, in "
+                + seconds
+                + (seconds == 1 ? " second" : " seconds")
+            : "the database is unavailable right now, so this could not be done and nothing was"
+                + " saved; try again in "
+                + seconds
+                + (seconds == 1 ? " second" : " seconds");
+    return error(req, 503, message).header("Retry-After", Long.toString(seconds));
   }
 
   private Response staticFile(Request req) {

@@ -8,6 +8,11 @@ import java.util.concurrent.CountDownLatch;
  * cleanly.
  */
 public final class Main {
+  private static final java.util.List<String> HIKARI_PER_CONNECTION_LOGGERS =
+      java.util.List.of(
+          "org.slf4j.simpleLogger.log.com.zaxxer.hikari.pool.ProxyConnection",
+          "org.slf4j.simpleLogger.log.com.zaxxer.hikari.pool.PoolBase");
+
   private Main() {}
 
   /** Entry point. */
@@ -19,6 +24,15 @@ public final class Main {
     // command line wins.
     if (System.getProperty("org.slf4j.simpleLogger.log.io.thingdb.examples") == null) {
       System.setProperty("org.slf4j.simpleLogger.log.io.thingdb.examples", "info");
+    }
+    // HikariCP logs every pooled connection it finds broken (ProxyConnection, at WARN with a stack
+    // trace) or fails to validate (PoolBase, at WARN): when the database goes down that is each
+    // connection of each pool, dozens of lines and stack traces for one outage, which ThingDB's
+    // circuit reports in one line. Errors only; -D<property>=warn brings them back.
+    for (String logger : HIKARI_PER_CONNECTION_LOGGERS) {
+      if (System.getProperty(logger) == null) {
+        System.setProperty(logger, "error");
+      }
     }
     Config config;
     try {

@@ -6,6 +6,7 @@ import io.thingdb.cache.VersionedCache;
 import io.thingdb.core.Session;
 import java.nio.ByteBuffer;
 import java.time.Duration;
+import java.util.function.BooleanSupplier;
 import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -29,6 +30,11 @@ import org.slf4j.LoggerFactory;
  * ({@code <content type length><content type><body>}). Pages are rendered by the {@link Renderer}
  * from an anonymous request built from the key, never from the visitor's own request: a background
  * render runs after that request has been answered, on another thread.
+ *
+ * <p>While a database is down ({@link io.thingdb.core.ThingDb#unavailable()}), a page still in the
+ * cache is served as it is, expired or not ({@code stale}), and no render is started for it: a
+ * render would fail, and stale-while-revalidate would try one per request. A page not in the cache
+ * is rendered, which may work from cached data or fail with the database's 503.
  *
  * <p>Only answers with status 200 that fit in one cache item are cached. Any other answer (a
  * redirect, a 404, a page too large) goes to the request that rendered it and to the requests that
@@ -63,19 +69,26 @@ final class PageCache {
   private final Duration ttl;
   private final Renderer renderer;
   private final Function<String, Session> sessions;
+  private final BooleanSupplier databaseDown;
   private final VersionedCache.Loader render = this::render;
 
   /**
    * A page cache keeping pages fresh for {@code ttl} in {@code pages} (whose stale grace says how
    * long an expired page may still be served), rendering them with {@code renderer}; the anonymous
-   * requests read with ThingDb sessions from {@code sessions}.
+   * requests read with ThingDb sessions from {@code sessions}; {@code databaseDown} says whether a
+   * render cannot succeed now.
    */
   PageCache(
-      VersionedCache pages, Duration ttl, Renderer renderer, Function<String, Session> sessions) {
+      VersionedCache pages,
+      Duration ttl,
+      Renderer renderer,
+      Function<String, Session> sessions,
+      BooleanSupplier databaseDown) {
     this.pages = pages;
     this.ttl = ttl;
     this.renderer = renderer;
     this.sessions = sessions;
+    this.databaseDown = databaseDown;
   }
 
   /**
@@ -83,6 +96,22 @@ final class PageCache {
    */
   Page get(String pathAndQuery, boolean json) {
     String key = PREFIX + (json ? "json:" : "html:") + pathAndQuery;
+    if (databaseDown.getAsBoolean()) {
+      VersionedCache.Versioned kept = pages.get(key);
+      Response page =
+          kept == null
+              ? null
+              : decode(
+                  new VersionedCache.View(
+                      kept.value(),
+                      0,
+                      kept.value().length,
+                      kept.version(),
+                      VersionedCache.Origin.STALE));
+      if (page != null) {
+        return new Page(page, STALE);
+      }
+    }
     VersionedCache.View v;
     try {
       v = pages.loadView(key, ttl, render);
