@@ -19,9 +19,10 @@ import org.slf4j.LoggerFactory;
  * counts; {@code threshold} of them in a row, with no success in between, open it. Open, every
  * operation on the database fails at once with {@link DatabaseUnavailableException} instead of
  * waiting for the pool, and one probe (a connection and {@code select 1}, on the engine's probe
- * thread) runs every {@code probeInterval}; the probe that succeeds closes it. There is no
- * half-open trial by callers: only the probe touches a database whose circuit is open, so an outage
- * costs one waiting connection attempt at a time, not one per request thread.
+ * thread; through {@link Database#probe()} when the database has a probe DataSource of its own)
+ * runs every {@code probeInterval}; the probe that succeeds closes it. There is no half-open trial
+ * by callers: only the probe touches a database whose circuit is open, so an outage costs one
+ * waiting connection attempt at a time, not one per request thread.
  *
  * <p>Logs one WARN line when it opens and one INFO line when it closes, on logger {@code
  * io.thingdb.core.Circuit}; failed probes at DEBUG. Thread-safe.
@@ -34,6 +35,10 @@ final class Circuit {
 
   private final String database;
   private final DataSource primary;
+
+  /** What the probe connects through: the primary, or {@link Database#probe()}'s own. */
+  private final DataSource probeSource;
+
   private final Sql sql;
   private final int threshold;
   private final Duration probeInterval;
@@ -48,12 +53,14 @@ final class Circuit {
   Circuit(
       String database,
       DataSource primary,
+      DataSource probeSource,
       Sql sql,
       int threshold,
       Duration probeInterval,
       ScheduledExecutorService prober) {
     this.database = database;
     this.primary = primary;
+    this.probeSource = probeSource;
     this.sql = sql;
     this.threshold = threshold;
     this.probeInterval = probeInterval;
@@ -200,7 +207,7 @@ final class Circuit {
     if (o == null) {
       return;
     }
-    try (Connection c = primary.getConnection()) {
+    try (Connection c = probeSource.getConnection()) {
       sql.query(c, "select 1", rs -> rs.getInt(1));
     } catch (SQLException | RuntimeException e) {
       log.debug(

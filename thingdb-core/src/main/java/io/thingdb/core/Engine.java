@@ -88,6 +88,7 @@ final class Engine implements AutoCloseable {
           new Circuit(
               e.getKey(),
               e.getValue().primary(),
+              e.getValue().probe(),
               sql,
               b.circuitOpensAfter,
               b.circuitProbeInterval,

@@ -189,10 +189,12 @@ public final class ThingDbBuilder {
    * How often an open circuit probes its database with a connection and {@code select 1} (default
    * 250 ms, 10 ms to 60 s); the probe that succeeds closes it, and {@link
    * DatabaseUnavailableException#retryAfter()} is this interval. The database is known to be back
-   * at most one interval plus one probe after it accepts connections again. A probe waits for the
-   * pool like any caller: with HikariCP, keep {@code connectionTimeout} short (below a second) and
-   * {@code minimumIdle} at 0, or HikariCP's own refill, which backs off to 5 s between attempts
-   * while it must keep idle connections, decides when the first connection after an outage comes.
+   * at most one interval plus one probe after it accepts connections again. Without {@link
+   * Database#withProbe} a probe waits for the pool like any caller: with HikariCP, keep {@code
+   * connectionTimeout} short (below a second) and {@code minimumIdle} at 0, or HikariCP's own
+   * refill, which backs off to 5 s between attempts while callers wait or idle connections are
+   * owed, decides when the first connection after an outage comes; give the database an unpooled
+   * probe DataSource ({@link Database#withProbe}) to take the pool out of that decision.
    */
   public ThingDbBuilder circuitProbeInterval(Duration interval) {
     Objects.requireNonNull(interval, "circuitProbeInterval must not be null");

@@ -78,6 +78,26 @@ class ThingDbConfigTest {
   }
 
   @Test
+  void aProbeDataSourceMustBeItsOwnAndDefaultsToThePrimary() {
+    javax.sql.DataSource primary = pg.dataSource();
+    assertThatThrownBy(() -> Database.of(primary).withProbe(primary))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage(
+            "the probe DataSource must not be the primary itself: it is meant to bypass its pool");
+    assertThatThrownBy(() -> Database.of(primary).withProbe(null))
+        .isInstanceOf(NullPointerException.class)
+        .hasMessage("probe must not be null");
+    org.assertj.core.api.Assertions.assertThat(Database.of(primary).probe()).isSameAs(primary);
+    org.postgresql.ds.PGSimpleDataSource own = new org.postgresql.ds.PGSimpleDataSource();
+    own.setURL(pg.jdbcUrl());
+    Database withProbe = Database.of(primary).withProbe(own);
+    org.assertj.core.api.Assertions.assertThat(withProbe.probe()).isSameAs(own);
+    org.assertj.core.api.Assertions.assertThat(withProbe.withReplicas().probe())
+        .as("kept by withReplicas")
+        .isSameAs(own);
+  }
+
+  @Test
   void circuitOptionsOutsideTheirRangesAreRefused() {
     assertThatThrownBy(() -> ThingDb.builder().circuitOpensAfter(0))
         .isInstanceOf(IllegalArgumentException.class)

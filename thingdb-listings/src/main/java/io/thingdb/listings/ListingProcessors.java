@@ -187,12 +187,13 @@ public final class ListingProcessors implements AutoCloseable {
   private void failing(RuntimeException e) {
     if (failingSince.compareAndSet(0, System.nanoTime())) {
       log.warn(
-          "listing batches fail; their transactions roll back and their jobs stay queued; retrying"
-              + " every {} ms, logging again when a batch works ({})",
+          "listing processing fails; batches roll back and their jobs stay queued, unpublished"
+              + " marks stay for the replay; retrying every {} ms, logging again when a batch"
+              + " works ({})",
           idleWait.toMillis(),
           e.toString());
     }
-    log.debug("listing batch failed; its jobs stay queued", e);
+    log.debug("listing processing failed; its jobs and marks stay", e);
   }
 
   private void working() {
@@ -312,11 +313,15 @@ public final class ListingProcessors implements AutoCloseable {
       store.markPublished(batch);
     } catch (RuntimeException e) {
       // The marks stay; the replay republishes those versions (SUPERSEDED or PUBLISHED) and
-      // clears them.
-      log.warn(
-          "clearing the unpublished marks of {} listings failed; the replay will clear them: {}",
-          batch.size(),
-          e.getMessage());
+      // clears them. Logged as part of the workers' failing state: an outage fails this every
+      // 50 ms.
+      failing(
+          new ThingDbException(
+              "clearing the unpublished marks of "
+                  + batch.size()
+                  + " listings failed; the replay will clear them: "
+                  + e.getMessage(),
+              e));
     }
   }
 
@@ -350,10 +355,13 @@ public final class ListingProcessors implements AutoCloseable {
       try {
         replayUnpublished();
       } catch (RuntimeException e) {
-        log.warn(
-            "replaying unpublished listings failed; will retry in {} ms: {}",
-            replayInterval.toMillis(),
-            e.getMessage());
+        failing(
+            new ThingDbException(
+                "replaying unpublished listings failed; retrying in "
+                    + replayInterval.toMillis()
+                    + " ms: "
+                    + e.getMessage(),
+                e));
       }
     }
   }

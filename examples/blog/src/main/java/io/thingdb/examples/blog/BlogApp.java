@@ -36,6 +36,7 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import javax.sql.DataSource;
+import org.postgresql.ds.PGSimpleDataSource;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -104,13 +105,16 @@ public final class BlogApp implements AutoCloseable {
     }
     HikariDataSource main = pool("blog-main", mainUrl);
     Database mainDb =
-        Database.of(main).withReplicas(replicas("blog-main-replica", config.dbReplicas));
+        Database.of(main)
+            .withReplicas(replicas("blog-main-replica", config.dbReplicas))
+            .withProbe(probe(mainUrl));
     HikariDataSource comments = commentsUrl == null ? main : pool("blog-comments", commentsUrl);
     Database commentsDb =
         commentsUrl == null
             ? mainDb
             : Database.of(comments)
-                .withReplicas(replicas("blog-comments-replica", config.commentsDbReplicas));
+                .withReplicas(replicas("blog-comments-replica", config.commentsDbReplicas))
+                .withProbe(probe(commentsUrl));
 
     Cache cache =
         config.memcached.isEmpty()
@@ -307,12 +311,27 @@ public final class BlogApp implements AutoCloseable {
     // No idle connections to keep: HikariCP then refills only while a caller waits. With
     // minimumIdle = maximumPoolSize (its default) it retries a dead server on its own, backing
     // off to 5 s between attempts, and the first connection after the outage came up to 5 s late
-    // (the first write succeeded 4.9 s after PostgreSQL was back). Now the only caller waiting
-    // during an outage is ThingDB's probe (see OutageGuard), which finds the server back within
-    // about half a second.
+    // (the first write succeeded 4.9 s after PostgreSQL was back). During an outage nobody
+    // waits on the pool at all: ThingDB's circuit and OutageGuard fail callers at once, and the
+    // probe connects on its own (probe(url)), so the refill starts without backoff when the
+    // server is back.
     hc.setMinimumIdle(0);
     HikariDataSource ds = new HikariDataSource(hc);
     resources.add(ds);
+    return ds;
+  }
+
+  /**
+   * An unpooled DataSource to {@code url} for ThingDB's outage probe ({@link Database#withProbe}):
+   * during an outage the probe connects on its own instead of waiting on the pool, so HikariCP's
+   * refill is idle (no backoff built up) when the server comes back.
+   */
+  private static DataSource probe(String url) {
+    PGSimpleDataSource ds = new PGSimpleDataSource();
+    ds.setURL(url);
+    ds.setConnectTimeout(1);
+    ds.setSocketTimeout(2);
+    ds.setApplicationName("thingdb-outage-probe");
     return ds;
   }
 

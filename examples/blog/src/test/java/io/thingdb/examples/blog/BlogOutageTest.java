@@ -283,6 +283,20 @@ class BlogOutageTest {
             .orElseThrow();
     long recoveryMillis = (first.end() - accepted) / 1_000_000;
     System.out.printf("blog outage: first write %d ms after PostgreSQL accepted%n", recoveryMillis);
+    // The writes around the recovery, for a reader of a failure: start and end relative to the
+    // moment PostgreSQL accepted connections.
+    answers.stream()
+        .filter(a -> a.kind().equals("write") && a.end() > accepted - 300_000_000L)
+        .sorted((a, b) -> Long.compare(a.start(), b.start()))
+        .limit(12)
+        .forEach(
+            a ->
+                System.out.printf(
+                    "blog outage: write %+d..%+d ms: %d %s%n",
+                    (a.start() - accepted) / 1_000_000,
+                    (a.end() - accepted) / 1_000_000,
+                    a.status(),
+                    a.how()));
     assertThat(recoveryMillis)
         .as("first write answered 200 after PostgreSQL accepted connections, ms")
         .isLessThan(1_000);
