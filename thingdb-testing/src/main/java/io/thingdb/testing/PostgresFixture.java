@@ -118,6 +118,32 @@ public final class PostgresFixture implements AutoCloseable {
     return dataSource(database, port);
   }
 
+  /**
+   * Polls a new unpooled connection to {@code database} with {@code select 1} every 10 ms until one
+   * works, for outage tests run alongside {@link #startAgain}: the {@link System#nanoTime()} at
+   * which the server was first seen accepting connections.
+   *
+   * @throws AssertionError if it does not accept connections within {@code timeout}
+   * @throws InterruptedException if interrupted while polling
+   */
+  public long awaitAccepting(String database, Duration timeout) throws InterruptedException {
+    DataSource raw = dataSource(database);
+    long deadline = System.nanoTime() + timeout.toNanos();
+    SQLException last = null;
+    while (System.nanoTime() - deadline < 0) {
+      try (Connection c = raw.getConnection();
+          Statement s = c.createStatement()) {
+        s.execute("select 1");
+        return System.nanoTime();
+      } catch (SQLException e) {
+        last = e;
+        Thread.sleep(10);
+      }
+    }
+    throw new AssertionError(
+        "PostgreSQL on port " + port + " did not accept connections within " + timeout, last);
+  }
+
   /** {@code jdbc:postgresql://localhost:PORT/postgres?user=postgres}. */
   public String jdbcUrl() {
     return jdbcUrl("postgres");

@@ -245,7 +245,7 @@ final class AccountsHandler {
     Map<String, Object> scope = views.page(req, "/user/" + account.get(Models.NAME));
     scope.put("user", account.get(Models.NAME));
     scope.put("spammer", account.get(Models.SPAMMER));
-    scope.put("submitted", views.links(submitted.links(), req.viewer()));
+    scope.put("submitted", views.links(submitted.links(), req.viewer(), req.dbSession()));
     boolean own = req.viewer() != null && req.viewer().id() == account.id();
     scope.put("own", own);
     scope.put("showUpvotes", account.get(Models.SHOW_UPVOTES));
@@ -254,7 +254,9 @@ final class AccountsHandler {
     if (own || account.get(Models.SHOW_UPVOTES)) {
       scope.put(
           "liked",
-          Map.of("links", views.links(site.liked(req.viewer(), account, 10), req.viewer())));
+          Map.of(
+              "links",
+              views.links(site.liked(req.viewer(), account, 10), req.viewer(), req.dbSession())));
     }
     List<Thing> comments = site.recentComments(req.dbSession(), req.viewer(), account, 10);
     Map<Long, Thing> authors = Map.of(account.id(), account);

@@ -35,7 +35,8 @@ final class ApiHandler {
         site.links(
             req.dbSession(), req.viewer(), q.prefix(), q.sort(), q.window(), q.after(), q.limit());
     return json(
-        Views.listing(views.linksJson(page.links(), req.viewer()), page.after(), q.limit()));
+        Views.listing(
+            views.linksJson(page.links(), req.viewer(), req.dbSession()), page.after(), q.limit()));
   }
 
   /** A post and its comments: {@code [Listing of the post, Listing of the comments]}. */
@@ -43,10 +44,13 @@ final class ApiHandler {
     Thing link = posts.permalinkTarget(req);
     List<Object> out =
         List.of(
-            Views.listing(views.linksJson(List.of(link), req.viewer()), null, 1),
+            Views.listing(views.linksJson(List.of(link), req.viewer(), req.dbSession()), null, 1),
             Views.listing(
                 views.threadsJson(
-                    site.comments(req.dbSession(), link, req.viewer()), req.viewer(), link),
+                    site.comments(req.dbSession(), link, req.viewer()),
+                    req.viewer(),
+                    req.dbSession(),
+                    link),
                 null,
                 Site.MAX_COMMENTS));
     return json(out);
@@ -69,7 +73,8 @@ final class ApiHandler {
         throw HttpError.badRequest("bad post name: " + e.getMessage());
       }
     }
-    return json(Views.listing(views.linksJson(links, req.viewer()), null, names.size()));
+    return json(
+        Views.listing(views.linksJson(links, req.viewer(), req.dbSession()), null, names.size()));
   }
 
   Response user(Request req) {
@@ -77,7 +82,10 @@ final class ApiHandler {
     Site.LinkPage page =
         site.submitted(req.dbSession(), req.viewer(), account, req.after(), req.limit());
     Map<String, Object> out =
-        Views.listing(views.linksJson(page.links(), req.viewer()), page.after(), req.limit());
+        Views.listing(
+            views.linksJson(page.links(), req.viewer(), req.dbSession()),
+            page.after(),
+            req.limit());
     Map<String, Object> about = new LinkedHashMap<>();
     about.put("name", account.get(Models.NAME));
     about.put("created_utc", account.date().getEpochSecond());

@@ -79,7 +79,7 @@ final class PostsHandler {
     String title =
         q.community() == null ? "ThingDB blog" : "/r/" + q.community().get(Models.COMMUNITY_NAME);
     Map<String, Object> scope = views.page(req, title);
-    scope.put("links", views.links(page.links(), req.viewer()));
+    scope.put("links", views.links(page.links(), req.viewer(), req.dbSession()));
     scope.put("empty", page.links().isEmpty());
     if (q.community() != null) {
       scope.put("community", q.community().get(Models.COMMUNITY_NAME));
@@ -131,12 +131,16 @@ final class PostsHandler {
       return Response.redirect(canonical);
     }
     Map<String, Object> scope = views.page(req, link.get(Models.TITLE));
-    List<Map<String, Object>> one = views.links(List.of(link), req.viewer());
+    List<Map<String, Object>> one = views.links(List.of(link), req.viewer(), req.dbSession());
     one.get(0).remove("rank");
     scope.put("link", one.get(0));
     scope.put(
         "threads",
-        views.threads(site.comments(req.dbSession(), link, req.viewer()), req.viewer(), link));
+        views.threads(
+            site.comments(req.dbSession(), link, req.viewer()),
+            req.viewer(),
+            req.dbSession(),
+            link));
     return Response.html(site.templates.render("permalink", scope));
   }
 

@@ -1,6 +1,7 @@
 package io.thingdb.examples.blog;
 
 import io.thingdb.core.Relation;
+import io.thingdb.core.Session;
 import io.thingdb.core.Thing;
 import io.thingdb.core.ThingDb;
 import java.net.URI;
@@ -69,7 +70,7 @@ final class Views {
   }
 
   /** The template view of links, with authors, communities and the viewer's votes filled in. */
-  List<Map<String, Object>> links(List<Thing> links, Thing viewer) {
+  List<Map<String, Object>> links(List<Thing> links, Thing viewer, Session session) {
     List<Long> authorIds = new ArrayList<>();
     List<Long> communityIds = new ArrayList<>();
     for (Thing l : links) {
@@ -78,7 +79,7 @@ final class Views {
     }
     Map<Long, Thing> authors = accounts(authorIds);
     Map<Long, Thing> communities = communitiesById(communityIds);
-    Map<Long, Integer> likes = likes(viewer, Models.VOTE_LINK, links);
+    Map<Long, Integer> likes = likes(viewer, session, Models.VOTE_LINK, links);
     List<Map<String, Object>> out = new ArrayList<>();
     int rank = 0;
     for (Thing l : links) {
@@ -125,7 +126,8 @@ final class Views {
   }
 
   /** A comment thread as the permalink template shows it. */
-  List<Map<String, Object>> threads(List<Site.Thread> threads, Thing viewer, Thing link) {
+  List<Map<String, Object>> threads(
+      List<Site.Thread> threads, Thing viewer, Session session, Thing link) {
     List<Thing> all = new ArrayList<>();
     List<Long> authorIds = new ArrayList<>();
     for (Site.Thread t : threads) {
@@ -136,7 +138,7 @@ final class Views {
       authorIds.add(c.get(Models.COMMENT_AUTHOR));
     }
     Map<Long, Thing> authors = accounts(authorIds);
-    Map<Long, Integer> likes = likes(viewer, Models.VOTE_COMMENT, all);
+    Map<Long, Integer> likes = likes(viewer, session, Models.VOTE_COMMENT, all);
     List<Map<String, Object>> out = new ArrayList<>();
     for (Site.Thread t : threads) {
       Map<String, Object> v = comment(t.comment(), authors, likes);
@@ -182,8 +184,8 @@ final class Views {
   }
 
   /** JSON children for links. */
-  List<Map<String, Object>> linksJson(List<Thing> links, Thing viewer) {
-    List<Map<String, Object>> views = links(links, viewer);
+  List<Map<String, Object>> linksJson(List<Thing> links, Thing viewer, Session session) {
+    List<Map<String, Object>> views = links(links, viewer, session);
     List<Map<String, Object>> out = new ArrayList<>();
     for (int i = 0; i < links.size(); i++) {
       Thing l = links.get(i);
@@ -216,8 +218,9 @@ final class Views {
   }
 
   /** JSON children for comment threads (replies nested under {@code "replies"}). */
-  List<Map<String, Object>> threadsJson(List<Site.Thread> threads, Thing viewer, Thing link) {
-    List<Map<String, Object>> views = threads(threads, viewer, link);
+  List<Map<String, Object>> threadsJson(
+      List<Site.Thread> threads, Thing viewer, Session session, Thing link) {
+    List<Map<String, Object>> views = threads(threads, viewer, session, link);
     List<Map<String, Object>> out = new ArrayList<>();
     for (int i = 0; i < threads.size(); i++) {
       Site.Thread t = threads.get(i);
@@ -287,10 +290,11 @@ final class Views {
 
   /**
    * The viewer's vote direction on each thing (1, -1; absent means none): one cached lookup of the
-   * (viewer, thing) pairs, negative answers cached too.
+   * (viewer, thing) pairs, negative answers cached too, read through the viewer's session so that a
+   * vote just cast shows even where a lagging replica answers.
    */
   private Map<Long, Integer> likes(
-      Thing viewer, io.thingdb.core.RelationType vote, Collection<Thing> things) {
+      Thing viewer, Session session, io.thingdb.core.RelationType vote, Collection<Thing> things) {
     Map<Long, Integer> out = new HashMap<>();
     if (viewer == null || things.isEmpty()) {
       return out;
@@ -299,7 +303,8 @@ final class Views {
     for (Thing t : things) {
       pairs.add(new Relation.Pair(viewer.id(), t.id()));
     }
-    for (Map.Entry<Relation.Pair, List<Relation>> e : site.db.lookup(vote, pairs).entrySet()) {
+    for (Map.Entry<Relation.Pair, List<Relation>> e :
+        site.db.withSession(session).lookup(vote, pairs).entrySet()) {
       for (Relation r : e.getValue()) {
         int dir = Integer.parseInt(r.name());
         if (dir != 0) {

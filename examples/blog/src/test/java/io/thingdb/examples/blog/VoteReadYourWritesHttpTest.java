@@ -110,4 +110,39 @@ class VoteReadYourWritesHttpTest {
       pg.resumeReplay();
     }
   }
+
+  /**
+   * The vote arrow too: with the cache emptied after the vote (an eviction, a node restarted
+   * empty), the viewer's vote direction is read from a database, and through the voter's session
+   * that is the primary, not the paused replica.
+   */
+  @Test
+  void theVotersArrowShowsTheirVoteAfterTheCacheLostItWhileTheReplicaLags() {
+    Browser author = new Browser(app.uri());
+    author.signup("ryw_author2", "password-ryw-3");
+    Browser.Page submitted =
+        author.postJson(
+            "/submit",
+            Map.of("title", "arrow", "url", "https://example.com/ryw-arrow", "community", "java"));
+    assertThat(submitted.status()).as(submitted.body()).isEqualTo(201);
+    String name = (String) submitted.json().get("name");
+    String permalink = (String) submitted.json().get("permalink");
+    Browser voter = new Browser(app.uri());
+    voter.signup("ryw_voter2", "password-ryw-4");
+    pg.awaitCaughtUp(Duration.ofSeconds(30));
+    assertThat(post(voter, permalink)).containsEntry("likes", null);
+    String csrf = voter.csrf();
+
+    pg.pauseReplay();
+    try {
+      Browser.Page vote = voter.postJson("/vote", Map.of("id", name, "dir", "1", "csrf", csrf));
+      assertThat(vote.status()).as(vote.body()).isEqualTo(200);
+      memcached.cluster().flushAll();
+      Map<String, Object> reloaded = post(voter, permalink);
+      assertThat(reloaded).as("the voter's reload").containsEntry("ups", 2L);
+      assertThat(reloaded).as("the voter's arrow").containsEntry("likes", true);
+    } finally {
+      pg.resumeReplay();
+    }
+  }
 }
