@@ -35,6 +35,9 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import javax.sql.DataSource;
 import org.postgresql.ds.PGSimpleDataSource;
 import org.slf4j.Logger;
@@ -68,6 +71,22 @@ public final class BlogApp implements AutoCloseable {
   private BlogServer server;
   private final List<ListingProcessors> processors = new ArrayList<>();
   private final List<ListingRecompute> recomputes = new ArrayList<>();
+
+  /**
+   * Comment recount marks older than this are swept (see {@link Site#sweepRecounts}): longer than
+   * any request, and than the comments replica's lag.
+   */
+  static final Duration RECOUNT_GRACE = Duration.ofSeconds(30);
+
+  static final Duration RECOUNT_SWEEP_EVERY = Duration.ofSeconds(10);
+
+  private final ScheduledExecutorService recountSweep =
+      Executors.newSingleThreadScheduledExecutor(
+          r -> {
+            Thread t = new Thread(r, "blog-recount-sweep");
+            t.setDaemon(true);
+            return t;
+          });
   private String seededAdminPassword;
   private boolean closed;
 
@@ -181,6 +200,7 @@ public final class BlogApp implements AutoCloseable {
             commentStore,
             new SessionCookies(secret, Clock.systemUTC()),
             PostgresLocks.builder(mainGuarded).namespace("blog").build(),
+            RecountMarks.create(mainGuarded),
             Clock.systemUTC());
     // Anonymous pages: an expired page may be served for up to a minute more (at least one TTL)
     // while one render replaces it; and while a database is down, without a render (PageCache),
@@ -230,6 +250,11 @@ public final class BlogApp implements AutoCloseable {
     for (ListingRecompute r : recomputes) {
       r.start();
     }
+    recountSweep.scheduleWithFixedDelay(
+        () -> site.sweepRecounts(RECOUNT_GRACE),
+        RECOUNT_SWEEP_EVERY.toMillis(),
+        RECOUNT_SWEEP_EVERY.toMillis(),
+        TimeUnit.MILLISECONDS);
     AccessLog accessLog = accessLog(config);
     try {
       server =
@@ -393,6 +418,16 @@ public final class BlogApp implements AutoCloseable {
     server.forgetPage(pathAndQuery);
   }
 
+  /** Sweeps every comment recount mark now, whatever its age (tests). */
+  int sweepRecountsNow() {
+    return site.sweepRecounts(Duration.ZERO);
+  }
+
+  /** How many comment recount marks are outstanding (tests). */
+  long recountMarksOutstanding() throws java.sql.SQLException {
+    return site.recountMarks.outstanding();
+  }
+
   /** How many PBKDF2 derivations the blog ran (tests: which requests hashed a password). */
   long passwordHashes() {
     return site.passwords.derivations();
@@ -432,6 +467,14 @@ public final class BlogApp implements AutoCloseable {
       return;
     }
     closed = true;
+    recountSweep.shutdownNow();
+    try {
+      if (!recountSweep.awaitTermination(10, TimeUnit.SECONDS)) {
+        log.warn("the comment recount sweep did not stop within 10 s");
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
     for (ListingProcessors p : processors) {
       closeQuietly(p);
     }

@@ -8,8 +8,9 @@ import java.util.Map;
 /**
  * Comments: posting a comment or a reply (replies nest one level). Comments live on the comments
  * database, so the post's comment count (on the main database) is recounted in a second step
- * ({@link Site#recountComments}). A form carries a one-time token ({@code form_token}): sending the
- * same form again finds the comment it created instead of adding a second one. Thread-safe.
+ * ({@link Site#recountComments}), guarded by a durable mark written before the comment ({@link
+ * RecountMarks}). A form carries a one-time token ({@code form_token}): sending the same form again
+ * finds the comment it created instead of adding a second one. Thread-safe.
  */
 final class CommentsHandler {
   private static final org.slf4j.Logger log =
@@ -64,13 +65,18 @@ final class CommentsHandler {
     }
     String key =
         Site.formKey(author.id(), req.formText("form_token"), link.fullname(), parentName, text);
+    // Committed before the comment: if this request dies after the comment's COMMIT and before
+    // the recount, the mark survives it and the sweep repairs the count.
+    long mark = site.recountMarks.mark(link.id());
     Thing comment =
         key == null
             ? create(req, author, link, parentId, text, null)
             : once(req, key, author, link, parentId, text);
     // After the form's lock is released: a request never holds two lock connections of the main
     // pool at once, so the pool's other connections always serve the work (no starvation).
-    site.recountComments(req.dbSession(), link.id());
+    if (site.recountComments(req.dbSession(), link.id())) {
+      site.clearRecountMark(mark);
+    }
     Thing community = site.db.get(Models.COMMUNITY, link.get(Models.COMMUNITY_ID)).orElse(null);
     String permalink = Views.permalink(link, community);
     if (req.wantsJson()) {

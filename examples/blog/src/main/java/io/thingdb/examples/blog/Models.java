@@ -79,8 +79,9 @@ public final class Models {
   public static final Prop<Long> COMMUNITY_ID = Prop.int64("community", 0);
 
   /**
-   * Number of comments, recounted from the comments database after each comment and whenever a
-   * permalink finds it wrong (comments live on another database, so no transaction covers both).
+   * Number of comments, recounted from the comments database after each comment, by the sweep of
+   * recount marks a dead request left, and whenever a permalink finds it wrong (comments live on
+   * another database, so no transaction covers both).
    */
   public static final Prop<Long> NUM_COMMENTS = Prop.int64("num_comments", 0);
 

@@ -66,6 +66,12 @@ final class Site {
    */
   final java.util.concurrent.Semaphore hashing;
 
+  /** Comment counts still owed a recount (see {@link #recountComments}). */
+  final RecountMarks recountMarks;
+
+  /** Whether the last sweep of recount marks failed (one log line per change). */
+  private volatile boolean sweepFailing;
+
   Site(
       Config config,
       ThingDb db,
@@ -75,8 +81,10 @@ final class Site {
       ListingStore commentStore,
       SessionCookies cookies,
       Locks locks,
+      RecountMarks recountMarks,
       Clock clock) {
     this.config = config;
+    this.recountMarks = recountMarks;
     this.db = db;
     this.linkVotes = linkVotes;
     this.commentVotes = commentVotes;
@@ -370,11 +378,15 @@ final class Site {
    * database. Comments and links live on two databases, so no transaction can cover a comment and
    * its count: instead of {@code num_comments + 1} (which a crash between the two commits leaves
    * one short for good) the count is recomputed, under a lock per link so that recounts apply in
-   * order, after every comment and whenever a permalink finds it wrong. A crash leaves the count
-   * short only until the post's next comment or view. Never throws: the comment is already saved,
-   * and a failed recount is repaired the same way; it is logged.
+   * order, after every comment and whenever a permalink finds it wrong. Before a comment is written
+   * its post is marked ({@link RecountMarks}, committed first) and the mark is cleared after this
+   * recount: a request that dies in between leaves the mark, and {@link #sweepRecounts} repairs the
+   * count without waiting for a reader. Never throws: the comment is already saved, and a failed
+   * recount is repaired the same way; it is logged.
+   *
+   * @return whether the recount ran
    */
-  void recountComments(Session session, long linkId) {
+  boolean recountComments(Session session, long linkId) {
     try {
       io.thingdb.cache.Lock lock = locks.acquire("num_comments:" + linkId, Duration.ofSeconds(2));
       try {
@@ -382,11 +394,48 @@ final class Site {
       } finally {
         lock.close();
       }
+      return true;
     } catch (RuntimeException e) {
       log.warn(
-          "recounting the comments of link {} failed; its next comment or view repairs it: {}",
+          "recounting the comments of link {} failed; its mark and its next view repair it: {}",
           linkId,
           e.toString());
+      return false;
+    }
+  }
+
+  /** Clears a recount mark after the recount ran; a failure leaves it to the sweep. */
+  void clearRecountMark(long mark) {
+    try {
+      recountMarks.clear(mark);
+    } catch (java.sql.SQLException | RuntimeException e) {
+      log.debug("clearing recount mark {} failed; the sweep will", mark, e);
+    }
+  }
+
+  /**
+   * Recounts the posts whose recount marks are older than {@code grace}: comments whose request
+   * died between the comment and its count. The recount reads without a session, so {@code grace}
+   * must exceed the comments database's replica lag (BlogApp sweeps marks older than 30 s). Never
+   * throws; logs one line when sweeping starts failing and one when it works again.
+   *
+   * @return how many posts were recounted, or -1 if the sweep failed
+   */
+  int sweepRecounts(Duration grace) {
+    try {
+      int n = recountMarks.sweep(grace, linkId -> recountComments(null, linkId));
+      if (sweepFailing) {
+        sweepFailing = false;
+        log.info("sweeping comment recount marks works again");
+      }
+      return n;
+    } catch (java.sql.SQLException | RuntimeException e) {
+      if (!sweepFailing) {
+        sweepFailing = true;
+        log.warn("sweeping comment recount marks failed; retrying: {}", e.toString());
+      }
+      log.debug("sweeping comment recount marks failed", e);
+      return -1;
     }
   }
 

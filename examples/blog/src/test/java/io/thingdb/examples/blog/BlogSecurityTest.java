@@ -708,6 +708,42 @@ class BlogSecurityTest {
     assertThat(numComments(post)).as("a view of the post repairs it").isEqualTo(3);
   }
 
+  /**
+   * A comment request that dies between the comment's COMMIT and its post's recount (here the
+   * recount cannot take its lock, which a test client holds) leaves the post's durable recount mark
+   * behind, and the sweep repairs the count with no further comment and no view of the post. A
+   * comment whose recount ran leaves no mark.
+   */
+  @Test
+  void aCommentWhoseRecountDidNotRunIsRecountedByTheSweepWithoutAnyView() throws Exception {
+    Browser b = user(newName());
+    Map<String, Object> post = submit(b, "swept " + UUID.randomUUID());
+    long linkId = Long.parseLong(((String) post.get("name")).substring(3), 36);
+    app.sweepRecountsNow();
+    assertThat(app.recountMarksOutstanding()).isZero();
+    Browser.Page counted =
+        b.postJson("/comment", form("link", (String) post.get("name"), "text", "counted"));
+    assertThat(counted.status()).isEqualTo(201);
+    assertThat(numComments(post)).isEqualTo(1);
+    assertThat(app.recountMarksOutstanding()).as("a recounted comment's mark").isZero();
+
+    io.thingdb.cache.PostgresLocks other =
+        io.thingdb.cache.PostgresLocks.builder(mainDs).namespace("blog").build();
+    io.thingdb.cache.Lock held = other.acquire("num_comments:" + linkId, Duration.ofSeconds(5));
+    try {
+      Browser.Page saved =
+          b.postJson("/comment", form("link", (String) post.get("name"), "text", "not counted"));
+      assertThat(saved.status()).as("the comment is saved").isEqualTo(201);
+    } finally {
+      held.close();
+    }
+    assertThat(numComments(post)).as("the recount did not run: the count is short").isEqualTo(1);
+
+    app.sweepRecountsNow();
+    assertThat(numComments(post)).as("the sweep recounted the post").isEqualTo(2);
+    assertThat(app.recountMarksOutstanding()).isZero();
+  }
+
   private static Thing account(Browser b) {
     String me = b.get("/submit").body();
     Matcher m = Pattern.compile("class=\"me\" href=\"/user/([^\"]+)\"").matcher(me);
