@@ -141,6 +141,8 @@ public final class Votes implements AutoCloseable {
    * @throws IllegalArgumentException if {@code direction} is not -1, 0 or +1, or an id is below 1
    * @throws NotFoundException if the thing does not exist
    * @throws VoteRejectedException if the thing is deleted
+   * @throws io.thingdb.core.OutOfRangeException if the vote would take the thing's ups or downs
+   *     past 2^31-1; nothing is written
    * @throws OutcomeUnknownException if the connection broke during COMMIT: the vote may or may not
    *     be recorded, and casting it again is safe (a repeated vote changes nothing)
    * @throws ThingDbException if the database fails otherwise; the vote is then not recorded
