@@ -671,12 +671,7 @@ public final class ListingProcessors implements AutoCloseable {
      * @throws IllegalArgumentException if out of range
      */
     public Builder writeInterval(Duration interval) {
-      Objects.requireNonNull(interval, "write interval must not be null");
-      if (interval.isNegative() || interval.compareTo(Duration.ofMinutes(1)) > 0) {
-        throw new IllegalArgumentException(
-            "listing write interval must be between 0 and 1 minute: " + interval);
-      }
-      this.writeInterval = interval;
+      this.writeInterval = within("write interval", interval, Duration.ZERO, "0");
       return this;
     }
 
@@ -687,12 +682,7 @@ public final class ListingProcessors implements AutoCloseable {
      * @throws IllegalArgumentException if out of range
      */
     public Builder replayInterval(Duration interval) {
-      Objects.requireNonNull(interval, "replay interval must not be null");
-      if (interval.toMillis() < 10 || interval.compareTo(Duration.ofMinutes(1)) > 0) {
-        throw new IllegalArgumentException(
-            "listing replay interval must be between 10 ms and 1 minute: " + interval);
-      }
-      this.replayInterval = interval;
+      this.replayInterval = within("replay interval", interval, Duration.ofMillis(10), "10 ms");
       return this;
     }
 
@@ -706,13 +696,18 @@ public final class ListingProcessors implements AutoCloseable {
      * @throws IllegalArgumentException if out of range
      */
     public Builder replayGrace(Duration grace) {
-      Objects.requireNonNull(grace, "replay grace must not be null");
-      if (grace.toMillis() < 10 || grace.compareTo(Duration.ofMinutes(1)) > 0) {
-        throw new IllegalArgumentException(
-            "listing replay grace must be between 10 ms and 1 minute: " + grace);
-      }
-      this.replayGrace = grace;
+      this.replayGrace = within("replay grace", grace, Duration.ofMillis(10), "10 ms");
       return this;
+    }
+
+    /** {@code value} if it lies between {@code min} and 1 minute; names {@code what} otherwise. */
+    private static Duration within(String what, Duration value, Duration min, String minText) {
+      Objects.requireNonNull(value, what + " must not be null");
+      if (value.compareTo(min) < 0 || value.compareTo(Duration.ofMinutes(1)) > 0) {
+        throw new IllegalArgumentException(
+            "listing " + what + " must be between " + minText + " and 1 minute: " + value);
+      }
+      return value;
     }
 
     /** The clock for {@link #oldestJobAge()}. */

@@ -173,6 +173,31 @@ class ListingProcessorsTest {
   }
 
   @Test
+  void durationsOutsideTheirRangesAreRefusedNamingTheSetting() throws Exception {
+    try (VoteWorld w = new VoteWorld(freshDatabase(), CAPACITY)) {
+      org.assertj.core.api.Assertions.assertThatThrownBy(
+              () -> w.processors().writeInterval(Duration.ofMillis(-1)))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessage("listing write interval must be between 0 and 1 minute: PT-0.001S");
+      org.assertj.core.api.Assertions.assertThatThrownBy(
+              () -> w.processors().replayInterval(Duration.ofMillis(9)))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessage("listing replay interval must be between 10 ms and 1 minute: PT0.009S");
+      org.assertj.core.api.Assertions.assertThatThrownBy(
+              () -> w.processors().replayGrace(Duration.ofSeconds(61)))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessage("listing replay grace must be between 10 ms and 1 minute: PT1M1S");
+      org.assertj.core.api.Assertions.assertThatThrownBy(() -> w.processors().replayGrace(null))
+          .isInstanceOf(NullPointerException.class)
+          .hasMessage("replay grace must not be null");
+      w.processors()
+          .writeInterval(Duration.ZERO)
+          .replayInterval(Duration.ofMillis(10))
+          .replayGrace(Duration.ofMinutes(1));
+    }
+  }
+
+  @Test
   void aProcessorThatThrowsMidBatchLosesNothing() throws Exception {
     try (VoteWorld w = new VoteWorld(freshDatabase(), CAPACITY)) {
       Setup s = populate(w, 99);
