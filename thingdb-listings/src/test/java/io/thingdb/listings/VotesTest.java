@@ -6,7 +6,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.thingdb.cache.VersionedCache;
 import io.thingdb.core.NotFoundException;
 import io.thingdb.core.Thing;
-import io.thingdb.core.ThingDbException;
 import io.thingdb.testing.PostgresFixture;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Proxy;
@@ -173,7 +172,7 @@ class VotesTest {
   }
 
   @Test
-  void aVoteKilledBeforeCommitLeavesNoJobNoRelationAndNoCount() throws Exception {
+  void aVoteKilledAtCommitIsOutcomeUnknownAndHereLeftNoJobNoRelationAndNoCount() throws Exception {
     AtomicBoolean failCommit = new AtomicBoolean(false);
     DataSource killing =
         (DataSource)
@@ -205,8 +204,12 @@ class VotesTest {
               k.db.newThing(VoteWorld.LINK).set(VoteWorld.SR, 77L).set(VoteWorld.AUTHOR, 1L));
       Thing a = k.db.create(k.db.newThing(VoteWorld.ACCOUNT));
       failCommit.set(true);
+      // The connection died at COMMIT: whether the vote committed is unknown, and the caller is
+      // told so (and that a retry is safe), not that nothing was written.
       assertThatThrownBy(() -> k.votes.cast(a.id(), link.id(), 1))
-          .isInstanceOf(ThingDbException.class)
+          .isInstanceOf(io.thingdb.core.OutcomeUnknownException.class)
+          .hasMessageContaining("the vote may or may not be recorded")
+          .hasMessageContaining("casting it again is safe")
           .hasMessageContaining("killed before commit");
       assertThat(k.count("select count(*) from thingdb_listing_job where thing_id = " + link.id()))
           .isZero();
