@@ -30,7 +30,8 @@ import org.openjdk.jmh.results.ScalarResult;
  *   <li>{@code cpu.postgres}: the postmasters registered with {@link #watch} and all their
  *       processes, backends included (zonky starts PostgreSQL through {@code pg_ctl}, so it is not
  *       a descendant of this JVM; processes that exited are in the postmaster's children's time);
- *   <li>{@code cpu.memcached}: descendants of this JVM named {@code memcached};
+ *   <li>{@code cpu.memcached}: descendants of this JVM named {@code memcached} or {@code
+ *       redis-server} (the cache servers; only {@link VotePeerComparison} starts Redis);
  *   <li>{@code cpu.total}: the sum, plus any other descendant.
  * </ul>
  *
@@ -81,6 +82,15 @@ public final class ProcessCpuProfiler implements InternalProfiler {
     }
   }
 
+  /**
+   * CPU nanoseconds so far, for harnesses that are not JMH benchmarks: this JVM, PostgreSQL, the
+   * cache servers (memcached and redis-server), and everything together. Works whether or not the
+   * profiler is enabled; subtract two samples.
+   */
+  static long[] sampleNow() {
+    return sample();
+  }
+
   @Override
   public String getDescription() {
     return "CPU time per operation of this JVM, its PostgreSQL and its memcached";
@@ -120,7 +130,8 @@ public final class ProcessCpuProfiler implements InternalProfiler {
     for (ProcessHandle p :
         (Iterable<ProcessHandle>) ProcessHandle.current().descendants()::iterator) {
       long nanos = cpu(p.pid());
-      if (comm(p.pid()).startsWith("memcached")) {
+      String comm = comm(p.pid());
+      if (comm.startsWith("memcached") || comm.startsWith("redis-server")) {
         memcached += nanos;
       } else {
         other += nanos;

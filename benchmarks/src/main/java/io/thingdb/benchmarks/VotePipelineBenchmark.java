@@ -108,8 +108,7 @@ public final class VotePipelineBenchmark {
   private final MemcachedCluster memcached;
   private int trials;
 
-  private VotePipelineBenchmark(
-      Map<String, String> options, BenchPostgres pg, MemcachedCluster memcached) {
+  VotePipelineBenchmark(Map<String, String> options, BenchPostgres pg, MemcachedCluster memcached) {
     this.options = options;
     this.pg = pg;
     this.memcached = memcached;
