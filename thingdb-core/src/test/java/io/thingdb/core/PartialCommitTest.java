@@ -153,7 +153,7 @@ class PartialCommitTest {
     List<NewThing> input = batch(db, "down");
 
     PartialCommitException e =
-        catchThrowableOfType(() -> db.createAll(input), PartialCommitException.class);
+        catchThrowableOfType(PartialCommitException.class, () -> db.createAll(input));
 
     assertThat(e).as("createAll must report the committed part").isNotNull();
     assertThat(stopComments).as("the comments server was stopped").isFalse();
@@ -201,7 +201,7 @@ class PartialCommitTest {
     faultyComments.arm(Moment.BEFORE_COMMIT, null);
 
     PartialCommitException e =
-        catchThrowableOfType(() -> db.createAll(input), PartialCommitException.class);
+        catchThrowableOfType(PartialCommitException.class, () -> db.createAll(input));
 
     assertThat(e).as("createAll must report the committed part").isNotNull();
     assertThat(faultyComments.killed.get()).as("the comments' connection was killed").isEqualTo(1);
@@ -231,7 +231,7 @@ class PartialCommitTest {
     faultyComments.arm(Moment.BEFORE_COMMIT, null);
 
     OutcomeUnknownException e =
-        catchThrowableOfType(() -> db.createAll(input), OutcomeUnknownException.class);
+        catchThrowableOfType(OutcomeUnknownException.class, () -> db.createAll(input));
 
     assertThat(e).isNotNull().isNotInstanceOf(PartialCommitException.class);
     assertThat(e).hasMessageContaining("database comments");
