@@ -189,19 +189,11 @@ class DatabaseOutageTest {
     List<StderrLog.Record> outageLog;
     try (StderrLog log = StderrLog.capture()) {
       awaitOps(ops, 50);
-      crashed = System.nanoTime();
-      pg.stopImmediate();
-      Thread.sleep(DOWN_FOR.toMillis()); // the outage itself, not a synchronisation
-      Future<?> poller =
-          threads.submit(
-              () -> {
-                accepting.set(pg.awaitAccepting("postgres", Duration.ofSeconds(60)));
-                return null;
-              });
-      restarting = System.nanoTime();
-      pg.startAgain();
-      restarted = System.nanoTime();
-      poller.get(30, TimeUnit.SECONDS);
+      PostgresFixture.Crash crash = pg.crashFor(DOWN_FOR, "postgres");
+      crashed = crash.crashed();
+      restarting = crash.restarting();
+      restarted = crash.restarted();
+      accepting.set(crash.accepting());
       awaitFirstWriteAfter(ops, accepting.get(), Duration.ofSeconds(10));
       outageLog = log.records();
     } finally {

@@ -119,6 +119,53 @@ public final class PostgresFixture implements AutoCloseable {
   }
 
   /**
+   * When a {@link #crashFor} crash happened, as {@link System#nanoTime()} values.
+   *
+   * @param crashed just before the immediate stop
+   * @param restarting just before the restart began (the server accepts nothing before this)
+   * @param restarted when {@link #startAgain} returned
+   * @param accepting when a new connection first worked again (see {@link #awaitAccepting})
+   */
+  public record Crash(long crashed, long restarting, long restarted, long accepting) {}
+
+  /**
+   * Crashes this server ({@link #stopImmediate}), keeps it down for {@code down}, starts it again
+   * and returns when a connection to {@code database} works, polled from the moment of the restart
+   * on another thread. For outage tests whose clients keep running throughout.
+   *
+   * @throws AssertionError if it does not accept connections within 60 s of the restart
+   * @throws InterruptedException if interrupted
+   */
+  public Crash crashFor(Duration down, String database) throws InterruptedException {
+    long crashed = System.nanoTime();
+    stopImmediate();
+    Thread.sleep(down.toMillis()); // the outage itself, not a synchronisation
+    java.util.concurrent.CompletableFuture<Long> accepted =
+        new java.util.concurrent.CompletableFuture<>();
+    Thread poller =
+        new Thread(
+            () -> {
+              try {
+                accepted.complete(awaitAccepting(database, Duration.ofSeconds(60)));
+              } catch (Throwable t) {
+                accepted.completeExceptionally(t);
+              }
+            },
+            "postgres-accept-poll-" + port);
+    poller.start();
+    long restarting = System.nanoTime();
+    startAgain();
+    long restarted = System.nanoTime();
+    poller.join();
+    try {
+      return new Crash(crashed, restarting, restarted, accepted.get());
+    } catch (java.util.concurrent.ExecutionException e) {
+      throw new AssertionError(
+          "PostgreSQL on port " + port + " did not come back: " + e.getCause(), e.getCause());
+    }
+  }
+
+  /**
    * Polls a new unpooled connection to {@code database} with {@code select 1} every 10 ms until one
    * works, for outage tests run alongside {@link #startAgain}: the {@link System#nanoTime()} at
    * which the server was first seen accepting connections.

@@ -220,18 +220,10 @@ class BlogOutageTest {
     List<StderrLog.Record> outageLog;
     try (StderrLog log = StderrLog.capture()) {
       awaitAnswers(answers, 30);
-      crashed = System.nanoTime();
-      pg.stopImmediate();
-      Thread.sleep(DOWN_FOR.toMillis()); // the outage itself, not a synchronisation
-      Future<?> poller =
-          threads.submit(
-              () -> {
-                accepting.set(pg.awaitAccepting("blog", Duration.ofSeconds(60)));
-                return null;
-              });
-      restarting = System.nanoTime();
-      pg.startAgain();
-      poller.get(30, TimeUnit.SECONDS);
+      PostgresFixture.Crash crash = pg.crashFor(DOWN_FOR, "blog");
+      crashed = crash.crashed();
+      restarting = crash.restarting();
+      accepting.set(crash.accepting());
       awaitFirstWriteAfter(answers, accepting.get(), Duration.ofSeconds(10));
       outageLog = log.records();
     } finally {
