@@ -292,6 +292,26 @@ public final class Filter {
     return new Filter(op, null, null, List.of(), List.copyOf(filters));
   }
 
+  /**
+   * Whether this filter, or any filter it combines, compares {@code column}: a listing module asks
+   * whether a vote (which changes only ups, downs and the version) can change what a filter
+   * matches.
+   *
+   * @throws NullPointerException if {@code column} is null
+   */
+  public boolean mentions(Column column) {
+    Objects.requireNonNull(column, "column must not be null");
+    if (this.column == column) {
+      return true;
+    }
+    for (Filter f : children) {
+      if (f.mentions(column)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   // ------------------------------------------------------------------ for the query compiler
 
   Op op() {

@@ -107,38 +107,57 @@ final class ThingReads {
    * committed in between, and that mix was cached under the older version.
    */
   static Map<Long, Thing> fetch(Io io, Connection c, TypeHandle h, long[] ids) throws SQLException {
+    Fetched f = new Fetched(h);
+    io.sql().query(c, fetchSql(h, ids.length), f::row, ids.length == 1 ? ids[0] : ids);
+    return f.things();
+  }
+
+  /**
+   * The statement of {@link #fetch}: the thing rows joined with their data rows. One id (a single
+   * get, a write transaction's read) gets "= ?", an index lookup whatever plan the prepared
+   * statement settled on; "= any(?)" was planned for arrays and cost about ten times as much on a
+   * vote's hot path.
+   */
+  static String fetchSql(TypeHandle h, int ids) {
     String t = h.type.name();
-    Map<Long, Thing.Row> rows = new LinkedHashMap<>();
-    Map<Long, Map<String, Object>> props = new HashMap<>();
-    io.sql()
-        .query(
-            c,
-            "select t.*, d.key as data_key, d.value as data_value, d.kind as data_kind from thing_"
-                + t
-                + " t left join data_"
-                + t
-                + " d on d.thing_id = t.thing_id where t.thing_id "
-                // One id (a single get, a write transaction's read): "= ?" is an index lookup
-                // whatever plan the prepared statement settled on; "= any(?)" was planned for
-                // arrays and cost about ten times as much on a vote's hot path.
-                + (ids.length == 1 ? "= ?" : "= any(?)"),
-            rs -> {
-              long id = rs.getLong("thing_id");
-              if (!rows.containsKey(id)) {
-                rows.put(id, Engine.row(rs));
-              }
-              String key = rs.getString("data_key");
-              if (key != null) {
-                addProp(h, props, id, key, rs.getString("data_value"), rs.getString("data_kind"));
-              }
-              return null;
-            },
-            ids.length == 1 ? ids[0] : ids);
-    Map<Long, Thing> out = new LinkedHashMap<>();
-    for (Thing.Row r : rows.values()) {
-      out.put(r.id(), Thing.of(h.type, h.id, r, props.getOrDefault(r.id(), new LinkedHashMap<>())));
+    return "select t.*, d.key as data_key, d.value as data_value, d.kind as data_kind from thing_"
+        + t
+        + " t left join data_"
+        + t
+        + " d on d.thing_id = t.thing_id where t.thing_id "
+        + (ids == 1 ? "= ?" : "= any(?)");
+  }
+
+  /** Collects the rows of {@link #fetchSql} into things. Not thread-safe. */
+  static final class Fetched {
+    private final TypeHandle h;
+    private final Map<Long, Thing.Row> rows = new LinkedHashMap<>();
+    private final Map<Long, Map<String, Object>> props = new HashMap<>();
+
+    Fetched(TypeHandle h) {
+      this.h = h;
     }
-    return out;
+
+    Object row(java.sql.ResultSet rs) throws SQLException {
+      long id = rs.getLong("thing_id");
+      if (!rows.containsKey(id)) {
+        rows.put(id, Engine.row(rs));
+      }
+      String key = rs.getString("data_key");
+      if (key != null) {
+        addProp(h, props, id, key, rs.getString("data_value"), rs.getString("data_kind"));
+      }
+      return null;
+    }
+
+    Map<Long, Thing> things() {
+      Map<Long, Thing> out = new LinkedHashMap<>();
+      for (Thing.Row r : rows.values()) {
+        out.put(
+            r.id(), Thing.of(h.type, h.id, r, props.getOrDefault(r.id(), new LinkedHashMap<>())));
+      }
+      return out;
+    }
   }
 
   /**

@@ -421,6 +421,27 @@ public final class WriteTransaction {
   }
 
   /**
+   * Queues reading a thing as this transaction sees it (its own writes included), from the
+   * database, not the cache, in one statement sent with the transaction's next round trip: a read
+   * queued before {@link #lockPair} costs no round trip of its own. Takes no lock.
+   *
+   * @return the thing (deleted or not), or empty if it does not exist
+   */
+  public Deferred<Optional<Thing>> read(ThingType type, long id) {
+    TypeHandle h = db.handle(type);
+    Engine.checkId(type, id);
+    bind(h.db, "type " + h.type.name());
+    Deferred<Optional<Thing>> result = new Deferred<>(this);
+    ThingReads.Fetched fetched = new ThingReads.Fetched(h);
+    queue.add(new Sql.Piped(ThingReads.fetchSql(h, 1), new Object[] {id}, fetched::row, null));
+    afterFlush.add(() -> result.set(Optional.ofNullable(fetched.things().get(id))));
+    return result;
+  }
+
+  /** Results to settle once the queue they were sent with has run. */
+  private final List<Runnable> afterFlush = new ArrayList<>();
+
+  /**
    * The counts of a live (not deleted) thing as this transaction sees them, read from the database
    * in one statement; runs at once. Takes no lock. Cheaper than {@link #get} when only the counts
    * matter (a repeated vote's answer).
@@ -674,6 +695,8 @@ public final class WriteTransaction {
     queue.clear();
     List<PendingCounts> counted = new ArrayList<>(emptyUnlessSet);
     emptyUnlessSet.clear();
+    List<Runnable> settle = new ArrayList<>(afterFlush);
+    afterFlush.clear();
     try {
       db.sql.pipeline(connection, sending);
     } catch (SQLException e) {
@@ -690,6 +713,9 @@ public final class WriteTransaction {
             e);
       }
       throw fail(e);
+    }
+    for (Runnable r : settle) {
+      r.run();
     }
     for (PendingCounts p : counted) {
       if (!p.result().known) {

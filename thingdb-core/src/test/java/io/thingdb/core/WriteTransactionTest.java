@@ -101,6 +101,33 @@ class WriteTransactionTest {
   }
 
   @Test
+  void aQueuedReadIsAnsweredWithTheNextRoundTripFromTheDatabaseWithItsProps() {
+    Thing link = db.create(db.newThing(LINK).set(TITLE, "first"));
+    Thing account = db.create(db.newThing(ACCOUNT));
+    db.get(LINK, link.id()); // cached at its version
+    // Another writer changes the row behind the cache's back (as a concurrent writer would
+    // between a cache read and this transaction): the transaction's read sees the database.
+    ThingStoreSupport.execute(ds, "update thing_link set ups = 7 where thing_id = " + link.id());
+    Thing[] seen = new Thing[3];
+    db.write(
+        tx -> {
+          WriteTransaction.Deferred<Optional<Thing>> read = tx.read(LINK, link.id());
+          WriteTransaction.Deferred<Optional<Thing>> missing = tx.read(LINK, 999_999L);
+          tx.lockPair(VOTE, account.id(), link.id()); // sends both reads with the pair lock
+          seen[0] = read.get().orElseThrow();
+          assertThat(missing.get()).isEmpty();
+          tx.addCounts(LINK, link.id(), 1, 0).get();
+          seen[1] = tx.read(LINK, link.id()).get().orElseThrow();
+          tx.rollbackOnly();
+          return null;
+        });
+    assertThat(seen[0].ups()).isEqualTo(7);
+    assertThat(seen[0].get(TITLE)).isEqualTo("first");
+    assertThat(seen[1].ups()).as("its own write").isEqualTo(8);
+    assertThat(seen[1].version()).isEqualTo(seen[0].version() + 1);
+  }
+
+  @Test
   void aRenameAndARemovalArePublishedAsThePairsNewList() {
     Thing link = db.create(db.newThing(LINK));
     Thing account = db.create(db.newThing(ACCOUNT));
