@@ -152,6 +152,34 @@ public interface Cache extends AutoCloseable {
    */
   Outcome compareAndSet(String key, long cas, byte[] value, Duration ttl);
 
+  /**
+   * Appends {@code suffix} to the value under {@code key}, keeping its expiry, in one atomic step
+   * of the server (memcached's {@code append}); the item gets a new CAS id. Nothing is created:
+   * without an item the append is refused. Meant for values whose owner can read appended records
+   * (see {@code VersionedCache#append}).
+   *
+   * @return {@link Outcome#APPLIED} if appended; {@link Outcome#NOT_APPLIED} if there was no item,
+   *     or the result would not fit in one item; {@link Outcome#UNCONFIRMED} if the server could
+   *     not answer (the key is then reconciled like any unconfirmed write)
+   * @param suffix at most {@value Appends#MAX_SUFFIX} bytes
+   * @throws NullPointerException if an argument is null
+   * @throws IllegalArgumentException if the suffix is longer; nothing is sent
+   */
+  Outcome append(String key, byte[] suffix);
+
+  /**
+   * {@link #append} without waiting for an answer (memcached's {@code noreply}): the command is
+   * queued for the server and this returns. Whether it was applied is never known, and a write that
+   * was lost or refused is not reconciled: use it only for records whose loss delays nothing but
+   * what they carry, and which are right whenever they land. A server that is down or suspect gets
+   * nothing. An append costs the caller a fraction of a round trip's CPU this way.
+   *
+   * @param suffix at most {@value Appends#MAX_SUFFIX} bytes
+   * @throws NullPointerException if an argument is null
+   * @throws IllegalArgumentException if the suffix is longer; nothing is sent
+   */
+  void appendQuietly(String key, byte[] suffix);
+
   /** Deletes {@code key}; {@link Outcome#NOT_APPLIED} if there was no item. */
   Outcome delete(String key);
 

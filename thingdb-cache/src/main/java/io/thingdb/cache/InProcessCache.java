@@ -8,6 +8,7 @@ import io.thingdb.cache.internal.KeyCodec;
 import io.thingdb.cache.internal.ServerCounters;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -228,6 +229,33 @@ public final class InProcessCache implements Cache {
           return old;
         });
     return swapped[0] ? Outcome.APPLIED : Outcome.NOT_APPLIED;
+  }
+
+  @Override
+  public Outcome append(String key, byte[] suffix) {
+    String wire = wire(key);
+    Appends.check(key, suffix);
+    boolean[] appended = {false};
+    map.computeIfPresent(
+        wire,
+        (k, old) -> {
+          if (!old.liveAt(now()) || old.counter) {
+            return old;
+          }
+          byte[] joined = Arrays.copyOf(old.value, old.value.length + suffix.length);
+          System.arraycopy(suffix, 0, joined, old.value.length, suffix.length);
+          if (joined.length > Frames.maxValueSize(itemSizeMax, keys.wireLength(key))) {
+            return old;
+          }
+          appended[0] = true;
+          return new Item(joined, newCas(), old.expiresAtNanos, false);
+        });
+    return appended[0] ? Outcome.APPLIED : Outcome.NOT_APPLIED;
+  }
+
+  @Override
+  public void appendQuietly(String key, byte[] suffix) {
+    append(key, suffix);
   }
 
   @Override

@@ -767,6 +767,52 @@ public final class MemcachedCache implements Cache {
   }
 
   @Override
+  public Outcome append(String key, byte[] suffix) {
+    String wire = wire(key);
+    Appends.check(key, suffix);
+    // Framing is a prefix, so appended bytes extend the caller's value. xmemcached's append takes
+    // the client's default transcoder, which sends a byte[] under its 16 KiB compression threshold
+    // as is (Appends.check bounds suffixes far below it). A server refuses an append that would
+    // outgrow the item: that is an answer (NOT_APPLIED), not a failure of the server.
+    return write(
+        "append",
+        key,
+        wire,
+        (w, t) -> {
+          try {
+            return client.append(w, suffix, t);
+          } catch (MemcachedServerException e) {
+            if (isTooLarge(e) || String.valueOf(e.getMessage()).contains("out of memory")) {
+              return false;
+            }
+            throw e;
+          }
+        });
+  }
+
+  @Override
+  public void appendQuietly(String key, byte[] suffix) {
+    String wire = wire(key);
+    Appends.check(key, suffix);
+    Node node = nodeOf(wire);
+    if (!node.writable()) {
+      node.counters.unconfirmedWrites.increment();
+      return;
+    }
+    try {
+      // xmemcached queues the command and returns; a full queue (a server that stopped reading)
+      // refuses it after a few tries rather than blocking the caller.
+      client.appendWithNoReply(wire, suffix);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      node.counters.unconfirmedWrites.increment();
+    } catch (MemcachedException | RuntimeException e) {
+      node.counters.unconfirmedWrites.increment();
+      log.debug("quiet append to {} on {} not sent: {}", key, node.name, e.toString());
+    }
+  }
+
+  @Override
   public Outcome delete(String key) {
     String wire = wire(key);
     return write("delete", key, wire, (w, t) -> client.delete(w, t));

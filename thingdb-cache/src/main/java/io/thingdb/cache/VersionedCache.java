@@ -138,6 +138,20 @@ public final class VersionedCache implements AutoCloseable {
     byte[] apply(byte[] buffer, int offset, int length);
   }
 
+  /**
+   * Chooses what of a replaced value a publish keeps: see {@link #publish(String, byte[], long,
+   * Duration, Carry)}.
+   */
+  @FunctionalInterface
+  public interface Carry {
+    /**
+     * Returns the bytes to append to the new value, given the cached value it replaces (the {@code
+     * length} bytes of {@code buffer} from {@code offset}, not to be modified); an empty array for
+     * none. Never returns null.
+     */
+    byte[] carry(byte[] buffer, int offset, int length);
+  }
+
   /** Loads the data behind a key; called by {@link #load} at most once per key at a time. */
   @FunctionalInterface
   public interface Loader {
@@ -446,6 +460,54 @@ public final class VersionedCache implements AutoCloseable {
   }
 
   /**
+   * {@link #publish(String, byte[], long, Duration)} for values that carry appended records ({@link
+   * #append}): when the publish replaces a cached value of an older version, {@code carry} is given
+   * that value and what it returns is appended to {@code value} in the same compare-and-set, so
+   * records appended after the writer read its data are not lost with the value they were appended
+   * to.
+   */
+  public Result publish(String key, byte[] value, long version, Duration ttl, Carry carry) {
+    checkOpen();
+    if (value == null) {
+      throw new NullPointerException(
+          "value must not be null (key=" + key + ")"); // message built only on failure
+    }
+    Objects.requireNonNull(carry, "carry must not be null");
+    return put(key, entryFor(Entry.VALUE, version, value, ttl, 0), ttl, false, carry);
+  }
+
+  /**
+   * Appends {@code suffix} to whatever entry is cached under {@code key}, at its version and
+   * expiry, in one round trip without reading it ({@link Cache#append}); nothing is written if
+   * nothing is cached. The cached value then reads as the value followed by the appended records,
+   * so this is only for values whose owner decodes such records, and which apply them so that a
+   * record never undoes newer data (a record that holds its own version, say). Appending to a
+   * tombstone or a negative entry changes nothing for readers: they stay misses.
+   *
+   * @return {@link Result#PUBLISHED} if appended; {@link Result#SUPERSEDED} if nothing was cached
+   *     (or the value would outgrow one item); {@link Result#UNCONFIRMED} if the server could not
+   *     answer (the key is then reconciled, as for any unconfirmed write)
+   */
+  public Result append(String key, byte[] suffix) {
+    checkOpen();
+    Cache.Outcome o = cache.append(key, suffix);
+    return switch (o) {
+      case APPLIED -> Result.PUBLISHED;
+      case NOT_APPLIED -> Result.SUPERSEDED;
+      case UNCONFIRMED -> Result.UNCONFIRMED;
+    };
+  }
+
+  /**
+   * {@link #append} without waiting for an answer ({@link Cache#appendQuietly}): for records whose
+   * loss only delays them.
+   */
+  public void appendQuietly(String key, byte[] suffix) {
+    checkOpen();
+    cache.appendQuietly(key, suffix);
+  }
+
+  /**
    * A reader's fill after a miss: like {@link #publish} but starts with {@code add}, since the key
    * is usually absent. Never overwrites a newer version and never resurrects a value older than a
    * tombstone.
@@ -528,6 +590,10 @@ public final class VersionedCache implements AutoCloseable {
   }
 
   private Result put(String key, Entry entry, Duration ttl, boolean addFirst) {
+    return put(key, entry, ttl, addFirst, null);
+  }
+
+  private Result put(String key, Entry entry, Duration ttl, boolean addFirst, Carry carry) {
     Objects.requireNonNull(key, "key must not be null");
     Duration hard = hardTtl(entry, ttl);
     byte[] bytes = entry.encode();
@@ -553,7 +619,16 @@ public final class VersionedCache implements AutoCloseable {
             ? Result.PUBLISHED
             : Result.SUPERSEDED;
       }
-      Cache.Outcome o = cache.compareAndSet(key, current.cas(), bytes, hard);
+      byte[] swapped = bytes;
+      if (carry != null && existing != null && existing.isValue()) {
+        byte[] old = current.value();
+        byte[] kept = carry.carry(old, Entry.HEADER, old.length - Entry.HEADER);
+        if (kept.length > 0) {
+          swapped = Arrays.copyOf(bytes, bytes.length + kept.length);
+          System.arraycopy(kept, 0, swapped, bytes.length, kept.length);
+        }
+      }
+      Cache.Outcome o = cache.compareAndSet(key, current.cas(), swapped, hard);
       if (o == Cache.Outcome.APPLIED) {
         return Result.PUBLISHED;
       }

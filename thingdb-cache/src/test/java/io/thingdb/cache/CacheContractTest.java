@@ -114,6 +114,55 @@ abstract class CacheContractTest {
   }
 
   @Test
+  void appendExtendsAPresentValueAndChangesItsCasId() {
+    cache.set("k", bytes("base"), TTL);
+    CasValue before = cache.gets("k");
+    assertThat(cache.append("k", bytes("+1"))).isEqualTo(Outcome.APPLIED);
+    assertThat(cache.append("k", bytes("+2"))).isEqualTo(Outcome.APPLIED);
+    assertThat(str(cache.get("k"))).isEqualTo("base+1+2");
+    assertThat(cache.compareAndSet("k", before.cas(), bytes("lost"), TTL))
+        .isEqualTo(Outcome.NOT_APPLIED);
+    assertThat(str(cache.get("k"))).isEqualTo("base+1+2");
+  }
+
+  @Test
+  void quietAppendsLandInOrderBeforeALaterAnsweredCommand() {
+    cache.set("k", bytes("base"), TTL);
+    for (int i = 0; i < 100; i++) {
+      cache.appendQuietly("k", bytes("," + i));
+    }
+    cache.appendQuietly("absent", bytes("x"));
+    StringBuilder expected = new StringBuilder("base");
+    for (int i = 0; i < 100; i++) {
+      expected.append(',').append(i);
+    }
+    // One connection per server, read in order: an answered command after them sees them all.
+    assertThat(str(cache.get("k"))).isEqualTo(expected.toString());
+    assertThat(cache.get("absent")).isNull();
+    assertThatThrownBy(() -> cache.appendQuietly("k", new byte[Appends.MAX_SUFFIX + 1]))
+        .isInstanceOf(IllegalArgumentException.class);
+  }
+
+  @Test
+  void appendCreatesNothingAndRefusesOversizedSuffixes() {
+    assertThat(cache.append("absent", bytes("x"))).isEqualTo(Outcome.NOT_APPLIED);
+    assertThat(cache.get("absent")).isNull();
+    cache.set("k", bytes("v"), TTL);
+    assertThatThrownBy(() -> cache.append("k", new byte[Appends.MAX_SUFFIX + 1]))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("key=k");
+    assertThat(str(cache.get("k"))).isEqualTo("v");
+  }
+
+  @Test
+  void appendThatWouldOutgrowTheItemIsRefusedAndLeavesTheValue() {
+    byte[] big = new byte[cache.maxValueSize("k") - 10];
+    cache.set("k", big, TTL);
+    assertThat(cache.append("k", new byte[100])).isEqualTo(Outcome.NOT_APPLIED);
+    assertThat(cache.get("k")).hasSize(big.length);
+  }
+
+  @Test
   void deleteRemovesAndReportsWhetherThereWasAnItem() {
     cache.set("k", bytes("v"), TTL);
     assertThat(cache.delete("k")).isEqualTo(Outcome.APPLIED);

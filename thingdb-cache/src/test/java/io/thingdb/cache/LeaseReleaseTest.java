@@ -204,6 +204,16 @@ class LeaseReleaseTest {
     }
 
     @Override
+    public Outcome append(String key, byte[] suffix) {
+      return to.append(key, suffix);
+    }
+
+    @Override
+    public void appendQuietly(String key, byte[] suffix) {
+      to.appendQuietly(key, suffix);
+    }
+
+    @Override
     public OptionalLong incr(String key, long delta, long initial, Duration ttl) {
       return to.incr(key, delta, initial, ttl);
     }

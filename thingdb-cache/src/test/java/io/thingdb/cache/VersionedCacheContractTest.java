@@ -73,6 +73,36 @@ abstract class VersionedCacheContractTest {
     assertThat(s(vc.get("k"))).isEqualTo("v5@5");
   }
 
+  @Test
+  void appendedRecordsFollowTheValueAtItsVersionAndAPublishCarriesWhatItChooses() {
+    assertThat(vc.append("k", b("|lost")))
+        .as("nothing cached: nothing created")
+        .isEqualTo(Result.SUPERSEDED);
+    assertThat(vc.get("k")).isNull();
+    vc.publish("k", b("v5"), 5, TTL);
+    assertThat(vc.append("k", b("|a"))).isEqualTo(Result.PUBLISHED);
+    vc.appendQuietly("k", b("|b"));
+    assertThat(s(vc.get("k"))).isEqualTo("v5|a|b@5");
+    List<String> replaced = new ArrayList<>();
+    VersionedCache.Carry keepB =
+        (buffer, offset, length) -> {
+          String old = new String(buffer, offset, length, UTF_8);
+          replaced.add(old);
+          return old.endsWith("|b") ? b("|b") : new byte[0];
+        };
+    assertThat(vc.publish("k", b("v4"), 4, TTL, keepB)).isEqualTo(Result.SUPERSEDED);
+    assertThat(replaced).as("an older publish replaces nothing, so carries nothing").isEmpty();
+    assertThat(vc.publish("k", b("v6"), 6, TTL, keepB)).isEqualTo(Result.PUBLISHED);
+    assertThat(replaced).containsExactly("v5|a|b");
+    assertThat(s(vc.get("k"))).isEqualTo("v6|b@6");
+    vc.invalidate("k", 7);
+    vc.appendQuietly("k", b("|c"));
+    assertThat(vc.get("k")).as("a record appended to a tombstone leaves a miss").isNull();
+    assertThat(vc.publish("k", b("v8"), 8, TTL, keepB)).isEqualTo(Result.PUBLISHED);
+    assertThat(replaced).as("a tombstone carries nothing").hasSize(1);
+    assertThat(s(vc.get("k"))).isEqualTo("v8@8");
+  }
+
   /** The patch the tests use: appends "+" and the new version to the previous value. */
   static VersionedCache.Patch appending(long version) {
     return (buffer, offset, length) -> b(new String(buffer, offset, length, UTF_8) + "+" + version);
