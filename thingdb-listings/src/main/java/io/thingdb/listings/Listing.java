@@ -363,6 +363,16 @@ public final class Listing {
   }
 
   /**
+   * The version of the held entry of a thing, or -1 if the listing does not hold it.
+   *
+   * @param id the thing id
+   */
+  long versionOf(long id) {
+    int slot = index.find(id);
+    return slot < 0 ? -1 : versions[positionOf(index.valueAt(slot), id)];
+  }
+
+  /**
    * Returns the first page of the visible entries.
    *
    * @param limit the most entries to return, 1 to {@link #MAX_PAGE_LIMIT}

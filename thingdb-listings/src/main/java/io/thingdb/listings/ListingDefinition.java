@@ -29,6 +29,20 @@ public record ListingDefinition(ThingType type, Filter filter, ListingSort sort,
     Listing.checkCapacity(capacity);
   }
 
+  /**
+   * Whether a vote can change this listing: its sort depends on ups and downs ({@code hot}, {@code
+   * top}, {@code controversial}), or its filter compares them. A vote changes nothing else of a
+   * thing, so {@link Votes#cast} updates only these listings; the others ({@code new} without a
+   * count filter) keep the entry they have, whose sort value the vote did not change.
+   */
+  public boolean movesWithVotes() {
+    return sort.movesWithVotes()
+        || (filter != null
+            && (filter.mentions(Filter.Column.UPS)
+                || filter.mentions(Filter.Column.DOWNS)
+                || filter.mentions(Filter.Column.SCORE)));
+  }
+
   /** The query of the listing, without limit or cursor; deleted and spam things excluded. */
   public ThingQuery query() {
     ThingQuery q = ThingQuery.of(type).sort(sort.coreSort());

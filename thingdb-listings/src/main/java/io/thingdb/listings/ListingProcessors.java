@@ -33,15 +33,17 @@ import org.slf4j.LoggerFactory;
  * Listing-queue processors: worker threads (in this process, or in several processes sharing the
  * database) that apply the queued listing-update jobs.
  *
- * <p>Work is claimed by listing, not by job: a worker locks one dirty listing key ({@code select
- * ... from thingdb_listing_dirty order by since limit 1 for update skip locked}), takes all of that
- * key's pending jobs, and applies them to the stored listing as one versioned read-modify-write in
- * the same transaction: load the things at least at their committed versions ({@link
- * ThingDb#getLatest}), upsert live things that still belong to the listing and remove the others,
- * refill from the database with the listing's query when {@link Listing#needsRefill()}, write the
- * row at version + 1 ({@code where version = ?}) marked unpublished, delete the dirty row, COMMIT,
- * and only then publish to the cache (no lock is held across a cache call). A hot listing is worked
- * on by one worker at a time, so adding workers never adds contention on it.
+ * <p>Work is claimed by listing, not by job. A worker reads which listings have jobs (one statement
+ * that walks the job table's {@code (listing_key, id)} index, oldest job first), claims one with a
+ * transaction-scoped advisory lock taken without waiting (a listing another worker holds, in this
+ * process or another, is skipped), takes all of that key's pending jobs, and applies them to the
+ * stored listing as one versioned read-modify-write in the same transaction: load the things at
+ * least at their committed versions ({@link ThingDb#getLatest}), upsert live things that still
+ * belong to the listing and remove the others, refill from the database with the listing's query
+ * when {@link Listing#needsRefill()}, write the row at version + 1 ({@code where version = ?})
+ * marked unpublished, COMMIT, and only then publish to the cache (no lock is held across a cache
+ * call). A hot listing is worked on by one worker at a time, so adding workers never adds
+ * contention on it; writers never wait for a worker either, since a job is only an insert.
  *
  * <p>A publish the cache confirmed clears the row's unpublished mark; one it could not confirm (a
  * node hung or down), and the publish of a processor that died after COMMIT, are repeated by any
@@ -49,7 +51,7 @@ import org.slf4j.LoggerFactory;
  * Builder#replayGrace} ({@link #replayUnpublished()}): a cached listing is current again within the
  * grace plus the interval once its node answers (see {@link ListingStore}).
  *
- * <p>The worker threads also pace each listing: they claim a dirty listing only if its row was last
+ * <p>The worker threads also pace each listing: they claim a listing only if its row was last
  * written at least {@link Builder#writeInterval} ago, so the jobs of a hot listing that arrive
  * meanwhile are applied together. Without pacing, every idle worker would claim a hot listing as
  * soon as one job arrived, and adding workers would multiply the listing writes (and the CPU they
@@ -58,8 +60,10 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Jobs are at-least-once and idempotent: a job only says "re-evaluate thing X in listing K", and
  * applying one twice changes nothing. A worker that throws or dies mid-batch loses nothing: its
- * transaction rolls back, its row lock is released, and the jobs and dirty row are there for the
- * next worker.
+ * transaction rolls back, its claim is released, and the jobs are there for the next worker. A
+ * listing whose batch failed is left out of this instance's claims for {@value
+ * #RETRY_FAILED_MILLIS} ms, so one that fails every time (a routing bug, a corrupt row) never
+ * starves the others.
  *
  * <p>Thread-safe. {@link #close()} stops the threads it started and waits for them.
  */
@@ -134,9 +138,10 @@ public final class ListingProcessors implements AutoCloseable {
   }
 
   /**
-   * Starts the worker threads. Each loops: claim and apply one listing's batch; when none is dirty,
-   * sleep the idle wait. Between batches one of them clears the marks of confirmed publishes (every
-   * {@value #FLUSH_EVERY_MILLIS} ms) and runs {@link #replayUnpublished()} (every replay interval).
+   * Starts the worker threads. Each loops: claim and apply, one batch each, the listings that have
+   * jobs and were not written within the write interval; when there are none, sleep the idle wait.
+   * Between batches one of them clears the marks of confirmed publishes (every {@value
+   * #FLUSH_EVERY_MILLIS} ms) and runs {@link #replayUnpublished()} (every replay interval).
    *
    * @throws IllegalStateException if already started
    */
@@ -161,16 +166,23 @@ public final class ListingProcessors implements AutoCloseable {
       housekeeping();
       int done;
       try {
-        done = process(writeIntervalMicros);
+        done = pass();
         working();
       } catch (RuntimeException e) {
         failures.increment();
         failing(e);
         done = -1;
       }
-      if (done < 0) {
+      // After a pass that found nothing, the idle wait; after one that worked, with pacing on,
+      // half the write interval (at most the idle wait): the listings it wrote cannot be written
+      // again before that, and the jobs that arrive meanwhile are applied in one batch each.
+      long sleepMillis =
+          done < 0
+              ? idleWait.toMillis()
+              : Math.min(idleWait.toMillis(), writeIntervalMicros / 2_000);
+      if (sleepMillis > 0) {
         try {
-          Thread.sleep(idleWait.toMillis());
+          Thread.sleep(sleepMillis);
         } catch (InterruptedException e) {
           Thread.currentThread().interrupt();
           return;
@@ -206,36 +218,125 @@ public final class ListingProcessors implements AutoCloseable {
   }
 
   /**
-   * Claims one dirty listing and applies all its pending jobs in one transaction.
+   * Claims one listing with queued jobs (the one whose oldest job is oldest, among those no other
+   * worker holds) and applies all its pending jobs in one transaction.
    *
-   * @return the number of jobs applied, or -1 if no listing was dirty (or all were claimed)
+   * @return the number of jobs applied, or -1 if no listing had jobs (or all were claimed)
    * @throws ThingDbException if the database fails or the batch fails; the batch is rolled back and
    *     stays queued
    */
   public int processOne() {
-    int n = process(0);
+    int n = -1;
+    for (String key : candidates(0)) {
+      n = process(key, 0);
+      if (n >= 0) {
+        break;
+      }
+    }
     if (!confirmed.isEmpty()) {
       flushConfirmed();
     }
     return n;
   }
 
-  private int process(long paceMicros) {
-    String key = null;
+  /**
+   * One pass of a worker: claims and applies, one transaction each, every listing that has jobs and
+   * was not written within the write interval, oldest job first.
+   *
+   * @return the jobs applied, or -1 if there was nothing to claim
+   */
+  private int pass() {
+    int total = -1;
+    for (String key : candidates(writeIntervalMicros)) {
+      if (!running) {
+        break;
+      }
+      housekeeping();
+      int n = process(key, writeIntervalMicros);
+      if (n >= 0) {
+        total = Math.max(total, 0) + n;
+      }
+    }
+    return total;
+  }
+
+  /**
+   * The listings with queued jobs, the one with the oldest job first, without those written within
+   * {@code paceMicros} and those whose batch failed within the last {@link #RETRY_FAILED_MILLIS}
+   * ms. One statement, which walks the job index by key (a loose index scan: one probe per listing,
+   * whatever the number of jobs).
+   */
+  private List<String> candidates(long paceMicros) {
+    List<String> keys = new ArrayList<>();
+    try (Connection c = dataSource.getConnection();
+        PreparedStatement ps = c.prepareStatement(CANDIDATES)) {
+      ps.setLong(1, paceMicros);
+      try (ResultSet rs = ps.executeQuery()) {
+        long now = System.nanoTime();
+        while (rs.next()) {
+          String key = rs.getString(1);
+          Long failed = failedAt.get(key);
+          if (failed != null) {
+            if (now - failed < RETRY_FAILED_MILLIS * 1_000_000) {
+              continue;
+            }
+            failedAt.remove(key, failed);
+          }
+          keys.add(key);
+        }
+      }
+    } catch (SQLException e) {
+      throw new ThingDbException(
+          "finding the listings with queued jobs failed: " + e.getMessage(), e);
+    }
+    return keys;
+  }
+
+  /**
+   * Each listing key with jobs, with its oldest job's id, by recursion over the (listing_key, id)
+   * index; then those not written within the pace ({@code ?}, microseconds), oldest job first.
+   */
+  private static final String CANDIDATES =
+      "with recursive k as ("
+          + " (select listing_key, id from thingdb_listing_job order by listing_key, id limit 1)"
+          + " union all"
+          + " select n.listing_key, n.id from k, lateral (select j.listing_key, j.id from thingdb_listing_job j"
+          + " where j.listing_key > k.listing_key order by j.listing_key, j.id limit 1) n)"
+          + " select k.listing_key from k where not exists (select 1 from thingdb_listing l"
+          + " where l.key = k.listing_key and l.updated_at > now() - ? * interval '1 microsecond')"
+          + " order by k.id";
+
+  /** How long a listing whose batch failed is left out of the claims, so it starves no other. */
+  static final long RETRY_FAILED_MILLIS = 1_000;
+
+  /** System.nanoTime() of each listing's last failed batch, for {@link #RETRY_FAILED_MILLIS}. */
+  private final Map<String, Long> failedAt = new java.util.concurrent.ConcurrentHashMap<>();
+
+  /**
+   * Claims {@code key} (a transaction-scoped advisory lock, taken without waiting: a listing held
+   * by another worker, here or in another process, is skipped) and applies its jobs.
+   *
+   * @return the jobs applied; -1 if another worker holds the listing, or it was written within
+   *     {@code paceMicros} (checked again under the claim), or it has no jobs left
+   */
+  private int process(String key, long paceMicros) {
     Batch done;
     try (Connection c = dataSource.getConnection()) {
       c.setAutoCommit(false);
       try {
-        key = claim(c, paceMicros);
-        if (key == null) {
+        if (!claim(c, key)) {
           c.rollback();
           return -1;
         }
-        done = apply(c, key);
+        done = apply(c, key, paceMicros);
         if (done == null) {
           c.rollback();
           conflicts.increment();
           return 0;
+        }
+        if (done.jobs == 0) {
+          c.rollback();
+          return -1;
         }
         hook.beforeCommit(c, key, done.jobs);
         c.commit();
@@ -246,9 +347,7 @@ public final class ListingProcessors implements AutoCloseable {
           e.addSuppressed(suppressed);
         }
         failures.increment();
-        if (key != null) {
-          sendToBack(key);
-        }
+        failedAt.put(key, System.nanoTime());
         if (e instanceof InterruptedException) {
           Thread.currentThread().interrupt();
         }
@@ -257,13 +356,15 @@ public final class ListingProcessors implements AutoCloseable {
         }
         throw new ThingDbException(
             "listing batch for "
-                + (key == null ? "(no key claimed)" : key)
+                + key
                 + " failed and was rolled back; its jobs stay queued: "
                 + e.getMessage(),
             e);
       }
     } catch (SQLException e) {
-      throw new ThingDbException("listing batch failed: " + e.getMessage(), e);
+      failedAt.put(key, System.nanoTime());
+      throw new ThingDbException(
+          "listing batch for " + key + " failed: " + e.getMessage() + "; its jobs stay queued", e);
     }
     batches.increment();
     jobsApplied.add(done.jobs);
@@ -366,25 +467,7 @@ public final class ListingProcessors implements AutoCloseable {
     }
   }
 
-  /**
-   * After a failed batch, moves the key behind the other dirty keys: claims go oldest first, so a
-   * key that fails every time (a routing bug, a corrupt row) would otherwise be claimed again at
-   * once and starve every other listing. Best effort, in its own connection: the failed one may be
-   * dead.
-   */
-  private void sendToBack(String key) {
-    try (Connection c = dataSource.getConnection();
-        PreparedStatement ps =
-            c.prepareStatement(
-                "update thingdb_listing_dirty set since = now() where listing_key = ?")) {
-      ps.setString(1, key);
-      ps.executeUpdate();
-    } catch (SQLException | RuntimeException e) {
-      log.debug("could not move failed listing {} to the back of the queue", key, e);
-    }
-  }
-
-  /** Processes until no listing is dirty; returns the number of jobs applied. */
+  /** Processes until no listing has jobs; returns the number of jobs applied. */
   public long drain() {
     long total = 0;
     int n;
@@ -396,25 +479,33 @@ public final class ListingProcessors implements AutoCloseable {
 
   private record Batch(int jobs, byte[] data, long version) {}
 
-  private static String claim(Connection c, long paceMicros) throws SQLException {
-    String sql =
-        paceMicros == 0
-            ? "select listing_key from thingdb_listing_dirty order by since limit 1 for update skip locked"
-            : "select d.listing_key from thingdb_listing_dirty d where not exists (select 1 from thingdb_listing l"
-                + " where l.key = d.listing_key and l.updated_at > now() - ? * interval '1 microsecond')"
-                + " order by d.since limit 1 for update of d skip locked";
-    try (PreparedStatement ps = c.prepareStatement(sql)) {
-      if (paceMicros != 0) {
-        ps.setLong(1, paceMicros);
-      }
+  /**
+   * Takes the listing's claim for this transaction, without waiting. The lock lives in PostgreSQL
+   * (a transaction-scoped advisory lock on a hash of the key), so it spans every process that
+   * shares the database and goes with the transaction, whatever ends it.
+   */
+  private static boolean claim(Connection c, String key) throws SQLException {
+    try (PreparedStatement ps =
+        c.prepareStatement("select pg_try_advisory_xact_lock(" + CLAIM_CLASS + ", hashtext(?))")) {
+      ps.setString(1, key);
       try (ResultSet rs = ps.executeQuery()) {
-        return rs.next() ? rs.getString(1) : null;
+        rs.next();
+        return rs.getBoolean(1);
       }
     }
   }
 
+  /**
+   * The first key of the processors' advisory locks ("tl", ThingDB listings); the second is the
+   * hash of the listing key. Two keys with the same hash share a claim, which only delays one.
+   */
+  static final int CLAIM_CLASS = 0x746c;
+
   /** The batch of one claimed key, inside the claim's transaction; null on a version conflict. */
-  private Batch apply(Connection c, String key) throws SQLException {
+  private Batch apply(Connection c, String key, long paceMicros) throws SQLException {
+    if (paceMicros > 0 && writtenWithin(c, key, paceMicros)) {
+      return new Batch(0, null, 0); // another worker wrote it since the candidates were read
+    }
     Set<Long> ids = new LinkedHashSet<>();
     int jobs = 0;
     try (PreparedStatement ps =
@@ -427,6 +518,9 @@ public final class ListingProcessors implements AutoCloseable {
           jobs++;
         }
       }
+    }
+    if (jobs == 0) {
+      return new Batch(0, null, 0); // another worker applied them since the candidates were read
     }
     if (ListingKeys.isRecomputed(key)) {
       throw new IllegalStateException(
@@ -480,12 +574,21 @@ public final class ListingProcessors implements AutoCloseable {
     if (!store.write(c, key, expected, data)) {
       return null;
     }
-    try (PreparedStatement ps =
-        c.prepareStatement("delete from thingdb_listing_dirty where listing_key = ?")) {
-      ps.setString(1, key);
-      ps.executeUpdate();
-    }
     return new Batch(jobs, data, expected + 1);
+  }
+
+  private static boolean writtenWithin(Connection c, String key, long paceMicros)
+      throws SQLException {
+    try (PreparedStatement ps =
+        c.prepareStatement(
+            "select 1 from thingdb_listing where key = ?"
+                + " and updated_at > now() - ? * interval '1 microsecond'")) {
+      ps.setString(1, key);
+      ps.setLong(2, paceMicros);
+      try (ResultSet rs = ps.executeQuery()) {
+        return rs.next();
+      }
+    }
   }
 
   private boolean belongs(Thing t, String key) {
@@ -523,6 +626,26 @@ public final class ListingProcessors implements AutoCloseable {
   /** The number of queued jobs. */
   public long queueDepth() {
     return stats().depth();
+  }
+
+  /** The number of listings with queued jobs (each is one batch away from current). */
+  public long pendingListings() {
+    try (Connection c = dataSource.getConnection();
+        PreparedStatement ps =
+            c.prepareStatement(
+                "with recursive k as ("
+                    + " (select listing_key from thingdb_listing_job order by listing_key limit 1)"
+                    + " union all select (select j.listing_key from thingdb_listing_job j"
+                    + " where j.listing_key > k.listing_key order by j.listing_key limit 1) from k"
+                    + " where k.listing_key is not null)"
+                    + " select count(listing_key) from k");
+        ResultSet rs = ps.executeQuery()) {
+      rs.next();
+      return rs.getLong(1);
+    } catch (SQLException e) {
+      throw new ThingDbException(
+          "counting the listings with queued jobs failed: " + e.getMessage(), e);
+    }
   }
 
   /** The age of the oldest queued job, or empty if the queue is empty. */

@@ -27,10 +27,11 @@ import java.util.function.ToLongFunction;
  * ({@code top}/{@code controversial} of a {@link TimeWindow}), things older than the window at read
  * time, since the last recompute can be minutes old.
  *
- * <p>A page reads the listing ({@link ListingStore#page}, cache first) and the things ({@link
- * ThingDb#getMany}, cache first) in batches and keeps reading until it has {@code limit} visible
- * things or the listing ends, so hidden things never shorten a page. The returned cursor continues
- * after the last thing returned; it is null when the listing has ended.
+ * <p>A page reads the listing ({@link ListingStore#page}, cache first) and then only as many things
+ * as the page still needs ({@link ThingDb#getMany}, cache first: {@code limit} things for a page
+ * with nothing hidden), reading more for the entries that hidden things left short until it has
+ * {@code limit} visible things or the listing ends, so hidden things never shorten a page. The
+ * returned cursor continues after the last thing returned; it is null when the listing has ended.
  *
  * <p>Pages can also continue after a fullname ({@link #pageByFullname}, {@link
  * #pageForByFullname}): the {@code after} of a web API, the fullname of the last thing of the
@@ -457,28 +458,34 @@ public final class ListingReader {
       if (batch.isEmpty()) {
         break;
       }
-      List<Long> ids = new ArrayList<>(batch.size());
-      for (Listing.Entry e : batch) {
-        ids.add(e.id());
-      }
-      Map<Long, Thing> things = new HashMap<>();
-      for (Thing t : db.getMany(type, ids, ThingDb.Missing.SKIP)) {
-        things.put(t.id(), t);
-      }
       boolean ended = batch.size() < BATCH;
-      for (int i = 0; i < batch.size(); i++) {
-        Listing.Entry e = batch.get(i);
-        Thing t = things.get(e.id());
-        if (t == null || !visible(t, viewer, cutoff) || own.replaces(e.id())) {
-          continue;
+      // Things are fetched only for the entries the page still needs; hidden ones (deleted,
+      // spam, out of the window) cost one more multi-get for as many entries as they left short.
+      for (int from = 0; from < batch.size(); ) {
+        int to = Math.min(batch.size(), from + (limit - items.size()));
+        List<Long> ids = new ArrayList<>(to - from);
+        for (int i = from; i < to; i++) {
+          ids.add(batch.get(i).id());
         }
-        items.add(t);
-        entries.add(e);
-        if (items.size() == limit) {
-          boolean last = ended && i == batch.size() - 1;
-          next = last ? null : e.cursor();
-          break reading;
+        Map<Long, Thing> things = new HashMap<>();
+        for (Thing t : db.getMany(type, ids, ThingDb.Missing.SKIP)) {
+          things.put(t.id(), t);
         }
+        for (int i = from; i < to; i++) {
+          Listing.Entry e = batch.get(i);
+          Thing t = things.get(e.id());
+          if (t == null || !visible(t, viewer, cutoff) || own.replaces(e.id())) {
+            continue;
+          }
+          items.add(t);
+          entries.add(e);
+          if (items.size() == limit) {
+            boolean last = ended && i == batch.size() - 1;
+            next = last ? null : e.cursor();
+            break reading;
+          }
+        }
+        from = to;
       }
       if (ended) {
         break;

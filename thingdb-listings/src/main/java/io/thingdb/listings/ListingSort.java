@@ -35,16 +35,24 @@ public enum ListingSort {
    * @throws NullPointerException if {@code thing} is null
    */
   public double value(Thing thing) {
-    long ups = thing.ups();
-    long downs = thing.downs();
+    return value(thing.ups(), thing.downs(), thing.date());
+  }
+
+  /** The sort value of a thing with these counts and date (a vote's new counts). */
+  double value(long ups, long downs, Instant date) {
     double v =
         switch (this) {
-          case HOT -> Sorts.hot(ups, downs, micros(thing.date()));
+          case HOT -> Sorts.hot(ups, downs, micros(date));
           case TOP -> Sorts.score(ups, downs);
-          case NEW -> Sorts.newSort(micros(thing.date()));
+          case NEW -> Sorts.newSort(micros(date));
           case CONTROVERSIAL -> Sorts.controversy(ups, downs);
         };
     return Sorts.normalize(v);
+  }
+
+  /** Whether a vote (new ups and downs) can change a thing's value in this sort. */
+  boolean movesWithVotes() {
+    return this != NEW;
   }
 
   static long micros(Instant instant) {

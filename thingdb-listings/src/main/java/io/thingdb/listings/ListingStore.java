@@ -39,6 +39,14 @@ import org.slf4j.LoggerFactory;
  * therefore stale after a fault for at most the grace period plus the replay interval after the
  * node answers again, never until the next write to that listing or the TTL.
  *
+ * <p>The cache holds a listing as its stored bytes followed by <em>moves</em> ({@link
+ * CachedListing}): records that voters append after COMMIT, without reading the listing, so that a
+ * vote shows in every reader's page within a cache round trip instead of after the queue's next
+ * batch. A reader applies each move to the entry the listing holds for that thing if the move's
+ * thing version is newer; a publish that replaces the value carries over the moves the new version
+ * does not yet reflect. The stored copy never holds moves: the queue applies the same changes to it
+ * durably.
+ *
  * <p>Listing keys are application strings such as {@code sr:5:hot}: 1 to 200 characters without
  * whitespace or control characters, and matching the pattern given to {@link Builder#keyPattern},
  * if any. A bad key is rejected with an {@link IllegalArgumentException} naming it; nothing is read
@@ -49,7 +57,13 @@ import org.slf4j.LoggerFactory;
  */
 public final class ListingStore implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ListingStore.class);
-  static final String CACHE_PREFIX = "listing:";
+
+  /**
+   * The cache keys' prefix. Cached values are in {@link CachedListing}'s form (the stored bytes
+   * followed by voters' moves); the "2" keeps them apart from the bare stored bytes that earlier
+   * versions cached under {@code listing:}.
+   */
+  static final String CACHE_PREFIX = "listing2:";
 
   /** Rows one {@link #replayUnpublished} call republishes at most. */
   static final int REPLAY_BATCH = 200;
@@ -138,10 +152,40 @@ public final class ListingStore implements AutoCloseable {
               ttl,
               k -> {
                 Stored s = readFromDatabase(key);
-                return s == null ? Loaded.absent(0) : Loaded.of(s.data(), s.version());
+                return s == null
+                    ? Loaded.absent(0)
+                    : Loaded.of(CachedListing.wrap(s.data()), s.version());
               });
+      return bytes == null ? Optional.empty() : Optional.of(decodeCached(key, bytes));
     }
     return bytes == null ? Optional.empty() : Optional.of(decode(key, bytes));
+  }
+
+  /**
+   * Moves a thing in cached listings right away, ahead of the queue: appends to each listing's
+   * cached value a record of the thing's new sort value at its new version ({@link CachedListing}),
+   * which readers apply to the entry the listing holds for the thing, if it is older. The appends
+   * are sent without waiting for answers ({@link VersionedCache#appendQuietly}): a listing that is
+   * not cached, or that does not hold the thing, or whose append is lost, is left to the queue,
+   * which applies the same change durably. Called by {@link Votes} after a vote's COMMIT. Never
+   * throws: the queue has the change whatever happens here.
+   *
+   * @param keys listing keys (checked by the caller)
+   * @param id the thing
+   * @param version the thing's version after the change
+   * @param values the thing's new sort value in each listing, in the order of {@code keys}
+   */
+  void move(List<String> keys, long id, long version, double[] values) {
+    if (cache == null) {
+      return;
+    }
+    for (int i = 0; i < keys.size(); i++) {
+      try {
+        cache.appendQuietly(CACHE_PREFIX + keys.get(i), CachedListing.move(id, version, values[i]));
+      } catch (RuntimeException e) {
+        log.debug("moving {} v{} in cached listing {} failed", id, version, keys.get(i), e);
+      }
+    }
   }
 
   /**
@@ -369,7 +413,35 @@ public final class ListingStore implements AutoCloseable {
     if (cache == null) {
       return Result.PUBLISHED;
     }
-    return cache.publish(CACHE_PREFIX + key, data, version, ttl);
+    return cache.publish(
+        CACHE_PREFIX + key,
+        CachedListing.wrap(data),
+        version,
+        ttl,
+        (buf, offset, length) -> {
+          if (!CachedListing.hasMoves(buf, offset, length)) {
+            return NO_MOVES; // the usual case: nothing appended to the value being replaced
+          }
+          try {
+            return CachedListing.carry(buf, offset, length, ListingCodec.decode(data));
+          } catch (CorruptListingException e) {
+            log.warn(
+                "cached listing {} was damaged; replaced without its moves: {}",
+                key,
+                e.getMessage());
+            return NO_MOVES;
+          }
+        });
+  }
+
+  private static final byte[] NO_MOVES = new byte[0];
+
+  static Listing decodeCached(String key, byte[] bytes) {
+    try {
+      return CachedListing.decode(bytes, 0, bytes.length);
+    } catch (CorruptListingException | IllegalArgumentException e) {
+      throw new ThingDbException("cached listing " + key + " is corrupt: " + e.getMessage(), e);
+    }
   }
 
   DataSource dataSource() {

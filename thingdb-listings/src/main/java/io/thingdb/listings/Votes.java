@@ -33,16 +33,27 @@ import javax.sql.DataSource;
  * to voted type), whose {@code name} holds the direction {@code "1"}, {@code "0"} or {@code "-1"}.
  *
  * <p>{@link #cast} is one of thingdb-core's write transactions ({@link ThingDb#write}) on the voted
- * type's database: it locks the (account, thing) pair and its relations ({@link
- * WriteTransaction#lockPair}), changes the relation, applies the difference to the thing's {@code
- * ups}/{@code downs} exactly once (+1 to -1 is ups-1, downs+1; a repeated vote changes nothing and
- * writes nothing) and enqueues one listing-update job per listing the thing belongs to, marking
- * those listings dirty. Core writes its own tables and cache keys: the pair's and the thing's
- * versions, their outbox rows and, after COMMIT, the cache (the thing patched to its new counts,
- * the pair's list published at its new version; the outbox replay of any ThingDb instance on that
- * database covers a crash in between). A changed vote is two SQL round trips and COMMIT (the pair
- * lock with its relations; then the relation change, the counts and the listing jobs together) and,
- * with a cache, one get before and three to five round trips after COMMIT.
+ * type's database: it reads the thing (from the database, in the same round trip as the pair lock),
+ * locks the (account, thing) pair and its relations ({@link WriteTransaction#lockPair}), changes
+ * the relation, applies the difference to the thing's {@code ups}/{@code downs} exactly once (+1 to
+ * -1 is ups-1, downs+1; a repeated vote changes nothing and writes nothing) and enqueues one
+ * listing-update job per listing the vote can change ({@link ListingDefinition#movesWithVotes}: the
+ * hot, top and controversial listings of the thing; not its new listings, where the vote changes
+ * nothing). Core writes its own tables and cache keys: the pair's and the thing's versions, their
+ * outbox rows and, after COMMIT, the cache (the thing patched to its new counts, the pair's list
+ * published at its new version; the outbox replay of any ThingDb instance on that database covers a
+ * crash in between).
+ *
+ * <p>Then, still in the voter's thread, the vote is shown at once: the thing is moved in the cached
+ * listings by appending its new sort value at its new version to each ({@link ListingStore},
+ * "moves"), in one unanswered append per listing. Readers apply a move only to an entry the listing
+ * holds at an older version, so a move that lands late, twice, or on a newer listing changes
+ * nothing wrongly; a move that is lost (a cache node down, the voter's process killed after COMMIT)
+ * only waits for the queue, whose jobs committed with the vote: {@link ListingProcessors} apply
+ * them to the stored listings and publish those, carrying over the moves they do not yet reflect. A
+ * changed vote is two SQL round trips and COMMIT (the thing with the pair lock and its relations;
+ * then the relation change, the counts and the listing jobs together) and, with a cache, two or
+ * three answered cache round trips after COMMIT plus the unanswered moves.
  *
  * <p>{@link #submit}, {@link #setDeleted}, {@link #markSpam} and {@link #update} write through a
  * core write transaction too and enqueue the thing's listing jobs in it, so a write and its jobs
@@ -75,6 +86,7 @@ public final class Votes implements AutoCloseable {
   private final ListingStore store;
   private final Clock clock;
   private final String queueDatabase;
+  private final Runnable committedHook;
 
   /** Per thing type name: whether ThingDb places the type on the queue's database. */
   private final Map<String, Boolean> onQueueDatabase = new ConcurrentHashMap<>();
@@ -101,6 +113,7 @@ public final class Votes implements AutoCloseable {
     this.routing = b.routing;
     this.store = b.store;
     this.clock = b.clock;
+    this.committedHook = b.committedHook;
   }
 
   /**
@@ -161,27 +174,11 @@ public final class Votes implements AutoCloseable {
           "ids start at 1 (" + describe(accountId, thingId) + "); nothing was written");
     }
     ThingDb view = db.withSession(session);
-    Thing thing =
-        view.get(voted, thingId)
-            .orElseThrow(
-                () ->
-                    new NotFoundException(
-                        "no "
-                            + voted.name()
-                            + " with id "
-                            + thingId
-                            + " to vote on ("
-                            + describe(accountId, thingId)
-                            + ")"));
-    if (thing.deleted()) {
-      throw deleted(accountId, thingId);
-    }
-    List<String> keys = routedKeys(thing);
-    String[] sortedKeys = ListingQueue.sortedKeys(keys);
     try {
-      Vote v = view.write(tx -> vote(tx, accountId, thingId, direction, sortedKeys));
+      Thing[] voted = new Thing[1];
+      Vote v = view.write(tx -> vote(tx, thingId, accountId, direction, voted));
       if (session != null && v.changed()) {
-        session.wrote(thing, clock.instant());
+        session.wrote(voted[0], clock.instant());
       }
       return v;
     } catch (OutcomeUnknownException e) {
@@ -216,24 +213,45 @@ public final class Votes implements AutoCloseable {
   }
 
   /**
-   * The vote inside core's transaction. Lock order, the same for every vote: pair row and its
-   * relation rows (lockPair), thing row (the counts update), dirty rows (sorted, by the enqueue
-   * statement, which runs after the counts update in the same round trip). Core's relation writes
-   * take the pair row first too; its counter increments take only the thing row; processors never
-   * lock things.
+   * The vote inside core's transaction. Two round trips and COMMIT: the thing's row and props (read
+   * from the database, not the cache: it names the listings and gives the date of the sort values)
+   * together with the pair lock and its relation rows; then the relation change, the counts and the
+   * listing jobs. Lock order, the same for every vote: pair row and its relation rows (lockPair),
+   * thing row (the counts update). Core's relation writes take the pair row first too; its counter
+   * increments take only the thing row; jobs are inserts, which lock nothing shared; processors
+   * never lock things.
+   *
+   * @param voted receives the thing as read (for the session)
    */
   private Vote vote(
-      WriteTransaction tx, long accountId, long thingId, int direction, String[] sortedKeys) {
+      WriteTransaction tx, long thingId, long accountId, int direction, Thing[] voted) {
+    WriteTransaction.Deferred<Optional<Thing>> read = tx.read(this.voted, thingId);
     WriteTransaction.RelationPair pair = tx.lockPair(relation, accountId, thingId);
+    Thing thing =
+        read.get()
+            .orElseThrow(
+                () ->
+                    new NotFoundException(
+                        "no "
+                            + this.voted.name()
+                            + " with id "
+                            + thingId
+                            + " to vote on ("
+                            + describe(accountId, thingId)
+                            + "); nothing was written"));
+    if (thing.deleted()) {
+      throw deleted(accountId, thingId);
+    }
+    voted[0] = thing;
     Optional<Relation> current = pair.named(DIRECTIONS);
     int previous = current.map(r -> Integer.parseInt(r.name())).orElse(0);
     if (previous == direction) {
-      // Nothing to change: roll back the pair-version bump and its outbox row too.
+      // Nothing to change: roll back the pair-version bump and its outbox row too. The counts
+      // are those read with the pair lock.
       tx.rollbackOnly();
-      Counts now =
-          tx.counts(voted, thingId).orElseThrow(() -> missingOrDeleted(tx, accountId, thingId));
-      return new Vote(previous, previous, now.ups(), now.downs(), now.version(), false);
+      return new Vote(previous, previous, thing.ups(), thing.downs(), thing.version(), false);
     }
+    Moving moving = moving(routedKeys(thing));
     int dUps = (direction == 1 ? 1 : 0) - (previous == 1 ? 1 : 0);
     int dDowns = (direction == -1 ? 1 : 0) - (previous == -1 ? 1 : 0);
     if (current.isPresent()) {
@@ -241,12 +259,61 @@ public final class Votes implements AutoCloseable {
     } else {
       pair.add(Integer.toString(direction), clock.instant());
     }
-    WriteTransaction.Deferred<Optional<Counts>> counts = tx.addCounts(voted, thingId, dUps, dDowns);
-    ListingQueue.enqueue(tx, sortedKeys, thingId);
-    // One round trip for the relation change, the counts and the jobs; a deleted or missing
-    // thing updates nothing, and throwing rolls the vote back.
+    WriteTransaction.Deferred<Optional<Counts>> counts =
+        tx.addCounts(this.voted, thingId, dUps, dDowns);
+    ListingQueue.enqueue(tx, moving.keys, thingId);
+    // One round trip for the relation change, the counts and the jobs; a thing deleted meanwhile
+    // updates nothing, and throwing rolls the vote back.
     Counts c = counts.get().orElseThrow(() -> missingOrDeleted(tx, accountId, thingId));
+    if (moving.keys.length > 0) {
+      tx.afterCommit(() -> moveCached(thing, moving, c));
+    }
     return new Vote(previous, direction, c.ups(), c.downs(), c.version(), true);
+  }
+
+  /** The listings a vote moves a thing in (sorted), and their sorts. */
+  private record Moving(String[] keys, ListingSort[] sorts) {}
+
+  /**
+   * Of a thing's listings, those a vote can change ({@link ListingDefinition#movesWithVotes}): the
+   * others ({@code new} listings) hold the same sort value after the vote, so they get no job.
+   */
+  private Moving moving(List<String> routed) {
+    String[] sorted = ListingQueue.sortedKeys(routed);
+    List<String> keys = new ArrayList<>(sorted.length);
+    List<ListingSort> sorts = new ArrayList<>(sorted.length);
+    for (String key : sorted) {
+      ListingDefinition def = routing.definition(key);
+      if (def == null) {
+        throw new IllegalStateException(
+            "listing routing "
+                + routing
+                + " returned no definition for "
+                + key
+                + "; nothing was written");
+      }
+      if (def.movesWithVotes()) {
+        keys.add(key);
+        sorts.add(def.sort());
+      }
+    }
+    return new Moving(keys.toArray(new String[0]), sorts.toArray(new ListingSort[0]));
+  }
+
+  /**
+   * After a vote's COMMIT, in the voter's thread: moves the thing in the cached listings at once
+   * ({@link ListingStore#move}), so that readers see the vote without waiting for the queue. The
+   * queue's jobs, committed with the vote, apply the same change to the stored listings and
+   * republish them; if this process dies before or during the move, they are what makes the
+   * listings right.
+   */
+  private void moveCached(Thing thing, Moving moving, Counts c) {
+    committedHook.run();
+    double[] values = new double[moving.keys.length];
+    for (int i = 0; i < values.length; i++) {
+      values[i] = moving.sorts[i].value(c.ups(), c.downs(), thing.date());
+    }
+    store.move(List.of(moving.keys), thing.id(), c.version(), values);
   }
 
   /**
@@ -303,7 +370,7 @@ public final class Votes implements AutoCloseable {
 
   /**
    * Creates things in one transaction (ThingDb's {@link ThingDb#createAll}) with their listing
-   * jobs: one statement for all jobs and one for the dirty rows, whatever the count.
+   * jobs: one statement for all jobs, whatever the count.
    *
    * @param session records the commit and remembers the things for the writer's own listing pages
    *     ({@link ListingReader#withSession}); may be null
@@ -545,6 +612,7 @@ public final class Votes implements AutoCloseable {
     private final ListingRouting routing;
     private final ListingStore store;
     private Clock clock = Clock.systemUTC();
+    private Runnable committedHook = () -> {};
 
     private Builder(
         ThingDb db,
@@ -562,6 +630,15 @@ public final class Votes implements AutoCloseable {
     /** The clock that dates new vote relations. */
     public Builder clock(Clock clock) {
       this.clock = Objects.requireNonNull(clock, "clock must not be null");
+      return this;
+    }
+
+    /**
+     * A test seam run after a vote's COMMIT, before the voter moves the thing in the cached
+     * listings: a test that halts the JVM here leaves the move to the queue.
+     */
+    Builder committedHook(Runnable hook) {
+      this.committedHook = Objects.requireNonNull(hook, "hook");
       return this;
     }
 

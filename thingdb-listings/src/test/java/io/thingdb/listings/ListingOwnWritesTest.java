@@ -151,9 +151,38 @@ class ListingOwnWritesTest {
             .isEqualTo(recomputed(k));
       }
     }
+    // The voter also moved it in the cached listings: every reader sees the new order at once.
+    for (String k : List.of(key, "sr:1:hot")) {
+      assertThat(readAll(reader, k, 3)).as(k + " for other readers").isEqualTo(recomputed(k));
+    }
+  }
+
+  @Test
+  void aVoteWhoseMovesAreLostIsStillOnTheVotersPagesBeforeTheQueueRuns() throws Exception {
+    Session session = w.db.session();
+    Thing lowest = links.get(0);
+    String key = "sr:1:top";
+    assertThat(readAll(reader, key, 3)).isEqualTo(recomputed(key));
+    w.votes.cast(session, voter.id(), lowest.id(), 1);
+    // As if the moves never reached the cache (a node restarted): readers load the stored copy,
+    // which the queue has not updated yet.
+    for (String k : List.of(key, "sr:1:hot")) {
+      w.cache.delete(ListingStore.CACHE_PREFIX + k);
+    }
+
+    ListingReader own = reader.withSession(session);
+    for (String k : List.of(key, "sr:1:hot")) {
+      assertThat(readAll(own, k, 3))
+          .as(k + " through the voter's session")
+          .isEqualTo(recomputed(k));
+    }
     assertThat(reader.pageFor(1, key, null, 3, TimeWindow.ALL).items().get(0).id())
         .as("other readers see the old order until the queue runs")
         .isNotEqualTo(lowest.id());
+    w.processors().build().drain();
+    assertThat(readAll(reader, key, 3))
+        .as("and the new one once it ran")
+        .isEqualTo(recomputed(key));
   }
 
   @Test

@@ -163,4 +163,69 @@ class ListingStoreTest {
           .hasMessageStartingWith("stored listing " + key + " is corrupt: ");
     }
   }
+
+  @Test
+  void aMoveShowsAtOnceAndAPublishKeepsOnlyTheMovesItDoesNotReflect() {
+    try (InProcessCache cache = InProcessCache.create();
+        ListingStore store = ListingStore.builder(ds).cache(cache).build()) {
+      String key = key();
+      store.put(key, listing(10, 3)); // ids 3, 2, 1 at values 30, 20, 10, version 1
+      assertThat(store.get(key)).isPresent(); // cached
+      store.move(List.of(key), 1, 5, new double[] {99.0});
+      assertThat(store.page(key, null, 10))
+          .as("moved to the top at once, with the move's version")
+          .extracting(Listing.Entry::id, Listing.Entry::version)
+          .containsExactly(
+              org.assertj.core.groups.Tuple.tuple(1L, 5L),
+              org.assertj.core.groups.Tuple.tuple(3L, 1L),
+              org.assertj.core.groups.Tuple.tuple(2L, 1L));
+      // A publish read before the vote (thing 1 still at version 1): the move is carried over.
+      store.put(key, listing(10, 3));
+      assertThat(store.page(key, null, 10).get(0).id()).isEqualTo(1L);
+      // A publish that reflects a newer change of thing 1 (version 6) drops the older move.
+      Listing newer = listing(10, 3);
+      newer.upsert(1, 6, 0.5);
+      store.put(key, newer);
+      assertThat(store.page(key, null, 10))
+          .extracting(Listing.Entry::id)
+          .containsExactly(3L, 2L, 1L);
+      assertThat(store.get(key).orElseThrow().entry(1).orElseThrow().version()).isEqualTo(6);
+    }
+  }
+
+  @Test
+  void aMoveOfAThingTheListingDoesNotHoldOrOfAnUncachedListingChangesNothing() {
+    try (InProcessCache cache = InProcessCache.create();
+        ListingStore store = ListingStore.builder(ds).cache(cache).build()) {
+      String key = key();
+      store.put(key, listing(10, 3));
+      store.move(
+          List.of(key), 42, 9, new double[] {1000.0}); // not held: a removed or never-listed thing
+      assertThat(store.page(key, null, 10))
+          .extracting(Listing.Entry::id)
+          .containsExactly(3L, 2L, 1L);
+      String uncached = key();
+      store.move(List.of(uncached), 1, 9, new double[] {1000.0});
+      assertThat(store.get(uncached)).isEmpty();
+    }
+  }
+
+  @Test
+  void aDamagedMoveMakesTheCachedListingCorruptNamingTheKey() {
+    try (InProcessCache cache = InProcessCache.create();
+        ListingStore store = ListingStore.builder(ds).cache(cache).build()) {
+      String key = key();
+      store.put(key, listing(10, 3));
+      assertThat(store.get(key)).isPresent();
+      byte[] move = CachedListing.move(1, 5, 99.0);
+      move[3] ^= 1;
+      io.thingdb.cache.VersionedCache.builder(cache)
+          .build()
+          .append(ListingStore.CACHE_PREFIX + key, move);
+      assertThatThrownBy(() -> store.get(key))
+          .isInstanceOf(io.thingdb.core.ThingDbException.class)
+          .hasMessageContaining("cached listing " + key + " is corrupt")
+          .hasMessageContaining("damaged move");
+    }
+  }
 }

@@ -160,7 +160,8 @@ class ListingTruthTest {
 
   static void awaitDrained(VoteWorld w, ListingProcessors p) throws Exception {
     long deadline = System.nanoTime() + Duration.ofSeconds(300).toNanos();
-    while (p.queueDepth() > 0 || w.count("select count(*) from thingdb_listing_dirty") > 0) {
+    while (p.queueDepth() > 0
+        || w.count("select count(distinct listing_key) from thingdb_listing_job") > 0) {
       assertThat(System.nanoTime()).as("queue drained within 300 s").isLessThan(deadline);
       Thread.sleep(20);
     }

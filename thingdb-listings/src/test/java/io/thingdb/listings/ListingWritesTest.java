@@ -136,7 +136,7 @@ class ListingWritesTest {
     assertThat(jobs(t.id())).isEqualTo(5);
     assertThat(
             w.count(
-                "select count(*) from thingdb_listing_dirty where listing_key like 'sr:"
+                "select count(distinct listing_key) from thingdb_listing_job where listing_key like 'sr:"
                     + sr
                     + ":%'"))
         .isEqualTo(4);
@@ -185,7 +185,7 @@ class ListingWritesTest {
       assertThat(w.count("select count(*) from thingdb_listing_job")).isEqualTo(allJobs);
       assertThat(
               w.count(
-                  "select count(*) from thingdb_listing_dirty where listing_key like 'sr:"
+                  "select count(distinct listing_key) from thingdb_listing_job where listing_key like 'sr:"
                       + sr
                       + ":%'"))
           .isZero();

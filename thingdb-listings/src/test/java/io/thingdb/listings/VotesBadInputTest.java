@@ -52,12 +52,7 @@ class VotesBadInputTest {
     Map<String, String> s = new LinkedHashMap<>();
     for (String table :
         new String[] {
-          "thing_link",
-          "data_link",
-          "rel_vote",
-          "relpair_vote",
-          "thingdb_listing_job",
-          "thingdb_listing_dirty"
+          "thing_link", "data_link", "rel_vote", "relpair_vote", "thingdb_listing_job"
         }) {
       s.put(table, Long.toString(w.count("select count(*) from " + table)));
     }

@@ -148,27 +148,37 @@ class VotesTest {
   }
 
   @Test
-  void aVoteEnqueuesOneJobPerListingAndMarksThemDirty() throws Exception {
+  void aVoteEnqueuesOneJobPerListingItCanChangeAndNoneForTheNewListings() throws Exception {
     long sr = 1000 + new Random().nextInt(1_000_000);
     Thing link = link(sr);
     Thing a = account();
     long before = w.count("select count(*) from thingdb_listing_job where thing_id = " + link.id());
     w.votes.cast(a.id(), link.id(), 1);
+    // hot, top and controversial of the subreddit; not sr:N:new nor the author's
+    // user:N:submitted:new, whose sort values a vote does not change.
+    assertThat(
+            w.count(
+                "select count(*) from thingdb_listing_job where thing_id = "
+                    + link.id()
+                    + " and listing_key like 'sr:"
+                    + sr
+                    + ":%'"))
+        .isEqualTo(3);
+    assertThat(
+            w.count(
+                "select count(*) from thingdb_listing_job where thing_id = "
+                    + link.id()
+                    + " and listing_key like '%:new'"))
+        .isEqualTo(before);
     assertThat(
             w.count("select count(*) from thingdb_listing_job where thing_id = " + link.id())
                 - before)
-        .isEqualTo(5);
-    assertThat(
-            w.count(
-                "select count(*) from thingdb_listing_dirty where listing_key like 'sr:"
-                    + sr
-                    + ":%'"))
-        .isEqualTo(4);
+        .isEqualTo(3);
     w.votes.cast(a.id(), link.id(), 1); // a repeat writes nothing
     assertThat(
             w.count("select count(*) from thingdb_listing_job where thing_id = " + link.id())
                 - before)
-        .isEqualTo(5);
+        .isEqualTo(3);
   }
 
   @Test
@@ -217,8 +227,9 @@ class VotesTest {
       assertThat(k.db.get(VoteWorld.LINK, link.id()).orElseThrow().ups()).isZero();
       failCommit.set(false);
       assertThat(k.votes.cast(a.id(), link.id(), 1).ups()).isEqualTo(1);
+      // One job per listing a vote can change: the subreddit's hot, top and controversial.
       assertThat(k.count("select count(*) from thingdb_listing_job where thing_id = " + link.id()))
-          .isEqualTo(5);
+          .isEqualTo(3);
     }
   }
 
@@ -333,6 +344,6 @@ class VotesTest {
         .hasMessage(
             "no link with id 999999999 to vote on (vote: account "
                 + a.id()
-                + " -> link 999999999)");
+                + " -> link 999999999); nothing was written");
   }
 }
