@@ -147,7 +147,7 @@ public final class VotePeerComparison {
     /** Returns when the listings show every vote returned so far. */
     void settle();
 
-    /** Wrong listing scores after the run (throws if ThingDB's listings are not current). */
+    /** Wrong listing scores after the run, as readers get them. */
     long wrongScores();
 
     /** The version of {@code link} that a reader sees in subreddit {@code sr}'s hot listing. */
@@ -194,8 +194,7 @@ public final class VotePeerComparison {
 
     @Override
     public void settle() {
-      while (w.count("select count(*) from thingdb_listing_dirty") > 0
-          || w.count("select count(*) from thingdb_listing_job") > 0) {
+      while (w.count("select count(*) from thingdb_listing_job") > 0) {
         LockSupport.parkNanos(2_000_000);
       }
     }
@@ -210,8 +209,7 @@ public final class VotePeerComparison {
 
     @Override
     public long wrongScores() {
-      w.checkListingsCurrent();
-      return 0;
+      return w.wrongEntries();
     }
 
     @Override
