@@ -311,9 +311,13 @@ class ListingProcessorsTest {
       Setup s = populate(w, 5);
       try (ListingProcessors p = w.processors().build()) {
         assertThat(p.queueDepth()).isEqualTo(THINGS * 5L);
+        assertThat(p.pendingListings())
+            .isEqualTo(w.count("select count(distinct listing_key) from thingdb_listing_job"))
+            .isPositive();
         assertThat(p.oldestJobAge()).isPresent();
         assertThat(p.drain()).isEqualTo(THINGS * 5L);
         assertThat(p.queueDepth()).isZero();
+        assertThat(p.pendingListings()).isZero();
         assertThat(p.oldestJobAge()).isEmpty();
         assertThat(p.processOne()).isEqualTo(-1);
         w.votes.cast(s.accounts().get(0).id(), s.links().get(0).id(), 1);
