@@ -747,132 +747,32 @@ public final class VotePeerComparison {
       double p50, double p99, double max, double achieved, long measured, long stale, long wrong) {}
 
   private Visibility visibility(String system) throws Exception {
-    double rate = Double.parseDouble(options.get("rate"));
-    int seconds = intOption("seconds");
     int threads = intOption("threads");
     try (Side s = side(system, threads + 6)) {
-      List<Long> targets = targets(s);
-      record Pending(long link, long version, long startedAt) {}
-      Map<Long, ConcurrentLinkedQueue<Pending>> pendingBySr = new HashMap<>();
-      for (long sr = 1; sr <= VotePipelineBenchmark.SUBREDDITS; sr++) {
-        pendingBySr.put(sr, new ConcurrentLinkedQueue<>());
-      }
-      ConcurrentLinkedQueue<Long> latencies = new ConcurrentLinkedQueue<>();
-      AtomicLong sent = new AtomicLong();
-      AtomicLong registered = new AtomicLong();
-      ConcurrentLinkedQueue<Throwable> failures = new ConcurrentLinkedQueue<>();
-      long start = System.nanoTime();
-      long end = start + seconds * 1_000_000_000L;
-      long period = (long) (threads * 1e9 / rate);
-      List<Thread> senders = new ArrayList<>();
-      for (int t = 0; t < threads; t++) {
-        long seed = 77L + t;
-        long offset = t * period / threads;
-        Thread th =
-            new Thread(
-                () -> {
-                  SplittableRandom r = new SplittableRandom(seed);
-                  try {
-                    for (long next = start + offset; next < end; next += period) {
-                      long wait = next - System.nanoTime();
-                      if (wait > 0) {
-                        LockSupport.parkNanos(wait);
-                      }
-                      long account = s.accounts().get(r.nextInt(s.accounts().size()));
-                      long link = targets.get(r.nextInt(targets.size()));
-                      long t0 = System.nanoTime();
-                      long v = s.vote(account, link, r.nextBoolean() ? 1 : -1);
-                      sent.incrementAndGet();
-                      if (v >= 0) {
-                        registered.incrementAndGet();
-                        pendingBySr.get(s.srOf().get(link)).add(new Pending(link, v, t0));
-                      }
-                    }
-                  } catch (Throwable e) {
-                    failures.add(e);
-                  }
-                },
-                "sender-" + t);
-        senders.add(th);
-        th.start();
-      }
-      Thread watcher =
-          new Thread(
-              () -> {
-                Map<Long, List<Pending>> waiting = new HashMap<>();
-                long quietUntil = Long.MAX_VALUE;
-                try {
-                  while (true) {
-                    boolean any = false;
-                    for (Map.Entry<Long, ConcurrentLinkedQueue<Pending>> e :
-                        pendingBySr.entrySet()) {
-                      List<Pending> list =
-                          waiting.computeIfAbsent(e.getKey(), k -> new ArrayList<>());
-                      for (Pending pd; (pd = e.getValue().poll()) != null; ) {
-                        list.add(pd);
-                      }
-                      if (list.isEmpty()) {
-                        continue;
-                      }
-                      any = true;
-                      long[] seen =
-                          s.visibleVersions(e.getKey(), list.stream().map(Pending::link).toList());
-                      long now = System.nanoTime();
-                      List<Pending> still = new ArrayList<>();
-                      for (int i = 0; i < seen.length; i++) {
-                        Pending pd = list.get(i);
-                        if (seen[i] >= pd.version()) {
-                          latencies.add(now - pd.startedAt());
-                        } else {
-                          still.add(pd);
-                        }
-                      }
-                      list.clear();
-                      list.addAll(still);
-                    }
-                    boolean sendersDone = senders.stream().noneMatch(Thread::isAlive);
-                    if (sendersDone && !any) {
-                      return;
-                    }
-                    if (sendersDone && quietUntil == Long.MAX_VALUE) {
-                      quietUntil = System.nanoTime() + 30_000_000_000L;
-                    }
-                    if (System.nanoTime() > quietUntil) {
-                      failures.add(
-                          new IllegalStateException(
-                              "votes not visible 30 s after the last was sent: "
-                                  + waiting.values().stream().mapToInt(List::size).sum()));
-                      return;
-                    }
-                    LockSupport.parkNanos(2_000_000);
-                  }
-                } catch (Throwable e) {
-                  failures.add(e);
-                }
-              },
-              "visibility-watcher");
-      watcher.start();
-      for (Thread th : senders) {
-        th.join();
-      }
-      double achieved = sent.get() / ((System.nanoTime() - start) / 1e9);
-      watcher.join();
-      if (!failures.isEmpty()) {
-        throw new IllegalStateException(system + ": the latency run failed", failures.peek());
-      }
-      long[] ns = latencies.stream().mapToLong(Long::longValue).sorted().toArray();
-      if (ns.length != registered.get()) {
-        throw new IllegalStateException(
-            registered.get() + " votes registered, " + ns.length + " seen");
+      OpenLoopVisibility.Outcome o;
+      try {
+        o =
+            OpenLoopVisibility.run(
+                Double.parseDouble(options.get("rate")),
+                intOption("seconds"),
+                threads,
+                s.accounts(),
+                targets(s),
+                s.srOf(),
+                true,
+                s::vote,
+                s::visibleVersions);
+      } catch (IllegalStateException e) {
+        throw new IllegalStateException(system + ": " + e.getMessage(), e);
       }
       s.settle();
       long wrong = s.wrongScores();
       return new Visibility(
-          VotePipelineBenchmark.pct(ns, 0.50),
-          VotePipelineBenchmark.pct(ns, 0.99),
-          ns[ns.length - 1] / 1e6,
-          achieved,
-          ns.length,
+          o.percentileMillis(0.50),
+          o.percentileMillis(0.99),
+          o.maxMillis(),
+          o.achievedRate(),
+          o.nanos().length,
           s.staleOverwrites(),
           wrong);
     }

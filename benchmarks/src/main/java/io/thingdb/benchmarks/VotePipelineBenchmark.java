@@ -529,141 +529,54 @@ public final class VotePipelineBenchmark {
   }
 
   private Latency latency(int processors) throws Exception {
-    double rate = Double.parseDouble(options.get("rate"));
-    int seconds = intOption("seconds");
-    int threads = intOption("threads");
     String name = "t" + (++trials) + "_latency_" + processors;
+    int threads = intOption("threads");
     try (World w = new World(name, threads + processors + 6, true);
         ListingProcessors p = w.processors(processors).start()) {
-      record Pending(long link, long version, long committedAt) {}
-      Map<Long, ConcurrentLinkedQueue<Pending>> pendingBySr = new HashMap<>();
-      for (long sr = 1; sr <= SUBREDDITS; sr++) {
-        pendingBySr.put(sr, new ConcurrentLinkedQueue<>());
-      }
-      ConcurrentLinkedQueue<Long> latencies = new ConcurrentLinkedQueue<>();
-      AtomicLong sent = new AtomicLong();
-      AtomicLong registered = new AtomicLong();
-      ConcurrentLinkedQueue<Throwable> failures = new ConcurrentLinkedQueue<>();
-      long start = System.nanoTime();
-      long end = start + seconds * 1_000_000_000L;
-      long period = (long) (threads * 1e9 / rate);
-      List<Thread> senders = new ArrayList<>();
-      for (int t = 0; t < threads; t++) {
-        long seed = 77L + t;
-        long offset = t * period / threads;
-        Thread th =
-            new Thread(
-                () -> {
-                  SplittableRandom r = new SplittableRandom(seed);
-                  try {
-                    for (long next = start + offset; next < end; next += period) {
-                      long wait = next - System.nanoTime();
-                      if (wait > 0) {
-                        LockSupport.parkNanos(wait);
-                      }
-                      long account = w.accounts.get(r.nextInt(w.accounts.size()));
-                      long link = w.links.get(r.nextInt(w.links.size()));
-                      Votes.Vote v = w.votes.cast(account, link, r.nextBoolean() ? 1 : -1);
-                      long committed = System.nanoTime();
-                      sent.incrementAndGet();
-                      if (v.changed()) {
-                        registered.incrementAndGet();
-                        pendingBySr
-                            .get(w.srOf.get(link))
-                            .add(new Pending(link, v.version(), committed));
-                      }
-                    }
-                  } catch (Throwable e) {
-                    failures.add(e);
-                  }
-                },
-                "sender-" + t);
-        senders.add(th);
-        th.start();
-      }
-      Thread watcher =
-          new Thread(
-              () -> {
-                Map<Long, List<Pending>> waiting = new HashMap<>();
-                long quietUntil = Long.MAX_VALUE;
-                while (true) {
-                  boolean any = false;
-                  for (Map.Entry<Long, ConcurrentLinkedQueue<Pending>> e : pendingBySr.entrySet()) {
-                    List<Pending> list =
-                        waiting.computeIfAbsent(e.getKey(), k -> new ArrayList<>());
-                    for (Pending pd; (pd = e.getValue().poll()) != null; ) {
-                      list.add(pd);
-                    }
-                    if (list.isEmpty()) {
-                      continue;
-                    }
-                    any = true;
-                    Optional<Listing> l = w.store.get("sr:" + e.getKey() + ":hot");
-                    long now = System.nanoTime();
-                    if (l.isPresent()) {
-                      list.removeIf(
-                          pd -> {
-                            Optional<Listing.Entry> entry = l.get().entry(pd.link());
-                            if (entry.isPresent() && entry.get().version() >= pd.version()) {
-                              latencies.add(now - pd.committedAt());
-                              return true;
-                            }
-                            return false;
-                          });
-                    }
-                  }
-                  boolean sendersDone = senders.stream().noneMatch(Thread::isAlive);
-                  if (sendersDone && !any) {
-                    return;
-                  }
-                  if (sendersDone && quietUntil == Long.MAX_VALUE) {
-                    quietUntil = System.nanoTime() + 30_000_000_000L;
-                  }
-                  if (System.nanoTime() > quietUntil) {
-                    failures.add(
-                        new IllegalStateException(
-                            "votes not visible 30 s after the last was sent: "
-                                + waiting.values().stream().mapToInt(List::size).sum()));
-                    return;
-                  }
-                  LockSupport.parkNanos(2_000_000);
-                }
+      OpenLoopVisibility.Outcome o =
+          OpenLoopVisibility.run(
+              Double.parseDouble(options.get("rate")),
+              intOption("seconds"),
+              threads,
+              w.accounts,
+              w.links,
+              w.srOf,
+              false,
+              (account, link, direction) -> {
+                Votes.Vote v = w.votes.cast(account, link, direction);
+                return v.changed() ? v.version() : -1;
               },
-              "visibility-watcher");
-      watcher.start();
-      for (Thread th : senders) {
-        th.join();
-      }
-      double achieved = sent.get() / ((System.nanoTime() - start) / 1e9);
-      watcher.join();
-      if (!failures.isEmpty()) {
-        throw new IllegalStateException("the latency run failed", failures.peek());
-      }
-      long[] ns = latencies.stream().mapToLong(Long::longValue).sorted().toArray();
+              (sr, links) -> {
+                Optional<Listing> l = w.store.get("sr:" + sr + ":hot");
+                long[] out = new long[links.size()];
+                for (int i = 0; i < out.length; i++) {
+                  out[i] =
+                      l.isEmpty()
+                          ? -1
+                          : l.get().entry(links.get(i)).map(Listing.Entry::version).orElse(-1L);
+                }
+                return out;
+              });
       Latency out =
           new Latency(
               processors,
-              rate,
-              (int) sent.get(),
-              ns.length,
-              achieved,
-              pct(ns, 0.50),
-              pct(ns, 0.90),
-              pct(ns, 0.99),
-              ns[ns.length - 1] / 1e6,
+              Double.parseDouble(options.get("rate")),
+              (int) o.sent(),
+              o.nanos().length,
+              o.achievedRate(),
+              o.percentileMillis(0.50),
+              o.percentileMillis(0.90),
+              o.percentileMillis(0.99),
+              o.maxMillis(),
               p.listingWrites());
-      if (ns.length != registered.get()) {
-        throw new IllegalStateException(
-            registered.get() + " votes registered, " + ns.length + " seen");
-      }
       System.out.printf(
           Locale.ROOT,
           "latency processors=%d: %,d votes sent at %.0f/s (target %.0f), %,d measured:"
               + " p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms; %,d listing writes%n",
           processors,
           out.sent(),
-          achieved,
-          rate,
+          out.achievedRate(),
+          out.rate(),
           out.measured(),
           out.p50Millis(),
           out.p90Millis(),

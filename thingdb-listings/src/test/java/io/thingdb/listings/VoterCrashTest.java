@@ -120,6 +120,7 @@ class VoterCrashTest {
                     + window.toMillis()
                     + " ms)")
             .isNull();
+        assertThat(p.failures()).as("failed batches").isZero();
       }
     }
   }
