@@ -26,10 +26,19 @@ import java.util.zip.CRC32C;
  * listing holds and only if the move's version is newer than the entry's ({@link Listing#upsert}):
  * a move never brings back a thing the listing removed, never adds one it does not hold, and never
  * undoes a newer change. So a move can land at any time, on any version of the listing, and leave
- * it right. Stateless.
+ * it right.
+ *
+ * <p>Moves pile up only between two publishes of the listing (normally a fraction of a second).
+ * While no processor runs they keep piling up, so a reader applies only the last {@value
+ * #MAX_MOVES} (and a publish carries no more): reading costs at most that many upserts, and the
+ * older moves, like any lost move, wait for the queue. Stateless.
  */
 final class CachedListing {
   static final int MOVE_BYTES = 1 + 8 + 8 + 8 + 4;
+
+  /** The most moves a reader applies, the last ones appended. */
+  static final int MAX_MOVES = 4096;
+
   private static final byte MOVE = 0x4d;
   private static final int LENGTH_BYTES = 4;
 
@@ -65,7 +74,7 @@ final class CachedListing {
         ListingCodec.decode(
             Arrays.copyOfRange(buf, offset + LENGTH_BYTES, offset + LENGTH_BYTES + storedLength));
     int end = offset + length;
-    for (int at = offset + LENGTH_BYTES + storedLength; at < end; at += MOVE_BYTES) {
+    for (int at = firstMove(offset, length, storedLength); at < end; at += MOVE_BYTES) {
       ByteBuffer m = checkedMove(buf, at, end);
       long id = m.getLong(at + 1);
       long version = m.getLong(at + 9);
@@ -89,7 +98,7 @@ final class CachedListing {
     int storedLength = storedLength(buf, offset, length);
     int end = offset + length;
     ByteArrayOutputStream kept = null;
-    for (int at = offset + LENGTH_BYTES + storedLength; at < end; at += MOVE_BYTES) {
+    for (int at = firstMove(offset, length, storedLength); at < end; at += MOVE_BYTES) {
       ByteBuffer m = checkedMove(buf, at, end);
       long held = next.versionOf(m.getLong(at + 1));
       if (held >= 0 && held < m.getLong(at + 9)) {
@@ -106,6 +115,12 @@ final class CachedListing {
   static boolean hasMoves(byte[] buf, int offset, int length) {
     return length >= LENGTH_BYTES
         && length > LENGTH_BYTES + ByteBuffer.wrap(buf, offset, length).getInt(offset);
+  }
+
+  /** Where the last {@link #MAX_MOVES} moves start. */
+  private static int firstMove(int offset, int length, int storedLength) {
+    int moves = (length - LENGTH_BYTES - storedLength) / MOVE_BYTES;
+    return offset + LENGTH_BYTES + storedLength + Math.max(0, moves - MAX_MOVES) * MOVE_BYTES;
   }
 
   private static int storedLength(byte[] buf, int offset, int length) {

@@ -63,6 +63,23 @@ class CachedListingTest {
   }
 
   @Test
+  void onlyTheLastMovesAreAppliedAndCarriedSoAPileUpCostsBoundedWork() {
+    byte[][] moves = new byte[CachedListing.MAX_MOVES + 1][];
+    moves[0] = CachedListing.move(1, 5, 99.0); // the oldest: beyond the bound
+    for (int i = 1; i < moves.length; i++) {
+      moves[i] = CachedListing.move(2, 4 + i, 20.0 + i);
+    }
+    byte[] bytes = cached(listing(), moves);
+    Listing l = CachedListing.decode(bytes, 0, bytes.length);
+    assertThat(l.entry(1).orElseThrow().version())
+        .as("the oldest move is not applied")
+        .isEqualTo(4);
+    assertThat(l.entry(2).orElseThrow().version()).isEqualTo(4 + CachedListing.MAX_MOVES);
+    assertThat(CachedListing.carry(bytes, 0, bytes.length, listing()))
+        .hasSize(CachedListing.MAX_MOVES * CachedListing.MOVE_BYTES);
+  }
+
+  @Test
   void damagedBytesAreRefusedNamingWhatIsWrong() {
     byte[] move = CachedListing.move(1, 6, 99.0);
     byte[] bytes = cached(listing(), move);
