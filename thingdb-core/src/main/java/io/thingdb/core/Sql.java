@@ -31,6 +31,10 @@ final class Sql {
 
   private final boolean logParameters;
 
+  /** Statements sent (each statement of a pipelined round trip counts), for metrics. */
+  final java.util.concurrent.atomic.LongAdder statements =
+      new java.util.concurrent.atomic.LongAdder();
+
   Sql(boolean logParameters) {
     this.logParameters = logParameters;
   }
@@ -152,6 +156,7 @@ final class Sql {
 
   private void done(String sql, Object[] params, int rows, long start) {
     Scope.countStatement();
+    statements.increment();
     if (SQL_LOG.isDebugEnabled()) {
       double ms = (System.nanoTime() - start) / 1e6;
       SQL_LOG.debug(

@@ -1,0 +1,126 @@
+package io.thingdb.cache;
+
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tag;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.binder.MeterBinder;
+import java.util.Objects;
+import java.util.function.Supplier;
+import java.util.function.ToLongFunction;
+
+/**
+ * Micrometer meters for a cache: per server, counters of hits, misses, timeouts and unconfirmed
+ * writes (from {@link Cache#stats()}), and for a {@link VersionedCache} also of loads, lease waits
+ * and stale values served ({@link VersionedCache#stats()}). Each meter reads the live counters when
+ * the registry asks; nothing is counted twice or held.
+ *
+ * <p>Meter names ({@code server} tag: the server as configured, {@code local} for the in-process
+ * backend): {@code thingdb.cache.hits}, {@code thingdb.cache.misses}, {@code
+ * thingdb.cache.timeouts}, {@code thingdb.cache.unconfirmed.writes}, {@code thingdb.cache.loads},
+ * {@code thingdb.cache.lease.waits}, {@code thingdb.cache.stale.served}. The servers are those of
+ * the cache when {@link #bindTo} runs.
+ *
+ * <p>micrometer-core is an optional dependency of this module: add it to use this class. Immutable
+ * and thread-safe.
+ */
+public final class CacheMetrics implements MeterBinder {
+  private final Supplier<CacheStats> stats;
+  private final Tags tags;
+
+  private CacheMetrics(Supplier<CacheStats> stats, Iterable<Tag> tags) {
+    this.stats = stats;
+    this.tags = Tags.of(Objects.requireNonNull(tags, "tags must not be null"));
+  }
+
+  /**
+   * The meters of a cache backend.
+   *
+   * @param tags added to every meter (e.g. the application's name for this cache)
+   */
+  public static CacheMetrics of(Cache cache, Iterable<Tag> tags) {
+    Objects.requireNonNull(cache, "cache must not be null");
+    return new CacheMetrics(cache::stats, tags);
+  }
+
+  /**
+   * The meters of a versioned cache: its backend's counters plus its own loads, lease waits and
+   * stale values served.
+   *
+   * @param tags added to every meter
+   */
+  public static CacheMetrics of(VersionedCache cache, Iterable<Tag> tags) {
+    Objects.requireNonNull(cache, "cache must not be null");
+    return new CacheMetrics(cache::stats, tags);
+  }
+
+  @Override
+  public void bindTo(MeterRegistry registry) {
+    Objects.requireNonNull(registry, "registry must not be null");
+    for (String server : stats.get().perServer().keySet()) {
+      Tags serverTags = tags.and("server", server);
+      counter(registry, "thingdb.cache.hits", "keys found", server, serverTags, s -> s.hits());
+      counter(
+          registry,
+          "thingdb.cache.misses",
+          "keys not found, including reads of an unreachable or slow server",
+          server,
+          serverTags,
+          s -> s.misses());
+      counter(
+          registry,
+          "thingdb.cache.timeouts",
+          "operations that ran out of time",
+          server,
+          serverTags,
+          s -> s.timeouts());
+      counter(
+          registry,
+          "thingdb.cache.unconfirmed.writes",
+          "writes the server could not confirm (reconciled before it is used again)",
+          server,
+          serverTags,
+          s -> s.unconfirmedWrites());
+      counter(
+          registry,
+          "thingdb.cache.loads",
+          "loader runs after a miss or an expiry",
+          server,
+          serverTags,
+          s -> s.loads());
+      counter(
+          registry,
+          "thingdb.cache.lease.waits",
+          "readers that waited for another client's load instead of loading",
+          server,
+          serverTags,
+          s -> s.leaseWaits());
+      counter(
+          registry,
+          "thingdb.cache.stale.served",
+          "expired values served while one caller refreshed them",
+          server,
+          serverTags,
+          s -> s.staleServed());
+    }
+  }
+
+  private void counter(
+      MeterRegistry registry,
+      String name,
+      String description,
+      String server,
+      Tags serverTags,
+      ToLongFunction<CacheStats.ServerStats> field) {
+    FunctionCounter.builder(
+            name,
+            stats,
+            st -> {
+              CacheStats.ServerStats s = st.get().perServer().get(server);
+              return s == null ? 0 : field.applyAsLong(s);
+            })
+        .description(description)
+        .tags(serverTags)
+        .register(registry);
+  }
+}
