@@ -30,6 +30,9 @@ import java.util.concurrent.atomic.LongAdder;
  * registry asks, NaN if the database does not answer or its circuit is open); {@code
  * thingdb.core.outbox.replayed}.
  *
+ * <p>The cache's meters are those of {@link CacheMetrics}: do not bind a {@code CacheMetrics} of
+ * the same cache into the same registry as well (Micrometer would keep whichever came first).
+ *
  * <p>micrometer-core is an optional dependency of this module: add it to use this class. Immutable
  * and thread-safe.
  */

@@ -2,6 +2,15 @@ package io.thingdb.examples.blog;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.core.instrument.binder.system.UptimeMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.thingdb.cache.Cache;
 import io.thingdb.cache.InProcessCache;
 import io.thingdb.cache.MemcachedCache;
@@ -10,7 +19,9 @@ import io.thingdb.cache.VersionedCache;
 import io.thingdb.core.Database;
 import io.thingdb.core.ThingDb;
 import io.thingdb.core.ThingDbBuilder;
+import io.thingdb.core.ThingDbMetrics;
 import io.thingdb.listings.Listing;
+import io.thingdb.listings.ListingMetrics;
 import io.thingdb.listings.ListingProcessors;
 import io.thingdb.listings.ListingRecompute;
 import io.thingdb.listings.ListingStore;
@@ -244,12 +255,17 @@ public final class BlogApp implements AutoCloseable {
             .interval(config.recomputeInterval)
             .build());
 
-    for (ListingProcessors p : processors) {
-      p.start();
+    if (config.has("processors")) {
+      for (ListingProcessors p : processors) {
+        p.start();
+      }
     }
-    for (ListingRecompute r : recomputes) {
-      r.start();
+    if (config.has("recompute")) {
+      for (ListingRecompute r : recomputes) {
+        r.start();
+      }
     }
+    PrometheusMeterRegistry metrics = metrics(config);
     recountSweep.scheduleWithFixedDelay(
         () -> site.sweepRecounts(RECOUNT_GRACE),
         RECOUNT_SWEEP_EVERY.toMillis(),
@@ -258,7 +274,15 @@ public final class BlogApp implements AutoCloseable {
     AccessLog accessLog = accessLog(config);
     try {
       server =
-          new BlogServer(site, pageCache, config.host, config.port, config.httpThreads, accessLog);
+          new BlogServer(
+              site,
+              pageCache,
+              config.host,
+              config.port,
+              config.httpThreads,
+              accessLog,
+              config.has("web"),
+              metrics::scrape);
     } catch (IOException | RuntimeException e) {
       if (accessLog != null) {
         accessLog.close();
@@ -266,6 +290,33 @@ public final class BlogApp implements AutoCloseable {
       throw e;
     }
     server.start();
+  }
+
+  /**
+   * The registry behind {@code /metrics}: the library modules' meters (the cache, ThingDb with its
+   * replicas, circuits and outbox, each listing queue with its processors) and the JVM's, each
+   * tagged with this process's roles.
+   */
+  private PrometheusMeterRegistry metrics(Config config) {
+    PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    resources.add(registry::close);
+    Tags tags =
+        Tags.of("roles", String.join("+", Config.ROLES.stream().filter(config::has).toList()));
+    // ThingDb's meters include its cache's (the backend's counters and ThingDb's loads).
+    ThingDbMetrics.of(db, tags).bindTo(registry);
+    String[] queues = {"links", "comments"};
+    for (int i = 0; i < processors.size(); i++) {
+      ListingMetrics.of(processors.get(i), tags.and("queue", queues[i])).bindTo(registry);
+    }
+    new ClassLoaderMetrics(tags).bindTo(registry);
+    new JvmMemoryMetrics(tags).bindTo(registry);
+    JvmGcMetrics gc = new JvmGcMetrics(tags);
+    resources.add(gc);
+    gc.bindTo(registry);
+    new JvmThreadMetrics(tags).bindTo(registry);
+    new ProcessorMetrics(tags).bindTo(registry);
+    new UptimeMetrics(tags).bindTo(registry);
+    return registry;
   }
 
   /** The access log {@code --access-log} asks for, or null for {@code off}. */

@@ -23,6 +23,7 @@ import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -84,16 +85,31 @@ final class BlogServer implements AutoCloseable {
   private final java.util.function.Function<String, io.thingdb.core.Session> restore =
       this::restore;
 
+  /** Whether this process serves the site (role {@code web}); else only health and metrics. */
+  private final boolean web;
+
+  /** The Prometheus text of {@code /metrics}. */
+  private final java.util.function.Supplier<String> metrics;
+
   /**
    * A server on {@code host:port} with {@code threads} request threads, keeping anonymous pages in
    * {@code pageCache} for the configured page TTL, and writing its access log to {@code accessLog}
    * (null: no access log).
    */
   BlogServer(
-      Site site, VersionedCache pageCache, String host, int port, int threads, AccessLog accessLog)
+      Site site,
+      VersionedCache pageCache,
+      String host,
+      int port,
+      int threads,
+      AccessLog accessLog,
+      boolean web,
+      java.util.function.Supplier<String> metrics)
       throws IOException {
     this.site = site;
     this.accessLog = accessLog;
+    this.web = web;
+    this.metrics = metrics;
     this.views = new Views(site);
     this.pages =
         new PageCache(
@@ -218,7 +234,14 @@ final class BlogServer implements AutoCloseable {
     try (Scope scope = site.db.scope()) {
       try {
         checkHeaders(ex);
-        resp = statics.containsKey(req.path()) ? staticFile(req) : null;
+        resp = operational(req);
+        if (resp == null && !web) {
+          throw new HttpError(
+              404, "this process serves only /healthz and /metrics (its roles do not include web)");
+        }
+        if (resp == null) {
+          resp = statics.containsKey(req.path()) ? staticFile(req) : null;
+        }
         if (resp == null) {
           identify(req);
           if (req.method().equals("GET") && req.viewer() == null && !forms.contains(req.path())) {
@@ -265,6 +288,10 @@ final class BlogServer implements AutoCloseable {
         resp.header("Set-Cookie", site.cookies.setPositionsCookie(token, site.secureCookies(req)));
       }
     }
+    String cacheControl = cacheControl(req, resp, pageCache);
+    if (cacheControl != null) {
+      resp.header("Cache-Control", cacheControl);
+    }
     resp.header("X-SQL-Statements", Long.toString(statements));
     resp.header("X-Cache-Hits", Long.toString(cacheHits));
     resp.header("X-Page-Cache", pageCache);
@@ -285,6 +312,51 @@ final class BlogServer implements AutoCloseable {
           cacheHits,
           pageCache);
     }
+  }
+
+  /**
+   * {@code /healthz} (a load balancer's check: 200 while the main database's circuit is closed, 503
+   * with the reason while it is open) and {@code /metrics} (Prometheus text); null for any other
+   * request.
+   */
+  private Response operational(Request req) {
+    if (!req.method().equals("GET")) {
+      return null;
+    }
+    if (req.path().equals("/healthz")) {
+      Optional<io.thingdb.core.DatabaseUnavailableException> down = site.db.unavailable("main");
+      return down.isEmpty()
+          ? Response.of(200, "text/plain; charset=utf-8", "ok\n".getBytes(UTF_8))
+          : Response.of(
+              503,
+              "text/plain; charset=utf-8",
+              ("unavailable: " + down.get().getMessage() + "\n").getBytes(UTF_8));
+    }
+    if (req.path().equals("/metrics")) {
+      return Response.of(
+          200, "text/plain; version=0.0.4; charset=utf-8", metrics.get().getBytes(UTF_8));
+    }
+    return null;
+  }
+
+  /**
+   * What a shared cache in front (a CDN, HAProxy's cache) may do with a response: keep an anonymous
+   * page served through the page cache for its TTL; keep nothing else (logged-in pages, forms,
+   * responses that set a cookie, errors, health and metrics). A shared cache must still pass every
+   * request that carries the session cookie to the app: it cannot see who is logged in. Null if the
+   * response says it already (static files).
+   */
+  private String cacheControl(Request req, Response resp, String pageCache) {
+    for (String[] h : resp.headers) {
+      if (h[0].equalsIgnoreCase("Cache-Control")) {
+        return null;
+      }
+    }
+    boolean setsCookie = resp.headers.stream().anyMatch(h -> h[0].equalsIgnoreCase("Set-Cookie"));
+    if (!pageCache.equals("-") && resp.status == 200 && req.viewer() == null && !setsCookie) {
+      return "public, max-age=" + site.config.pageCacheTtl.toSeconds();
+    }
+    return "private, no-store";
   }
 
   /**

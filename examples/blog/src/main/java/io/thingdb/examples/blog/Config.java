@@ -34,6 +34,8 @@ import java.util.Objects;
  *                                                requests with X-Forwarded-Proto: https get it anyway)
  * --login-attempts N       BLOG_LOGIN_ATTEMPTS   logins per account per minute (default 10)
  * --address-attempts N     BLOG_ADDRESS_ATTEMPTS logins and signups per client address per minute (default 60)
+ * --roles R,R              BLOG_ROLES            what this process does, of web, processors, recompute
+ *                                                (default all three; /healthz and /metrics are always served)
  * </pre>
  */
 public final class Config {
@@ -64,6 +66,15 @@ public final class Config {
   final int loginAttemptsPerAccount;
   final int attemptsPerAddress;
 
+  /** What this process does: {@link #ROLES}, a subset. */
+  final java.util.Set<String> roles;
+
+  /**
+   * The roles a process can take: {@code web} serves the site's pages and forms, {@code processors}
+   * runs the listing-queue workers, {@code recompute} the windowed top/controversial recompute.
+   */
+  static final List<String> ROLES = List.of("web", "processors", "recompute");
+
   private Config(Builder b) {
     this.port = b.port;
     this.host = b.host;
@@ -85,6 +96,12 @@ public final class Config {
     this.secureCookies = b.secureCookies;
     this.loginAttemptsPerAccount = b.loginAttemptsPerAccount;
     this.attemptsPerAddress = b.attemptsPerAddress;
+    this.roles = java.util.Set.copyOf(b.roles);
+  }
+
+  /** Whether this process takes {@code role}. */
+  boolean has(String role) {
+    return roles.contains(role);
   }
 
   /** A builder with the defaults. */
@@ -104,6 +121,7 @@ public final class Config {
    */
   public static Config fromArgs(String[] args, Map<String, String> env) {
     Builder b = builder();
+    env(env, "BLOG_ROLES", v -> b.roles(split(v)));
     env(env, "BLOG_PORT", v -> b.port(parseInt("BLOG_PORT", v)));
     env(env, "BLOG_HOST", b::host);
     env(env, "BLOG_DATA_DIR", v -> b.dataDir(Path.of(v)));
@@ -192,6 +210,7 @@ public final class Config {
         case "--access-log" -> b.accessLog(v);
         case "--login-attempts" -> b.loginAttemptsPerAccount(parseInt(flag, v));
         case "--address-attempts" -> b.attemptsPerAddress(parseInt(flag, v));
+        case "--roles" -> b.roles(split(v));
         default ->
             throw new IllegalArgumentException(
                 "unknown flag " + flag + " (see examples/blog/README.md)");
@@ -253,8 +272,27 @@ public final class Config {
     private boolean secureCookies;
     private int loginAttemptsPerAccount = 10;
     private int attemptsPerAddress = 60;
+    private List<String> roles = ROLES;
 
     private Builder() {}
+
+    /**
+     * What this process does, a non-empty subset of {@link #ROLES}. Default: all of them.
+     *
+     * @throws IllegalArgumentException naming an unknown role, or if none is given
+     */
+    public Builder roles(List<String> roles) {
+      if (roles.isEmpty()) {
+        throw new IllegalArgumentException("roles must name at least one of " + ROLES);
+      }
+      for (String r : roles) {
+        if (!ROLES.contains(r)) {
+          throw new IllegalArgumentException("unknown role '" + r + "': roles are " + ROLES);
+        }
+      }
+      this.roles = List.copyOf(roles);
+      return this;
+    }
 
     /**
      * Whether every cookie is marked {@code Secure} (the site is served over HTTPS by a proxy in

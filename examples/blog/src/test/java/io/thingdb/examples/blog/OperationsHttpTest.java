@@ -1,0 +1,128 @@
+package io.thingdb.examples.blog;
+
+import static java.nio.charset.StandardCharsets.UTF_8;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.thingdb.testing.PostgresFixture;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * What operating the blog as several processes needs: {@code /healthz} for the load balancer,
+ * {@code /metrics} in Prometheus format, roles that split the web, the queue processors and the
+ * recompute into processes of their own, and {@code Cache-Control} that lets a shared cache keep
+ * anonymous pages and nothing else.
+ */
+class OperationsHttpTest {
+  static PostgresFixture pg;
+  static BlogApp web;
+
+  static Config.Builder config() {
+    return Config.builder()
+        .port(0)
+        .db(pg.jdbcUrl("ops"))
+        .pbkdf2Iterations(1000)
+        .adminPassword("admin-password-1")
+        .secret("0123456789abcdef0123456789abcdef-test-secret".getBytes(UTF_8))
+        .accessLog("off");
+  }
+
+  @BeforeAll
+  static void start() {
+    pg = PostgresFixture.start();
+    pg.createDatabase("ops");
+    web = BlogApp.start(config().build());
+  }
+
+  @AfterAll
+  static void stop() {
+    if (web != null) {
+      web.close();
+    }
+    if (pg != null) {
+      pg.close();
+    }
+  }
+
+  @Test
+  void healthzAnswersOkWhileTheDatabaseDoes() {
+    Browser.Page p = new Browser(web.uri()).get("/healthz");
+    assertThat(p.status()).isEqualTo(200);
+    assertThat(p.body()).isEqualTo("ok\n");
+    assertThat(p.header("Cache-Control")).isEqualTo("private, no-store");
+  }
+
+  @Test
+  void metricsShowTheLibraryModulesAndTheJvmInPrometheusFormat() {
+    Browser b = new Browser(web.uri());
+    b.get("/");
+    Browser.Page p = b.get("/metrics");
+    assertThat(p.status()).isEqualTo(200);
+    assertThat(p.header("Content-Type")).startsWith("text/plain; version=0.0.4");
+    assertThat(p.body())
+        .contains("thingdb_cache_hits_total{roles=\"web+processors+recompute\",server=\"local\"}")
+        .contains("thingdb_core_statements_total")
+        .contains("thingdb_core_reads_total")
+        .contains("thingdb_core_circuit_open{")
+        .contains("thingdb_core_outbox_depth{")
+        .contains("thingdb_listings_queue_depth{")
+        .contains("queue=\"links\"")
+        .contains("thingdb_listings_batches_total")
+        .contains("jvm_memory_used_bytes")
+        .contains("roles=\"web+processors+recompute\"");
+  }
+
+  @Test
+  void anonymousPagesMayBeKeptBySharedCachesAndLoggedInOnesNever() {
+    Browser anonymous = new Browser(web.uri());
+    anonymous.get("/");
+    Browser.Page page = anonymous.get("/");
+    assertThat(page.status()).isEqualTo(200);
+    assertThat(page.header("Cache-Control")).isEqualTo("public, max-age=5");
+    assertThat(anonymous.get("/login").header("Cache-Control")).isEqualTo("private, no-store");
+
+    Browser user = new Browser(web.uri());
+    user.signup("ops_" + System.nanoTime() % 100000, "password-123");
+    Browser.Page mine = user.get("/");
+    assertThat(mine.status()).isEqualTo(200);
+    assertThat(mine.header("Cache-Control")).isEqualTo("private, no-store");
+    assertThat(user.get("/.json").header("Cache-Control")).isEqualTo("private, no-store");
+  }
+
+  @Test
+  void aProcessorsOnlyProcessServesHealthAndMetricsButNoPages() {
+    try (BlogApp processors =
+        BlogApp.start(config().roles(List.of("processors")).seed(false).build())) {
+      Browser b = new Browser(processors.uri());
+      assertThat(b.get("/healthz").status()).isEqualTo(200);
+      Browser.Page metrics = b.get("/metrics");
+      assertThat(metrics.status()).isEqualTo(200);
+      assertThat(metrics.body())
+          .contains("roles=\"processors\"")
+          .contains("thingdb_listings_jobs_total");
+      Browser.Page page = b.get("/");
+      assertThat(page.status()).isEqualTo(404);
+      assertThat(page.body()).contains("its roles do not include web");
+    }
+  }
+
+  @Test
+  void rolesAreCheckedAndComeFromFlagsOrTheEnvironment() {
+    assertThat(Config.fromArgs(new String[0], Map.of()).roles)
+        .containsExactlyInAnyOrder("web", "processors", "recompute");
+    assertThat(Config.fromArgs(new String[] {"--roles", "web,recompute"}, Map.of()).roles)
+        .containsExactlyInAnyOrder("web", "recompute");
+    assertThat(Config.fromArgs(new String[0], Map.of("BLOG_ROLES", "processors")).roles)
+        .containsExactly("processors");
+    assertThatThrownBy(() -> Config.fromArgs(new String[] {"--roles", "web,cron"}, Map.of()))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("unknown role 'cron': roles are [web, processors, recompute]");
+    assertThatThrownBy(() -> Config.fromArgs(new String[] {"--roles", ","}, Map.of()))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("at least one");
+  }
+}
