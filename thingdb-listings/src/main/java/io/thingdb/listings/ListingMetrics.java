@@ -1,6 +1,7 @@
 package io.thingdb.listings;
 
 import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.FunctionTimer;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tag;
@@ -8,6 +9,7 @@ import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.binder.MeterBinder;
 import java.time.Duration;
 import java.util.Objects;
+import java.util.concurrent.TimeUnit;
 import java.util.function.ToDoubleFunction;
 
 /**
@@ -18,7 +20,8 @@ import java.util.function.ToDoubleFunction;
  *
  * <p>Meter names: {@code thingdb.listings.queue.depth}, {@code thingdb.listings.queue.listings},
  * {@code thingdb.listings.queue.oldest} (seconds; 0 when empty) — each one query on the queue's
- * database when the registry asks, NaN if it does not answer — and {@code
+ * database when the registry asks, NaN if it does not answer — and {@code thingdb.listings.job.age}
+ * (a timer: jobs applied, and their total time from enqueue to the batch that applied them), {@code
  * thingdb.listings.batches}, {@code thingdb.listings.jobs}, {@code thingdb.listings.writes}, {@code
  * thingdb.listings.conflicts}, {@code thingdb.listings.failures}, {@code thingdb.listings.refills},
  * {@code thingdb.listings.publishes.unconfirmed}, {@code thingdb.listings.republished}, counted by
@@ -61,6 +64,15 @@ public final class ListingMetrics implements MeterBinder {
             p -> safely(p, q -> q.oldestJobAge().map(Duration::toMillis).orElse(0L) / 1000.0))
         .description("age of the oldest queued job")
         .baseUnit("seconds")
+        .tags(tags)
+        .register(registry);
+    FunctionTimer.builder(
+            "thingdb.listings.job.age",
+            processors,
+            ListingProcessors::jobsApplied,
+            p -> p.totalJobAge().toNanos(),
+            TimeUnit.NANOSECONDS)
+        .description("time from a job's enqueue to the batch that applied it")
         .tags(tags)
         .register(registry);
     counter(registry, "thingdb.listings.batches", "batches committed", ListingProcessors::batches);

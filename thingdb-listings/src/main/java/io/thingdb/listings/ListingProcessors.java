@@ -83,6 +83,7 @@ public final class ListingProcessors implements AutoCloseable {
   private final List<Thread> workers = new ArrayList<>();
   private final LongAdder batches = new LongAdder();
   private final LongAdder jobsApplied = new LongAdder();
+  private final LongAdder jobAgeMicros = new LongAdder();
   private final LongAdder listingWrites = new LongAdder();
   private final LongAdder conflicts = new LongAdder();
   private final LongAdder failures = new LongAdder();
@@ -368,6 +369,7 @@ public final class ListingProcessors implements AutoCloseable {
     }
     batches.increment();
     jobsApplied.add(done.jobs);
+    jobAgeMicros.add(done.ageMicros);
     if (done.data != null) {
       listingWrites.increment();
       publish(key, done);
@@ -477,7 +479,12 @@ public final class ListingProcessors implements AutoCloseable {
     return total;
   }
 
-  private record Batch(int jobs, byte[] data, long version) {}
+  /**
+   * A batch's outcome.
+   *
+   * @param ageMicros the sum over its jobs of the time from enqueue to this batch (database clock)
+   */
+  private record Batch(int jobs, byte[] data, long version, long ageMicros) {}
 
   /**
    * Takes the listing's claim for this transaction, without waiting. The lock lives in PostgreSQL
@@ -504,23 +511,26 @@ public final class ListingProcessors implements AutoCloseable {
   /** The batch of one claimed key, inside the claim's transaction; null on a version conflict. */
   private Batch apply(Connection c, String key, long paceMicros) throws SQLException {
     if (paceMicros > 0 && writtenWithin(c, key, paceMicros)) {
-      return new Batch(0, null, 0); // another worker wrote it since the candidates were read
+      return new Batch(0, null, 0, 0); // another worker wrote it since the candidates were read
     }
     Set<Long> ids = new LinkedHashSet<>();
     int jobs = 0;
+    long ageMicros = 0;
     try (PreparedStatement ps =
         c.prepareStatement(
-            "delete from thingdb_listing_job where listing_key = ? returning thing_id")) {
+            "delete from thingdb_listing_job where listing_key = ? returning thing_id,"
+                + " (extract(epoch from clock_timestamp() - created_at) * 1000000)::bigint")) {
       ps.setString(1, key);
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
           ids.add(rs.getLong(1));
+          ageMicros += Math.max(0, rs.getLong(2));
           jobs++;
         }
       }
     }
     if (jobs == 0) {
-      return new Batch(0, null, 0); // another worker applied them since the candidates were read
+      return new Batch(0, null, 0, 0); // another worker applied them since the candidates were read
     }
     if (ListingKeys.isRecomputed(key)) {
       throw new IllegalStateException(
@@ -574,7 +584,7 @@ public final class ListingProcessors implements AutoCloseable {
     if (!store.write(c, key, expected, data)) {
       return null;
     }
-    return new Batch(jobs, data, expected + 1);
+    return new Batch(jobs, data, expected + 1, ageMicros);
   }
 
   private static boolean writtenWithin(Connection c, String key, long paceMicros)
@@ -677,6 +687,15 @@ public final class ListingProcessors implements AutoCloseable {
   /** Jobs applied in committed batches. */
   public long jobsApplied() {
     return jobsApplied.sum();
+  }
+
+  /**
+   * The sum, over the jobs applied in committed batches ({@link #jobsApplied()}), of the time each
+   * waited from its enqueue (its writer's statement) to the batch that applied it, by the
+   * database's clock: divided by the jobs, how far behind the stored listings run on average.
+   */
+  public Duration totalJobAge() {
+    return Duration.ofNanos(jobAgeMicros.sum() * 1000);
   }
 
   /** Listing rows written. */

@@ -37,6 +37,14 @@ class ListingMetricsTest {
       assertThat(p.drain()).isEqualTo(5);
       assertThat(registry.get("thingdb.listings.queue.depth").gauge().value()).isZero();
       assertThat(registry.get("thingdb.listings.queue.oldest").gauge().value()).isZero();
+      assertThat(registry.get("thingdb.listings.job.age").functionTimer().count()).isEqualTo(5);
+      assertThat(
+              registry
+                  .get("thingdb.listings.job.age")
+                  .functionTimer()
+                  .totalTime(java.util.concurrent.TimeUnit.MICROSECONDS))
+          .as("five jobs waited from their submit to the drain")
+          .isPositive();
       assertThat(registry.get("thingdb.listings.batches").functionCounter().count()).isEqualTo(5);
       assertThat(registry.get("thingdb.listings.jobs").functionCounter().count()).isEqualTo(5);
       assertThat(registry.get("thingdb.listings.writes").functionCounter().count()).isEqualTo(5);
