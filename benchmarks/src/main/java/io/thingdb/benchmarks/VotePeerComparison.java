@@ -843,25 +843,9 @@ public final class VotePeerComparison {
   }
 
   private String json(List<Result> all) {
-    StringBuilder b = new StringBuilder("{\n");
-    b.append("  \"benchmark\": \"io.thingdb.benchmarks.VotePeerComparison\",\n");
-    b.append("  \"finished\": \"").append(Instant.now()).append("\",\n");
-    b.append("  \"options\": {");
-    int i = 0;
-    for (Map.Entry<String, String> e : options.entrySet()) {
-      b.append(i++ == 0 ? "" : ", ")
-          .append('"')
-          .append(e.getKey())
-          .append("\": \"")
-          .append(e.getValue())
-          .append('"');
-    }
-    b.append("},\n  \"postgres\": \"").append(pg.settings()).append("\",\n");
-    b.append("  \"machine\": \"")
-        .append(Runtime.getRuntime().availableProcessors())
-        .append(" cpus, java ")
-        .append(System.getProperty("java.version"))
-        .append("\",\n  \"summary\": [\n");
+    StringBuilder b =
+        VotePipelineBenchmark.jsonHead(VotePeerComparison.class, options, pg)
+            .append(",\n  \"summary\": [\n");
     List<String> rows = new ArrayList<>();
     for (Metric m : bothMeasured(all) ? METRICS : List.<Metric>of()) {
       double[] t = values(all, "thingdb", m);

@@ -587,6 +587,32 @@ public final class VotePipelineBenchmark {
     }
   }
 
+  /**
+   * The start of a vote harness's result file, up to the machine line without its comma: the
+   * harness, when it finished, its options, the PostgreSQL settings and the machine.
+   */
+  static StringBuilder jsonHead(Class<?> harness, Map<String, String> options, BenchPostgres pg) {
+    StringBuilder b = new StringBuilder("{\n");
+    b.append("  \"benchmark\": \"").append(harness.getName()).append("\",\n");
+    b.append("  \"finished\": \"").append(Instant.now()).append("\",\n");
+    b.append("  \"options\": {");
+    int i = 0;
+    for (Map.Entry<String, String> e : options.entrySet()) {
+      b.append(i++ == 0 ? "" : ", ")
+          .append('"')
+          .append(e.getKey())
+          .append("\": \"")
+          .append(e.getValue())
+          .append('"');
+    }
+    b.append("},\n  \"postgres\": \"").append(pg.settings()).append("\",\n");
+    return b.append("  \"machine\": \"")
+        .append(Runtime.getRuntime().availableProcessors())
+        .append(" cpus, java ")
+        .append(System.getProperty("java.version"))
+        .append('"');
+  }
+
   static double pct(long[] sorted, double q) {
     int i = (int) Math.ceil(q * sorted.length) - 1;
     return sorted[Math.max(0, Math.min(sorted.length - 1, i))] / 1e6;
@@ -631,25 +657,7 @@ public final class VotePipelineBenchmark {
   }
 
   private String json(List<Trial> all, List<Latency> latencies) {
-    StringBuilder b = new StringBuilder("{\n");
-    b.append("  \"benchmark\": \"io.thingdb.benchmarks.VotePipelineBenchmark\",\n");
-    b.append("  \"finished\": \"").append(Instant.now()).append("\",\n");
-    b.append("  \"options\": {");
-    int i = 0;
-    for (Map.Entry<String, String> e : options.entrySet()) {
-      b.append(i++ == 0 ? "" : ", ")
-          .append('"')
-          .append(e.getKey())
-          .append("\": \"")
-          .append(e.getValue())
-          .append('"');
-    }
-    b.append("},\n  \"postgres\": \"").append(pg.settings()).append("\",\n");
-    b.append("  \"machine\": \"")
-        .append(Runtime.getRuntime().availableProcessors())
-        .append(" cpus, java ")
-        .append(System.getProperty("java.version"))
-        .append("\",\n");
+    StringBuilder b = jsonHead(VotePipelineBenchmark.class, options, pg).append(",\n");
     b.append("  \"summary\": [\n");
     List<String> rows = new ArrayList<>();
     Map<String, List<Trial>> groups = new LinkedHashMap<>();
