@@ -110,6 +110,31 @@ class OperationsHttpTest {
     }
   }
 
+  /**
+   * The cluster's JDBC URLs name every server of a vertical (pgjdbc's multi-host form) with {@code
+   * targetServerType=primary}, so that after a failover the promoted replica is found without
+   * changing the app: here the first host is a port nobody listens on, and the blog (its pools and
+   * its outage probe alike) finds the primary behind it.
+   */
+  @Test
+  void aMultiHostUrlFindsThePrimaryPastAServerThatIsGone() throws Exception {
+    int gone;
+    try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+      gone = s.getLocalPort();
+    }
+    String url =
+        "jdbc:postgresql://localhost:"
+            + gone
+            + ",localhost:"
+            + pg.port()
+            + "/ops?user=postgres&targetServerType=primary&connectTimeout=2";
+    try (BlogApp app = BlogApp.start(config().db(url).roles(List.of("web")).seed(false).build())) {
+      Browser b = new Browser(app.uri());
+      assertThat(b.get("/healthz").status()).isEqualTo(200);
+      assertThat(b.get("/").status()).isEqualTo(200);
+    }
+  }
+
   @Test
   void rolesAreCheckedAndComeFromFlagsOrTheEnvironment() {
     assertThat(Config.fromArgs(new String[0], Map.of()).roles)
