@@ -344,36 +344,10 @@ public final class VotePeerComparison {
       try (Connection c = pool.getConnection()) {
         c.setAutoCommit(false);
         try {
-          try (PreparedStatement ps =
-              c.prepareStatement(
-                  "insert into peer_vote (account_id, thing_id, dir)"
-                      + " values (?, ?, 0) on conflict do nothing")) {
-            ps.setLong(1, account);
-            ps.setLong(2, link);
-            ps.executeUpdate();
-          }
-          int previous;
-          try (PreparedStatement ps =
-              c.prepareStatement(
-                  "select dir from peer_vote where account_id = ? and thing_id = ? for update")) {
-            ps.setLong(1, account);
-            ps.setLong(2, link);
-            try (ResultSet rs = ps.executeQuery()) {
-              rs.next();
-              previous = rs.getInt(1);
-            }
-          }
+          int previous = VotePipelineBenchmark.setVoteRow(c, "peer_vote", account, link, direction);
           if (previous == direction) {
             c.rollback();
             return -1;
-          }
-          try (PreparedStatement ps =
-              c.prepareStatement(
-                  "update peer_vote set dir = ? where account_id = ? and thing_id = ?")) {
-            ps.setInt(1, direction);
-            ps.setLong(2, account);
-            ps.setLong(3, link);
-            ps.executeUpdate();
           }
           try (PreparedStatement ps =
               c.prepareStatement(

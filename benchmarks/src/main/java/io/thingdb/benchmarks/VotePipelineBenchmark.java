@@ -253,37 +253,10 @@ public final class VotePipelineBenchmark {
       try (Connection c = pool.getConnection()) {
         c.setAutoCommit(false);
         try {
-          try (PreparedStatement ps =
-              c.prepareStatement(
-                  "insert into raw_vote (account_id, thing_id, dir)"
-                      + " values (?, ?, 0) on conflict do nothing")) {
-            ps.setLong(1, account);
-            ps.setLong(2, thing);
-            ps.executeUpdate();
-          }
-          int previous;
-          try (PreparedStatement ps =
-              c.prepareStatement(
-                  "select dir from raw_vote where account_id = ?"
-                      + " and thing_id = ? for update")) {
-            ps.setLong(1, account);
-            ps.setLong(2, thing);
-            try (ResultSet rs = ps.executeQuery()) {
-              rs.next();
-              previous = rs.getInt(1);
-            }
-          }
+          int previous = setVoteRow(c, "raw_vote", account, thing, direction);
           if (previous == direction) {
             c.rollback();
             return false;
-          }
-          try (PreparedStatement ps =
-              c.prepareStatement(
-                  "update raw_vote set dir = ? where account_id = ?" + " and thing_id = ?")) {
-            ps.setInt(1, direction);
-            ps.setLong(2, account);
-            ps.setLong(3, thing);
-            ps.executeUpdate();
           }
           long sr;
           long author;
@@ -611,6 +584,50 @@ public final class VotePipelineBenchmark {
         .append(" cpus, java ")
         .append(System.getProperty("java.version"))
         .append('"');
+  }
+
+  /**
+   * The plain-JDBC vote row both baselines write ({@code raw_vote} here, {@code peer_vote} in
+   * {@link VotePeerComparison}), in the caller's transaction: inserts the (account, thing) row of
+   * {@code table} if missing, locks it {@code FOR UPDATE}, and sets its direction unless it already
+   * is {@code direction}.
+   *
+   * @return the direction before; equal to {@code direction} if nothing was changed
+   */
+  static int setVoteRow(Connection c, String table, long account, long thing, int direction)
+      throws SQLException {
+    try (PreparedStatement ps =
+        c.prepareStatement(
+            "insert into "
+                + table
+                + " (account_id, thing_id, dir) values (?, ?, 0)"
+                + " on conflict do nothing")) {
+      ps.setLong(1, account);
+      ps.setLong(2, thing);
+      ps.executeUpdate();
+    }
+    int previous;
+    try (PreparedStatement ps =
+        c.prepareStatement(
+            "select dir from " + table + " where account_id = ? and thing_id = ? for update")) {
+      ps.setLong(1, account);
+      ps.setLong(2, thing);
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        previous = rs.getInt(1);
+      }
+    }
+    if (previous != direction) {
+      try (PreparedStatement ps =
+          c.prepareStatement(
+              "update " + table + " set dir = ? where account_id = ? and thing_id = ?")) {
+        ps.setInt(1, direction);
+        ps.setLong(2, account);
+        ps.setLong(3, thing);
+        ps.executeUpdate();
+      }
+    }
+    return previous;
   }
 
   static double pct(long[] sorted, double q) {
