@@ -318,18 +318,18 @@ public final class ListingProcessors implements AutoCloseable {
    * by another worker, here or in another process, is skipped) and applies its jobs.
    *
    * @return the jobs applied; -1 if another worker holds the listing, or it was written within
-   *     {@code paceMicros} (checked again under the claim), or it has no jobs left
+   *     {@code paceMicros} (checked with the claim), or it has no jobs left
    */
   private int process(String key, long paceMicros) {
     Batch done;
     try (Connection c = dataSource.getConnection()) {
       c.setAutoCommit(false);
       try {
-        if (!claim(c, key)) {
+        if (!claim(c, key, paceMicros)) {
           c.rollback();
           return -1;
         }
-        done = apply(c, key, paceMicros);
+        done = apply(c, key);
         if (done == null) {
           c.rollback();
           conflicts.increment();
@@ -487,14 +487,28 @@ public final class ListingProcessors implements AutoCloseable {
   private record Batch(int jobs, byte[] data, long version, long ageMicros) {}
 
   /**
-   * Takes the listing's claim for this transaction, without waiting. The lock lives in PostgreSQL
-   * (a transaction-scoped advisory lock on a hash of the key), so it spans every process that
-   * shares the database and goes with the transaction, whatever ends it.
+   * Takes the listing's claim for this transaction, without waiting, unless the listing was written
+   * within {@code paceMicros} (0: no pacing; checked again here because another worker may have
+   * written it since the candidates were read). The lock lives in PostgreSQL (a transaction-scoped
+   * advisory lock on a hash of the key), so it spans every process that shares the database and
+   * goes with the transaction, whatever ends it: a claim refused for pacing is released by the
+   * caller's rollback. One statement.
    */
-  private static boolean claim(Connection c, String key) throws SQLException {
+  private static boolean claim(Connection c, String key, long paceMicros) throws SQLException {
+    String lock = "pg_try_advisory_xact_lock(" + CLAIM_CLASS + ", hashtext(?))";
     try (PreparedStatement ps =
-        c.prepareStatement("select pg_try_advisory_xact_lock(" + CLAIM_CLASS + ", hashtext(?))")) {
+        c.prepareStatement(
+            paceMicros == 0
+                ? "select " + lock
+                : "select "
+                    + lock
+                    + " and not exists (select 1 from thingdb_listing where key = ?"
+                    + " and updated_at > now() - ? * interval '1 microsecond')")) {
       ps.setString(1, key);
+      if (paceMicros != 0) {
+        ps.setString(2, key);
+        ps.setLong(3, paceMicros);
+      }
       try (ResultSet rs = ps.executeQuery()) {
         rs.next();
         return rs.getBoolean(1);
@@ -509,10 +523,7 @@ public final class ListingProcessors implements AutoCloseable {
   static final int CLAIM_CLASS = 0x746c;
 
   /** The batch of one claimed key, inside the claim's transaction; null on a version conflict. */
-  private Batch apply(Connection c, String key, long paceMicros) throws SQLException {
-    if (paceMicros > 0 && writtenWithin(c, key, paceMicros)) {
-      return new Batch(0, null, 0, 0); // another worker wrote it since the candidates were read
-    }
+  private Batch apply(Connection c, String key) throws SQLException {
     Set<Long> ids = new LinkedHashSet<>();
     int jobs = 0;
     long ageMicros = 0;
@@ -585,20 +596,6 @@ public final class ListingProcessors implements AutoCloseable {
       return null;
     }
     return new Batch(jobs, data, expected + 1, ageMicros);
-  }
-
-  private static boolean writtenWithin(Connection c, String key, long paceMicros)
-      throws SQLException {
-    try (PreparedStatement ps =
-        c.prepareStatement(
-            "select 1 from thingdb_listing where key = ?"
-                + " and updated_at > now() - ? * interval '1 microsecond'")) {
-      ps.setString(1, key);
-      ps.setLong(2, paceMicros);
-      try (ResultSet rs = ps.executeQuery()) {
-        return rs.next();
-      }
-    }
   }
 
   private boolean belongs(Thing t, String key) {
