@@ -282,6 +282,7 @@ public final class BlogApp implements AutoCloseable {
               config.httpThreads,
               accessLog,
               config.has("web"),
+              metrics,
               metrics::scrape);
     } catch (IOException | RuntimeException e) {
       if (accessLog != null) {

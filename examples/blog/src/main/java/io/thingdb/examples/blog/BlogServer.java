@@ -4,6 +4,7 @@ import static java.nio.charset.StandardCharsets.UTF_8;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.thingdb.cache.VersionedCache;
 import io.thingdb.core.DatabaseUnavailableException;
 import io.thingdb.core.OutcomeUnknownException;
@@ -91,6 +92,9 @@ final class BlogServer implements AutoCloseable {
   /** The Prometheus text of {@code /metrics}. */
   private final java.util.function.Supplier<String> metrics;
 
+  /** Request-thread CPU per kind of request ({@link RequestKind}). */
+  private final RequestCpu requestCpu;
+
   /**
    * A server on {@code host:port} with {@code threads} request threads, keeping anonymous pages in
    * {@code pageCache} for the configured page TTL, and writing its access log to {@code accessLog}
@@ -104,9 +108,11 @@ final class BlogServer implements AutoCloseable {
       int threads,
       AccessLog accessLog,
       boolean web,
+      MeterRegistry registry,
       java.util.function.Supplier<String> metrics)
       throws IOException {
     this.site = site;
+    this.requestCpu = new RequestCpu(registry);
     this.accessLog = accessLog;
     this.web = web;
     this.metrics = metrics;
@@ -225,6 +231,7 @@ final class BlogServer implements AutoCloseable {
 
   private void serve(HttpExchange ex) {
     long start = System.nanoTime();
+    long cpuStart = RequestCpu.threadCpuNanos();
     long jdbcBefore = SqlCounter.current();
     Request req = new Request(ex);
     Response resp;
@@ -302,6 +309,9 @@ final class BlogServer implements AutoCloseable {
     } finally {
       ex.close();
     }
+    requestCpu.record(
+        RequestCpu.kind(req.method(), req.path(), req.viewer() != null, pageCache),
+        RequestCpu.threadCpuNanos() - cpuStart);
     if (accessLog != null) {
       accessLog.request(
           req.method(),

@@ -77,6 +77,34 @@ class OperationsHttpTest {
   }
 
   @Test
+  void metricsTellTheRequestThreadsCpuPerKindOfRequest() {
+    Browser anonymous = new Browser(web.uri());
+    anonymous.get("/");
+    anonymous.get("/");
+    Browser user = new Browser(web.uri());
+    user.signup("cpu_" + System.nanoTime() % 100000, "password-123");
+    user.get("/");
+    String body = anonymous.get("/metrics").body();
+    assertThat(RequestCpu.measured()).as("this JVM measures thread CPU time").isTrue();
+    for (String kind : List.of("view_anonymous_cached", "view_logged_in")) {
+      assertThat(sample(body, "blog_request_cpu_seconds_count", kind)).as(kind).isGreaterThan(0);
+      assertThat(sample(body, "blog_request_cpu_seconds_sum", kind)).as(kind).isGreaterThan(0);
+    }
+    // Declared for every kind, so a scraper sees zeros rather than missing series.
+    assertThat(body).contains("kind=\"vote\"").contains("kind=\"comment\"");
+  }
+
+  /** The value of the Prometheus sample {@code name} whose {@code kind} label is {@code kind}. */
+  private static double sample(String body, String name, String kind) {
+    for (String line : body.split("\n")) {
+      if (line.startsWith(name + "{") && line.contains("kind=\"" + kind + "\"")) {
+        return Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+      }
+    }
+    throw new AssertionError("no sample " + name + " with kind=" + kind + " in:\n" + body);
+  }
+
+  @Test
   void anonymousPagesMayBeKeptBySharedCachesAndLoggedInOnesNever() {
     Browser anonymous = new Browser(web.uri());
     anonymous.get("/");
