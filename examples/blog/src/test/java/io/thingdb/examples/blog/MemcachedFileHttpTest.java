@@ -58,7 +58,7 @@ class MemcachedFileHttpTest {
   }
 
   @Test
-  void aChangedServersFileIsAppliedWhileTheBlogRunsAndABadOneIsNot(@TempDir Path dir)
+  void aChangedServersFileIsAppliedWhileTheBlogRunsAlsoAfterABadOne(@TempDir Path dir)
       throws IOException {
     MemcachedCluster cluster = memcached.cluster();
     Path file = dir.resolve("memcached.servers");
