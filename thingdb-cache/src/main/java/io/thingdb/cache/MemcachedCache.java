@@ -1710,8 +1710,12 @@ public final class MemcachedCache implements Cache {
   /** The servers connected only for the warm-up of the last change (removed from the ring). */
   private static List<String> retiring(Topology t) {
     List<String> out = new ArrayList<>();
-    for (Node n : t.connected.subList(t.size(), t.connected.size())) {
-      out.add(n.name);
+    if (t.previousRing != null) {
+      for (String server : t.previousRing.servers()) {
+        if (!t.ring.servers().contains(server)) {
+          out.add(server);
+        }
+      }
     }
     return out;
   }

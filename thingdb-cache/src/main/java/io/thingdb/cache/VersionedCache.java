@@ -49,6 +49,17 @@ import org.slf4j.LoggerFactory;
  * the period during which an expired value may still be served while one caller refreshes it.
  * Loader results of "absent" are cached as negative entries for {@link Builder#negativeTtl}.
  *
+ * <h2>Changes of memcached servers</h2>
+ *
+ * Over a {@link MemcachedCache} whose servers were changed by {@link MemcachedCache#reconfigure},
+ * every read of a key that moved reads, during the warm-up, both the key's new server and the one
+ * that held it before, and keeps the newer entry by the rules above; if that is the previous
+ * server's, it is republished to the new server with the add-or-compare-and-set of a fill, with
+ * what remains of its TTL. So a newer version written to the previous server by an instance that
+ * has not applied the change yet wins over an older copy, and a tombstone on either server refuses
+ * older values. Keys that did not move are read as before. See {@link MemcachedCache} for what
+ * remains of the window between instances.
+ *
  * <p>Thread-safe. {@link #close()} stops this object's refresh threads (not the underlying cache,
  * which belongs to the caller) and is idempotent; calls afterwards throw {@link
  * IllegalStateException}.

@@ -216,11 +216,6 @@ public final class KetamaRing {
     return algorithm == Algorithm.KETAMA_WEIGHTED ? md5Hash(key) : oneAtATimeHash(key);
   }
 
-  /** Whether {@code other} hashes keys as this ring does (so {@link #hash} serves both). */
-  public boolean hashesAs(KetamaRing other) {
-    return algorithm == other.algorithm;
-  }
-
   /** The index into {@link #servers()} of the server that holds a key of hash {@code hash}. */
   public int indexForHash(int hash) {
     if (servers.size() == 1) {
