@@ -97,7 +97,10 @@ import org.slf4j.LoggerFactory;
  *       not tell the remaining TTL, so a copied value expires one warm-up period after the copy: a
  *       raw value may outlive its original TTL by up to that. {@link #gets} reads the new server
  *       only (a compare-and-set applies there). Lease and lock keys are never read from the
- *       previous server.
+ *       previous server: a lease or a {@link MemcachedLocks} lock held on a key's previous server
+ *       is not seen on its new one, so while instances disagree on the ring, and for locks held
+ *       across the change, two holders are possible (for leases, a second load); {@link
+ *       PostgresLocks} do not depend on the ring.
  *   <li>A {@link VersionedCache} over this client reads a moved key from both servers, keeps the
  *       newer version by its rules (a tombstone refuses older values) and republishes it to the new
  *       server with its remaining TTL, by the same add-or-compare-and-set as a fill.
