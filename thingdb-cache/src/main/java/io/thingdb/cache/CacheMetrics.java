@@ -1,11 +1,18 @@
 package io.thingdb.cache;
 
 import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tag;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.binder.MeterBinder;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.function.Supplier;
 import java.util.function.ToLongFunction;
 
@@ -19,7 +26,10 @@ import java.util.function.ToLongFunction;
  * backend): {@code thingdb.cache.hits}, {@code thingdb.cache.misses}, {@code
  * thingdb.cache.timeouts}, {@code thingdb.cache.unconfirmed.writes}, {@code thingdb.cache.loads},
  * {@code thingdb.cache.lease.waits}, {@code thingdb.cache.stale.served}. The servers are those of
- * the cache when {@link #bindTo} runs.
+ * the cache when {@link #bindTo} runs; for a {@link MemcachedCache} they follow {@link
+ * MemcachedCache#reconfigure}: an added server's meters are registered when it is added, and a
+ * removed server's are removed from the registry once the client no longer reads it (when the
+ * warm-up ends).
  *
  * <p>micrometer-core is an optional dependency of this module: add it to use this class. Immutable
  * and thread-safe.
@@ -27,10 +37,12 @@ import java.util.function.ToLongFunction;
 public final class CacheMetrics implements MeterBinder {
   private final Supplier<CacheStats> stats;
   private final Tags tags;
+  private final MemcachedCache memcached;
 
-  private CacheMetrics(Supplier<CacheStats> stats, Iterable<Tag> tags) {
+  private CacheMetrics(Supplier<CacheStats> stats, Iterable<Tag> tags, Cache backend) {
     this.stats = stats;
     this.tags = Tags.of(Objects.requireNonNull(tags, "tags must not be null"));
+    this.memcached = backend instanceof MemcachedCache m ? m : null;
   }
 
   /**
@@ -40,7 +52,7 @@ public final class CacheMetrics implements MeterBinder {
    */
   public static CacheMetrics of(Cache cache, Iterable<Tag> tags) {
     Objects.requireNonNull(cache, "cache must not be null");
-    return new CacheMetrics(cache::stats, tags);
+    return new CacheMetrics(cache::stats, tags, cache);
   }
 
   /**
@@ -51,68 +63,102 @@ public final class CacheMetrics implements MeterBinder {
    */
   public static CacheMetrics of(VersionedCache cache, Iterable<Tag> tags) {
     Objects.requireNonNull(cache, "cache must not be null");
-    return new CacheMetrics(cache::stats, tags);
+    return new CacheMetrics(cache::stats, tags, cache.cache());
   }
 
   @Override
   public void bindTo(MeterRegistry registry) {
     Objects.requireNonNull(registry, "registry must not be null");
-    for (String server : stats.get().perServer().keySet()) {
-      Tags serverTags = tags.and("server", server);
-      counter(registry, "thingdb.cache.hits", "keys found", server, serverTags, s -> s.hits());
-      counter(
-          registry,
-          "thingdb.cache.misses",
-          "keys not found, including reads of an unreachable or slow server",
-          server,
-          serverTags,
-          s -> s.misses());
-      counter(
-          registry,
-          "thingdb.cache.timeouts",
-          "operations that ran out of time",
-          server,
-          serverTags,
-          s -> s.timeouts());
-      counter(
-          registry,
-          "thingdb.cache.unconfirmed.writes",
-          "writes the server could not confirm (reconciled before it is used again)",
-          server,
-          serverTags,
-          s -> s.unconfirmedWrites());
-      counter(
-          registry,
-          "thingdb.cache.loads",
-          "loader runs after a miss or an expiry",
-          server,
-          serverTags,
-          s -> s.loads());
-      counter(
-          registry,
-          "thingdb.cache.lease.waits",
-          "readers that waited for another client's load instead of loading",
-          server,
-          serverTags,
-          s -> s.leaseWaits());
-      counter(
-          registry,
-          "thingdb.cache.stale.served",
-          "expired values served while one caller refreshed them",
-          server,
-          serverTags,
-          s -> s.staleServed());
+    Map<String, List<Meter>> bound = new HashMap<>();
+    sync(registry, bound);
+    if (memcached != null) {
+      memcached.onServersChanged(() -> sync(registry, bound));
     }
   }
 
-  private void counter(
+  /** Registers the meters of servers the cache has and {@code bound} lacks; removes the others'. */
+  private void sync(MeterRegistry registry, Map<String, List<Meter>> bound) {
+    synchronized (bound) {
+      Set<String> now = stats.get().perServer().keySet();
+      for (String server : now) {
+        if (!bound.containsKey(server)) {
+          bound.put(server, bindServer(registry, server));
+        }
+      }
+      for (Iterator<Map.Entry<String, List<Meter>>> it = bound.entrySet().iterator();
+          it.hasNext(); ) {
+        Map.Entry<String, List<Meter>> e = it.next();
+        if (!now.contains(e.getKey())) {
+          e.getValue().forEach(registry::remove);
+          it.remove();
+        }
+      }
+    }
+  }
+
+  private List<Meter> bindServer(MeterRegistry registry, String server) {
+    Tags serverTags = tags.and("server", server);
+    List<Meter> m = new ArrayList<>();
+    m.add(counter(registry, "thingdb.cache.hits", "keys found", server, serverTags, s -> s.hits()));
+    m.add(
+        counter(
+            registry,
+            "thingdb.cache.misses",
+            "keys not found, including reads of an unreachable or slow server",
+            server,
+            serverTags,
+            s -> s.misses()));
+    m.add(
+        counter(
+            registry,
+            "thingdb.cache.timeouts",
+            "operations that ran out of time",
+            server,
+            serverTags,
+            s -> s.timeouts()));
+    m.add(
+        counter(
+            registry,
+            "thingdb.cache.unconfirmed.writes",
+            "writes the server could not confirm (reconciled before it is used again)",
+            server,
+            serverTags,
+            s -> s.unconfirmedWrites()));
+    m.add(
+        counter(
+            registry,
+            "thingdb.cache.loads",
+            "loader runs after a miss or an expiry",
+            server,
+            serverTags,
+            s -> s.loads()));
+    m.add(
+        counter(
+            registry,
+            "thingdb.cache.lease.waits",
+            "readers that waited for another client's load instead of loading",
+            server,
+            serverTags,
+            s -> s.leaseWaits()));
+    m.add(
+        counter(
+            registry,
+            "thingdb.cache.stale.served",
+            "expired values served while one caller refreshed them",
+            server,
+            serverTags,
+            s -> s.staleServed()));
+    return m;
+  }
+
+  private Meter counter(
       MeterRegistry registry,
       String name,
       String description,
       String server,
       Tags serverTags,
       ToLongFunction<CacheStats.ServerStats> field) {
-    FunctionCounter.builder(
+    return FunctionCounter.builder(
             name,
             stats,
             st -> {

@@ -9,6 +9,7 @@ import io.thingdb.cache.internal.KeyCodec;
 import io.thingdb.cache.internal.Node;
 import io.thingdb.cache.internal.RingLocator;
 import io.thingdb.cache.internal.ServerSettings;
+import io.thingdb.cache.internal.Topology;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
@@ -24,6 +25,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.OptionalLong;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -34,6 +36,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
 import net.rubyeye.xmemcached.GetsResponse;
 import net.rubyeye.xmemcached.MemcachedClient;
 import net.rubyeye.xmemcached.MemcachedClientStateListener;
@@ -78,6 +81,61 @@ import org.slf4j.LoggerFactory;
  * plus the time to send the deletes (about 1 ms per 1,000 keys on a LAN). A writer that crashes
  * before reconciling loses its dirty set; thingdb-core's durable outbox covers that case.
  *
+ * <h2>Changing the servers at runtime</h2>
+ *
+ * {@link #reconfigure} replaces the server list while the client runs. Ketama moves only the keys
+ * whose points changed owner: adding a fourth server to three moves about a quarter of the keys to
+ * it, removing one of four moves its quarter to the others. Without a warm-up each moved key is a
+ * miss on its new server, and every one of those misses is a database read: the storm that makes
+ * operators afraid of adding a node. With a warm-up ({@link Builder#warmUp}, default 1 minute), for
+ * that period after a change:
+ *
+ * <ul>
+ *   <li>A read ({@link #get}, {@link #getAll}) of a moved key that misses on its new server reads
+ *       the server that held it before and, if the value is there, copies it to the new server with
+ *       {@code add}, which never replaces what the new server holds. memcached's text protocol does
+ *       not tell the remaining TTL, so a copied value expires one warm-up period after the copy: a
+ *       raw value may outlive its original TTL by up to that. {@link #gets} reads the new server
+ *       only (a compare-and-set applies there). Lease and lock keys are never read from the
+ *       previous server: a lease or a {@link MemcachedLocks} lock held on a key's previous server
+ *       is not seen on its new one, so while instances disagree on the ring, and for locks held
+ *       across the change, two holders are possible (for leases, a second load); {@link
+ *       PostgresLocks} do not depend on the ring.
+ *   <li>A {@link VersionedCache} over this client reads a moved key from both servers, keeps the
+ *       newer version by its rules (a tombstone refuses older values) and republishes it to the new
+ *       server with its remaining TTL, by the same add-or-compare-and-set as a fill.
+ *   <li>Every write of a moved key (set, add, compare-and-set, delete, append, quiet append, touch,
+ *       incr, decr) first deletes the key on its previous server, without waiting for the answer;
+ *       if that server cannot take the delete, the key is marked dirty there, so it is a miss on
+ *       that server until reconciled.
+ *   <li>A removed server stays connected, and is read as a previous server, until the warm-up ends;
+ *       then it is closed.
+ * </ul>
+ *
+ * Keys that did not move cost one ring lookup more during a warm-up (the key is hashed once for
+ * both rings) and nothing after it.
+ *
+ * <p><b>No superseded value is copied back</b> (P3) among clients that have applied the change: a
+ * write through such a client removes the key from the previous server before it writes the new
+ * one, and a copy is an {@code add}, which cannot replace what a later write put on the new server.
+ * For raw values the window is the one any fill after a miss has: a copy whose read of the previous
+ * server comes before a concurrent delete and whose {@code add} lands after it puts the deleted
+ * value back. {@link VersionedCache#invalidate} leaves a tombstone that such an {@code add} cannot
+ * replace, so versioned values have no such window.
+ *
+ * <p><b>Skew between instances.</b> Application instances apply a change at different moments (the
+ * example blog polls its server file every second). An instance still on the old ring writes a
+ * moved key to the old server, after which an instance on the new ring may already have copied, or
+ * written, the older value on the new server. For raw {@link Cache} users nothing detects this: the
+ * older value stays on the new server until it is overwritten or expires (a copy within one warm-up
+ * period). A {@link VersionedCache} reads both servers on every read of a moved key during the
+ * warm-up and republishes the newer version, so the old-ring write is found by the first read after
+ * it, provided the warm-up outlasts the skew. What remains: a moved key that is written on the old
+ * server during the skew and then not read by any instance before the warm-ups end keeps the older
+ * version on its new server until its next write or its TTL. Hot keys, the ones a storm is made of,
+ * are read many times per warm-up; without a warm-up the same case is not caught at all. Keep the
+ * skew short and the warm-up long compared with it.
+ *
  * <h2>Logging</h2>
  *
  * An expected fault costs one line per change of a server's state, on logger {@code
@@ -102,18 +160,25 @@ import org.slf4j.LoggerFactory;
  *
  * <h2>Threads and lifecycle</h2>
  *
- * Thread-safe. The client owns xmemcached's connections and threads, one maintenance thread (probes
- * and reconciliation) and a small pool for multi-gets spanning several servers and for reconnect
- * attempts. {@link #close()} stops them all and is idempotent; any other call afterwards throws
- * {@link IllegalStateException}.
+ * Thread-safe. The client owns xmemcached's connections and threads, one maintenance thread
+ * (probes, reconciliation and the end of warm-ups) and a small pool for multi-gets spanning several
+ * servers and for reconnect attempts. {@link #close()} stops them all and is idempotent; any other
+ * call afterwards throws {@link IllegalStateException}.
  */
 public final class MemcachedCache implements Cache {
   private static final Logger log = LoggerFactory.getLogger(MemcachedCache.class);
   private static final AtomicInteger INSTANCES = new AtomicInteger();
 
-  private final List<Node> nodes;
-  private final KetamaRing ring;
+  /** Where keys live; replaced as one by {@link #reconfigure} and at the end of a warm-up. */
+  private volatile Topology topo;
+
   private final RingLocator locator;
+  private final Object reconfiguring = new Object();
+  private final long warmUpNanos;
+  private final Duration connectTimeout;
+  private final String probeKey;
+  private final LongAdder warmUpCopies = new LongAdder();
+  private final List<Runnable> serverListeners = new CopyOnWriteArrayList<>();
   private final KeyCodec keys;
   private final MemcachedClient client;
   private final Clock clock;
@@ -153,7 +218,9 @@ public final class MemcachedCache implements Cache {
 
   private MemcachedCache(Builder b) throws IOException {
     this.name = "thingdb-memcached-" + INSTANCES.incrementAndGet();
-    this.ring = KetamaRing.of(b.servers);
+    KetamaRing ring = KetamaRing.of(b.servers);
+    this.warmUpNanos = b.warmUp.toNanos();
+    this.connectTimeout = b.connectTimeout;
     this.keys = KeyCodec.of(b.namespace, KeyCodec.CURRENT_VERSION);
     this.clock = b.clock;
     this.readDeadlineNanos = b.readDeadline.toNanos();
@@ -164,6 +231,8 @@ public final class MemcachedCache implements Cache {
     this.transcoder = new BytesTranscoder(b.itemSizeMax);
     this.connectTimeoutMillis = (int) b.connectTimeout.toMillis();
     this.reconnectIntervalNanos = b.reconnectInterval.toNanos();
+    // Every command is pinned to its node (RingLocator.pin), so one probe key serves every node.
+    this.probeKey = keys.encode("thingdb-probe:0");
 
     List<Node> list = new ArrayList<>();
     List<InetSocketAddress> addresses = new ArrayList<>();
@@ -181,18 +250,17 @@ public final class MemcachedCache implements Cache {
                   + address);
         }
       }
-      list.add(new Node(i, server, address));
+      Node node = new Node(server, address);
+      node.probeKey = probeKey;
+      list.add(node);
       addresses.add(address);
     }
-    this.nodes = List.copyOf(list);
-    for (Node n : nodes) {
-      n.probeKey = probeKeyFor(n);
-    }
-
-    for (Node n : nodes) {
+    for (Node n : list) {
       ServerSettings.checkItemSize(n.name, n.address, itemSizeMax, b.connectTimeout);
     }
-    this.locator = new RingLocator(ring, nodes);
+    Topology initial = Topology.of(ring, list);
+    this.topo = initial;
+    this.locator = new RingLocator(initial);
     XMemcachedClientBuilder xb = new XMemcachedClientBuilder(addresses);
     xb.setName(name);
     xb.setSessionLocator(locator);
@@ -225,7 +293,7 @@ public final class MemcachedCache implements Cache {
       throw e;
     }
     this.client = built;
-    for (Node n : nodes) {
+    for (Node n : list) {
       if (n.session == null) {
         markDown(n); // not reachable at start: reconnect() brings it in once it answers
       }
@@ -254,15 +322,6 @@ public final class MemcachedCache implements Cache {
     return address;
   }
 
-  private String probeKeyFor(Node n) {
-    for (int i = 0; ; i++) {
-      String wire = keys.encode("thingdb-probe:" + i);
-      if (ring.indexFor(wire) == n.index) {
-        return wire;
-      }
-    }
-  }
-
   private static ThreadFactory daemon(String prefix) {
     AtomicInteger count = new AtomicInteger();
     return r -> {
@@ -283,7 +342,27 @@ public final class MemcachedCache implements Cache {
   }
 
   private Node nodeOf(String wire) {
-    return nodes.get(ring.indexFor(wire));
+    return topo.ownerOf(wire);
+  }
+
+  /** A call to xmemcached, sent to the node pinned around it. */
+  @FunctionalInterface
+  private interface Call<T> {
+    T run() throws TimeoutException, InterruptedException, MemcachedException;
+  }
+
+  /**
+   * Runs {@code call} with its commands sent to {@code node}: xmemcached looks the session up on
+   * the calling thread, through {@link RingLocator}, which returns the pinned node's.
+   */
+  private <T> T on(Node node, Call<T> call)
+      throws TimeoutException, InterruptedException, MemcachedException {
+    locator.pin(node);
+    try {
+      return call.run();
+    } finally {
+      locator.unpin();
+    }
   }
 
   /**
@@ -314,16 +393,109 @@ public final class MemcachedCache implements Cache {
     return true;
   }
 
+  /**
+   * {@inheritDoc}
+   *
+   * <p>During a warm-up ({@link Builder#warmUp}), a miss on a key that moved in the last change of
+   * servers reads the server that held it before and copies a value found there to the key's server
+   * with {@code add} (never replacing what the server has), expiring one warm-up period after the
+   * copy; see the class comment.
+   */
   @Override
   public byte[] get(String key) {
+    return get(key, copyOnMiss);
+  }
+
+  /**
+   * How a read of a key that moved in the last change of servers is answered while the warm-up
+   * lasts: the raw backend copies on a miss ({@link #copyOnMiss}); {@link VersionedCache} reads
+   * both servers and keeps the newer version.
+   */
+  interface Moved {
+    /** Whether the previous server is read even when the key's server has the key. */
+    boolean readsPreviousOnHit();
+
+    /**
+     * Returns what the read returns, given the value (without its format byte) at the key's server
+     * and at its previous server, either null; may write to the key's server.
+     */
+    byte[] resolve(String key, byte[] atOwner, byte[] atPrevious);
+  }
+
+  private final Moved copyOnMiss =
+      new Moved() {
+        @Override
+        public boolean readsPreviousOnHit() {
+          return false;
+        }
+
+        @Override
+        public byte[] resolve(String key, byte[] atOwner, byte[] atPrevious) {
+          if (atOwner != null || atPrevious == null) {
+            return atOwner;
+          }
+          if (add(key, atPrevious, Duration.ofNanos(warmUpNanos)) == Outcome.APPLIED) {
+            warmUpCopies.increment();
+          }
+          return atPrevious;
+        }
+      };
+
+  /** {@link #get(String)} with {@code moved} deciding the reads of keys that moved. */
+  byte[] get(String key, Moved moved) {
     String wire = wire(key);
-    Node node = nodeOf(wire);
+    Topology t = topo;
+    if (t.previousRing == null) {
+      return readCounted(t.ownerOf(wire), wire);
+    }
+    int hash = t.ring.hash(wire);
+    Node node = t.ownerOfHash(hash);
+    Node before = previousOwner(t, hash, node, key);
+    byte[] value = readCounted(node, wire);
+    return before == null ? value : warmRead(key, wire, before, value, moved);
+  }
+
+  private byte[] readCounted(Node node, String wire) {
     byte[] stored = readOne(node, wire, false) instanceof byte[] bytes ? bytes : null;
     byte[] value = stored == null ? null : Frames.unwrap(stored);
     (value == null ? node.counters.misses : node.counters.hits).increment();
     return value;
   }
 
+  /**
+   * The node that held a key of {@code hash} before the last change, if the change moved it and the
+   * warm-up still lasts; else null. Lease and lock keys are never read there: they expire on their
+   * own and are taken afresh on the key's server.
+   */
+  private static Node previousOwner(Topology t, int hash, Node owner, String key) {
+    if (t.previousRing == null
+        || System.nanoTime() - t.warmUntilNanos >= 0
+        || isCoordinationKey(key)) {
+      return null;
+    }
+    Node before = t.previousOwnerOfHash(hash);
+    return before == owner ? null : before;
+  }
+
+  private byte[] warmRead(String key, String wire, Node before, byte[] atOwner, Moved moved) {
+    if (atOwner != null && !moved.readsPreviousOnHit()) {
+      return atOwner;
+    }
+    byte[] stored = readOne(before, wire, false) instanceof byte[] bytes ? bytes : null;
+    byte[] atPrevious = stored == null ? null : Frames.unwrap(stored);
+    return moved.resolve(key, atOwner, atPrevious);
+  }
+
+  /** Counts a value copied to its new server during a warm-up. */
+  void countWarmUpCopy() {
+    warmUpCopies.increment();
+  }
+
+  /**
+   * {@inheritDoc}
+   *
+   * <p>Reads only the key's server, also during a warm-up: a compare-and-set applies there.
+   */
   @Override
   public CasValue gets(String key) {
     String wire = wire(key);
@@ -356,7 +528,12 @@ public final class MemcachedCache implements Cache {
       long started = System.nanoTime();
       try {
         Object r =
-            withCas ? client.gets(wire, millis, transcoder) : client.get(wire, millis, transcoder);
+            on(
+                node,
+                () ->
+                    withCas
+                        ? client.gets(wire, millis, transcoder)
+                        : client.get(wire, millis, transcoder));
         succeeded(node);
         return r;
       } catch (TimeoutException e) {
@@ -382,16 +559,53 @@ public final class MemcachedCache implements Cache {
     return null;
   }
 
+  /**
+   * {@inheritDoc}
+   *
+   * <p>During a warm-up, keys that moved in the last change are read one by one as {@link
+   * #get(String)} reads them (a bounded cost, for the warm-up only).
+   */
   @Override
   public Map<String, byte[]> getAll(Collection<String> keyList) {
+    return getAll(keyList, copyOnMiss);
+  }
+
+  /** {@link #getAll(Collection)} with {@code moved} deciding the reads of keys that moved. */
+  Map<String, byte[]> getAll(Collection<String> keyList, Moved moved) {
     Objects.requireNonNull(keyList, "keys must not be null");
     if (closed) {
       throw new IllegalStateException("MemcachedCache is closed");
     }
+    Topology t = topo;
+    if (t.previousRing != null) {
+      List<String> stay = new ArrayList<>(keyList.size());
+      Map<String, byte[]> movedOut = new HashMap<>();
+      for (String key : keyList) {
+        String wire = wire(key);
+        int hash = t.ring.hash(wire);
+        Node node = t.ownerOfHash(hash);
+        Node before = previousOwner(t, hash, node, key);
+        if (before == null) {
+          stay.add(key);
+        } else {
+          byte[] v = warmRead(key, wire, before, readCounted(node, wire), moved);
+          if (v != null) {
+            movedOut.put(key, v);
+          }
+        }
+      }
+      Map<String, byte[]> out = getAll(t, stay);
+      out.putAll(movedOut);
+      return out;
+    }
+    return getAll(t, keyList);
+  }
+
+  private Map<String, byte[]> getAll(Topology t, Collection<String> keyList) {
     Map<Node, Map<String, String>> groups = new LinkedHashMap<>();
     for (String key : keyList) {
       String wire = wire(key);
-      Node node = nodeOf(wire);
+      Node node = t.ownerOf(wire);
       if (!node.readable(wire)) {
         node.counters.misses.increment();
         continue;
@@ -462,11 +676,48 @@ public final class MemcachedCache implements Cache {
    */
   @Override
   public void getAll(List<String> keyList, Hits hits) {
+    getAll(keyList, hits, copyOnMiss);
+  }
+
+  /** {@link #getAll(List, Hits)} with {@code moved} deciding the reads of keys that moved. */
+  void getAll(List<String> keyList, Hits hits, Moved moved) {
     Objects.requireNonNull(keyList, "keys must not be null");
     Objects.requireNonNull(hits, "hits must not be null");
     if (closed) {
       throw new IllegalStateException("MemcachedCache is closed");
     }
+    Topology t = topo;
+    if (t.previousRing == null) {
+      getAll(t, keyList, hits);
+      return;
+    }
+    List<String> stay = new ArrayList<>(keyList.size());
+    List<Integer> stayIndex = new ArrayList<>(keyList.size());
+    for (int i = 0; i < keyList.size(); i++) {
+      String key = keyList.get(i);
+      String wire = wire(key);
+      int hash = t.ring.hash(wire);
+      Node node = t.ownerOfHash(hash);
+      Node before = previousOwner(t, hash, node, key);
+      if (before == null) {
+        stay.add(key);
+        stayIndex.add(i);
+      } else {
+        byte[] v = warmRead(key, wire, before, readCounted(node, wire), moved);
+        if (v != null) {
+          hits.hit(i, v, 0, v.length);
+        }
+      }
+    }
+    if (!stay.isEmpty()) {
+      getAll(
+          t,
+          stay,
+          (i, buffer, offset, length) -> hits.hit(stayIndex.get(i), buffer, offset, length));
+    }
+  }
+
+  private void getAll(Topology t, List<String> keyList, Hits hits) {
     int n = keyList.size();
     String[] wires = new String[n];
     int[] owner = new int[n];
@@ -475,8 +726,8 @@ public final class MemcachedCache implements Cache {
     int readable = 0;
     for (int i = 0; i < n; i++) {
       String wire = wire(keyList.get(i));
-      int index = ring.indexFor(wire);
-      Node node = nodes.get(index);
+      int index = t.ring.indexFor(wire);
+      Node node = t.owner(index);
       if (!node.readable(wire)) {
         node.counters.misses.increment();
         owner[i] = -1;
@@ -496,36 +747,39 @@ public final class MemcachedCache implements Cache {
     }
     long deadline = System.nanoTime() + readDeadlineNanos;
     if (!spread) {
-      Node node = nodes.get(first);
+      Node node = t.owner(first);
       List<String> batch =
           readable == n ? Arrays.asList(wires) : group(wires, owner, first, readable);
-      deliver(node, wires, owner, readMany(node, batch, deadline), hits);
+      deliver(node, first, wires, owner, readMany(node, batch, deadline), hits);
       return;
     }
-    int[] perNode = new int[nodes.size()];
+    int[] perNode = new int[t.size()];
     for (int i = 0; i < n; i++) {
       if (owner[i] >= 0) {
         perNode[owner[i]]++;
       }
     }
-    List<Node> others = new ArrayList<>();
+    List<Integer> others = new ArrayList<>();
     List<Future<Map<String, byte[]>>> futures = new ArrayList<>();
-    for (Node node : nodes) {
-      if (node.index != first && perNode[node.index] > 0) {
-        List<String> batch = group(wires, owner, node.index, perNode[node.index]);
-        others.add(node);
+    for (int index = 0; index < t.size(); index++) {
+      if (index != first && perNode[index] > 0) {
+        List<String> batch = group(wires, owner, index, perNode[index]);
+        Node node = t.owner(index);
+        others.add(index);
         futures.add(fanout.submit(() -> readMany(node, batch, deadline)));
       }
     }
-    Node mine = nodes.get(first);
+    Node mine = t.owner(first);
     deliver(
         mine,
+        first,
         wires,
         owner,
         readMany(mine, group(wires, owner, first, perNode[first]), deadline),
         hits);
     for (int g = 0; g < others.size(); g++) {
-      Node node = others.get(g);
+      int index = others.get(g);
+      Node node = t.owner(index);
       Map<String, byte[]> got = null;
       try {
         long wait = Math.max(0, deadline - System.nanoTime()) + TimeUnit.MILLISECONDS.toNanos(5);
@@ -541,7 +795,7 @@ public final class MemcachedCache implements Cache {
         futures.get(g).cancel(true);
         node.counters.timeouts.increment();
       }
-      deliver(node, wires, owner, got, hits);
+      deliver(node, index, wires, owner, got, hits);
     }
   }
 
@@ -555,13 +809,16 @@ public final class MemcachedCache implements Cache {
     return out;
   }
 
-  /** Hands {@code node}'s hits to {@code hits} by position; a null {@code got} is all misses. */
+  /**
+   * Hands the hits of {@code node}, at ring index {@code index}, to {@code hits} by position; a
+   * null {@code got} is all misses.
+   */
   private static void deliver(
-      Node node, String[] wires, int[] owner, Map<String, byte[]> got, Hits hits) {
+      Node node, int index, String[] wires, int[] owner, Map<String, byte[]> got, Hits hits) {
     int hit = 0;
     int miss = 0;
     for (int i = 0; i < wires.length; i++) {
-      if (owner[i] != node.index) {
+      if (owner[i] != index) {
         continue;
       }
       byte[] stored = got == null ? null : got.get(wires[i]);
@@ -592,7 +849,7 @@ public final class MemcachedCache implements Cache {
       }
       long started = System.nanoTime();
       try {
-        Map<String, byte[]> r = client.get(wires, millis, transcoder);
+        Map<String, byte[]> r = on(node, () -> client.get(wires, millis, transcoder));
         succeeded(node);
         return r;
       } catch (TimeoutException e) {
@@ -642,7 +899,18 @@ public final class MemcachedCache implements Cache {
 
   /** A write of a value of {@code size} bytes (-1 for writes without a value). */
   private Outcome write(String op, String key, String wire, int size, Write w) {
-    Node node = nodeOf(wire);
+    Topology t = topo;
+    Node node;
+    if (t.previousRing == null) {
+      node = t.ownerOf(wire);
+    } else {
+      int hash = t.ring.hash(wire);
+      node = t.ownerOfHash(hash);
+      Node before = previousOwner(t, hash, node, key);
+      if (before != null) {
+        forgetAtPrevious(before, wire);
+      }
+    }
     boolean reconcile = !isCoordinationKey(key);
     if (!node.writable()) {
       if (reconcile) {
@@ -654,7 +922,7 @@ public final class MemcachedCache implements Cache {
     }
     long started = System.nanoTime();
     try {
-      boolean ok = w.run(wire, writeTimeoutMillis);
+      boolean ok = on(node, () -> w.run(wire, writeTimeoutMillis));
       succeeded(node);
       return ok ? Outcome.APPLIED : Outcome.NOT_APPLIED;
     } catch (MemcachedClientException e) {
@@ -686,6 +954,35 @@ public final class MemcachedCache implements Cache {
       node.counters.unconfirmedWrites.increment();
     }
     return Outcome.UNCONFIRMED;
+  }
+
+  /**
+   * A write of a moved key during a warm-up removes the key from its previous server first, so that
+   * no later warm-up read can copy the value this write supersedes back to the key's server. Sent
+   * without waiting for an answer (memcached answers a connection's commands in order, so it runs
+   * before anything this client sends that server later); if the server is not writable, or the
+   * delete cannot be sent, the key is marked dirty there, so it is a miss on that server until
+   * reconciled.
+   */
+  private void forgetAtPrevious(Node before, String wire) {
+    if (!before.writable()) {
+      markDirty(before, wire);
+      return;
+    }
+    try {
+      on(
+          before,
+          () -> {
+            client.deleteWithNoReply(wire);
+            return null;
+          });
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      markDirty(before, wire);
+    } catch (TimeoutException | MemcachedException | RuntimeException e) {
+      failed(before, e);
+      markDirty(before, wire);
+    }
   }
 
   private static boolean isTooLarge(Exception e) {
@@ -746,12 +1043,19 @@ public final class MemcachedCache implements Cache {
       if (!node.writable() || !node.readable(wire)) {
         continue;
       }
+      byte[] frame = frames.get(i);
+      int expiry = exp;
       try {
-        client.addWithNoReply(wire, exp, frames.get(i), transcoder);
+        on(
+            node,
+            () -> {
+              client.addWithNoReply(wire, expiry, frame, transcoder);
+              return null;
+            });
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         return;
-      } catch (MemcachedException | RuntimeException e) {
+      } catch (TimeoutException | MemcachedException | RuntimeException e) {
         failed(node, e);
       }
     }
@@ -794,7 +1098,19 @@ public final class MemcachedCache implements Cache {
   public void appendQuietly(String key, byte[] suffix) {
     String wire = wire(key);
     Appends.check(key, suffix);
-    Node node = nodeOf(wire);
+    Topology t = topo;
+    Node node;
+    if (t.previousRing == null) {
+      node = t.ownerOf(wire);
+    } else {
+      // The previous server's copy would miss this record: it must not be copied back.
+      int hash = t.ring.hash(wire);
+      node = t.ownerOfHash(hash);
+      Node before = previousOwner(t, hash, node, key);
+      if (before != null) {
+        forgetAtPrevious(before, wire);
+      }
+    }
     if (!node.writable()) {
       node.counters.unconfirmedWrites.increment();
       return;
@@ -802,11 +1118,16 @@ public final class MemcachedCache implements Cache {
     try {
       // xmemcached queues the command and returns; a full queue (a server that stopped reading)
       // refuses it after a few tries rather than blocking the caller.
-      client.appendWithNoReply(wire, suffix);
+      on(
+          node,
+          () -> {
+            client.appendWithNoReply(wire, suffix);
+            return null;
+          });
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       node.counters.unconfirmedWrites.increment();
-    } catch (MemcachedException | RuntimeException e) {
+    } catch (TimeoutException | MemcachedException | RuntimeException e) {
       node.counters.unconfirmedWrites.increment();
       log.debug("quiet append to {} on {} not sent: {}", key, node.name, e.toString());
     }
@@ -905,7 +1226,7 @@ public final class MemcachedCache implements Cache {
   }
 
   private void markSuspect(Node node, String why) {
-    if (closed) {
+    if (closed || node.retired) {
       return;
     }
     distrust(node);
@@ -918,7 +1239,7 @@ public final class MemcachedCache implements Cache {
   }
 
   private void markDown(Node node) {
-    if (closed) {
+    if (closed || node.retired) {
       return;
     }
     distrust(node);
@@ -962,7 +1283,7 @@ public final class MemcachedCache implements Cache {
   /** Runs on the maintenance thread: probes suspect nodes and reconciles dirty ones. */
   private void maintain() {
     reconcileQueued.set(false);
-    for (Node node : nodes) {
+    for (Node node : topo.connected) {
       if (closed) {
         return;
       }
@@ -984,7 +1305,7 @@ public final class MemcachedCache implements Cache {
         return;
       }
       if (node.suspect) {
-        client.get(node.probeKey, timeout, transcoder);
+        on(node, () -> client.get(node.probeKey, timeout, transcoder));
         if (node.report(Node.Reported.BACK)) {
           log.info(
               "memcached server {} is back after {} ms; reconciling {} unconfirmed keys{}",
@@ -1009,10 +1330,15 @@ public final class MemcachedCache implements Cache {
       while (!(batch = node.dirtyKeys()).isEmpty()) {
         // Pipelined without replies, then one synchronous round trip: memcached answers commands
         // on a connection in order, so when the probe returns every delete before it has run.
-        for (String wire : batch.keySet()) {
-          client.deleteWithNoReply(wire);
-        }
-        client.get(node.probeKey, timeout, transcoder);
+        Map<String, Long> deletes = batch;
+        on(
+            node,
+            () -> {
+              for (String wire : deletes.keySet()) {
+                client.deleteWithNoReply(wire);
+              }
+              return client.get(node.probeKey, timeout, transcoder);
+            });
         seam.reached(ReconcileStep.DELETED, node.name);
         node.confirmDeleted(batch);
         deleted += batch.size();
@@ -1073,7 +1399,10 @@ public final class MemcachedCache implements Cache {
       fanout.execute(
           () -> {
             try {
-              if (!closed && node.session == null && answersVersion(node.address)) {
+              if (!closed
+                  && !node.retired
+                  && node.session == null
+                  && answersVersion(node.address)) {
                 client.addServer(node.address);
               }
             } catch (IOException | RuntimeException e) {
@@ -1129,6 +1458,198 @@ public final class MemcachedCache implements Cache {
     public void onException(MemcachedClient c, Throwable t) {}
   }
 
+  // ---------------------------------------------------------------- reconfiguration
+
+  /**
+   * Changes the servers at runtime, with the same validation as {@link Builder#servers(List)}; a
+   * list equal to {@link #servers()} changes nothing. Servers in both lists keep their state
+   * (unconfirmed keys, reconciliation, suspicion, counters); added servers are connected before any
+   * key is placed on them (one that cannot be reached yet is taken as down, logged, and used once
+   * it answers, as at build); the new ring then replaces the old one in one step, so every
+   * operation sees one placement or the other. One INFO line names the servers added and removed.
+   *
+   * <p>With a warm-up ({@link Builder#warmUp}, the default), the old ring is kept for that period:
+   * reads of keys that moved consult the server that held them (see the class comment), and removed
+   * servers stay connected meanwhile and are closed when it ends. A change during a warm-up ends
+   * the previous one at once (keys that moved twice are then read from their latest previous server
+   * only). Without a warm-up, removed servers are closed at once.
+   *
+   * <p>A server added must not hold values older than the ones its keys have elsewhere: start it
+   * empty (or flush it) rather than re-adding one that was removed long ago with its data.
+   *
+   * <p>Thread-safe; calls are serialized. Blocks for at most {@link Builder#connectTimeout} per
+   * added server.
+   *
+   * @throws NullPointerException if {@code servers} or one of them is null
+   * @throws IllegalArgumentException as {@link Builder#servers(List)}, or if a server cannot be
+   *     resolved or two resolve to the same address; nothing is changed
+   * @throws CacheException if an added server's item size limit is below {@link
+   *     Builder#itemSizeMax}; nothing is changed
+   * @throws IllegalStateException if the client is closed
+   */
+  public void reconfigure(List<String> servers) {
+    Objects.requireNonNull(servers, "servers must not be null");
+    KetamaRing next = KetamaRing.of(servers);
+    synchronized (reconfiguring) {
+      if (closed) {
+        throw new IllegalStateException("MemcachedCache is closed");
+      }
+      Topology t = topo;
+      if (t.ring.servers().equals(next.servers())) {
+        log.debug("memcached servers unchanged: {}", next.servers());
+        return;
+      }
+      Map<String, Node> live = new HashMap<>();
+      for (Node n : t.connected) {
+        live.put(n.name, n);
+      }
+      List<Node> owners = new ArrayList<>();
+      List<Node> added = new ArrayList<>();
+      for (String server : next.servers()) {
+        Node n = live.get(server);
+        if (n == null) {
+          n = new Node(server, resolve(server));
+          n.probeKey = probeKey;
+          for (Node other : t.connected) {
+            if (other.address.equals(n.address)) {
+              throw new IllegalArgumentException(
+                  "servers "
+                      + other.name
+                      + " and "
+                      + server
+                      + " resolve to the same address "
+                      + n.address);
+            }
+          }
+          added.add(n);
+        }
+        for (Node other : owners) {
+          if (other.address.equals(n.address)) {
+            throw new IllegalArgumentException(
+                "servers "
+                    + other.name
+                    + " and "
+                    + server
+                    + " resolve to the same address "
+                    + n.address);
+          }
+        }
+        owners.add(n);
+      }
+      for (Node n : added) {
+        ServerSettings.checkItemSize(n.name, n.address, itemSizeMax, connectTimeout);
+      }
+      // Connected before they own keys, so that the first reads of their keys find a session.
+      install(t.connecting(added));
+      for (Node n : added) {
+        connect(n);
+      }
+      boolean warm = warmUpNanos > 0;
+      Topology changed = topo.changedTo(next, owners, warm, System.nanoTime() + warmUpNanos);
+      install(changed);
+      List<String> addedNames = new ArrayList<>();
+      for (Node n : added) {
+        addedNames.add(n.name);
+      }
+      List<String> removedNames = new ArrayList<>(t.ring.servers());
+      removedNames.removeAll(next.servers());
+      log.info(
+          "memcached servers changed: added {}, removed {}; now {}{}",
+          addedNames,
+          removedNames,
+          next.servers(),
+          warm
+              ? "; warm-up for "
+                  + TimeUnit.NANOSECONDS.toMillis(warmUpNanos)
+                  + " ms (moved keys are copied from their previous servers"
+                  + (removedNames.isEmpty() ? "" : ", removed servers stay connected until then")
+                  + ")"
+              : "");
+      closeUnused(t, changed);
+      if (warm) {
+        long copiedBefore = warmUpCopies.sum();
+        maintenance.schedule(
+            () -> endWarmUp(changed, copiedBefore), warmUpNanos, TimeUnit.NANOSECONDS);
+      }
+    }
+    serversChanged();
+  }
+
+  private void connect(Node n) {
+    if (answersVersion(n.address)) {
+      try {
+        client.addServer(n.address);
+      } catch (IOException | RuntimeException e) {
+        log.debug("connecting to memcached server {} failed; will retry", n.name, e);
+      }
+    }
+    if (n.session == null) {
+      markDown(n); // reconnect() brings it in once it answers
+    }
+  }
+
+  /** Ends the warm-up of {@code changed} unless another change has replaced it. */
+  private void endWarmUp(Topology changed, long copiedBefore) {
+    synchronized (reconfiguring) {
+      if (closed || topo != changed) {
+        return;
+      }
+      Topology done = changed.warmedUp();
+      install(done);
+      List<String> closing = retiring(changed);
+      log.info(
+          "memcached warm-up ended: {} values copied to their new servers{}",
+          warmUpCopies.sum() - copiedBefore,
+          closing.isEmpty() ? "" : "; closing removed servers " + closing);
+      closeUnused(changed, done);
+    }
+    serversChanged();
+  }
+
+  private void install(Topology next) {
+    locator.update(next);
+    topo = next;
+  }
+
+  /** Disconnects the nodes of {@code before} that {@code after} no longer names. */
+  private void closeUnused(Topology before, Topology after) {
+    for (Node n : before.connected) {
+      if (after.connected.contains(n)) {
+        continue;
+      }
+      n.retired = true;
+      int pending = n.pendingInvalidations();
+      if (pending > 0 || n.flushNeeded()) {
+        log.warn(
+            "memcached server {} removed with {} unconfirmed keys{}: it is no longer used by this"
+                + " client",
+            n.name,
+            pending,
+            n.flushNeeded() ? " (and a pending flush)" : "");
+      }
+      try {
+        client.removeServer(n.address);
+      } catch (RuntimeException e) {
+        log.warn("disconnecting removed memcached server {} failed", n.name, e);
+      }
+    }
+  }
+
+  /** Registers {@code listener} to run after each change of {@link #servers()} or of warm-up. */
+  void onServersChanged(Runnable listener) {
+    serverListeners.add(listener);
+  }
+
+  private void serversChanged() {
+    for (Runnable r : serverListeners) {
+      try {
+        r.run();
+      } catch (RuntimeException e) {
+        log.error("a listener of memcached server changes failed: {}", r, e);
+      }
+    }
+  }
+
   // ---------------------------------------------------------------- status and lifecycle
 
   /** The health of one server as this client sees it. */
@@ -1159,22 +1680,45 @@ public final class MemcachedCache implements Cache {
       boolean flushPending,
       Instant lastReconciled) {}
 
-  /** The status of {@code server} (as configured). */
+  /**
+   * The status of {@code server} (as configured): one of {@link #servers()}, or a server removed by
+   * {@link #reconfigure} whose warm-up still lasts.
+   */
   public ServerStatus status(String server) {
-    for (Node n : nodes) {
-      if (n.name.equals(server)) {
-        return statusOf(n);
-      }
+    Topology t = topo;
+    Node n = t.named(server);
+    if (n != null) {
+      return statusOf(n);
     }
     throw new IllegalArgumentException(
-        "unknown memcached server: " + server + " (configured: " + ring.servers() + ")");
+        "unknown memcached server: "
+            + server
+            + " (configured: "
+            + t.ring.servers()
+            + (t.connected.size() > t.size()
+                ? ", still read during the warm-up: " + retiring(t)
+                : "")
+            + ")");
   }
 
-  /** The status of every server, in configuration order. */
+  /** The status of every server of {@link #servers()}, in configuration order. */
   public List<ServerStatus> status() {
     List<ServerStatus> out = new ArrayList<>();
-    for (Node n : nodes) {
+    for (Node n : topo.owners()) {
       out.add(statusOf(n));
+    }
+    return out;
+  }
+
+  /** The servers connected only for the warm-up of the last change (removed from the ring). */
+  private static List<String> retiring(Topology t) {
+    List<String> out = new ArrayList<>();
+    if (t.previousRing != null) {
+      for (String server : t.previousRing.servers()) {
+        if (!t.ring.servers().contains(server)) {
+          out.add(server);
+        }
+      }
     }
     return out;
   }
@@ -1194,9 +1738,28 @@ public final class MemcachedCache implements Cache {
         at == 0 ? null : Instant.ofEpochMilli(at));
   }
 
-  /** The configured servers, in order. */
+  /** The configured servers, in order: those of the last {@link #reconfigure}, or the builder's. */
   public List<String> servers() {
-    return ring.servers();
+    return topo.ring.servers();
+  }
+
+  /**
+   * The servers removed by the last {@link #reconfigure} that are still connected and read while
+   * its warm-up lasts; empty otherwise.
+   */
+  public List<String> retiringServers() {
+    return retiring(topo);
+  }
+
+  /** Whether the warm-up of the last {@link #reconfigure} still lasts. */
+  public boolean warmingUp() {
+    Topology t = topo;
+    return t.previousRing != null && System.nanoTime() - t.warmUntilNanos < 0;
+  }
+
+  /** Values copied to their new server by warm-up reads since this client was built. */
+  public long warmUpCopies() {
+    return warmUpCopies.sum();
   }
 
   @Override
@@ -1209,10 +1772,16 @@ public final class MemcachedCache implements Cache {
     return Frames.maxValueSize(itemSizeMax, wire(key).length());
   }
 
+  /**
+   * {@inheritDoc}
+   *
+   * <p>Per server of {@link #servers()}, then per server still read during a warm-up ({@link
+   * #retiringServers()}).
+   */
   @Override
   public CacheStats stats() {
     Map<String, CacheStats.ServerStats> per = new LinkedHashMap<>();
-    for (Node n : nodes) {
+    for (Node n : topo.connected) {
       per.put(n.name, n.counters.snapshot());
     }
     return new CacheStats(per);
@@ -1231,7 +1800,7 @@ public final class MemcachedCache implements Cache {
     } catch (IOException e) {
       log.warn("closing the memcached client {} failed", name, e);
     }
-    for (Node n : nodes) {
+    for (Node n : topo.connected) {
       int pending = n.pendingInvalidations();
       if (pending > 0 || n.flushNeeded()) {
         log.warn(
@@ -1245,7 +1814,11 @@ public final class MemcachedCache implements Cache {
 
   @Override
   public String toString() {
-    return "MemcachedCache{servers=" + ring.servers() + ", namespace=" + keys.namespace() + "}";
+    return "MemcachedCache{servers="
+        + topo.ring.servers()
+        + ", namespace="
+        + keys.namespace()
+        + "}";
   }
 
   /**
@@ -1263,6 +1836,7 @@ public final class MemcachedCache implements Cache {
     private int suspectAfter = 3;
     private int maxPendingInvalidations = 10_000;
     private int itemSizeMax = 1024 * 1024;
+    private Duration warmUp = Duration.ofMinutes(1);
     private Clock clock = Clock.systemUTC();
 
     private Builder() {}
@@ -1360,6 +1934,22 @@ public final class MemcachedCache implements Cache {
      */
     public Builder itemSizeMax(int bytes) {
       this.itemSizeMax = Frames.checkItemSizeMax(bytes);
+      return this;
+    }
+
+    /**
+     * How long after a {@link MemcachedCache#reconfigure} keys that moved are still read from the
+     * server that held them before (default 1 minute; {@link Duration#ZERO} turns warm-up off; else
+     * 100 ms to 1 hour). See the class comment for what it copies and what it guarantees. It must
+     * be longer than the time the application's instances take to all apply a change (their skew),
+     * and removed servers must keep running until it has passed.
+     */
+    public Builder warmUp(Duration period) {
+      Objects.requireNonNull(period, "warmUp must not be null");
+      this.warmUp =
+          period.isZero()
+              ? period
+              : checkRange("warmUp", period, Duration.ofMillis(100), Duration.ofHours(1));
       return this;
     }
 

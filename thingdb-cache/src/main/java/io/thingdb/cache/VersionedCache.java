@@ -49,6 +49,17 @@ import org.slf4j.LoggerFactory;
  * the period during which an expired value may still be served while one caller refreshes it.
  * Loader results of "absent" are cached as negative entries for {@link Builder#negativeTtl}.
  *
+ * <h2>Changes of memcached servers</h2>
+ *
+ * Over a {@link MemcachedCache} whose servers were changed by {@link MemcachedCache#reconfigure},
+ * every read of a key that moved reads, during the warm-up, both the key's new server and the one
+ * that held it before, and keeps the newer entry by the rules above; if that is the previous
+ * server's, it is republished to the new server with the add-or-compare-and-set of a fill, with
+ * what remains of its TTL. So a newer version written to the previous server by an instance that
+ * has not applied the change yet wins over an older copy, and a tombstone on either server refuses
+ * older values. Keys that did not move are read as before. See {@link MemcachedCache} for what
+ * remains of the window between instances.
+ *
  * <p>Thread-safe. {@link #close()} stops this object's refresh threads (not the underlying cache,
  * which belongs to the caller) and is idempotent; calls afterwards throw {@link
  * IllegalStateException}.
@@ -247,10 +258,13 @@ public final class VersionedCache implements AutoCloseable {
   private final ConcurrentHashMap<String, Boolean> refreshing = new ConcurrentHashMap<>();
   private final ConcurrentHashMap<String, ServerCounters> counters = new ConcurrentHashMap<>();
   private final ThreadPoolExecutor refresher;
+  private final MemcachedCache memcached;
+  private final MemcachedCache.Moved moved = new NewerOfBoth();
   private volatile boolean closed;
 
   private VersionedCache(Builder b) {
     this.cache = b.cache;
+    this.memcached = b.cache instanceof MemcachedCache m ? m : null;
     this.clock = b.clock;
     this.random = b.random;
     this.tombstoneTtl = b.tombstoneTtl;
@@ -298,7 +312,16 @@ public final class VersionedCache implements AutoCloseable {
   }
 
   private Entry read(String key) {
-    return Entry.decode(cache.get(key));
+    return Entry.decode(rawGet(key));
+  }
+
+  /**
+   * One read of the backend. Over a {@link MemcachedCache} during a warm-up, a key that moved in
+   * the last change of servers is read from its server and from the one that held it before, and
+   * the newer version wins ({@link NewerOfBoth}); any other read is the backend's plain get.
+   */
+  private byte[] rawGet(String key) {
+    return memcached != null ? memcached.get(key, moved) : cache.get(key);
   }
 
   // ---------------------------------------------------------------- versioned reads and writes
@@ -346,7 +369,8 @@ public final class VersionedCache implements AutoCloseable {
   /** Multi-get: the cached values among {@code keys} (misses, tombstones, negatives absent). */
   public Map<String, Versioned> getAll(Collection<String> keys) {
     checkOpen();
-    Map<String, byte[]> raw = cache.getAll(keys);
+    Map<String, byte[]> raw =
+        memcached != null ? memcached.getAll(keys, moved) : cache.getAll(keys);
     Map<String, Versioned> out = new LinkedHashMap<>(raw.size() * 2);
     for (Map.Entry<String, byte[]> r : raw.entrySet()) {
       Entry e = Entry.decode(r.getValue());
@@ -365,8 +389,7 @@ public final class VersionedCache implements AutoCloseable {
   public void getAll(List<String> keys, Values values) {
     checkOpen();
     Objects.requireNonNull(values, "values must not be null");
-    cache.getAll(
-        keys,
+    Cache.Hits hits =
         (i, buffer, offset, length) -> {
           if (Entry.kindAt(buffer, offset, length) == Entry.VALUE) {
             values.value(
@@ -376,7 +399,12 @@ public final class VersionedCache implements AutoCloseable {
                 offset + Entry.HEADER,
                 length - Entry.HEADER);
           }
-        });
+        };
+    if (memcached != null) {
+      memcached.getAll(keys, hits, moved);
+    } else {
+      cache.getAll(keys, hits);
+    }
   }
 
   /**
@@ -651,6 +679,53 @@ public final class VersionedCache implements AutoCloseable {
     return o == Cache.Outcome.UNCONFIRMED ? Result.UNCONFIRMED : Result.CONTENDED;
   }
 
+  /**
+   * The warm-up read of a key that moved in the last change of a {@link MemcachedCache}'s servers:
+   * both servers are read and the newer entry wins by the rules of {@link #publish} (a tombstone
+   * refuses older values). If the previous server's entry is newer, or the key's server has none,
+   * it is republished to the key's server with the same add-or-compare-and-set as a fill, which
+   * never replaces a newer version or a tombstone that refuses it, and with what remains of its TTL
+   * (soft expiry plus stale grace; a tombstone gets a full {@link Builder#tombstoneTtl}). If that
+   * publish finds something newer, the read is a miss: the caller loads, rather than be handed
+   * either of two versions that are both superseded.
+   */
+  private final class NewerOfBoth implements MemcachedCache.Moved {
+    @Override
+    public boolean readsPreviousOnHit() {
+      return true;
+    }
+
+    @Override
+    public byte[] resolve(String key, byte[] atOwner, byte[] atPrevious) {
+      Entry before = Entry.decode(atPrevious);
+      if (before == null) {
+        return atOwner;
+      }
+      Entry now = Entry.decode(atOwner);
+      if (now != null && !replaces(before, now)) {
+        return atOwner;
+      }
+      Duration ttl;
+      if (before.isTombstone()) {
+        ttl = tombstoneTtl;
+      } else if (before.softExpiryMillis == 0) {
+        ttl = Duration.ZERO;
+      } else {
+        long left = before.softExpiryMillis - clock.millis();
+        if (left + staleGrace.toMillis() <= 0) {
+          return atOwner; // past its stale grace: memcached drops it within a second anyway
+        }
+        ttl = Duration.ofMillis(Math.max(1, left));
+      }
+      Result r = put(key, before, ttl, true);
+      if (r != Result.PUBLISHED) {
+        return null;
+      }
+      memcached.countWarmUpCopy();
+      return atPrevious;
+    }
+  }
+
   // ---------------------------------------------------------------- stampede-protected load
 
   /**
@@ -698,7 +773,7 @@ public final class VersionedCache implements AutoCloseable {
     if (ttl.isNegative()) {
       throw new IllegalArgumentException("ttl must not be negative: " + ttl + " (key=" + key + ")");
     }
-    byte[] raw = cache.get(key);
+    byte[] raw = rawGet(key);
     byte kind = raw == null ? 0 : Entry.kindAt(raw, 0, raw.length);
     if (kind == Entry.VALUE || kind == Entry.ABSENT) {
       long now = clock.millis();
@@ -736,7 +811,7 @@ public final class VersionedCache implements AutoCloseable {
 
   /** The entry bytes of {@code key} if they hold an unexpired value or absent answer, else null. */
   private byte[] freshEntry(String key) {
-    byte[] raw = cache.get(key);
+    byte[] raw = rawGet(key);
     byte kind = raw == null ? 0 : Entry.kindAt(raw, 0, raw.length);
     if (kind != Entry.VALUE && kind != Entry.ABSENT) {
       return null;

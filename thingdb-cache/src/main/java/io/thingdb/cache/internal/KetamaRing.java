@@ -201,7 +201,26 @@ public final class KetamaRing {
       // libmemcached skips hashing for a single server, and every point belongs to it anyway.
       return 0;
     }
-    int hash = algorithm == Algorithm.KETAMA_WEIGHTED ? md5Hash(key) : oneAtATimeHash(key);
+    return indexForHash(hash(key));
+  }
+
+  /**
+   * The hash of {@code key} on this ring's algorithm. A key's hash does not depend on the servers,
+   * so one hash places a key on two rings of the same algorithm ({@link #indexForHash}): a client
+   * comparing the ring before and after a change of servers hashes each key once.
+   *
+   * @throws NullPointerException if {@code key} is null
+   */
+  public int hash(String key) {
+    Objects.requireNonNull(key, "key must not be null");
+    return algorithm == Algorithm.KETAMA_WEIGHTED ? md5Hash(key) : oneAtATimeHash(key);
+  }
+
+  /** The index into {@link #servers()} of the server that holds a key of hash {@code hash}. */
+  public int indexForHash(int hash) {
+    if (servers.size() == 1) {
+      return 0;
+    }
     int biased = hash ^ Integer.MIN_VALUE;
     int[] p = points;
     int low = 0;

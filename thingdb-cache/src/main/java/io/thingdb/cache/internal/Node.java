@@ -29,7 +29,6 @@ import java.util.concurrent.atomic.AtomicInteger;
  * always survives until a later delete or flush covers it.
  */
 public final class Node {
-  public final int index;
   public final String name;
   public final InetSocketAddress address;
   public final ServerCounters counters = new ServerCounters();
@@ -43,6 +42,9 @@ public final class Node {
 
   public volatile Session session;
   public volatile boolean suspect;
+
+  /** Removed from the ring and disconnected: no longer probed, reconnected or reported. */
+  public volatile boolean retired;
 
   /**
    * True while dirty is non-empty or a flush is pending: lets the read path skip the set lookup.
@@ -93,11 +95,10 @@ public final class Node {
     return changes;
   }
 
-  /** A wire key that the ring places on this node, used to probe it. */
+  /** A wire key read to probe this node (sent to this node whatever the ring says). */
   public volatile String probeKey;
 
-  public Node(int index, String name, InetSocketAddress address) {
-    this.index = index;
+  public Node(String name, InetSocketAddress address) {
     this.name = name;
     this.address = address;
   }

@@ -146,14 +146,20 @@ public final class BlogApp implements AutoCloseable {
                 .withReplicas(replicas("blog-comments-replica", config.commentsDbReplicas))
                 .withProbe(probe(commentsUrl));
 
+    List<String> servers =
+        config.memcachedFile == null
+            ? config.memcached
+            : MemcachedServersFile.read(config.memcachedFile);
     Cache cache =
-        config.memcached.isEmpty()
+        servers.isEmpty()
             ? InProcessCache.builder().namespace("blog").maximumBytes(256L * 1024 * 1024).build()
-            : MemcachedCache.builder()
-                .servers(config.memcached.toArray(new String[0]))
-                .namespace("blog")
-                .build();
+            : MemcachedCache.builder().servers(servers).namespace("blog").build();
     resources.add(cache);
+    if (config.memcachedFile != null) {
+      // Closed before the cache (resources close in reverse order).
+      resources.add(
+          MemcachedServersFile.watch(config.memcachedFile, (MemcachedCache) cache, servers));
+    }
 
     ThingDbBuilder b = ThingDb.builder().database("main", mainDb);
     if (comments != main) {

@@ -22,6 +22,9 @@ import java.util.Objects;
  * --comments-db JDBC_URL   BLOG_COMMENTS_DB_URL  comments, their votes and listings (default: the main database)
  * --comments-db-replica U  BLOG_COMMENTS_DB_REPLICAS
  * --memcached H:P,H:P      BLOG_MEMCACHED        memcached servers (default: in-process cache)
+ * --memcached-file PATH    BLOG_MEMCACHED_FILE   memcached servers, one host:port per line (# comments);
+ *                                                re-read every second, a changed list applied at runtime
+ *                                                (exclusive with --memcached)
  * --pbkdf2-iterations N    BLOG_PBKDF2_ITERATIONS  password hashing rounds (default 600000)
  * --nofollow-threshold N   BLOG_NOFOLLOW_THRESHOLD score from which links lose rel="nofollow ugc" (default 10)
  * --page-cache-ttl SECONDS BLOG_PAGE_CACHE_TTL   anonymous whole-page cache (default 5)
@@ -50,6 +53,10 @@ public final class Config {
   final String commentsDbUrl;
   final List<String> commentsDbReplicas;
   final List<String> memcached;
+
+  /** The memcached servers file ({@link MemcachedServersFile}), or null. */
+  final Path memcachedFile;
+
   final int pbkdf2Iterations;
   final int nofollowThreshold;
   final Duration pageCacheTtl;
@@ -84,6 +91,7 @@ public final class Config {
     this.commentsDbUrl = b.commentsDbUrl;
     this.commentsDbReplicas = List.copyOf(b.commentsDbReplicas);
     this.memcached = List.copyOf(b.memcached);
+    this.memcachedFile = b.memcachedFile;
     this.pbkdf2Iterations = b.pbkdf2Iterations;
     this.nofollowThreshold = b.nofollowThreshold;
     this.pageCacheTtl = b.pageCacheTtl;
@@ -130,6 +138,7 @@ public final class Config {
     env(env, "BLOG_COMMENTS_DB_URL", b::commentsDb);
     env(env, "BLOG_COMMENTS_DB_REPLICAS", v -> split(v).forEach(b::commentsDbReplica));
     env(env, "BLOG_MEMCACHED", v -> b.memcached(split(v)));
+    env(env, "BLOG_MEMCACHED_FILE", v -> b.memcachedFile(Path.of(v)));
     env(
         env,
         "BLOG_PBKDF2_ITERATIONS",
@@ -201,6 +210,7 @@ public final class Config {
           b.commentsDbReplica(v);
         }
         case "--memcached" -> b.memcached(split(v));
+        case "--memcached-file" -> b.memcachedFile(Path.of(v));
         case "--pbkdf2-iterations" -> b.pbkdf2Iterations(parseInt(flag, v));
         case "--nofollow-threshold" -> b.nofollowThreshold(parseInt(flag, v));
         case "--page-cache-ttl" -> b.pageCacheTtl(Duration.ofSeconds(parseInt(flag, v)));
@@ -260,6 +270,7 @@ public final class Config {
     private String commentsDbUrl;
     private final List<String> commentsDbReplicas = new ArrayList<>();
     private List<String> memcached = List.of();
+    private Path memcachedFile;
     private int pbkdf2Iterations = Passwords.DEFAULT_ITERATIONS;
     private int nofollowThreshold = 10;
     private Duration pageCacheTtl = Duration.ofSeconds(5);
@@ -382,6 +393,15 @@ public final class Config {
       return this;
     }
 
+    /**
+     * A file listing the memcached servers, one {@code host:port} per line, re-read every second;
+     * see {@link MemcachedServersFile}.
+     */
+    public Builder memcachedFile(Path file) {
+      this.memcachedFile = Objects.requireNonNull(file, "memcached file must not be null");
+      return this;
+    }
+
     /** PBKDF2 rounds for new password hashes. */
     public Builder pbkdf2Iterations(int n) {
       if (n < 1) {
@@ -477,6 +497,12 @@ public final class Config {
           && (!dbReplicas.isEmpty() || commentsDbUrl != null || !commentsDbReplicas.isEmpty())) {
         throw new IllegalStateException(
             "replicas and --comments-db need --db (the embedded default runs one server)");
+      }
+      if (memcachedFile != null && !memcached.isEmpty()) {
+        throw new IllegalStateException(
+            "--memcached-file ("
+                + memcachedFile
+                + ") and --memcached are exclusive: list the servers in the file");
       }
       if (commentsDbUrl == null && !commentsDbReplicas.isEmpty()) {
         throw new IllegalStateException("--comments-db-replica needs --comments-db");
