@@ -50,6 +50,12 @@ final class Circuit {
   /** Times the circuit opened (for tests and metrics). */
   final LongAdder opened = new LongAdder();
 
+  /**
+   * Told of every connection-level failure and of the circuit closing again: the engine checks the
+   * database's cache epoch then, since a failover shows first as lost connections. Must not block.
+   */
+  private volatile Runnable connectionEvent = () -> {};
+
   Circuit(
       String database,
       DataSource primary,
@@ -114,11 +120,17 @@ final class Circuit {
     }
   }
 
+  /** Sets what {@link #failed} and a successful probe tell (see {@code connectionEvent}). */
+  void onConnectionEvent(Runnable listener) {
+    this.connectionEvent = listener;
+  }
+
   /** Counts {@code e} if it is a connection-level failure; opens the circuit at the threshold. */
   void failed(SQLException e) {
     if (e instanceof OpenException || !isConnectionLevel(e)) {
       return;
     }
+    connectionEvent.run();
     int n = consecutive.incrementAndGet();
     if (n < threshold || open != null) {
       return;
@@ -223,6 +235,7 @@ final class Circuit {
     synchronized (this) {
       open = null;
     }
+    connectionEvent.run();
     long downMillis = (System.nanoTime() - o.sinceNanos()) / 1_000_000;
     log.info(
         "database {} answers again after {} ms; {} operations failed fast meanwhile",

@@ -617,7 +617,8 @@ class RelationTest {
   }
 
   private String key(long t1, long t2) {
-    return db.engine.relationHandle(VOTE).cacheKey(t1, t2);
+    RelationHandle h = db.engine.relationHandle(VOTE);
+    return h.cacheKey(h.db.epoch(), t1, t2);
   }
 
   private List<Relation> cachedList(long t1, long t2) {
