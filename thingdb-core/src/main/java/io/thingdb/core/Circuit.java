@@ -51,10 +51,17 @@ final class Circuit {
   final LongAdder opened = new LongAdder();
 
   /**
-   * Told of every connection-level failure and of the circuit closing again: the engine checks the
-   * database's cache epoch then, since a failover shows first as lost connections. Must not block.
+   * Told when the database answers again after connection-level failures (the first success after
+   * them, or the probe that closes the circuit): the engine checks the database's cache epoch then,
+   * since a failover shows as lost connections followed by a server that answers. Must not block.
    */
   private volatile Runnable connectionEvent = () -> {};
+
+  /** Whether a connection-level failure happened since the last success. */
+  private volatile boolean failedSinceSuccess;
+
+  /** {@link System#nanoTime()} of the last connection-level failure. */
+  private volatile long lastFailureNanos = System.nanoTime() - Long.MAX_VALUE / 2;
 
   Circuit(
       String database,
@@ -118,9 +125,18 @@ final class Circuit {
     if (consecutive.get() != 0) {
       consecutive.set(0);
     }
+    if (failedSinceSuccess) {
+      failedSinceSuccess = false;
+      connectionEvent.run();
+    }
   }
 
-  /** Sets what {@link #failed} and a successful probe tell (see {@code connectionEvent}). */
+  /** Whether a connection-level failure happened within {@code window} before now. */
+  boolean failedWithin(Duration window) {
+    return System.nanoTime() - lastFailureNanos < window.toNanos();
+  }
+
+  /** Sets what {@link #succeeded} and a successful probe tell (see {@code connectionEvent}). */
   void onConnectionEvent(Runnable listener) {
     this.connectionEvent = listener;
   }
@@ -130,7 +146,8 @@ final class Circuit {
     if (e instanceof OpenException || !isConnectionLevel(e)) {
       return;
     }
-    connectionEvent.run();
+    lastFailureNanos = System.nanoTime();
+    failedSinceSuccess = true;
     int n = consecutive.incrementAndGet();
     if (n < threshold || open != null) {
       return;
@@ -235,6 +252,7 @@ final class Circuit {
     synchronized (this) {
       open = null;
     }
+    failedSinceSuccess = false;
     connectionEvent.run();
     long downMillis = (System.nanoTime() - o.sinceNanos()) / 1_000_000;
     log.info(

@@ -91,8 +91,9 @@ final class DbHandle {
   }
 
   /**
-   * Asks for a check of the epoch soon, on the engine's epoch thread: after a connection failure,
-   * or when a session shows a later timeline than this instance knows. Does not block.
+   * Asks for a check of the epoch soon, on the engine's epoch thread: when the database answers
+   * again after connection failures, or when a session shows a later timeline than this instance
+   * knows. Does not block.
    */
   void requestEpochCheck() {
     epochCheck.run();

@@ -1004,14 +1004,6 @@ final class Engine implements AutoCloseable {
   }
 
   /**
-   * The prefix of every cache key of database {@code name} under its current epoch (for tests and
-   * tools; see {@link Epoch}).
-   */
-  String cacheKeyPrefix(String name) {
-    return database(name).epoch().prefix();
-  }
-
-  /**
    * After COMMIT of an updated thing on {@code epoch}: publishes it under that epoch's key and owes
    * its type a query-cache bump. With the epoch unknown (null) nothing is published and the outbox
    * row stays for the replay.

@@ -19,14 +19,20 @@ import org.slf4j.LoggerFactory;
  * Keeps each database's cache {@link Epoch} current. The engine learns an epoch at build ({@link
  * #readAtBuild}), from every new physical connection a write uses (its server's timeline, read once
  * per connection, see {@link Io#connectionEpoch}), and from this watch: one check per database
- * every {@code interval}, and one at once after a connection-level failure or when a circuit closes
- * (a failover shows as lost connections first). A check connects through the database's circuit, so
- * an open circuit skips it.
+ * every {@code interval}, and one at once when the database answers again after connection-level
+ * failures (the first operation that succeeds after them, or the probe that closes its circuit): a
+ * failover shows as lost connections followed by a server that answers. While connections to the
+ * database fail (a failure within the last interval, or an open circuit) the periodic check is
+ * skipped, so that it does not take the pool's connections from the operations and the outbox
+ * during an outage; it resumes one interval after the last failure.
  *
- * <p>The window this gives: an instance that only reads uses the new epoch's keys at most {@code
- * interval} plus one check (a connection from the pool and one statement; bounded by the pool's
- * connection timeout) after the promoted primary accepts connections through the primary
- * DataSource. Before the promotion no epoch can be learned: the new primary does not exist yet.
+ * <p>The window this gives: an instance that only reads uses the new epoch's keys at most two
+ * {@code interval}s plus one check (a connection from the pool and one statement; bounded by the
+ * pool's connection timeout) after the promoted primary accepts connections through the primary
+ * DataSource and this instance's connections to the database stop failing (one interval of pause
+ * after the last failure, one to the next check); an instance whose operations reach the database
+ * learns it at the first one that succeeds. Before the promotion no epoch can be learned: the new
+ * primary does not exist yet.
  *
  * <p>A check that fails for another reason than the connection (a DataSource that reaches a
  * standby: {@code pg_walfile_name} is refused in recovery; a role refused {@code
@@ -109,7 +115,9 @@ final class EpochWatch implements AutoCloseable {
 
   private void checkAll() {
     for (DbHandle db : databases) {
-      check(db);
+      if (!db.circuit.isOpen() && !db.circuit.failedWithin(interval)) {
+        check(db);
+      }
     }
   }
 

@@ -156,10 +156,12 @@ public final class ThingDbBuilder {
   /**
    * How often each database's primary is asked for its cache epoch, its system identifier and
    * timeline (default 1 s; 10 ms to 1 min). After a promotion, an instance that only reads stops
-   * using the values cached under the old timeline at most this long (plus one check) after the new
-   * primary accepts connections through the primary DataSource; one that writes learns it at its
-   * first write on the new primary, and every instance checks at once after a connection failure.
-   * One short statement per database per interval. See {@link ThingDb#cacheEpoch}.
+   * using the values cached under the old timeline at most twice this long (plus one check) after
+   * the new primary accepts connections through the primary DataSource and its connections stop
+   * failing (periodic checks pause for one interval after a connection failure, so as not to take
+   * the pool's connections during an outage); one that writes learns it at its first write on the
+   * new primary, and every instance checks at once when the database answers again after connection
+   * failures. One short statement per database per interval. See {@link ThingDb#cacheEpoch}.
    */
   public ThingDbBuilder epochCheckInterval(Duration interval) {
     Objects.requireNonNull(interval, "epochCheckInterval must not be null");
