@@ -135,7 +135,19 @@ class FailoverEpochTest {
         HikariDataSource writerReplica = pool("writer-replica", pg.standbyUrl());
         HikariDataSource readerPool = pool("reader", bothServers(pg));
         ThingDb writer = cached(writerPool, writerCache, writerReplica);
-        ThingDb reader = cached(readerPool, readerCache)) {
+        ThingDb reader = cached(readerPool, readerCache);
+        MemcachedCache lateCache = memcachedCache();
+        HikariDataSource latePool = pool("late-writer", bothServers(pg));
+        // An instance that does nothing during the failover and checks nothing by itself for
+        // minutes: its first write after the promotion is where it meets the new timeline.
+        ThingDb late =
+            ThingDb.builder()
+                .database("main", Database.of(latePool))
+                .type(LINK, "main")
+                .cache(lateCache)
+                .epochCheckInterval(Duration.ofMinutes(1))
+                .outboxReplayInterval(Duration.ofMinutes(10))
+                .build()) {
       String before = reader.cacheEpoch("main").token();
       assertThat(writer.cacheEpoch("main").token()).isEqualTo(before).endsWith(".1");
       Thing kept = writer.create(writer.newThing(LINK).set(TITLE, "kept"));
@@ -177,6 +189,18 @@ class FailoverEpochTest {
       assertThat(epochChanges(reader)).isEqualTo(1.0);
       assertThat(epochChanges(writer)).isEqualTo(1.0);
       // The lost value is still in memcached, under the old epoch's key, where nobody reads.
+
+      // The late instance still uses the old epoch; its write commits on the new timeline and is
+      // published under the new epoch, over the value the reader filled there: never under the
+      // old epoch's key, which would leave the reader's copy stale.
+      assertThat(late.cacheEpoch("main").token()).isEqualTo(before);
+      Thing fromLate = late.update(truth.edit().set(TITLE, "from the late writer"));
+      try (Scope s = reader.scope()) {
+        assertThat(reader.get(LINK, kept.id()).orElseThrow()).isEqualTo(fromLate);
+        assertThat(s.statements()).as("served by the cache").isZero();
+      }
+      assertThat(late.cacheEpoch("main").token()).isEqualTo(reader.cacheEpoch("main").token());
+      truth = fromLate;
 
       // The writer's position from the lost timeline, on a replica that replays the new one.
       pg.rebuildOldPrimaryAsStandby();
