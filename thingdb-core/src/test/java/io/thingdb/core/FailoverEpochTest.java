@@ -29,11 +29,12 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * ReplicatedPostgres#stopStreaming()}. The JDBC URL of the primary lists both servers with {@code
  * targetServerType=primary}, so every ThingDb finds the promoted standby by itself.
  *
- * <p>Windows asserted: an instance learns the new epoch within {@link #WINDOW}: the default {@link
- * ThingDbBuilder#epochCheckInterval} (1 s) plus a margin of 14 s for the check itself on this
- * loaded 2-core machine (a pool replacing the connections the crash broke, pgjdbc trying both
- * hosts; the pools' connection timeout is 2 s). The test then reads repeatedly and asserts that no
- * read returns the lost value. No timing is asserted beyond that bound.
+ * <p>Windows asserted: an instance learns the new epoch within {@link #WINDOW}: twice the default
+ * {@link ThingDbBuilder#epochCheckInterval} (2 s: periodic checks pause for one interval after a
+ * connection failure) plus a margin of 13 s for the check itself on this loaded 2-core machine (a
+ * pool replacing the connections the crash broke, pgjdbc trying both hosts; the pools' connection
+ * timeout is 2 s). The test then reads repeatedly and asserts that no read returns the lost value.
+ * No timing is asserted beyond that bound.
  */
 class FailoverEpochTest {
   static final Prop<String> TITLE = Prop.string("title", "");

@@ -26,8 +26,9 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  *
  * <p>The lost write is made after {@link ReplicatedPostgres#stopStreaming()}: a promotion replays
  * everything the standby received. Window: an instance learns the new epoch within {@link #WINDOW},
- * the default epoch check interval (1 s) plus a margin of 14 s for the check on this loaded
- * machine; after that every read is asserted.
+ * twice the default epoch check interval (2 s: periodic checks pause for one interval after a
+ * connection failure) plus a margin of 13 s for the check on this loaded machine; after that every
+ * read is asserted.
  */
 class ListingFailoverTest {
   static final Prop<String> TITLE = Prop.string("title", "");
