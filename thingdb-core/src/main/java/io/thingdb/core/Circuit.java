@@ -50,6 +50,19 @@ final class Circuit {
   /** Times the circuit opened (for tests and metrics). */
   final LongAdder opened = new LongAdder();
 
+  /**
+   * Told when the database answers again after connection-level failures (the first success after
+   * them, or the probe that closes the circuit): the engine checks the database's cache epoch then,
+   * since a failover shows as lost connections followed by a server that answers. Must not block.
+   */
+  private volatile Runnable connectionEvent = () -> {};
+
+  /** Whether a connection-level failure happened since the last success. */
+  private volatile boolean failedSinceSuccess;
+
+  /** {@link System#nanoTime()} of the last connection-level failure. */
+  private volatile long lastFailureNanos = System.nanoTime() - Long.MAX_VALUE / 2;
+
   Circuit(
       String database,
       DataSource primary,
@@ -112,6 +125,20 @@ final class Circuit {
     if (consecutive.get() != 0) {
       consecutive.set(0);
     }
+    if (failedSinceSuccess) {
+      failedSinceSuccess = false;
+      connectionEvent.run();
+    }
+  }
+
+  /** Whether a connection-level failure happened within {@code window} before now. */
+  boolean failedWithin(Duration window) {
+    return System.nanoTime() - lastFailureNanos < window.toNanos();
+  }
+
+  /** Sets what {@link #succeeded} and a successful probe tell (see {@code connectionEvent}). */
+  void onConnectionEvent(Runnable listener) {
+    this.connectionEvent = listener;
   }
 
   /** Counts {@code e} if it is a connection-level failure; opens the circuit at the threshold. */
@@ -119,6 +146,8 @@ final class Circuit {
     if (e instanceof OpenException || !isConnectionLevel(e)) {
       return;
     }
+    lastFailureNanos = System.nanoTime();
+    failedSinceSuccess = true;
     int n = consecutive.incrementAndGet();
     if (n < threshold || open != null) {
       return;
@@ -223,6 +252,8 @@ final class Circuit {
     synchronized (this) {
       open = null;
     }
+    failedSinceSuccess = false;
+    connectionEvent.run();
     long downMillis = (System.nanoTime() - o.sinceNanos()) / 1_000_000;
     log.info(
         "database {} answers again after {} ms; {} operations failed fast meanwhile",

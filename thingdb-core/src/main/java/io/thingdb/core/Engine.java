@@ -53,6 +53,9 @@ final class Engine implements AutoCloseable {
   final Consumer<String> afterCommitHook;
   final QueryCache queryCache;
 
+  /** Keeps the databases' cache epochs current (see {@link Epoch}). */
+  final EpochWatch epochWatch;
+
   /** What the read and write paths get. */
   final Io io;
 
@@ -96,11 +99,19 @@ final class Engine implements AutoCloseable {
       dbs.put(e.getKey(), new DbHandle(e.getKey(), e.getValue(), circuit));
     }
     this.databases = java.util.Collections.unmodifiableMap(dbs);
+    this.epochWatch = new EpochWatch(sql, dbs.values(), b.epochCheckInterval);
+    for (DbHandle db : dbs.values()) {
+      db.onEpochCheckWanted(() -> epochWatch.request(db));
+      db.circuit.onConnectionEvent(db::requestEpochCheck);
+    }
     this.routing = new Routing(sql, b.replicaDownFor, b.clock);
     this.io = new Io(sql, cache, cacheTtl, routing, retry, clock);
     Schema schema = new Schema(sql);
     String registryDb = dbs.keySet().iterator().next();
     try {
+      for (DbHandle db : dbs.values()) {
+        EpochWatch.readAtBuild(sql, db);
+      }
       for (DbHandle db : dbs.values()) {
         inTransaction(
             db.database.primary(),
@@ -147,16 +158,22 @@ final class Engine implements AutoCloseable {
     } catch (SQLException e) {
       queryCache.close(this);
       prober.shutdownNow();
+      epochWatch.close();
       closeCache();
       throw new ThingDbException("cannot prepare the ThingDB schema: " + e.getMessage(), e);
     } catch (RuntimeException e) {
       queryCache.close(this);
       prober.shutdownNow();
+      epochWatch.close();
       closeCache();
       throw e;
     }
     this.outbox = new Outbox(this, b.outboxReplayInterval, b.outboxGrace);
     outbox.start();
+    // The epoch matters to cache keys and to read-your-writes positions through replicas.
+    if (cache != null || dbs.values().stream().anyMatch(d -> !d.replicas.isEmpty())) {
+      epochWatch.start();
+    }
   }
 
   private void closeCache() {
@@ -191,11 +208,13 @@ final class Engine implements AutoCloseable {
     for (Map.Entry<DbHandle, Map<TypeHandle, List<Integer>>> d : byDb.entrySet()) {
       Map<TypeHandle, List<Integer>> byType = d.getValue();
       Map<TypeHandle, List<Thing>> createdByType;
+      Epoch[] committedOn = new Epoch[1];
       try {
         createdByType =
             writeTx(
                 d.getKey(),
                 session,
+                committedOn,
                 c -> {
                   Map<TypeHandle, List<Thing>> done = new LinkedHashMap<>();
                   for (Map.Entry<TypeHandle, List<Integer>> e : byType.entrySet()) {
@@ -221,7 +240,7 @@ final class Engine implements AutoCloseable {
           out[e.getValue().get(i)] = created.get(i);
         }
         afterCommit("create " + h.type.name());
-        createdCommitted(h, created);
+        createdCommitted(h, created, committedOn[0]);
       }
     }
     return List.of(out);
@@ -272,11 +291,12 @@ final class Engine implements AutoCloseable {
   }
 
   /**
-   * After COMMIT of created things: fills their cache keys and retires the type's cached queries.
+   * After COMMIT of created things on {@code epoch} (null: unknown, nothing is filled): fills their
+   * cache keys and retires the type's cached queries.
    */
-  void createdCommitted(TypeHandle h, List<Thing> created) {
-    if (cache != null) {
-      cache.fillAll(ThingCodec.fills(cache, created), cacheTtl);
+  void createdCommitted(TypeHandle h, List<Thing> created, Epoch epoch) {
+    if (cache != null && epoch != null) {
+      cache.fillAll(ThingCodec.fills(cache, epoch, created), cacheTtl);
     }
     queryCache.bump(this, h);
   }
@@ -433,7 +453,7 @@ final class Engine implements AutoCloseable {
                 + "); is the cache refusing invalidations?");
       }
       for (Thing t : stale) {
-        cache.invalidate(cacheKey(h, t.id()), versions.get(t.id()));
+        cache.invalidate(h.cacheKey(h.db.epoch(), t.id()), versions.get(t.id()));
       }
     }
   }
@@ -594,6 +614,10 @@ final class Engine implements AutoCloseable {
    * @throws ThingDbException if the database fails (nothing was written)
    */
   <T> T write(Session session, ThingDb.Work<T> work) {
+    return write(session, work, null);
+  }
+
+  private <T> T write(Session session, ThingDb.Work<T> work, Epoch[] committedOn) {
     checkOpen();
     Objects.requireNonNull(work, "work must not be null");
     WriteTransaction[] last = new WriteTransaction[1];
@@ -615,6 +639,9 @@ final class Engine implements AutoCloseable {
             throw e;
           }
           if (tx.commit(session)) {
+            if (committedOn != null) {
+              committedOn[0] = tx.commitEpoch();
+            }
             tx.afterCommit();
           }
           return result;
@@ -634,13 +661,13 @@ final class Engine implements AutoCloseable {
     TypeHandle h = handle(type);
     checkId(type, id);
     Objects.requireNonNull(counter, "counter must not be null");
-    String key = cacheKey(h, id);
+    String key = h.logicalKey(id);
     ThingWrites.CountsCommitted done =
         ThingWrites.incrCounter(io, session, h, id, key, counter, delta);
     Counts row = done.counts();
     afterCommit("incr " + key);
     if (cache != null) {
-      countsCommitted(h, row, done.outboxId());
+      countsCommitted(h, row, done.outboxId(), done.epoch());
     }
     return row;
   }
@@ -675,10 +702,11 @@ final class Engine implements AutoCloseable {
               + d
               + "; nothing was written");
     }
+    Epoch[] committedOn = new Epoch[1];
     ThingWrites.Committed done =
-        writeTx(h.db, session, c -> ThingWrites.incrProp(io, c, h, id, prop, delta));
+        writeTx(h.db, session, committedOn, c -> ThingWrites.incrProp(io, c, h, id, prop, delta));
     afterCommit("write " + done.thing().fullname());
-    thingCommitted(h, done);
+    thingCommitted(h, done, committedOn[0]);
     return done.thing();
   }
 
@@ -743,9 +771,10 @@ final class Engine implements AutoCloseable {
       requireEndpoint(session, h, h.thing1, "thing1", relation.thing1Id(), relation.thing2Id());
       requireEndpoint(session, h, h.thing2, "thing2", relation.thing1Id(), relation.thing2Id());
     }
+    Epoch[] committedOn = new Epoch[1];
     RelationWrites.Committed done =
-        writeTx(h.db, session, c -> RelationWrites.create(io, c, h, relation));
-    publishPairAfterCommit(h, relation.thing1Id(), relation.thing2Id(), done);
+        writeTx(h.db, session, committedOn, c -> RelationWrites.create(io, c, h, relation));
+    publishPairAfterCommit(h, relation.thing1Id(), relation.thing2Id(), done, committedOn[0]);
     return done.relation();
   }
 
@@ -824,9 +853,10 @@ final class Engine implements AutoCloseable {
     if (update.isEmpty()) {
       return base;
     }
+    Epoch[] committedOn = new Epoch[1];
     RelationWrites.Committed done =
-        writeTx(h.db, session, c -> RelationWrites.update(io, c, h, update));
-    publishPairAfterCommit(h, base.thing1Id(), base.thing2Id(), done);
+        writeTx(h.db, session, committedOn, c -> RelationWrites.update(io, c, h, update));
+    publishPairAfterCommit(h, base.thing1Id(), base.thing2Id(), done, committedOn[0]);
     return done.relation();
   }
 
@@ -842,25 +872,28 @@ final class Engine implements AutoCloseable {
     Objects.requireNonNull(relation, "relation must not be null");
     RelationHandle h = relationHandle(relation.type());
     RelationWrites.Committed done;
+    Epoch[] committedOn = new Epoch[1];
     try {
-      done = writeTx(h.db, session, c -> RelationWrites.delete(io, c, h, relation));
+      done = writeTx(h.db, session, committedOn, c -> RelationWrites.delete(io, c, h, relation));
     } catch (NotFoundException e) {
       return false;
     }
-    publishPairAfterCommit(h, relation.thing1Id(), relation.thing2Id(), done);
+    publishPairAfterCommit(h, relation.thing1Id(), relation.thing2Id(), done, committedOn[0]);
     return true;
   }
 
   private void publishPairAfterCommit(
-      RelationHandle h, long thing1Id, long thing2Id, RelationWrites.Committed done) {
-    afterCommit("write relation " + h.cacheKey(thing1Id, thing2Id));
+      RelationHandle h, long thing1Id, long thing2Id, RelationWrites.Committed done, Epoch epoch) {
+    afterCommit("write relation " + h.logicalKey(thing1Id, thing2Id));
     pairCommitted(
-        h, thing1Id, thing2Id, done.pairVersion(), done.pairList(), done.outboxId(), false);
+        h, thing1Id, thing2Id, done.pairVersion(), done.pairList(), done.outboxId(), false, epoch);
   }
 
   /**
-   * After COMMIT of a relation pair's write: publishes the pair's list at its new version ({@code
-   * wasEmpty}: the pair had no relation before, so its key is probably not cached).
+   * After COMMIT of a relation pair's write on {@code epoch}: publishes the pair's list at its new
+   * version under that epoch's key ({@code wasEmpty}: the pair had no relation before, so its key
+   * is probably not cached). With the epoch unknown (null) nothing is published and the outbox row
+   * stays for the replay.
    */
   void pairCommitted(
       RelationHandle h,
@@ -869,11 +902,12 @@ final class Engine implements AutoCloseable {
       long pairVersion,
       List<Relation> pairList,
       long outboxId,
-      boolean wasEmpty) {
-    if (cache == null) {
+      boolean wasEmpty,
+      Epoch epoch) {
+    if (cache == null || epoch == null) {
       return;
     }
-    String key = h.cacheKey(thing1Id, thing2Id);
+    String key = h.cacheKey(epoch, thing1Id, thing2Id);
     byte[] value = RelationCodec.encode(thing1Id, thing2Id, pairList);
     // A pair that had no relation is rarely cached (a first vote): add first, one round trip,
     // instead of publish's gets then add. Both replace only an older version.
@@ -965,24 +999,25 @@ final class Engine implements AutoCloseable {
    * format belongs to ThingDB and may change; do not build it yourself.
    */
   String cacheKeyOf(ThingType type, long id) {
-    return cacheKey(handle(type), checkId(type, id));
+    TypeHandle h = handle(type);
+    return h.cacheKey(h.db.epoch(), checkId(type, id));
   }
 
-  String cacheKey(Thing t) {
-    return TypeHandle.cacheKey(t);
-  }
-
-  String cacheKey(TypeHandle h, long id) {
-    return h.cacheKey(id);
-  }
-
-  /** After COMMIT of an updated thing: publishes it and owes its type a query-cache bump. */
-  void thingCommitted(TypeHandle h, ThingWrites.Committed done) {
+  /**
+   * After COMMIT of an updated thing on {@code epoch}: publishes it under that epoch's key and owes
+   * its type a query-cache bump. With the epoch unknown (null) nothing is published and the outbox
+   * row stays for the replay.
+   */
+  void thingCommitted(TypeHandle h, ThingWrites.Committed done, Epoch epoch) {
     Thing after = done.thing();
     if (cache == null) {
       return;
     }
-    String key = cacheKey(after);
+    if (epoch == null) {
+      queryCache.bumpLater(this, h, done.outboxId(), Result.UNCONFIRMED);
+      return;
+    }
+    String key = TypeHandle.cacheKey(epoch, after);
     Result r = ThingCodec.publish(cache, key, after, cacheTtl);
     settle(key, r);
     queryCache.bumpLater(this, h, done.outboxId(), r);
@@ -1072,7 +1107,15 @@ final class Engine implements AutoCloseable {
    * OutcomeUnknownException} at COMMIT and the session's WAL position are handled in one place.
    */
   <T> T writeTx(DbHandle db, Session session, TxWork<T> work) {
-    return write(session, tx -> tx.onConnection(db, work));
+    return write(session, tx -> tx.onConnection(db, work), null);
+  }
+
+  /**
+   * {@link #writeTx}, setting {@code committedOn[0]} to the epoch the transaction committed on
+   * (null if unknown): the epoch whose keys its cache updates must use.
+   */
+  <T> T writeTx(DbHandle db, Session session, Epoch[] committedOn, TxWork<T> work) {
+    return write(session, tx -> tx.onConnection(db, work), committedOn);
   }
 
   void recordPosition(DbHandle db, Session session, Connection c) {
@@ -1097,13 +1140,17 @@ final class Engine implements AutoCloseable {
    * cleanup once that bump has landed (if the cache update was unconfirmed, the row stays for the
    * replayer).
    */
-  void countsCommitted(TypeHandle h, Counts counts, long outboxId) {
+  void countsCommitted(TypeHandle h, Counts counts, long outboxId, Epoch epoch) {
     if (cache == null) {
       outbox.confirm(h.db, outboxId, Result.PUBLISHED);
       return;
     }
+    if (epoch == null) {
+      queryCache.bumpLater(this, h, outboxId, Result.UNCONFIRMED);
+      return;
+    }
     long id = counts.id();
-    String key = cacheKey(h, id);
+    String key = h.cacheKey(epoch, id);
     Result r =
         cache.patch(
             key,
@@ -1129,13 +1176,22 @@ final class Engine implements AutoCloseable {
 
   /** Whether database {@code name}'s circuit is open, as the exception its operations get now. */
   Optional<DatabaseUnavailableException> unavailable(String name) {
+    return Optional.ofNullable(database(name).circuit.unavailableNow());
+  }
+
+  /**
+   * The configured database {@code name}.
+   *
+   * @throws IllegalArgumentException naming the configured databases if there is none
+   */
+  DbHandle database(String name) {
     Objects.requireNonNull(name, "database must not be null");
     DbHandle db = databases.get(name);
     if (db == null) {
       throw new IllegalArgumentException(
           "no database named " + name + " (configured: " + databases.keySet() + ")");
     }
-    return Optional.ofNullable(db.circuit.unavailableNow());
+    return db;
   }
 
   /** The databases, by name (for tests and the listings module). */
@@ -1152,6 +1208,7 @@ final class Engine implements AutoCloseable {
     closed = true;
     queryCache.close(this); // sends owed bumps and hands their outbox rows to the outbox first
     outbox.close();
+    epochWatch.close();
     prober.shutdownNow();
     try {
       if (!prober.awaitTermination(5, TimeUnit.SECONDS)) {

@@ -18,11 +18,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The durable side of write-through. Every write records (cache key, version) in {@code
- * thingdb_outbox} in its own transaction. After COMMIT the writer updates the cache; rows whose
- * update the cache confirmed, and whose type's query-cache bump has landed, are deleted in batches
- * (one statement per database every 50 ms, not one per write). Rows still present after the grace
- * period belong to writers that crashed or could not reach the cache: any instance's replayer
+ * The durable side of write-through. Every write records (cache key without its epoch, version) in
+ * {@code thingdb_outbox} in its own transaction. After COMMIT the writer updates the cache; rows
+ * whose update the cache confirmed, and whose type's query-cache bump has landed, are deleted in
+ * batches (one statement per database every 50 ms, not one per write). Rows still present after the
+ * grace period belong to writers that crashed or could not reach the cache: any instance's replayer
  * invalidates their keys at the recorded version and bumps the query-cache generations of their
  * types, retrying until the cache confirms. Thread-safe; owns one thread.
  */
@@ -170,14 +170,23 @@ final class Outbox implements AutoCloseable {
                   + " where created_at < now() - ? * interval '1 millisecond' order by id limit 1000",
               rs -> new Row(rs.getLong(1), rs.getString(2), rs.getLong(3)),
               grace.toMillis());
+      if (!rows.isEmpty()) {
+        // The rows come from this server: its epoch must be known before their keys are spelled,
+        // or a replay right after a promotion would invalidate keys no reader uses any more.
+        database.learn(Epoch.read(db.sql, c), "the outbox replay");
+      }
     }
     if (rows.isEmpty()) {
       return 0;
     }
     List<Long> done = new ArrayList<>();
     List<String> keys = new ArrayList<>();
+    // Rows record keys without an epoch: a row read from this primary belongs to its history,
+    // which the current epoch's keys cache. A row that survived a promotion from the old timeline
+    // is invalidated under the new epoch at a version the new primary has, which is harmless.
+    String prefix = database.epoch().prefix();
     for (Row r : rows) {
-      Result result = db.cache.invalidate(r.key(), r.version());
+      Result result = db.cache.invalidate(prefix + r.key(), r.version());
       if (result != Result.UNCONFIRMED) {
         done.add(r.id());
         keys.add(r.key());

@@ -137,17 +137,20 @@ final class QueryCache {
     }
   }
 
-  /** The type's current generation, or empty if the cache could not be reached. */
-  OptionalLong generation(Engine db, TypeHandle h) {
+  /**
+   * The type's current generation under {@code epoch} (the epoch the caller keys its list by), or
+   * empty if the cache could not be reached.
+   */
+  OptionalLong generation(Engine db, TypeHandle h, Epoch epoch) {
     Owed o = owed.get(h);
     if (o == null) {
-      return advance(db, h, 0);
+      return advance(db, h, 0, epoch);
     }
     long[] rows = o.take();
     if (rows != null) {
       OptionalLong g = OptionalLong.empty();
       try {
-        g = advance(db, h, 1);
+        g = advance(db, h, 1, epoch);
         return g;
       } finally {
         landed(db, h, o, rows, g.isPresent()); // owed again if the bump failed or threw
@@ -155,7 +158,7 @@ final class QueryCache {
     }
     // The bumper thread may have taken this instance's last writes and not sent them yet: a
     // plain read could still return the generation from before them. Bump instead (harmless).
-    return advance(db, h, o.sending() ? 1 : 0);
+    return advance(db, h, o.sending() ? 1 : 0, epoch);
   }
 
   /**
@@ -291,9 +294,19 @@ final class QueryCache {
     }
   }
 
+  /**
+   * Bumps ({@code delta} 1) or reads ({@code delta} 0) the generation under the database's current
+   * epoch. Bumps always use the current epoch, whatever epoch the write that owes them committed
+   * on: a bump is harmless where it is not needed, and a write on a later timeline than this
+   * instance knew has taught it that timeline before it owes the bump ({@link Io#connectionEpoch}).
+   */
   private OptionalLong advance(Engine db, TypeHandle h, long delta) {
+    return advance(db, h, delta, h.db.epoch());
+  }
+
+  private OptionalLong advance(Engine db, TypeHandle h, long delta, Epoch epoch) {
     Cache cache = db.cache.cache();
-    String key = key(h);
+    String key = key(epoch, h);
     AtomicLong highest = seen.computeIfAbsent(h.type.name(), k -> new AtomicLong());
     long floor = highest.get();
     long fresh = Math.max(nowMicros(db), floor + 1);
@@ -319,13 +332,13 @@ final class QueryCache {
     return Math.max(1, now.getEpochSecond() * 1_000_000L + now.getNano() / 1_000);
   }
 
-  /** The cache key of a type's generation counter. */
-  static String key(TypeHandle h) {
-    return "gen:" + h.type.name();
+  /** The cache key of a type's generation counter under {@code epoch}. */
+  static String key(Epoch epoch, TypeHandle h) {
+    return epoch.prefix() + "gen:" + h.type.name();
   }
 
-  /** The key of one compiled query's id list at one generation. */
-  static String key(TypeHandle h, ThingQueries.Statement st, long generation) {
+  /** The key of one compiled query's id list at one generation under {@code epoch}. */
+  static String key(Epoch epoch, TypeHandle h, ThingQueries.Statement st, long generation) {
     MessageDigest sha;
     try {
       sha = MessageDigest.getInstance("SHA-256");
@@ -337,7 +350,8 @@ final class QueryCache {
     for (Object p : st.params()) {
       update(sha, canonical(p));
     }
-    return "query:"
+    return epoch.prefix()
+        + "query:"
         + h.type.name()
         + ":"
         + HexFormat.of().formatHex(sha.digest())

@@ -44,9 +44,17 @@ final class RelationHandle {
     return "rel_" + relationName;
   }
 
-  /** The cache key of the list of relations of one (thing1, thing2) pair. */
-  String cacheKey(long thing1Id, long thing2Id) {
+  /**
+   * The key of the list of relations of one (thing1, thing2) pair without an epoch, as outbox rows
+   * record it.
+   */
+  String logicalKey(long thing1Id, long thing2Id) {
     return "rel:" + id + ":" + thing1Id + ":" + thing2Id;
+  }
+
+  /** The cache key of the pair's list under {@code epoch}. */
+  String cacheKey(Epoch epoch, long thing1Id, long thing2Id) {
+    return epoch.prefix() + logicalKey(thing1Id, thing2Id);
   }
 
   /** "vote (account 3 -> link 9)" for messages. */

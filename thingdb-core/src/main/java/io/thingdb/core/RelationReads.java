@@ -138,10 +138,12 @@ final class RelationReads {
       Io io, Session session, RelationHandle h, Collection<Relation.Pair> pairs) {
     Map<Relation.Pair, List<Relation>> found = new LinkedHashMap<>(pairs.size() * 2);
     List<Relation.Pair> misses = new ArrayList<>();
+    // One epoch for the read and its fills: a fill must land under the keys the read missed.
+    Epoch epoch = h.db.epoch();
     if (io.cached() && !pairs.isEmpty()) {
       Map<String, Relation.Pair> keys = new LinkedHashMap<>();
       for (Relation.Pair p : pairs) {
-        keys.put(h.cacheKey(p.thing1Id(), p.thing2Id()), p);
+        keys.put(h.cacheKey(epoch, p.thing1Id(), p.thing2Id()), p);
       }
       Map<String, Versioned> hits = io.cache().getAll(keys.keySet());
       int hitCount = 0;
@@ -177,7 +179,7 @@ final class RelationReads {
         Relation.Pair p = e.getKey();
         // Version 0 for a pair never written: any write's tombstone or value (version >= 1) wins.
         fills.put(
-            h.cacheKey(p.thing1Id(), p.thing2Id()),
+            h.cacheKey(epoch, p.thing1Id(), p.thing2Id()),
             new Versioned(
                 RelationCodec.encode(p.thing1Id(), p.thing2Id(), e.getValue().relations()),
                 e.getValue().version()));

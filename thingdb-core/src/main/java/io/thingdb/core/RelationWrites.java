@@ -65,7 +65,7 @@ final class RelationWrites {
   /** The parameters of {@link #lockPairSql}. */
   static Object[] lockPairParams(RelationHandle h, boolean cached, long thing1Id, long thing2Id) {
     return cached
-        ? new Object[] {thing1Id, thing2Id, h.cacheKey(thing1Id, thing2Id)}
+        ? new Object[] {thing1Id, thing2Id, h.logicalKey(thing1Id, thing2Id)}
         : new Object[] {thing1Id, thing2Id};
   }
 

@@ -90,7 +90,7 @@ final class Routing {
     Pick pick = pick(db.replicas);
     if (pick != null) {
       DbHandle.Replica replica = pick.replica();
-      long wanted = session == null ? 0 : session.position(db.name);
+      long wanted = wanted(db, session);
       try (Connection c = replica.dataSource.getConnection()) {
         // A pool can hand out a connection to a server that has just gone (HikariCP skips its
         // liveness check for connections used in the last 500 ms): only a statement that ran
@@ -121,6 +121,38 @@ final class Routing {
             return new Served<>(result, false);
           }
         });
+  }
+
+  /**
+   * The WAL position a replica must have replayed to serve {@code session}'s reads on {@code db}
+   * (0: any replica will do; {@link Long#MAX_VALUE}: none, the primary serves them).
+   *
+   * <p>A position on the database's current timeline, or of unknown timeline (a token from before
+   * positions carried timelines), is compared as it is. A position on an earlier timeline (the
+   * session wrote before a promotion) is capped at {@link Epoch#since()}, the new primary's WAL
+   * position when this instance learned the new timeline: the new timeline continues the old one up
+   * to its switch point, which lies below that, so a replica that has replayed that far has every
+   * write of the old timeline that survived; what the session wrote beyond the switch point is lost
+   * on every server, and waiting for it would send the session to the primary until the new
+   * timeline's WAL happened to pass the lost position. A position on a later timeline than this
+   * instance knows (a token from an instance that learned of a promotion first) sends the read to
+   * the primary and asks for an epoch check, which teaches this instance the new timeline within
+   * one check.
+   */
+  static long wanted(DbHandle db, Session session) {
+    Session.Position p = session == null ? null : session.position(db.name);
+    if (p == null) {
+      return 0;
+    }
+    Epoch current = db.epoch();
+    if (p.timeline() == 0 || current == null || p.timeline() == current.timeline()) {
+      return p.lsn();
+    }
+    if (Integer.compareUnsigned(p.timeline(), current.timeline()) < 0) {
+      return Math.min(p.lsn(), current.since());
+    }
+    db.requestEpochCheck();
+    return Long.MAX_VALUE;
   }
 
   private Pick pick(List<DbHandle.Replica> replicas) {

@@ -12,10 +12,14 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * A reader's position in each database's write-ahead log, for read-your-writes through replicas.
- * After each of its writes commits, the session records the primary's WAL insert position; a
- * replica that has not replayed that far is not used for this session's reads (the primary serves
- * them). A session is an explicit object the application carries (per HTTP request, or as a cookie
- * value via {@link #token()} and {@link ThingDb#session(String)}); it is thread-safe.
+ * After each of its writes commits, the session records the primary's timeline and WAL insert
+ * position; a replica that has not replayed that far is not used for this session's reads (the
+ * primary serves them). A position from a timeline older than the database's current one (the
+ * session wrote before a promotion) is not waited for beyond the point where the engine learned the
+ * new timeline: everything of the old timeline that survived the promotion lies below it, and the
+ * rest is lost on every server (see {@link Routing}). A session is an explicit object the
+ * application carries (per HTTP request, or as a cookie value via {@link #token()} and {@link
+ * ThingDb#session(String)}); it is thread-safe.
  *
  * <p>A session also remembers the last {@value #MAX_WRITTEN} things that modules above core wrote
  * through it and whose effects elsewhere may lag behind the write ({@link #wrote}):
@@ -28,7 +32,24 @@ public final class Session {
   /** How many written things a session remembers; older ones are forgotten first. */
   public static final int MAX_WRITTEN = 16;
 
-  private final ConcurrentHashMap<String, Long> positions = new ConcurrentHashMap<>();
+  private final ConcurrentHashMap<String, Position> positions = new ConcurrentHashMap<>();
+
+  /**
+   * A commit's place in a database's history: its timeline (0: unknown, from a token written before
+   * positions carried timelines) and WAL position. Ordered by timeline, then position: a later
+   * timeline continues the history of the earlier ones up to its switch point.
+   */
+  record Position(int timeline, long lsn) implements Comparable<Position> {
+    @Override
+    public int compareTo(Position o) {
+      int c = Integer.compareUnsigned(timeline, o.timeline);
+      return c != 0 ? c : Long.compareUnsigned(lsn, o.lsn);
+    }
+
+    static Position max(Position a, Position b) {
+      return a.compareTo(b) >= 0 ? a : b;
+    }
+  }
 
   /** Fullname to the epoch millisecond of its last write, oldest write first; guarded by itself. */
   private final LinkedHashMap<String, Long> written = new LinkedHashMap<>();
@@ -43,14 +64,22 @@ public final class Session {
 
   Session() {}
 
-  /** Records a commit at {@code lsn} on {@code database}; positions only move forward. */
+  /** Records a commit at {@code lsn} of an unknown timeline (0) on {@code database}. */
   void committed(String database, long lsn) {
-    positions.merge(database, lsn, Math::max);
+    committed(database, 0, lsn);
   }
 
-  /** The highest WAL position this session wrote at on {@code database}, or 0. */
-  long position(String database) {
-    return positions.getOrDefault(database, 0L);
+  /**
+   * Records a commit at {@code lsn} on {@code timeline} of {@code database}; positions only move
+   * forward ({@link Position} order).
+   */
+  void committed(String database, int timeline, long lsn) {
+    positions.merge(database, new Position(timeline, lsn), Position::max);
+  }
+
+  /** The latest position this session wrote at on {@code database}, or null. */
+  Position position(String database) {
+    return positions.get(database);
   }
 
   /**
@@ -91,17 +120,24 @@ public final class Session {
   }
 
   /**
-   * The session as a compact string ({@code db=hex;db=hex;~fullname.millis36}) for a cookie;
-   * restore it with {@link ThingDb#session(String)}. It reveals WAL positions and the fullnames of
-   * the things remembered by {@link #wrote}, so hand it only to the session's own user.
+   * The session as a compact string ({@code db=tl.hex;db=tl.hex;~fullname.millis36}: per database
+   * the timeline and the WAL position, both hexadecimal) for a cookie; restore it with {@link
+   * ThingDb#session(String)}, which also reads the older form {@code db=hex} (timeline unknown). It
+   * reveals WAL positions and the fullnames of the things remembered by {@link #wrote}, so hand it
+   * only to the session's own user.
    */
   public String token() {
     StringBuilder sb = new StringBuilder();
-    for (Map.Entry<String, Long> e : new TreeMap<>(positions).entrySet()) {
+    for (Map.Entry<String, Position> e : new TreeMap<>(positions).entrySet()) {
       if (sb.length() > 0) {
         sb.append(';');
       }
-      sb.append(e.getKey()).append('=').append(Long.toHexString(e.getValue()));
+      sb.append(e.getKey()).append('=');
+      Position p = e.getValue();
+      if (p.timeline() != 0) {
+        sb.append(Integer.toHexString(p.timeline())).append('.');
+      }
+      sb.append(Long.toHexString(p.lsn()));
     }
     synchronized (written) {
       for (Map.Entry<String, Long> e : written.entrySet()) {
@@ -128,10 +164,23 @@ public final class Session {
       int eq = part.indexOf('=');
       if (eq < 1) {
         throw new IllegalArgumentException(
-            "malformed session token '" + token + "': expected db=hexlsn;...");
+            "malformed session token '" + token + "': expected db=timeline.hexlsn;...");
       }
+      String value = part.substring(eq + 1);
+      int dot = value.indexOf('.');
       try {
-        s.committed(part.substring(0, eq), Long.parseUnsignedLong(part.substring(eq + 1), 16));
+        if (dot < 0) {
+          s.committed(part.substring(0, eq), Long.parseUnsignedLong(value, 16));
+        } else {
+          int timeline = Integer.parseUnsignedInt(value.substring(0, dot), 16);
+          if (timeline == 0) {
+            throw new NumberFormatException("timeline 0");
+          }
+          s.committed(
+              part.substring(0, eq),
+              timeline,
+              Long.parseUnsignedLong(value.substring(dot + 1), 16));
+        }
       } catch (NumberFormatException e) {
         throw new IllegalArgumentException(
             "malformed session token '" + token + "': bad position in '" + part + "'", e);

@@ -56,6 +56,26 @@ final class Sql {
     return out;
   }
 
+  /**
+   * {@link #query} for a statement of connection setup, run once per physical connection (the cache
+   * epoch's timeline): logged and counted in {@link #statements}, but not in the thread's {@link
+   * Scope}s, which measure what an operation costs on a connection already set up.
+   */
+  <T> List<T> setupQuery(Connection c, String sql, RowMapper<T> mapper) throws SQLException {
+    long start = System.nanoTime();
+    List<T> out = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement(sql);
+        ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) {
+        out.add(mapper.map(rs));
+      }
+    } finally {
+      statements.increment();
+      log(sql, new Object[0], out.size(), start);
+    }
+    return out;
+  }
+
   int update(Connection c, String sql, Object... params) throws SQLException {
     long start = System.nanoTime();
     int rows = -1;
@@ -157,6 +177,10 @@ final class Sql {
   private void done(String sql, Object[] params, int rows, long start) {
     Scope.countStatement();
     statements.increment();
+    log(sql, params, rows, start);
+  }
+
+  private void log(String sql, Object[] params, int rows, long start) {
     if (SQL_LOG.isDebugEnabled()) {
       double ms = (System.nanoTime() - start) / 1e6;
       SQL_LOG.debug(

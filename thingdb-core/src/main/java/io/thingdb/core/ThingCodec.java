@@ -72,11 +72,14 @@ final class ThingCodec {
     return encoded.length <= cache.maxValueSize(key);
   }
 
-  /** The cache fills for {@code things}, leaving out those too large for one item. */
-  static Map<String, Versioned> fills(VersionedCache cache, Collection<Thing> things) {
+  /**
+   * The cache fills for {@code things} under {@code epoch}, leaving out those too large for one
+   * item.
+   */
+  static Map<String, Versioned> fills(VersionedCache cache, Epoch epoch, Collection<Thing> things) {
     Map<String, Versioned> fills = new LinkedHashMap<>(things.size() * 2);
     for (Thing t : things) {
-      String key = TypeHandle.cacheKey(t);
+      String key = TypeHandle.cacheKey(epoch, t);
       byte[] bytes = encode(t);
       if (fits(cache, key, bytes)) {
         fills.put(key, new Versioned(bytes, t.version()));

@@ -460,6 +460,25 @@ public final class ThingDb implements AutoCloseable {
   }
 
   /**
+   * Database {@code database}'s cache epoch as this instance knows it now ({@link CacheEpoch}): it
+   * changes when the database's primary changes timeline (a promotion) or is another PostgreSQL
+   * cluster. Every cache key ThingDb uses for the database's things, relation pairs and queries
+   * carries it, so that after a failover no value written through the cache by a transaction the
+   * new primary lost is read again; modules that cache values derived from the database under keys
+   * of their own should key them by it too.
+   *
+   * <p>An instance learns a new epoch at the first write it makes on the new primary, at once when
+   * the database answers again after connection failures, and at the latest {@link
+   * ThingDbBuilder#epochCheckInterval} (plus one check) after the new primary accepts connections.
+   * Epochs only move forward. Thread-safe.
+   *
+   * @throws IllegalArgumentException if no database has that name
+   */
+  public CacheEpoch cacheEpoch(String database) {
+    return CacheEpoch.of(engine.database(database).epoch());
+  }
+
+  /**
    * Stops the outbox and query-cache threads of this ThingDb and of every view of it. Idempotent;
    * leaves DataSources and the cache open.
    */

@@ -29,6 +29,7 @@ public final class ThingDbBuilder {
   Duration outboxGrace = Duration.ofSeconds(1);
   Duration queryCacheBumpDelay = Duration.ofMillis(10);
   Duration replicaDownFor = Duration.ofSeconds(5);
+  Duration epochCheckInterval = Duration.ofSeconds(1);
   int transientRetries = 3;
   int circuitOpensAfter = 5;
   Duration circuitProbeInterval = Duration.ofMillis(250);
@@ -149,6 +150,27 @@ public final class ThingDbBuilder {
           "queryCacheBumpDelay must be between 0 and 10 s: " + delay);
     }
     this.queryCacheBumpDelay = delay;
+    return this;
+  }
+
+  /**
+   * How often each database's primary is asked for its cache epoch, its system identifier and
+   * timeline (default 1 s; 10 ms to 1 min). After a promotion, an instance that only reads stops
+   * using the values cached under the old timeline at most twice this long (plus one check) after
+   * the new primary accepts connections through the primary DataSource and its connections stop
+   * failing (periodic checks pause for one interval after a connection failure, so as not to take
+   * the pool's connections during an outage); one that writes learns it at its first write on the
+   * new primary, and every instance checks at once when the database answers again after connection
+   * failures. One short statement per database per interval. See {@link ThingDb#cacheEpoch}.
+   */
+  public ThingDbBuilder epochCheckInterval(Duration interval) {
+    Objects.requireNonNull(interval, "epochCheckInterval must not be null");
+    if (interval.compareTo(Duration.ofMillis(10)) < 0
+        || interval.compareTo(Duration.ofMinutes(1)) > 0) {
+      throw new IllegalArgumentException(
+          "epochCheckInterval must be between 10 ms and 1 min: " + interval);
+    }
+    this.epochCheckInterval = interval;
     return this;
   }
 

@@ -28,7 +28,9 @@ import java.util.concurrent.atomic.LongAdder;
  * thingdb.core.circuit.open} and {@code thingdb.core.circuit.opened} (tag {@code database}); {@code
  * thingdb.core.outbox.depth} (tag {@code database}; one count query on the primary when the
  * registry asks, NaN if the database does not answer or its circuit is open); {@code
- * thingdb.core.outbox.replayed}.
+ * thingdb.core.outbox.replayed}; {@code thingdb.db.epoch.changes} (tag {@code database}: times this
+ * instance learned a new cache epoch of the database, a promotion or another cluster behind its
+ * primary DataSource; see {@link ThingDb#cacheEpoch}).
  *
  * <p>The cache's meters are those of {@link CacheMetrics}: do not bind a {@code CacheMetrics} of
  * the same cache into the same registry as well (Micrometer would keep whichever came first).
@@ -105,6 +107,12 @@ public final class ThingDbMetrics implements MeterBinder {
           "times the database's circuit opened",
           dbTags,
           db.circuit.opened);
+      counter(
+          registry,
+          "thingdb.db.epoch.changes",
+          "times the database's cache epoch changed (a new timeline or system identifier)",
+          dbTags,
+          db.epochChanges);
       Gauge.builder("thingdb.core.circuit.open", db, d -> d.circuit.isOpen() ? 1 : 0)
           .description("1 while the database's circuit is open (operations fail fast)")
           .tags(dbTags)

@@ -62,12 +62,14 @@ final class ThingQueries {
    * The ids from the query cache, or null when the generation cannot be read (cache unreachable).
    */
   private static long[] cachedIds(Engine db, TypeHandle h, ThingQuery q, Statement st) {
-    OptionalLong gen = db.queryCache.generation(db, h);
+    // One epoch for the generation and the list: both keys change together at a promotion.
+    Epoch epoch = h.db.epoch();
+    OptionalLong gen = db.queryCache.generation(db, h, epoch);
     if (gen.isEmpty()) {
       return null;
     }
     long generation = gen.getAsLong();
-    String key = QueryCache.key(h, st, generation);
+    String key = QueryCache.key(epoch, h, st, generation);
     byte[] bytes =
         db.cache.load(
             key, q.cacheTtl(), k -> Loaded.of(QueryCache.encode(fill(db, h, q, st)), generation));

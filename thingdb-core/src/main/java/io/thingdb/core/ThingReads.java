@@ -39,10 +39,12 @@ final class ThingReads {
     int n = ids.length;
     Thing[] found = new Thing[n];
     int hits = 0;
+    // One epoch for the read and its fills: a fill must land under the keys the read missed.
+    Epoch epoch = h.db.epoch();
     if (io.cached() && n > 0) {
       String[] keys = new String[n];
       for (int i = 0; i < n; i++) {
-        keys[i] = h.cacheKey(ids[i]);
+        keys[i] = h.cacheKey(epoch, ids[i]);
       }
       io.cache()
           .getAll(
@@ -80,7 +82,7 @@ final class ThingReads {
     }
     // Only primary reads fill: see Routing.readServed.
     if (io.cached() && !loaded.isEmpty() && !served.fromReplica()) {
-      Map<String, Versioned> fills = ThingCodec.fills(io.cache(), loaded.values());
+      Map<String, Versioned> fills = ThingCodec.fills(io.cache(), epoch, loaded.values());
       io.cache().fillAll(fills, io.cacheTtl());
       // fillAll is add-only: it cannot replace an older tombstone (left by an increment's
       // invalidation) or an older value that a slow writer published after our multi-get. Left

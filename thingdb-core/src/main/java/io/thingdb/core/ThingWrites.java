@@ -231,7 +231,7 @@ final class ThingWrites {
               + set
               + " where thing_id = ? returning *)"
               + OUTBOX_CTE;
-      all.add(h.cacheKey(id));
+      all.add(h.logicalKey(id));
     } else {
       sql =
           "update thing_"
@@ -321,7 +321,7 @@ final class ThingWrites {
                   c,
                   "insert into thingdb_outbox (cache_key, version) values (?, ?) returning id",
                   rs -> rs.getLong(1),
-                  h.cacheKey(id),
+                  h.logicalKey(id),
                   bumped.row().version())
               .get(0);
     }
@@ -409,8 +409,11 @@ final class ThingWrites {
     return outbox ? "with u as (" + update + ")" + OUTBOX_CTE : update + ", 0::bigint as outbox_id";
   }
 
-  /** An increment's new counts and the outbox row that guards its cache update (0 if none). */
-  record CountsCommitted(Counts counts, long outboxId) {}
+  /**
+   * An increment's new counts, the outbox row that guards its cache update (0 if none) and the
+   * epoch it committed on ({@link Io#connectionEpoch}; null if unknown).
+   */
+  record CountsCommitted(Counts counts, long outboxId, Epoch epoch) {}
 
   /**
    * {@code ups}/{@code downs} plus the outbox row in ONE autocommitted statement: one round trip,
@@ -437,6 +440,17 @@ final class ThingWrites {
             "increment " + column + " of " + t + " " + id,
             () -> {
               Connection c = h.db.circuit.connect();
+              Epoch epoch;
+              try {
+                epoch = io.connectionEpoch(h.db, c); // before the increment: safe to retry
+              } catch (SQLException | RuntimeException e) {
+                try {
+                  c.close();
+                } catch (SQLException suppressed) {
+                  e.addSuppressed(suppressed);
+                }
+                throw e;
+              }
               List<CountsCommitted> rows;
               try {
                 rows =
@@ -448,7 +462,8 @@ final class ThingWrites {
                                 new CountsCommitted(
                                     new Counts(
                                         rs.getLong(1), rs.getInt(2), rs.getInt(3), rs.getLong(4)),
-                                    rs.getLong(5)),
+                                    rs.getLong(5),
+                                    null),
                             params);
               } catch (SQLException | RuntimeException e) {
                 try {
@@ -501,7 +516,7 @@ final class ThingWrites {
                     h.db.name,
                     e.getMessage());
               }
-              return updated;
+              return new CountsCommitted(updated.counts(), updated.outboxId(), epoch);
             });
   }
 

@@ -33,14 +33,30 @@ final class TypeHandle {
     addCountsSql[1] = ThingWrites.addCountsSql(type.name(), true);
   }
 
-  /** The cache key of {@code t}: the same as {@link #cacheKey(long)} of its type's handle. */
-  static String cacheKey(Thing t) {
+  /**
+   * The key of {@code t} without an epoch: the same as {@link #logicalKey(long)} of its type's
+   * handle.
+   */
+  static String logicalKey(Thing t) {
     return "thing:" + t.fullname();
   }
 
-  /** The cache key of thing {@code id} of this type (before the cache's namespace). */
-  String cacheKey(long id) {
+  /**
+   * The key of thing {@code id} of this type without an epoch, as outbox rows record it (a row
+   * outlives epochs: the replay applies the epoch current when it runs) and as messages name it.
+   */
+  String logicalKey(long id) {
     return keyPrefix.concat(Long.toString(id, 36));
+  }
+
+  /** The cache key of {@code t} under {@code epoch} (before the cache's namespace). */
+  static String cacheKey(Epoch epoch, Thing t) {
+    return epoch.prefix() + "thing:" + t.fullname();
+  }
+
+  /** The cache key of thing {@code id} of this type under {@code epoch}. */
+  String cacheKey(Epoch epoch, long id) {
+    return epoch.prefix() + keyPrefix + Long.toString(id, 36);
   }
 
   String incrSql(ThingDb.Counter counter, boolean outbox) {

@@ -278,6 +278,22 @@ public final class WriteTransaction {
 
   private final List<Runnable> hooks = new ArrayList<>();
   private boolean rollbackOnly;
+
+  /** The epoch of the server the connection reaches ({@link Io#connectionEpoch}), once bound. */
+  private Epoch connectionEpoch;
+
+  /**
+   * The epoch the commit happened on (the connection's): the cache updates after COMMIT use its
+   * keys, never the engine's current epoch, which may already be a later one. Null before COMMIT,
+   * and when the server's timeline was unknown (the cache is then left to the outbox replay).
+   */
+  private Epoch commitEpoch;
+
+  /** The epoch of this transaction's commit, or null (see {@code commitEpoch}). */
+  Epoch commitEpoch() {
+    return commitEpoch;
+  }
+
   private boolean closed;
 
   /**
@@ -325,7 +341,7 @@ public final class WriteTransaction {
             for (int i = 0; i < created.size(); i++) {
               out[e.getValue().get(i)] = created.get(i);
             }
-            published.add(() -> db.createdCommitted(h, created));
+            published.add(() -> db.createdCommitted(h, created, commitEpoch));
             describe("create " + h.type.name());
           }
         });
@@ -355,7 +371,7 @@ public final class WriteTransaction {
     ThingWrites.Committed[] done = new ThingWrites.Committed[1];
     run(() -> done[0] = ThingWrites.update(db.io, connection, h, update));
     describe("write " + update.base().fullname());
-    published.add(() -> db.thingCommitted(h, done[0]));
+    published.add(() -> db.thingCommitted(h, done[0], commitEpoch));
     return done[0].thing();
   }
 
@@ -379,9 +395,9 @@ public final class WriteTransaction {
     boolean cached = db.cache != null;
     Object[] params =
         cached
-            ? new Object[] {upsDelta, downsDelta, id, upsDelta, downsDelta, db.cacheKey(h, id)}
+            ? new Object[] {upsDelta, downsDelta, id, upsDelta, downsDelta, h.logicalKey(id)}
             : new Object[] {upsDelta, downsDelta, id, upsDelta, downsDelta};
-    describe("incr " + db.cacheKey(h, id));
+    describe("incr " + h.logicalKey(id));
     enqueue(
         new Sql.Piped(
             h.addCountsSql(cached),
@@ -390,7 +406,7 @@ public final class WriteTransaction {
               Counts counts = new Counts(rs.getLong(1), rs.getInt(2), rs.getInt(3), rs.getLong(4));
               long outboxId = rs.getLong(5);
               result.set(Optional.of(counts));
-              published.add(() -> db.countsCommitted(h, counts, outboxId));
+              published.add(() -> db.countsCommitted(h, counts, outboxId, commitEpoch));
               return null;
             },
             null),
@@ -489,7 +505,7 @@ public final class WriteTransaction {
               + ")");
     }
     bind(h.db, "relation type " + type.name());
-    describe("write relation " + h.cacheKey(thing1Id, thing2Id));
+    describe("write relation " + h.logicalKey(thing1Id, thing2Id));
     List<Relation> relations = new ArrayList<>();
     long[] pair = new long[2];
     boolean cached = db.cache != null;
@@ -608,6 +624,7 @@ public final class WriteTransaction {
       try {
         Connection c = database.circuit.connect();
         try {
+          connectionEpoch = db.io.connectionEpoch(database, c);
           c.setAutoCommit(false);
         } catch (SQLException e) {
           try {
@@ -807,6 +824,7 @@ public final class WriteTransaction {
       throw e;
     }
     if (!rollbackOnly) {
+      commitEpoch = connectionEpoch;
       db.recordPosition(bound, session, c);
     }
     try (Connection closing = c) {
@@ -848,7 +866,8 @@ public final class WriteTransaction {
                   p.version,
                   p.list(),
                   p.outboxId,
-                  p.locked.isEmpty()));
+                  p.locked.isEmpty(),
+                  commitEpoch));
     }
     for (Runnable r : published) {
       try {

@@ -175,7 +175,7 @@ class RelationConcurrencyTest {
           truth = RelationReads.pair(a.engine.io, c, h, p.thing1Id(), p.thing2Id());
         }
         // What the writers and fillers left in memcached, read raw (before any new fill).
-        Versioned cached = a.engine.cache.get(h.cacheKey(p.thing1Id(), p.thing2Id()));
+        Versioned cached = a.engine.cache.get(h.cacheKey(h.db.epoch(), p.thing1Id(), p.thing2Id()));
         if (cached != null) {
           cachedValues++;
           assertThat(RelationCodec.decode(h, p.thing1Id(), p.thing2Id(), cached.value()))

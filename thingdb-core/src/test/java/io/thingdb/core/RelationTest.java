@@ -617,7 +617,8 @@ class RelationTest {
   }
 
   private String key(long t1, long t2) {
-    return db.engine.relationHandle(VOTE).cacheKey(t1, t2);
+    RelationHandle h = db.engine.relationHandle(VOTE);
+    return h.cacheKey(h.db.epoch(), t1, t2);
   }
 
   private List<Relation> cachedList(long t1, long t2) {
@@ -643,7 +644,7 @@ class RelationTest {
   private long outboxRowsAbove(long t1, long t2, long version) {
     return Long.parseLong(
         rows("select count(*) from thingdb_outbox where cache_key = '"
-                + key(t1, t2)
+                + db.engine.relationHandle(VOTE).logicalKey(t1, t2)
                 + "' and version > "
                 + version)
             .get(0));

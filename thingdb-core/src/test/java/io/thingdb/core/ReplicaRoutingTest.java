@@ -241,7 +241,7 @@ class ReplicaRoutingTest {
       for (int i = 1; i <= trials; i++) {
         current = db.withSession(session).update(current.edit().set(TITLE, "v" + i));
         pg.awaitCaughtUp(Duration.ofSeconds(30));
-        assertThat(pg.standbyReplayLsn()).isGreaterThanOrEqualTo(session.position("main"));
+        assertThat(pg.standbyReplayLsn()).isGreaterThanOrEqualTo(session.position("main").lsn());
         Routed before = Routed.of(db);
         assertThat(db.withSession(session).get(LINK, current.id()).orElseThrow())
             .isEqualTo(current);
@@ -319,10 +319,15 @@ class ReplicaRoutingTest {
         }
       }
       assertThat(oldReads).isZero();
-      assertThat(session.token()).matches("main=[0-9a-f]+");
+      // timeline.position, both hexadecimal; a fresh cluster is on timeline 1
+      assertThat(session.token()).matches("main=1\\.[0-9a-f]+");
+      // the form without a timeline, from before positions carried one, still reads
+      String old = session.token().replace("main=1.", "main=");
+      assertThat(db.session(old).token()).isEqualTo(old);
+      assertThat(db.withSession(db.session(old)).get(LINK, current.id())).contains(current);
       assertThatThrownBy(() -> db.session("main"))
           .isInstanceOf(IllegalArgumentException.class)
-          .hasMessage("malformed session token 'main': expected db=hexlsn;...");
+          .hasMessage("malformed session token 'main': expected db=timeline.hexlsn;...");
       assertThatThrownBy(() -> db.session("main=xyz"))
           .isInstanceOf(IllegalArgumentException.class)
           .hasMessage("malformed session token 'main=xyz': bad position in 'main=xyz'");
@@ -378,7 +383,7 @@ class ReplicaRoutingTest {
       pg.pauseReplay();
       try {
         Thing v2 = db.withSession(writer).update(v1.edit().set(TITLE, "v2"));
-        cache.delete(db.engine.cacheKey(v2)); // evicted
+        cache.delete(db.cacheKeyOf(LINK, v2.id())); // evicted
         assertThat(db.get(LINK, v1.id()).orElseThrow().version())
             .as("another reader, served by the replica")
             .isEqualTo(1);

@@ -898,7 +898,7 @@ class ThingQueryTest {
       db.query(q.after(first.next().orElseThrow()));
       assertThat(s.statements()).isZero();
     }
-    assertThat(mc.get("gen:" + type.name())).isNotNull();
+    assertThat(mc.get(genKey(type))).isNotNull();
   }
 
   @Test
@@ -966,13 +966,26 @@ class ThingQueryTest {
    * The type's generation counter as stored, 0 if absent. A read that times out is a miss too
    * (MemcachedCache never fails a read), so a miss is read again a few times before it counts.
    */
+  /**
+   * The key of the type's generation counter: its name under the cache epoch of this class's
+   * database (one PostgreSQL server, one epoch).
+   */
+  static String genKey(ThingType type) {
+    try (java.sql.Connection c = ds.getConnection()) {
+      Epoch e = Epoch.read(new Sql(false), c);
+      return e.prefix() + "gen:" + type.name();
+    } catch (java.sql.SQLException e) {
+      throw new AssertionError("cannot read the cache epoch: " + e.getMessage(), e);
+    }
+  }
+
   static long generation(MemcachedCache mc, ThingType type) {
     byte[] g = null;
     for (int i = 0; i < 10 && g == null; i++) {
       if (i > 0) {
         sleepQuietly(20);
       }
-      g = mc.get("gen:" + type.name());
+      g = mc.get(genKey(type));
     }
     return g == null ? 0 : Long.parseLong(new String(g, StandardCharsets.US_ASCII).trim());
   }
@@ -1091,7 +1104,7 @@ class ThingQueryTest {
     // Patched, not invalidated: the cached value is the new version, props intact.
     try (io.thingdb.cache.VersionedCache view =
         io.thingdb.cache.VersionedCache.builder(mc).build()) {
-      io.thingdb.cache.VersionedCache.Versioned cached = view.get("thing:" + b.fullname());
+      io.thingdb.cache.VersionedCache.Versioned cached = view.get(writer.cacheKeyOf(type, b.id()));
       assertThat(cached).isNotNull();
       assertThat(cached.version()).isEqualTo(b.version() + 1);
     }
@@ -1183,7 +1196,7 @@ class ThingQueryTest {
     ThingType type = newType();
     MemcachedCache mc = memcachedCache();
     ThingDb db = open(mc, type);
-    String gen = "gen:" + type.name();
+    String gen = genKey(type);
     Thing a = db.create(db.newThing(type).date(BASE));
     ThingQuery q = ThingQuery.of(type).cached(TTL);
     assertThat(ids(db.query(q))).containsExactly(a.id()); // cached at generation G
@@ -1211,7 +1224,7 @@ class ThingQueryTest {
     ThingType type = newType();
     MemcachedCache mc = memcachedCache();
     ThingDb db = open(mc, Clock.fixed(Instant.now(), ZoneOffset.UTC), type);
-    String gen = "gen:" + type.name();
+    String gen = genKey(type);
     Thing a = db.create(db.newThing(type).date(BASE));
     ThingQuery q = ThingQuery.of(type).cached(TTL);
     assertThat(ids(db.query(q))).containsExactly(a.id());
@@ -1232,7 +1245,7 @@ class ThingQueryTest {
     Thing a = db.create(db.newThing(type).date(BASE));
     ThingQuery q = ThingQuery.of(type).cached(TTL);
     assertThat(ids(db.query(q))).containsExactly(a.id());
-    String server = mc.serverFor("gen:" + type.name());
+    String server = mc.serverFor(genKey(type));
     int node = memcached.cluster().servers().indexOf(server);
     memcached.cluster().stop(node);
     for (int i = 0; i < 2; i++) {
@@ -1426,7 +1439,7 @@ class ThingQueryTest {
     Thing elsewhere = db.create(db.newThing(other));
     ThingQuery q = ThingQuery.of(type).cached(TTL);
     db.query(q);
-    byte[] genBefore = mc.get("gen:" + type.name());
+    byte[] genBefore = mc.get(genKey(type));
     String rows =
         "select (select count(*) from thing_"
             + type.name()
@@ -1487,7 +1500,7 @@ class ThingQueryTest {
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageStartingWith("unknown type q");
     assertThat(count(rows)).isEqualTo(rowsBefore);
-    assertThat(mc.get("gen:" + type.name())).isEqualTo(genBefore);
+    assertThat(mc.get(genKey(type))).isEqualTo(genBefore);
     assertThat(ids(db.query(q))).containsExactly(a.id());
   }
 }

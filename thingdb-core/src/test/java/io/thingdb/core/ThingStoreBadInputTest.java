@@ -104,7 +104,7 @@ class ThingStoreBadInputTest {
         s.put("memcached " + f[1], f[2]);
       }
     }
-    Thing cached = witness == null ? null : cachedThing(mc, witness);
+    Thing cached = witness == null ? null : cachedThing(mc, db, witness);
 
     s.put("cached witness", cached == null ? "miss" : cached.toString() + cached.storedProps());
     return s;
@@ -135,7 +135,7 @@ class ThingStoreBadInputTest {
       witness = db.create(db.newThing(LINK).set(TITLE, "witness").set(SCORE, 1L));
     }
     assertThat(db.get(LINK, witness.id())).contains(witness);
-    assertThat(cachedThing(mc, witness)).isEqualTo(witness);
+    assertThat(cachedThing(mc, db, witness)).isEqualTo(witness);
     // earlier writes' confirmed outbox rows are deleted in the background: let that settle
     long deadline = System.nanoTime() + 10_000_000_000L;
     while (ThingStoreSupport.count(ds, "select count(*) from thingdb_outbox") > 0) {
@@ -152,7 +152,7 @@ class ThingStoreBadInputTest {
    */
   private static Thing created(NewThing n) {
     Thing t = db.create(n);
-    assertThat(cachedThing(mc, t)).isEqualTo(t);
+    assertThat(cachedThing(mc, db, t)).isEqualTo(t);
     return t;
   }
 
@@ -342,12 +342,12 @@ class ThingStoreBadInputTest {
     assertThat(storedOrFail(ds, t).values())
         .containsEntry(SQL_KEY, value)
         .containsEntry("title", "bobby");
-    assertThat(cachedThing(mc, t)).isEqualTo(t);
-    assertThat(cachedThing(mc, t).get(SQL)).isEqualTo(value);
+    assertThat(cachedThing(mc, db, t)).isEqualTo(t);
+    assertThat(cachedThing(mc, db, t).get(SQL)).isEqualTo(value);
     Thing u = db.update(t.edit().set(SQL, value + value));
     assertThat(storedOrFail(ds, t).values()).containsEntry(SQL_KEY, value + value);
-    assertThat(cachedThing(mc, t)).isEqualTo(u);
-    mc.delete(ThingStoreSupport.key(t));
+    assertThat(cachedThing(mc, db, t)).isEqualTo(u);
+    mc.delete(ThingStoreSupport.key(db, t));
     assertThat(db.get(LINK, t.id()).orElseThrow().get(SQL)).isEqualTo(value + value);
   }
 

@@ -101,7 +101,7 @@ class ThingStoreBehaviourTest {
 
   /** The cached copy of {@code t}'s key; fails on a miss. */
   private static Thing cached(Thing t) {
-    Thing c = cachedThing(mc, t);
+    Thing c = cachedThing(mc, db, t);
     assertThat(c).as("cache entry of %s", t.fullname()).isNotNull();
     return c;
   }
@@ -224,7 +224,7 @@ class ThingStoreBehaviourTest {
     try (VersionedCache vc = VersionedCache.builder(mc).build()) {
       // The fills are pipelined adds without replies on three connections: the read can overtake
       // those still in flight on other servers' connections, so it is repeated for a while.
-      List<String> keys = thousand.stream().map(ThingStoreSupport::key).toList();
+      List<String> keys = thousand.stream().map(t -> ThingStoreSupport.key(db, t)).toList();
       Map<String, VersionedCache.Versioned> hits = vc.getAll(keys);
       for (long deadline = System.nanoTime() + 5_000_000_000L;
           hits.size() < 1000 && System.nanoTime() < deadline; ) {
@@ -233,7 +233,7 @@ class ThingStoreBehaviourTest {
       }
       assertThat(hits).hasSize(1000);
       for (Thing t : thousand) {
-        assertThat(ThingCodec.decode(LINK, t.typeId(), hits.get(key(t)).value())).isEqualTo(t);
+        assertThat(ThingCodec.decode(LINK, t.typeId(), hits.get(key(db, t)).value())).isEqualTo(t);
       }
     }
   }
@@ -277,7 +277,7 @@ class ThingStoreBehaviourTest {
         .as("links committed without their comments")
         .isEqualTo(links);
     assertThat(count(ds, "select count(*) from data_link")).isEqualTo(linkData);
-    assertThat(cachedThing(mc, LINK, typeIdOf(LINK), nextLink + 1)).isNull();
+    assertThat(cachedThing(mc, db, LINK, typeIdOf(LINK), nextLink + 1)).isNull();
     assertThat(column(ds, "select value from data_comment where thing_id = ?", existing.id()))
         .containsExactly("existing");
   }
@@ -301,14 +301,14 @@ class ThingStoreBehaviourTest {
     Thing big = db.create(db.newThing(LINK).set(TITLE, "big").set(BODY, huge));
     assertThat(storedOrFail(ds, big).values().get("body")).hasSize(huge.length());
     assertThat(db.get(LINK, big.id())).contains(big);
-    assertThat(rawEntry(mc, key(big))).isNull();
+    assertThat(rawEntry(mc, key(db, big))).isNull();
 
     Thing small = newLink("grows");
     assertCacheHolds(small);
     Thing grown = db.update(small.edit().set(BODY, huge));
     assertThat(grown.version()).isEqualTo(2);
     assertThat(storedOrFail(ds, small).version()).isEqualTo(2);
-    VersionedCache.Stored raw = rawEntry(mc, key(small));
+    VersionedCache.Stored raw = rawEntry(mc, key(db, small));
     assertThat(raw == null || (raw.kind() == VersionedCache.Kind.TOMBSTONE && raw.version() == 2))
         .as("the v1 copy is gone")
         .isTrue();
@@ -326,7 +326,7 @@ class ThingStoreBehaviourTest {
   @Test
   void getReadsTheDatabaseOnAMissAndFillsTheCache() {
     Thing t = newLink("get");
-    assertThat(mc.delete(key(t))).isEqualTo(io.thingdb.cache.Cache.Outcome.APPLIED);
+    assertThat(mc.delete(key(db, t))).isEqualTo(io.thingdb.cache.Cache.Outcome.APPLIED);
     try (Scope scope = db.scope()) {
       assertThat(db.get(LINK, t.id())).contains(t);
       assertThat(scope.statements()).isBetween(1L, 2L); // the thing row and its data rows
@@ -347,7 +347,7 @@ class ThingStoreBehaviourTest {
             column(ds, "select coalesce(max(thing_id), 0) + 1000000 from thing_link").get(0));
     assertThat(db.get(LINK, absent)).isEmpty();
     assertThat(stored(ds, LINK, absent)).isEmpty();
-    assertThat(cachedThing(mc, LINK, typeIdOf(LINK), absent)).isNull();
+    assertThat(cachedThing(mc, db, LINK, typeIdOf(LINK), absent)).isNull();
   }
 
   @Test
@@ -355,7 +355,7 @@ class ThingStoreBehaviourTest {
     List<Thing> things = IntStream.range(0, 6).mapToObj(i -> newLink("many " + i)).toList();
     // half cached, half not: the order must not depend on where each came from
     for (int i = 0; i < 6; i += 2) {
-      mc.delete(key(things.get(i)));
+      mc.delete(key(db, things.get(i)));
     }
     long missing = things.get(5).id() + 1_000_000;
     List<Long> ids =
@@ -405,8 +405,8 @@ class ThingStoreBehaviourTest {
     Thing l2 = newLink("l2");
     Thing c1 = db.create(db.newThing(COMMENT).set(TEXT, "c1"));
     Thing c2 = db.create(db.newThing(COMMENT).set(TEXT, "c2"));
-    mc.delete(key(l2));
-    mc.delete(key(c1));
+    mc.delete(key(db, l2));
+    mc.delete(key(db, c1));
     String missing = Fullnames.thing(typeIdOf(LINK), l2.id() + 3_000_000);
     List<String> names =
         List.of(c2.fullname(), l2.fullname(), missing, l1.fullname(), c1.fullname());
@@ -552,7 +552,7 @@ class ThingStoreBehaviourTest {
     assertThat(s.ups()).isEqualTo(2 * each);
     assertThat(s.downs()).isEqualTo(2 * each);
     assertThat(s.version()).isEqualTo(1 + threads * each);
-    VersionedCache.Stored raw = rawEntry(mc, key(t));
+    VersionedCache.Stored raw = rawEntry(mc, key(db, t));
     if (raw != null && raw.kind() == VersionedCache.Kind.VALUE) {
       Thing cached = cached(t);
       assertThat(cached.version()).isEqualTo(s.version());
@@ -615,7 +615,7 @@ class ThingStoreBehaviourTest {
     assertThat(storedOrFail(ds, t).values()).doesNotContainKey("score");
     assertThat(storedOrFail(ds, t).version()).isEqualTo(3);
     assertCacheHolds(zero);
-    mc.delete(key(t));
+    mc.delete(key(db, t));
     assertThat(db.get(LINK, t.id())).contains(zero);
   }
 

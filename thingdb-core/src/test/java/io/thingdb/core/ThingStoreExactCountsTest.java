@@ -125,9 +125,9 @@ class ThingStoreExactCountsTest {
 
     // The raw cache entry: absent, a tombstone no newer than the database, or the exact value.
     for (MemcachedCache mc : caches) {
-      VersionedCache.Stored raw = rawEntry(mc, key(t));
+      VersionedCache.Stored raw = rawEntry(mc, key(dbs.get(0), t));
       if (raw != null && raw.kind() == VersionedCache.Kind.VALUE) {
-        Thing cached = cachedThing(mc, t);
+        Thing cached = cachedThing(mc, dbs.get(0), t);
         assertThat(cached.version()).isEqualTo(s.version());
         assertThat(cached.ups()).isEqualTo(total);
         assertThat(cached.get(TITLE)).isEqualTo("popular");
@@ -150,7 +150,7 @@ class ThingStoreExactCountsTest {
     }
     // and the read put the exact value back in the cache (over the tombstone of the same version)
     for (MemcachedCache mc : caches) {
-      Thing cached = cachedThing(mc, t);
+      Thing cached = cachedThing(mc, dbs.get(0), t);
       assertThat(cached).as("cache entry after a read").isNotNull();
       assertThat(cached.ups()).isEqualTo(total);
       assertThat(cached.version()).isEqualTo(s.version());

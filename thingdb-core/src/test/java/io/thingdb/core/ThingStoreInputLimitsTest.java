@@ -123,7 +123,7 @@ class ThingStoreInputLimitsTest {
             .containsExactly(
                 s.codePointCount(0, s.length()) + " " + s.getBytes(StandardCharsets.UTF_8).length);
         // the cache holds them too (filled by the create), and a read is served from it
-        Thing cached = cachedThing(mc, t);
+        Thing cached = cachedThing(mc, db, t);
         assertThat(cached).as(label(s)).isEqualTo(t);
         assertThat(cached.get(BODY)).isEqualTo(s);
         assertThat(cached.get(EMOJI_NAMED)).isEqualTo("😀 " + s.length());
@@ -133,8 +133,8 @@ class ThingStoreInputLimitsTest {
         }
         // an update publishes the new value; a miss reads it back from PostgreSQL
         Thing u = db.update(t.edit().set(BODY, s.substring(2) + "✓"));
-        assertThat(cachedThing(mc, u).get(BODY)).isEqualTo(s.substring(2) + "✓");
-        mc.delete(ThingStoreSupport.key(t));
+        assertThat(cachedThing(mc, db, u).get(BODY)).isEqualTo(s.substring(2) + "✓");
+        mc.delete(ThingStoreSupport.key(db, t));
         assertThat(db.get(NOTE, t.id()).orElseThrow()).isEqualTo(u);
         assertThat(db.get(NOTE, t.id()).orElseThrow().get(BODY)).isEqualTo(s.substring(2) + "✓");
       }
@@ -156,13 +156,13 @@ class ThingStoreInputLimitsTest {
                 .build()) {
       Thing t = db.create(db.newThing(NOTE).set(BODY, MEBIBYTE_EMOJI));
       assertThat(storedOrFail(ds, t).values()).containsEntry("body", MEBIBYTE_EMOJI);
-      assertThat(ThingStoreSupport.rawEntry(mc, ThingStoreSupport.key(t))).isNull();
+      assertThat(ThingStoreSupport.rawEntry(mc, ThingStoreSupport.key(db, t))).isNull();
       assertThat(db.get(NOTE, t.id()).orElseThrow().get(BODY)).isEqualTo(MEBIBYTE_EMOJI);
       Thing u = db.update(t.edit().set(BODY, MEBIBYTE_ASCII));
       assertThat(db.get(NOTE, t.id()).orElseThrow()).isEqualTo(u);
       assertThat(storedOrFail(ds, t).values()).containsEntry("body", MEBIBYTE_ASCII);
       // invalidated at the new version, never left holding an older, smaller copy
-      VersionedCacheEntry entry = VersionedCacheEntry.of(mc, t);
+      VersionedCacheEntry entry = VersionedCacheEntry.of(mc, db, t);
       assertThat(entry.version()).isGreaterThanOrEqualTo(u.version());
       assertThat(entry.isValue()).isFalse();
     }
@@ -170,9 +170,9 @@ class ThingStoreInputLimitsTest {
 
   /** What the cache holds under a thing's key: its version, and whether it is a value. */
   record VersionedCacheEntry(long version, boolean isValue) {
-    static VersionedCacheEntry of(MemcachedCache mc, Thing t) {
+    static VersionedCacheEntry of(MemcachedCache mc, ThingDb db, Thing t) {
       io.thingdb.cache.VersionedCache.Stored s =
-          ThingStoreSupport.rawEntry(mc, ThingStoreSupport.key(t));
+          ThingStoreSupport.rawEntry(mc, ThingStoreSupport.key(db, t));
       return s == null
           ? new VersionedCacheEntry(0, false)
           : new VersionedCacheEntry(
@@ -382,7 +382,7 @@ class ThingStoreInputLimitsTest {
       assertThat(read).isEqualTo(v4);
       assertThat(read.ups()).isEqualTo(1);
       assertThat(read.date()).as("an update keeps the creation date").isEqualTo(start);
-      assertThat(cachedThing(mc, v4)).isEqualTo(v4);
+      assertThat(cachedThing(mc, db, v4)).isEqualTo(v4);
       assertThat(storedOrFail(ds, first).version()).isEqualTo(4);
       assertThat(db.getMany(TIMED, List.of(first.id(), second.id()), Missing.FAIL))
           .extracting(Thing::date)

@@ -492,11 +492,19 @@ class ThingStoreNoStaleCacheTest {
     List<Thing> things = createThings(instances.get(0).db(), 6);
     MemcachedCluster cluster = memcached.cluster();
     // hang the node that holds the first thing's key (and likely others)
-    int node = cluster.servers().indexOf(instances.get(0).cache().serverFor(key(things.get(0))));
+    int node =
+        cluster
+            .servers()
+            .indexOf(instances.get(0).cache().serverFor(key(instances.get(0).db(), things.get(0))));
     long onNode =
         things.stream()
             .filter(
-                t -> cluster.servers().indexOf(instances.get(0).cache().serverFor(key(t))) == node)
+                t ->
+                    cluster
+                            .servers()
+                            .indexOf(
+                                instances.get(0).cache().serverFor(key(instances.get(0).db(), t)))
+                        == node)
             .count();
     History h = new History();
     AtomicBoolean stop = new AtomicBoolean();
@@ -603,7 +611,8 @@ class ThingStoreNoStaleCacheTest {
       boolean increment = round % 2 == 1;
       Thing t = createThings(survivor.db(), 1).get(0);
       Thing before = survivor.db().update(t.edit().set(STAMP, "before " + round)); // v2, published
-      assertThat(ThingStoreSupport.cachedThing(survivor.cache(), before)).isEqualTo(before);
+      assertThat(ThingStoreSupport.cachedThing(survivor.cache(), survivor.db(), before))
+          .isEqualTo(before);
 
       AtomicBoolean crash = new AtomicBoolean(true);
       Instance writer =
@@ -636,7 +645,7 @@ class ThingStoreNoStaleCacheTest {
       long tombstoneSeen = -1;
       long deadline = crashedAt + 10_000_000_000L;
       while (System.nanoTime() < deadline) {
-        VersionedCache.Stored raw = rawEntry(survivor.cache(), key(t));
+        VersionedCache.Stored raw = rawEntry(survivor.cache(), key(survivor.db(), t));
         if (tombstoneSeen < 0 && raw != null && raw.version() >= committed) {
           tombstoneSeen = System.nanoTime();
         }
@@ -685,7 +694,7 @@ class ThingStoreNoStaleCacheTest {
       }
       // a tombstone or a refilled value of the committed version; absent only if the node just
       // timed out (a miss, never an old value)
-      VersionedCache.Stored raw = rawEntry(survivor.cache(), key(t));
+      VersionedCache.Stored raw = rawEntry(survivor.cache(), key(survivor.db(), t));
       if (raw != null) {
         assertThat(raw.version()).isGreaterThanOrEqualTo(committed);
       }

@@ -133,7 +133,7 @@ class ThingStoreRetryTest {
     assertThat(u.version()).isEqualTo(2);
     assertThat(storedOrFail(check, t).version()).isEqualTo(2);
     assertThat(storedOrFail(check, t).values()).containsEntry("title", "retried");
-    assertThat(cachedThing(mc, t)).isEqualTo(u);
+    assertThat(cachedThing(mc, db, t)).isEqualTo(u);
   }
 
   @Test
@@ -185,7 +185,7 @@ class ThingStoreRetryTest {
     faulty.refuseConnections.set(0);
     assertThat(storedOrFail(check, t).version()).isEqualTo(2);
     assertThat(storedOrFail(check, t).values()).containsEntry("title", "after two refusals");
-    assertThat(cachedThing(mc, t)).isEqualTo(u);
+    assertThat(cachedThing(mc, db, t)).isEqualTo(u);
   }
 
   // ------------------------------------------------------------------ COMMIT sent: never retried
@@ -203,7 +203,7 @@ class ThingStoreRetryTest {
     // the backend died before COMMIT reached it: nothing was committed, the cache is unchanged
     assertThat(storedOrFail(check, t).version()).isEqualTo(1);
     assertThat(storedOrFail(check, t).values()).containsEntry("title", "commit lost");
-    assertThat(cachedThing(mc, t)).isEqualTo(t);
+    assertThat(cachedThing(mc, db, t)).isEqualTo(t);
   }
 
   @Test
@@ -233,7 +233,7 @@ class ThingStoreRetryTest {
     assertThat(u.version()).isEqualTo(2);
     assertThat(storedOrFail(check, t).version()).as("the committed update ran again").isEqualTo(2);
     assertThat(session.token()).startsWith("main=");
-    assertThat(cachedThing(mc, t)).isEqualTo(u);
+    assertThat(cachedThing(mc, db, t)).isEqualTo(u);
   }
 
   @Test
@@ -244,7 +244,7 @@ class ThingStoreRetryTest {
     assertOneConnectionWasKilled();
     assertThat(u.version()).isEqualTo(2);
     assertThat(storedOrFail(check, t).version()).isEqualTo(2);
-    assertThat(cachedThing(mc, t)).isEqualTo(u);
+    assertThat(cachedThing(mc, db, t)).isEqualTo(u);
   }
 
   @Test
@@ -262,7 +262,7 @@ class ThingStoreRetryTest {
     Thing read = withReplica.withSession(session).get(POST, t.id()).orElseThrow();
     assertThat(read.ups()).isEqualTo(1);
     assertThat(read.version()).isEqualTo(2);
-    Thing cached = cachedThing(mc, t);
+    Thing cached = cachedThing(mc, db, t);
     if (cached != null) {
       assertThat(cached.ups()).isEqualTo(1);
       assertThat(cached.version()).isEqualTo(2);
@@ -280,7 +280,7 @@ class ThingStoreRetryTest {
     assertThat(u.version()).isEqualTo(2);
     assertThat(storedOrFail(check, t).values()).containsEntry("comments", "1");
     assertThat(storedOrFail(check, t).version()).isEqualTo(2);
-    assertThat(cachedThing(mc, t)).isEqualTo(u);
+    assertThat(cachedThing(mc, db, t)).isEqualTo(u);
   }
 
   @Test

@@ -47,8 +47,9 @@ final class ThingStoreSupport {
     return MemcachedCache.builder().servers(cluster.servers()).build();
   }
 
-  static String key(Thing t) {
-    return "thing:" + t.fullname();
+  /** The key {@code db} caches {@code t} under now (its database's current cache epoch). */
+  static String key(ThingDb db, Thing t) {
+    return db.cacheKeyOf(t.type(), t.id());
   }
 
   // ------------------------------------------------------------------ the cache, read directly
@@ -63,9 +64,9 @@ final class ThingStoreSupport {
   }
 
   /** The thing cached under its key (decoded), or null on a miss or a tombstone. */
-  static Thing cachedThing(Cache cache, ThingType type, int typeId, long id) {
+  static Thing cachedThing(Cache cache, ThingDb db, ThingType type, int typeId, long id) {
     try (VersionedCache vc = VersionedCache.builder(cache).build()) {
-      String key = "thing:" + Fullnames.thing(typeId, id);
+      String key = db.cacheKeyOf(type, id);
       VersionedCache.Versioned v = vc.get(key);
       // On this loaded 2-core machine a read can time out (a miss, and three in a row make the
       // server suspect for about one probe interval): look again before calling it a miss.
@@ -99,8 +100,8 @@ final class ThingStoreSupport {
     }
   }
 
-  static Thing cachedThing(Cache cache, Thing t) {
-    return cachedThing(cache, t.type(), t.typeId(), t.id());
+  static Thing cachedThing(Cache cache, ThingDb db, Thing t) {
+    return cachedThing(cache, db, t.type(), t.typeId(), t.id());
   }
 
   static void sleep(long millis) {

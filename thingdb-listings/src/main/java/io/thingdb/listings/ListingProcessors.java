@@ -385,7 +385,7 @@ public final class ListingProcessors implements AutoCloseable {
   private void publish(String key, Batch done) {
     VersionedCache.Result r;
     try {
-      r = store.publish(key, done.data, done.version);
+      r = store.publish(key, done.data, done.version, done.timeline);
     } catch (RuntimeException e) {
       log.warn(
           "publishing listing {} v{} to the cache failed ({}); the unpublished replay will publish it",
@@ -484,7 +484,11 @@ public final class ListingProcessors implements AutoCloseable {
    *
    * @param ageMicros the sum over its jobs of the time from enqueue to this batch (database clock)
    */
-  private record Batch(int jobs, byte[] data, long version, long ageMicros) {}
+  /**
+   * A batch's outcome; {@code timeline}: the one its listing write committed on (see
+   * ListingStore.write).
+   */
+  private record Batch(int jobs, byte[] data, long version, long ageMicros, int timeline) {}
 
   /**
    * Takes the listing's claim for this transaction, without waiting, unless the listing was written
@@ -541,7 +545,8 @@ public final class ListingProcessors implements AutoCloseable {
       }
     }
     if (jobs == 0) {
-      return new Batch(0, null, 0, 0); // another worker applied them since the candidates were read
+      return new Batch(
+          0, null, 0, 0, 0); // another worker applied them since the candidates were read
     }
     if (ListingKeys.isRecomputed(key)) {
       throw new IllegalStateException(
@@ -592,10 +597,11 @@ public final class ListingProcessors implements AutoCloseable {
       }
     }
     byte[] data = listing.encode();
-    if (!store.write(c, key, expected, data)) {
+    int timeline = store.write(c, key, expected, data);
+    if (timeline < 0) {
       return null;
     }
-    return new Batch(jobs, data, expected + 1, ageMicros);
+    return new Batch(jobs, data, expected + 1, ageMicros, timeline);
   }
 
   private boolean belongs(Thing t, String key) {

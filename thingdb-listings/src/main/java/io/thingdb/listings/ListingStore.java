@@ -4,6 +4,8 @@ import io.thingdb.cache.Cache;
 import io.thingdb.cache.VersionedCache;
 import io.thingdb.cache.VersionedCache.Loaded;
 import io.thingdb.cache.VersionedCache.Result;
+import io.thingdb.core.CacheEpoch;
+import io.thingdb.core.ThingDb;
 import io.thingdb.core.ThingDbException;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -52,6 +54,16 @@ import org.slf4j.LoggerFactory;
  * if any. A bad key is rejected with an {@link IllegalArgumentException} naming it; nothing is read
  * or written.
  *
+ * <p>Failover: with {@link Builder#cacheEpoch} the cache keys carry the cache epoch of the ThingDb
+ * database that holds the listings ({@link ThingDb#cacheEpoch}: its primary's system identifier and
+ * timeline), so that after a promotion no listing written by a transaction the new primary lost is
+ * read from the cache (the new timeline reuses the lost versions' numbers, so only another key can
+ * tell them apart). Each write returns the timeline it committed on (the same statement, no extra
+ * round trip); its publish is made only if that is the timeline of the epoch the store uses now,
+ * and otherwise left to {@link #replayUnpublished}, which publishes only rows read from a server on
+ * that timeline. Votes' moves are appended under the epoch current before the vote's transaction (a
+ * move lost that way is applied by the queue).
+ *
  * <p>The store creates its table on the database it is given when built. It does not own the
  * DataSource or the cache. Thread-safe.
  */
@@ -73,8 +85,15 @@ public final class ListingStore implements AutoCloseable {
   private final Duration ttl;
   private final ListingKeys keys;
 
+  /** The ThingDb and database whose cache epoch keys the cached listings, or null for none. */
+  private final ThingDb epochDb;
+
+  private final String epochDatabase;
+
   private ListingStore(Builder b) {
     this.dataSource = b.dataSource;
+    this.epochDb = b.epochDb;
+    this.epochDatabase = b.epochDatabase;
     this.cache = b.cache == null ? null : VersionedCache.builder(b.cache).build();
     this.ttl = b.ttl;
     this.keys = new ListingKeys(b.keyPattern);
@@ -88,6 +107,29 @@ public final class ListingStore implements AutoCloseable {
    */
   public static Builder builder(DataSource dataSource) {
     return new Builder(Objects.requireNonNull(dataSource, "dataSource must not be null"));
+  }
+
+  /**
+   * The epoch the store keys its cached listings by now, or null without {@link
+   * Builder#cacheEpoch}.
+   */
+  CacheEpoch epochNow() {
+    return epochDb == null ? null : epochDb.cacheEpoch(epochDatabase);
+  }
+
+  /** The cache key of listing {@code key} under {@code epoch} (null: no epoch configured). */
+  static String cacheKey(CacheEpoch epoch, String key) {
+    return epoch == null ? CACHE_PREFIX + key : CACHE_PREFIX + epoch.token() + ":" + key;
+  }
+
+  /**
+   * The timeline of the server a write runs on, returned by the write's own statement when the
+   * store keys by epoch (empty otherwise).
+   */
+  private String timelineColumn() {
+    return epochDb == null
+        ? ""
+        : ", ('x' || substr(pg_walfile_name(pg_current_wal_insert_lsn()), 1, 8))::bit(32)::int";
   }
 
   /**
@@ -148,7 +190,7 @@ public final class ListingStore implements AutoCloseable {
     } else {
       bytes =
           cache.load(
-              CACHE_PREFIX + key,
+              cacheKey(epochNow(), key),
               ttl,
               k -> {
                 Stored s = readFromDatabase(key);
@@ -170,18 +212,21 @@ public final class ListingStore implements AutoCloseable {
    * which applies the same change durably. Called by {@link Votes} after a vote's COMMIT. Never
    * throws: the queue has the change whatever happens here.
    *
+   * @param epoch the epoch current before the change's transaction ({@link #epochNow}): a move sent
+   *     under it cannot reach the listings of a later timeline, where the change may be lost
    * @param keys listing keys (checked by the caller)
    * @param id the thing
    * @param version the thing's version after the change
    * @param values the thing's new sort value in each listing, in the order of {@code keys}
    */
-  void move(List<String> keys, long id, long version, double[] values) {
+  void move(CacheEpoch epoch, List<String> keys, long id, long version, double[] values) {
     if (cache == null) {
       return;
     }
     for (int i = 0; i < keys.size(); i++) {
       try {
-        cache.appendQuietly(CACHE_PREFIX + keys.get(i), CachedListing.move(id, version, values[i]));
+        cache.appendQuietly(
+            cacheKey(epoch, keys.get(i)), CachedListing.move(id, version, values[i]));
       } catch (RuntimeException e) {
         log.debug("moving {} v{} in cached listing {} failed", id, version, keys.get(i), e);
       }
@@ -202,6 +247,7 @@ public final class ListingStore implements AutoCloseable {
     Objects.requireNonNull(listing, "listing must not be null (key=" + key + ")");
     byte[] data = listing.encode();
     long version;
+    int timeline;
     try (Connection c = dataSource.getConnection()) {
       try (PreparedStatement ps =
           c.prepareStatement(
@@ -211,34 +257,37 @@ public final class ListingStore implements AutoCloseable {
                   + ") on conflict (key) do update set version = cur.version + 1,"
                   + " data = excluded.data, updated_at = now(),"
                   + " unpublished_since = coalesce(cur.unpublished_since, excluded.unpublished_since)"
-                  + " returning version")) {
+                  + " returning version"
+                  + timelineColumn())) {
         ps.setString(1, key);
         ps.setBytes(2, data);
         try (ResultSet rs = ps.executeQuery()) {
           rs.next();
           version = rs.getLong(1);
+          timeline = epochDb == null ? 0 : rs.getInt(2);
         }
       }
     } catch (SQLException e) {
       throw new ThingDbException("writing listing " + key + " failed: " + e.getMessage(), e);
     }
-    publishDurably(key, data, version);
+    publishDurably(key, data, version, timeline);
     return version;
   }
 
   /**
-   * After COMMIT of {@code version}: publishes it and, if the cache confirmed, clears the row's
-   * unpublished mark (that version only). Never throws: the write is committed, and a publish that
-   * failed is left to {@link #replayUnpublished}.
+   * After COMMIT of {@code version} on {@code timeline} ({@link #write}; 0 without epochs):
+   * publishes it and, if the cache confirmed, clears the row's unpublished mark (that version
+   * only). Never throws: the write is committed, and a publish that failed is left to {@link
+   * #replayUnpublished}.
    *
    * @return whether the cache confirmed the publish and the mark was cleared
    */
-  boolean publishDurably(String key, byte[] data, long version) {
+  boolean publishDurably(String key, byte[] data, long version, int timeline) {
     if (cache == null) {
       return true;
     }
     try {
-      if (publish(key, data, version) == Result.UNCONFIRMED) {
+      if (publish(key, data, version, timeline) == Result.UNCONFIRMED) {
         log.debug(
             "publish of listing {} v{} unconfirmed; the unpublished replay covers it",
             key,
@@ -312,18 +361,25 @@ public final class ListingStore implements AutoCloseable {
     if (cache == null) {
       return 0;
     }
-    record Row(String key, long version, byte[] data) {}
+    record Row(String key, long version, byte[] data, int timeline) {}
     List<Row> rows = new ArrayList<>();
     try (Connection c = dataSource.getConnection();
         PreparedStatement ps =
             c.prepareStatement(
-                "select key, version, data from thingdb_listing where unpublished_since"
+                "select key, version, data"
+                    + timelineColumn()
+                    + " from thingdb_listing where unpublished_since"
                     + " < now() - ? * interval '1 millisecond' order by unpublished_since limit "
                     + REPLAY_BATCH)) {
       ps.setLong(1, grace.toMillis());
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
-          rows.add(new Row(rs.getString(1), rs.getLong(2), rs.getBytes(3)));
+          rows.add(
+              new Row(
+                  rs.getString(1),
+                  rs.getLong(2),
+                  rs.getBytes(3),
+                  epochDb == null ? 0 : rs.getInt(4)));
         }
       }
     } catch (SQLException e) {
@@ -333,7 +389,8 @@ public final class ListingStore implements AutoCloseable {
     for (Row r : rows) {
       Result result;
       try {
-        result = publish(r.key(), r.data(), r.version());
+        // The rows are this server's: published only under the epoch of its timeline.
+        result = publish(r.key(), r.data(), r.version(), r.timeline());
       } catch (RuntimeException e) {
         log.debug("republishing listing {} v{} failed: {}", r.key(), r.version(), e.toString());
         continue;
@@ -379,22 +436,25 @@ public final class ListingStore implements AutoCloseable {
 
   /**
    * Writes a listing at {@code expected + 1} if the row is still at {@code expected} (0: absent);
-   * returns false if another writer got there first. With a cache the row is marked unpublished in
-   * the same statement (the earliest unconfirmed write's time is kept), so the mark commits with
-   * the write; {@link #publishDurably} clears it.
+   * returns -1 if another writer got there first, else the timeline the write runs on (0 without
+   * {@link Builder#cacheEpoch}), which its {@link #publish} needs. With a cache the row is marked
+   * unpublished in the same statement (the earliest unconfirmed write's time is kept), so the mark
+   * commits with the write; {@link #publishDurably} clears it.
    */
-  boolean write(Connection c, String key, long expected, byte[] data) throws SQLException {
+  int write(Connection c, String key, long expected, byte[] data) throws SQLException {
     String mark = cache == null ? "null" : "now()";
     String sql =
-        expected == 0
-            ? "insert into thingdb_listing (key, version, data, updated_at, unpublished_since)"
-                + " values (?, 1, ?, now(), "
-                + mark
-                + ") on conflict do nothing"
-            : "update thingdb_listing set version = version + 1, data = ?, updated_at = now(),"
-                + " unpublished_since = coalesce(unpublished_since, "
-                + mark
-                + ") where key = ? and version = ?";
+        (expected == 0
+                ? "insert into thingdb_listing (key, version, data, updated_at, unpublished_since)"
+                    + " values (?, 1, ?, now(), "
+                    + mark
+                    + ") on conflict do nothing"
+                : "update thingdb_listing set version = version + 1, data = ?, updated_at = now(),"
+                    + " unpublished_since = coalesce(unpublished_since, "
+                    + mark
+                    + ") where key = ? and version = ?")
+            + " returning 1"
+            + timelineColumn();
     try (PreparedStatement ps = c.prepareStatement(sql)) {
       if (expected == 0) {
         ps.setString(1, key);
@@ -404,17 +464,38 @@ public final class ListingStore implements AutoCloseable {
         ps.setString(2, key);
         ps.setLong(3, expected);
       }
-      return ps.executeUpdate() == 1;
+      try (ResultSet rs = ps.executeQuery()) {
+        if (!rs.next()) {
+          return -1;
+        }
+        return epochDb == null ? 0 : rs.getInt(2);
+      }
     }
   }
 
-  /** Publishes after COMMIT; never holds a database lock. */
-  Result publish(String key, byte[] data, long version) {
+  /**
+   * Publishes after COMMIT; never holds a database lock. With {@link Builder#cacheEpoch}, only if
+   * {@code timeline} (the one the write committed on) is that of the epoch the store uses now:
+   * otherwise the write may be one the current timeline lost, or one this instance has not learned
+   * the timeline of yet, and it returns {@link Result#UNCONFIRMED} without publishing, which leaves
+   * the row marked for {@link #replayUnpublished}.
+   */
+  Result publish(String key, byte[] data, long version, int timeline) {
     if (cache == null) {
       return Result.PUBLISHED;
     }
+    CacheEpoch epoch = epochNow();
+    if (epoch != null && epoch.timeline() != timeline) {
+      log.debug(
+          "listing {} v{} was written on timeline {}, the cache epoch is {}: left to the replay",
+          key,
+          version,
+          timeline,
+          epoch);
+      return Result.UNCONFIRMED;
+    }
     return cache.publish(
-        CACHE_PREFIX + key,
+        cacheKey(epoch, key),
         CachedListing.wrap(data),
         version,
         ttl,
@@ -487,6 +568,8 @@ public final class ListingStore implements AutoCloseable {
     private Cache cache;
     private Duration ttl = Duration.ofHours(1);
     private Pattern keyPattern;
+    private ThingDb epochDb;
+    private String epochDatabase;
 
     private Builder(DataSource dataSource) {
       this.dataSource = dataSource;
@@ -531,6 +614,24 @@ public final class ListingStore implements AutoCloseable {
         throw new IllegalArgumentException(
             "listing key pattern does not compile: " + e.getMessage(), e);
       }
+      return this;
+    }
+
+    /**
+     * Keys the cached listings by the cache epoch of {@code database} of {@code db} ({@link
+     * ThingDb#cacheEpoch}): the ThingDb database whose primary the store's DataSource reaches, so
+     * that after a promotion the listings cached before it are not read again (see the class
+     * comment). Without it the keys carry no epoch (as before this option existed), which is right
+     * only for a database that never fails over with asynchronous replication.
+     *
+     * @throws IllegalArgumentException if {@code db} has no such database
+     */
+    public Builder cacheEpoch(ThingDb db, String database) {
+      Objects.requireNonNull(db, "db must not be null");
+      Objects.requireNonNull(database, "database must not be null");
+      db.cacheEpoch(database); // names the configured databases if there is no such one
+      this.epochDb = db;
+      this.epochDatabase = database;
       return this;
     }
 

@@ -1,5 +1,6 @@
 package io.thingdb.listings;
 
+import io.thingdb.core.CacheEpoch;
 import io.thingdb.core.Counts;
 import io.thingdb.core.NewThing;
 import io.thingdb.core.NotFoundException;
@@ -266,7 +267,9 @@ public final class Votes implements AutoCloseable {
     // updates nothing, and throwing rolls the vote back.
     Counts c = counts.get().orElseThrow(() -> missingOrDeleted(tx, accountId, thingId));
     if (moving.keys.length > 0) {
-      tx.afterCommit(() -> moveCached(thing, moving, c));
+      // Before COMMIT: a move sent under a later epoch could show a vote the promotion lost.
+      CacheEpoch epoch = store.epochNow();
+      tx.afterCommit(() -> moveCached(epoch, thing, moving, c));
     }
     return new Vote(previous, direction, c.ups(), c.downs(), c.version(), true);
   }
@@ -307,13 +310,13 @@ public final class Votes implements AutoCloseable {
    * republish them; if this process dies before or during the move, they are what makes the
    * listings right.
    */
-  private void moveCached(Thing thing, Moving moving, Counts c) {
+  private void moveCached(CacheEpoch epoch, Thing thing, Moving moving, Counts c) {
     committedHook.run();
     double[] values = new double[moving.keys.length];
     for (int i = 0; i < values.length; i++) {
       values[i] = moving.sorts[i].value(c.ups(), c.downs(), thing.date());
     }
-    store.move(List.of(moving.keys), thing.id(), c.version(), values);
+    store.move(epoch, List.of(moving.keys), thing.id(), c.version(), values);
   }
 
   /**

@@ -171,7 +171,7 @@ class ListingStoreTest {
       String key = key();
       store.put(key, listing(10, 3)); // ids 3, 2, 1 at values 30, 20, 10, version 1
       assertThat(store.get(key)).isPresent(); // cached
-      store.move(List.of(key), 1, 5, new double[] {99.0});
+      store.move(null, List.of(key), 1, 5, new double[] {99.0});
       assertThat(store.page(key, null, 10))
           .as("moved to the top at once, with the move's version")
           .extracting(Listing.Entry::id, Listing.Entry::version)
@@ -200,12 +200,16 @@ class ListingStoreTest {
       String key = key();
       store.put(key, listing(10, 3));
       store.move(
-          List.of(key), 42, 9, new double[] {1000.0}); // not held: a removed or never-listed thing
+          null,
+          List.of(key),
+          42,
+          9,
+          new double[] {1000.0}); // not held: a removed or never-listed thing
       assertThat(store.page(key, null, 10))
           .extracting(Listing.Entry::id)
           .containsExactly(3L, 2L, 1L);
       String uncached = key();
-      store.move(List.of(uncached), 1, 9, new double[] {1000.0});
+      store.move(null, List.of(uncached), 1, 9, new double[] {1000.0});
       assertThat(store.get(uncached)).isEmpty();
     }
   }

@@ -115,7 +115,7 @@ class VotesTest {
   void aVotePatchesTheCachedThingToItsNewCountsAndItsOutboxRowsAreCleanedUp() throws Exception {
     Thing link = link(1);
     Thing a = account();
-    String key = "thing:" + link.fullname();
+    String key = w.db.cacheKeyOf(VoteWorld.LINK, link.id());
     assertThat(w.db.get(VoteWorld.LINK, link.id()).orElseThrow().version())
         .isEqualTo(link.version()); // cached
     Votes.Vote v = w.votes.cast(a.id(), link.id(), -1);

@@ -1,8 +1,10 @@
 package io.thingdb.testing;
 
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
+import io.zonky.test.db.postgres.util.LinuxUtils;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -17,6 +19,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
@@ -51,6 +54,14 @@ import org.slf4j.LoggerFactory;
  * delay; everything after it in the WAL waits too. {@link #pauseReplay()} stops replay altogether,
  * which makes "the replica has not replayed this" deterministic.
  *
+ * <p>Failover: {@link #stopPrimaryImmediately()} crashes the primary ({@code pg_ctl stop -m
+ * immediate}) and {@link #promoteStandby()} promotes the standby ({@code pg_ctl promote}), which
+ * then writes on a new timeline on its own port. A promotion first replays all the WAL the standby
+ * has received, even with replay paused, so pausing replay loses nothing; what asynchronous
+ * replication loses is WAL the standby never received. {@link #stopStreaming()} makes that
+ * deterministic (the standby keeps serving reads but receives nothing more), and {@link
+ * #requireSynchronousStandby()} makes every commit wait until the standby has flushed its WAL.
+ *
  * <p>The static {@link #query}, {@link #column} and {@link #execute} run one statement on any JDBC
  * URL, this pair's or a {@link PostgresFixture}'s.
  *
@@ -66,8 +77,8 @@ public final class ReplicatedPostgres implements AutoCloseable {
   private static final Set<String> NOT_COPIED =
       Set.of("postmaster.pid", "postmaster.opts", "epg-lock");
 
-  private final Path primaryDir;
-  private final Path standbyDir;
+  private Path primaryDir;
+  private Path standbyDir;
   private final Duration applyDelay;
   private EmbeddedPostgres primary;
   private EmbeddedPostgres standby;
@@ -220,7 +231,10 @@ public final class ReplicatedPostgres implements AutoCloseable {
     return "jdbc:postgresql://localhost:" + standbyPort + "/postgres?user=postgres";
   }
 
-  /** The primary's port; it stays the same for the life of this pair. */
+  /**
+   * The primary's port; it stays the same for the life of this pair, unless {@link
+   * #rebuildOldPrimaryAsStandby()} swaps the roles.
+   */
   public int primaryPort() {
     return primaryPort;
   }
@@ -346,6 +360,207 @@ public final class ReplicatedPostgres implements AutoCloseable {
       standby = launch(standbyDir, standbyPort);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot start the standby again on port " + standbyPort, e);
+    }
+  }
+
+  /**
+   * Crashes the primary: {@code pg_ctl stop -m immediate} (no shutdown checkpoint, no WAL sent to
+   * the standby after this), then releases zonky's handle, which logs that it could not stop the
+   * server that is already down. Its port stays reserved; it is not started again.
+   *
+   * @throws IllegalStateException if it is already stopped or does not stop
+   */
+  public void stopPrimaryImmediately() {
+    if (primary == null) {
+      throw new IllegalStateException("the primary on port " + primaryPort + " is already stopped");
+    }
+    pgCtl(primaryDir, "stop", "-m", "immediate", "-w", "-t", "30");
+    EmbeddedPostgres p = primary;
+    primary = null;
+    LoopbackPorts.awaitClosed(primaryPort, Duration.ofSeconds(30), "the stopped primary");
+    log.info(
+        "primary on port {} stopped immediately; releasing zonky's handle (it logs that it could"
+            + " not stop the server, which is already down)",
+        primaryPort);
+    closeQuietly(p);
+  }
+
+  /**
+   * Promotes the standby ({@code pg_ctl promote -w}): it replays the WAL it has received (a paused
+   * replay ends), switches to a new timeline and accepts writes on {@link #standbyPort()}. Returns
+   * once it is out of recovery.
+   *
+   * @throws IllegalStateException if the standby is stopped or does not leave recovery within 60 s
+   */
+  public void promoteStandby() {
+    if (standby == null) {
+      throw new IllegalStateException("the standby on port " + standbyPort + " is stopped");
+    }
+    pgCtl(standbyDir, "promote", "-w", "-t", "60");
+    long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+    while (!query(standbyUrl(), "select pg_is_in_recovery()::text").equals("false")) {
+      if (System.nanoTime() - deadline > 0) {
+        throw new IllegalStateException(
+            "the standby on port " + standbyPort + " did not leave recovery after pg_ctl promote");
+      }
+      sleep(Duration.ofMillis(10));
+    }
+    log.info(
+        "standby on port {} promoted: timeline {}",
+        standbyPort,
+        query(standbyUrl(), "select substr(pg_walfile_name(pg_current_wal_insert_lsn()), 1, 8)"));
+  }
+
+  /**
+   * After {@link #stopPrimaryImmediately()} and {@link #promoteStandby()}: makes the stopped old
+   * primary a standby of the promoted one, as an operator rebuilding it would, and swaps the roles,
+   * so that from here {@link #primaryUrl()} and {@link #primaryPort()} name the promoted server and
+   * {@link #standbyUrl()} and {@link #standbyPort()} the rebuilt one, which replays the new
+   * timeline. The old primary's data is discarded (it may hold writes the new timeline lost): the
+   * promoted server is stopped cleanly (a shutdown checkpoint), its data directory copied over the
+   * old primary's with {@code standby.signal} and a {@code primary_conninfo} of its port, and both
+   * are started again on their ports (the promoted server is down for that while). Returns once the
+   * rebuilt standby has replayed everything.
+   *
+   * @throws IllegalStateException if the old primary runs or the standby was not promoted
+   */
+  public void rebuildOldPrimaryAsStandby() {
+    if (primary != null) {
+      throw new IllegalStateException(
+          "the primary on port " + primaryPort + " runs: stop it with stopPrimaryImmediately()");
+    }
+    if (standby == null
+        || !query(standbyUrl(), "select pg_is_in_recovery()::text").equals("false")) {
+      throw new IllegalStateException(
+          "the standby on port " + standbyPort + " is not a promoted primary: promoteStandby()");
+    }
+    try {
+      standby.close(); // pg_ctl stop -m fast: a shutdown checkpoint
+      standby = null;
+      deleteRecursively(primaryDir);
+      Files.createDirectories(primaryDir);
+      // PostgreSQL refuses a data directory that others may read (0700 or 0750 only).
+      Files.setPosixFilePermissions(primaryDir, Files.getPosixFilePermissions(standbyDir));
+      copyDataDirectory(standbyDir, primaryDir);
+      Files.deleteIfExists(primaryDir.resolve("recovery.signal"));
+      Files.writeString(primaryDir.resolve("standby.signal"), "");
+      Files.writeString(
+          primaryDir.resolve("postgresql.auto.conf"),
+          "\nprimary_conninfo = 'host=127.0.0.1 port="
+              + standbyPort
+              + " user=postgres application_name=thingdb_standby'\n"
+              + "recovery_min_apply_delay = '"
+              + applyDelay.toMillis()
+              + "ms'\n",
+          StandardOpenOption.APPEND);
+      // Its pg_hba.conf came from the primary's after the replication rule was added.
+      EmbeddedPostgres promoted = launch(standbyDir, standbyPort);
+      EmbeddedPostgres rebuilt = launch(primaryDir, primaryPort);
+      // Swap the roles: the promoted server is the primary from now on.
+      Path dir = primaryDir;
+      primaryDir = standbyDir;
+      standbyDir = dir;
+      int port = primaryPort;
+      primaryPort = standbyPort;
+      standbyPort = port;
+      primary = promoted;
+      standby = rebuilt;
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot rebuild the old primary as a standby", e);
+    }
+    if (!query(standbyUrl(), "select pg_is_in_recovery()::text").equals("true")) {
+      throw new IllegalStateException(
+          "the rebuilt server on port " + standbyPort + " did not start as a standby");
+    }
+    awaitCaughtUp(Duration.ofSeconds(30));
+    log.info("primary now on port {}, rebuilt standby on port {}", primaryPort, standbyPort);
+  }
+
+  /**
+   * Stops the standby's streaming from the primary ({@code primary_conninfo} emptied with {@code
+   * ALTER SYSTEM} and the configuration reloaded, which stops its WAL receiver) and returns once no
+   * WAL receiver runs: from here the standby receives nothing the primary writes, as a standby cut
+   * off by a network partition. It keeps serving reads.
+   *
+   * @throws IllegalStateException if its WAL receiver still runs after 30 s
+   */
+  public void stopStreaming() {
+    execute(standbyUrl(), "alter system set primary_conninfo = ''");
+    execute(standbyUrl(), "select pg_reload_conf()");
+    long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+    while (!query(standbyUrl(), "select count(*)::text from pg_stat_wal_receiver").equals("0")) {
+      if (System.nanoTime() - deadline > 0) {
+        throw new IllegalStateException(
+            "the standby on port " + standbyPort + " still has a WAL receiver after 30 s");
+      }
+      sleep(Duration.ofMillis(10));
+    }
+  }
+
+  /**
+   * Makes replication synchronous: {@code synchronous_standby_names} names the standby on the
+   * primary and {@code synchronous_commit} is {@code on} for the {@code postgres} role (zonky
+   * starts servers with it off on the command line, which a role setting overrides), so every
+   * commit on a connection opened after this call returns only once the standby has flushed its
+   * WAL. Returns once the primary reports the standby as synchronous.
+   *
+   * @throws IllegalStateException if the standby does not become synchronous within 30 s
+   */
+  public void requireSynchronousStandby() {
+    execute(primaryUrl(), "alter system set synchronous_standby_names = 'thingdb_standby'");
+    execute(primaryUrl(), "alter role postgres set synchronous_commit = 'on'");
+    execute(primaryUrl(), "select pg_reload_conf()");
+    long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+    while (!column(primaryUrl(), "select sync_state from pg_stat_replication").contains("sync")) {
+      if (System.nanoTime() - deadline > 0) {
+        throw new IllegalStateException(
+            "the standby on port " + standbyPort + " did not become synchronous within 30 s");
+      }
+      sleep(Duration.ofMillis(10));
+    }
+  }
+
+  /**
+   * Runs zonky's {@code pg_ctl} (next to the binary the running postmaster of {@code dataDir} was
+   * started from) with {@code args} on {@code dataDir}, in a user namespace when zonky runs its
+   * servers in one (as root).
+   */
+  private void pgCtl(Path dataDir, String... args) {
+    Path pidFile = dataDir.resolve("postmaster.pid");
+    Path pgCtl;
+    try {
+      long pid = Long.parseLong(Files.readAllLines(pidFile).get(0).trim());
+      pgCtl = Path.of("/proc", Long.toString(pid), "exe").toRealPath().resolveSibling("pg_ctl");
+    } catch (IOException | RuntimeException e) {
+      throw new IllegalStateException("cannot find the pg_ctl of the server in " + dataDir, e);
+    }
+    List<String> command = new ArrayList<>();
+    if (LinuxUtils.isUnshareAvailable()) {
+      command.addAll(List.of("unshare", "-U"));
+    }
+    command.addAll(List.of(pgCtl.toString(), "-D", dataDir.toString()));
+    command.addAll(List.of(args));
+    log.info("running {}", String.join(" ", command));
+    try {
+      Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+      String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      if (!process.waitFor(90, TimeUnit.SECONDS)) {
+        process.destroyForcibly();
+        throw new IllegalStateException(String.join(" ", command) + " did not finish");
+      }
+      if (process.exitValue() != 0) {
+        throw new IllegalStateException(
+            String.join(" ", command)
+                + " failed with exit code "
+                + process.exitValue()
+                + ": "
+                + output.trim());
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot run " + String.join(" ", command), e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while running " + command, e);
     }
   }
 

@@ -188,14 +188,21 @@ public final class BlogApp implements AutoCloseable {
         comments == main ? mainGuarded : OutageGuard.wrap(db, "comments", comments);
     DataSource mainCounted = SqlCounter.wrap(mainGuarded);
     DataSource commentsCounted = comments == main ? mainCounted : SqlCounter.wrap(commentsGuarded);
+    // Cached listings carry their database's cache epoch: none written by a transaction that a
+    // promotion lost is read after it.
     ListingStore linkStore =
-        ListingStore.builder(mainCounted).cache(cache).keyPattern(Listings.KEY_PATTERN).build();
+        ListingStore.builder(mainCounted)
+            .cache(cache)
+            .cacheEpoch(db, "main")
+            .keyPattern(Listings.KEY_PATTERN)
+            .build();
     resources.add(linkStore);
     ListingStore commentStore = linkStore;
     if (comments != main) {
       commentStore =
           ListingStore.builder(commentsCounted)
               .cache(cache)
+              .cacheEpoch(db, commentsName)
               .keyPattern(Listings.KEY_PATTERN)
               .build();
       resources.add(commentStore);

@@ -84,7 +84,9 @@ class ReadYourWritesTest {
         continue; // a thing the visitor wrote (for their own listing pages), not a position
       }
       String[] kv = part.split("=");
-      out.put(kv[0], Long.parseUnsignedLong(kv[1], 16));
+      // timeline.position (both hexadecimal); the position alone in tokens from before timelines
+      String position = kv[1].substring(kv[1].indexOf('.') + 1);
+      out.put(kv[0], Long.parseUnsignedLong(position, 16));
     }
     return out;
   }
