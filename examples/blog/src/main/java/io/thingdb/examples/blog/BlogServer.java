@@ -123,7 +123,8 @@ final class BlogServer implements AutoCloseable {
             site.config.pageCacheTtl,
             this::renderAnonymous,
             restore,
-            () -> site.db.unavailable().isPresent());
+            () -> site.db.unavailable().isPresent(),
+            this::epochs);
     PostsHandler posts = new PostsHandler(site, views);
     CommentsHandler comments = new CommentsHandler(site);
     AccountsHandler accounts = new AccountsHandler(site, views);
@@ -222,6 +223,14 @@ final class BlogServer implements AutoCloseable {
             false,
             restore);
     pages.forget(r.pageKey());
+  }
+
+  /** The cache epochs of the databases pages are rendered from, for the page cache's keys. */
+  private String epochs() {
+    String main = site.db.cacheEpoch("main").token();
+    return site.config.commentsDbUrl == null
+        ? main
+        : main + "," + site.db.cacheEpoch("comments").token();
   }
 
   /** The bound port. */

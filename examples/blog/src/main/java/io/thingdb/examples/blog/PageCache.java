@@ -8,6 +8,7 @@ import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.function.BooleanSupplier;
 import java.util.function.Function;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -70,32 +71,43 @@ final class PageCache {
   private final Renderer renderer;
   private final Function<String, Session> sessions;
   private final BooleanSupplier databaseDown;
+  private final Supplier<String> epochs;
   private final VersionedCache.Loader render = this::render;
 
   /**
    * A page cache keeping pages fresh for {@code ttl} in {@code pages} (whose stale grace says how
    * long an expired page may still be served), rendering them with {@code renderer}; the anonymous
    * requests read with ThingDb sessions from {@code sessions}; {@code databaseDown} says whether a
-   * render cannot succeed now.
+   * render cannot succeed now. {@code epochs} names the cache epochs of the databases a page is
+   * rendered from ({@link io.thingdb.core.ThingDb#cacheEpoch}): it is part of every page's key, so
+   * that after a failover a page rendered from a write the new primary lost is not served again
+   * once this process has learned the new epoch (the same window as ThingDb's own cache keys).
    */
   PageCache(
       VersionedCache pages,
       Duration ttl,
       Renderer renderer,
       Function<String, Session> sessions,
-      BooleanSupplier databaseDown) {
+      BooleanSupplier databaseDown,
+      Supplier<String> epochs) {
     this.pages = pages;
     this.ttl = ttl;
     this.renderer = renderer;
     this.sessions = sessions;
     this.databaseDown = databaseDown;
+    this.epochs = epochs;
+  }
+
+  /** {@code page:<epochs>|<kind>:<path and query>}; the epoch tokens hold no '|'. */
+  private String key(String kind, String pathAndQuery) {
+    return PREFIX + epochs.get() + '|' + kind + pathAndQuery;
   }
 
   /**
    * The page an anonymous visitor gets for a GET of {@code pathAndQuery}, as JSON if {@code json}.
    */
   Page get(String pathAndQuery, boolean json) {
-    String key = PREFIX + (json ? "json:" : "html:") + pathAndQuery;
+    String key = key(json ? "json:" : "html:", pathAndQuery);
     if (databaseDown.getAsBoolean()) {
       VersionedCache.Versioned kept = pages.get(key);
       Response page =
@@ -136,16 +148,16 @@ final class PageCache {
   /** Deletes the HTML and JSON pages of {@code pathAndQuery} from the cache. */
   void forget(String pathAndQuery) {
     for (String kind : new String[] {"html:", "json:"}) {
-      pages.cache().delete(PREFIX + kind + pathAndQuery);
+      pages.cache().delete(key(kind, pathAndQuery));
     }
   }
 
   /** The loader: renders the page a key names; an answer that is not to be cached is thrown. */
   private VersionedCache.Loaded render(String key) {
-    boolean json = key.startsWith("json:", PREFIX.length());
+    int kind = key.indexOf('|', PREFIX.length()) + 1;
+    boolean json = key.startsWith("json:", kind);
     Response r =
-        renderer.render(
-            Request.anonymousGet(key.substring(PREFIX.length() + KIND_LENGTH), json, sessions));
+        renderer.render(Request.anonymousGet(key.substring(kind + KIND_LENGTH), json, sessions));
     if (r.status == 200) {
       byte[] type = r.contentType.getBytes(UTF_8);
       if (4 + type.length + r.bodyLength <= pages.maxValueSize(key)) {
