@@ -60,9 +60,9 @@ final class Engine implements AutoCloseable {
   final Io io;
 
   /**
-   * Runs the circuits' probes; its one thread starts with the first outage. One thread for all
-   * databases: a probe waits at most the pool's acquire timeout, and outages of several databases
-   * at once are rare enough to probe them in turn.
+   * Runs the circuits' probes and the replicas' (see {@link Routing}); its one thread starts with
+   * the first outage. One thread for all databases: a probe waits at most the pool's acquire
+   * timeout, and outages of several databases at once are rare enough to probe them in turn.
    */
   private final ScheduledThreadPoolExecutor prober;
 
@@ -104,7 +104,7 @@ final class Engine implements AutoCloseable {
       db.onEpochCheckWanted(() -> epochWatch.request(db));
       db.circuit.onConnectionEvent(db::requestEpochCheck);
     }
-    this.routing = new Routing(sql, b.replicaDownFor, b.clock);
+    this.routing = new Routing(sql, b.replicaDownFor, b.clock, prober);
     this.io = new Io(sql, cache, cacheTtl, routing, retry, clock);
     Schema schema = new Schema(sql);
     String registryDb = dbs.keySet().iterator().next();

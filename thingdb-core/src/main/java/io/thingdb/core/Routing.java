@@ -5,6 +5,8 @@ import java.sql.SQLException;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 import javax.sql.DataSource;
@@ -18,11 +20,15 @@ import org.slf4j.LoggerFactory;
  * <p>A replica whose connection fails (SQLSTATE class 08, an administrator or crash shutdown,
  * "cannot connect now", too many connections, or a pool timeout) is taken out of rotation for
  * {@code downFor}, measured on the ThingDb's clock, with one warning; the read goes to the primary.
- * Once that time is up exactly one reader probes the replica while the others keep skipping it (a
- * dead server can cost a whole connection timeout per attempt), and a probe on which a statement
- * runs puts it back. Any other error on a replica (a query cancelled by a conflict with recovery, a
- * table the replica has not replayed yet right after a type was registered) sends just that read to
- * the primary, which serves it or raises the error itself. Thread-safe.
+ * Once that time is up, the first reader to notice hands one probe to a background thread and
+ * carries on to another replica or the primary; the probe (a statement on a fresh connection) puts
+ * the replica back in rotation, or keeps it out for another {@code downFor}. No reader ever waits
+ * for a dead replica's connection timeout after its first failure: with a replica that stays dead
+ * (a stopped server still named in the configuration), a reader probing it itself would pay that
+ * timeout once per {@code downFor} for as long as it stays configured. Any other error on a replica
+ * (a query cancelled by a conflict with recovery, a table the replica has not replayed yet right
+ * after a type was registered) sends just that read to the primary, which serves it or raises the
+ * error itself. Thread-safe.
  */
 final class Routing {
   private static final Logger log = LoggerFactory.getLogger(Routing.class);
@@ -30,6 +36,7 @@ final class Routing {
   private final Sql sql;
   private final Clock clock;
   private final long downForMillis;
+  private final Executor prober;
   private final AtomicInteger next = new AtomicInteger();
 
   /** Reads served by a replica. */
@@ -49,14 +56,16 @@ final class Routing {
    */
   final LongAdder replicaErrors = new LongAdder();
 
-  Routing(Sql sql, Duration downFor) {
-    this(sql, downFor, Clock.systemUTC());
-  }
-
-  Routing(Sql sql, Duration downFor, Clock clock) {
+  /**
+   * Routing with replicas out of rotation for {@code downFor} after a connection failure, on {@code
+   * clock}, probed back on {@code prober} (a probe waits at most the replica pool's connection
+   * timeout there).
+   */
+  Routing(Sql sql, Duration downFor, Clock clock, Executor prober) {
     this.sql = sql;
     this.clock = clock;
     this.downForMillis = downFor.toMillis();
+    this.prober = prober;
   }
 
   /** A read on one connection. */
@@ -65,7 +74,7 @@ final class Routing {
     T run(Connection c) throws SQLException;
   }
 
-  /** The replica a read tries, and whether that read is the one probing it back into rotation. */
+  /** The replica a read (probe false) or a background probe (probe true) tries. */
   private record Pick(DbHandle.Replica replica, boolean probe) {}
 
   /**
@@ -87,7 +96,7 @@ final class Routing {
    * fills stop a fill only while a newer value or tombstone is still cached).
    */
   <T> Served<T> readServed(DbHandle db, Session session, Retry retry, ReadWork<T> work) {
-    Pick pick = pick(db.replicas);
+    Pick pick = pick(db);
     if (pick != null) {
       DbHandle.Replica replica = pick.replica();
       long wanted = wanted(db, session);
@@ -98,13 +107,7 @@ final class Routing {
         if (wanted == 0 || caughtUp(c, replica, wanted)) {
           T result = work.run(c);
           replicaReads.increment();
-          if (pick.probe()) {
-            backInRotation(db, replica);
-          }
           return new Served<>(result, true);
-        }
-        if (pick.probe()) {
-          backInRotation(db, replica); // it answered the replay position query, and lags
         }
         laggingReplicaSkips.increment();
       } catch (SQLException e) {
@@ -155,7 +158,8 @@ final class Routing {
     return Long.MAX_VALUE;
   }
 
-  private Pick pick(List<DbHandle.Replica> replicas) {
+  private Pick pick(DbHandle db) {
+    List<DbHandle.Replica> replicas = db.replicas;
     int n = replicas.size();
     if (n == 0) {
       return null;
@@ -168,12 +172,35 @@ final class Routing {
       if (down == DbHandle.Replica.IN_ROTATION) {
         return new Pick(r, false);
       }
-      // Its time is up: the reader that moves the deadline on probes it, everyone else skips it.
+      // Its time is up: the reader that moves the deadline on hands a probe to the background
+      // thread; this reader, like everyone else, skips the replica until the probe brings it back.
       if (now >= down && r.downUntil.compareAndSet(down, now + downForMillis)) {
-        return new Pick(r, true);
+        probeLater(db, r);
       }
     }
     return null;
+  }
+
+  private void probeLater(DbHandle db, DbHandle.Replica replica) {
+    try {
+      prober.execute(() -> probe(db, replica));
+    } catch (RejectedExecutionException e) {
+      // The ThingDb is closing: no read will ask for this replica again.
+      log.debug("{} of database {} not probed: closing", replica, db.name);
+    }
+  }
+
+  /** One statement on a fresh connection of {@code replica}: back in rotation if it runs. */
+  private void probe(DbHandle db, DbHandle.Replica replica) {
+    Pick pick = new Pick(replica, true);
+    try (Connection c = replica.dataSource.getConnection()) {
+      sql.query(c, "select 1", rs -> rs.getInt(1));
+      backInRotation(db, replica);
+    } catch (SQLException e) {
+      failed(db, pick, e);
+    } catch (RuntimeException e) {
+      log.warn("probing {} of database {} failed unexpectedly", replica, db.name, e);
+    }
   }
 
   private void backInRotation(DbHandle db, DbHandle.Replica replica) {

@@ -2,6 +2,7 @@ package io.thingdb.core;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
@@ -19,11 +20,15 @@ import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.sql.SQLException;
+import java.sql.SQLFeatureNotSupportedException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.LockSupport;
 import javax.sql.DataSource;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -431,6 +436,8 @@ class ReplicaRoutingTest {
         clock.advance(downFor);
         Routed probed = Routed.of(db);
         assertThat(db.get(LINK, thing.id())).contains(thing);
+        // The read went to the primary; the probe it started fails in the background.
+        awaitFailures(db, probed.failures() + 1);
         assertThat(Routed.of(db).since(probed)).isEqualTo(new Routed(0, 1, 0, 1));
         assertThat(log.lines("failed when probed")).hasSize(1);
       } finally {
@@ -449,16 +456,171 @@ class ReplicaRoutingTest {
 
       clock.advance(downFor);
       Routed again = Routed.of(db);
+      assertThat(db.get(LINK, thing.id())).contains(thing);
+      assertThat(Routed.of(db).since(again))
+          .as("the read that starts the probe does not wait for it")
+          .isEqualTo(new Routed(0, 1, 0, 0));
+      awaitInRotation(state);
+      Routed back2 = Routed.of(db);
       for (int i = 0; i < 5; i++) {
         assertThat(db.get(LINK, thing.id())).contains(thing);
       }
-      assertThat(Routed.of(db).since(again)).isEqualTo(new Routed(5, 0, 0, 0));
-      assertThat(state.inRotation()).isTrue();
+      assertThat(Routed.of(db).since(back2)).isEqualTo(new Routed(5, 0, 0, 0));
       assertThat(log.lines("answers again; back in rotation")).hasSize(1);
     } finally {
       replica
           .getHikariPoolMXBean()
           .softEvictConnections(); // the shared pool's connections died with the standby
+    }
+  }
+
+  /**
+   * A replica whose server stops answering (connections hang) costs no read a connection timeout
+   * after it first failed: when its time out of rotation is up, the probe runs on a background
+   * thread while reads go to the primary. The hanging server is a gate in front of the real
+   * standby's pool: while it is closed, a connection attempt waits until the test opens it, so a
+   * reader that probed the replica itself would never return (the preemptive timeout below is a
+   * deadlock guard, not a measurement).
+   */
+  @Test
+  void aReadNeverWaitsForTheProbeOfAReplicaThatHangs() throws Exception {
+    MutableClock clock = new MutableClock();
+    Duration downFor = Duration.ofSeconds(5);
+    GatedDataSource gated = new GatedDataSource(replica);
+    try (ThingDb db = replicated(gated).noCache().clock(clock).replicaDownFor(downFor).build()) {
+      DbHandle.Replica state = db.engine.databases().get("main").replicas.get(0);
+      Thing thing = db.create(db.newThing(LINK).set(TITLE, "hang"));
+      pg.awaitCaughtUp(Duration.ofSeconds(30));
+
+      gated.mode = GatedDataSource.Mode.REFUSE; // the first failure takes it out of rotation
+      assertThat(db.get(LINK, thing.id())).contains(thing);
+      assertThat(state.inRotation()).isFalse();
+
+      gated.mode = GatedDataSource.Mode.HANG;
+      clock.advance(downFor);
+      Routed due = Routed.of(db);
+      assertTimeoutPreemptively(
+          Duration.ofSeconds(20),
+          () -> {
+            for (int i = 0; i < 3; i++) {
+              assertThat(db.get(LINK, thing.id())).contains(thing);
+            }
+          },
+          "a read waited for the probe of a hanging replica");
+      assertThat(gated.entered.await(20, TimeUnit.SECONDS)).as("the probe ran").isTrue();
+      assertThat(Routed.of(db).since(due)).isEqualTo(new Routed(0, 3, 0, 0));
+
+      gated.mode = GatedDataSource.Mode.PASS;
+      gated.release.countDown(); // the hung attempt now fails; the replica stays out
+      awaitFailures(db, due.failures() + 1);
+      clock.advance(downFor);
+      assertThat(db.get(LINK, thing.id())).contains(thing);
+      awaitInRotation(state);
+      Routed back = Routed.of(db);
+      assertThat(db.get(LINK, thing.id())).contains(thing);
+      assertThat(Routed.of(db).since(back)).isEqualTo(new Routed(1, 0, 0, 0));
+    }
+  }
+
+  /**
+   * A DataSource in front of a real pool that can refuse connection attempts (as a stopped server
+   * does, SQLSTATE 08001) or hang them until {@link #release} opens (as a server that accepts TCP
+   * connections and never answers does, until the pool's connection timeout).
+   */
+  static final class GatedDataSource implements DataSource {
+    enum Mode {
+      PASS,
+      REFUSE,
+      HANG
+    }
+
+    final DataSource real;
+    final CountDownLatch entered = new CountDownLatch(1);
+    final CountDownLatch release = new CountDownLatch(1);
+    volatile Mode mode = Mode.PASS;
+
+    GatedDataSource(DataSource real) {
+      this.real = real;
+    }
+
+    @Override
+    public Connection getConnection() throws SQLException {
+      switch (mode) {
+        case REFUSE -> throw new SQLException("connection refused (test gate)", "08001");
+        case HANG -> {
+          entered.countDown();
+          try {
+            release.await();
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+          throw new SQLException("connection timed out (test gate)", "08001");
+        }
+        default -> {
+          return real.getConnection();
+        }
+      }
+    }
+
+    @Override
+    public Connection getConnection(String user, String password) throws SQLException {
+      throw new SQLFeatureNotSupportedException("not used");
+    }
+
+    @Override
+    public java.io.PrintWriter getLogWriter() throws SQLException {
+      return real.getLogWriter();
+    }
+
+    @Override
+    public void setLogWriter(java.io.PrintWriter out) throws SQLException {
+      real.setLogWriter(out);
+    }
+
+    @Override
+    public void setLoginTimeout(int seconds) throws SQLException {
+      real.setLoginTimeout(seconds);
+    }
+
+    @Override
+    public int getLoginTimeout() throws SQLException {
+      return real.getLoginTimeout();
+    }
+
+    @Override
+    public java.util.logging.Logger getParentLogger() throws SQLFeatureNotSupportedException {
+      return real.getParentLogger();
+    }
+
+    @Override
+    public <T> T unwrap(Class<T> iface) throws SQLException {
+      throw new SQLException("not a wrapper");
+    }
+
+    @Override
+    public boolean isWrapperFor(Class<?> iface) {
+      return false;
+    }
+  }
+
+  static void awaitFailures(ThingDb db, long atLeast) {
+    long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+    while (Routed.of(db).failures() < atLeast) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("replica failures stayed at " + Routed.of(db).failures());
+      }
+      Thread.onSpinWait();
+      LockSupport.parkNanos(10_000_000);
+    }
+  }
+
+  static void awaitInRotation(DbHandle.Replica state) {
+    long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+    while (!state.inRotation()) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("the replica did not come back into rotation within 30 s");
+      }
+      LockSupport.parkNanos(10_000_000);
     }
   }
 
