@@ -139,6 +139,14 @@ final class ClusterPlots {
                     new Series("app cache loads/s", t, nums(m.get("app_cache_loads_per_s")))))));
 
     List<Series> visible = new ArrayList<>();
+    Map<String, Object> probe = (Map<String, Object>) json.get("vote_to_visible");
+    if (probe != null) {
+      visible.add(
+          new Series(
+              "vote-to-visible, other logged-in reader (probe, ms)",
+              nums(probe.get("t_s")),
+              nums(probe.get("ms"))));
+    }
     visible.add(
         new Series(
             "listing job age, mean ms (enqueue to applied)",

@@ -214,6 +214,10 @@ public final class ClusterWorkload {
   private int[] zipf;
   private List<User> users;
   private List<String> communities;
+  private final List<double[]> probes = new CopyOnWriteArrayList<>(); // t_s, ms (NaN: timeout)
+  private BlogWorkload.Post probePost;
+  private User probeVoter;
+  private User probeReader;
   private final ThreadLocal<MiniHttp> http = new ThreadLocal<>();
   private final List<MiniHttp> connections = new CopyOnWriteArrayList<>();
 
@@ -225,6 +229,18 @@ public final class ClusterWorkload {
   public static void main(String[] argv) throws Exception {
     Report r = run(settings(BlogWorkload.flags(argv)));
     System.exit(r.passed() ? 0 : 1);
+  }
+
+  /**
+   * The settings from command-line flags (see the class comment), e.g. for a test: {@code
+   * fromFlags("--duration", "150", "--schedule", "short", "--out-dir", dir)}; what is not given
+   * comes from {@code cluster.json} in {@code --cluster-home} and the defaults.
+   *
+   * @throws IllegalArgumentException naming a bad flag
+   * @throws IOException if cluster.json cannot be read
+   */
+  public static Settings fromFlags(String... argv) throws IOException {
+    return settings(BlogWorkload.flags(argv));
   }
 
   /** Runs the workload with its faults, checks and (with an out dir) writes the results. */
@@ -353,6 +369,10 @@ public final class ClusterWorkload {
             "cluster-faults");
     faultThread.setDaemon(true);
     faultThread.start();
+    Thread probeThread =
+        new Thread(() -> probe(startNanos, startMillis, stopNanos), "cluster-probe");
+    probeThread.setDaemon(true);
+    probeThread.start();
     System.err.printf(
         "cluster workload: %.0f arrivals/s for %d s, %d faults scheduled%n",
         s.rate(), s.durationSeconds(), s.faults().size());
@@ -363,6 +383,7 @@ public final class ClusterWorkload {
     }
     long endMillis = System.currentTimeMillis();
     faultThread.join(TimeUnit.MINUTES.toMillis(5));
+    probeThread.join(TimeUnit.SECONDS.toMillis(30));
     for (MiniHttp c : connections) {
       c.close();
     }
@@ -443,6 +464,18 @@ public final class ClusterWorkload {
       users.add(new User(u));
     }
     communities = BlogWorkload.communities(s.base());
+    try (MiniHttp h = new MiniHttp(s.base())) {
+      probeVoter = new User(BlogWorkload.signupOrLogin(h, "probe0"));
+      probeReader = new User(BlogWorkload.signupOrLogin(h, "probe1"));
+      probePost =
+          BlogWorkload.submit(
+              h,
+              new BlogWorkload.User(probeVoter.name, probeVoter.session, probeVoter.csrf),
+              communities.get(0),
+              "Vote-to-visible probe " + System.currentTimeMillis(),
+              "",
+              "The workload's probe votes on this post; nothing else does.");
+    }
     List<BlogWorkload.Post> found =
         BlogWorkload.discoverPosts(s.base(), "&cw=" + System.nanoTime());
     if (found.size() < s.minPosts()) {
@@ -468,7 +501,7 @@ public final class ClusterWorkload {
         found = BlogWorkload.discoverPosts(s.base(), "&cw=" + System.nanoTime());
       } while (found.size() < s.minPosts() && System.nanoTime() < deadline);
     }
-    posts = found;
+    posts = found.stream().filter(p -> !p.name().equals(probePost.name())).toList();
     zipf = Keys.zipfSequence(posts.size(), 1 << 16, s.seed());
     // The comments of the most popular posts, to vote on.
     try (MiniHttp h = new MiniHttp(s.base())) {
@@ -742,6 +775,61 @@ public final class ClusterWorkload {
       String rw = rwCookie(r, rwBefore);
       u.rw = rw;
       readBack(u, rw, l.group(1), m.group(1), Integer.MIN_VALUE, "submission " + m.group(1));
+    }
+  }
+
+  private static final Pattern SCORE = Pattern.compile("\"score\":(-?\\d+)");
+
+  /**
+   * Vote-to-visible, every 3 s: the probe account votes on the probe post (up, then clears the
+   * vote, alternately) and another logged-in account (no read-your-writes cookie: its reads may go
+   * to the web replica) polls the post's JSON every 20 ms until it shows the score the vote
+   * answered; the time from the vote's answer is recorded (NaN after 15 s without it).
+   */
+  private void probe(long startNanos, long startMillis, long stopNanos) {
+    try (MiniHttp w = new MiniHttp(s.base());
+        MiniHttp r = new MiniHttp(s.base())) {
+      String json = probePost.permalink() + ".json";
+      for (int i = 0; System.nanoTime() < stopNanos; i++) {
+        long next = startNanos + TimeUnit.SECONDS.toNanos(3L * (i + 1));
+        long wait = next - System.nanoTime();
+        if (wait > 0) {
+          TimeUnit.NANOSECONDS.sleep(wait);
+        }
+        double at = (System.currentTimeMillis() - startMillis) / 1000.0;
+        MiniHttp.Response v;
+        try {
+          v = vote(w, probeVoter, null, probePost.name(), i % 2 == 0 ? 1 : 0);
+        } catch (UncheckedIOException e) {
+          probes.add(new double[] {at, Double.NaN});
+          continue;
+        }
+        if (v.status() != 200) {
+          probes.add(new double[] {at, Double.NaN});
+          continue;
+        }
+        long t0 = System.nanoTime();
+        String want = BlogWorkload.find(SCORE, v.text(), "the vote's score");
+        double ms = Double.NaN;
+        while (System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(15)) {
+          try {
+            MiniHttp.Response g = r.get(json, "Cookie", probeReader.session);
+            Matcher m = SCORE.matcher(g.text());
+            if (g.status() == 200 && m.find() && m.group(1).equals(want)) {
+              ms = (System.nanoTime() - t0) / 1e6;
+              break;
+            }
+          } catch (UncheckedIOException e) {
+            // an instance died under the read: poll again
+          }
+          TimeUnit.MILLISECONDS.sleep(20);
+        }
+        probes.add(new double[] {at, ms});
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } catch (RuntimeException e) {
+      System.err.println("vote-to-visible probe stopped: " + e);
     }
   }
 
@@ -1186,6 +1274,27 @@ public final class ClusterWorkload {
     json.put("checks", checkJson);
     json.put("faults", faultJson);
     json.put("failover", failover);
+    List<Double> probeT = new ArrayList<>();
+    List<Double> probeMs = new ArrayList<>();
+    for (double[] p : probes) {
+      probeT.add(p[0]);
+      probeMs.add(p[1]);
+    }
+    Map<String, Object> probe = new LinkedHashMap<>();
+    probe.put("what", "vote to visible for another logged-in reader (probe post, every 3 s)");
+    probe.put("t_s", probeT);
+    probe.put("ms", probeMs);
+    List<Long> okMicros = new ArrayList<>();
+    for (double[] p : probes) {
+      if (!Double.isNaN(p[1])) {
+        okMicros.add((long) (p[1] * 1000));
+      }
+    }
+    probe.put("p50_ms", pctMillis(okMicros, 0.5));
+    probe.put("p99_ms", pctMillis(okMicros, 0.99));
+    probe.put("max_ms", pctMillis(okMicros, 1.0));
+    probe.put("timeouts", probes.size() - okMicros.size());
+    json.put("vote_to_visible", probe);
     json.put("per_second", perSecond);
     json.put("metrics", m);
     return (Map<String, Object>) jsonable(json);
