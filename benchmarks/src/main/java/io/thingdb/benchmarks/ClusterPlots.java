@@ -210,6 +210,7 @@ final class ClusterPlots {
         new CombinedDomainXYPlot(new NumberAxis("seconds from the start of the run"));
     plot.setGap(8);
     boolean first = true;
+    int colour = 0; // one legend for all panels: each series its own colour
     for (Panel p : panels) {
       XYSeriesCollection data = new XYSeriesCollection();
       for (Series s : p.series()) {
@@ -233,7 +234,7 @@ final class ClusterPlots {
       XYLineAndShapeRenderer r = new XYLineAndShapeRenderer(true, false);
       for (int i = 0; i < p.series().size(); i++) {
         r.setSeriesStroke(i, new BasicStroke(1.2f));
-        r.setSeriesPaint(i, PALETTE[i % PALETTE.length]);
+        r.setSeriesPaint(i, PALETTE[colour++ % PALETTE.length]);
       }
       XYPlot sub = new XYPlot(data, null, axis, r);
       sub.setBackgroundPaint(Color.WHITE);
