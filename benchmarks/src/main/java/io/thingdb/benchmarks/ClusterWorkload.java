@@ -393,15 +393,24 @@ public final class ClusterWorkload {
     long queueLeft = -1;
     if (s.linksDb() != null && s.commentsDb() != null) {
       ClusterChecks db = new ClusterChecks(s.linksDb(), s.commentsDb(), memcachedServers());
-      queueLeft = db.drainQueues(180);
+      queueLeft = guard(checks, "listing queues drain", () -> db.drainQueues(180), -1L);
       System.err.printf("cluster workload: listing queues drained (%d jobs left)%n", queueLeft);
       // P3 "after the windows": every cache TTL and lease the faults touched has run out by now.
       TimeUnit.SECONDS.sleep(Math.max(0, s.pageCacheTtlSeconds()));
-      checks.add(db.p1("P1 post votes = vote rows", true));
-      checks.add(db.p1("P1 comment votes = vote rows", false));
-      checks.addAll(db.p5());
-      checks.addAll(db.p3());
-      failover = failoverLoss(db, faults.done(), startMillis);
+      checks.add(
+          guard(checks, "P1 post votes", () -> db.p1("P1 post votes = vote rows", true), null));
+      checks.add(
+          guard(
+              checks,
+              "P1 comment votes",
+              () -> db.p1("P1 comment votes = vote rows", false),
+              null));
+      checks.addAll(guard(checks, "P5 listings", db::p5, List.of()));
+      checks.addAll(guard(checks, "P3 cache vs db", db::p3, List.of()));
+      checks.removeIf(Objects::isNull);
+      Map<String, Object> lost =
+          guard(checks, "failover loss", () -> failoverLoss(db, faults.done(), startMillis), null);
+      failover = lost == null ? failover : lost;
     }
     sampler.interrupt();
     sampler.join(10_000);
@@ -442,6 +451,29 @@ public final class ClusterWorkload {
       System.out.println("results: " + file + " and " + s.name() + "-*.png in " + s.outDir());
     }
     return new Report(json, checks, file);
+  }
+
+  private interface CheckWork<T> {
+    T run() throws Exception;
+  }
+
+  /**
+   * Runs one check's work; if it throws (a database the faults left down, say), the check is
+   * recorded as failed with the exception's message, and {@code otherwise} is returned, so that the
+   * other checks still run and the run's data is still written.
+   */
+  private static <T> T guard(
+      List<ClusterChecks.Check> checks, String name, CheckWork<T> work, T otherwise)
+      throws InterruptedException {
+    try {
+      return work.run();
+    } catch (InterruptedException e) {
+      throw e;
+    } catch (Exception e) {
+      System.err.println("check " + name + " could not run: " + e);
+      checks.add(new ClusterChecks.Check(name, 0, 1, false, "could not run: " + e));
+      return otherwise;
+    }
   }
 
   private List<String> memcachedServers() throws IOException {
