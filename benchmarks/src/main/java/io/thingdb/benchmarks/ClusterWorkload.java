@@ -491,6 +491,23 @@ public final class ClusterWorkload {
   }
 
   private void prepare() throws Exception {
+    // The load balancer answers /healthz itself once it runs; give a starting cluster 3 minutes.
+    long ready = System.nanoTime() + TimeUnit.MINUTES.toNanos(3);
+    while (true) {
+      try (MiniHttp h = new MiniHttp(s.base())) {
+        if (h.get("/healthz").status() == 200 && h.get("/?cw=ready").status() == 200) {
+          break;
+        }
+      } catch (UncheckedIOException e) {
+        if (System.nanoTime() > ready) {
+          throw new IllegalStateException(s.base() + " did not answer for 3 minutes", e);
+        }
+      }
+      if (System.nanoTime() > ready) {
+        throw new IllegalStateException(s.base() + " did not answer 200 for 3 minutes");
+      }
+      TimeUnit.SECONDS.sleep(1);
+    }
     users = new ArrayList<>();
     for (BlogWorkload.User u : BlogWorkload.loginAll(s.base(), s.users(), true)) {
       users.add(new User(u));
