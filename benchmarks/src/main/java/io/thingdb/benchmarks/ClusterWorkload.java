@@ -42,11 +42,11 @@ import java.util.regex.Pattern;
  *
  * <pre>
  * java -cp benchmarks/target/benchmarks.jar io.thingdb.benchmarks.ClusterWorkload \
- *   --base http://127.0.0.1:18080/ --rate 40 --duration 600 --schedule default \
+ *   --base http://127.0.0.1:18080/ --rate 20 --duration 600 --schedule default \
  *   --cluster-home examples/cluster/run --out-dir benchmarks/results/2026-12-05-cluster --name full
  * </pre>
  *
- * <p>Flags (all optional but {@code --base}): {@code --rate} arrivals per second (40), {@code
+ * <p>Flags (all optional but {@code --base}): {@code --rate} arrivals per second (20), {@code
  * --duration} seconds (600), {@code --schedule} {@code default}, {@code short}, {@code none} or
  * {@code "OFFSET:NAME ARGS;..."}, {@code --fault-command} (examples/cluster/fault), {@code --users}
  * logged-in accounts (40), {@code --logged-in-share} of arrivals (0.3), {@code --min-posts} posts
@@ -219,6 +219,7 @@ public final class ClusterWorkload {
   private User probeVoter;
   private User probeReader;
   private final ThreadLocal<MiniHttp> http = new ThreadLocal<>();
+  private final ThreadLocal<Long> lastUse = new ThreadLocal<>();
   private final List<MiniHttp> connections = new CopyOnWriteArrayList<>();
 
   private ClusterWorkload(Settings s) {
@@ -300,7 +301,7 @@ public final class ClusterWorkload {
             a.getOrDefault("base", cluster.get("http") instanceof String h ? h : null) == null
                 ? BlogWorkload.require(a, "base")
                 : a.getOrDefault("base", (String) cluster.get("http"))),
-        Double.parseDouble(a.getOrDefault("rate", "40")),
+        Double.parseDouble(a.getOrDefault("rate", "20")),
         BlogWorkload.intFlag(a, "duration", 600),
         faults,
         Path.of(a.getOrDefault("fault-command", "examples/cluster/fault")),
@@ -612,6 +613,15 @@ public final class ClusterWorkload {
       http.set(h);
       connections.add(h);
     }
+    // HAProxy closes a client connection idle for its client timeout (30 s); a POST written onto
+    // such a connection fails without having reached an instance. A thread's connection idle for
+    // 10 s is closed here instead (the next request opens a new one).
+    long now = System.nanoTime();
+    Long last = lastUse.get();
+    if (last != null && now - last > TimeUnit.SECONDS.toNanos(10)) {
+      h.close();
+    }
+    lastUse.set(now);
     return h;
   }
 
