@@ -222,12 +222,26 @@ final class ClusterChecks {
 
   private Check p5(ThingDb db, DataSource ds, String label, MemcachedCache cache)
       throws SQLException {
-    List<String> keys = new ArrayList<>();
+    java.util.TreeSet<String> keys = new java.util.TreeSet<>();
     try (Connection c = ds.getConnection();
         PreparedStatement ps = c.prepareStatement("select key from thingdb_listing order by key");
         ResultSet rs = ps.executeQuery()) {
       while (rs.next()) {
         keys.add(rs.getString(1));
+      }
+    }
+    if (ds == links) {
+      // The site's and every community's listings must exist, not only be right where they do.
+      for (ListingSort sort : ListingSort.values()) {
+        String name = sort.name().toLowerCase(Locale.ROOT);
+        keys.add("all:" + name);
+        try (Connection c = ds.getConnection();
+            PreparedStatement ps = c.prepareStatement("select thing_id from thing_community");
+            ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) {
+            keys.add("sr:" + rs.getLong(1) + ":" + name);
+          }
+        }
       }
     }
     ListingStore.Builder b = ListingStore.builder(ds);
