@@ -140,8 +140,10 @@ public final class BlogWorkload {
       throw new IllegalStateException(
           "expected a Set-Cookie header in a " + r.status() + " answer");
     }
-    int semi = set.indexOf(';');
-    return semi < 0 ? set : set.substring(0, semi);
+    int eol = set.indexOf('\n');
+    String first = eol < 0 ? set : set.substring(0, eol);
+    int semi = first.indexOf(';');
+    return semi < 0 ? first : first.substring(0, semi);
   }
 
   // ------------------------------------------------------------------ writes

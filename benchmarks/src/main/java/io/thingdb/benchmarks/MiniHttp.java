@@ -30,7 +30,10 @@ import java.util.StringJoiner;
 final class MiniHttp implements AutoCloseable {
   private static final int MAX_HEADER_LINE = 16 * 1024;
 
-  /** A response: status, headers (names lower-cased, first value kept) and body. */
+  /**
+   * A response: status, headers (names lower-cased, first value kept, except {@code Set-Cookie}:
+   * every value, one per line) and body.
+   */
   record Response(int status, Map<String, String> headers, byte[] body) {
     String header(String name) {
       return headers.get(name.toLowerCase(Locale.ROOT));
@@ -153,9 +156,11 @@ final class MiniHttp implements AutoCloseable {
     for (String line; (line = readLine()) != null && !line.isEmpty(); ) {
       int colon = line.indexOf(':');
       if (colon > 0) {
-        headers.putIfAbsent(
-            line.substring(0, colon).trim().toLowerCase(Locale.ROOT),
-            line.substring(colon + 1).trim());
+        String name = line.substring(0, colon).trim().toLowerCase(Locale.ROOT);
+        String value = line.substring(colon + 1).trim();
+        // Every Set-Cookie is kept (one per line, in order): a write answers with the session
+        // cookie and the read-your-writes cookie together.
+        headers.merge(name, value, (a, b) -> name.equals("set-cookie") ? a + "\n" + b : a);
       }
     }
     byte[] body;
