@@ -21,6 +21,8 @@ import java.util.Objects;
  * --db-replica JDBC_URL    BLOG_DB_REPLICAS      a read replica of it (repeatable; env: comma-separated)
  * --comments-db JDBC_URL   BLOG_COMMENTS_DB_URL  comments, their votes and listings (default: the main database)
  * --comments-db-replica U  BLOG_COMMENTS_DB_REPLICAS
+ * --batch-replica JDBC_URL BLOG_BATCH_REPLICA    the replica of the main database that the windowed recompute
+ *                                                reads (default: the first --db-replica, else the primary)
  * --memcached H:P,H:P      BLOG_MEMCACHED        memcached servers (default: in-process cache)
  * --pbkdf2-iterations N    BLOG_PBKDF2_ITERATIONS  password hashing rounds (default 600000)
  * --nofollow-threshold N   BLOG_NOFOLLOW_THRESHOLD score from which links lose rel="nofollow ugc" (default 10)
@@ -49,6 +51,10 @@ public final class Config {
   final List<String> dbReplicas;
   final String commentsDbUrl;
   final List<String> commentsDbReplicas;
+
+  /** The main database's replica kept for the batch recompute, or null. */
+  final String batchReplica;
+
   final List<String> memcached;
   final int pbkdf2Iterations;
   final int nofollowThreshold;
@@ -83,6 +89,7 @@ public final class Config {
     this.dbReplicas = List.copyOf(b.dbReplicas);
     this.commentsDbUrl = b.commentsDbUrl;
     this.commentsDbReplicas = List.copyOf(b.commentsDbReplicas);
+    this.batchReplica = b.batchReplica;
     this.memcached = List.copyOf(b.memcached);
     this.pbkdf2Iterations = b.pbkdf2Iterations;
     this.nofollowThreshold = b.nofollowThreshold;
@@ -129,6 +136,7 @@ public final class Config {
     env(env, "BLOG_DB_REPLICAS", v -> split(v).forEach(b::dbReplica));
     env(env, "BLOG_COMMENTS_DB_URL", b::commentsDb);
     env(env, "BLOG_COMMENTS_DB_REPLICAS", v -> split(v).forEach(b::commentsDbReplica));
+    env(env, "BLOG_BATCH_REPLICA", b::batchReplica);
     env(env, "BLOG_MEMCACHED", v -> b.memcached(split(v)));
     env(
         env,
@@ -200,6 +208,7 @@ public final class Config {
           }
           b.commentsDbReplica(v);
         }
+        case "--batch-replica" -> b.batchReplica(v);
         case "--memcached" -> b.memcached(split(v));
         case "--pbkdf2-iterations" -> b.pbkdf2Iterations(parseInt(flag, v));
         case "--nofollow-threshold" -> b.nofollowThreshold(parseInt(flag, v));
@@ -259,6 +268,7 @@ public final class Config {
     private final List<String> dbReplicas = new ArrayList<>();
     private String commentsDbUrl;
     private final List<String> commentsDbReplicas = new ArrayList<>();
+    private String batchReplica;
     private List<String> memcached = List.of();
     private int pbkdf2Iterations = Passwords.DEFAULT_ITERATIONS;
     private int nofollowThreshold = 10;
@@ -367,6 +377,16 @@ public final class Config {
     /** A replica of the comments database. */
     public Builder commentsDbReplica(String jdbcUrl) {
       commentsDbReplicas.add(jdbc("--comments-db-replica", jdbcUrl));
+      return this;
+    }
+
+    /**
+     * The replica of the main database that the windowed recompute reads, so that its bulk scans
+     * load neither the primary nor the replicas that serve pages (default: the first {@link
+     * #dbReplica}, else the primary).
+     */
+    public Builder batchReplica(String jdbcUrl) {
+      this.batchReplica = jdbc("--batch-replica", jdbcUrl);
       return this;
     }
 
