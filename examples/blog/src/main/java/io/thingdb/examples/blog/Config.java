@@ -494,7 +494,10 @@ public final class Config {
      */
     public Config build() {
       if (dbUrl == null
-          && (!dbReplicas.isEmpty() || commentsDbUrl != null || !commentsDbReplicas.isEmpty())) {
+          && (!dbReplicas.isEmpty()
+              || commentsDbUrl != null
+              || !commentsDbReplicas.isEmpty()
+              || batchReplica != null)) {
         throw new IllegalStateException(
             "replicas and --comments-db need --db (the embedded default runs one server)");
       }
