@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # the variables are used by the scripts that source this
 # Shared by start, stop, status and fault: where things are, the fixed ports, and waits that
 # poll with a deadline and fail naming what did not come up. Sourced, never run.
 
