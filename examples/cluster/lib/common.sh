@@ -164,9 +164,36 @@ processor_program() { echo "processor$1"; }
 memcached_program() { echo "memcached$1"; }
 pg_program() { echo "pg-$1"; }
 
-# promoted NAME: the replica NAME has been promoted to a primary (its data has no standby.signal).
-promoted() {
-  [[ -f $PG_DIR/$1/PG_VERSION && ! -f $PG_DIR/$1/standby.signal ]]
+# The comments vertical's current primary: comments-primary until fault failover-comments promotes
+# the other server, which it records here (start reads it to know which server to start as the
+# primary and which one, an old primary, to leave down).
+COMMENTS_PRIMARY_FILE="$CLUSTER_HOME/comments.primary"
+# Present when the cluster was started with CLUSTER_SYNC_COMMENTS=1.
+COMMENTS_SYNC_FILE="$CLUSTER_HOME/comments.synchronous"
+
+comments_primary_name() {
+  if [[ -f $COMMENTS_PRIMARY_FILE ]]; then
+    cat "$COMMENTS_PRIMARY_FILE"
+  else
+    echo comments-primary
+  fi
+}
+
+comments_other() { # comments_other NAME: the other server of the comments vertical
+  if [[ $1 == comments-primary ]]; then echo comments-replica; else echo comments-primary; fi
+}
+
+# set_synchronous PRIMARY [STANDBY]: commits on PRIMARY wait for STANDBY (its cluster_name), or
+# for nobody without one. Through ALTER SYSTEM and a reload, so that it follows the vertical's
+# topology: a base backup copies it, and a promoted server must not wait for a standby it lacks.
+set_synchronous() {
+  local port=${PG_PORT[$1]}
+  if [[ -n ${2:-} ]]; then
+    psql_as_postgres "$port" postgres "alter system set synchronous_standby_names = '${2//-/_}'" >/dev/null
+  else
+    psql_as_postgres "$port" postgres "alter system reset synchronous_standby_names" >/dev/null
+  fi
+  psql_as_postgres "$port" postgres "select pg_reload_conf()" >/dev/null
 }
 
 # pid_alive PID: the process exists and is not a zombie (a daemon whose parent is gone can linger
