@@ -250,7 +250,12 @@ public final class BlogApp implements AutoCloseable {
 
     // Top and controversial of the last hour/day/week/month/year, recomputed in bulk from a replica
     // (or the primary): per community, and for the whole site through the SITE prop (always 0).
-    DataSource read = mainDb.replicas().isEmpty() ? mainGuarded : mainDb.replicas().get(0);
+    // --batch-replica names a replica kept for it alone, as the original site kept one for batch
+    // jobs and crawlers.
+    DataSource read =
+        config.batchReplica != null
+            ? pool("blog-batch-replica", config.batchReplica)
+            : mainDb.replicas().isEmpty() ? mainGuarded : mainDb.replicas().get(0);
     ListingRecompute.Builder perCommunity =
         ListingRecompute.builder(db, read, linkStore, Models.LINK, Models.COMMUNITY_ID)
             .interval(config.recomputeInterval);

@@ -21,6 +21,8 @@ import java.util.Objects;
  * --db-replica JDBC_URL    BLOG_DB_REPLICAS      a read replica of it (repeatable; env: comma-separated)
  * --comments-db JDBC_URL   BLOG_COMMENTS_DB_URL  comments, their votes and listings (default: the main database)
  * --comments-db-replica U  BLOG_COMMENTS_DB_REPLICAS
+ * --batch-replica JDBC_URL BLOG_BATCH_REPLICA    the replica of the main database that the windowed recompute
+ *                                                reads (default: the first --db-replica, else the primary)
  * --memcached H:P,H:P      BLOG_MEMCACHED        memcached servers (default: in-process cache)
  * --memcached-file PATH    BLOG_MEMCACHED_FILE   memcached servers, one host:port per line (# comments);
  *                                                re-read every second, a changed list applied at runtime
@@ -52,6 +54,10 @@ public final class Config {
   final List<String> dbReplicas;
   final String commentsDbUrl;
   final List<String> commentsDbReplicas;
+
+  /** The main database's replica kept for the batch recompute, or null. */
+  final String batchReplica;
+
   final List<String> memcached;
 
   /** The memcached servers file ({@link MemcachedServersFile}), or null. */
@@ -90,6 +96,7 @@ public final class Config {
     this.dbReplicas = List.copyOf(b.dbReplicas);
     this.commentsDbUrl = b.commentsDbUrl;
     this.commentsDbReplicas = List.copyOf(b.commentsDbReplicas);
+    this.batchReplica = b.batchReplica;
     this.memcached = List.copyOf(b.memcached);
     this.memcachedFile = b.memcachedFile;
     this.pbkdf2Iterations = b.pbkdf2Iterations;
@@ -137,6 +144,7 @@ public final class Config {
     env(env, "BLOG_DB_REPLICAS", v -> split(v).forEach(b::dbReplica));
     env(env, "BLOG_COMMENTS_DB_URL", b::commentsDb);
     env(env, "BLOG_COMMENTS_DB_REPLICAS", v -> split(v).forEach(b::commentsDbReplica));
+    env(env, "BLOG_BATCH_REPLICA", b::batchReplica);
     env(env, "BLOG_MEMCACHED", v -> b.memcached(split(v)));
     env(env, "BLOG_MEMCACHED_FILE", v -> b.memcachedFile(Path.of(v)));
     env(
@@ -209,6 +217,7 @@ public final class Config {
           }
           b.commentsDbReplica(v);
         }
+        case "--batch-replica" -> b.batchReplica(v);
         case "--memcached" -> b.memcached(split(v));
         case "--memcached-file" -> b.memcachedFile(Path.of(v));
         case "--pbkdf2-iterations" -> b.pbkdf2Iterations(parseInt(flag, v));
@@ -269,6 +278,7 @@ public final class Config {
     private final List<String> dbReplicas = new ArrayList<>();
     private String commentsDbUrl;
     private final List<String> commentsDbReplicas = new ArrayList<>();
+    private String batchReplica;
     private List<String> memcached = List.of();
     private Path memcachedFile;
     private int pbkdf2Iterations = Passwords.DEFAULT_ITERATIONS;
@@ -378,6 +388,16 @@ public final class Config {
     /** A replica of the comments database. */
     public Builder commentsDbReplica(String jdbcUrl) {
       commentsDbReplicas.add(jdbc("--comments-db-replica", jdbcUrl));
+      return this;
+    }
+
+    /**
+     * The replica of the main database that the windowed recompute reads, so that its bulk scans
+     * load neither the primary nor the replicas that serve pages (default: the first {@link
+     * #dbReplica}, else the primary).
+     */
+    public Builder batchReplica(String jdbcUrl) {
+      this.batchReplica = jdbc("--batch-replica", jdbcUrl);
       return this;
     }
 
@@ -494,7 +514,10 @@ public final class Config {
      */
     public Config build() {
       if (dbUrl == null
-          && (!dbReplicas.isEmpty() || commentsDbUrl != null || !commentsDbReplicas.isEmpty())) {
+          && (!dbReplicas.isEmpty()
+              || commentsDbUrl != null
+              || !commentsDbReplicas.isEmpty()
+              || batchReplica != null)) {
         throw new IllegalStateException(
             "replicas and --comments-db need --db (the embedded default runs one server)");
       }

@@ -163,6 +163,58 @@ class OperationsHttpTest {
     }
   }
 
+  /**
+   * {@code --batch-replica} names the replica that the windowed recompute reads, so that its bulk
+   * scans load neither the primary nor the replicas that serve pages. Here the "replica" is the
+   * same server under another application name: after a recompute, a connection with that name
+   * exists, and it is the recompute's (the process has no other replica).
+   */
+  @Test
+  void theRecomputeReadsTheBatchReplica() throws Exception {
+    String name = "batch-reader-" + System.nanoTime();
+    try (BlogApp recompute =
+        BlogApp.start(
+            config()
+                .roles(List.of("recompute"))
+                .seed(false)
+                .batchReplica(pg.jdbcUrl("ops") + "&ApplicationName=" + name)
+                .build())) {
+      recompute.recomputeNow();
+      try (java.sql.Connection c = pg.dataSource("ops").getConnection();
+          java.sql.PreparedStatement ps =
+              c.prepareStatement(
+                  "select count(*) from pg_stat_activity where application_name = ?")) {
+        ps.setString(1, name);
+        try (java.sql.ResultSet rs = ps.executeQuery()) {
+          rs.next();
+          assertThat(rs.getLong(1)).isPositive();
+        }
+      }
+    }
+  }
+
+  @Test
+  void theBatchReplicaComesFromAFlagOrTheEnvironment() {
+    String url = "jdbc:postgresql://localhost:5432/blog";
+    assertThat(Config.fromArgs(new String[0], Map.of()).batchReplica).isNull();
+    assertThat(
+            Config.fromArgs(new String[] {"--db", url, "--batch-replica", url}, Map.of())
+                .batchReplica)
+        .isEqualTo(url);
+    assertThat(
+            Config.fromArgs(
+                    new String[] {"--db", url}, Map.of("BLOG_BATCH_REPLICA", url + "?replica"))
+                .batchReplica)
+        .isEqualTo(url + "?replica");
+    assertThatThrownBy(() -> Config.fromArgs(new String[] {"--batch-replica", url}, Map.of()))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("need --db");
+    assertThatThrownBy(
+            () -> Config.fromArgs(new String[] {"--batch-replica", "postgres://x/blog"}, Map.of()))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("--batch-replica");
+  }
+
   @Test
   void rolesAreCheckedAndComeFromFlagsOrTheEnvironment() {
     assertThat(Config.fromArgs(new String[0], Map.of()).roles)
