@@ -62,18 +62,25 @@ final class ClusterFaults {
   static final String DEFAULT_SCHEDULE =
       "60:kill-web 1;120:pause-memcached 2 5;180:restart-memcached-empty 3;240:add-memcached;"
           + "330:remove-memcached 4;390:kill-processor 1;450:restart-replica links-web;"
-          + "510:failover-comments";
+          + "510:failover-comments --cut 3";
 
-  /** A short schedule (about two and a half minutes of run) for CI: four faults. */
+  /** A short schedule (about two and a half minutes of run) for CI: five faults. */
   static final String SHORT_SCHEDULE =
-      "20:kill-web 2;45:pause-memcached 1 5;75:kill-processor 2;105:restart-replica links-web";
+      "20:kill-web 2;45:pause-memcached 1 5;75:kill-processor 2;95:restart-replica links-web;"
+          + "115:failover-comments";
 
   private final Path command;
+  private final Path clusterHome;
   private final List<Fault> schedule;
   private final List<Done> done = new CopyOnWriteArrayList<>();
 
-  ClusterFaults(Path command, List<Fault> schedule) {
+  /**
+   * Runs {@code schedule} with {@code command}, telling it the cluster's state directory ({@code
+   * CLUSTER_HOME}; null: the command's default).
+   */
+  ClusterFaults(Path command, List<Fault> schedule, Path clusterHome) {
     this.command = command;
+    this.clusterHome = clusterHome;
     List<Fault> sorted = new ArrayList<>(schedule);
     sorted.sort((a, b) -> Integer.compare(a.offsetSeconds(), b.offsetSeconds()));
     this.schedule = List.copyOf(sorted);
@@ -145,8 +152,12 @@ final class ClusterFaults {
     int code;
     try {
       log = Files.createTempFile("cluster-fault-", ".log");
-      Process p =
-          new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+      ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+      pb.redirectOutput(log.toFile());
+      if (clusterHome != null) {
+        pb.environment().put("CLUSTER_HOME", clusterHome.toString());
+      }
+      Process p = pb.start();
       if (!p.waitFor(5, TimeUnit.MINUTES)) {
         p.destroyForcibly();
         code = -1;

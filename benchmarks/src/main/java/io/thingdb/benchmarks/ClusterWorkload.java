@@ -157,7 +157,8 @@ public final class ClusterWorkload {
       String commentsDb,
       Path memcachedFile,
       Path outDir,
-      String name) {
+      String name,
+      Path clusterHome) {
     /** Validates. */
     public Settings {
       Objects.requireNonNull(base, "base URL");
@@ -194,6 +195,22 @@ public final class ClusterWorkload {
     /** Whether every check passed. */
     public boolean passed() {
       return checks.stream().allMatch(ClusterChecks.Check::pass);
+    }
+
+    /** Each failed check as {@code name: failures of checked (detail)}; empty if all passed. */
+    public List<String> failedChecks() {
+      List<String> out = new ArrayList<>();
+      for (ClusterChecks.Check c : checks) {
+        if (!c.pass()) {
+          out.add(c.name() + ": " + c.failures() + " of " + c.checked() + " (" + c.detail() + ")");
+        }
+      }
+      return out;
+    }
+
+    /** How many checks ran. */
+    public int checkCount() {
+      return checks.size();
     }
   }
 
@@ -318,7 +335,8 @@ public final class ClusterWorkload {
         comments,
         memcachedFile,
         a.containsKey("out-dir") ? Path.of(a.get("out-dir")) : null,
-        a.getOrDefault("name", "cluster"));
+        a.getOrDefault("name", "cluster"),
+        home.toAbsolutePath());
   }
 
   /** {@code name=value,name=value}; values may hold '=' (JDBC URLs) but not ','. */
@@ -343,7 +361,7 @@ public final class ClusterWorkload {
     ClusterMetrics metrics = new ClusterMetrics(s.metrics(), s.pg());
     Thread sampler = new Thread(metrics::run, "cluster-metrics");
     sampler.setDaemon(true);
-    ClusterFaults faults = new ClusterFaults(s.faultCommand(), s.faults());
+    ClusterFaults faults = new ClusterFaults(s.faultCommand(), s.faults(), s.clusterHome());
     ThreadPoolExecutor pool =
         (ThreadPoolExecutor)
             Executors.newFixedThreadPool(
@@ -419,6 +437,7 @@ public final class ClusterWorkload {
     List<Rec> all = new ArrayList<>(recs);
     all.sort((x, y) -> Long.compare(x.dueMillis(), y.dueMillis()));
     List<ClusterFaults.Done> done = faults.done();
+    checks.add(faultsCheck(done));
     checks.add(rywCheck());
     checks.add(serverErrorsCheck(all, done));
     checks.add(hotKeyCheck(all, done));
@@ -951,15 +970,42 @@ public final class ClusterWorkload {
             + String.join("; ", rywMisses));
   }
 
-  private static boolean isKillWeb(ClusterFaults.Done d) {
-    return d.fault().name().equals("kill-web");
+  /** Every scheduled fault ran and its command succeeded (else the run proved nothing of it). */
+  private ClusterChecks.Check faultsCheck(List<ClusterFaults.Done> done) {
+    List<String> failed = new ArrayList<>();
+    for (ClusterFaults.Done d : done) {
+      if (d.exitCode() != 0) {
+        failed.add(d.fault().label() + " exited " + d.exitCode() + ": " + d.output().strip());
+      }
+    }
+    long missing = s.faults().size() - done.size();
+    if (missing > 0) {
+      failed.add(missing + " scheduled faults never ran (the run ended first)");
+    }
+    return new ClusterChecks.Check(
+        "every scheduled fault ran",
+        s.faults().size(),
+        failed.size(),
+        failed.isEmpty(),
+        String.join("; ", failed));
+  }
+
+  /**
+   * A fault that kills a server requests are in flight on: a web instance, or the comments primary
+   * (a failover: requests that needed it fail until the apps reach the promoted server).
+   */
+  private static boolean killsAServer(ClusterFaults.Done d) {
+    return d.fault().name().equals("kill-web") || d.fault().name().equals("failover-comments");
   }
 
   private static boolean isMemcachedFault(ClusterFaults.Done d) {
     return d.fault().name().contains("memcached");
   }
 
-  /** 5xx and failed connections: only inside a kill-web window (from its start to 10 s after). */
+  /**
+   * 5xx and failed connections: only inside the window of a fault that killed a server (from its
+   * start to 10 s after it returned).
+   */
   private ClusterChecks.Check serverErrorsCheck(List<Rec> all, List<ClusterFaults.Done> done) {
     long total = 0;
     long attributed = 0;
@@ -972,7 +1018,7 @@ public final class ClusterWorkload {
       long end = r.dueMillis() + r.latencyMicros() / 1000;
       boolean inWindow = false;
       for (ClusterFaults.Done d : done) {
-        if (isKillWeb(d)
+        if (killsAServer(d)
             && end >= d.startMillis() - 1000
             && r.dueMillis() <= d.endMillis() + 10_000) {
           inWindow = true;
@@ -991,11 +1037,11 @@ public final class ClusterWorkload {
     }
     long unexplained = total - attributed;
     return new ClusterChecks.Check(
-        "5xx only in kill-web windows",
+        "5xx only while a server was killed (kill-web, failover-comments)",
         total,
         unexplained,
         unexplained == 0,
-        attributed + " in kill-web windows" + (outside.isEmpty() ? "" : "; outside: " + outside));
+        attributed + " in those windows" + (outside.isEmpty() ? "" : "; outside: " + outside));
   }
 
   private static String faultAt(List<ClusterFaults.Done> done, long millis) {
