@@ -205,6 +205,10 @@ pid_alive() {
 }
 
 # streaming_to PRIMARY_PORT STANDBY: the primary streams to STANDBY (its cluster_name).
+not_streaming_to() { # not_streaming_to PRIMARY_PORT APPLICATION_NAME
+  ! streaming_to "$@"
+}
+
 streaming_to() {
   [[ "$(psql_as_postgres "$1" postgres \
     "select state from pg_stat_replication where application_name = '$2'")" == streaming ]]
