@@ -477,6 +477,25 @@ public final class MemcachedCache implements Cache {
     return before == owner ? null : before;
   }
 
+  /**
+   * The server a write of {@code key} goes to; during a warm-up that moved the key, also removes it
+   * from its previous server first, so that a later copy cannot bring back what the write
+   * supersedes.
+   */
+  private Node ownerForWrite(String key, String wire) {
+    Topology t = topo;
+    if (t.previousRing == null) {
+      return t.ownerOf(wire);
+    }
+    int hash = t.ring.hash(wire);
+    Node node = t.ownerOfHash(hash);
+    Node before = previousOwner(t, hash, node, key);
+    if (before != null) {
+      forgetAtPrevious(before, wire);
+    }
+    return node;
+  }
+
   private byte[] warmRead(String key, String wire, Node before, byte[] atOwner, Moved moved) {
     if (atOwner != null && !moved.readsPreviousOnHit()) {
       return atOwner;
@@ -899,18 +918,7 @@ public final class MemcachedCache implements Cache {
 
   /** A write of a value of {@code size} bytes (-1 for writes without a value). */
   private Outcome write(String op, String key, String wire, int size, Write w) {
-    Topology t = topo;
-    Node node;
-    if (t.previousRing == null) {
-      node = t.ownerOf(wire);
-    } else {
-      int hash = t.ring.hash(wire);
-      node = t.ownerOfHash(hash);
-      Node before = previousOwner(t, hash, node, key);
-      if (before != null) {
-        forgetAtPrevious(before, wire);
-      }
-    }
+    Node node = ownerForWrite(key, wire);
     boolean reconcile = !isCoordinationKey(key);
     if (!node.writable()) {
       if (reconcile) {
@@ -1098,19 +1106,8 @@ public final class MemcachedCache implements Cache {
   public void appendQuietly(String key, byte[] suffix) {
     String wire = wire(key);
     Appends.check(key, suffix);
-    Topology t = topo;
-    Node node;
-    if (t.previousRing == null) {
-      node = t.ownerOf(wire);
-    } else {
-      // The previous server's copy would miss this record: it must not be copied back.
-      int hash = t.ring.hash(wire);
-      node = t.ownerOfHash(hash);
-      Node before = previousOwner(t, hash, node, key);
-      if (before != null) {
-        forgetAtPrevious(before, wire);
-      }
-    }
+    // The previous server's copy would miss this record: ownerForWrite removes it there.
+    Node node = ownerForWrite(key, wire);
     if (!node.writable()) {
       node.counters.unconfirmedWrites.increment();
       return;
