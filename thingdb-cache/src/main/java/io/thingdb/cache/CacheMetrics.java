@@ -1,6 +1,7 @@
 package io.thingdb.cache;
 
 import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tag;
@@ -25,8 +26,11 @@ import java.util.function.ToLongFunction;
  * <p>Meter names ({@code server} tag: the server as configured, {@code local} for the in-process
  * backend): {@code thingdb.cache.hits}, {@code thingdb.cache.misses}, {@code
  * thingdb.cache.timeouts}, {@code thingdb.cache.unconfirmed.writes}, {@code thingdb.cache.loads},
- * {@code thingdb.cache.lease.waits}, {@code thingdb.cache.stale.served}. The servers are those of
- * the cache when {@link #bindTo} runs; for a {@link MemcachedCache} they follow {@link
+ * {@code thingdb.cache.lease.waits}, {@code thingdb.cache.stale.served}; for a {@link
+ * MemcachedCache} also the gauges of its reconcile window per server, {@code thingdb.cache.state}
+ * (0 healthy, 1 reconciling, 2 suspect: the ordinal of {@link MemcachedCache.State}) and {@code
+ * thingdb.cache.reconcile.pending} (keys to delete before it is trusted again). The servers are
+ * those of the cache when {@link #bindTo} runs; for a {@link MemcachedCache} they follow {@link
  * MemcachedCache#reconfigure}: an added server's meters are registered when it is added, and a
  * removed server's are removed from the registry once the client no longer reads it (when the
  * warm-up ends).
@@ -148,7 +152,42 @@ public final class CacheMetrics implements MeterBinder {
             server,
             serverTags,
             s -> s.staleServed()));
+    if (memcached != null) {
+      m.add(
+          Gauge.builder("thingdb.cache.state", memcached, c -> state(c, server))
+              .description(
+                  "0 healthy (trusted), 1 reconciling (answering; unconfirmed writes still being"
+                      + " deleted), 2 suspect (all its keys are misses)")
+              .tags(serverTags)
+              .register(registry));
+      m.add(
+          Gauge.builder("thingdb.cache.reconcile.pending", memcached, c -> pending(c, server))
+              .description(
+                  "keys whose write the server did not confirm, to delete before it is trusted"
+                      + " again (reads of them are misses until then)")
+              .tags(serverTags)
+              .register(registry));
+    }
     return m;
+  }
+
+  /** The server's state as a number; NaN once the client no longer has it. */
+  private static double state(MemcachedCache cache, String server) {
+    MemcachedCache.ServerStatus s = status(cache, server);
+    return s == null ? Double.NaN : s.state().ordinal();
+  }
+
+  private static double pending(MemcachedCache cache, String server) {
+    MemcachedCache.ServerStatus s = status(cache, server);
+    return s == null ? Double.NaN : s.pendingInvalidations();
+  }
+
+  private static MemcachedCache.ServerStatus status(MemcachedCache cache, String server) {
+    try {
+      return cache.status(server);
+    } catch (IllegalArgumentException e) {
+      return null; // removed by a reconfigure; its meters go when sync() runs
+    }
   }
 
   private Meter counter(

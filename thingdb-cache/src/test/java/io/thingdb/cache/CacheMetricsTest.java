@@ -43,6 +43,51 @@ class CacheMetricsTest {
     }
   }
 
+  /**
+   * A hung server's reconcile window shows on its gauges: a write it cannot confirm leaves a key to
+   * delete and the server not healthy; once it answers again and is reconciled, both read 0.
+   */
+  @Test
+  void aServersReconcileWindowShowsOnItsGauges() throws Exception {
+    MemcachedCluster cluster = memcached.cluster();
+    SimpleMeterRegistry registry = new SimpleMeterRegistry();
+    try (MemcachedCache cache =
+        MemcachedCache.builder()
+            .servers(cluster.servers())
+            .writeTimeout(Duration.ofMillis(100))
+            .probeInterval(Duration.ofMillis(50))
+            .build()) {
+      CacheMetrics.of(cache, Tags.of("app", "test")).bindTo(registry);
+      String key = "reconcile-key";
+      String server = cache.serverFor(key);
+      int node = cluster.servers().indexOf(server);
+      assertThat(gauge(registry, "thingdb.cache.state", server)).isZero();
+      assertThat(gauge(registry, "thingdb.cache.reconcile.pending", server)).isZero();
+      cluster.hang(node);
+      try {
+        cache.set(key, new byte[] {1}, Duration.ofMinutes(1));
+        assertThat(gauge(registry, "thingdb.cache.reconcile.pending", server))
+            .as("the unconfirmed write's key awaits deletion")
+            .isGreaterThanOrEqualTo(1);
+      } finally {
+        cluster.resume(node);
+      }
+      long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+      while (gauge(registry, "thingdb.cache.state", server) != 0
+          || gauge(registry, "thingdb.cache.reconcile.pending", server) != 0) {
+        if (System.nanoTime() > deadline) {
+          throw new AssertionError("the server was not reconciled within 30 s: " + cache.status());
+        }
+        cache.get("probe-" + System.nanoTime()); // traffic lets the client notice the server
+        Thread.sleep(20); // polling interval, not synchronisation: the deadline decides
+      }
+    }
+  }
+
+  static double gauge(SimpleMeterRegistry r, String name, String server) {
+    return r.get(name).tags("server", server, "app", "test").gauge().value();
+  }
+
   @Test
   void theInProcessBackendReportsOneLocalServer() {
     SimpleMeterRegistry registry = new SimpleMeterRegistry();
