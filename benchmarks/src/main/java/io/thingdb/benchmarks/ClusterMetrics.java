@@ -123,8 +123,9 @@ final class ClusterMetrics {
   }
 
   /**
-   * Sums every {@code thingdb_*} and {@code process_cpu_*} sample over its labels; for the few
-   * per-label series the plots need ({@code queue}), keeps {@code name{label=value}} too.
+   * Sums every {@code thingdb_*}, {@code process_cpu_*} and {@code process_uptime_*} sample over
+   * its labels; for the few per-label series the plots need ({@code queue}), keeps {@code
+   * name{label=value}} too.
    */
   static Map<String, Double> parsePrometheus(String text) {
     Map<String, Double> out = new TreeMap<>();
@@ -132,7 +133,9 @@ final class ClusterMetrics {
       if (line.isEmpty() || line.charAt(0) == '#') {
         continue;
       }
-      if (!line.startsWith("thingdb_") && !line.startsWith("process_cpu")) {
+      if (!line.startsWith("thingdb_")
+          && !line.startsWith("process_cpu")
+          && !line.startsWith("process_uptime")) {
         continue;
       }
       int brace = line.indexOf('{');
@@ -228,18 +231,38 @@ final class ClusterMetrics {
       double dt = (s.get(i).millis() - s.get(i - 1).millis()) / 1000.0;
       double sum = 0;
       for (Map.Entry<String, Map<String, Double>> e : b.entrySet()) {
-        Double now = e.getValue().get(metric);
-        Map<String, Double> prev = a.get(e.getKey());
-        Double before = prev == null ? null : prev.get(metric);
-        if (now == null || before == null) {
-          continue; // the instance was down in one of the two samples
+        double d = delta(a.get(e.getKey()), e.getValue(), metric);
+        if (!Double.isNaN(d)) {
+          sum += d; // NaN: the instance was down in one of the two samples
         }
-        sum += now >= before ? now - before : now;
       }
       out[i - 1] = dt > 0 ? sum / dt : 0;
     }
     return out;
   }
+
+  /**
+   * How much a counter grew between two samples of one instance: after a restart (its uptime went
+   * down) everything it counted since; a sum that went down without a restart lost a series (a
+   * memcached server's meters removed after a ring change), which is no growth, not a restart. NaN
+   * if either sample lacks the counter.
+   */
+  static double delta(Map<String, Double> before, Map<String, Double> now, String metric) {
+    if (before == null || now == null || before.get(metric) == null || now.get(metric) == null) {
+      return Double.NaN;
+    }
+    double b = before.get(metric);
+    double n = now.get(metric);
+    if (n >= b) {
+      return n - b;
+    }
+    Double upBefore = before.get(UPTIME);
+    Double upNow = now.get(UPTIME);
+    boolean restarted = upBefore == null || upNow == null || upNow < upBefore;
+    return restarted ? n : 0;
+  }
+
+  private static final String UPTIME = "process_uptime_seconds";
 
   /** Per-second rate of a counter of one server or instance (NaN where it did not answer). */
   static double[] rateOf(List<Sample> s, String instance, String metric, boolean pg) {
@@ -248,13 +271,8 @@ final class ClusterMetrics {
       Map<String, Double> a = (pg ? s.get(i - 1).pg() : s.get(i - 1).apps()).get(instance);
       Map<String, Double> b = (pg ? s.get(i).pg() : s.get(i).apps()).get(instance);
       double dt = (s.get(i).millis() - s.get(i - 1).millis()) / 1000.0;
-      if (a == null || b == null || a.get(metric) == null || b.get(metric) == null || dt <= 0) {
-        out[i - 1] = Double.NaN;
-        continue;
-      }
-      double now = b.get(metric);
-      double before = a.get(metric);
-      out[i - 1] = (now >= before ? now - before : now) / dt;
+      double d = delta(a, b, metric);
+      out[i - 1] = Double.isNaN(d) || dt <= 0 ? Double.NaN : d / dt;
     }
     return out;
   }
