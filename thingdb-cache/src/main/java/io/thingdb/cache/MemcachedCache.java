@@ -505,6 +505,21 @@ public final class MemcachedCache implements Cache {
     return moved.resolve(key, atOwner, atPrevious);
   }
 
+  /** Refuses {@code server} if its node resolves to the address of one of {@code others}. */
+  private static void requireOwnAddress(List<Node> others, String server, Node n) {
+    for (Node other : others) {
+      if (other.address.equals(n.address)) {
+        throw new IllegalArgumentException(
+            "servers "
+                + other.name
+                + " and "
+                + server
+                + " resolve to the same address "
+                + n.address);
+      }
+    }
+  }
+
   /** Counts a value copied to its new server during a warm-up. */
   void countWarmUpCopy() {
     warmUpCopies.increment();
@@ -1507,30 +1522,10 @@ public final class MemcachedCache implements Cache {
         if (n == null) {
           n = new Node(server, resolve(server));
           n.probeKey = probeKey;
-          for (Node other : t.connected) {
-            if (other.address.equals(n.address)) {
-              throw new IllegalArgumentException(
-                  "servers "
-                      + other.name
-                      + " and "
-                      + server
-                      + " resolve to the same address "
-                      + n.address);
-            }
-          }
+          requireOwnAddress(t.connected, server, n);
           added.add(n);
         }
-        for (Node other : owners) {
-          if (other.address.equals(n.address)) {
-            throw new IllegalArgumentException(
-                "servers "
-                    + other.name
-                    + " and "
-                    + server
-                    + " resolve to the same address "
-                    + n.address);
-          }
-        }
+        requireOwnAddress(owners, server, n);
         owners.add(n);
       }
       for (Node n : added) {
