@@ -6,7 +6,6 @@ import java.time.Duration;
 import java.util.Collection;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -55,13 +54,7 @@ final class EpochWatch implements AutoCloseable {
     this.databases = databases;
     this.interval = interval;
     String name = "thingdb-epoch-" + INSTANCES.incrementAndGet();
-    this.thread =
-        Executors.newSingleThreadScheduledExecutor(
-            r -> {
-              Thread t = new Thread(r, name);
-              t.setDaemon(true);
-              return t;
-            });
+    this.thread = Daemons.scheduler(name);
     for (DbHandle db : databases) {
       requested.put(db, new AtomicBoolean());
     }

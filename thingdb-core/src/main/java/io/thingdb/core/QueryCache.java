@@ -16,7 +16,6 @@ import java.util.Map;
 import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -79,13 +78,7 @@ final class QueryCache {
       return;
     }
     String name = "thingdb-querycache-" + INSTANCES.incrementAndGet();
-    this.bumper =
-        Executors.newSingleThreadScheduledExecutor(
-            r -> {
-              Thread t = new Thread(r, name);
-              t.setDaemon(true);
-              return t;
-            });
+    this.bumper = Daemons.scheduler(name);
   }
 
   /**
