@@ -475,10 +475,18 @@ public final class PostgresFixture implements AutoCloseable {
             "-t",
             Long.toString(STOP_TIMEOUT.toSeconds())));
     LOG.info("stopping PostgreSQL on port {} immediately: {}", port, String.join(" ", command));
+    run(command, STOP_TIMEOUT.toSeconds() + 5);
+  }
+
+  /**
+   * Runs {@code command} and waits up to {@code timeoutSeconds} for it; fails naming the command,
+   * its exit code and its output unless it exits 0.
+   */
+  static void run(List<String> command, long timeoutSeconds) {
     try {
       Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
       String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-      if (!process.waitFor(STOP_TIMEOUT.toSeconds() + 5, TimeUnit.SECONDS)) {
+      if (!process.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
         process.destroyForcibly();
         throw new IllegalStateException(String.join(" ", command) + " did not finish");
       }
