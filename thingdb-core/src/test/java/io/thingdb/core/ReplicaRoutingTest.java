@@ -439,6 +439,11 @@ class ReplicaRoutingTest {
         // The read went to the primary; the probe it started fails in the background.
         awaitFailures(db, probed.failures() + 1);
         assertThat(Routed.of(db).since(probed)).isEqualTo(new Routed(0, 1, 0, 1));
+        // The probe counts the failure, then logs it, on its own thread.
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (log.lines("failed when probed").isEmpty() && System.nanoTime() < deadline) {
+          LockSupport.parkNanos(10_000_000);
+        }
         assertThat(log.lines("failed when probed")).hasSize(1);
       } finally {
         pg.startStandbyAgain();
@@ -609,7 +614,6 @@ class ReplicaRoutingTest {
       if (System.nanoTime() > deadline) {
         throw new AssertionError("replica failures stayed at " + Routed.of(db).failures());
       }
-      Thread.onSpinWait();
       LockSupport.parkNanos(10_000_000);
     }
   }
