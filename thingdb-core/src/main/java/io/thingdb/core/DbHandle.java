@@ -3,6 +3,7 @@ package io.thingdb.core;
 import java.sql.Connection;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
@@ -83,11 +84,31 @@ final class DbHandle {
     this.replicas = List.copyOf(list);
   }
 
+  /**
+   * How long after a check on a reader's thread ({@link #epochFor}) that did not show a session's
+   * timeline another such check may run; meanwhile such sessions' reads bypass the cache.
+   */
+  static final long CHECK_NOW_SPACING_NANOS = TimeUnit.MILLISECONDS.toNanos(250);
+
   /** What {@link #requestEpochCheck} runs; set by the engine. */
   private volatile Runnable epochCheck = () -> {};
 
-  void onEpochCheckWanted(Runnable check) {
-    this.epochCheck = check;
+  /** What {@link #epochFor} runs: one check on the caller's thread; set by the engine. */
+  private volatile Runnable epochCheckNow = () -> {};
+
+  /** Serialises the checks of {@link #epochFor}; guards {@link #lastCheckNow}. */
+  private final Object checkNowLock = new Object();
+
+  /** System nanos when the last check of {@link #epochFor} finished; 0 before the first. */
+  private long lastCheckNow;
+
+  /**
+   * Sets what {@link #requestEpochCheck} runs ({@code soon}, not blocking) and what {@link
+   * #epochFor} runs ({@code now}, one check on the caller's thread that never throws).
+   */
+  void onEpochCheck(Runnable soon, Runnable now) {
+    this.epochCheck = soon;
+    this.epochCheckNow = now;
   }
 
   /**
@@ -102,6 +123,50 @@ final class DbHandle {
   /** The current epoch: the one every read's cache keys use. Never null once built. */
   Epoch epoch() {
     return epoch.get();
+  }
+
+  /**
+   * The epoch whose cache keys a read for {@code session} uses, or null if the read must not use
+   * the cache at all.
+   *
+   * <p>A session that wrote on a later timeline than this instance knows (its token comes from an
+   * instance that met a promotion first) would otherwise be served what this instance cached under
+   * the old epoch: query lists and things that the writer's write-through and query-cache bumps,
+   * made under the new epoch, never touched. So the epoch is checked at once, on the caller's
+   * thread (one statement on the primary, bounded by its pool's connection timeout; concurrent
+   * readers wait for one check and share its answer). If the check does not show the session's
+   * timeline either (the primary does not answer, or the token names a timeline of another
+   * cluster), the read bypasses the cache and {@link Routing} sends it to the primary; another
+   * check on a reader's thread runs at most every {@link #CHECK_NOW_SPACING_NANOS}.
+   */
+  Epoch epochFor(Session session) {
+    Epoch current = epoch.get();
+    if (!isAhead(session, current)) {
+      return current;
+    }
+    synchronized (checkNowLock) {
+      if (isAhead(session, epoch.get())
+          && (lastCheckNow == 0 || System.nanoTime() - lastCheckNow >= CHECK_NOW_SPACING_NANOS)) {
+        try {
+          epochCheckNow.run();
+        } finally {
+          lastCheckNow = System.nanoTime();
+        }
+      }
+    }
+    current = epoch.get();
+    return isAhead(session, current) ? null : current;
+  }
+
+  /** Whether {@code session} wrote on this database on a later timeline than {@code current}. */
+  private boolean isAhead(Session session, Epoch current) {
+    if (session == null || current == null) {
+      return false;
+    }
+    Session.Position p = session.position(name);
+    return p != null
+        && p.timeline() != 0
+        && Integer.compareUnsigned(p.timeline(), current.timeline()) > 0;
   }
 
   /**

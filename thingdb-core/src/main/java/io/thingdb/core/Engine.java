@@ -101,7 +101,7 @@ final class Engine implements AutoCloseable {
     this.databases = java.util.Collections.unmodifiableMap(dbs);
     this.epochWatch = new EpochWatch(sql, dbs.values(), b.epochCheckInterval);
     for (DbHandle db : dbs.values()) {
-      db.onEpochCheckWanted(() -> epochWatch.request(db));
+      db.onEpochCheck(() -> epochWatch.request(db), () -> epochWatch.check(db));
       db.circuit.onConnectionEvent(db::requestEpochCheck);
     }
     this.routing = new Routing(sql, b.replicaDownFor, b.clock, prober);

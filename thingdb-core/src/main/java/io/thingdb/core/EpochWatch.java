@@ -17,7 +17,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Keeps each database's cache {@link Epoch} current. The engine learns an epoch at build ({@link
  * #readAtBuild}), from every new physical connection a write uses (its server's timeline, read once
- * per connection, see {@link Io#connectionEpoch}), and from this watch: one check per database
+ * per connection, see {@link Io#connectionEpoch}), from a check on a reader's thread when a session
+ * shows a later timeline ({@link DbHandle#epochFor}), and from this watch: one check per database
  * every {@code interval}, and one at once when the database answers again after connection-level
  * failures (the first operation that succeeds after them, or the probe that closes its circuit): a
  * failover shows as lost connections followed by a server that answers. While connections to the

@@ -139,8 +139,9 @@ final class RelationReads {
     Map<Relation.Pair, List<Relation>> found = new LinkedHashMap<>(pairs.size() * 2);
     List<Relation.Pair> misses = new ArrayList<>();
     // One epoch for the read and its fills: a fill must land under the keys the read missed.
-    Epoch epoch = h.db.epoch();
-    if (io.cached() && !pairs.isEmpty()) {
+    // Null: the session is on a timeline this instance cannot confirm; no cache for this read.
+    Epoch epoch = io.cached() ? h.db.epochFor(session) : null;
+    if (epoch != null && !pairs.isEmpty()) {
       Map<String, Relation.Pair> keys = new LinkedHashMap<>();
       for (Relation.Pair p : pairs) {
         keys.put(h.cacheKey(epoch, p.thing1Id(), p.thing2Id()), p);
@@ -173,7 +174,7 @@ final class RelationReads {
       found.put(e.getKey(), e.getValue().relations());
     }
     // Only primary reads fill: see Routing.readServed.
-    if (io.cached() && !served.fromReplica()) {
+    if (epoch != null && !served.fromReplica()) {
       Map<String, Versioned> fills = new LinkedHashMap<>();
       for (Map.Entry<Relation.Pair, PairState> e : loaded.entrySet()) {
         Relation.Pair p = e.getKey();

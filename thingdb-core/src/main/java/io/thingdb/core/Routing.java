@@ -96,10 +96,11 @@ final class Routing {
    * fills stop a fill only while a newer value or tombstone is still cached).
    */
   <T> Served<T> readServed(DbHandle db, Session session, Retry retry, ReadWork<T> work) {
-    Pick pick = pick(db);
+    long wanted = wanted(db, session);
+    // Long.MAX_VALUE: no replica can serve it; do not spend a replica connection to find out.
+    Pick pick = wanted == Long.MAX_VALUE ? null : pick(db);
     if (pick != null) {
       DbHandle.Replica replica = pick.replica();
-      long wanted = wanted(db, session);
       try (Connection c = replica.dataSource.getConnection()) {
         // A pool can hand out a connection to a server that has just gone (HikariCP skips its
         // liveness check for connections used in the last 500 ms): only a statement that ran
@@ -138,9 +139,10 @@ final class Routing {
    * write of the old timeline that survived; what the session wrote beyond the switch point is lost
    * on every server, and waiting for it would send the session to the primary until the new
    * timeline's WAL happened to pass the lost position. A position on a later timeline than this
-   * instance knows (a token from an instance that learned of a promotion first) sends the read to
-   * the primary and asks for an epoch check, which teaches this instance the new timeline within
-   * one check.
+   * instance knows (a token from an instance that learned of a promotion first; reads that use the
+   * cache have already checked the epoch for it, {@link DbHandle#epochFor}) sends the read to the
+   * primary and asks for an epoch check, which teaches this instance the new timeline within one
+   * check.
    */
   static long wanted(DbHandle db, Session session) {
     Session.Position p = session == null ? null : session.position(db.name);

@@ -468,9 +468,10 @@ public final class ThingDb implements AutoCloseable {
    * of their own should key them by it too.
    *
    * <p>An instance learns a new epoch at the first write it makes on the new primary, at once when
-   * the database answers again after connection failures, and at the latest {@link
-   * ThingDbBuilder#epochCheckInterval} (plus one check) after the new primary accepts connections.
-   * Epochs only move forward. Thread-safe.
+   * the database answers again after connection failures, before a read for a session whose token
+   * shows a later timeline uses the cache (a session restored from an instance that learned first),
+   * and at the latest {@link ThingDbBuilder#epochCheckInterval} (plus one check) after the new
+   * primary accepts connections. Epochs only move forward. Thread-safe.
    *
    * @throws IllegalArgumentException if no database has that name
    */

@@ -160,8 +160,10 @@ public final class ThingDbBuilder {
    * the new primary accepts connections through the primary DataSource and its connections stop
    * failing (periodic checks pause for one interval after a connection failure, so as not to take
    * the pool's connections during an outage); one that writes learns it at its first write on the
-   * new primary, and every instance checks at once when the database answers again after connection
-   * failures. One short statement per database per interval. See {@link ThingDb#cacheEpoch}.
+   * new primary, every instance checks at once when the database answers again after connection
+   * failures, and a read for a session that wrote on the new timeline checks before it uses the
+   * cache (so read-your-writes holds across instances right after a promotion). One short statement
+   * per database per interval. See {@link ThingDb#cacheEpoch}.
    */
   public ThingDbBuilder epochCheckInterval(Duration interval) {
     Objects.requireNonNull(interval, "epochCheckInterval must not be null");

@@ -36,7 +36,7 @@ final class ThingQueries {
     Statement st = compile(q, h.type.name());
     long[] ids = null;
     if (q.cacheTtl() != null && db.cache != null) {
-      ids = cachedIds(db, h, q, st);
+      ids = cachedIds(db, session, h, q, st);
     }
     if (ids == null) {
       ids = db.routing.read(h.db, session, db.retry, c -> selectIds(db, c, h, q, st));
@@ -59,11 +59,16 @@ final class ThingQueries {
   }
 
   /**
-   * The ids from the query cache, or null when the generation cannot be read (cache unreachable).
+   * The ids from the query cache, or null when the generation cannot be read (cache unreachable) or
+   * the session wrote on a timeline this instance cannot confirm ({@link DbHandle#epochFor}).
    */
-  private static long[] cachedIds(Engine db, TypeHandle h, ThingQuery q, Statement st) {
+  private static long[] cachedIds(
+      Engine db, Session session, TypeHandle h, ThingQuery q, Statement st) {
     // One epoch for the generation and the list: both keys change together at a promotion.
-    Epoch epoch = h.db.epoch();
+    Epoch epoch = h.db.epochFor(session);
+    if (epoch == null) {
+      return null;
+    }
     OptionalLong gen = db.queryCache.generation(db, h, epoch);
     if (gen.isEmpty()) {
       return null;

@@ -40,8 +40,9 @@ final class ThingReads {
     Thing[] found = new Thing[n];
     int hits = 0;
     // One epoch for the read and its fills: a fill must land under the keys the read missed.
-    Epoch epoch = h.db.epoch();
-    if (io.cached() && n > 0) {
+    // Null: the session is on a timeline this instance cannot confirm; no cache for this read.
+    Epoch epoch = io.cached() ? h.db.epochFor(session) : null;
+    if (epoch != null && n > 0) {
       String[] keys = new String[n];
       for (int i = 0; i < n; i++) {
         keys[i] = h.cacheKey(epoch, ids[i]);
@@ -81,7 +82,7 @@ final class ThingReads {
       }
     }
     // Only primary reads fill: see Routing.readServed.
-    if (io.cached() && !loaded.isEmpty() && !served.fromReplica()) {
+    if (epoch != null && !loaded.isEmpty() && !served.fromReplica()) {
       Map<String, Versioned> fills = ThingCodec.fills(io.cache(), epoch, loaded.values());
       io.cache().fillAll(fills, io.cacheTtl());
       // fillAll is add-only: it cannot replace an older tombstone (left by an increment's

@@ -229,6 +229,71 @@ class FailoverEpochTest {
   }
 
   /**
+   * Read-your-writes across instances right after a promotion: a writer that already uses the new
+   * timeline creates and updates things; an instance that has not learned the promotion yet (its
+   * periodic check is minutes away, and everything it reads is in memcached, so nothing it does
+   * touches the database) reads them with the writer's session token. The token names the new
+   * timeline, so the reader learns the new epoch before it consults the cache: it must not serve
+   * the query list and the thing it cached under the old epoch, which the writer's bump and
+   * write-through (under the new epoch) did not touch.
+   */
+  @Test
+  void aSessionOnALaterTimelineIsNotServedWhatTheOldEpochCached() {
+    try (ReplicatedPostgres pg = ReplicatedPostgres.start(Duration.ZERO);
+        MemcachedCache writerCache = memcachedCache();
+        MemcachedCache readerCache = memcachedCache();
+        HikariDataSource writerPool = pool("ryw-writer", bothServers(pg));
+        HikariDataSource writerReplica = pool("ryw-writer-replica", pg.standbyUrl());
+        HikariDataSource readerPool = pool("ryw-reader", bothServers(pg));
+        HikariDataSource readerReplica = pool("ryw-reader-replica", pg.standbyUrl());
+        // Sessions record positions only where replicas serve reads, as on the web instances.
+        ThingDb writer = cached(writerPool, writerCache, writerReplica);
+        ThingDb reader =
+            ThingDb.builder()
+                .database("main", Database.of(readerPool).withReplicas(readerReplica))
+                .type(LINK, "main")
+                .cache(readerCache)
+                .epochCheckInterval(Duration.ofMinutes(1))
+                .outboxReplayInterval(Duration.ofMinutes(10))
+                .build()) {
+      String before = reader.cacheEpoch("main").token();
+      ThingQuery newest = ThingQuery.of(LINK).cached(Duration.ofMinutes(5));
+      Thing first = writer.create(writer.newThing(LINK).set(TITLE, "first"));
+      assertThat(reader.query(newest).things()).containsExactly(first);
+      assertThat(reader.get(LINK, first.id()).orElseThrow()).isEqualTo(first);
+      try (Scope s = reader.scope()) {
+        assertThat(reader.query(newest).things()).containsExactly(first);
+        assertThat(s.statements()).as("the reader's query is served by the cache").isZero();
+      }
+      pg.awaitCaughtUp(Duration.ofSeconds(30));
+
+      pg.stopPrimaryImmediately();
+      pg.promoteStandby();
+      awaitNewEpoch(writer, before, "the writer");
+      Session session = writer.session();
+      Thing second = writer.withSession(session).create(writer.newThing(LINK).set(TITLE, "second"));
+      Thing edited = writer.withSession(session).update(first.edit().set(TITLE, "edited"));
+      assertThat(session.token()).startsWith("main=2.");
+      assertThat(reader.cacheEpoch("main").token())
+          .as("the reader has not learned the promotion by itself")
+          .isEqualTo(before);
+
+      ThingDb view = reader.withSession(reader.session(session.token()));
+      assertThat(view.query(newest).things())
+          .as("the writer's session reads its new thing through the reader's query cache")
+          .containsExactly(second, edited);
+      assertThat(view.get(LINK, first.id()).orElseThrow())
+          .as("the writer's session reads its edit through the reader")
+          .isEqualTo(edited);
+      assertThat(reader.cacheEpoch("main").token())
+          .as("the session's timeline taught the reader the new epoch")
+          .isEqualTo(writer.cacheEpoch("main").token());
+      // And from then on without a session too, from the new epoch's keys.
+      assertThat(reader.query(newest).things()).containsExactly(second, edited);
+    }
+  }
+
+  /**
    * With {@code synchronous_standby_names} naming the standby and {@code synchronous_commit} on, a
    * write that returned is on the standby's disk even with its replay paused, and the promotion
    * keeps it: nothing acknowledged is lost, and every instance reads it after the promotion.

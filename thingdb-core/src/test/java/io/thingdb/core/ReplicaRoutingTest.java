@@ -340,6 +340,42 @@ class ReplicaRoutingTest {
   }
 
   /**
+   * A session token naming a later timeline than this instance's primary shows (its writer met a
+   * promotion this instance has not seen, or the token comes from another cluster): the instance
+   * checks its epoch, finds no such timeline, and serves the session without the cache, from the
+   * primary. Reads without the session still use the cache.
+   */
+  @Test
+  void aSessionOnATimelineThePrimaryDoesNotShowIsServedFromThePrimaryWithoutTheCache() {
+    try (InProcessCache cache = InProcessCache.create();
+        ThingDb db = replicated(replica).cache(cache).build()) {
+      Thing thing = db.create(db.newThing(LINK).set(TITLE, "cached"));
+      ThingQuery query = ThingQuery.of(LINK).cached(Duration.ofMinutes(5));
+      List<Thing> listed = db.query(query).things();
+      assertThat(listed).contains(thing);
+      try (Scope s = db.scope()) {
+        assertThat(db.get(LINK, thing.id())).contains(thing);
+        assertThat(db.query(query).things()).isEqualTo(listed);
+        assertThat(s.statements()).as("without a session: the cache").isZero();
+      }
+      ThingDb ahead = db.withSession(db.session("main=9.0"));
+      Routed start = Routed.of(db);
+      try (Scope s = ahead.scope()) {
+        assertThat(ahead.get(LINK, thing.id())).contains(thing);
+        assertThat(s.statements()).as("a read for the session ahead: not the cache").isPositive();
+      }
+      try (Scope s = ahead.scope()) {
+        assertThat(ahead.query(query).things()).isEqualTo(listed);
+        assertThat(s.statements()).as("a query for the session ahead: not the cache").isPositive();
+      }
+      assertThat(Routed.of(db).since(start))
+          .as("both served by the primary")
+          .isEqualTo(new Routed(0, 3, 0, 0));
+      assertThat(db.cacheEpoch("main").token()).endsWith(".1");
+    }
+  }
+
+  /**
    * With a cache the session's reads are mostly cache hits: the writer published the new version.
    * Misses (none expected here) would be routed like any other read.
    */
