@@ -225,6 +225,13 @@ public final class ClusterWorkload {
   private final AtomicLong rywMissed = new AtomicLong();
   private final AtomicLong rywReadFailed = new AtomicLong();
   private final ConcurrentLinkedQueue<String> rywMisses = new ConcurrentLinkedQueue<>();
+
+  /** Ids of the comments whose read-back missed them. */
+  private final Set<Long> rywMissedComments = ConcurrentHashMap.newKeySet();
+
+  /** Ids of acknowledged comments the comments primary does not have after the run. */
+  private volatile Set<Long> lostComments = Set.of();
+
   private final AtomicLong dropped = new AtomicLong();
   private final AtomicInteger zipfNext = new AtomicInteger();
   private List<BlogWorkload.Post> posts;
@@ -951,6 +958,9 @@ public final class ClusterWorkload {
     }
     if (!ok) {
       rywMissed.incrementAndGet();
+      if (dir == Integer.MIN_VALUE && name.startsWith("t4_")) {
+        rywMissedComments.add(Long.parseLong(name.substring(3), 36));
+      }
       if (rywMisses.size() < 20) {
         rywMisses.add(u.name + ": " + what + " not seen in " + path + " at " + Instant.now());
       }
@@ -959,14 +969,25 @@ public final class ClusterWorkload {
 
   // ------------------------------------------------------------------ checks on the records
 
+  /**
+   * P2 over every read-back. A comment that an asynchronous failover lost (acknowledged by the old
+   * primary a moment before it stopped, missing on the promoted one; see {@link #failoverLoss}) can
+   * be read by nobody: its missed read-back is reported with the failover's loss, not as a P2 miss.
+   */
   private ClusterChecks.Check rywCheck() {
-    long missed = rywMissed.get();
+    long lostInFailover = rywMissedComments.stream().filter(lostComments::contains).count();
+    long missed = rywMissed.get() - lostInFailover;
     return new ClusterChecks.Check(
         "P2 read-your-writes",
         rywChecked.get(),
         missed,
         missed == 0,
         (rywReadFailed.get() > 0 ? rywReadFailed.get() + " read-backs failed (not counted); " : "")
+            + (lostInFailover > 0
+                ? lostInFailover
+                    + " missed comments were lost by the failover (not on the promoted primary;"
+                    + " not counted); "
+                : "")
             + String.join("; ", rywMisses));
   }
 
@@ -1138,6 +1159,7 @@ public final class ClusterWorkload {
       ids.add(a[0]);
     }
     Set<Long> missing = ids.isEmpty() ? Set.of() : db.missingComments(ids);
+    lostComments = Set.copyOf(missing);
     out.put("failover_fault", fo == null ? null : fo.fault().label());
     out.put("acknowledged_comments", ids.size());
     out.put("missing_on_comments_primary", missing.size());

@@ -8,6 +8,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
@@ -63,12 +64,37 @@ class ClusterTest {
                   "--out-dir", MODULE.resolve("target/cluster-results").toString(),
                   "--name", "ci"));
       assertThat(report.failedChecks())
-          .as("failed checks (results in %s)", report.jsonFile())
+          .as("failed checks (results in %s; %s)", report.jsonFile(), when(report))
           .isEmpty();
       assertThat(report.checkCount()).as("the checks ran").isGreaterThanOrEqualTo(7);
     } finally {
       script(log, classpath, 180, "stop");
     }
+  }
+
+  /**
+   * When the run and each fault happened, and what the failover lost: to place a failed check's
+   * timestamps (CI keeps only the assertion's message, not the results directory).
+   */
+  private static String when(ClusterWorkload.Report report) {
+    Map<String, Object> json = report.json();
+    StringBuilder sb = new StringBuilder("run ");
+    sb.append(json.get("started_utc")).append(" to ").append(json.get("ended_utc"));
+    if (json.get("faults") instanceof List<?> faults) {
+      for (Object f : faults) {
+        if (f instanceof Map<?, ?> m) {
+          sb.append("; ")
+              .append(m.get("fault"))
+              .append(' ')
+              .append(m.get("start_utc"))
+              .append(" to ")
+              .append(m.get("end_utc"))
+              .append(" exit ")
+              .append(m.get("exit_code"));
+        }
+      }
+    }
+    return sb.append("; failover: ").append(json.get("failover")).toString();
   }
 
   /** Runs {@code examples/cluster/NAME}; its output is appended to {@code log}. */
