@@ -101,7 +101,9 @@ final class Engine implements AutoCloseable {
     this.databases = java.util.Collections.unmodifiableMap(dbs);
     this.epochWatch = new EpochWatch(sql, dbs.values(), b.epochCheckInterval);
     for (DbHandle db : dbs.values()) {
-      db.onEpochCheck(() -> epochWatch.request(db), () -> epochWatch.check(db));
+      db.onEpochCheck(
+          () -> epochWatch.request(db),
+          () -> epochWatch.check(db, "a check of its primary for a session on a later timeline"));
       db.circuit.onConnectionEvent(db::requestEpochCheck);
     }
     this.routing = new Routing(sql, b.replicaDownFor, b.clock, prober);

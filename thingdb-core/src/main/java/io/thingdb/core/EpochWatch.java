@@ -100,7 +100,7 @@ final class EpochWatch implements AutoCloseable {
       thread.execute(
           () -> {
             flag.set(false);
-            check(db);
+            check(db, "a check of its primary on request");
           });
     } catch (RejectedExecutionException e) {
       flag.set(false); // closing
@@ -110,15 +110,17 @@ final class EpochWatch implements AutoCloseable {
   private void checkAll() {
     for (DbHandle db : databases) {
       if (!db.circuit.isOpen() && !db.circuit.failedWithin(interval)) {
-        check(db);
+        check(db, "a periodic check of its primary");
       }
     }
   }
 
-  /** One check of {@code db}; never throws. */
-  void check(DbHandle db) {
+  /**
+   * One check of {@code db}, on the caller's thread; {@code how} names it in the log. Never throws.
+   */
+  void check(DbHandle db, String how) {
     try (Connection c = db.circuit.connect()) {
-      db.learn(Epoch.read(sql, c), "a periodic check of its primary");
+      db.learn(Epoch.read(sql, c), how);
       if (failing.remove(db) != null) {
         log.info("database {}: the cache epoch check works again", db.name);
       }

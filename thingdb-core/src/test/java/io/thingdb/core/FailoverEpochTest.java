@@ -73,6 +73,20 @@ class FailoverEpochTest {
         .build();
   }
 
+  /**
+   * An instance that checks nothing by itself for minutes (epoch check every minute, outbox replay
+   * every ten): only its own operations can teach it a promotion.
+   */
+  static ThingDb unwatched(DataSource primary, MemcachedCache cache, DataSource... replicas) {
+    return ThingDb.builder()
+        .database("main", Database.of(primary).withReplicas(replicas))
+        .type(LINK, "main")
+        .cache(cache)
+        .epochCheckInterval(Duration.ofMinutes(1))
+        .outboxReplayInterval(Duration.ofMinutes(10))
+        .build();
+  }
+
   /** What the database behind {@code url} holds for the thing, read without any cache. */
   static Thing truth(String url, long id) {
     try (HikariDataSource ds = pool("truth", url);
@@ -139,16 +153,9 @@ class FailoverEpochTest {
         ThingDb reader = cached(readerPool, readerCache);
         MemcachedCache lateCache = memcachedCache();
         HikariDataSource latePool = pool("late-writer", bothServers(pg));
-        // An instance that does nothing during the failover and checks nothing by itself for
-        // minutes: its first write after the promotion is where it meets the new timeline.
-        ThingDb late =
-            ThingDb.builder()
-                .database("main", Database.of(latePool))
-                .type(LINK, "main")
-                .cache(lateCache)
-                .epochCheckInterval(Duration.ofMinutes(1))
-                .outboxReplayInterval(Duration.ofMinutes(10))
-                .build()) {
+        // An instance that does nothing during the failover: its first write after the promotion
+        // is where it meets the new timeline.
+        ThingDb late = unwatched(latePool, lateCache)) {
       String before = reader.cacheEpoch("main").token();
       assertThat(writer.cacheEpoch("main").token()).isEqualTo(before).endsWith(".1");
       Thing kept = writer.create(writer.newThing(LINK).set(TITLE, "kept"));
@@ -248,14 +255,7 @@ class FailoverEpochTest {
         HikariDataSource readerReplica = pool("ryw-reader-replica", pg.standbyUrl());
         // Sessions record positions only where replicas serve reads, as on the web instances.
         ThingDb writer = cached(writerPool, writerCache, writerReplica);
-        ThingDb reader =
-            ThingDb.builder()
-                .database("main", Database.of(readerPool).withReplicas(readerReplica))
-                .type(LINK, "main")
-                .cache(readerCache)
-                .epochCheckInterval(Duration.ofMinutes(1))
-                .outboxReplayInterval(Duration.ofMinutes(10))
-                .build()) {
+        ThingDb reader = unwatched(readerPool, readerCache, readerReplica)) {
       String before = reader.cacheEpoch("main").token();
       ThingQuery newest = ThingQuery.of(LINK).cached(Duration.ofMinutes(5));
       Thing first = writer.create(writer.newThing(LINK).set(TITLE, "first"));
