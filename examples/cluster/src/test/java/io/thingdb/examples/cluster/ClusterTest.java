@@ -7,21 +7,23 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
 /**
  * The cluster of {@code examples/cluster}, in short, as CI runs it: {@code start} from nothing (a
- * state directory under {@code target/}; the blog it runs is the one this build has just packaged,
- * handed over through {@code CLUSTER_CLASSPATH}), then the cluster workload through HAProxy for 150
- * s at 20 arrivals/s with five faults (kill -9 of a web instance, a memcached node paused for 5 s,
- * a processor killed, the web-read replica restarted, the comments primary stopped and its replica
- * promoted), then every check of the workload (P1 counts, P5 listings, P3 cache against the
- * database, P2 read-your-writes, P4 renders per expiry, 5xx only while a server was killed, the
- * edge never serving a logged-in request), then {@code stop}, which must leave no process and no
- * open port.
+ * state directory under {@code target/}, deleted first if a previous run left one; the blog it runs
+ * is the one this build has just packaged, handed over through {@code CLUSTER_CLASSPATH}), then the
+ * cluster workload through HAProxy for 150 s at 20 arrivals/s with five faults (kill -9 of a web
+ * instance, a memcached node paused for 5 s, a processor killed, the web-read replica restarted,
+ * the comments primary stopped and its replica promoted), then every check of the workload (P1
+ * counts, P5 listings, P3 cache against the database, P2 read-your-writes, P4 renders per expiry,
+ * 5xx only while a server was killed, the edge never serving a logged-in request), then {@code
+ * stop}, which must leave no process and no open port.
  *
  * <p>It needs what the start script needs: root (it runs PostgreSQL as user {@code postgres} and
  * installs missing Debian packages with apt-get), and the cluster's fixed ports 18080–18312 free (a
@@ -49,6 +51,13 @@ class ClusterTest {
 
     Path log = MODULE.resolve("target/cluster-scripts.log");
     Files.deleteIfExists(log);
+    // From nothing, also on a second `mvn verify` without `clean`: the state a previous run left
+    // (the comments vertical already failed over, say) would change what the faults do. A cluster
+    // an interrupted run left running from this directory is stopped first.
+    if (Files.exists(HOME)) {
+      script(log, classpath, 180, "stop");
+      deleteRecursively(HOME);
+    }
     try {
       script(log, classpath, 600, "start");
       ClusterWorkload.Report report =
@@ -95,6 +104,14 @@ class ClusterTest {
       }
     }
     return sb.append("; failover: ").append(json.get("failover")).toString();
+  }
+
+  private static void deleteRecursively(Path dir) throws IOException {
+    try (Stream<Path> paths = Files.walk(dir)) {
+      for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
+        Files.delete(p);
+      }
+    }
   }
 
   /** Runs {@code examples/cluster/NAME}; its output is appended to {@code log}. */
