@@ -238,22 +238,11 @@ public final class MemcachedCache implements Cache {
     List<InetSocketAddress> addresses = new ArrayList<>();
     for (int i = 0; i < ring.servers().size(); i++) {
       String server = ring.servers().get(i);
-      InetSocketAddress address = resolve(server);
-      for (Node other : list) {
-        if (other.address.equals(address)) {
-          throw new IllegalArgumentException(
-              "servers "
-                  + other.name
-                  + " and "
-                  + server
-                  + " resolve to the same address "
-                  + address);
-        }
-      }
-      Node node = new Node(server, address);
+      Node node = new Node(server, resolve(server));
       node.probeKey = probeKey;
+      requireOwnAddress(list, server, node);
       list.add(node);
-      addresses.add(address);
+      addresses.add(node.address);
     }
     for (Node n : list) {
       ServerSettings.checkItemSize(n.name, n.address, itemSizeMax, b.connectTimeout);
