@@ -3,12 +3,12 @@ package io.thingdb.benchmarks;
 import com.zaxxer.hikari.HikariDataSource;
 import io.thingdb.cache.MemcachedCache;
 import io.thingdb.core.ThingDb;
+import io.thingdb.testing.ForwardingDataSource;
 import io.thingdb.testing.MemcachedCluster;
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.io.File;
 import java.io.IOException;
-import java.io.PrintWriter;
 import java.lang.reflect.InvocationHandler;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Proxy;
@@ -16,7 +16,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.SQLException;
-import java.sql.SQLFeatureNotSupportedException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.time.Instant;
@@ -28,7 +27,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.LockSupport;
-import java.util.logging.Logger;
 import javax.sql.DataSource;
 import org.jfree.chart.ChartUtils;
 import org.jfree.chart.JFreeChart;
@@ -308,7 +306,7 @@ public final class RingChangeWarmup {
 
   /** {@code ds} with every statement executed through it counted in {@code count}. */
   private static DataSource counting(DataSource ds, LongAdder count) {
-    return new DataSource() {
+    return new ForwardingDataSource(ds) {
       @Override
       public Connection getConnection() throws SQLException {
         return countingConnection(ds.getConnection(), count);
@@ -317,41 +315,6 @@ public final class RingChangeWarmup {
       @Override
       public Connection getConnection(String user, String password) throws SQLException {
         return countingConnection(ds.getConnection(user, password), count);
-      }
-
-      @Override
-      public PrintWriter getLogWriter() throws SQLException {
-        return ds.getLogWriter();
-      }
-
-      @Override
-      public void setLogWriter(PrintWriter out) throws SQLException {
-        ds.setLogWriter(out);
-      }
-
-      @Override
-      public void setLoginTimeout(int seconds) throws SQLException {
-        ds.setLoginTimeout(seconds);
-      }
-
-      @Override
-      public int getLoginTimeout() throws SQLException {
-        return ds.getLoginTimeout();
-      }
-
-      @Override
-      public Logger getParentLogger() throws SQLFeatureNotSupportedException {
-        return ds.getParentLogger();
-      }
-
-      @Override
-      public <T> T unwrap(Class<T> type) throws SQLException {
-        return ds.unwrap(type);
-      }
-
-      @Override
-      public boolean isWrapperFor(Class<?> type) throws SQLException {
-        return ds.isWrapperFor(type);
       }
     };
   }

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import io.thingdb.cache.InProcessCache;
+import io.thingdb.testing.ForwardingDataSource;
 import io.thingdb.testing.MutableClock;
 import io.thingdb.testing.ReplicatedPostgres;
 import java.io.ByteArrayOutputStream;
@@ -568,20 +569,19 @@ class ReplicaRoutingTest {
    * does, SQLSTATE 08001) or hang them until {@link #release} opens (as a server that accepts TCP
    * connections and never answers does, until the pool's connection timeout).
    */
-  static final class GatedDataSource implements DataSource {
+  static final class GatedDataSource extends ForwardingDataSource {
     enum Mode {
       PASS,
       REFUSE,
       HANG
     }
 
-    final DataSource real;
     final CountDownLatch entered = new CountDownLatch(1);
     final CountDownLatch release = new CountDownLatch(1);
     volatile Mode mode = Mode.PASS;
 
     GatedDataSource(DataSource real) {
-      this.real = real;
+      super(real);
     }
 
     @Override
@@ -598,7 +598,7 @@ class ReplicaRoutingTest {
           throw new SQLException("connection timed out (test gate)", "08001");
         }
         default -> {
-          return real.getConnection();
+          return delegate().getConnection();
         }
       }
     }
@@ -606,31 +606,6 @@ class ReplicaRoutingTest {
     @Override
     public Connection getConnection(String user, String password) throws SQLException {
       throw new SQLFeatureNotSupportedException("not used");
-    }
-
-    @Override
-    public java.io.PrintWriter getLogWriter() throws SQLException {
-      return real.getLogWriter();
-    }
-
-    @Override
-    public void setLogWriter(java.io.PrintWriter out) throws SQLException {
-      real.setLogWriter(out);
-    }
-
-    @Override
-    public void setLoginTimeout(int seconds) throws SQLException {
-      real.setLoginTimeout(seconds);
-    }
-
-    @Override
-    public int getLoginTimeout() throws SQLException {
-      return real.getLoginTimeout();
-    }
-
-    @Override
-    public java.util.logging.Logger getParentLogger() throws SQLFeatureNotSupportedException {
-      return real.getParentLogger();
     }
 
     @Override

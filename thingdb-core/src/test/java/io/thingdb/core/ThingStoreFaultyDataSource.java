@@ -1,6 +1,6 @@
 package io.thingdb.core;
 
-import java.io.PrintWriter;
+import io.thingdb.testing.ForwardingDataSource;
 import java.lang.reflect.InvocationHandler;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
@@ -15,7 +15,6 @@ import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.logging.Logger;
 import javax.sql.DataSource;
 import org.postgresql.PGConnection;
 
@@ -25,7 +24,7 @@ import org.postgresql.PGConnection;
  * pg_terminate_backend(pid, timeout)}, which waits until the backend is gone) through another pool.
  * Nothing is simulated on the wire: the driver sees a real dead connection.
  */
-final class ThingStoreFaultyDataSource implements DataSource {
+final class ThingStoreFaultyDataSource extends ForwardingDataSource {
   /** Where a connection can be lost. */
   enum Moment {
     /** Right before a statement whose SQL contains the marker is sent. */
@@ -41,7 +40,6 @@ final class ThingStoreFaultyDataSource implements DataSource {
   /** A one-shot fault: at {@code moment} (for statements: whose SQL contains {@code marker}). */
   record Fault(Moment moment, String marker) {}
 
-  private final DataSource real;
   private final DataSource admin;
   private final AtomicReference<Fault> armed = new AtomicReference<>();
   final AtomicInteger connections = new AtomicInteger();
@@ -54,7 +52,7 @@ final class ThingStoreFaultyDataSource implements DataSource {
   final AtomicInteger refuseConnections = new AtomicInteger();
 
   ThingStoreFaultyDataSource(DataSource real, DataSource admin) {
-    this.real = real;
+    super(real);
     this.admin = admin;
   }
 
@@ -77,7 +75,7 @@ final class ThingStoreFaultyDataSource implements DataSource {
   @Override
   public Connection getConnection() throws SQLException {
     if (background()) {
-      return real.getConnection();
+      return delegate().getConnection();
     }
     connections.incrementAndGet();
     if (refuseConnections.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
@@ -86,7 +84,7 @@ final class ThingStoreFaultyDataSource implements DataSource {
               + " and that the postmaster is accepting TCP/IP connections.",
           "08001");
     }
-    Connection c = real.getConnection();
+    Connection c = delegate().getConnection();
     return (Connection)
         Proxy.newProxyInstance(
             getClass().getClassLoader(),
@@ -199,40 +197,5 @@ final class ThingStoreFaultyDataSource implements DataSource {
         throw e.getCause();
       }
     }
-  }
-
-  @Override
-  public PrintWriter getLogWriter() throws SQLException {
-    return real.getLogWriter();
-  }
-
-  @Override
-  public void setLogWriter(PrintWriter out) throws SQLException {
-    real.setLogWriter(out);
-  }
-
-  @Override
-  public void setLoginTimeout(int seconds) throws SQLException {
-    real.setLoginTimeout(seconds);
-  }
-
-  @Override
-  public int getLoginTimeout() throws SQLException {
-    return real.getLoginTimeout();
-  }
-
-  @Override
-  public Logger getParentLogger() throws SQLFeatureNotSupportedException {
-    return real.getParentLogger();
-  }
-
-  @Override
-  public <T> T unwrap(Class<T> iface) throws SQLException {
-    return real.unwrap(iface);
-  }
-
-  @Override
-  public boolean isWrapperFor(Class<?> iface) throws SQLException {
-    return real.isWrapperFor(iface);
   }
 }
