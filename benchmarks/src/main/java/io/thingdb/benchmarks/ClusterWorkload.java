@@ -778,15 +778,16 @@ public final class ClusterWorkload {
   }
 
   private static MiniHttp.Response vote(MiniHttp h, User u, String rw, String fullname, int dir) {
+    return post(h, u, rw, "/vote", Map.of("id", fullname, "dir", Integer.toString(dir)));
+  }
+
+  /**
+   * A logged-in form post asking for JSON: {@code u}'s cookies (with {@code rw}) and CSRF token.
+   */
+  private static MiniHttp.Response post(
+      MiniHttp h, User u, String rw, String path, Map<String, String> form) {
     return h.postForm(
-        "/vote",
-        Map.of("id", fullname, "dir", Integer.toString(dir)),
-        "Cookie",
-        u.cookies(rw),
-        "X-CSRF-Token",
-        u.csrf,
-        "Accept",
-        "application/json");
+        path, form, "Cookie", u.cookies(rw), "X-CSRF-Token", u.csrf, "Accept", "application/json");
   }
 
   private void comment(SplittableRandom rnd, User u, long dueNanos, long dueMillis) {
@@ -799,16 +800,7 @@ public final class ClusterWorkload {
             true,
             dueNanos,
             dueMillis,
-            h ->
-                h.postForm(
-                    "/comment",
-                    Map.of("link", p.name(), "text", text),
-                    "Cookie",
-                    u.cookies(rwBefore),
-                    "X-CSRF-Token",
-                    u.csrf,
-                    "Accept",
-                    "application/json"));
+            h -> post(h, u, rwBefore, "/comment", Map.of("link", p.name(), "text", text)));
     if (r != null && r.status() == 201) {
       long ack = System.currentTimeMillis();
       Matcher m = NAME.matcher(r.text());
@@ -835,21 +827,7 @@ public final class ClusterWorkload {
     form.put("community", c);
     String rwBefore = u.rw;
     MiniHttp.Response r =
-        request(
-            Kind.SUBMIT,
-            true,
-            dueNanos,
-            dueMillis,
-            h ->
-                h.postForm(
-                    "/submit",
-                    form,
-                    "Cookie",
-                    u.cookies(rwBefore),
-                    "X-CSRF-Token",
-                    u.csrf,
-                    "Accept",
-                    "application/json"));
+        request(Kind.SUBMIT, true, dueNanos, dueMillis, h -> post(h, u, rwBefore, "/submit", form));
     if (r != null && r.status() == 201) {
       Matcher m = NAME.matcher(r.text());
       Matcher l = PERMALINK.matcher(r.text());
