@@ -102,6 +102,9 @@ final class DbHandle {
   /** System nanos when the last check of {@link #epochFor} finished; 0 before the first. */
   private long lastCheckNow;
 
+  /** Whether {@link #epochFor} has warned of a timeline it could not confirm since one it could. */
+  private boolean warnedAhead;
+
   /**
    * Sets what {@link #requestEpochCheck} runs ({@code soon}, not blocking) and what {@link
    * #epochFor} runs ({@code now}, one check on the caller's thread that never throws).
@@ -137,7 +140,8 @@ final class DbHandle {
    * readers wait for one check and share its answer). If the check does not show the session's
    * timeline either (the primary does not answer, or the token names a timeline of another
    * cluster), the read bypasses the cache and {@link Routing} sends it to the primary; another
-   * check on a reader's thread runs at most every {@link #CHECK_NOW_SPACING_NANOS}.
+   * check on a reader's thread runs at most every {@link #CHECK_NOW_SPACING_NANOS}, and a WARN
+   * names the database and both timelines once until a check confirms a session's timeline again.
    */
   Epoch epochFor(Session session) {
     Epoch current = epoch.get();
@@ -151,6 +155,19 @@ final class DbHandle {
           epochCheckNow.run();
         } finally {
           lastCheckNow = System.nanoTime();
+        }
+        current = epoch.get();
+        if (!isAhead(session, current)) {
+          warnedAhead = false;
+        } else if (!warnedAhead) {
+          warnedAhead = true;
+          log.warn(
+              "database {}: a session wrote on timeline {}, but the primary shows {}; its reads skip"
+                  + " the cache and go to the primary until this instance learns that timeline (a"
+                  + " primary that does not answer, or a session token of another cluster?)",
+              name,
+              session.position(name).timeline(),
+              current);
         }
       }
     }

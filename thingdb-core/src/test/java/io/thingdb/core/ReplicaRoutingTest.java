@@ -10,6 +10,7 @@ import io.thingdb.cache.InProcessCache;
 import io.thingdb.testing.ForwardingDataSource;
 import io.thingdb.testing.MutableClock;
 import io.thingdb.testing.ReplicatedPostgres;
+import io.thingdb.testing.StderrLog;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -361,9 +362,14 @@ class ReplicaRoutingTest {
       }
       ThingDb ahead = db.withSession(db.session("main=9.0"));
       Routed start = Routed.of(db);
-      try (Scope s = ahead.scope()) {
+      try (StderrLog log = StderrLog.capture();
+          Scope s = ahead.scope()) {
         assertThat(ahead.get(LINK, thing.id())).contains(thing);
         assertThat(s.statements()).as("a read for the session ahead: not the cache").isPositive();
+        assertThat(log.records(r -> r.level().equals("WARN")))
+            .as("one warning naming the database and the timelines")
+            .singleElement()
+            .satisfies(r -> assertThat(r.message()).contains("database main", "timeline 9"));
       }
       try (Scope s = ahead.scope()) {
         assertThat(ahead.query(query).things()).isEqualTo(listed);
